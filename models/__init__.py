@@ -1,0 +1,1 @@
+"""Model zoo: Spikformer, Spikformer V2 and QKFormer built from deployable spiking parts."""

@@ -1,0 +1,1 @@
+"""Simulation, core mapping and cost estimation of exported bundles."""

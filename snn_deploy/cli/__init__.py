@@ -1,0 +1,27 @@
+"""The ``snn-deploy`` command line: one click group; each command lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from snn_deploy import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="snn-deploy")
+def cli() -> None:
+    """Deploy spiking transformers to Loihi-class neuromorphic hardware."""
+
+
+def _register() -> None:
+    from snn_deploy.cli import doctor
+
+    cli.add_command(doctor.doctor)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="snn-deploy")

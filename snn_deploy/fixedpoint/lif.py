@@ -1,0 +1,128 @@
+r"""Loihi's fixed-point CUBA LIF neuron, step for step as Lava's bit-accurate model (``PyLifModelBitAcc``).
+
+Per time step, with integer state u, v and integer input current a (all per neuron):
+
+.. math::
+
+    u &\leftarrow \operatorname{wrap}_{24}\big(\operatorname{trunc}_0(u \cdot (4096 - (d_u + 1)) / 4096) + 2^6 a\big) \\
+    v &\leftarrow \operatorname{clip}\big(\operatorname{trunc}_0(v \cdot (4096 - d_v) / 4096) + u + b,\;
+          -(2^{23}-1),\; 2^{23}-1\big),\qquad b = m_b \ll e_b \;(\gg -e_b \text{ if } e_b < 0)\\
+    s &= [\,v > 2^6 v_{th}\,],\qquad v \leftarrow v\,(1 - s)
+
+``trunc0`` rounds toward zero; ``wrap24`` maps values above 2^23 down by 2^24 and values at or below -2^23 up by
+2^24 (Lava's two comparisons, not a modulo); u is not reset by a spike. ``du``, ``dv`` and ``vth`` are shared by a
+population, ``bias_mant`` and ``bias_exp`` are per neuron (broadcast against the neuron axes).
+
+The same :func:`lif_step` runs on int64 tensors (exact integer reference) and on float64 tensors (training): every
+intermediate is an integer below 2^53, so float64 is exact, and rounding uses a straight-through estimator so
+gradients flow. The spike takes a surrogate gradient (:func:`snn_deploy.surrogate.spike`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from snn_deploy.fixedpoint import limits as L
+from snn_deploy.surrogate import spike
+from snn_deploy.fixedpoint._backend import Array, as_tensor, like_input, require_integers, require_range
+
+
+@dataclass(frozen=True)
+class LIFParams:
+    """Integer parameters of one LIF population (validated on construction)."""
+
+    du: int
+    dv: int
+    vth: int
+    bias_mant: int | torch.Tensor = 0
+    bias_exp: int | torch.Tensor = 0
+
+    def __post_init__(self) -> None:
+        require_range("du", self.du, *L.DU_RANGE)
+        require_range("dv", self.dv, *L.DV_RANGE)
+        require_range("vth", self.vth, *L.VTH_RANGE)
+        require_range("bias_mant", self.bias_mant, *L.BIAS_MANT_RANGE)
+        require_range("bias_exp", self.bias_exp, *L.BIAS_EXP_RANGE)
+        for name in ("du", "dv", "vth"):
+            if torch.as_tensor(getattr(self, name)).numel() != 1:
+                raise ValueError(f"{name} is one value per population; got shape {tuple(torch.as_tensor(getattr(self, name)).shape)}")
+
+    def bias(self) -> torch.Tensor:
+        """Effective bias added to v each step: mantissa shifted by the exponent (arithmetic right shift if < 0)."""
+        mant = torch.as_tensor(self.bias_mant, dtype=torch.int64)
+        exp = torch.as_tensor(self.bias_exp, dtype=torch.int64)
+        return torch.where(exp >= 0, mant << exp.clamp(min=0), mant >> (-exp).clamp(min=0))
+
+
+@dataclass
+class LIFState:
+    """Membrane state of a population: current u and voltage v (same dtype, int64 or float64)."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+
+    @classmethod
+    def zeros(cls, shape: torch.Size | tuple[int, ...], dtype: torch.dtype = torch.int64) -> "LIFState":
+        return cls(torch.zeros(shape, dtype=dtype), torch.zeros(shape, dtype=dtype))
+
+
+def trunc_shift(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """``sign(x) * (|x| >> bits)``: division by 2^bits rounding toward zero (straight-through gradient for floats)."""
+    if not x.is_floating_point():
+        return torch.sign(x) * (torch.abs(x) >> bits)
+    scaled = x / (1 << bits)
+    return scaled + (torch.trunc(scaled) - scaled).detach()
+
+
+def wrap_u(u: torch.Tensor) -> torch.Tensor:
+    """Lava's 24-bit wrap of the current: one correction of 2^24 in either direction."""
+    full = 2 * L.UV_HALF
+    wrapped = torch.where(u > L.UV_HALF, u - full, u)
+    return torch.where(wrapped <= -L.UV_HALF, u + full, wrapped)
+
+
+def lif_step(state: LIFState, a_in: torch.Tensor, params: LIFParams, bias: torch.Tensor | None = None,
+             surrogate_alpha: float = 4.0) -> tuple[torch.Tensor, LIFState]:
+    """One time step; returns (spikes, new state). ``bias`` may be passed precomputed (``params.bias()``)."""
+    if bias is None:
+        bias = params.bias()
+    bias = bias.to(state.v.dtype)
+    decay_u = L.DECAY_UNITY - (int(params.du) + L.CURRENT_DECAY_OFFSET)
+    decay_v = L.DECAY_UNITY - (int(params.dv) + L.VOLTAGE_DECAY_OFFSET)
+    u = wrap_u(trunc_shift(state.u * decay_u, L.DECAY_BITS) + a_in * (1 << L.ACT_SHIFT))
+    v = torch.clamp(trunc_shift(state.v * decay_v, L.DECAY_BITS) + u + bias, L.V_MIN, L.V_MAX)
+    threshold = int(params.vth) << L.VTH_SHIFT
+    spikes = spike(v - threshold, alpha=surrogate_alpha, width=float(max(threshold, 1)))
+    v = v * (1 - spikes.detach()) if v.is_floating_point() else torch.where(spikes.bool(), torch.zeros_like(v), v)
+    return spikes, LIFState(u, v)
+
+
+def lif_run(a_in: Array, *, du: int, dv: int, vth: int, bias_mant: Array = 0, bias_exp: Array = 0,
+            u0: Array | None = None, v0: Array | None = None) -> tuple[Array, Array, Array]:
+    """Run a population over T steps of integer input currents ``a_in`` shaped [T, ...].
+
+    Returns (spikes, u, v), each [T, ...] int64 (numpy if ``a_in`` is numpy, else torch): the values after every
+    step, as Lava's ``LIF`` shows them when read after that step. ``bias_mant``/``bias_exp`` broadcast against the
+    neuron axes ``a_in.shape[1:]``; ``u0``/``v0`` give a start state (default zero).
+    """
+    a = as_tensor(a_in, None)
+    require_integers("a_in", a)
+    a = a.to(torch.int64)
+    if a.dim() < 1:
+        raise ValueError("a_in must be shaped [T, ...]; got a scalar")
+    require_range("a_in", a, *L.A_IN_RANGE)
+    params = LIFParams(du=int(du), dv=int(dv), vth=int(vth), bias_mant=as_tensor(bias_mant), bias_exp=as_tensor(bias_exp))
+    neuron_shape = a.shape[1:]
+    state = LIFState.zeros(neuron_shape)
+    if u0 is not None:
+        state.u = as_tensor(u0).expand(neuron_shape).clone()
+    if v0 is not None:
+        state.v = as_tensor(v0).expand(neuron_shape).clone()
+    bias = torch.broadcast_to(params.bias(), neuron_shape)
+    spikes, us, vs = (torch.empty_like(a) for _ in range(3))
+    for t in range(a.shape[0]):
+        spikes[t], state = lif_step(state, a[t], params, bias)
+        us[t], vs[t] = state.u, state.v
+    return like_input(a_in, spikes), like_input(a_in, us), like_input(a_in, vs)
