@@ -36,8 +36,11 @@ BIAS_EXP_RANGE = (-(UV_BITS - 1), 7)
 """What Lava's model computes: a negative exponent is an arithmetic right shift. Hardware profiles use the 3-bit
 range above; the arithmetic accepts the wider one so that every Lava configuration can be reproduced."""
 
-A_IN_RANGE = (-(1 << 24), (1 << 24) - 1)
-"""Inputs for which Lava's int32 arithmetic (a_in << 6 added to a 24-bit u) cannot overflow."""
+A_IN_RANGE = (-(1 << 18), (1 << 18) - 1)
+"""Inputs for which Lava's single 24-bit correction of u is a true wrap: a_in << 6 stays within 25 bits, so the
+decayed u plus the input lies in (-3 * 2^23, 3 * 2^23). Beyond it Lava's u leaves 24 bits (and later int32)."""
+A_IN_HW_BITS = 16
+"""Loihi's synaptic input register (Lava declares a_in as 16-bit); hardware profiles enforce this narrower range."""
 
 WEIGHT_BITS = 8
 """Weights are clipped to 8 bits: [-256, 255] for mixed sign, [0, 255] excitatory, [-255, 0] inhibitory."""
