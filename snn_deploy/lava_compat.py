@@ -107,7 +107,7 @@ def _transforms() -> dict[str, _Transform]:
     return transforms
 
 
-class _PatchedSourceLoader(importlib.machinery.SourceFileLoader):
+class PatchedSourceLoader(importlib.machinery.SourceFileLoader):
     """Compiles the transformed syntax tree of the installed source; never reads or writes bytecode caches."""
 
     def __init__(self, fullname: str, path: str, transform: _Transform) -> None:
@@ -133,7 +133,7 @@ class LavaCompatFinder(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
             return spec
-        spec.loader = _PatchedSourceLoader(fullname, spec.origin, transform)
+        spec.loader = PatchedSourceLoader(fullname, spec.origin, transform)
         return spec
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 import snn_deploy  # noqa: F401  (installs the Lava compatibility finder before any lava import)
+from snn_deploy.fixedpoint.chain import DenseLIFLayer
 from snn_deploy.fixedpoint.synapse import torch_conv_weight_to_lava, torch_image_to_lava
 
 
@@ -118,3 +119,30 @@ def run_conv(x: np.ndarray, weight: np.ndarray, *, stride: int | tuple[int, int]
     out_shape = tuple(proc.a_out.shape)
     out = _run_to_sink(lava, lava_x, lambda: proc, "s_in", out_shape)
     return torch_image_to_lava(out)
+
+
+def run_dense_lif_chain(x: np.ndarray, layers: list[DenseLIFLayer]) -> list[np.ndarray]:
+    """Lava network ``Source -> (Dense -> LIF) * n``, a sink on every LIF; returns each layer's spikes [T, n]."""
+    lava = lava_modules()
+    x = np.asarray(x)
+    steps = x.shape[0]
+    previous = _source(lava, x).s_out
+    sinks, lifs = [], []
+    for layer in layers:
+        dense = lava["Dense"](weights=np.asarray(layer.weights), weight_exp=layer.weight_exp,
+                              num_message_bits=24 if layer.graded else 0)
+        p = layer.lif
+        n = layer.size
+        lif = lava["LIF"](shape=(n,), du=p.du, dv=p.dv, vth=p.vth,
+                          bias_mant=np.broadcast_to(np.asarray(p.bias_mant), (n,)).copy(),
+                          bias_exp=np.broadcast_to(np.asarray(p.bias_exp), (n,)).copy())
+        sink = lava["Sink"](shape=(n,), buffer=steps)
+        previous.connect(dense.s_in)
+        dense.a_out.connect(lif.a_in)
+        lif.s_out.connect(sink.a_in)
+        previous = lif.s_out
+        sinks.append(sink)
+        lifs.append(lif)
+    with _running(lifs[0]):
+        lifs[0].run(condition=lava["RunSteps"](num_steps=steps), run_cfg=lava["Loihi2SimCfg"](select_tag="fixed_pt"))
+        return [np.moveaxis(np.asarray(sink.data.get()), -1, 0).astype(np.int64) for sink in sinks]
