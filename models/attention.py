@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from models.units import UnitHost, pointwise
+from snn_deploy.models.units import UnitHost, pointwise
 from snn_deploy.neurons import make_lif
 
 ATTN_THRESHOLD = 0.5
@@ -70,14 +70,14 @@ class QKTokenAttention(UnitHost):
         self.add_unit("proj", pointwise(layer, dim, dim, True), dim, mode=mode, input="spikes")
 
     def mask(self, q: torch.Tensor) -> torch.Tensor:
-        """[T, B, C, H, W] query spikes -> token mask [T, B, heads, 1, H*W] (channel sum per head)."""
-        t, b, c = q.shape[:3]
-        return self.attn_lif(q.reshape(t, b, self.heads, c // self.heads, -1).sum(3, keepdim=True))
+        """Query spikes [T, B, C, H, W] -> token mask [T, B, heads, 1, H, W] (channel sum per head)."""
+        t, b, c, h, w = q.shape
+        return self.attn_lif(q.reshape(t, b, self.heads, c // self.heads, h, w).sum(3, keepdim=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t, b, c, h, w = x.shape
         q, k = self.unit("q", x), self.unit("k", x)
-        y = self.mask(q) * k.reshape(t, b, self.heads, c // self.heads, h * w)
+        y = self.mask(q) * k.reshape(t, b, self.heads, c // self.heads, h, w)
         return self.unit("proj", y.reshape(t, b, c, h, w))
 
 
@@ -85,9 +85,6 @@ class QKChannelAttention(QKTokenAttention):
     """QKCA (the QKFormer paper's channel variant): the token sum of q drives the LIF, which masks channels of k."""
 
     def mask(self, q: torch.Tensor) -> torch.Tensor:
-        """[T, B, C, H, W] query spikes -> channel mask [T, B, C, 1, 1] (sum over all tokens)."""
-        return self.attn_lif(q.flatten(3).sum(3)).unsqueeze(-1).unsqueeze(-1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k = self.unit("q", x), self.unit("k", x)
-        return self.unit("proj", self.mask(q) * k)
+        """Query spikes [T, B, C, H, W] -> channel mask [T, B, heads, C/heads, 1, 1] (sum over all tokens)."""
+        t, b, c = q.shape[:3]
+        return self.attn_lif(q.flatten(3).sum(3)).reshape(t, b, self.heads, c // self.heads, 1, 1)

@@ -52,8 +52,30 @@ def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=False)
 
 
+class QuantizedInput(nn.Module):
+    """The analog input layer of an integer-mode model: ``layer(clip(round(x * scale)))``, so it sees the graded
+    integer payloads the hardware receives (see :func:`snn_deploy.quant.quantize`)."""
+
+    def __init__(self, layer: nn.Module, scale: float, signed: bool, payload_bits: int) -> None:
+        super().__init__()
+        self.layer, self.scale, self.signed, self.payload_bits = layer, float(scale), bool(signed), int(payload_bits)
+
+    @property
+    def payload_range(self) -> tuple[int, int]:
+        hi = (1 << (self.payload_bits - int(self.signed))) - 1
+        return (-hi if self.signed else 0), hi
+
+    def quantize(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.round(x.to(torch.float64) * self.scale).clamp(*self.payload_range)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(self.quantize(x))
+
+
 def apply_layer(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Run a Conv2d, Conv1d or Linear on a [N, C, H, W] feature map and return [N, C', H', W']."""
+    if isinstance(layer, QuantizedInput):
+        return apply_layer(layer.layer, layer.quantize(x))
     if isinstance(layer, nn.Conv2d):
         return layer(x)
     n, _, h, w = x.shape
@@ -94,7 +116,8 @@ class UnitHost(nn.Module):
         if pool is not None:
             setattr(self, pool, nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
         setattr(self, lif_name, make_lif(mode, threshold))
-        self.unit_specs[key] = UnitSpec(layer_name, bn_name, lif_name, input, pool, pool_before_neuron)
+        pool_first = pool is not None and pool_before_neuron
+        self.unit_specs[key] = UnitSpec(layer_name, bn_name, lif_name, input, pool, pool_first)
 
     def unit(self, key: str, x: torch.Tensor, *, neuron_over_time_batch: bool = False) -> torch.Tensor:
         """Run unit ``key`` on x [T, B, C, H, W]; conv and BN see T and B merged, the neuron sees [T, B, ...].

@@ -5,6 +5,8 @@ r"""Spiking neuron modules: thin ``nn.Module`` wrappers over functional steps; i
   :math:`H_t = V_{t-1} + (X_t - V_{t-1})/\tau`, :math:`S_t = [H_t \ge \theta]`, :math:`V_t = H_t (1 - S_t)`.
 * :class:`LoihiLIF` - Loihi's integer neuron driven by integer currents. Forward is bit-identical to
   :func:`snn_deploy.fixedpoint.lif_run`; backward uses straight-through rounding and a surrogate spike gradient.
+* :class:`IntegerLIF` - the deployed neuron of a quantized (``integer``) model: integer currents from integer
+  synapses, times a power-of-two multiplier (the synapse's weight exponent), per-channel bias, integer LIF.
 * :class:`QuantizedLIF` - the ``loihi`` neuron mode of the model zoo. It takes the float current a
   :class:`FloatLIF` takes and drives a :class:`LoihiLIF` with the integer current
   :math:`a = \mathrm{round}(X \cdot v_{th} / (\tau\theta))`. With du = 4095 (no current memory) and
@@ -78,6 +80,34 @@ class LoihiLIF(nn.Module):
         return f"du={p.du}, dv={p.dv}, vth={p.vth}"
 
 
+class IntegerLIF(nn.Module):
+    """Integer-mode neuron population: ``a = x * input_multiplier`` (x must hold integers) into a :class:`LoihiLIF`.
+
+    ``bias_mant`` / ``bias_exp`` are per channel; the channel axis is dimension 2 of [T, B, C, ...], and the bias
+    broadcasts over the remaining (spatial or token) axes.
+    """
+
+    def __init__(self, *, du: int, dv: int, vth: int, bias_mant: torch.Tensor, bias_exp: torch.Tensor,
+                 input_multiplier: int = 1) -> None:
+        super().__init__()
+        LIFParams(du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp)  # validate ranges once
+        self.du, self.dv, self.vth, self.input_multiplier = int(du), int(dv), int(vth), int(input_multiplier)
+        self.register_buffer("bias_mant", torch.as_tensor(bias_mant, dtype=torch.int64).reshape(-1))
+        self.register_buffer("bias_exp", torch.as_tensor(bias_exp, dtype=torch.int64).reshape(-1))
+
+    def params_for(self, x: torch.Tensor) -> LIFParams:
+        """LIF parameters with the per-channel bias shaped to broadcast against x [T, B, C, ...] minus T."""
+        view = (-1,) + (1,) * (x.dim() - 3)
+        return LIFParams(self.du, self.dv, self.vth, self.bias_mant.reshape(view), self.bias_exp.reshape(view))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = x.to(torch.float64) * self.input_multiplier
+        return LoihiLIF(self.params_for(x))(a).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"du={self.du}, dv={self.dv}, vth={self.vth}, input_multiplier={self.input_multiplier}"
+
+
 class QuantizedLIF(nn.Module):
     """``loihi`` neuron mode: float current in, integer Loihi dynamics inside, spikes out."""
 
@@ -120,6 +150,9 @@ def set_neuron_mode(model: nn.Module, mode: str) -> nn.Module:
     """Replace every FloatLIF / QuantizedLIF in ``model`` by the neuron of ``mode`` with the same threshold."""
     if mode not in NEURON_MODES:
         raise ValueError(f"unknown neuron mode {mode!r}; choose one of {', '.join(NEURON_MODES)}")
+    if any(isinstance(m, IntegerLIF) for m in model.modules()):
+        raise ValueError("a quantized (integer-mode) model cannot change neuron mode; start from the float or "
+                         "loihi model file")
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, (FloatLIF, QuantizedLIF)):
@@ -128,7 +161,12 @@ def set_neuron_mode(model: nn.Module, mode: str) -> nn.Module:
 
 
 def neuron_mode(model: nn.Module) -> str:
-    """``float`` or ``loihi`` if every neuron of ``model`` is of that mode; raises if mixed or none."""
+    """``float``, ``loihi`` or ``integer`` (a quantized model: every unit neuron an :class:`IntegerLIF`).
+
+    Raises if the model mixes float and loihi neurons or has none.
+    """
+    if any(isinstance(m, IntegerLIF) for m in model.modules()):
+        return "integer"
     modes = {("loihi" if isinstance(m, QuantizedLIF) else "float") for m in model.modules()
              if isinstance(m, (FloatLIF, QuantizedLIF))}
     if len(modes) != 1:

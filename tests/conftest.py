@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 
+import torch
 from hypothesis import HealthCheck, settings
+
+# The suite runs many small tensor operations; with several OpenMP threads on a 2-core machine shared with Lava's
+# worker processes they contend (up to 100x slower per op). One thread is faster here and deterministic.
+torch.set_num_threads(1)
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, print_blob=True,

@@ -14,9 +14,13 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from snn_deploy.cli import doctor
+    from snn_deploy.cli import demo, doctor
+    from snn_deploy.cli import zoo
 
     cli.add_command(doctor.doctor)
+    cli.add_command(demo.demo)
+    cli.add_command(zoo.models)
+    cli.add_command(zoo.import_checkpoint)
 
 
 _register()

@@ -1,0 +1,101 @@
+"""``snn-deploy models`` (the zoo as a table or JSON) and ``snn-deploy import`` (official checkpoint -> model.pt).
+
+torch and the zoo are imported inside the commands so that other commands start fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from snn_deploy.errors import UserError, exit_on_user_error
+
+PIPED_WIDTH = 160
+NEURON_MODE_CHOICES = ("float", "loihi")
+"""snn_deploy.neurons.NEURON_MODES, spelled out so the CLI does not import torch at start (a test keeps them equal)."""
+
+
+def spec_row(name: str) -> dict[str, Any]:
+    """One architecture as plain data (the ``--json`` record and the table row)."""
+    from snn_deploy.models import spec
+
+    s = spec(name)
+    return {"name": s.name, "family": s.family, "params": s.params, "published_params": s.published_params,
+            "tokens": list(s.tokens), "default_T": s.default_T, "input_shape": list(s.input_shape),
+            "num_classes": s.num_classes, "deployable_as_is": s.deployable, "source": s.source}
+
+
+@click.command("models")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
+def models(as_json: bool) -> None:
+    """List every architecture of the model zoo."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from snn_deploy.models import names
+
+    rows = [spec_row(name) for name in names()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="snn-deploy model zoo")
+    for column in ("name", "family", "parameters", "tokens", "T", "input (C,H,W)", "classes", "deployable as is"):
+        table.add_column(column, justify="right" if column in ("parameters", "T", "classes") else "left")
+    for r in rows:
+        table.add_row(r["name"], r["family"], f"{r['params']:,}", "/".join(map(str, r["tokens"])),
+                      str(r["default_T"]), "x".join(map(str, r["input_shape"])), str(r["num_classes"]),
+                      "yes" if r["deployable_as_is"] else "no")
+    console = Console()
+    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
+        console = Console(width=PIPED_WIDTH)
+    console.print(table)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@click.command("import")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--arch", required=True, help="Architecture name (see `snn-deploy models`).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Model file to write.")
+@click.option("--neuron-mode", type=click.Choice(NEURON_MODE_CHOICES), default="float", show_default=True,
+              help="Neurons of the written model.")
+@click.option("--num-classes", type=int, help="Override the architecture's number of classes.")
+@click.option("--in-channels", type=int, help="Override the number of input channels.")
+@click.option("--img-size", type=int, help="Override the input image size.")
+@click.option("--T", "T", type=int, help="Override the default number of time steps.")
+@click.option("--legacy-ssa", is_flag=True,
+              help="QKFormer only: reproduce the published SSA defect (accuracy comparisons; not deployable).")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@exit_on_user_error
+def import_checkpoint(checkpoint: Path, arch: str, output: Path, neuron_mode: str, num_classes: int | None,
+                      in_channels: int | None, img_size: int | None, T: int | None, legacy_ssa: bool,
+                      force: bool) -> None:
+    """Read an official training CHECKPOINT (timm, QKFormer or bare state dict) into a snn-deploy model file."""
+    from snn_deploy.modelfile import save_model
+    from snn_deploy.models.checkpoint import import_checkpoint as load_checkpoint
+
+    if output.exists() and not force:
+        raise UserError(f"{output} already exists; pass --force to overwrite it or choose another -o path")
+    overrides = {k: v for k, v in {"num_classes": num_classes, "in_channels": in_channels, "img_size": img_size,
+                                   "T": T}.items() if v is not None}
+    if legacy_ssa:
+        overrides["legacy_ssa"] = True
+    model, report = load_checkpoint(checkpoint, arch, mode=neuron_mode, **overrides)
+    save_model(model, output, source=checkpoint.name, created_from=f"official checkpoint ({report.layout})",
+               provenance={"source_sha256": _sha256(checkpoint)})
+    prefix = f", stripped prefix {report.prefix!r}" if report.prefix else ""
+    click.echo(f"imported {report.loaded} tensors from {checkpoint} ({report.layout}{prefix}) as {arch}")
+    if report.skipped:
+        click.echo(f"skipped {len(report.skipped)} unused official tensor(s): {', '.join(report.skipped)}")
+    click.echo(f"wrote {output} (neuron mode {neuron_mode})")

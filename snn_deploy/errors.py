@@ -1,0 +1,35 @@
+"""User-facing errors: one clear line saying what is wrong, where, and what to do.
+
+Library code raises :class:`UserError` for problems the user can fix (bad file, unknown name, wrong option);
+command-line code turns it into ``error: ...`` on stderr and exit status 2 with :func:`exit_on_user_error`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+USAGE_EXIT_CODE = 2
+
+
+class UserError(Exception):
+    """A problem with the user's input; the message is complete (what, where, what to do) and fits one line."""
+
+
+def exit_on_user_error(command: F) -> F:
+    """Decorate a click command so a :class:`UserError` prints ``error: <message>`` to stderr and exits 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise click.exceptions.Exit(USAGE_EXIT_CODE) from None
+
+    return wrapper  # type: ignore[return-value]
