@@ -1,0 +1,195 @@
+"""The Loihi bundle: a directory holding everything downstream tools need, and nothing from the torch model.
+
+Layout (format ``snn-deploy-bundle``, version :data:`BUNDLE_VERSION`)::
+
+    network.nir         the deployed graph (NIR + exact integers in metadata, see exporters/nir_io.py)
+    quantization.json   per-layer quantization choices, clipping and overflow risks (schema_version)
+    manifest.json       format, versions, target, T, input encoding, pipeline latency, sizes, sha256 of each file
+
+A bundle is written into a temporary sibling directory and renamed into place, so a failed export leaves
+nothing behind; an existing output is replaced only with ``force``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snn_deploy import __version__
+from snn_deploy.errors import UserError
+from snn_deploy.exporters import nir_io
+from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, SpikeProductNode, SumNode
+from snn_deploy.fixedpoint import limits as L
+from snn_deploy.io import write_json_atomic
+from snn_deploy.sims.profiles import HardwareProfile
+
+BUNDLE_FORMAT = "snn-deploy-bundle"
+BUNDLE_VERSION = 1
+NETWORK_FILE, QUANT_FILE, MANIFEST_FILE = "network.nir", "quantization.json", "manifest.json"
+LIBRARIES = ("torch", "numpy", "nir", "lava-nc", "lava-dl", "onnx", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A reason the graph cannot run on the target as it is: where, what, and the fix."""
+
+    node: str
+    what: str
+    fix: str
+
+    def line(self) -> str:
+        return f"{self.node}: {self.what} ({self.fix})"
+
+
+def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
+    """Every construct of ``graph`` the target cannot carry, all at once."""
+    problems = []
+    if not target.graded_spikes:
+        for node in graph.nodes:
+            if isinstance(node, ConvNode) and node.graded:
+                source = graph[node.inputs[0]]
+                what = ("receives the analog input as graded spikes" if isinstance(source, InputNode)
+                        else "receives the integer residual stream as graded spikes")
+                problems.append(Problem(node.name, f"{what}; {target.name} has binary spikes only",
+                                        "export for loihi2, or compute this layer on the host"))
+            if isinstance(node, SpikeProductNode):
+                problems.append(Problem(node.name, "spike product needs graded messages",
+                                        "export for loihi2 (embedded cores)"))
+    return problems
+
+
+def current_bounds(graph: Graph) -> dict[str, int]:
+    """Largest |input current| each LIF can receive in one step, from weights and input ranges (worst case)."""
+    max_value: dict[str, int] = {}
+    bound: dict[str, int] = {}
+    for node in graph.nodes:
+        if isinstance(node, InputNode):
+            max_value[node.name] = max(abs(v) for v in node.payload_range)
+        elif isinstance(node, ConvNode):
+            x = max_value[node.inputs[0]] if node.graded else 1
+            row = int(np.abs(node.weight).reshape(node.weight.shape[0], -1).sum(1).max())
+            max_value[node.name] = (row * x) << max(node.weight_exp, 0)
+        elif isinstance(node, SumNode):
+            max_value[node.name] = sum(max_value[i] for i in node.inputs)
+        elif isinstance(node, SpikeProductNode):
+            c, h, w = node.shape
+            d = c // node.heads
+            max_value[node.name] = h * w * d * node.multiplier
+        elif isinstance(node, LIFNode):
+            bound[node.name] = sum(max_value[i] for i in node.inputs)
+            max_value[node.name] = 1
+        else:
+            max_value[node.name] = max((max_value[i] for i in node.inputs), default=0)
+    return bound
+
+
+def risk_report(graph: Graph, target: HardwareProfile) -> list[dict[str, Any]]:
+    """Per LIF: worst-case input current against Lava's exact range and the target's input register."""
+    hw = (1 << (target.input_current_bits - 1)) - 1
+    rows = []
+    for name, worst in current_bounds(graph).items():
+        rows.append({"neuron": name, "worst_case_current": worst,
+                     "exceeds_hardware_register": worst > hw, "exceeds_exact_range": worst > L.A_IN_RANGE[1]})
+    return rows
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            out[lib] = "not installed"
+    return out
+
+
+def manifest(graph: Graph, target: HardwareProfile, files: dict[str, str], extra: dict[str, Any]) -> dict[str, Any]:
+    depths = graph.depths()
+    inp = graph.input
+    lifs = graph.of_kind(LIFNode)
+    return {
+        "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION, "tool": "snn-deploy", "tool_version": __version__,
+        "libraries": library_versions(), "target": target.name, "T": graph.T,
+        "input": {"shape": list(inp.shape), "encoding": "graded integer payload = clip(round(x * scale))",
+                  "scale": inp.scale, "payload_bits": inp.payload_bits, "signed": inp.signed,
+                  "repeated_every_step": True},
+        "pipeline_latency_steps": max(depths.values()),
+        "nodes": len(graph.nodes), "neurons": int(sum(n.neurons for n in lifs)),
+        "synapses": int(sum(n.synapses for n in graph.of_kind(ConvNode))),
+        "required_extensions": [nir_io.SPIKE_PRODUCT_EXTENSION] if graph.of_kind(SpikeProductNode) else [],
+        "files": files, **extra,
+    }
+
+
+def write_bundle(graph: Graph, out: Path, *, target: HardwareProfile, quantization: dict[str, Any],
+                 extra: dict[str, Any], force: bool = False) -> Path:
+    """Write the bundle directory ``out`` atomically (see the module docstring)."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise UserError(f"{out} already exists; choose another output or pass --force to replace it")
+    if not out.parent.is_dir():
+        raise UserError(f"cannot write {out}: directory {out.parent} does not exist; create it first")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        nir_io.write(graph, tmp / NETWORK_FILE)
+        quant = dict(quantization, current_risks=risk_report(graph, target))
+        write_json_atomic(tmp / QUANT_FILE, quant)
+        files = {name: sha256(tmp / name) for name in (NETWORK_FILE, QUANT_FILE)}
+        write_json_atomic(tmp / MANIFEST_FILE, manifest(graph, target, files, extra))
+        if out.exists():
+            backup = out.with_name(f".{out.name}.old")
+            out.rename(backup)
+            tmp.rename(out)
+            shutil.rmtree(backup) if backup.is_dir() else backup.unlink()
+        else:
+            tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A loaded bundle: the graph and the manifest, hashes checked."""
+
+    path: Path
+    graph: Graph
+    manifest: dict[str, Any]
+
+
+def load_bundle(path: Path) -> Bundle:
+    """Read a bundle directory; a missing file, a hash mismatch or another format is a :class:`UserError`."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"{path}: not a bundle directory (export one with `snn-deploy export MODEL -o {path}`)")
+    manifest_path = path / MANIFEST_FILE
+    try:
+        data = json.loads(manifest_path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no {MANIFEST_FILE}; not a snn-deploy bundle") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{manifest_path}: damaged JSON ({exc}); export the bundle again") from None
+    if data.get("format") != BUNDLE_FORMAT or data.get("format_version") != BUNDLE_VERSION:
+        raise UserError(f"{path}: bundle format {data.get('format')!r} version {data.get('format_version')!r} is "
+                        f"not {BUNDLE_FORMAT!r} version {BUNDLE_VERSION}; export it again with this snn-deploy")
+    for name, digest in data.get("files", {}).items():
+        file = path / name
+        if not file.is_file():
+            raise UserError(f"{path}: {name} is missing; export the bundle again")
+        if sha256(file) != digest:
+            raise UserError(f"{path}: {name} does not match its hash in {MANIFEST_FILE} (modified or damaged); "
+                            "export the bundle again")
+    return Bundle(path, nir_io.read(path / NETWORK_FILE), data)

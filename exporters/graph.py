@@ -1,0 +1,170 @@
+"""The deployed network as plain, typed data: integer nodes in topological order, one per hardware operation.
+
+The graph is *functional*: every node computes its output at step t from its inputs at step t (LIF state carries
+over steps), exactly as the integer-mode PyTorch model does. Hardware latency is a property of node kinds
+(:attr:`Node.latency`: a synapse stage delays by one step in Lava) that timed backends apply when they build
+the network; comparisons shift by each node's depth. Shapes are per sample: (C, H, W) maps, tokens = H * W.
+
+Node kinds:
+
+* :class:`InputNode` - graded integer payloads ``round(x * scale)`` clipped to ``payload_bits``.
+* :class:`ConvNode` - Loihi synapse: integer kernel (torch orientation), stride, padding, groups, weight exponent;
+  binary (spikes) or graded (integer) input. Pointwise (1x1) layers are 1x1 convolutions.
+* :class:`LIFNode` - Loihi CUBA LIF population with per-channel bias; input = sum of its incoming currents.
+* :class:`SumNode` - integer sum of spike tensors (the residual stream); no hardware of its own: each consumer
+  receives every summand.
+* :class:`SpikeProductNode` - SSA's ``q (k^T v)`` per head between spike tensors, times an integer multiplier,
+  as currents. The one operation NIR has no node for (see docs/nir_mapping.md).
+* :class:`ReadoutNode` - the classifier, on the host: float Affine of the mean over tokens and steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from snn_deploy.errors import UserError
+
+Shape = tuple[int, int, int]
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """Base: a unique name (the PyTorch module path where one exists) and the names of its inputs."""
+
+    name: str
+    inputs: tuple[str, ...]
+    shape: Shape
+    kind: ClassVar[str] = "node"
+    latency: ClassVar[int] = 0
+
+
+@dataclass(frozen=True, eq=False)
+class InputNode(Node):
+    scale: float = 255.0
+    payload_bits: int = 8
+    signed: bool = False
+    kind: ClassVar[str] = "input"
+
+    @property
+    def payload_range(self) -> tuple[int, int]:
+        hi = (1 << (self.payload_bits - int(self.signed))) - 1
+        return (-hi if self.signed else 0), hi
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """Float inputs -> the integer payloads the hardware receives."""
+        return np.clip(np.round(np.asarray(x, dtype=np.float64) * self.scale), *self.payload_range).astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class ConvNode(Node):
+    weight: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 1, 1), dtype=np.int64))
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    groups: int = 1
+    weight_exp: int = 0
+    graded: bool = False
+    kind: ClassVar[str] = "conv"
+    latency: ClassVar[int] = 1
+
+    @property
+    def synapses(self) -> int:
+        return int(self.weight.size)
+
+
+@dataclass(frozen=True, eq=False)
+class LIFNode(Node):
+    du: int = 4095
+    dv: int = 2048
+    vth: int = 1
+    bias_mant: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    bias_exp: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    kind: ClassVar[str] = "lif"
+
+    @property
+    def neurons(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass(frozen=True, eq=False)
+class SumNode(Node):
+    kind: ClassVar[str] = "sum"
+
+
+@dataclass(frozen=True, eq=False)
+class SpikeProductNode(Node):
+    heads: int = 1
+    multiplier: int = 1
+    kind: ClassVar[str] = "spike_product"
+    latency: ClassVar[int] = 1
+
+
+@dataclass(frozen=True, eq=False)
+class ReadoutNode(Node):
+    weight: np.ndarray = field(default_factory=lambda: np.zeros((1, 1)))
+    bias: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    kind: ClassVar[str] = "readout"
+
+
+NODE_TYPES: dict[str, type[Node]] = {cls.kind: cls for cls in
+                                     (InputNode, ConvNode, LIFNode, SumNode, SpikeProductNode, ReadoutNode)}
+
+
+@dataclass
+class Graph:
+    """Nodes in topological order plus the run length they were exported for."""
+
+    nodes: list[Node]
+    T: int
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for node in self.nodes:
+            if node.name in seen:
+                raise ValueError(f"duplicate node name {node.name!r}")
+            missing = [i for i in node.inputs if i not in seen]
+            if missing:
+                raise ValueError(f"node {node.name!r} reads {missing} before they are defined")
+            seen.add(node.name)
+        if not self.nodes or not isinstance(self.nodes[0], InputNode):
+            raise ValueError("a graph starts with its InputNode")
+
+    def __getitem__(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    @property
+    def input(self) -> InputNode:
+        return self.nodes[0]  # type: ignore[return-value]
+
+    @property
+    def readout(self) -> ReadoutNode:
+        node = self.nodes[-1]
+        if not isinstance(node, ReadoutNode):
+            raise UserError("graph has no readout node; it was not exported from a classifier")
+        return node
+
+    def of_kind(self, kind: type[Node]) -> list[Node]:
+        return [n for n in self.nodes if isinstance(n, kind)]
+
+    def depths(self) -> dict[str, int]:
+        """Steps between the input and each node's output in a timed (Lava) build: the longest path's latency.
+
+        Backends that time the network delay every shorter input path to this depth.
+        """
+        depth: dict[str, int] = {}
+        for node in self.nodes:
+            base = max((depth[i] for i in node.inputs), default=0)
+            depth[node.name] = base + node.latency
+        return depth
+
+    def consumers(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {n.name: [] for n in self.nodes}
+        for node in self.nodes:
+            for i in node.inputs:
+                out[i].append(node.name)
+        return out

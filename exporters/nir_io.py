@@ -1,0 +1,224 @@
+"""The deployed graph as a NIR file: standard nodes with float-equivalent parameters, exact integers in metadata.
+
+Mapping (documented in docs/nir_mapping.md):
+
+* InputNode -> ``nir.Input``; metadata: payload scale, bits, sign.
+* ConvNode -> ``nir.Conv2d`` with float-equivalent weights (see :func:`float_scale`); metadata: integer kernel,
+  weight exponent, graded flag.
+* LIFNode -> ``nir.CubaLIF`` under the time-step convention ``dt`` (``DT``): tau_syn = dt 4096/(du+1),
+  w_in = 4096/(du+1), tau_mem = dt 4096/dv, r = 4096/dv, v_leak from the bias, threshold in units of the
+  integer threshold; metadata: du, dv, vth, bias mantissas and exponents.
+* a depthwise all-ones ConvNode (the sum inside a max-pool of spikes) -> ``nir.SumPool2d``; other grouped
+  kernels are written ungrouped (zeros between groups).
+* SumNode -> ``nir.Scale`` of ones: NIR sums every edge into a node.
+* ReadoutNode -> ``nir.SumPool2d`` over the whole map, ``nir.Flatten``, ``nir.Affine`` (weights divided by the
+  token count): the mean over tokens. The mean over time is the consumer's (documented).
+* SpikeProductNode (SSA) -> extension ``snn_deploy.spike_product``: a ``nir.Delay`` whose delays are NaN, with the
+  operand order in metadata. NIR sums the three incoming edges, so a consumer that does not know the extension
+  sees an invalid delay and must fail; it cannot run a different network silently. The graph's metadata lists
+  ``required_extensions``.
+
+Reading a file back gives an identical :class:`Graph` (the integers come from metadata, not from the floats).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nir
+import numpy as np
+
+from snn_deploy.errors import UserError
+from snn_deploy.exporters.graph import (
+    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode,
+)
+from snn_deploy.fixedpoint import limits as L
+
+NIR_FORMAT = "snn-deploy-nir"
+NIR_FORMAT_VERSION = 1
+DT = 1e-3
+"""Time-step convention of the float-equivalent parameters (seconds per hardware step; Norse's default)."""
+SPIKE_PRODUCT_EXTENSION = "snn_deploy.spike_product"
+READOUT_PARTS = ("pool", "flatten", "affine")
+LONG_TAU_STEPS = 1e9
+"""Stand-in for an infinite time constant (du = -1 or dv = 0: no decay) in the float-equivalent parameters."""
+
+
+def float_scale(vth: int) -> float:
+    """Integer voltage units per float unit: the float threshold is 1 (0 for vth = 0)."""
+    return float((1 << L.VTH_SHIFT) * max(vth, 1))
+
+
+def _meta(node: Node, order: int, **fields) -> dict:
+    return {"snn_deploy": {"kind": node.kind, "name": node.name, "order": order, "inputs": list(node.inputs),
+                           "shape": list(node.shape), **fields}}
+
+
+def _lif_to_nir(node: LIFNode, order: int) -> nir.CubaLIF:
+    scale = float_scale(node.vth)
+    shape = node.shape
+    syn_steps = L.DECAY_UNITY / (node.du + 1) if node.du + 1 > 0 else LONG_TAU_STEPS
+    mem_steps = L.DECAY_UNITY / node.dv if node.dv > 0 else LONG_TAU_STEPS
+    bias = (node.bias_mant.astype(np.float64) * np.exp2(node.bias_exp.astype(np.float64))) / scale
+    full = np.ones(shape)
+    return nir.CubaLIF(
+        tau_syn=full * DT * syn_steps, tau_mem=full * DT * mem_steps, r=full * mem_steps,
+        v_leak=bias.reshape(-1, 1, 1) * mem_steps * full, v_threshold=full * (1 << L.VTH_SHIFT) * node.vth / scale,
+        v_reset=np.zeros(shape), w_in=full * syn_steps,
+        metadata=_meta(node, order, du=node.du, dv=node.dv, vth=node.vth, bias_mant=node.bias_mant,
+                       bias_exp=node.bias_exp))
+
+
+def _is_sum_pool(node: ConvNode) -> bool:
+    """A depthwise all-ones kernel is a sum pool (NIR's Conv2d type check ignores groups, SumPool2d is exact)."""
+    co, ci = node.weight.shape[:2]
+    return node.groups == co and ci == 1 and node.weight_exp == 0 and bool((node.weight == 1).all())
+
+
+def _dense_kernel(node: ConvNode) -> np.ndarray:
+    """The grouped kernel as an equivalent ungrouped one (zeros between groups), float64."""
+    if node.groups == 1:
+        return node.weight.astype(np.float64)
+    co, ci_g = node.weight.shape[:2]
+    out_g = co // node.groups
+    dense = np.zeros((co, ci_g * node.groups, *node.weight.shape[2:]))
+    for o in range(co):
+        g = o // out_g
+        dense[o, g * ci_g:(g + 1) * ci_g] = node.weight[o]
+    return dense
+
+
+def _consumer_vth(graph: Graph, name: str) -> int:
+    lifs = [n for n in graph.nodes if name in n.inputs and isinstance(n, LIFNode)]
+    return lifs[0].vth if lifs else 1
+
+
+def to_nir(graph: Graph) -> nir.NIRGraph:
+    """The NIR graph of ``graph`` (see the module docstring for the mapping)."""
+    nodes: dict[str, nir.NIRNode] = {}
+    edges: list[tuple[str, str]] = []
+    input_scale = graph.input.scale
+    for order, node in enumerate(graph.nodes):
+        edges += [(_out_name(graph[i]), node.name) for i in node.inputs]
+        if isinstance(node, InputNode):
+            nodes[node.name] = nir.Input(input_type={"input": np.array(node.shape)},
+                                         metadata=_meta(node, order, scale=node.scale, payload_bits=node.payload_bits,
+                                                        signed=node.signed))
+        elif isinstance(node, ConvNode):
+            source = graph[node.inputs[0]]
+            per_unit = (1 << L.ACT_SHIFT) * 2.0 ** node.weight_exp / float_scale(_consumer_vth(graph, node.name))
+            if isinstance(source, InputNode):
+                per_unit *= input_scale
+            meta = _meta(node, order, weight=node.weight, weight_exp=node.weight_exp, graded=node.graded,
+                         stride=list(node.stride), padding=list(node.padding), groups=node.groups)
+            if _is_sum_pool(node):
+                nodes[node.name] = nir.SumPool2d(kernel_size=np.array(node.weight.shape[2:]),
+                                                 stride=np.array(node.stride), padding=np.array(node.padding),
+                                                 metadata=meta)
+            else:
+                nodes[node.name] = nir.Conv2d(
+                    input_shape=tuple(source.shape[1:]), weight=_dense_kernel(node) * per_unit, stride=node.stride,
+                    padding=node.padding, dilation=(1, 1), groups=1, bias=np.zeros(node.weight.shape[0]),
+                    metadata=meta)
+        elif isinstance(node, LIFNode):
+            nodes[node.name] = _lif_to_nir(node, order)
+        elif isinstance(node, SumNode):
+            nodes[node.name] = nir.Scale(scale=np.ones(node.shape), metadata=_meta(node, order))
+        elif isinstance(node, SpikeProductNode):
+            nodes[node.name] = nir.Delay(delay=np.full(node.shape, np.nan), metadata=_meta(
+                node, order, heads=node.heads, multiplier=node.multiplier, extension=SPIKE_PRODUCT_EXTENSION,
+                operands=list(node.inputs)))
+        elif isinstance(node, ReadoutNode):
+            c, h, w = node.shape
+            prefix = node.name
+            nodes[f"{prefix}.pool"] = nir.SumPool2d(kernel_size=np.array([h, w]), stride=np.array([h, w]),
+                                                    padding=np.array([0, 0]), metadata=_meta(node, order))
+            nodes[f"{prefix}.flatten"] = nir.Flatten(input_type={"input": np.array([c, 1, 1])}, start_dim=0,
+                                                     end_dim=-1)
+            nodes[f"{prefix}.affine"] = nir.Affine(weight=node.weight / (h * w), bias=node.bias.copy(),
+                                                   metadata={"snn_deploy": {"weight": node.weight, "bias": node.bias,
+                                                                            "host": True}})
+            edges = [(s, f"{prefix}.pool" if d == prefix else d) for s, d in edges]
+            edges += [(f"{prefix}.pool", f"{prefix}.flatten"), (f"{prefix}.flatten", f"{prefix}.affine"),
+                      (f"{prefix}.affine", "output")]
+            nodes["output"] = nir.Output(output_type={"output": np.array([node.weight.shape[0]])})
+        else:
+            raise TypeError(f"no NIR mapping for node kind {node.kind!r}")
+    extensions = [SPIKE_PRODUCT_EXTENSION] if graph.of_kind(SpikeProductNode) else []
+    meta = {"snn_deploy": {"format": NIR_FORMAT, "format_version": NIR_FORMAT_VERSION, "T": graph.T, "dt": DT,
+                           "required_extensions": extensions,
+                           "time_mean_readout": "the class is the argmax of the output's mean over time steps"}}
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+
+
+def _out_name(node: Node) -> str:
+    return node.name
+
+
+def _as_str(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def from_nir(ir: nir.NIRGraph) -> Graph:
+    """Rebuild the exact :class:`Graph` from a NIR graph written by :func:`to_nir`."""
+    meta = ir.metadata.get("snn_deploy") if isinstance(ir.metadata, dict) else None
+    if not meta or _as_str(meta.get("format")) != NIR_FORMAT:
+        raise UserError("this NIR file was not written by snn-deploy (no snn_deploy metadata): it carries no "
+                        "integer parameters to deploy")
+    if int(meta["format_version"]) != NIR_FORMAT_VERSION:
+        raise UserError(f"NIR bundle format version {meta['format_version']} is not supported "
+                        f"(this snn-deploy reads version {NIR_FORMAT_VERSION}); re-export the model")
+    known = {SPIKE_PRODUCT_EXTENSION}
+    unknown = [_as_str(e) for e in np.atleast_1d(meta.get("required_extensions", [])) if _as_str(e) not in known]
+    if unknown:
+        raise UserError(f"NIR file requires unknown extensions {unknown}; upgrade snn-deploy")
+    records = []
+    for key, node in ir.nodes.items():
+        m = node.metadata.get("snn_deploy") if isinstance(node.metadata, dict) else None
+        if m and "kind" in m:
+            records.append((int(m["order"]), key, node, m))
+    nodes: list[Node] = []
+    for _, key, node, m in sorted(records, key=lambda r: r[0]):
+        common = dict(name=_as_str(m["name"]), inputs=tuple(_as_str(i) for i in np.atleast_1d(m["inputs"])),
+                      shape=tuple(int(s) for s in m["shape"]))
+        if len(m["inputs"]) == 0:
+            common["inputs"] = ()
+        kind = _as_str(m["kind"])
+        if kind == "input":
+            nodes.append(InputNode(**common, scale=float(m["scale"]), payload_bits=int(m["payload_bits"]),
+                                   signed=bool(m["signed"])))
+        elif kind == "conv":
+            nodes.append(ConvNode(**common, weight=np.asarray(m["weight"], dtype=np.int64),
+                                  stride=tuple(int(s) for s in m["stride"]), padding=tuple(int(p) for p in m["padding"]),
+                                  groups=int(m["groups"]), weight_exp=int(m["weight_exp"]), graded=bool(m["graded"])))
+        elif kind == "lif":
+            nodes.append(LIFNode(**common, du=int(m["du"]), dv=int(m["dv"]), vth=int(m["vth"]),
+                                 bias_mant=np.asarray(m["bias_mant"], dtype=np.int64),
+                                 bias_exp=np.asarray(m["bias_exp"], dtype=np.int64)))
+        elif kind == "sum":
+            nodes.append(SumNode(**common))
+        elif kind == "spike_product":
+            nodes.append(SpikeProductNode(**common, heads=int(m["heads"]), multiplier=int(m["multiplier"])))
+        elif kind == "readout":
+            affine = ir.nodes[f"{common['name']}.affine"].metadata["snn_deploy"]
+            nodes.append(ReadoutNode(**common, weight=np.asarray(affine["weight"], dtype=np.float64),
+                                     bias=np.asarray(affine["bias"], dtype=np.float64)))
+        else:
+            raise UserError(f"NIR node {key!r} has unknown snn-deploy kind {kind!r}; upgrade snn-deploy")
+    return Graph(nodes, T=int(meta["T"]))
+
+
+def write(graph: Graph, path: Path) -> None:
+    """Write ``graph`` as a NIR (HDF5) file at ``path``."""
+    nir.write(str(path), to_nir(graph))
+
+
+def read(path: Path) -> Graph:
+    """Read a graph written by :func:`write`; any other or damaged file is a :class:`UserError`."""
+    try:
+        ir = nir.read(str(path))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such NIR file") from None
+    except Exception as exc:  # h5py / nir raise many types for damaged files
+        raise UserError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
+    return from_nir(ir)

@@ -1,0 +1,103 @@
+"""Model file -> deployable integer model -> graph -> bundle: the steps ``snn-deploy export`` runs, in order.
+
+Before anything is written, every problem is collected and reported at once: the model's deployability issues
+that no requested rewrite fixes, and the target's limits (binary-spike targets cannot carry graded streams).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from snn_deploy.errors import UserError
+from snn_deploy.exporters.bundle import Problem, target_problems, write_bundle
+from snn_deploy.exporters.graph import Graph
+from snn_deploy.exporters.lower import lower
+from snn_deploy.modelfile import ModelFile
+from snn_deploy.models import SpikingNetwork, build
+from snn_deploy.neurons import neuron_mode
+from snn_deploy.quant import QuantReport, quantize
+from snn_deploy.sims.profiles import HardwareProfile
+
+REWRITES = {
+    "maxpool-after-lif": "move every max-pool of analog BatchNorm output after its LIF (pool spikes, as Spikformer "
+                         "does); changes the network, so its accuracy change is measured and reported",
+}
+
+
+def rewrite_maxpool_after_lif(model: SpikingNetwork) -> tuple[SpikingNetwork, list[str]]:
+    """The ``maxpool-after-lif`` rewrite: the same parameters in the ``pool_spikes`` placement (config flag, so
+    the change survives saving). Returns the new model and the pools that moved."""
+    moved = [issue.module for issue in model.deploy_issues() if issue.kind == "analog-maxpool"]
+    if not moved:
+        return model, []
+    rewritten = build(dataclasses.replace(model.config, pool_spikes=True), mode=neuron_mode(model), arch=model.arch)
+    rewritten.load_state_dict(model.state_dict(), strict=True)
+    return rewritten.eval(), moved
+
+
+def apply_rewrites(model: SpikingNetwork, rewrites: list[str]) -> tuple[SpikingNetwork, dict[str, list[str]]]:
+    unknown = [r for r in rewrites if r not in REWRITES]
+    if unknown:
+        raise UserError(f"unknown rewrite(s) {', '.join(unknown)}; available: {', '.join(REWRITES)}")
+    done = {}
+    if "maxpool-after-lif" in rewrites:
+        model, done["maxpool-after-lif"] = rewrite_maxpool_after_lif(model)
+    return model, done
+
+
+def blocking_problems(model: SpikingNetwork) -> list[Problem]:
+    """The model's deployability issues that need a change to the model (after any rewrites were applied)."""
+    return [Problem(i.module, f"{i.kind}: {i.detail}", i.fix) for i in model.deploy_issues() if i.blocking]
+
+
+@dataclass
+class Prepared:
+    """An integer-mode model ready to lower, with the record of how it got there."""
+
+    model: SpikingNetwork
+    quantization: dict[str, Any]
+    rewrites: dict[str, list[str]]
+
+
+def prepare(model_file: ModelFile, *, calibration: torch.Tensor | None, rewrites: list[str]) -> Prepared:
+    """Apply rewrites and quantize (unless the file already holds an integer model)."""
+    model = model_file.model
+    if model_file.neuron_mode == "integer":
+        if rewrites:
+            raise UserError("rewrites apply before quantization; this file already holds a quantized model")
+        return Prepared(model, model_file.quantization or {}, {})
+    model, done = apply_rewrites(model, rewrites)
+    problems = blocking_problems(model)
+    if problems:
+        raise UserError(f"{len(problems)} construct(s) cannot be deployed: "
+                        + "; ".join(p.line() for p in problems))
+    if model_file.neuron_mode == "float" and calibration is None:
+        raise UserError("this is a float-neuron model: quantizing it needs calibration data; pass --calibrate "
+                        "DATASET (e.g. the data set it was trained on)")
+    report: QuantReport = quantize(model, calibration)
+    return Prepared(model, report.to_dict(), done)
+
+
+def lower_for_target(prepared: Prepared, target: HardwareProfile) -> Graph:
+    """Lower and check the target's limits; all problems at once."""
+    graph = lower(prepared.model)
+    problems = target_problems(graph, target)
+    if problems:
+        raise UserError(f"{len(problems)} layer(s) cannot run on {target.name}: "
+                        + "; ".join(p.line() for p in problems))
+    return graph
+
+
+def export_bundle(model_file: ModelFile, out: Path, *, target: HardwareProfile, calibration: torch.Tensor | None,
+                  rewrites: list[str], force: bool, source: dict[str, Any]) -> tuple[Path, Graph]:
+    """The whole ``export --target loihi`` pipeline; returns the bundle path and its graph."""
+    prepared = prepare(model_file, calibration=calibration, rewrites=rewrites)
+    graph = lower_for_target(prepared, target)
+    extra = {"arch": model_file.arch, "source_model": source, "rewrites": prepared.rewrites}
+    return write_bundle(graph, out, target=target, quantization=prepared.quantization, extra=extra,
+                        force=force), graph

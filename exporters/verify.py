@@ -1,0 +1,112 @@
+"""Fidelity: run the same inputs through several backends and compare the spikes of every layer.
+
+Backends produce, per LIF node of the graph, spikes [T, B, C, H, W] (uint8) in the functional time base:
+``torch`` (the integer-mode model, read with forward hooks; nodes without a module of their own, such as the AND
+relay of Q-K attention, are not visible there), ``sim`` (:mod:`snn_deploy.sims.simulator`), ``lava``
+(:mod:`snn_deploy.exporters.lava_build`, Lava's bit-accurate CPU models), ``onnx`` (onnxruntime). The report
+names the first layer, in graph order, where any backend disagrees with the first backend, and its first step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from snn_deploy.exporters.graph import Graph, LIFNode
+from snn_deploy.neurons import IntegerLIF, QuantizedLIF
+
+Spikes = dict[str, torch.Tensor]
+
+
+def torch_spikes(model: nn.Module, graph: Graph, x: torch.Tensor) -> tuple[Spikes, torch.Tensor]:
+    """Spikes of every graph LIF node that a module of ``model`` produces, and the model's logits."""
+    lif_shapes = {n.name: n.shape for n in graph.of_kind(LIFNode)}
+    caught: Spikes = {}
+    handles = []
+    for name, module in model.named_modules():
+        if name in lif_shapes and isinstance(module, (IntegerLIF, QuantizedLIF, nn.MaxPool2d)):
+            def hook(_m, _i, out, name=name):
+                t = graph.T if isinstance(_m, nn.MaxPool2d) else out.shape[0]
+                caught[name] = out.detach().reshape(t, -1, *lif_shapes[name]).to(torch.uint8)
+            handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            logits = model(x.to(torch.float64))
+    finally:
+        for h in handles:
+            h.remove()
+    return caught, logits
+
+
+@dataclass
+class LayerAgreement:
+    """Agreement of one LIF node between the reference backend and each other backend."""
+
+    node: str
+    neurons: int
+    spikes: dict[str, int]
+    mismatches: dict[str, int | None]
+    """None where the backend does not expose this node."""
+    first_mismatch: dict[str, tuple[int, int] | None] = field(default_factory=dict)
+    """(step, sample) of the first differing spike, per backend."""
+
+
+@dataclass
+class VerifyReport:
+    backends: list[str]
+    samples: int
+    T: int
+    layers: list[LayerAgreement]
+    predictions: dict[str, list[int]]
+    labels: list[int] | None = None
+
+    @property
+    def exact(self) -> bool:
+        return all(not m for layer in self.layers for m in layer.mismatches.values() if m is not None) and all(
+            p == self.predictions[self.backends[0]] for p in self.predictions.values())
+
+    def first_divergence(self) -> tuple[str, str, tuple[int, int]] | None:
+        """(node, backend, (step, sample)) of the earliest disagreement in graph order, or None."""
+        for layer in self.layers:
+            hits = [(pos, b) for b, pos in layer.first_mismatch.items() if pos is not None]
+            if hits:
+                pos, backend = min(hits)
+                return layer.node, backend, pos
+        return None
+
+    def accuracy(self, backend: str) -> float | None:
+        if self.labels is None:
+            return None
+        preds = self.predictions[backend]
+        return sum(int(p == y) for p, y in zip(preds, self.labels)) / len(self.labels)
+
+
+def compare(graph: Graph, results: dict[str, tuple[Spikes, torch.Tensor]], labels: list[int] | None) -> VerifyReport:
+    """Per-layer agreement of every backend with the first one in ``results``."""
+    names = list(results)
+    reference = names[0]
+    layers = []
+    for node in graph.of_kind(LIFNode):
+        ref = results[reference][0].get(node.name)
+        spikes, mismatches, first = {}, {}, {}
+        for backend in names:
+            got = results[backend][0].get(node.name)
+            spikes[backend] = int(got.sum()) if got is not None else None
+            if backend == reference:
+                continue
+            if got is None or ref is None:
+                mismatches[backend], first[backend] = None, None
+                continue
+            diff = got != ref
+            mismatches[backend] = int(diff.sum())
+            idx = diff.reshape(diff.shape[0], diff.shape[1], -1).any(-1).nonzero()
+            first[backend] = (int(idx[0, 0]), int(idx[0, 1])) if len(idx) else None
+        layers.append(LayerAgreement(node.name, node.neurons, spikes, mismatches, first))
+    predictions = {b: results[b][1].argmax(1).tolist() for b in names}
+    return VerifyReport(names, int(next(iter(results.values()))[1].shape[0]), graph.T, layers, predictions, labels)
+
+
+Backend = Callable[[torch.Tensor], tuple[Spikes, torch.Tensor]]

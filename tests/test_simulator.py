@@ -1,0 +1,74 @@
+"""The simulator's activity counts against independent counts taken from the PyTorch model."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from export_testing import images, quantized
+from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
+from snn_deploy.exporters.lower import lower
+from snn_deploy.models.units import QuantizedInput
+from snn_deploy.sims.simulator import simulate
+
+
+def _unfold_sops(x: torch.Tensor, layer: nn.Module) -> int:
+    """(input event, synapse) pairs by im2col: every tap of every output window that sees a non-zero input,
+    times the output channels each input channel feeds."""
+    if isinstance(layer, nn.Conv2d):
+        k, s, p, groups, c_out = layer.kernel_size, layer.stride, layer.padding, layer.groups, layer.out_channels
+    else:  # pointwise Conv1d / Linear on token maps
+        k, s, p, groups = (1, 1), (1, 1), (0, 0), 1
+        c_out = layer.weight.shape[0]
+    cols = F.unfold((x != 0).to(torch.float64), k, padding=p, stride=s)
+    return int(cols.sum().item()) * (c_out // groups)
+
+
+def test_conv_sops_equal_an_im2col_count_from_forward_hooks():
+    model = quantized("spikformer-tiny")
+    graph = lower(model)
+    x = images(4)
+    counted: dict[str, int] = {}
+    handles = []
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Conv1d, nn.Linear)) and name != "head":
+            key = name[: -len(".layer")] if name.endswith(".layer") else name
+
+            def hook(m, inputs, _out, key=key):
+                flat = inputs[0]
+                if not isinstance(m, nn.Conv2d):  # the model feeds token maps flattened to [N, C, L] or [N, L, C]
+                    flat = flat if isinstance(m, nn.Conv1d) else flat.transpose(1, 2)
+                    flat = flat.unsqueeze(-1)
+                counted[key] = counted.get(key, 0) + _unfold_sops(flat, m)
+            handles.append(module.register_forward_hook(hook))
+    with torch.no_grad():
+        model(x.double())
+    for h in handles:
+        h.remove()
+    result = simulate(graph, x)
+    compared = 0
+    for node in graph.of_kind(ConvNode):
+        if node.name in counted:
+            assert result.synaptic_ops[node.name].sum() == counted[node.name], node.name
+            compared += 1
+    assert compared >= 15 and sum(counted.values()) > 0
+
+
+def test_hand_computed_sops_and_spike_counts():
+    """One 3x3 conv, padding 1, on a 3x3 map with a single event in the corner: it reaches 4 outputs x 2 channels."""
+    weight = np.ones((2, 1, 3, 3), dtype=np.int64)
+    graph = Graph([
+        InputNode("input", (), (1, 3, 3), scale=1.0),
+        ConvNode("conv", ("input",), (2, 3, 3), weight=weight, padding=(1, 1), graded=True),
+        LIFNode("lif", ("conv",), (2, 3, 3), du=4095, dv=4095, vth=0, bias_mant=np.zeros(2, dtype=np.int64),
+                bias_exp=np.zeros(2, dtype=np.int64)),
+        ReadoutNode("head", ("lif",), (2, 3, 3), weight=np.eye(2), bias=np.zeros(2)),
+    ], T=2)
+    x = torch.zeros(1, 1, 3, 3)
+    x[0, 0, 0, 0] = 1.0
+    result = simulate(graph, x)
+    assert result.synaptic_ops["conv"].tolist() == [8, 8]
+    assert result.spike_counts["lif"].tolist() == [8, 8]  # vth 0: every output touched by the event fires
+    assert torch.allclose(result.logits, torch.tensor([[4 / 9, 4 / 9]], dtype=torch.float64))
