@@ -28,7 +28,7 @@ from snn_deploy.errors import UserError
 from snn_deploy.exporters import nir_io
 from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, SpikeProductNode, SumNode
 from snn_deploy.fixedpoint import limits as L
-from snn_deploy.io import write_json_atomic
+from snn_deploy.io import default_mode, write_json_atomic
 from snn_deploy.sims.profiles import HardwareProfile
 
 BUNDLE_FORMAT = "snn-deploy-bundle"
@@ -45,8 +45,14 @@ class Problem:
     what: str
     fix: str
 
-    def line(self) -> str:
-        return f"{self.node}: {self.what} ({self.fix})"
+
+
+def summarize(problems: list[Problem]) -> str:
+    """All problems on one line, grouped by what is wrong: ``what at a, b, c (fix); ...``."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for p in problems:
+        groups.setdefault((p.what, p.fix), []).append(p.node)
+    return "; ".join(f"{what} at {', '.join(nodes)} ({fix})" for (what, fix), nodes in groups.items())
 
 
 def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
@@ -56,10 +62,10 @@ def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
         for node in graph.nodes:
             if isinstance(node, ConvNode) and node.graded:
                 source = graph[node.inputs[0]]
-                what = ("receives the analog input as graded spikes" if isinstance(source, InputNode)
-                        else "receives the integer residual stream as graded spikes")
-                problems.append(Problem(node.name, f"{what}; {target.name} has binary spikes only",
-                                        "export for loihi2, or compute this layer on the host"))
+                what = ("analog input as graded spikes" if isinstance(source, InputNode)
+                        else "integer residual stream as graded spikes")
+                problems.append(Problem(node.name, f"{what}, but {target.name} has binary spikes only",
+                                        "export for loihi2, or compute these layers on the host"))
             if isinstance(node, SpikeProductNode):
                 problems.append(Problem(node.name, "spike product needs graded messages",
                                         "export for loihi2 (embedded cores)"))
@@ -142,6 +148,7 @@ def write_bundle(graph: Graph, out: Path, *, target: HardwareProfile, quantizati
     if not out.parent.is_dir():
         raise UserError(f"cannot write {out}: directory {out.parent} does not exist; create it first")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp.chmod(default_mode(directory=True))
     try:
         nir_io.write(graph, tmp / NETWORK_FILE)
         quant = dict(quantization, current_risks=risk_report(graph, target))

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.bundle import Problem, target_problems, write_bundle
+from snn_deploy.exporters.bundle import Problem, summarize, target_problems, write_bundle
 from snn_deploy.exporters.graph import Graph
 from snn_deploy.exporters.lower import lower
 from snn_deploy.modelfile import ModelFile
@@ -52,7 +52,7 @@ def apply_rewrites(model: SpikingNetwork, rewrites: list[str]) -> tuple[SpikingN
 
 def blocking_problems(model: SpikingNetwork) -> list[Problem]:
     """The model's deployability issues that need a change to the model (after any rewrites were applied)."""
-    return [Problem(i.module, f"{i.kind}: {i.detail}", i.fix) for i in model.deploy_issues() if i.blocking]
+    return [Problem(i.module, i.kind, i.fix) for i in model.deploy_issues() if i.blocking]
 
 
 @dataclass
@@ -74,8 +74,7 @@ def prepare(model_file: ModelFile, *, calibration: torch.Tensor | None, rewrites
     model, done = apply_rewrites(model, rewrites)
     problems = blocking_problems(model)
     if problems:
-        raise UserError(f"{len(problems)} construct(s) cannot be deployed: "
-                        + "; ".join(p.line() for p in problems))
+        raise UserError(f"{len(problems)} construct(s) cannot be deployed: {summarize(problems)}")
     if model_file.neuron_mode == "float" and calibration is None:
         raise UserError("this is a float-neuron model: quantizing it needs calibration data; pass --calibrate "
                         "DATASET (e.g. the data set it was trained on)")
@@ -88,8 +87,7 @@ def lower_for_target(prepared: Prepared, target: HardwareProfile) -> Graph:
     graph = lower(prepared.model)
     problems = target_problems(graph, target)
     if problems:
-        raise UserError(f"{len(problems)} layer(s) cannot run on {target.name}: "
-                        + "; ".join(p.line() for p in problems))
+        raise UserError(f"{len(problems)} layer(s) cannot run on {target.name}: {summarize(problems)}")
     return graph
 
 

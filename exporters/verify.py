@@ -110,3 +110,81 @@ def compare(graph: Graph, results: dict[str, tuple[Spikes, torch.Tensor]], label
 
 
 Backend = Callable[[torch.Tensor], tuple[Spikes, torch.Tensor]]
+
+
+def _sim_backend(graph: Graph, x: torch.Tensor) -> tuple[Spikes, torch.Tensor]:
+    from snn_deploy.sims.simulator import simulate
+
+    result = simulate(graph, x)
+    return result.spikes, result.logits
+
+
+def _lava_backend(graph: Graph, x: torch.Tensor) -> tuple[Spikes, torch.Tensor]:
+    from snn_deploy.exporters import lava_build
+    from snn_deploy.sims.simulator import input_sequence, readout_input, readout_logits
+
+    spikes = lava_build.run(graph, input_sequence(graph, x)).spikes
+    return spikes, readout_logits(graph.readout, readout_input(graph, spikes))
+
+
+def _onnx_backend(graph: Graph, x: torch.Tensor) -> tuple[Spikes, torch.Tensor]:
+    from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
+
+    spikes, logits = run_onnx(to_onnx(graph), graph, x)
+    return {k: torch.as_tensor(v).to(torch.uint8) for k, v in spikes.items()}, torch.as_tensor(logits)
+
+
+def run_backends(model: nn.Module, graph: Graph, x: torch.Tensor, labels: list[int] | None,
+                 backends: list[str]) -> VerifyReport:
+    """Run ``x`` through every backend (in order; the first is the reference) and compare."""
+    runners = {"torch": lambda g, inp: torch_spikes(model, g, inp), "sim": _sim_backend, "lava": _lava_backend,
+               "onnx": _onnx_backend}
+    return compare(graph, {name: runners[name](graph, x) for name in backends}, labels)
+
+
+def report_json(report: VerifyReport) -> dict:
+    """Machine-readable report (schema_version 1)."""
+    first = report.first_divergence()
+    return {
+        "schema_version": 1, "backends": report.backends, "samples": report.samples, "T": report.T,
+        "exact": report.exact,
+        "first_divergence": None if first is None else {"node": first[0], "backend": first[1], "step": first[2][0],
+                                                        "sample": first[2][1]},
+        "accuracy": {b: report.accuracy(b) for b in report.backends},
+        "layers": [{"node": la.node, "neurons": la.neurons, "spikes": la.spikes, "mismatches": la.mismatches}
+                   for la in report.layers],
+    }
+
+
+def render(report: VerifyReport) -> None:
+    """Per-layer agreement table on the console, then the verdict."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"spike agreement, {report.samples} samples x {report.T} steps (reference: "
+                        f"{report.backends[0]})")
+    table.add_column("layer")
+    table.add_column("neurons", justify="right")
+    for backend in report.backends:
+        table.add_column(f"spikes {backend}", justify="right")
+    for backend in report.backends[1:]:
+        table.add_column(f"agree {backend}", justify="right")
+    for layer in report.layers:
+        total = layer.neurons * report.T * report.samples
+        agree = [("n/a" if layer.mismatches[b] is None else f"{100 * (1 - layer.mismatches[b] / total):.2f} %")
+                 for b in report.backends[1:]]
+        spikes = ["-" if layer.spikes[b] is None else str(layer.spikes[b]) for b in report.backends]
+        table.add_row(layer.node, str(layer.neurons), *spikes, *agree)
+    console.print(table)
+    for backend in report.backends:
+        acc = report.accuracy(backend)
+        console.print(f"{backend}: accuracy {'n/a' if acc is None else f'{100 * acc:.2f} %'}")
+    first = report.first_divergence()
+    if report.exact:
+        console.print("[green]all backends agree spike for spike on every layer, and on every prediction[/green]")
+    elif first is not None:
+        console.print(f"[red]first divergence: layer {first[0]} ({first[1]}) at step {first[2][0]}, "
+                      f"sample {first[2][1]}[/red]")
+    else:
+        console.print("[red]spikes agree but predictions differ[/red]")

@@ -123,17 +123,34 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None) -
     kernels = {n.name: ConvKernel(n, graph[n.inputs[0]].shape) for n in graph.nodes if isinstance(n, ConvNode)}
     overflow: dict[str, int] = {}
     readout = graph.readout
-    token_means = []
+    features = []
     for t in range(steps):
         values: dict[str, torch.Tensor] = {}
         for node in graph.nodes:
             values[node.name] = _step(node, t, values, payload, states, params, biases, counts, sops, overflow, kernels)
         for name in record:
             spikes[name][t] = values[name].to(torch.uint8)
-        token_means.append(values[readout.inputs[0]].to(torch.float64).flatten(2).mean(2))
-    features = torch.stack(token_means).mean(0)
-    logits = features @ torch.from_numpy(readout.weight).T + torch.from_numpy(readout.bias)
-    return SimResult(spikes, logits, counts, sops, overflow)
+        features.append(values[readout.inputs[0]])
+    return SimResult(spikes, readout_logits(readout, torch.stack(features)), counts, sops, overflow)
+
+
+def readout_logits(readout: ReadoutNode, features: torch.Tensor) -> torch.Tensor:
+    """The host-side classifier: mean of the readout input [T, B, C, H, W] over tokens and steps, then affine."""
+    pooled = features.to(torch.float64).flatten(3).mean(3).mean(0)
+    return pooled @ torch.from_numpy(readout.weight).T + torch.from_numpy(readout.bias)
+
+
+def readout_input(graph: Graph, spikes: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The readout's input [T, B, C, H, W] rebuilt from recorded LIF spikes (sums of spike tensors), for
+    backends that return spikes only."""
+    def value(name: str) -> torch.Tensor:
+        node = graph[name]
+        if isinstance(node, LIFNode):
+            return spikes[name].to(torch.int64)
+        if isinstance(node, SumNode):
+            return sum(value(i) for i in node.inputs)
+        raise ValueError(f"readout input depends on {node.kind} node {name!r}, which is not recorded as spikes")
+    return value(graph.readout.inputs[0])
 
 
 def _step(node: Node, t: int, values: dict[str, torch.Tensor], payload: torch.Tensor, states: dict[str, LIFState],

@@ -16,11 +16,20 @@ def cli() -> None:
 def _register() -> None:
     from snn_deploy.cli import demo, doctor
     from snn_deploy.cli import zoo
+    from snn_deploy.cli import deploy
+    from snn_deploy.cli import data, train
 
     cli.add_command(doctor.doctor)
     cli.add_command(demo.demo)
     cli.add_command(zoo.models)
     cli.add_command(zoo.import_checkpoint)
+    cli.add_command(deploy.quantize)
+    cli.add_command(deploy.export)
+    cli.add_command(data.datasets)
+    cli.add_command(train.train)
+    cli.add_command(train.evaluate)
+    cli.add_command(train.pretrain)
+    cli.add_command(deploy.verify)
 
 
 _register()

@@ -1,0 +1,165 @@
+"""``snn-deploy quantize``, ``export`` and ``verify``: from a trained model to a checked deployment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from snn_deploy.errors import UserError, exit_on_user_error
+
+TARGETS = ("loihi", "loihi1", "loihi2", "nir", "onnx", "netx")
+BACKENDS = ("torch", "sim", "lava", "onnx")
+CALIBRATION_SAMPLES = 256
+
+
+def dataset_tensors(config, dataset: str, split: str, count: int, data_dir: Path | None):
+    """Up to ``count`` samples of a split as model input (images [N, C, H, W]; event frames [T, N, 2, H, W])
+    and their labels, in split order (no augmentation)."""
+    import torch
+
+    from snn_deploy.data import open_splits
+
+    splits = open_splits(dataset, size=config.img_size, T=config.T, data_dir=data_dir)
+    samples = getattr(splits, split)
+    n = min(count, len(samples))
+    if n == 0:
+        raise UserError(f"data set {dataset!r} has no {split} samples")
+    x = torch.stack([samples.sample(i, None) for i in range(n)])
+    if x.dim() == 5:  # [N, T, C, H, W] event frames -> time first
+        x = x.transpose(0, 1).contiguous()
+    expected = (config.in_channels, config.img_size, config.img_size)
+    if tuple(x.shape[-3:]) != expected:
+        raise UserError(f"data set {dataset!r} gives samples shaped {tuple(x.shape[-3:])}, the model expects "
+                        f"{expected}; pick the data set the model was built for")
+    return x, samples.labels[:n].clone()
+
+
+def _calibration(model_file, dataset: str | None, data_dir: Path | None):
+    if dataset is None:
+        return None
+    return dataset_tensors(model_file.model.config, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.option("--calibrate", "dataset", metavar="DATASET", help="Data set whose training inputs set the input "
+              "scale (needed for float-neuron models).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Quantized model file.")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@exit_on_user_error
+def quantize(model_path: Path, dataset: str | None, data_dir: Path | None, output: Path, force: bool) -> None:
+    """Fold BatchNorm and quantize MODEL to Loihi fixed point (integer neuron mode)."""
+    from snn_deploy.exporters.pipeline import prepare
+    from snn_deploy.modelfile import load_model, save_model
+
+    if output.exists() and not force:
+        raise UserError(f"{output} already exists; choose another output or pass --force to replace it")
+    model_file = load_model(model_path)
+    prepared = prepare(model_file, calibration=_calibration(model_file, dataset, data_dir), rewrites=[])
+    save_model(prepared.model, output, source=str(model_path), created_from="snn-deploy quantize",
+               quantization=prepared.quantization, provenance={"calibration": dataset})
+    units = prepared.quantization.get("units", [])
+    clipped = sum(u["weights_clipped"] for u in units)
+    click.echo(f"wrote {output}: {len(units)} layers quantized, {clipped} weights clipped")
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.option("--target", type=click.Choice(TARGETS), default="loihi", show_default=True,
+              help="loihi (= loihi2) / loihi1: bundle directory; nir, onnx, netx: a single file.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output path (default: MODEL's name with "
+              "the target's suffix).")
+@click.option("--calibrate", "dataset", metavar="DATASET", help="Data set for the input scale of a float model.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets.")
+@click.option("--rewrite", "rewrites", multiple=True, metavar="NAME",
+              help="Apply a documented rewrite (maxpool-after-lif); repeatable.")
+@click.option("--force", is_flag=True, help="Replace an existing output.")
+@exit_on_user_error
+def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
+           rewrites: tuple[str, ...], force: bool) -> None:
+    """Export MODEL for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
+    from snn_deploy.exporters import pipeline
+    from snn_deploy.exporters.bundle import sha256
+    from snn_deploy.modelfile import load_model
+    from snn_deploy.sims.profiles import profile
+
+    suffix = {"nir": ".nir", "onnx": ".onnx", "netx": ".net"}.get(target, ".loihi")
+    output = output or model_path.with_suffix(suffix)
+    if output.exists() and not force:
+        raise UserError(f"{output} already exists; choose another output or pass --force to replace it")
+    model_file = load_model(model_path)
+    hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
+    calibration = _calibration(model_file, dataset, data_dir)
+    if target in ("loihi", "loihi1", "loihi2"):
+        source = {"path": model_path.name, "sha256": sha256(model_path)}
+        path, graph = pipeline.export_bundle(model_file, output, target=hw, calibration=calibration,
+                                             rewrites=list(rewrites), force=force, source=source)
+        click.echo(f"wrote {path}/ ({len(graph.nodes)} nodes, pipeline latency {max(graph.depths().values())} steps)")
+        return
+    prepared = pipeline.prepare(model_file, calibration=calibration, rewrites=list(rewrites))
+    graph = pipeline.lower_for_target(prepared, hw)
+    _write_single_file(target, graph, output)
+    click.echo(f"wrote {output}")
+
+
+def _write_single_file(target: str, graph, output: Path) -> None:
+    import tempfile
+
+    from snn_deploy.io import write_bytes_atomic
+
+    if target == "nir":
+        from snn_deploy.exporters import nir_io
+
+        with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
+            nir_io.write(graph, Path(tmp) / "network.nir")
+            write_bytes_atomic(output, (Path(tmp) / "network.nir").read_bytes())
+    elif target == "onnx":
+        from snn_deploy.exporters.onnx_export import save_onnx, to_onnx
+
+        save_onnx(to_onnx(graph), output)
+    elif target == "netx":
+        from snn_deploy.exporters.netx_export import to_netx
+
+        with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
+            to_netx(graph, Path(tmp) / "network.net")
+            write_bytes_atomic(output, (Path(tmp) / "network.net").read_bytes())
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.option("--backends", default="torch,sim,lava,onnx", show_default=True,
+              help=f"Comma-separated, first is the reference: {', '.join(BACKENDS)}.")
+@click.option("--dataset", required=True, help="Data set whose test samples to run.")
+@click.option("--samples", default=32, show_default=True, help="Number of test samples.")
+@click.option("--calibrate", "calibrate", metavar="DATASET", help="Calibration data for a float model.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the report as JSON.")
+@exit_on_user_error
+def verify(model_path: Path, backends: str, dataset: str, samples: int, calibrate: str | None,
+           data_dir: Path | None, json_path: Path | None) -> None:
+    """Run the same inputs through every backend and compare the spikes of every layer.
+
+    Exits 1 (and names the first diverging layer and step) on any mismatch.
+    """
+    from snn_deploy.exporters.verify import render, report_json, run_backends
+    from snn_deploy.exporters.pipeline import lower_for_target, prepare
+    from snn_deploy.io import write_json_atomic
+    from snn_deploy.modelfile import load_model
+    from snn_deploy.sims.profiles import profile
+
+    chosen = [b.strip() for b in backends.split(",") if b.strip()]
+    unknown = [b for b in chosen if b not in BACKENDS]
+    if unknown or len(chosen) < 2:
+        raise UserError(f"--backends needs two or more of {', '.join(BACKENDS)}; got {backends!r}")
+    model_file = load_model(model_path)
+    prepared = prepare(model_file, calibration=_calibration(model_file, calibrate, data_dir), rewrites=[])
+    graph = lower_for_target(prepared, profile("loihi2"))
+    x, y = dataset_tensors(prepared.model.config, dataset, "test", samples, data_dir)
+    report = run_backends(prepared.model, graph, x, y.tolist(), chosen)
+    render(report)
+    if json_path is not None:
+        write_json_atomic(json_path, report_json(report))
+    raise SystemExit(0 if report.exact else 1)
