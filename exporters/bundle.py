@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from snn_deploy import __version__
 from snn_deploy.errors import UserError
 from snn_deploy.exporters import nir_io
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, SpikeProductNode, SumNode
+from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, SpikeProductNode, value_bounds
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.io import default_mode, write_json_atomic
 from snn_deploy.sims.profiles import HardwareProfile
@@ -74,27 +73,8 @@ def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
 
 def current_bounds(graph: Graph) -> dict[str, int]:
     """Largest |input current| each LIF can receive in one step, from weights and input ranges (worst case)."""
-    max_value: dict[str, int] = {}
-    bound: dict[str, int] = {}
-    for node in graph.nodes:
-        if isinstance(node, InputNode):
-            max_value[node.name] = max(abs(v) for v in node.payload_range)
-        elif isinstance(node, ConvNode):
-            x = max_value[node.inputs[0]] if node.graded else 1
-            row = int(np.abs(node.weight).reshape(node.weight.shape[0], -1).sum(1).max())
-            max_value[node.name] = (row * x) << max(node.weight_exp, 0)
-        elif isinstance(node, SumNode):
-            max_value[node.name] = sum(max_value[i] for i in node.inputs)
-        elif isinstance(node, SpikeProductNode):
-            c, h, w = node.shape
-            d = c // node.heads
-            max_value[node.name] = h * w * d * node.multiplier
-        elif isinstance(node, LIFNode):
-            bound[node.name] = sum(max_value[i] for i in node.inputs)
-            max_value[node.name] = 1
-        else:
-            max_value[node.name] = max((max_value[i] for i in node.inputs), default=0)
-    return bound
+    values = value_bounds(graph)
+    return {n.name: sum(values[i] for i in n.inputs) for n in graph.nodes if isinstance(n, LIFNode)}
 
 
 def risk_report(graph: Graph, target: HardwareProfile) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from snn_deploy.exporters.graph import (
-    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode,
+    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode, conv_row_l1,
 )
 from snn_deploy.fixedpoint import LIFParams, LIFState, lif_step
 from snn_deploy.fixedpoint import limits as L
@@ -64,7 +64,7 @@ class ConvKernel:
         self.node = node
         w = torch.from_numpy(node.weight)
         self.w32, self.w64 = w.to(torch.float32), w.to(torch.float64)
-        self.row_l1 = int(w.abs().flatten(1).sum(1).max()) if w.numel() else 0
+        self.row_l1 = conv_row_l1(node.weight)
         out_hw = node.shape[1:]
         ones_out = torch.ones(1, 1, *out_hw, dtype=torch.float64)
         ones_k = torch.ones(1, 1, *w.shape[2:], dtype=torch.float64)

@@ -10,7 +10,6 @@ from torch import nn
 from export_testing import images, quantized
 from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
 from snn_deploy.exporters.lower import lower
-from snn_deploy.models.units import QuantizedInput
 from snn_deploy.sims.simulator import simulate
 
 

@@ -1,0 +1,310 @@
+"""The deployed graph as ONNX: onnxruntime runs it bit-exactly like :func:`~snn_deploy.sims.simulator.simulate`.
+
+Input ``payload``: int64 [T, B, C, H, W], the integer payloads of :class:`~snn_deploy.exporters.graph.InputNode`
+(``clip(round(x * scale), payload_range)``, one map per step; :func:`encode_input` makes them from float images as
+the simulator does). The model clips it to ``payload_range`` itself, because the exactness proof below assumes it.
+Outputs: ``spikes/<LIF node name>`` uint8 [T, B, C, H, W] for every LIF node, and ``logits`` float64 [B, classes].
+
+Layout: every tensor travels as [T * B, C, H, W] (step-major), so each synapse is one ONNX op over all steps at
+once (the graph is functional: a node's step t needs only its inputs' step t); only the LIF recurrence is
+unrolled over the T steps.
+
+Arithmetic, and why it is exact:
+
+* LIF: int64 ops only. ONNX integer ``Div`` truncates toward zero in onnxruntime (C++ ``/``), which is Loihi's
+  ``trunc0``; u's 24-bit wrap is two ``Where``; v saturates with ``Clip``; see :mod:`snn_deploy.fixedpoint.lif`.
+* Conv and spike product: onnxruntime has no integer convolution for these widths (and no float64 ``Conv``), so
+  integers are cast to float32, convolved and cast back. Every partial sum of a float32 sum of integers is an
+  integer no larger than ``max|x| * L1(weight row)``; below 2^24 all of them are exact whatever the summation
+  order. :func:`value_bounds` proves that statically per node from the kernels and the worst-case input range
+  (payload range, spikes, sums of those); a conv that cannot be proven exact is refused with a
+  :class:`~snn_deploy.errors.UserError` naming it. Spike products fall back to float64 ``MatMul`` (exact below
+  2^53) where float32 cannot be proven exact.
+* Readout: float64 ``ReduceMean`` and ``Gemm``, the simulator's order of means (tokens, then steps).
+
+Serialization is deterministic (fixed names, constant order, ``deterministic=True``): the same graph gives the
+same bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from snn_deploy.errors import UserError
+from snn_deploy.exporters.graph import (
+    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode, conv_sum_bound, product_sum_bound, value_bounds,
+)
+from snn_deploy.fixedpoint import LIFParams
+from snn_deploy.fixedpoint import limits as L
+from snn_deploy.io import write_bytes_atomic
+from snn_deploy.sims.simulator import ConvKernel, input_sequence
+
+OPSET = 17
+IR_VERSION = 8
+"""ONNX IR version of opset 17: readable by every onnxruntime since 1.14."""
+INPUT_NAME = "payload"
+LOGITS_NAME = "logits"
+SPIKES_PREFIX = "spikes/"
+FLOAT32_EXACT = ConvKernel.FLOAT32_EXACT
+
+_NP_TYPES = {TensorProto.INT64: np.int64, TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64,
+             TensorProto.BOOL: np.bool_, TensorProto.UINT8: np.uint8}
+
+
+def encode_input(graph: Graph, x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Float images [B, C, H, W] (repeated T times) or [T, B, C, H, W] -> the model's int64 ``payload`` input,
+    exactly as the simulator encodes them (:func:`~snn_deploy.sims.simulator.input_sequence`)."""
+    return input_sequence(graph, torch.as_tensor(x)).numpy().astype(np.int64, copy=False)
+
+
+class _Builder:
+    """Accumulates ONNX nodes and constants with deterministic names; remembers each graph node's output tensor
+    and the casts already made of it, so every (value, dtype) exists once."""
+
+    def __init__(self, graph: Graph, bounds: dict[str, int]) -> None:
+        self.graph = graph
+        self.bounds = bounds
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._constants: dict[tuple[str, tuple[int, ...], bytes], str] = {}
+        self._values: dict[str, tuple[str, int]] = {}
+        self._casts: dict[tuple[str, int], str] = {}
+        self._count = 0
+
+    # --- primitives ------------------------------------------------------------------------------------------
+    def op(self, op_type: str, inputs: list[str], scope: str, *, outputs: int = 1, name: str | None = None,
+           **attrs) -> str | list[str]:
+        self._count += 1
+        base = f"{scope}/{op_type}_{self._count}"
+        outs = [name] if name is not None else [f"{base}:{i}" for i in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, inputs, outs, name=base, **attrs))
+        return outs[0] if outputs == 1 else outs
+
+    def const(self, value: np.ndarray | int | float, dtype: int) -> str:
+        """A constant initializer, shared by every use of the same value."""
+        array = np.asarray(value, dtype=_NP_TYPES[dtype])
+        key = (array.dtype.str, array.shape, array.tobytes())
+        if key not in self._constants:
+            name = f"const_{len(self._constants)}"
+            self.initializers.append(numpy_helper.from_array(array, name))
+            self._constants[key] = name
+        return self._constants[key]
+
+    def weight(self, node: Node, array: np.ndarray, dtype: int) -> str:
+        name = f"{node.name}/weight"
+        self.initializers.append(numpy_helper.from_array(np.asarray(array, dtype=_NP_TYPES[dtype]), name))
+        return name
+
+    def set_value(self, node: Node, tensor: str, dtype: int) -> None:
+        self._values[node.name] = (tensor, dtype)
+
+    def value(self, name: str, dtype: int, *, binary: bool = False) -> str:
+        """Node ``name``'s output as ``dtype``; ``binary``: any non-zero value as 1 (ONNX casts non-zero to true)."""
+        tensor, native = self._values[name]
+        if binary and native != TensorProto.BOOL:
+            tensor, native = self.value(name, TensorProto.BOOL), TensorProto.BOOL
+        if native == dtype:
+            return tensor
+        if (tensor, dtype) not in self._casts:
+            self._casts[(tensor, dtype)] = self.op("Cast", [tensor], name, to=dtype)
+        return self._casts[(tensor, dtype)]
+
+    def reshape(self, tensor: str, shape: list[int], scope: str) -> str:
+        return self.op("Reshape", [tensor, self.const(shape, TensorProto.INT64)], scope)
+
+    # --- graph nodes -----------------------------------------------------------------------------------------
+    def input(self, node: InputNode) -> None:
+        lo, hi = node.payload_range
+        flat = self.reshape(INPUT_NAME, [-1, *node.shape], node.name)
+        clipped = self.op("Clip", [flat, self.const(lo, TensorProto.INT64), self.const(hi, TensorProto.INT64)],
+                          node.name)
+        self.set_value(node, clipped, TensorProto.INT64)
+
+    def conv(self, node: ConvNode) -> None:
+        exact_bound = conv_sum_bound(node, self.bounds)
+        if exact_bound >= FLOAT32_EXACT:
+            raise UserError(f"ONNX export: conv {node.name!r} can reach partial sums of {exact_bound} >= 2^24, where "
+                            "float32 is no longer exact, and onnxruntime has no float64 Conv; reduce its input range "
+                            "or weights")
+        x = self.value(node.inputs[0], TensorProto.FLOAT, binary=not node.graded)
+        kh, kw = node.weight.shape[2:]
+        y = self.op("Conv", [x, self.weight(node, node.weight, TensorProto.FLOAT)], node.name,
+                    kernel_shape=[kh, kw], strides=list(node.stride), group=node.groups,
+                    pads=[node.padding[0], node.padding[1], node.padding[0], node.padding[1]])
+        if node.weight_exp:  # x 2^e is exact in float; a negative exponent is an arithmetic shift: floor
+            y = self.op("Mul", [y, self.const(2.0 ** node.weight_exp, TensorProto.FLOAT)], node.name)
+            if node.weight_exp < 0:
+                y = self.op("Floor", [y], node.name)
+        self.set_value(node, self.op("Cast", [y], node.name, to=TensorProto.INT64), TensorProto.INT64)
+
+    def add_all(self, tensors: list[str], scope: str) -> str:
+        total = tensors[0]
+        for other in tensors[1:]:
+            total = self.op("Add", [total, other], scope)
+        return total
+
+    def sum(self, node: SumNode) -> None:
+        summed = self.add_all([self.value(i, TensorProto.INT64) for i in node.inputs], node.name)
+        self.set_value(node, summed, TensorProto.INT64)
+
+    def spike_product(self, node: SpikeProductNode) -> None:
+        exact_bound = product_sum_bound(node, [self.bounds[i] for i in node.inputs])
+        if exact_bound >= L.FLOAT64_EXACT:
+            raise UserError(f"ONNX export: spike product {node.name!r} can reach sums of {exact_bound} >= 2^53, "
+                            "beyond exact float64")
+        dtype = TensorProto.FLOAT if exact_bound < FLOAT32_EXACT else TensorProto.DOUBLE
+        c, h, w = node.shape
+        heads = [self.reshape(self.value(i, dtype), [-1, node.heads, c // node.heads, h * w], node.name)
+                 for i in node.inputs]  # [T*B, heads, d, tokens]: the transposes of q_h, k_h, v_h
+        q_t, k_t, v_t = heads
+        kv_t = self.op("MatMul", [v_t, self.op("Transpose", [k_t], node.name, perm=[0, 1, 3, 2])], node.name)
+        out_t = self.op("MatMul", [kv_t, q_t], node.name)  # (q (k^T v))^T = (k^T v)^T q^T
+        out = self.op("Cast", [self.reshape(out_t, [-1, c, h, w], node.name)], node.name, to=TensorProto.INT64)
+        if node.multiplier != 1:
+            out = self.op("Mul", [out, self.const(node.multiplier, TensorProto.INT64)], node.name)
+        self.set_value(node, out, TensorProto.INT64)
+
+    def lif(self, node: LIFNode) -> None:
+        """Loihi's CUBA LIF unrolled over T steps, with :func:`snn_deploy.fixedpoint.lif_step`'s arithmetic."""
+        I64, name, steps = TensorProto.INT64, node.name, self.graph.T
+        params = LIFParams(node.du, node.dv, node.vth, torch.from_numpy(node.bias_mant),
+                           torch.from_numpy(node.bias_exp))
+        bias = params.bias().numpy().reshape(-1, 1, 1)
+        decay_u = L.DECAY_UNITY - (node.du + L.CURRENT_DECAY_OFFSET)
+        decay_v = L.DECAY_UNITY - (node.dv + L.VOLTAGE_DECAY_OFFSET)
+        a_in = self.add_all([self.value(i, I64) for i in node.inputs], name)
+        scaled = self.op("Mul", [a_in, self.const(1 << L.ACT_SHIFT, I64)], name)
+        inputs = self.op("Split", [scaled], name, outputs=steps, axis=0) if steps > 1 else [scaled]
+        u_bounds = _u_bounds(sum(self.bounds[i] for i in node.inputs) << L.ACT_SHIFT, decay_u, steps)
+        threshold = self.const(node.vth << L.VTH_SHIFT, I64)
+        u = v = None
+        spikes = []
+        for t in range(steps):
+            u = inputs[t] if u is None or decay_u == 0 else self.op("Add", [self.decay(u, decay_u, name), inputs[t]],
+                                                                     name)
+            if u_bounds[t] >= L.UV_HALF:  # provably inside 24 bits otherwise: the wrap would be the identity
+                u = self.wrap(u, name)
+            v_in = u if v is None else self.op("Add", [self.decay(v, decay_v, name), u], name)
+            if bias.any():
+                v_in = self.op("Add", [v_in, self.const(bias, I64)], name)
+            v_new = self.op("Clip", [v_in, self.const(L.V_MIN, I64), self.const(L.V_MAX, I64)], name)
+            spike = self.op("Greater", [v_new, threshold], name)
+            spikes.append(spike)
+            if t < steps - 1:  # the last step's reset is never read
+                v = self.op("Where", [spike, self.const(0, I64), v_new], name)
+        out = self.op("Concat", spikes, name, axis=0) if steps > 1 else spikes[0]
+        self.set_value(node, out, TensorProto.BOOL)
+
+    def decay(self, x: str, factor: int, scope: str) -> str:
+        """``trunc0(x * factor / 4096)``: int64 Div truncates toward zero."""
+        if factor == L.DECAY_UNITY:
+            return x
+        product = self.op("Mul", [x, self.const(factor, TensorProto.INT64)], scope)
+        return self.op("Div", [product, self.const(L.DECAY_UNITY, TensorProto.INT64)], scope)
+
+    def wrap(self, u: str, scope: str) -> str:
+        """Lava's 24-bit wrap of u, one correction of 2^24 either way (:func:`~snn_deploy.fixedpoint.wrap_u`)."""
+        I64, half, full = TensorProto.INT64, L.UV_HALF, 2 * L.UV_HALF
+        low = self.op("Where", [self.op("LessOrEqual", [u, self.const(-half, I64)], scope),
+                                self.op("Add", [u, self.const(full, I64)], scope), u], scope)
+        return self.op("Where", [self.op("Greater", [u, self.const(half, I64)], scope),
+                                 self.op("Sub", [u, self.const(full, I64)], scope), low], scope)
+
+    def readout(self, node: ReadoutNode) -> None:
+        c, h, w = self.graph[node.inputs[0]].shape
+        x = self.reshape(self.value(node.inputs[0], TensorProto.DOUBLE), [self.graph.T, -1, c, h * w], node.name)
+        per_step = self.op("ReduceMean", [x], node.name, axes=[3], keepdims=0)
+        features = self.op("ReduceMean", [per_step], node.name, axes=[0], keepdims=0)
+        self.op("Gemm", [features, self.weight(node, node.weight, TensorProto.DOUBLE),
+                         self.const(node.bias, TensorProto.DOUBLE)], node.name, name=LOGITS_NAME, transB=1)
+
+
+def _u_bounds(a_bound: int, decay_u: int, steps: int) -> list[int]:
+    """Largest |u| before the wrap at each step, given |a_in << 6| <= ``a_bound`` and no wrap before."""
+    bounds, u = [], 0
+    for _ in range(steps):
+        u = (u * decay_u >> L.DECAY_BITS) + a_bound
+        bounds.append(u)
+    return bounds
+
+
+_DISPATCH = {InputNode: _Builder.input, ConvNode: _Builder.conv, LIFNode: _Builder.lif, SumNode: _Builder.sum,
+             SpikeProductNode: _Builder.spike_product, ReadoutNode: _Builder.readout}
+
+
+def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
+    """``graph`` unrolled over its T steps as an ONNX model (see the module docstring for inputs and outputs).
+
+    ``batch``: a fixed batch size, or None for a symbolic ``batch`` dimension. Raises :class:`UserError` when
+    a node cannot be computed exactly with onnxruntime's operators.
+    """
+    readout = graph.readout
+    bounds = value_bounds(graph)
+    builder = _Builder(graph, bounds)
+    for node in graph.nodes:
+        _DISPATCH[type(node)](builder, node)
+    batch_dim: int | str = "batch" if batch is None else batch
+    outputs = []
+    for node in graph.of_kind(LIFNode):
+        name = SPIKES_PREFIX + node.name
+        spikes = builder.value(node.name, TensorProto.UINT8)
+        builder.op("Reshape", [spikes, builder.const([graph.T, -1, *node.shape], TensorProto.INT64)], node.name,
+                   name=name)
+        outputs.append(helper.make_tensor_value_info(name, TensorProto.UINT8, [graph.T, batch_dim, *node.shape]))
+    outputs.append(helper.make_tensor_value_info(LOGITS_NAME, TensorProto.DOUBLE, [batch_dim, len(readout.bias)]))
+    payload = helper.make_tensor_value_info(INPUT_NAME, TensorProto.INT64, [graph.T, batch_dim, *graph.input.shape])
+    onnx_graph = helper.make_graph(builder.nodes, "snn_deploy", [payload], outputs, builder.initializers,
+                                   doc_string=_encoding_doc(graph.input))
+    model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
+                              producer_name="snn-deploy",
+                              doc_string="snn-deploy graph, bit-exact with snn_deploy.sims.simulator.simulate")
+    helper.set_model_props(model, {"T": str(graph.T), "input_scale": repr(graph.input.scale),
+                                   "payload_bits": str(graph.input.payload_bits),
+                                   "payload_signed": str(graph.input.signed).lower()})
+    onnx.checker.check_model(model)
+    return model
+
+
+def _encoding_doc(node: InputNode) -> str:
+    lo, hi = node.payload_range
+    return (f"input {INPUT_NAME}: int64 [T, B, C, H, W] = clip(round(x * {node.scale!r}), {lo}, {hi}) per step; "
+            f"outputs: {SPIKES_PREFIX}<LIF node> uint8 [T, B, C, H, W], {LOGITS_NAME} float64 [B, classes]")
+
+
+def onnx_bytes(model: onnx.ModelProto) -> bytes:
+    """The model's protobuf bytes, deterministic for equal models."""
+    return model.SerializeToString(deterministic=True)
+
+
+def save_onnx(model: onnx.ModelProto, path: Path | str) -> None:
+    """Write ``model`` to ``path`` atomically (readers never see a partial file)."""
+    write_bytes_atomic(Path(path), onnx_bytes(model))
+
+
+def onnx_session(model_or_path: onnx.ModelProto | Path | str) -> ort.InferenceSession:
+    """An onnxruntime CPU session; build one once to run many batches."""
+    source = onnx_bytes(model_or_path) if isinstance(model_or_path, onnx.ModelProto) else str(model_or_path)
+    return ort.InferenceSession(source, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(model_or_path: onnx.ModelProto | Path | str | ort.InferenceSession, graph: Graph,
+             x: torch.Tensor | np.ndarray) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Run float inputs ``x`` (as :func:`~snn_deploy.sims.simulator.simulate` takes them) through the model.
+
+    Returns (spikes, logits) in the simulator's types: LIF node name -> uint8 [T, B, C, H, W], float64 [B, classes].
+    """
+    session = model_or_path if isinstance(model_or_path, ort.InferenceSession) else onnx_session(model_or_path)
+    payload = encode_input(graph, x)
+    if payload.shape[0] != graph.T:
+        raise UserError(f"the ONNX model is unrolled for T={graph.T} steps; got an input of {payload.shape[0]} steps")
+    names = [o.name for o in session.get_outputs()]
+    results = dict(zip(names, session.run(names, {INPUT_NAME: payload})))
+    spikes = {name[len(SPIKES_PREFIX):]: torch.from_numpy(value) for name, value in results.items()
+              if name.startswith(SPIKES_PREFIX)}
+    return spikes, torch.from_numpy(results[LOGITS_NAME])
