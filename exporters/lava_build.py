@@ -1,0 +1,271 @@
+"""A :class:`~snn_deploy.exporters.graph.Graph` as a Lava process network, run bit-exactly in Lava's CPU models.
+
+:func:`build` maps each node to a Lava process in Lava's (W, H, C) layout: the input to a ``RingBuffer`` source,
+convolutions to ``Conv``, LIF populations to ``LIFReset``, sums, spike products and path-balancing delays to the
+processes of :mod:`snn_deploy.exporters.lava_procs`. The readout stays on the host and is not built.
+
+Timing. Conv and the spike product deliver one step late, so node ``n`` shows functional step ``t`` at Lava step
+``t + depth(n)`` (0-based; Lava's ``time_step`` is that plus one). A node whose inputs have different depths gets
+delay lines on the shallower ones (arrival depth of an edge = depth of its producer), so every input shows the
+same functional step in the same Lava step.
+
+Spikes come back through one ``Extractor`` per LIF, drained after every sample: a sink ``RingBuffer`` is read with
+``Var.get``, which Lava transfers one element at a time (about 20 s for spikformer-tiny's 0.5 M recorded values).
+
+Samples run back to back in one runtime: sample ``i`` occupies input steps ``[i T, (i + 1) T)``. Every LIF zeroes
+``u`` and ``v`` when functional step 0 of a sample reaches it (:func:`reset_offset`); Conv buffers, delay lines
+and relays hold no more than the latency they model, so nothing of one sample reaches the next one's aligned
+steps. What a layer computes before its first reset (biases integrating while the input is still in flight) is
+discarded by that reset.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+# (lava imports work: importing this package ran snn_deploy's Lava compatibility finder first)
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.run_conditions import RunSteps
+from lava.magma.core.run_configs import Loihi2SimCfg
+from lava.proc.conv.process import Conv
+from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+from lava.proc.io.source import RingBuffer as Source
+from lava.proc.lif.process import LIFReset
+
+from snn_deploy.errors import UserError
+from snn_deploy.exporters.graph import (
+    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode,
+)
+from snn_deploy.exporters.lava_procs import DelayLine, SpikeProduct, SumRelay, model_map
+from snn_deploy.fixedpoint.synapse import torch_conv_weight_to_lava, torch_image_to_lava
+
+Progress = Callable[[int, int], None]
+"""Called with (Lava steps done, total Lava steps) after each sample."""
+
+MAX_CONV_GROUPS = 127
+"""Lava's Conv model stores ``groups`` as int8: more groups wrap and its process hangs."""
+
+
+def lava_shape(shape: Shape) -> tuple[int, int, int]:
+    """(C, H, W) -> Lava's (W, H, C)."""
+    c, h, w = shape
+    return w, h, c
+
+
+def reset_offset(depth: int, steps: int) -> int:
+    """``LIFReset`` offset for a LIF at ``depth`` in runs of ``steps`` steps per sample.
+
+    LIFReset zeroes u and v when ``time_step % steps == offset``, before integrating that step's input. The source
+    sends payload step ``t`` at time_step ``t + 1``, so functional step 0 of every sample reaches depth ``d`` at a
+    time_step congruent to ``d + 1``.
+    """
+    return (depth + 1) % steps
+
+
+@dataclass
+class LavaNetwork:
+    """A built network: the process of each node (readout excluded), delay lines, and an extractor per LIF node."""
+
+    graph: Graph
+    processes: dict[str, AbstractProcess]
+    delays: list[DelayLine]
+    recorders: dict[str, Extractor]
+    samples: int
+    steps: int
+    """Lava steps that bring every sample through the deepest LIF: samples * T + that LIF's depth."""
+
+    @property
+    def source(self) -> Source:
+        return self.processes[self.graph.input.name]  # type: ignore[return-value]
+
+    def all_processes(self) -> list[AbstractProcess]:
+        return [*self.processes.values(), *self.delays, *self.recorders.values()]
+
+    def chunks(self) -> list[int]:
+        """Steps per run call: one sample each, then the tail that drains the pipeline."""
+        tail = self.steps - self.graph.T * self.samples
+        return [self.graph.T] * self.samples + ([tail] if tail else [])
+
+    def run_config(self) -> Loihi2SimCfg:
+        """Fixed-point models; ours and the extractor's named per instance (the extractor's models carry no tag)."""
+        models = {**model_map(self.all_processes()), **{r: PyLoihiExtractorModel for r in self.recorders.values()}}
+        return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
+
+
+@dataclass
+class LavaRun:
+    """Spikes of every LIF node, uint8 [T, B, C, H, W] in the functional time base, and where the time went."""
+
+    spikes: dict[str, torch.Tensor]
+    steps: int
+    compile_s: float
+    """Building the processes, compiling, starting the runtime (one OS process per Lava process)."""
+    run_s: float
+    """Stepping all samples and receiving their spikes."""
+    wall_s: float
+    """Everything, stopping the runtime included."""
+
+
+def _ungrouped(weight: np.ndarray, groups: int) -> np.ndarray:
+    """A grouped torch kernel as the equivalent block-diagonal kernel with one group."""
+    c_out, c_in_group = weight.shape[:2]
+    out_per_group = c_out // groups
+    full = np.zeros((c_out, c_in_group * groups, *weight.shape[2:]), dtype=weight.dtype)
+    for g in range(groups):
+        rows = slice(g * out_per_group, (g + 1) * out_per_group)
+        full[rows, g * c_in_group:(g + 1) * c_in_group] = weight[rows]
+    return full
+
+
+def _conv(node: ConvNode, in_shape: Shape) -> Conv:
+    """Lava ignores ``weight_exp`` in Conv and never clips its weights: the exponent goes into the weights."""
+    if node.weight_exp < 0:
+        raise UserError(f"{node.name}: weight_exp {node.weight_exp} < 0 cannot be folded into Lava Conv weights")
+    weight, groups = np.asarray(node.weight, dtype=np.int64) << node.weight_exp, node.groups
+    if groups > MAX_CONV_GROUPS:
+        weight, groups = _ungrouped(weight, groups), 1
+    conv = Conv(weight=torch_conv_weight_to_lava(weight), input_shape=lava_shape(in_shape),
+                stride=node.stride[::-1], padding=node.padding[::-1], groups=groups,
+                num_message_bits=24 if node.graded else 0)
+    if tuple(conv.a_out.shape) != lava_shape(node.shape):
+        raise ValueError(f"{node.name}: Lava Conv gives {tuple(conv.a_out.shape)}, graph says {lava_shape(node.shape)}")
+    return conv
+
+
+def _lif(node: LIFNode, depth: int, steps: int) -> LIFReset:
+    shape = lava_shape(node.shape)
+    return LIFReset(shape=shape, du=node.du, dv=node.dv, vth=node.vth,
+                    bias_mant=np.broadcast_to(node.bias_mant, shape).copy(),
+                    bias_exp=np.broadcast_to(node.bias_exp, shape).copy(),
+                    reset_interval=steps, reset_offset=reset_offset(depth, steps))
+
+
+def _source(payload: np.ndarray, total_steps: int) -> Source:
+    """Samples back to back, then zeros until the deepest layer has seen the last sample."""
+    steps, batch = payload.shape[:2]
+    frames = np.zeros((total_steps, *payload.shape[2:]), dtype=np.int32)
+    frames[:steps * batch] = payload.swapaxes(0, 1).reshape(steps * batch, *payload.shape[2:])
+    return Source(data=np.moveaxis(torch_image_to_lava(frames), 0, -1))
+
+
+def _out_port(process: AbstractProcess) -> OutPort:
+    return process.a_out if isinstance(process, (Conv, SpikeProduct)) else process.s_out
+
+
+def _in_port(process: AbstractProcess, index: int) -> InPort:
+    """Where a node's ``index``-th input connects: the spike product has one port per operand; other processes have
+    one InPort, which sums everything connected to it (the several currents into one LIF, the summands of a sum)."""
+    if isinstance(process, SpikeProduct):
+        return (process.q_in, process.k_in, process.v_in)[index]
+    return process.s_in if isinstance(process, Conv) else process.a_in
+
+
+def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
+    """The Lava network for ``graph`` fed integer ``payload`` [T, B, C, H, W] (``sims.simulator.input_sequence``)."""
+    payload = np.asarray(payload)
+    expected = (graph.T, graph.input.shape)
+    if payload.ndim != 5 or (payload.shape[0], tuple(payload.shape[2:])) != expected:
+        raise ValueError(f"payload shape {payload.shape} does not fit [T={graph.T}, B, *{graph.input.shape}]")
+    depths = graph.depths()
+    lif_depth = max((depths[n.name] for n in graph.of_kind(LIFNode)), default=0)
+    samples = payload.shape[1]
+    total = samples * graph.T + lif_depth
+    processes: dict[str, AbstractProcess] = {}
+    delays: dict[tuple[str, int], DelayLine] = {}
+
+    def arriving(name: str, delay: int) -> OutPort:
+        """The output of node ``name``, delayed by ``delay`` steps (one shared delay line per (node, delay))."""
+        port = _out_port(processes[name])
+        if delay == 0:
+            return port
+        if (name, delay) not in delays:
+            line = delays[(name, delay)] = DelayLine(shape=tuple(port.shape), delay=delay)
+            port.connect(line.s_in)
+        return delays[(name, delay)].s_out
+
+    for node in graph.nodes:
+        process = _process(node, graph, depths, payload, total)
+        if process is None:
+            continue
+        processes[node.name] = process
+        base = max((depths[i] for i in node.inputs), default=0)
+        for index, name in enumerate(node.inputs):
+            arriving(name, base - depths[name]).connect(_in_port(process, index))
+    recorders = {}
+    for node in graph.of_kind(LIFNode):
+        recorders[node.name] = Extractor(shape=lava_shape(node.shape), buffer_size=max(graph.T, lif_depth))
+        processes[node.name].s_out.connect(recorders[node.name].in_port)
+    return LavaNetwork(graph, processes, list(delays.values()), recorders, samples, total)
+
+
+def _process(node: Node, graph: Graph, depths: dict[str, int], payload: np.ndarray, total: int
+             ) -> AbstractProcess | None:
+    if isinstance(node, InputNode):
+        return _source(payload, total)
+    if isinstance(node, ConvNode):
+        return _conv(node, graph[node.inputs[0]].shape)
+    if isinstance(node, LIFNode):
+        return _lif(node, depths[node.name], graph.T)
+    if isinstance(node, SumNode):
+        return SumRelay(shape=lava_shape(node.shape))
+    if isinstance(node, SpikeProductNode):
+        return SpikeProduct(shape=lava_shape(node.shape), heads=node.heads, multiplier=node.multiplier)
+    if isinstance(node, ReadoutNode):
+        return None
+    raise TypeError(f"no Lava process for node kind {node.kind!r}")
+
+
+@contextmanager
+def _tty_progress(total: int) -> Iterator[Progress | None]:
+    """A rich progress bar when stdout is a terminal; nothing otherwise, so library use stays quiet."""
+    if not sys.stdout.isatty():
+        yield None
+        return
+    from rich.progress import Progress as Bar
+
+    with Bar(transient=True) as bar:
+        task = bar.add_task("Lava", total=total)
+        yield lambda done, _total: bar.update(task, completed=done)
+
+
+def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress | None = None) -> LavaRun:
+    """Run integer ``payload`` [T, B, C, H, W] through ``graph`` in Lava, all samples in one compiled runtime.
+
+    Returns every LIF node's spikes re-aligned to the functional time base: equal to ``simulate(graph, x).spikes``.
+    """
+    start = time.perf_counter()
+    net = build(graph, payload)
+    source = net.source
+    source.create_runtime(run_cfg=net.run_config())
+    compiled = time.perf_counter()
+    frames: dict[str, list[np.ndarray]] = {name: [] for name in net.recorders}
+    try:
+        with nullcontext(progress) if progress else _tty_progress(net.steps) as report:
+            done = 0
+            for chunk in net.chunks():
+                source.run(condition=RunSteps(num_steps=chunk))
+                for name, recorder in net.recorders.items():
+                    frames[name].append(np.stack([recorder.receive() for _ in range(chunk)]).astype(np.uint8))
+                done += chunk
+                if report:
+                    report(done, net.steps)
+        stepped = time.perf_counter()
+    finally:
+        source.stop()
+    depths = graph.depths()
+    spikes = {name: _aligned(np.concatenate(f), depths[name], graph.T, net.samples) for name, f in frames.items()}
+    return LavaRun(spikes, net.steps, compiled - start, stepped - compiled, time.perf_counter() - start)
+
+
+def _aligned(frames: np.ndarray, depth: int, steps: int, samples: int) -> torch.Tensor:
+    """Recorded (Lava steps, W, H, C) -> [T, B, C, H, W]: sample i's step t sits at Lava step i T + t + depth."""
+    frames = frames[depth:depth + steps * samples]
+    frames = frames.reshape(samples, steps, *frames.shape[1:]).swapaxes(0, 1)
+    return torch.from_numpy(torch_image_to_lava(frames))
