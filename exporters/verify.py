@@ -85,22 +85,20 @@ class VerifyReport:
 
 
 def compare(graph: Graph, results: dict[str, tuple[Spikes, torch.Tensor]], labels: list[int] | None) -> VerifyReport:
-    """Per-layer agreement of every backend with the first one in ``results``."""
+    """Per-layer agreement of every backend with the first one in ``results`` that exposes that layer (the
+    torch model has no module for some relay nodes; those are compared against the next backend)."""
     names = list(results)
-    reference = names[0]
     layers = []
     for node in graph.of_kind(LIFNode):
-        ref = results[reference][0].get(node.name)
-        spikes, mismatches, first = {}, {}, {}
-        for backend in names:
-            got = results[backend][0].get(node.name)
-            spikes[backend] = int(got.sum()) if got is not None else None
-            if backend == reference:
-                continue
-            if got is None or ref is None:
+        got = {b: results[b][0].get(node.name) for b in names}
+        reference = next((b for b in names if got[b] is not None), None)
+        spikes = {b: (int(got[b].sum()) if got[b] is not None else None) for b in names}
+        mismatches, first = {}, {}
+        for backend in names[1:]:
+            if got[backend] is None or reference is None or backend == reference:
                 mismatches[backend], first[backend] = None, None
                 continue
-            diff = got != ref
+            diff = got[backend] != got[reference]
             mismatches[backend] = int(diff.sum())
             idx = diff.reshape(diff.shape[0], diff.shape[1], -1).any(-1).nonzero()
             first[backend] = (int(idx[0, 0]), int(idx[0, 1])) if len(idx) else None
@@ -161,21 +159,22 @@ def render(report: VerifyReport) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    table = Table(title=f"spike agreement, {report.samples} samples x {report.T} steps (reference: "
-                        f"{report.backends[0]})")
-    table.add_column("layer")
+    console = Console(width=max(Console().width, 100))
+    reference = report.backends[0]
+    table = Table(title=f"spike agreement, {report.samples} samples x {report.T} steps (reference: {reference})")
+    table.add_column("layer", overflow="fold")
     table.add_column("neurons", justify="right")
-    for backend in report.backends:
-        table.add_column(f"spikes {backend}", justify="right")
+    table.add_column(f"spikes ({reference})", justify="right")
     for backend in report.backends[1:]:
-        table.add_column(f"agree {backend}", justify="right")
+        table.add_column(backend, justify="right")
     for layer in report.layers:
         total = layer.neurons * report.T * report.samples
         agree = [("n/a" if layer.mismatches[b] is None else f"{100 * (1 - layer.mismatches[b] / total):.2f} %")
                  for b in report.backends[1:]]
-        spikes = ["-" if layer.spikes[b] is None else str(layer.spikes[b]) for b in report.backends]
-        table.add_row(layer.node, str(layer.neurons), *spikes, *agree)
+        ref_spikes = layer.spikes[reference]
+        shown = ref_spikes if ref_spikes is not None else next(
+            (layer.spikes[b] for b in report.backends if layer.spikes[b] is not None), None)
+        table.add_row(layer.node, str(layer.neurons), "-" if shown is None else str(shown), *agree)
     console.print(table)
     for backend in report.backends:
         acc = report.accuracy(backend)
