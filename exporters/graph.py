@@ -28,6 +28,8 @@ import numpy as np
 from snn_deploy.errors import UserError
 
 Shape = tuple[int, int, int]
+WEIGHT_DTYPE = np.int16
+"""Kernels are stored as int16: Loihi weights are 8 bit (9 with sign), and large models stay small in memory."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +70,12 @@ class ConvNode(Node):
     graded: bool = False
     kind: ClassVar[str] = "conv"
     latency: ClassVar[int] = 1
+
+    def __post_init__(self) -> None:
+        weight = np.asarray(self.weight)
+        if weight.size and np.abs(weight).max() > np.iinfo(WEIGHT_DTYPE).max:
+            raise ValueError(f"{self.name}: kernel values beyond 16 bits cannot be Loihi weights")
+        object.__setattr__(self, "weight", weight.astype(WEIGHT_DTYPE, copy=False))
 
     @property
     def synapses(self) -> int:

@@ -59,14 +59,26 @@ def _lif_to_nir(node: LIFNode, order: int) -> nir.CubaLIF:
     shape = node.shape
     syn_steps = L.DECAY_UNITY / (node.du + 1) if node.du + 1 > 0 else LONG_TAU_STEPS
     mem_steps = L.DECAY_UNITY / node.dv if node.dv > 0 else LONG_TAU_STEPS
-    bias = (node.bias_mant.astype(np.float64) * np.exp2(node.bias_exp.astype(np.float64))) / scale
-    full = np.ones(shape)
+    bias = (node.bias_mant.astype(np.float32) * np.exp2(node.bias_exp.astype(np.float32))) / scale
+
+    def full(value) -> np.ndarray:  # a read-only broadcast view: no memory per neuron until written
+        return np.broadcast_to(np.asarray(value, dtype=np.float32), shape)
+
     return nir.CubaLIF(
-        tau_syn=full * DT * syn_steps, tau_mem=full * DT * mem_steps, r=full * mem_steps,
-        v_leak=bias.reshape(-1, 1, 1) * mem_steps * full, v_threshold=full * (1 << L.VTH_SHIFT) * node.vth / scale,
-        v_reset=np.zeros(shape), w_in=full * syn_steps,
-        metadata=_meta(node, order, du=node.du, dv=node.dv, vth=node.vth, bias_mant=node.bias_mant,
-                       bias_exp=node.bias_exp))
+        tau_syn=full(DT * syn_steps), tau_mem=full(DT * mem_steps), r=full(mem_steps),
+        v_leak=full(bias.reshape(-1, 1, 1) * mem_steps), v_threshold=full((1 << L.VTH_SHIFT) * node.vth / scale),
+        v_reset=full(0.0), w_in=full(syn_steps),
+        metadata=_meta(node, order, du=node.du, dv=node.dv, vth=node.vth, bias_mant=_compact(node.bias_mant),
+                       bias_exp=_compact(node.bias_exp)))
+
+
+def _compact(values: np.ndarray) -> np.ndarray:
+    """The smallest integer dtype holding ``values`` (weights are 8-bit, mantissas 13-bit): files stay small."""
+    for dtype in (np.int8, np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if values.size == 0 or (values.min() >= info.min and values.max() <= info.max):
+            return values.astype(dtype)
+    return values.astype(np.int64)
 
 
 def _is_sum_pool(node: ConvNode) -> bool:
@@ -76,12 +88,12 @@ def _is_sum_pool(node: ConvNode) -> bool:
 
 
 def _dense_kernel(node: ConvNode) -> np.ndarray:
-    """The grouped kernel as an equivalent ungrouped one (zeros between groups), float64."""
+    """The grouped kernel as an equivalent ungrouped one (zeros between groups), float32."""
     if node.groups == 1:
-        return node.weight.astype(np.float64)
+        return node.weight.astype(np.float32)
     co, ci_g = node.weight.shape[:2]
     out_g = co // node.groups
-    dense = np.zeros((co, ci_g * node.groups, *node.weight.shape[2:]))
+    dense = np.zeros((co, ci_g * node.groups, *node.weight.shape[2:]), dtype=np.float32)
     for o in range(co):
         g = o // out_g
         dense[o, g * ci_g:(g + 1) * ci_g] = node.weight[o]
@@ -109,7 +121,7 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
             per_unit = (1 << L.ACT_SHIFT) * 2.0 ** node.weight_exp / float_scale(_consumer_vth(graph, node.name))
             if isinstance(source, InputNode):
                 per_unit *= input_scale
-            meta = _meta(node, order, weight=node.weight, weight_exp=node.weight_exp, graded=node.graded,
+            meta = _meta(node, order, weight=_compact(node.weight), weight_exp=node.weight_exp, graded=node.graded,
                          stride=list(node.stride), padding=list(node.padding), groups=node.groups)
             if _is_sum_pool(node):
                 nodes[node.name] = nir.SumPool2d(kernel_size=np.array(node.weight.shape[2:]),
@@ -117,15 +129,16 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
                                                  metadata=meta)
             else:
                 nodes[node.name] = nir.Conv2d(
-                    input_shape=tuple(source.shape[1:]), weight=_dense_kernel(node) * per_unit, stride=node.stride,
+                    input_shape=tuple(source.shape[1:]), weight=(_dense_kernel(node) * per_unit).astype(np.float32),
+                    stride=node.stride,
                     padding=node.padding, dilation=(1, 1), groups=1, bias=np.zeros(node.weight.shape[0]),
                     metadata=meta)
         elif isinstance(node, LIFNode):
             nodes[node.name] = _lif_to_nir(node, order)
         elif isinstance(node, SumNode):
-            nodes[node.name] = nir.Scale(scale=np.ones(node.shape), metadata=_meta(node, order))
+            nodes[node.name] = nir.Scale(scale=np.broadcast_to(np.float32(1), node.shape), metadata=_meta(node, order))
         elif isinstance(node, SpikeProductNode):
-            nodes[node.name] = nir.Delay(delay=np.full(node.shape, np.nan), metadata=_meta(
+            nodes[node.name] = nir.Delay(delay=np.broadcast_to(np.float32(np.nan), node.shape), metadata=_meta(
                 node, order, heads=node.heads, multiplier=node.multiplier, extension=SPIKE_PRODUCT_EXTENSION,
                 operands=list(node.inputs)))
         elif isinstance(node, ReadoutNode):

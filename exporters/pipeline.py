@@ -97,5 +97,6 @@ def export_bundle(model_file: ModelFile, out: Path, *, target: HardwareProfile, 
     prepared = prepare(model_file, calibration=calibration, rewrites=rewrites)
     graph = lower_for_target(prepared, target)
     extra = {"arch": model_file.arch, "source_model": source, "rewrites": prepared.rewrites}
-    return write_bundle(graph, out, target=target, quantization=prepared.quantization, extra=extra,
-                        force=force), graph
+    quantization = prepared.quantization
+    del prepared, model_file  # the graph holds everything the bundle needs; free the float64 model first
+    return write_bundle(graph, out, target=target, quantization=quantization, extra=extra, force=force), graph
