@@ -7,6 +7,7 @@ that no requested rewrite fixes, and the target's limits (binary-spike targets c
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,22 @@ def rewrite_maxpool_after_lif(model: SpikingNetwork) -> tuple[SpikingNetwork, li
     return rewritten.eval(), moved
 
 
-def apply_rewrites(model: SpikingNetwork, rewrites: list[str]) -> tuple[SpikingNetwork, dict[str, list[str]]]:
+Evaluate = Callable[[SpikingNetwork], float]
+"""Accuracy of a model on the user's evaluation data (used to report what a rewrite changes)."""
+
+
+def apply_rewrites(model: SpikingNetwork, rewrites: list[str], evaluate: Evaluate | None = None
+                   ) -> tuple[SpikingNetwork, dict[str, dict[str, Any]]]:
+    """Apply the named rewrites; record what moved and, with ``evaluate``, the accuracy before and after."""
     unknown = [r for r in rewrites if r not in REWRITES]
     if unknown:
         raise UserError(f"unknown rewrite(s) {', '.join(unknown)}; available: {', '.join(REWRITES)}")
-    done = {}
+    done: dict[str, dict[str, Any]] = {}
     if "maxpool-after-lif" in rewrites:
-        model, done["maxpool-after-lif"] = rewrite_maxpool_after_lif(model)
+        before = evaluate(model) if evaluate else None
+        model, moved = rewrite_maxpool_after_lif(model)
+        done["maxpool-after-lif"] = {"moved": moved, "accuracy_before": before,
+                                     "accuracy_after": evaluate(model) if evaluate and moved else before}
     return model, done
 
 
@@ -61,17 +71,19 @@ class Prepared:
 
     model: SpikingNetwork
     quantization: dict[str, Any]
-    rewrites: dict[str, list[str]]
+    rewrites: dict[str, dict[str, Any]]
 
 
-def prepare(model_file: ModelFile, *, calibration: torch.Tensor | None, rewrites: list[str]) -> Prepared:
-    """Apply rewrites and quantize (unless the file already holds an integer model)."""
+def prepare(model_file: ModelFile, *, calibration: torch.Tensor | None, rewrites: list[str],
+            evaluate: Evaluate | None = None) -> Prepared:
+    """Apply rewrites (measuring their accuracy change with ``evaluate``) and quantize, unless the file already
+    holds an integer model."""
     model = model_file.model
     if model_file.neuron_mode == "integer":
         if rewrites:
             raise UserError("rewrites apply before quantization; this file already holds a quantized model")
         return Prepared(model, model_file.quantization or {}, {})
-    model, done = apply_rewrites(model, rewrites)
+    model, done = apply_rewrites(model, rewrites, evaluate)
     problems = blocking_problems(model)
     if problems:
         raise UserError(f"{len(problems)} construct(s) cannot be deployed: {summarize(problems)}")
@@ -92,9 +104,10 @@ def lower_for_target(prepared: Prepared, target: HardwareProfile) -> Graph:
 
 
 def export_bundle(model_file: ModelFile, out: Path, *, target: HardwareProfile, calibration: torch.Tensor | None,
-                  rewrites: list[str], force: bool, source: dict[str, Any]) -> tuple[Path, Graph]:
+                  rewrites: list[str], force: bool, source: dict[str, Any], evaluate: Evaluate | None = None
+                  ) -> tuple[Path, Graph]:
     """The whole ``export --target loihi`` pipeline; returns the bundle path and its graph."""
-    prepared = prepare(model_file, calibration=calibration, rewrites=rewrites)
+    prepared = prepare(model_file, calibration=calibration, rewrites=rewrites, evaluate=evaluate)
     graph = lower_for_target(prepared, target)
     extra = {"arch": model_file.arch, "source_model": source, "rewrites": prepared.rewrites}
     quantization = prepared.quantization

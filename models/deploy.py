@@ -54,7 +54,8 @@ FIXES: dict[str, tuple[bool, str]] = {
                              "threshold and full current and voltage decay (exact)"),
     "analog-maxpool": (True, "the pool acts on BatchNorm outputs before the LIF and has no exact spiking "
                              "equivalent (the LIF keeps state between steps): move the pool after the LIF, as "
-                             "Spikformer does, and fine-tune, or run this layer on the host"),
+                             "Spikformer does (export --rewrite maxpool-after-lif, or build with pool_spikes=True), "
+                             "and fine-tune, or run this layer on the host"),
     "legacy-ssa": (True, "rebuild without legacy_ssa: the flag reproduces the published QKFormer defect for "
                          "accuracy comparisons only"),
 }

@@ -9,6 +9,7 @@ import pickle
 import pytest
 from click.testing import CliRunner
 
+import snn_deploy.models as zoo
 from export_testing import active_model
 from snn_deploy.cli import cli
 from snn_deploy.exporters.bundle import load_bundle
@@ -107,3 +108,17 @@ def test_float_model_exports_with_calibration(model_files, tmp_path):
     code, out = _run("export", floaty, "--calibrate", "digits", "-o", tmp_path / "f.loihi")
     assert code == 0, out
     assert load_bundle(tmp_path / "f.loihi").graph.input.scale > 0
+
+
+def test_rewrite_moves_analog_pools_and_reports_accuracy(tmp_path):
+    official = save_model(zoo.create("qkformer-tiny", mode="loihi", pool_spikes=False).eval(),
+                          tmp_path / "official.pt", source="test", created_from="test")
+    code, out = _run("export", official, "-o", tmp_path / "no.loihi")
+    assert code == 2 and "--rewrite maxpool-after-lif" in _error_line(out)
+    code, out = _run("export", official, "-o", tmp_path / "b.loihi", "--rewrite", "maxpool-after-lif",
+                     "--rewrite-eval", "digits", "--eval-samples", "16")
+    assert code == 0, out
+    record = load_bundle(tmp_path / "b.loihi").manifest["rewrites"]["maxpool-after-lif"]
+    assert record["moved"] == ["patch_embed2.proj4_maxpool", "patch_embed3.proj4_maxpool"]
+    assert 0.0 <= record["accuracy_before"] <= 1.0 and 0.0 <= record["accuracy_after"] <= 1.0
+    assert "accuracy" in out

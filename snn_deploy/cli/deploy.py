@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -75,10 +76,13 @@ def quantize(model_path: Path, dataset: str | None, data_dir: Path | None, outpu
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets.")
 @click.option("--rewrite", "rewrites", multiple=True, metavar="NAME",
               help="Apply a documented rewrite (maxpool-after-lif); repeatable.")
+@click.option("--rewrite-eval", metavar="DATASET", help="Measure the accuracy change of the rewrites on this data "
+              "set's test split (reported and stored in the bundle manifest).")
+@click.option("--eval-samples", default=256, show_default=True, help="Test samples for --rewrite-eval.")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
 @exit_on_user_error
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
-           rewrites: tuple[str, ...], force: bool) -> None:
+           rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, force: bool) -> None:
     """Export MODEL for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
     from snn_deploy.exporters import pipeline
     from snn_deploy.exporters.bundle import sha256
@@ -92,16 +96,44 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     model_file = load_model(model_path)
     hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
     calibration = _calibration(model_file, dataset, data_dir)
+    evaluate = _evaluator(model_file, rewrite_eval, eval_samples, data_dir) if rewrite_eval else None
     if target in ("loihi", "loihi1", "loihi2"):
         source = {"path": model_path.name, "sha256": sha256(model_path)}
         path, graph = pipeline.export_bundle(model_file, output, target=hw, calibration=calibration,
-                                             rewrites=list(rewrites), force=force, source=source)
+                                             rewrites=list(rewrites), force=force, source=source, evaluate=evaluate)
         click.echo(f"wrote {path}/ ({len(graph.nodes)} nodes, pipeline latency {max(graph.depths().values())} steps)")
+        _echo_rewrites(load_json(path / "manifest.json")["rewrites"])
         return
-    prepared = pipeline.prepare(model_file, calibration=calibration, rewrites=list(rewrites))
+    prepared = pipeline.prepare(model_file, calibration=calibration, rewrites=list(rewrites), evaluate=evaluate)
+    _echo_rewrites(prepared.rewrites)
     graph = pipeline.lower_for_target(prepared, hw)
     _write_single_file(target, graph, output)
     click.echo(f"wrote {output}")
+
+
+def _evaluator(model_file, dataset: str, count: int, data_dir: Path | None):
+    """Accuracy of a model on the first ``count`` test samples of ``dataset``."""
+    import torch
+
+    x, y = dataset_tensors(model_file.model.config, dataset, "test", count, data_dir)
+
+    def evaluate(model) -> float:
+        with torch.no_grad():
+            return float((model.eval()(x).argmax(1) == y).double().mean())
+    return evaluate
+
+
+def _echo_rewrites(rewrites: dict) -> None:
+    for name, record in rewrites.items():
+        line = f"rewrite {name}: moved {len(record['moved'])} pool(s)"
+        if record.get("accuracy_before") is not None:
+            line += (f"; accuracy {100 * record['accuracy_before']:.2f} % -> {100 * record['accuracy_after']:.2f} % "
+                     "(before fine-tuning)")
+        click.echo(line)
+
+
+def load_json(path: Path) -> dict:
+    return json.loads(path.read_text())
 
 
 def _write_single_file(target: str, graph, output: Path) -> None:
