@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from snn_deploy.errors import UserError
 from snn_deploy.exporters import nir_io
 from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, SpikeProductNode, value_bounds
 from snn_deploy.fixedpoint import limits as L
-from snn_deploy.io import default_mode, write_json_atomic
+from snn_deploy.io import atomic_directory, write_json_atomic
 from snn_deploy.sims.profiles import HardwareProfile
 
 BUNDLE_FORMAT = "snn-deploy-bundle"
@@ -122,29 +120,12 @@ def manifest(graph: Graph, target: HardwareProfile, files: dict[str, str], extra
 def write_bundle(graph: Graph, out: Path, *, target: HardwareProfile, quantization: dict[str, Any],
                  extra: dict[str, Any], force: bool = False) -> Path:
     """Write the bundle directory ``out`` atomically (see the module docstring)."""
-    out = Path(out)
-    if out.exists() and not force:
-        raise UserError(f"{out} already exists; choose another output or pass --force to replace it")
-    if not out.parent.is_dir():
-        raise UserError(f"cannot write {out}: directory {out.parent} does not exist; create it first")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    tmp.chmod(default_mode(directory=True))
-    try:
+    with atomic_directory(out, force=force) as tmp:
         nir_io.write(graph, tmp / NETWORK_FILE)
         quant = dict(quantization, current_risks=risk_report(graph, target))
         write_json_atomic(tmp / QUANT_FILE, quant)
         files = {name: sha256(tmp / name) for name in (NETWORK_FILE, QUANT_FILE)}
         write_json_atomic(tmp / MANIFEST_FILE, manifest(graph, target, files, extra))
-        if out.exists():
-            backup = out.with_name(f".{out.name}.old")
-            out.rename(backup)
-            tmp.rename(out)
-            shutil.rmtree(backup) if backup.is_dir() else backup.unlink()
-        else:
-            tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -42,3 +45,34 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Atomic, deterministic JSON (sorted keys, fixed indentation, trailing newline)."""
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+@contextmanager
+def atomic_directory(out: Path, *, force: bool) -> Iterator[Path]:
+    """Yield a temporary sibling directory to fill; on success it replaces ``out`` in one rename.
+
+    An existing ``out`` is refused unless ``force`` (then swapped out only after the new one is complete); on any
+    error the temporary directory is removed, so a failed run leaves nothing behind.
+    """
+    from snn_deploy.errors import UserError
+
+    out = Path(out)
+    if out.exists() and not force:
+        raise UserError(f"{out} already exists; choose another output or pass --force to replace it")
+    if not out.parent.is_dir():
+        raise UserError(f"cannot write {out}: directory {out.parent} does not exist; create it first")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp.chmod(default_mode(directory=True))
+    try:
+        yield tmp
+        if out.exists():
+            backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            backup.rmdir()
+            out.rename(backup)
+            tmp.rename(out)
+            shutil.rmtree(backup) if backup.is_dir() else backup.unlink()
+        else:
+            tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
