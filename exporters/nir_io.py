@@ -5,9 +5,14 @@ Mapping (documented in docs/nir_mapping.md):
 * InputNode -> ``nir.Input``; metadata: payload scale, bits, sign.
 * ConvNode -> ``nir.Conv2d`` with float-equivalent weights (see :func:`float_scale`); metadata: integer kernel,
   weight exponent, graded flag.
-* LIFNode -> ``nir.CubaLIF`` under the time-step convention ``dt`` (``DT``): tau_syn = dt 4096/(du+1),
-  w_in = 4096/(du+1), tau_mem = dt 4096/dv, r = 4096/dv, v_leak from the bias, threshold in units of the
-  integer threshold; metadata: du, dv, vth, bias mantissas and exponents.
+* LIFNode -> ``nir.CubaLIF`` under the time-step convention ``dt`` (``DT`` = 1e-4 s, snnTorch's fixed step;
+  Norse takes ``dt`` as an argument) and forward Euler: tau_syn = dt 4096/(du+1), w_in = 4096/(du+1),
+  tau_mem = dt 4096/dv, r = 4096/dv, threshold in units of the integer threshold; metadata: du, dv, vth, bias
+  mantissas and exponents. The bias is a constant input to v each step: when the synaptic current has no memory
+  (du = 4095, tau_syn = dt: every LIF the lowering emits) it is written as the ``bias`` of the Conv2d that feeds
+  the LIF (the same current under forward Euler at ``dt``), so ``v_leak`` = 0, which importers that reject
+  ``v_leak`` (snnTorch) or also apply it to the synapse (Norse) need; otherwise, or when no Conv2d feeds only this
+  LIF, it is ``v_leak`` = bias 4096/dv.
 * a depthwise all-ones ConvNode (the sum inside a max-pool of spikes) -> ``nir.SumPool2d``; other grouped
   kernels are written ungrouped (zeros between groups).
 * SumNode -> ``nir.Scale`` of ones: NIR sums every edge into a node.
@@ -36,8 +41,9 @@ from snn_deploy.fixedpoint import limits as L
 
 NIR_FORMAT = "snn-deploy-nir"
 NIR_FORMAT_VERSION = 1
-DT = 1e-3
-"""Time-step convention of the float-equivalent parameters (seconds per hardware step; Norse's default)."""
+DT = 1e-4
+"""Time-step convention of the float-equivalent parameters (seconds per hardware step). snnTorch's NIR importer
+hard-codes this step (and asserts ``r == tau_mem / dt``); Norse's takes it as ``from_nir(..., dt=1e-4)``."""
 SPIKE_PRODUCT_EXTENSION = "snn_deploy.spike_product"
 READOUT_PARTS = ("pool", "flatten", "affine")
 LONG_TAU_STEPS = 1e9
@@ -54,12 +60,39 @@ def _meta(node: Node, order: int, **fields) -> dict:
                            "shape": list(node.shape), **fields}}
 
 
-def _lif_to_nir(node: LIFNode, order: int) -> nir.CubaLIF:
+def float_bias(node: LIFNode) -> np.ndarray:
+    """Per-channel bias of ``node`` in float units (the float threshold is 1), float32 [C]: the constant added to
+    v each step (``mant << exp``; ``>>`` for a negative exponent, as Lava computes it)."""
+    mant, exp = np.broadcast_arrays(node.bias_mant.astype(np.int64), node.bias_exp.astype(np.int64))
+    exact = np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0))
+    return np.broadcast_to(exact.astype(np.float64) / float_scale(node.vth), node.shape[:1]).astype(np.float32)
+
+
+def bias_carriers(graph: Graph) -> dict[str, str]:
+    """Conv node -> the LIF node whose bias its ``Conv2d.bias`` carries (see the module docstring).
+
+    A LIF qualifies when its synaptic current has no memory (du = 4095: the bias and the input current enter v
+    alike, step for step); its first input that is a non-sum-pool ConvNode feeding only this LIF carries it.
+    """
+    consumers = graph.consumers()
+    carriers: dict[str, str] = {}
+    for node in graph.of_kind(LIFNode):
+        if node.du != L.DECAY_UNITY - 1:
+            continue
+        for name in node.inputs:
+            source = graph[name]
+            if isinstance(source, ConvNode) and not _is_sum_pool(source) and consumers[name] == [node.name]:
+                carriers[name] = node.name
+                break
+    return carriers
+
+
+def _lif_to_nir(node: LIFNode, order: int, bias_on_conv: bool) -> nir.CubaLIF:
     scale = float_scale(node.vth)
     shape = node.shape
     syn_steps = L.DECAY_UNITY / (node.du + 1) if node.du + 1 > 0 else LONG_TAU_STEPS
     mem_steps = L.DECAY_UNITY / node.dv if node.dv > 0 else LONG_TAU_STEPS
-    bias = (node.bias_mant.astype(np.float32) * np.exp2(node.bias_exp.astype(np.float32))) / scale
+    bias = np.zeros(shape[0], dtype=np.float32) if bias_on_conv else float_bias(node)
 
     def full(value) -> np.ndarray:  # a read-only broadcast view: no memory per neuron until written
         return np.broadcast_to(np.asarray(value, dtype=np.float32), shape)
@@ -110,6 +143,7 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
     nodes: dict[str, nir.NIRNode] = {}
     edges: list[tuple[str, str]] = []
     input_scale = graph.input.scale
+    carriers = bias_carriers(graph)
     for order, node in enumerate(graph.nodes):
         edges += [(_out_name(graph[i]), node.name) for i in node.inputs]
         if isinstance(node, InputNode):
@@ -128,13 +162,15 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
                                                  stride=np.array(node.stride), padding=np.array(node.padding),
                                                  metadata=meta)
             else:
+                bias = (float_bias(graph[carriers[node.name]]) if node.name in carriers
+                        else np.zeros(node.weight.shape[0], dtype=np.float32))
                 nodes[node.name] = nir.Conv2d(
                     input_shape=tuple(source.shape[1:]), weight=(_dense_kernel(node) * per_unit).astype(np.float32),
                     stride=node.stride,
-                    padding=node.padding, dilation=(1, 1), groups=1, bias=np.zeros(node.weight.shape[0]),
+                    padding=node.padding, dilation=(1, 1), groups=1, bias=bias,
                     metadata=meta)
         elif isinstance(node, LIFNode):
-            nodes[node.name] = _lif_to_nir(node, order)
+            nodes[node.name] = _lif_to_nir(node, order, bias_on_conv=node.name in carriers.values())
         elif isinstance(node, SumNode):
             nodes[node.name] = nir.Scale(scale=np.broadcast_to(np.float32(1), node.shape), metadata=_meta(node, order))
         elif isinstance(node, SpikeProductNode):
