@@ -11,7 +11,8 @@ tracks :math:`v = 2^6 v_{th} H/\theta` when it receives the integer current :mat
 * the bias :math:`b' k` enters v every step as ``bias_mant << bias_exp`` (v units are 2^6 current units), with a
   13-bit mantissa and the smallest exponent that fits;
 * the analog input layer sees integer payloads :math:`x_q = \mathrm{round}(x s_{in})`, and :math:`1/s_{in}` is
-  folded into its weights.
+  folded into its weights; its vth is lowered if a full-scale input could overflow the 24-bit current register
+  (:data:`INPUT_CURRENT_MAX`).
 
 Attention neurons keep their :class:`QuantizedLIF`: their float current is an integer count times a fixed scale
 (``q (k^T v) * 0.125`` in SSA, a channel sum of q in Q-K attention), so their integer current is exact as soon as
@@ -42,6 +43,11 @@ VTH_MIN_USEFUL = 64
 """Below this, currents and biases would be resolved too coarsely; the weight exponent grows instead."""
 INPUT_PAYLOAD_BITS = 8
 """Graded-spike payload of the analog input: unsigned 8 bit (signed 8 bit if calibration sees negatives)."""
+INPUT_CURRENT_MAX = (L.UV_HALF >> L.ACT_SHIFT) - 1
+"""Largest input-layer current whose ``a << 6`` fits the 24-bit current register without wrapping (2^17 - 1).
+The input layer's worst case (every pixel at full scale on the largest weights) is realistic, so its threshold
+is lowered until that case fits; deeper layers' worst cases (every input spiking) are not, and are reported
+instead (bundle ``quantization.json``, ``current_risks``)."""
 
 
 @dataclass
@@ -88,6 +94,14 @@ class QuantReport:
         return cls(schema_version=int(data["schema_version"]), input_scale=float(data["input_scale"]),
                    input_signed=bool(data["input_signed"]), units=[UnitQuant(**u) for u in data["units"]],
                    attention=[AttentionQuant(**a) for a in data["attention"]])
+
+
+def _row_l1(weight: torch.Tensor) -> int:
+    return int(weight.abs().flatten(1).sum(1).max())
+
+
+def _payload_max(signed: bool) -> int:
+    return (1 << (INPUT_PAYLOAD_BITS - int(signed))) - 1
 
 
 def fold_batchnorm(layer: nn.Module, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,6 +171,12 @@ def _quantize_unit(host: UnitHost, prefix: str, spec, input_scale: float, input_
     vth, exp = choose_vth_and_exponent(max_abs, tau * theta)
     k = vth / (tau * theta)
     wq, clipped = quantize_weight_tensor(w_eff * k / (1 << exp))
+    if analog:  # a bright image is a realistic worst case: keep u = a << 6 inside its 24-bit register
+        worst = _row_l1(wq) * _payload_max(input_signed) << exp
+        if worst > INPUT_CURRENT_MAX:
+            vth = max(1, math.floor(vth * INPUT_CURRENT_MAX / worst))
+            k = vth / (tau * theta)
+            wq, clipped = quantize_weight_tensor(w_eff * k / (1 << exp))
     mant, bexp, bias_clipped = bias_to_mant_exp(b_folded * k * (1 << L.ACT_SHIFT))
     record = UnitQuant(layer=f"{prefix}.{spec.layer}" if prefix else spec.layer, vth=vth, weight_exp=exp,
                        current_scale=k, weight_max_abs=max_abs, weights_clipped=clipped, weights_total=wq.numel(),

@@ -177,3 +177,13 @@ def test_graph_structure_of_tiny_spikformer():
     assert depths["patch_embed.proj_lif"] == 1 and depths["block.0.attn.attn_lif"] == depths["block.0.attn.q_lif"] + 1
     assert all(isinstance(graph[n.inputs[0]], ConvNode) or isinstance(graph[n.inputs[0]], SpikeProductNode)
                for n in graph.of_kind(LIFNode))
+
+
+@pytest.mark.parametrize("name", ["spikformer-tiny", "qkformer-tiny"])
+def test_input_layer_worst_case_fits_the_current_register(name):
+    from snn_deploy.exporters.bundle import current_bounds
+    from snn_deploy.quant import INPUT_CURRENT_MAX
+
+    graph = lower(quantized(name))
+    first_lif = next(n for n in graph.nodes if isinstance(n, LIFNode))
+    assert current_bounds(graph)[first_lif.name] <= INPUT_CURRENT_MAX
