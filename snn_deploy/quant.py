@@ -171,12 +171,13 @@ def _quantize_unit(host: UnitHost, prefix: str, spec, input_scale: float, input_
     vth, exp = choose_vth_and_exponent(max_abs, tau * theta)
     k = vth / (tau * theta)
     wq, clipped = quantize_weight_tensor(w_eff * k / (1 << exp))
-    if analog:  # a bright image is a realistic worst case: keep u = a << 6 inside its 24-bit register
+    while analog and vth > 1:  # a bright image is a realistic worst case: keep u = a << 6 within 24 bits
         worst = _row_l1(wq) * _payload_max(input_signed) << exp
-        if worst > INPUT_CURRENT_MAX:
-            vth = max(1, math.floor(vth * INPUT_CURRENT_MAX / worst))
-            k = vth / (tau * theta)
-            wq, clipped = quantize_weight_tensor(w_eff * k / (1 << exp))
+        if worst <= INPUT_CURRENT_MAX:
+            break
+        vth = max(1, min(vth - 1, math.floor(vth * INPUT_CURRENT_MAX / worst)))
+        k = vth / (tau * theta)
+        wq, clipped = quantize_weight_tensor(w_eff * k / (1 << exp))
     mant, bexp, bias_clipped = bias_to_mant_exp(b_folded * k * (1 << L.ACT_SHIFT))
     record = UnitQuant(layer=f"{prefix}.{spec.layer}" if prefix else spec.layer, vth=vth, weight_exp=exp,
                        current_scale=k, weight_max_abs=max_abs, weights_clipped=clipped, weights_total=wq.numel(),
