@@ -1,0 +1,85 @@
+"""Simulator throughput against Lava and the PyTorch integer-mode forward, side by side on one batch.
+
+Usage: python benchmarks/sim_speed.py [--model spikformer-tiny] [--batch 8] [--repeats 3] [--threads 1] [--no-lava]
+
+The same quantized tiny model (random weights, digits test images) runs the same batch through: the integer
+PyTorch model (``model(x)`` in float64, no_grad), the simulator (``simulate``), and Lava's bit-accurate CPU models
+(``lava_build.run``, one OS process per Lava process; compile time reported apart). Throughput is time steps x
+samples per second, best of ``--repeats`` (Lava: one run). All three must predict the same classes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+
+def best_of(repeats: int, run) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = run()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="spikformer-tiny")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
+    parser.add_argument("--no-lava", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    import snn_deploy.models as zoo
+    from snn_deploy.cli.deploy import dataset_tensors
+    from snn_deploy.exporters.lower import lower
+    from snn_deploy.quant import quantize
+    from snn_deploy.sims.simulator import input_sequence, readout_input, readout_logits, simulate
+
+    model = zoo.create(args.model, mode="loihi").eval()
+    quantize(model)
+    graph = lower(model)
+    x, _ = dataset_tensors(model.config, "digits", "test", args.batch, None)
+    steps = graph.T * x.shape[-4]
+
+    def forward():
+        with torch.no_grad():
+            return model(x.to(torch.float64))
+
+    rows = {}
+    torch_s, torch_logits = best_of(args.repeats, forward)
+    rows["torch integer-mode forward"] = torch_s
+    sim_s, result = best_of(args.repeats, lambda: simulate(graph, x))
+    rows["simulator"] = sim_s
+    predictions = {"torch": torch_logits.argmax(1), "sim": result.predictions}
+    lava_compile = None
+    if not args.no_lava:
+        from snn_deploy.exporters import lava_build
+
+        run = lava_build.run(graph, input_sequence(graph, x))
+        rows["lava (stepping)"] = run.run_s
+        rows["lava (with compile and start-up)"] = run.wall_s
+        lava_compile = run.compile_s
+        predictions["lava"] = readout_logits(graph.readout, readout_input(graph, run.spikes)).argmax(1)
+
+    print(f"{args.model}: batch {x.shape[-4]}, T = {graph.T}, {steps} sample-steps per run, "
+          f"torch threads {args.threads}, best of {args.repeats} (Lava: one run"
+          f"{f', compile {lava_compile:.2f} s' if lava_compile is not None else ''})")
+    for name, seconds in rows.items():
+        print(f"  {name:36s} {seconds:8.3f} s  {steps / seconds:10.1f} steps x samples / s")
+    print(f"  simulator / torch speed: {torch_s / sim_s:.2f}x")
+    if "lava (stepping)" in rows:
+        print(f"  simulator / lava speed:  {rows['lava (stepping)'] / sim_s:.1f}x stepping only, "
+              f"{rows['lava (with compile and start-up)'] / sim_s:.1f}x with compile")
+    agree = all(bool((p == predictions["torch"]).all()) for p in predictions.values())
+    print(f"  predictions agree across backends: {agree}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+"""Run a data set through a deployed graph in batches and keep the activity the cost model needs.
+
+Why not just call :func:`~snn_deploy.sims.simulator.simulate`: a hardware estimate needs activity counted the way
+the chip sees it. A sum node has no hardware, so a conv reading a residual stream receives every summand's spikes
+as separate events (the simulator counts one event per non-zero integer); and the coincidence-neuron model of
+spike products needs counts the simulator does not report (k-v coincidences, non-zero k^T v entries, gated q
+events). Both are counted here from the recorded spikes, identically for every backend (``sim``, ``lava``).
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) each process runs a contiguous shard of the samples and the counts are
+summed with gloo; every process returns the totals, and callers write from rank 0 only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from snn_deploy.errors import UserError
+from snn_deploy.exporters.graph import ConvNode, Graph, LIFNode, SpikeProductNode, SumNode
+from snn_deploy.sims.mapper import summands
+from snn_deploy.sims.simulator import ConvKernel, input_sequence, readout_input, readout_logits, simulate
+
+BACKENDS = ("sim", "lava")
+PRODUCT_COUNTS = ("pairs", "kv_nonzero", "gates", "out_nonzero", "accumulates")
+"""Per spike product and step: k-v coincidences (the ``and`` array's spikes), non-zero entries of k^T v (``kv``
+graded spikes), (token, i, j) with q[token, i] = 1 and kv[i, j] != 0 (``gate`` spikes), non-zero outputs (graded
+currents an embedded core sends), and the accumulates of ``q (k^T v)`` as the simulator counts them."""
+RASTER_LAYERS, RASTER_NEURONS, RASTER_SAMPLES = 6, 8, 4
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What :func:`snn_deploy.cli.deploy.dataset_tensors` reads from a model config, taken from a bundle instead."""
+
+    in_channels: int
+    img_size: int
+    T: int
+
+
+def bundle_tensors(graph: Graph, dataset: str, split: str, count: int, data_dir: Path | None):
+    """Up to ``count`` samples of ``split`` shaped for ``graph``'s input (bundles carry no model config)."""
+    from snn_deploy.cli.deploy import dataset_tensors
+
+    c, h, w = graph.input.shape
+    if h != w:
+        raise UserError(f"the bundle's input is {h} x {w}; data sets provide square inputs only")
+    return dataset_tensors(InputSpec(c, h, graph.T), dataset, split, count, data_dir)
+
+
+@dataclass
+class Raster:
+    """Spikes of a few neurons: ``spikes`` [neurons, samples * T] uint8, one row per (layer, flat index)."""
+
+    neurons: list[tuple[str, int]]
+    spikes: np.ndarray
+
+
+@dataclass
+class Activity:
+    """Totals over all samples (per step [T] int64 arrays), as the hardware would see them."""
+
+    T: int
+    backend: str
+    samples: int = 0
+    correct: int = 0
+    spikes: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per LIF node."""
+    conv_events: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    """Per (conv node, source): synaptic operations from that source's events. Sources: each summand behind the
+    conv's input (a sum expanded), and the input itself (the input node, a LIF, or a sum relayed as graded
+    spikes: one event per non-zero value, as the simulator counts)."""
+    sum_events: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per sum node: non-zero values (the graded spikes a relay sends)."""
+    input_events: np.ndarray | None = None
+    """Non-zero input payloads (graded spikes the host sends)."""
+    products: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    """Per spike product: the :data:`PRODUCT_COUNTS`."""
+    backend_s: float = 0.0
+    """Seconds spent in the backend (slowest process when sharded)."""
+    processes: int = 1
+    raster: Raster | None = None
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.samples if self.samples else float("nan")
+
+    def arrays(self) -> list[np.ndarray]:
+        """Every count array in a fixed order (for summing across processes)."""
+        out = [d[k] for d in (self.spikes, self.conv_events, self.sum_events) for k in sorted(d)]
+        out += [self.products[p][c] for p in sorted(self.products) for c in PRODUCT_COUNTS]
+        return out + [self.input_events]
+
+
+def _zeros(graph: Graph, backend: str) -> Activity:
+    T = graph.T
+    act = Activity(T, backend, input_events=np.zeros(T, dtype=np.int64))
+    for node in graph.nodes:
+        if isinstance(node, LIFNode):
+            act.spikes[node.name] = np.zeros(T, dtype=np.int64)
+        elif isinstance(node, ConvNode):
+            for s in {node.inputs[0], *summands(graph, node.inputs[0])}:
+                act.conv_events[(node.name, s)] = np.zeros(T, dtype=np.int64)
+        elif isinstance(node, SumNode):
+            act.sum_events[node.name] = np.zeros(T, dtype=np.int64)
+        elif isinstance(node, SpikeProductNode):
+            act.products[node.name] = {c: np.zeros(T, dtype=np.int64) for c in PRODUCT_COUNTS}
+    return act
+
+
+def product_counts(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[str, int]:
+    """The :data:`PRODUCT_COUNTS` of one step of spikes [B, C, H, W]."""
+    b, c, h, w = q.shape
+    d = c // node.heads
+
+    def heads(x: torch.Tensor) -> torch.Tensor:  # [B, heads, N, d]
+        return x.reshape(b, node.heads, d, h * w).transpose(-1, -2).to(torch.float64)
+
+    qh, kh, vh = heads(q), heads(k), heads(v)
+    kv = kh.transpose(-1, -2) @ vh
+    pairs = int((kh.sum(-1) * vh.sum(-1)).sum())
+    q_events = qh.sum(-2)  # per (sample, head, i): tokens where q fired
+    return {"pairs": pairs, "kv_nonzero": int((kv != 0).sum()),
+            "gates": int((q_events.unsqueeze(-1) * (kv != 0)).sum()),
+            "out_nonzero": int(((qh @ kv) != 0).sum()), "accumulates": pairs + int(qh.sum()) * d}
+
+
+class Counter:
+    """Adds one batch's spikes to an :class:`Activity`; conv kernels are prepared once."""
+
+    def __init__(self, graph: Graph, activity: Activity) -> None:
+        self.graph, self.act = graph, activity
+        self.kernels = {n.name: ConvKernel(n, graph[n.inputs[0]].shape) for n in graph.of_kind(ConvNode)}
+
+    def add(self, payload: torch.Tensor, spikes: dict[str, torch.Tensor], logits: torch.Tensor,
+            labels: torch.Tensor) -> None:
+        act, graph = self.act, self.graph
+        act.samples += int(labels.numel())
+        act.correct += int((logits.argmax(1) == labels).sum())
+        values = {graph.input.name: payload, **spikes}
+        for node in graph.of_kind(SumNode):
+            values[node.name] = sum(values[i].to(torch.int64) for i in node.inputs)
+        act.input_events += (payload != 0).flatten(1).sum(1).numpy()
+        for name in act.spikes:
+            act.spikes[name] += spikes[name].flatten(1).sum(1, dtype=torch.int64).numpy()
+        for name in act.sum_events:
+            act.sum_events[name] += (values[name] != 0).flatten(1).sum(1).numpy()
+        for (conv, source), counts in act.conv_events.items():
+            kernel, x = self.kernels[conv], values[source]
+            counts += np.array([kernel.synaptic_ops(x[t]) for t in range(graph.T)], dtype=np.int64)
+        for name, counts in act.products.items():
+            node = graph[name]
+            q, k, v = (spikes[i] for i in node.inputs)
+            for t in range(graph.T):
+                for key, n in product_counts(node, q[t], k[t], v[t]).items():
+                    counts[key][t] += n
+
+
+def _raster(graph: Graph, spikes: dict[str, torch.Tensor]) -> Raster:
+    """The most active neurons of a few LIF layers spread over the network, over the first samples of a batch."""
+    lifs = [n.name for n in graph.of_kind(LIFNode)]
+    picks = [lifs[i] for i in np.linspace(0, len(lifs) - 1, min(RASTER_LAYERS, len(lifs))).round().astype(int)]
+    neurons, rows = [], []
+    for name in dict.fromkeys(picks):
+        s = spikes[name][:, :RASTER_SAMPLES].flatten(2)  # [T, B, neurons]
+        top = s.sum((0, 1), dtype=torch.int64).argsort(descending=True, stable=True)[:RASTER_NEURONS]
+        for i in top.tolist():
+            neurons.append((name, i))
+            rows.append(s[:, :, i].transpose(0, 1).reshape(-1).numpy())
+    return Raster(neurons, np.stack(rows).astype(np.uint8))
+
+
+def _sim(graph: Graph, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    result = simulate(graph, x)
+    return result.spikes, result.logits
+
+
+def _lava(graph: Graph, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    from snn_deploy.exporters import lava_build
+
+    spikes = lava_build.run(graph, input_sequence(graph, x)).spikes
+    return spikes, readout_logits(graph.readout, readout_input(graph, spikes))
+
+
+def backend_runner(backend: str) -> Callable[[Graph, torch.Tensor], tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    """The runner of ``backend``; ``lava`` fails with a :class:`UserError` where Lava cannot be imported."""
+    if backend == "sim":
+        return _sim
+    if backend != "lava":
+        raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    try:
+        from snn_deploy.exporters import lava_build  # noqa: F401
+    except ImportError as exc:
+        raise UserError(f"--backend lava needs Lava (snn_deploy.exporters.lava_build could not be imported: "
+                        f"{exc}); use --backend sim") from None
+    return _lava
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's place among ``world`` processes."""
+
+    rank: int = 0
+    world: int = 1
+
+    def slice(self, n: int) -> slice:
+        return slice(self.rank * n // self.world, (self.rank + 1) * n // self.world)
+
+
+def init_shard() -> Shard:
+    """Join the process group when started by torchrun (gloo, CPU); a single process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Shard()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return Shard(dist.get_rank(), dist.get_world_size())
+
+
+def _reduce(act: Activity, shard: Shard) -> None:
+    """Sum every count (and take the slowest backend time) over the processes, in place."""
+    if shard.world == 1:
+        return
+    import torch.distributed as dist
+
+    arrays = act.arrays()
+    flat = torch.from_numpy(np.concatenate([np.array([act.samples, act.correct]), *arrays]))
+    dist.all_reduce(flat)
+    act.samples, act.correct = int(flat[0]), int(flat[1])
+    offset = 2
+    for a in arrays:
+        a[:] = flat[offset:offset + a.size].numpy()
+        offset += a.size
+    slowest = torch.tensor([act.backend_s], dtype=torch.float64)
+    dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+    act.backend_s, act.processes = float(slowest), shard.world
+
+
+@contextmanager
+def _progress(total: int, show: bool) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on a terminal; silent otherwise."""
+    if not (show and sys.stderr.isatty()):
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("simulating", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def run_dataset(graph: Graph, x: torch.Tensor, labels: torch.Tensor, *, backend: str = "sim", batch_size: int = 32,
+                shard: Shard = Shard()) -> Activity:
+    """Run samples ``x`` ([N, C, H, W] images or [T, N, C, H, W] frames) with ``labels`` through ``graph``.
+
+    Returns the totals over all processes. The raster holds the first samples of rank 0's shard.
+    """
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be positive, got {batch_size}")
+    run = backend_runner(backend)
+    axis = 1 if x.dim() == 5 else 0
+    part = shard.slice(x.shape[axis])
+    x, labels = x.narrow(axis, part.start, part.stop - part.start), labels[part]
+    act = _zeros(graph, backend)
+    counter = Counter(graph, act)
+    n = labels.numel()
+    with _progress(n, shard.rank == 0) as advance:
+        for start in range(0, n, batch_size):
+            xb = x.narrow(axis, start, min(batch_size, n - start))
+            began = time.perf_counter()
+            spikes, logits = run(graph, xb)
+            act.backend_s += time.perf_counter() - began
+            counter.add(input_sequence(graph, xb), spikes, logits, labels[start:start + batch_size])
+            if act.raster is None:
+                act.raster = _raster(graph, spikes)
+            advance(int(xb.shape[axis]))
+    _reduce(act, shard)
+    return act

@@ -1,0 +1,677 @@
+"""Partition a deployed graph onto Loihi-class neuro cores, place the cores on the mesh, and list every limit broken.
+
+Why a mapper at all: a graph that runs in the simulator can still be impossible on the chip (a neuron reading more
+inputs than a core accepts, weights that fill no core), and the number of cores and chips is what an energy or
+latency estimate is built on. The model (docs/hardware.md has the long form):
+
+* **Populations.** One per LIF node. Spike products (SSA's ``q (k^T v)``) are either *coincidence-neuron arrays*
+  (``products="neurons"``, three populations per product, :func:`product_arrays`) or *embedded-core work*
+  (``products="embedded"``: q, k and v spikes go to an embedded x86 core, which returns graded currents).
+* **Projections.** The synapses into a population from one source population. Residual sums (``sums``):
+  ``expand`` gives a conv reading a sum one projection per summand (the graph's semantics: a sum has no hardware,
+  every summand neuron is its own input axon, so fan-in grows with depth); ``relay`` (default on targets with
+  graded spikes) makes each sum node a population of graded relay neurons, one step deep, read as one source.
+* **Tiles.** A population of shape (C, H, W) is cut into equal boxes of (channels, rows, columns); one box per core.
+  Per core: neurons = box size; fan-in = distinct source neurons its box reads (receptive field, clipped at the
+  borders, per projection); synapses = (neuron, source neuron) pairs; stored synapses = with ``kernel_sharing``
+  (Loihi's population-based hierarchical connectivity, Davies et al. 2018) each kernel weight a core's channels use
+  is stored once, without it every synapse is stored; synaptic memory = stored synapses x weight bits
+  (:func:`weight_bits`). Fan-out = one output axon per (neuron, destination core) pair.
+* **Search.** For each population the box with the fewest cores that meets every per-core limit wins (ties: the
+  smallest worst fan-in). A limit that one neuron alone breaks cannot be fixed by any partition: it is reported and
+  left out of the search. Fan-out depends on the consumers' partitions, so populations whose cores exceed it are
+  re-partitioned with fewer neurons per core until they fit or a single neuron is over.
+* **Placement.** Cores in graph order, consecutive cores in the same tile, tiles in serpentine order on each chip's
+  mesh, chips on a near-square grid. The host (input) and embedded cores sit at tile (0, 0) of their chip.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import product as cartesian
+
+import numpy as np
+
+from snn_deploy.exporters.bundle import Problem, target_problems
+from snn_deploy.exporters.graph import ConvNode, Graph, LIFNode, Shape, SpikeProductNode, SumNode
+from snn_deploy.sims.profiles import HardwareProfile
+
+PRODUCT_MODELS = ("neurons", "embedded")
+SUM_MODELS = ("expand", "relay")
+METRICS = ("neurons", "memory", "fan_in", "fan_out")
+MAX_FAN_OUT_ROUNDS = 12
+HOST = -1
+"""Source "core" index of input spikes (sent by the host) and of an embedded core's output."""
+
+
+@dataclass(frozen=True)
+class ChannelMap:
+    """Which source channels a range of target channels reads. Plain data: a kind and one parameter.
+
+    ``groups`` (a = output channels per group, b = input channels per group): a grouped conv; ``identity``;
+    ``pair_first`` / ``pair_second`` (a = head dim d): a target channel (g, j, i) of a product array, flattened
+    ``g d^2 + j d + i``, reads source channel ``g d + i`` / ``g d + j``; ``gather`` (a = d): target channel c reads
+    source channels ``[c d, (c + 1) d)``.
+    """
+
+    kind: str
+    a: int = 1
+    b: int = 1
+
+    def sources(self, c0: int, c1: int) -> np.ndarray:
+        """Sorted distinct source channels read by target channels ``[c0, c1)``."""
+        if self.kind == "groups":
+            return np.arange(c0 // self.a * self.b, ((c1 - 1) // self.a + 1) * self.b)
+        if self.kind == "identity":
+            return np.arange(c0, c1)
+        if self.kind == "gather":
+            return np.arange(c0 * self.a, c1 * self.a)
+        f = np.arange(c0, c1)
+        d = self.a
+        if self.kind == "pair_first":
+            return np.unique(f // (d * d) * d + f % d)
+        if self.kind == "pair_second":
+            return np.unique(f // d)
+        raise ValueError(f"unknown channel map {self.kind!r}")
+
+    @property
+    def per_channel(self) -> int:
+        """Source channels one target channel reads."""
+        return {"groups": self.b, "gather": self.a}.get(self.kind, 1)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Synapses into a population from one source: channel map plus a conv-like spatial geometry.
+
+    ``stride`` (0, 0) broadcasts a 1 x 1 source to every position. ``shared_per_channel``: kernel weights a core
+    stores per target channel when kernels are shared (0: every synapse is stored, sharing or not).
+    """
+
+    synapse: str
+    """The graph node whose synaptic operations these are (a conv), or the product array step (``<product>.and``)."""
+    source: str
+    source_shape: Shape
+    channels: ChannelMap
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    weight_bits: int = 1
+    shared_per_channel: int = 0
+
+
+@dataclass(frozen=True)
+class Population:
+    """Neurons mapped as one layer: a LIF node, a sum node's relay, or one array of a spike product's
+    coincidence-neuron model."""
+
+    name: str
+    kind: str
+    """``lif``; ``sum`` for a relay of a residual sum; ``and`` / ``kv`` / ``gate`` for a spike product's arrays."""
+    node: str
+    """The graph node it implements (the LIF, or the spike product)."""
+    shape: Shape
+    projections: tuple[Projection, ...]
+
+    @property
+    def neurons(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass(frozen=True)
+class Core:
+    """One neuro core: the box of its population it holds, where it sits, and what it uses."""
+
+    index: int
+    population: str
+    box: tuple[int, int, int, int, int, int]
+    """(c0, c1, h0, h1, w0, w1), half-open."""
+    chip: int
+    tile: tuple[int, int]
+    """Global (row, column) of its tile's router on the multi-chip mesh."""
+    neurons: int
+    fan_in: int
+    fan_out: int
+    synapses: int
+    stored_synapses: int
+    memory_bits: int
+
+    def utilisation(self, profile: HardwareProfile) -> dict[str, float]:
+        return {"neurons": self.neurons / profile.neurons_per_core,
+                "memory": self.memory_bits / (8 * profile.synaptic_memory_bytes_per_core),
+                "fan_in": self.fan_in / profile.fan_in_per_core,
+                "fan_out": self.fan_out / profile.fan_out_per_core}
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Output axons of one projection between source and destination cores (HOST: the host or an embedded core).
+
+    A spike of a source neuron sends one message per destination core it reaches; with neurons spiking uniformly,
+    the messages from core ``src[e]`` to ``dst[e]`` per source spike are ``axons[e] / source neurons on the core``.
+    """
+
+    population: str
+    projection: int
+    """Index into the population's projections; -1 for q, k, v spikes sent to an embedded core."""
+    source: str
+    src: np.ndarray
+    dst: np.ndarray
+    src_tile: np.ndarray
+    """[E, 2] global tile of each edge's source (the host / embedded core position for HOST)."""
+    dst_tile: np.ndarray
+    axons: np.ndarray
+
+
+@dataclass(frozen=True)
+class LayerMap:
+    """How one population was partitioned."""
+
+    name: str
+    kind: str
+    node: str
+    shape: Shape
+    neurons: int
+    synapses: int
+    stored_synapses: int
+    tile: tuple[int, int, int]
+    cores: range
+    limited_by: str
+    """The metric closest to its limit on the population's fullest core."""
+    depth: int
+    """Steps from the input to this population's spikes in a timed build (longest path, one per synapse stage)."""
+
+
+@dataclass
+class Mapping:
+    """The whole placement: populations, cores, traffic, and every violation (all at once)."""
+
+    profile: HardwareProfile
+    products: str
+    sums: str
+    kernel_sharing: bool
+    populations: list[Population]
+    layers: dict[str, LayerMap]
+    cores: list[Core]
+    traffic: list[Traffic]
+    violations: list[Problem]
+    depths: dict[str, int]
+    """Depth of every spike source: populations, the input node, embedded products (see :func:`population_depths`)."""
+    per_core_synapses: dict[str, np.ndarray] = field(repr=False)
+    """Per population: synapses per (projection, core of the population) [P, cores], to share its synaptic ops."""
+
+    @property
+    def chips(self) -> int:
+        return max((c.chip for c in self.cores), default=0) + 1
+
+    @property
+    def tiles_used(self) -> int:
+        return len({c.tile for c in self.cores})
+
+    @property
+    def pipeline_depth(self) -> int:
+        return max((layer.depth for layer in self.layers.values()), default=0)
+
+
+# --- populations ----------------------------------------------------------------------------------------------
+
+def weight_bits(weight: np.ndarray) -> int:
+    """Bits a core stores per synapse for these integer weights, in Loihi's format as Lava encodes it: a common
+    power-of-two factor goes into the weight exponent, single-sign weights store magnitudes (the sign is a mode of
+    the synapse group), mixed-sign weights store two's complement (so Lava's even [-256, 254] fit 8 bits)."""
+    nonzero = np.abs(weight[weight != 0]).astype(np.int64)
+    if nonzero.size == 0:
+        return 1
+    shift = int(np.bitwise_or.reduce(nonzero) & -np.bitwise_or.reduce(nonzero)).bit_length() - 1
+    scaled = weight.astype(np.int64) >> shift
+    if (weight > 0).any() and (weight < 0).any():
+        return max(int(scaled.max()).bit_length(), int(-scaled.min() - 1).bit_length()) + 1
+    return int(np.abs(scaled).max()).bit_length()
+
+
+def summands(graph: Graph, name: str) -> list[str]:
+    """The spike sources behind a node: itself, or every summand of a (nested) sum node."""
+    node = graph[name]
+    if isinstance(node, SumNode):
+        return [s for i in node.inputs for s in summands(graph, i)]
+    return [name]
+
+
+def _conv_projections(graph: Graph, conv: ConvNode, sums: str) -> list[Projection]:
+    c_out, c_in_group = conv.weight.shape[:2]
+    kh, kw = conv.weight.shape[2:]
+    cmap = ChannelMap("groups", c_out // conv.groups, c_in_group)
+    sources = summands(graph, conv.inputs[0]) if sums == "expand" else [conv.inputs[0]]
+    return [Projection(conv.name, s, graph[s].shape, cmap, (kh, kw), conv.stride, conv.padding,
+                       weight_bits(conv.weight), c_in_group * kh * kw) for s in sources]
+
+
+def _relay(node: SumNode) -> Population:
+    """A sum node as graded relay neurons: each adds its inputs' events in a step and sends the total as one graded
+    spike (no memory; one step of latency)."""
+    return Population(node.name, "sum", node.name, node.shape, tuple(
+        Projection(node.name, i, node.shape, ChannelMap("identity")) for i in node.inputs))
+
+
+def product_arrays(graph: Graph, node: SpikeProductNode) -> list[Population]:
+    """The coincidence-neuron model of ``out = q (k^T v)`` per head (d = head dim, N = H W tokens).
+
+    * ``and`` (heads N d^2 neurons, channel (g, j, i) at each token): fires iff k[token, i] and v[token, j] spiked
+      (two 1-bit synapses, threshold between 1 and 2).
+    * ``kv`` (heads d^2): sums its N ``and`` inputs each step and sends the count as a graded spike (no memory).
+    * ``gate`` (heads N d^2): forwards kv[i, j] as a graded spike when q[token, i] spiked (a programmable neuron).
+    * the attention LIF then sums its d gates (weight = the product's multiplier).
+    Every stage adds a step; q is delayed by two steps with synaptic delays so it meets its kv.
+    """
+    q, k, v = node.inputs
+    c, h, w = node.shape
+    d = c // node.heads
+    pairs = node.heads * d * d
+    spatial = (pairs, h, w)
+    one = {"kernel": (1, 1), "stride": (1, 1), "padding": (0, 0), "weight_bits": 1}
+    name = node.name
+    return [
+        Population(f"{name}.and", "and", name, spatial, (
+            Projection(f"{name}.and", k, graph[k].shape, ChannelMap("pair_first", d), **one),
+            Projection(f"{name}.and", v, graph[v].shape, ChannelMap("pair_second", d), **one))),
+        Population(f"{name}.kv", "kv", name, (pairs, 1, 1), (
+            Projection(f"{name}.kv", f"{name}.and", spatial, ChannelMap("identity"), kernel=(h, w),
+                       weight_bits=1),)),
+        Population(f"{name}.gate", "gate", name, spatial, (
+            Projection(f"{name}.gate", q, graph[q].shape, ChannelMap("pair_first", d), **one),
+            Projection(f"{name}.gate", f"{name}.kv", (pairs, 1, 1), ChannelMap("identity"), stride=(0, 0),
+                       weight_bits=1))),
+    ]
+
+
+def _lif_populations(graph: Graph, lif: LIFNode, products: str, sums: str) -> list[Population]:
+    """The LIF's population, preceded by the arrays of a spike product it reads in the coincidence-neuron model."""
+    out: list[Population] = []
+    projections: list[Projection] = []
+    for name in lif.inputs:
+        source = graph[name]
+        if isinstance(source, ConvNode):
+            projections += _conv_projections(graph, source, sums)
+        elif isinstance(source, SpikeProductNode):
+            d = source.shape[0] // source.heads
+            bits = weight_bits(np.array([source.multiplier]))
+            if products == "neurons":
+                out += product_arrays(graph, source)
+                projections.append(Projection(f"{name}.attn", f"{name}.gate", out[-1].shape, ChannelMap("gather", d),
+                                              weight_bits=bits))
+            else:
+                projections.append(Projection(name, name, source.shape, ChannelMap("identity"), weight_bits=bits))
+        else:
+            raise TypeError(f"LIF {lif.name!r} reads a {source.kind} node; expected conv or spike product")
+    return [*out, Population(lif.name, "lif", lif.name, lif.shape, tuple(projections))]
+
+
+def populations(graph: Graph, products: str = "neurons", sums: str = "expand") -> list[Population]:
+    """Every population to place, in graph order (a product's arrays just before its attention LIF)."""
+    if products not in PRODUCT_MODELS:
+        raise ValueError(f"products must be one of {PRODUCT_MODELS}, got {products!r}")
+    if sums not in SUM_MODELS:
+        raise ValueError(f"sums must be one of {SUM_MODELS}, got {sums!r}")
+    out: list[Population] = []
+    for node in graph.nodes:
+        if isinstance(node, SumNode) and sums == "relay":
+            out.append(_relay(node))
+        elif isinstance(node, LIFNode):
+            out += _lif_populations(graph, node, products, sums)
+    return out
+
+
+def population_depths(graph: Graph, pops: list[Population]) -> dict[str, int]:
+    """Longest path in synapse stages from the input to every population (and every spike source)."""
+    depth: dict[str, int] = {graph.input.name: 0}
+    for pop in pops:
+        for proj in pop.projections:
+            if proj.source not in depth:  # an embedded product: computes when its q, k, v arrive
+                depth[proj.source] = max(depth[i] for i in graph[proj.source].inputs)
+        depth[pop.name] = max(depth[p.source] + 1 for p in pop.projections)
+    return depth
+
+
+# --- tiling ---------------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=4096)
+def _blocks(size: int, step: int) -> np.ndarray:
+    starts = np.arange(0, size, step)
+    return np.stack([starts, np.minimum(starts + step, size)], 1)
+
+
+@lru_cache(maxsize=4096)
+def _spatial(size: int, step: int, k: int, s: int, p: int, source: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per block of ``step`` target rows: (first, last + 1) source rows read, clipped, and the synapses per target
+    row summed over the block (kernel taps that land inside the source)."""
+    blocks = _blocks(size, step)
+    lo = np.clip(blocks[:, 0] * s - p, 0, source)
+    hi = np.clip((blocks[:, 1] - 1) * s - p + k, 0, source)
+    first = np.arange(size) * s - p
+    taps = np.clip(np.minimum(first + k, source) - np.maximum(first, 0), 0, None)
+    csum = np.concatenate([[0], np.cumsum(taps)])
+    return np.stack([lo, hi], 1), csum[blocks[:, 1]] - csum[blocks[:, 0]]
+
+
+@lru_cache(maxsize=4096)
+def _channel_sets(cmap: ChannelMap, size: int, step: int) -> tuple[np.ndarray, ...]:
+    """Per block of ``step`` target channels: the sorted source channels it reads."""
+    return tuple(cmap.sources(int(a), int(b)) for a, b in _blocks(size, step))
+
+
+def _proj_spatial(proj: Projection, shape: Shape, tile: tuple[int, int, int], axis: int):
+    return _spatial(shape[1 + axis], tile[1 + axis], proj.kernel[axis], proj.stride[axis], proj.padding[axis],
+                    proj.source_shape[1 + axis])
+
+
+@dataclass
+class Tiling:
+    """One partition of a population: block bounds per axis and per-tile metrics (tiles in (c, h, w) C order)."""
+
+    tile: tuple[int, int, int]
+    blocks: tuple[np.ndarray, np.ndarray, np.ndarray]
+    neurons: np.ndarray
+    fan_in: np.ndarray
+    synapses: np.ndarray
+    """[projections, tiles]"""
+    stored: np.ndarray
+    memory_bits: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return int(self.neurons.size)
+
+
+def _outer(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    return (a[:, None, None] * b[None, :, None] * c[None, None, :]).ravel()
+
+
+def _tiling(pop: Population, tile: tuple[int, int, int], sharing: bool) -> Tiling:
+    """Metrics of every tile. With sharing, a conv's kernel slices are stored once per core even when it reads
+    several summands (the same weights serve every source population)."""
+    blocks = tuple(_blocks(n, t) for n, t in zip(pop.shape, tile))
+    n_c, n_h, n_w = (b[:, 1] - b[:, 0] for b in blocks)
+    neurons = _outer(n_c, n_h, n_w)
+    fan_in = np.zeros_like(neurons)
+    stored = np.zeros_like(neurons)
+    memory = np.zeros_like(neurons)
+    synapses = np.zeros((len(pop.projections), neurons.size), dtype=np.int64)
+    shared_done: set[str] = set()
+    for j, proj in enumerate(pop.projections):
+        chans = np.array([len(c) for c in _channel_sets(proj.channels, pop.shape[0], tile[0])])
+        rows, taps_h = _proj_spatial(proj, pop.shape, tile, 0)
+        cols, taps_w = _proj_spatial(proj, pop.shape, tile, 1)
+        fan_in += _outer(chans, rows[:, 1] - rows[:, 0], cols[:, 1] - cols[:, 0])
+        synapses[j] = _outer(n_c * proj.channels.per_channel, taps_h, taps_w)
+        if sharing and proj.shared_per_channel:
+            if proj.synapse in shared_done:
+                continue
+            shared_done.add(proj.synapse)
+            kept = np.repeat(n_c * proj.shared_per_channel, len(n_h) * len(n_w))
+        else:
+            kept = synapses[j]
+        stored += kept
+        memory += kept * proj.weight_bits
+    return Tiling(tile, blocks, neurons, fan_in, synapses, stored, memory)
+
+
+def _candidates(shape: Shape, cap: int) -> list[tuple[int, int, int]]:
+    """Box shapes worth trying (each axis split into k near-equal parts), fewest cores first."""
+    sizes = [sorted({-(-n // k) for k in range(1, n + 1)}) for n in shape]
+    boxes = [t for t in cartesian(*sizes) if t[0] * t[1] * t[2] <= cap]
+    return sorted(boxes, key=lambda t: (math.prod(-(-n // s) for n, s in zip(shape, t)), -t[0] * t[1] * t[2], t))
+
+
+def _single_neuron(pop: Population, sharing: bool) -> tuple[int, int]:
+    """(fan-in, memory bits) of the worst single neuron. Maxima are taken per axis and projection: exact for one
+    projection, an upper bound for several (their worst neurons are the interior ones, so it is tight in practice)."""
+    fan_in = memory = 0
+    shared_done: set[str] = set()
+    for proj in pop.projections:
+        chans = max(len(c) for c in _channel_sets(proj.channels, pop.shape[0], 1))
+        (rows, taps_h), (cols, taps_w) = (_proj_spatial(proj, pop.shape, (1, 1, 1), axis) for axis in (0, 1))
+        fan_in += chans * int((rows[:, 1] - rows[:, 0]).max()) * int((cols[:, 1] - cols[:, 0]).max())
+        if sharing and proj.shared_per_channel:
+            kept = 0 if proj.synapse in shared_done else proj.shared_per_channel
+            shared_done.add(proj.synapse)
+        else:
+            kept = proj.channels.per_channel * int(taps_h.max()) * int(taps_w.max())
+        memory += kept * proj.weight_bits
+    return fan_in, memory
+
+
+def _partition(pop: Population, profile: HardwareProfile, sharing: bool, cap: int,
+               ignore: set[str]) -> Tiling:
+    memory_limit = 8 * profile.synaptic_memory_bytes_per_core
+    chosen: Tiling | None = None
+    best_key = None
+    best_cores = None
+    for tile in _candidates(pop.shape, min(cap, profile.neurons_per_core)):
+        cores = math.prod(-(-n // s) for n, s in zip(pop.shape, tile))
+        if best_cores is not None and cores > best_cores:
+            break
+        t = _tiling(pop, tile, sharing)
+        if ("fan_in" not in ignore and t.fan_in.max() > profile.fan_in_per_core) or (
+                "memory" not in ignore and t.memory_bits.max() > memory_limit):
+            continue
+        key = (int(t.fan_in.max()), int(t.memory_bits.max()))
+        if best_key is None or key < best_key:
+            chosen, best_key, best_cores = t, key, cores
+    assert chosen is not None, "the 1 x 1 x 1 box always fits once single-neuron violations are ignored"
+    return chosen
+
+
+def _neuron_violations(pop: Population, profile: HardwareProfile, sharing: bool) -> tuple[set[str], list[Problem]]:
+    """Limits a single neuron of ``pop`` breaks: no partition can fix these."""
+    fan_in, bits = _single_neuron(pop, sharing)
+    broken, problems = set(), []
+    if fan_in > profile.fan_in_per_core:
+        broken.add("fan_in")
+        problems.append(Problem(pop.name, f"one neuron reads {fan_in} input axons, over the {profile.name} limit of "
+                                f"{profile.fan_in_per_core} per core", "reduce the layer's fan-in (fewer input "
+                                "channels or summands, a smaller kernel) or split its input channels"))
+    memory = 8 * profile.synaptic_memory_bytes_per_core
+    if bits > memory:
+        broken.add("memory")
+        problems.append(Problem(pop.name, f"one neuron's synapses need {bits} bits, over the {memory}-bit synaptic "
+                                "memory of a core", "use fewer or narrower weights per neuron"))
+    for proj in pop.projections:
+        if proj.weight_bits > profile.weight_bits:
+            problems.append(Problem(proj.synapse, f"weights need {proj.weight_bits} bits, {profile.name} stores "
+                                    f"{profile.weight_bits}", "re-quantize with narrower weights"))
+    return broken, problems
+
+
+# --- fan-out and traffic ----------------------------------------------------------------------------------------
+
+def _overlap(src: Tiling, dst: Tiling, pop: Population, proj: Projection) -> np.ndarray:
+    """[source tiles, destination tiles]: source neurons of each source tile that each destination tile reads."""
+    (scb, shb, swb) = src.blocks
+    sets = _channel_sets(proj.channels, pop.shape[0], dst.tile[0])
+    ch = np.array([[np.searchsorted(s, b) - np.searchsorted(s, a) for s in sets] for a, b in scb])
+    rows, _ = _proj_spatial(proj, pop.shape, dst.tile, 0)
+    cols, _ = _proj_spatial(proj, pop.shape, dst.tile, 1)
+
+    def inter(blocks: np.ndarray, fields: np.ndarray) -> np.ndarray:
+        lo = np.maximum(blocks[:, None, 0], fields[None, :, 0])
+        hi = np.minimum(blocks[:, None, 1], fields[None, :, 1])
+        return np.clip(hi - lo, 0, None)
+
+    r, c = inter(shb, rows), inter(swb, cols)
+    full = ch[:, None, None, :, None, None] * r[None, :, None, None, :, None] * c[None, None, :, None, None, :]
+    return full.reshape(src.count, dst.count)
+
+
+def _whole(shape: Shape) -> Tiling:
+    """A source off the neuro cores (host input, embedded core) as one tile covering it."""
+    c, h, w = shape
+    whole = np.array([c * h * w])
+    none = np.zeros(1, dtype=np.int64)
+    return Tiling((c, h, w), (np.array([[0, c]]), np.array([[0, h]]), np.array([[0, w]])), whole, none,
+                  np.zeros((0, 1), dtype=np.int64), none, none)
+
+
+# --- placement ------------------------------------------------------------------------------------------------
+
+def _tile_of(core: int, profile: HardwareProfile, chips_per_row: int) -> tuple[int, tuple[int, int]]:
+    per_chip = profile.cores_per_chip
+    chip, local = divmod(core, per_chip)
+    rows, cols = profile.mesh
+    row, col = divmod(local // profile.cores_per_tile, cols)
+    if row % 2:
+        col = cols - 1 - col
+    chip_row, chip_col = divmod(chip, chips_per_row)
+    return chip, (chip_row * rows + row, chip_col * cols + col)
+
+
+def _chip_corner(chip: int, profile: HardwareProfile, chips_per_row: int) -> tuple[int, int]:
+    chip_row, chip_col = divmod(chip, chips_per_row)
+    return chip_row * profile.mesh[0], chip_col * profile.mesh[1]
+
+
+# --- the mapper -----------------------------------------------------------------------------------------------
+
+def map_graph(graph: Graph, profile: HardwareProfile, *, products: str = "neurons", sums: str | None = None,
+              kernel_sharing: bool = True) -> Mapping:
+    """Partition and place ``graph`` on ``profile``'s cores; violations are collected, never raised.
+
+    ``sums``: ``relay`` (default where the target has graded spikes) or ``expand`` (default otherwise).
+    """
+    sums = sums or ("relay" if profile.graded_spikes else "expand")
+    pops = populations(graph, products, sums)
+    by_name = {p.name: p for p in pops}
+    depths = population_depths(graph, pops)
+    problems = list(target_problems(graph, profile))
+    ignore: dict[str, set[str]] = {}
+    for pop in pops:
+        ignore[pop.name], found = _neuron_violations(pop, profile, kernel_sharing)
+        problems += found
+    caps = {p.name: profile.neurons_per_core for p in pops}
+    tilings = {p.name: _partition(p, profile, kernel_sharing, caps[p.name], ignore[p.name]) for p in pops}
+    for _ in range(MAX_FAN_OUT_ROUNDS):
+        fan_out = _fan_out(graph, pops, tilings, products)
+        over = [name for name, f in fan_out.items() if f.max() > profile.fan_out_per_core and caps[name] > 1]
+        if not over:
+            break
+        for name in over:
+            t = tilings[name]
+            caps[name] = max(1, min(caps[name] - 1, int(t.neurons.max() * profile.fan_out_per_core
+                                                         // fan_out[name].max())))
+            tilings[name] = _partition(by_name[name], profile, kernel_sharing, caps[name], ignore[name])
+    fan_out = _fan_out(graph, pops, tilings, products)
+    for name, f in fan_out.items():
+        if f.max() > profile.fan_out_per_core:
+            problems.append(Problem(name, f"a core sends {int(f.max())} output axons, over the {profile.name} limit "
+                                    f"of {profile.fan_out_per_core}", "fewer consumers or wider consumer cores"))
+    problems += _delay_problems(pops, depths, profile)
+
+    total = sum(t.count for t in tilings.values())
+    chips_per_row = max(1, math.ceil(math.sqrt(-(-total // profile.cores_per_chip))))
+    cores, layers, first = _place(pops, tilings, fan_out, depths, profile, chips_per_row)
+    traffic = _traffic(graph, pops, tilings, first, cores, products, profile, chips_per_row)
+    per_core = {p.name: tilings[p.name].synapses for p in pops}
+    return Mapping(profile, products, sums, kernel_sharing, pops, layers, cores, traffic, problems, depths,
+                   per_core)
+
+
+@dataclass(frozen=True)
+class _Edge:
+    population: Population | None
+    """Destination population; None for q, k, v spikes sent to an embedded core."""
+    projection: int
+    source: str
+    overlap: np.ndarray
+    product: str = ""
+
+
+def _edges(graph: Graph, pops: list[Population], tilings: dict[str, Tiling], products: str):
+    """Every projection's overlap matrix [source tiles, destination tiles], and in the embedded model the q, k, v
+    spikes each product's embedded core receives (one axon per neuron)."""
+    for pop in pops:
+        for j, proj in enumerate(pop.projections):
+            src = tilings.get(proj.source) or _whole(proj.source_shape)
+            yield _Edge(pop, j, proj.source, _overlap(src, tilings[pop.name], pop, proj))
+    if products == "embedded":
+        for node in graph.of_kind(SpikeProductNode):
+            for name in node.inputs:
+                yield _Edge(None, -1, name, tilings[name].neurons[:, None], node.name)
+
+
+def _fan_out(graph: Graph, pops: list[Population], tilings: dict[str, Tiling], products: str
+             ) -> dict[str, np.ndarray]:
+    fan_out = {p.name: np.zeros(tilings[p.name].count, dtype=np.int64) for p in pops}
+    for edge in _edges(graph, pops, tilings, products):
+        if edge.source in fan_out:
+            fan_out[edge.source] += edge.overlap.sum(1)
+    return fan_out
+
+
+def _delay_problems(pops: list[Population], depths: dict[str, int], profile: HardwareProfile) -> list[Problem]:
+    """Shorter paths are delayed to the longest one with synaptic delays; each delay is bounded."""
+    out = []
+    for pop in pops:
+        for proj in pop.projections:
+            delay = depths[pop.name] - 1 - depths[proj.source]
+            if delay > profile.max_synaptic_delay:
+                out.append(Problem(pop.name, f"input {proj.source} must be delayed {delay} steps, over the "
+                                   f"{profile.max_synaptic_delay}-step synaptic delay", "add relay neurons"))
+    return out
+
+
+def _place(pops: list[Population], tilings: dict[str, Tiling], fan_out: dict[str, np.ndarray],
+           depths: dict[str, int], profile: HardwareProfile, chips_per_row: int
+           ) -> tuple[list[Core], dict[str, LayerMap], dict[str, int]]:
+    """Cores in population order on the mesh; per population its layer summary and first core index."""
+    cores: list[Core] = []
+    layers: dict[str, LayerMap] = {}
+    first: dict[str, int] = {}
+    for pop in pops:
+        t = tilings[pop.name]
+        first[pop.name] = len(cores)
+        for i, (ci, hi, wi) in enumerate(np.ndindex(*(len(b) for b in t.blocks))):
+            (c0, c1), (h0, h1), (w0, w1) = t.blocks[0][ci], t.blocks[1][hi], t.blocks[2][wi]
+            chip, tile = _tile_of(len(cores), profile, chips_per_row)
+            cores.append(Core(len(cores), pop.name, (int(c0), int(c1), int(h0), int(h1), int(w0), int(w1)), chip,
+                              tile, int(t.neurons[i]), int(t.fan_in[i]), int(fan_out[pop.name][i]),
+                              int(t.synapses[:, i].sum()), int(t.stored[i]), int(t.memory_bits[i])))
+        span = range(first[pop.name], len(cores))
+        use = [cores[i].utilisation(profile) for i in span]
+        worst = max(u[m] for u in use for m in METRICS)
+        limited = next(m for m in METRICS if any(u[m] == worst for u in use))
+        layers[pop.name] = LayerMap(pop.name, pop.kind, pop.node, pop.shape, pop.neurons, int(t.synapses.sum()),
+                                    int(t.stored.sum()), t.tile, span, limited, depths[pop.name])
+    return cores, layers, first
+
+
+def _traffic(graph: Graph, pops: list[Population], tilings: dict[str, Tiling], first: dict[str, int],
+             cores: list[Core], products: str, profile: HardwareProfile, chips_per_row: int) -> list[Traffic]:
+    """Edges with axons between cores. The host sits at the corner of chip 0; a product's embedded core at the corner
+    of the chip holding its attention neurons' first core."""
+    tiles = np.array([c.tile for c in cores]).reshape(-1, 2)
+    product_names = {n.name for n in graph.of_kind(SpikeProductNode)}
+    consumer = {p.source: pop.name for pop in pops for p in pop.projections if p.source in product_names}
+
+    def corner(chip: int, n: int) -> np.ndarray:
+        return np.tile(_chip_corner(chip, profile, chips_per_row), (n, 1))
+
+    out = []
+    for edge in _edges(graph, pops, tilings, products):
+        s, d = np.nonzero(edge.overlap)
+        axons = edge.overlap[s, d]
+        if edge.population is None:
+            src = first[edge.source] + s
+            chip = cores[first[consumer[edge.product]]].chip
+            out.append(Traffic(edge.product, -1, edge.source, src, np.full(len(s), HOST), tiles[src],
+                               corner(chip, len(s)), axons))
+            continue
+        name = edge.population.name
+        dst = first[name] + d
+        if edge.source in first:
+            src, src_tile = first[edge.source] + s, tiles[first[edge.source] + s]
+        else:
+            chip = cores[first[name]].chip if edge.source in consumer else 0
+            src, src_tile = np.full(len(s), HOST), corner(chip, len(s))
+        out.append(Traffic(name, edge.projection, edge.source, src, dst, src_tile, tiles[dst], axons))
+    return out
