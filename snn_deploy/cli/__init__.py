@@ -18,6 +18,7 @@ def _register() -> None:
     from snn_deploy.cli import zoo
     from snn_deploy.cli import deploy
     from snn_deploy.cli import data, train
+    from snn_deploy.cli import hardware
 
     cli.add_command(doctor.doctor)
     cli.add_command(demo.demo)
@@ -30,6 +31,8 @@ def _register() -> None:
     cli.add_command(train.evaluate)
     cli.add_command(train.pretrain)
     cli.add_command(deploy.verify)
+    cli.add_command(hardware.simulate)
+    cli.add_command(hardware.report)
 
 
 _register()

@@ -1,8 +1,15 @@
-"""``snn-deploy demo``: what the README's demo command runs.
+"""``snn-deploy demo``: the whole product on built-in data, what the README's demo command runs.
 
-Today (foundation stage) it checks the environment and runs one fixed-point network in Lava and in
-snn_deploy.fixedpoint side by side on real input (scikit-learn's 8x8 digits as graded spikes), layer by layer.
-The full pipeline (train, export, verify, simulate, report) replaces the network part as it lands.
+Steps, each the real command a user would type (so the demo exercises exactly the shipped code paths):
+
+1. ``doctor`` checks (Lava imports on this Python, fixed-point self-check);
+2. ``train`` a tiny QKFormer on the scikit-learn digits in the integer (``loihi``) neuron mode;
+3. ``export`` it for Loihi 2 (BatchNorm folded, 8-bit weights, NIR bundle);
+4. ``verify`` on test digits that PyTorch (integer mode), the simulator, Lava and ONNX agree spike for spike;
+5. ``simulate`` the whole test set on the hardware model (accuracy, SOPs, latency, energy);
+6. ``report`` (console table, JSON, CSV, HTML with plots).
+
+Everything is written under one output directory (default ``demo-out/``), which the demo owns and replaces.
 """
 
 from __future__ import annotations
@@ -12,76 +19,62 @@ import time
 from pathlib import Path
 
 import click
-import numpy as np
 
-DEMO_SCHEMA = 1
+DEMO_MODEL = "qkformer-tiny"
+DEMO_DATASET = "digits"
 
 
-def _digit_inputs(samples: int, steps: int) -> np.ndarray:
-    """The first test digits as graded inputs [samples, T, 64]: each pixel (0..16) sent every step."""
-    from sklearn.datasets import load_digits
+def _step(title: str, args: list[str]) -> float:
+    """Run one snn-deploy command in-process; stop the demo (exit 1) if it fails."""
+    from snn_deploy.cli import cli
 
-    images = load_digits().images.reshape(-1, 64).astype(np.int64)
-    return np.repeat(images[-samples:, None, :], steps, axis=1)
+    click.secho(f"\n== {title}: snn-deploy {' '.join(args)}", bold=True)
+    start = time.perf_counter()
+    try:
+        code = cli.main(args, prog_name="snn-deploy", standalone_mode=False)
+    except SystemExit as stop:  # commands that end with sys.exit (verify, simulate) land here
+        code = stop.code
+    if code not in (0, None):
+        click.secho(f"demo stopped: `snn-deploy {args[0]}` exited with {code}", fg="red", err=True)
+        sys.exit(1)
+    return time.perf_counter() - start
 
 
 @click.command()
-@click.option("--samples", default=4, show_default=True, help="Digit images to run through both backends.")
-@click.option("--steps", default=16, show_default=True, help="Time steps per image.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the random network weights.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Also write the comparison as JSON to this file.")
-def demo(samples: int, steps: int, seed: int, output: Path | None) -> None:
-    """Check the environment, then run a Loihi fixed-point network in Lava and in PyTorch side by side."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from snn_deploy import lavaref
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
+              show_default=True, help="Directory the demo writes (replaced on every run).")
+@click.option("--epochs", type=int, default=None, help="Training epochs (default: the data set's default).")
+@click.option("--verify-samples", default=32, show_default=True, help="Test digits checked in all four backends.")
+@click.option("--seed", default=0, show_default=True, help="Training seed (same seed: same model, same figures).")
+def demo(output: Path, epochs: int | None, verify_samples: int, seed: int) -> None:
+    """Train a tiny QKFormer on digits, export it for Loihi 2, verify it in Lava, simulate it, report."""
     from snn_deploy.cli.doctor import run_checks
-    from snn_deploy.fixedpoint.chain import random_chain, run_dense_lif_chain
 
-    console = Console()
+    start = time.perf_counter()
     problems = [c for c in run_checks() if not c.ok]
     for c in problems:
         click.echo(f"problem: {c.name}: {c.detail}", err=True)
     if problems:
         sys.exit(1)
-    console.print("[bold]environment[/bold]: all doctor checks passed")
-
-    sizes = [64, 48, 32, 10]
-    layers = random_chain(sizes, seed=seed)
-    inputs = _digit_inputs(samples, steps)
-    totals = {"lava_s": 0.0, "torch_s": 0.0}
-    per_layer = [{"neurons": n, "spikes_lava": 0, "spikes_torch": 0, "mismatches": 0} for n in sizes[1:]]
-    for x in inputs:
-        t0 = time.perf_counter()
-        lava_out = lavaref.run_dense_lif_chain(x, layers)
-        t1 = time.perf_counter()
-        torch_out = run_dense_lif_chain(x, layers)
-        t2 = time.perf_counter()
-        totals["lava_s"] += t1 - t0
-        totals["torch_s"] += t2 - t1
-        for row, a, b in zip(per_layer, lava_out, torch_out):
-            row["spikes_lava"] += int(a.sum())
-            row["spikes_torch"] += int(b.sum())
-            row["mismatches"] += int((a != b).sum())
-
-    table = Table(title=f"Dense->LIF chain {sizes}, {samples} digits x {steps} steps: Lava vs snn_deploy")
-    for col in ("layer", "neurons", "spikes (Lava)", "spikes (torch)", "agreement"):
-        table.add_column(col, justify="right")
-    for i, row in enumerate(per_layer):
-        total = row["neurons"] * steps * samples
-        row["agreement"] = 1 - row["mismatches"] / total
-        table.add_row(str(i), str(row["neurons"]), str(row["spikes_lava"]), str(row["spikes_torch"]),
-                      f"{100 * row['agreement']:.2f} %")
-    console.print(table)
-    console.print(f"wall time: Lava {totals['lava_s']:.2f} s, snn_deploy.fixedpoint {totals['torch_s']:.3f} s")
-    exact = all(row["mismatches"] == 0 for row in per_layer)
-    console.print("[green]spike for spike identical[/green]" if exact else "[red]backends disagree[/red]")
-    if output is not None:
-        from snn_deploy.io import write_json_atomic
-
-        write_json_atomic(output, {"schema_version": DEMO_SCHEMA, "sizes": sizes, "samples": samples,
-                                   "steps": steps, "seed": seed, "layers": per_layer, **totals, "exact": exact})
-        console.print(f"wrote {output}")
-    sys.exit(0 if exact else 1)
+    click.secho("environment: all doctor checks passed (Lava fixed-point models agree with snn_deploy)", fg="green")
+    output.mkdir(parents=True, exist_ok=True)
+    model, bundle, report = output / "model.pt", output / "model.loihi", output / "report"
+    train_args = ["train", "--model", DEMO_MODEL, "--dataset", DEMO_DATASET, "-o", str(model), "--seed", str(seed),
+                  "--force"] + (["--epochs", str(epochs), "--warmup-epochs", str(min(2, epochs - 1))] if epochs else [])
+    timings = {
+        "train": _step("train (quantization-aware: integer neurons)", train_args),
+        "export": _step("export for Loihi 2", ["export", str(model), "--target", "loihi2", "-o", str(bundle),
+                                                "--force"]),
+        "verify": _step("verify: PyTorch integer mode, simulator, Lava, ONNX",
+                        ["verify", str(model), "--backends", "torch,sim,lava,onnx", "--dataset", DEMO_DATASET,
+                         "--samples", str(verify_samples), "--json", str(output / "verify.json")]),
+        "simulate": _step("simulate the test set on the hardware model",
+                          ["simulate", str(bundle), "--dataset", DEMO_DATASET, "--json", str(output / "simulate.json")]),
+        "report": _step("report", ["report", str(bundle), "--dataset", DEMO_DATASET, "-o", str(report), "--force"]),
+    }
+    click.secho(f"\ndemo finished in {time.perf_counter() - start:.0f} s "
+                f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})", bold=True)
+    for label, path in (("trained model", model), ("Loihi 2 bundle", bundle), ("fidelity report", output /
+                        "verify.json"), ("simulation", output / "simulate.json"), ("report (open in a browser)",
+                        report / "report.html")):
+        click.echo(f"  {label:<28} {path}")

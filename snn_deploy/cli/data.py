@@ -1,0 +1,64 @@
+"""``snn-deploy datasets``: every data set with its facts and whether it is present under the data root."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+DATASETS_SCHEMA = 1
+PIPED_WIDTH = 160
+
+
+def dataset_row(name: str, root: Path) -> dict[str, Any]:
+    """One data set as plain data (the ``--json`` record and the table row)."""
+    from snn_deploy.data import info
+
+    d = info(name)
+    found = None if d.builtin else d.present(root)
+    size = f"{d.native_size}x{d.native_size}" if d.native_size else "model's HxW"
+    shape = f"T x 2 x {size}" if d.kind == "events" else f"{d.channels} x {size}"
+    return {"name": d.name, "title": d.title, "kind": d.kind, "channels": d.channels, "classes": d.classes,
+            "native_size": d.native_size, "shape": shape, "train_samples": d.sizes[0], "test_samples": d.sizes[1],
+            "source": d.source, "builtin": d.builtin, "present": d.builtin or found is not None,
+            "path": str(found) if found else None, "layout": d.layout,
+            "defaults": {k: v for k, v in vars(d.defaults).items()}}
+
+
+@click.command("datasets")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Root of on-disk data sets (default: $SNN_DEPLOY_DATA, else ./data).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
+def datasets(data_dir: Path | None, as_json: bool) -> None:
+    """List the data sets: sizes, input shape, classes, source, and whether each is present."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from snn_deploy.data import names
+    from snn_deploy.data.paths import data_root
+
+    root = data_root(data_dir)
+    rows = [dataset_row(name, root) for name in names()]
+    if as_json:
+        click.echo(json.dumps({"schema_version": DATASETS_SCHEMA, "data_root": str(root), "datasets": rows}, indent=2))
+        return
+    table = Table(title=f"snn-deploy data sets (data root: {root})")
+    for column in ("name", "kind", "input", "classes", "train", "test", "source", "present"):
+        table.add_column(column, justify="right" if column in ("classes", "train", "test") else "left")
+    for r in rows:
+        present = "built in" if r["builtin"] else (r["path"] if r["present"] else "no")
+        table.add_row(r["name"], r["kind"], r["shape"], _count(r["classes"]), _count(r["train_samples"]),
+                      _count(r["test_samples"]), r["source"], present)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=PIPED_WIDTH)
+    console.print(table)
+    for r in rows:
+        if not r["present"]:
+            console.print(f"to add {r['name']}: place {r['layout']} under {root}", highlight=False)
+
+
+def _count(value: int | None) -> str:
+    return f"{value:,}" if value is not None else "from files"

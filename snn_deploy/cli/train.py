@@ -1,0 +1,208 @@
+"""``snn-deploy train``, ``eval`` and ``pretrain``: thin command-line layers over :mod:`snn_deploy.training`.
+
+All three run unchanged under ``torchrun --nproc_per_node N`` (one process group, rank 0 prints and writes).
+Bad input is one ``error:`` line on stderr and exit status 2, before any file is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from snn_deploy.errors import UserError, exit_on_user_error
+
+R = TypeVar("R")
+NEURON_CHOICES = ("loihi", "float")
+"""snn_deploy.neurons.NEURON_MODES in the order of preference for training (loihi first: quantization-aware)."""
+EVAL_SCHEMA = 1
+
+
+def in_world(body: Callable[[Any], R]) -> R:
+    """Run ``body(world)`` inside the torchrun process group (if any); only rank 0 reports a UserError."""
+    from snn_deploy.training.runtime import join_world, leave_world
+
+    world = join_world()
+    try:
+        return body(world)
+    except UserError:
+        if not world.main:
+            raise click.exceptions.Exit(2) from None
+        raise
+    finally:
+        leave_world(world)
+
+
+def check_output(output: Path, force: bool) -> None:
+    """Refuse to overwrite without --force, and a missing directory, before any work starts."""
+    if output.exists() and not force:
+        raise UserError(f"{output} already exists; pass --force to overwrite it or choose another -o path")
+    if not output.parent.is_dir():
+        raise UserError(f"cannot write {output}: directory {output.parent} does not exist; create it first")
+
+
+def check_names(model: str, dataset: str) -> None:
+    from snn_deploy.data import info
+    from snn_deploy.models import spec
+
+    spec(model)
+    info(dataset)
+
+
+def common_options(command: Callable) -> Callable:
+    """Options shared by train and pretrain (schedule, time steps, neurons, seed, data, threads, output)."""
+    from snn_deploy.training import DEFAULT_THREADS
+
+    options = [
+        click.option("--model", required=True, help="Architecture name (see `snn-deploy models`)."),
+        click.option("--dataset", required=True, help="Data set name (see `snn-deploy datasets`)."),
+        click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                     help="Model file to write (metrics go to <stem>.metrics.json beside it)."),
+        click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Root of on-disk data sets (default: $SNN_DEPLOY_DATA, else ./data)."),
+        click.option("--epochs", type=int, help="Epochs (default: per data set)."),
+        click.option("--batch-size", type=int, help="Global batch size over all processes (default: per data set)."),
+        click.option("--lr", type=float, help="Peak learning rate of AdamW (default: per data set)."),
+        click.option("--weight-decay", type=float, help="AdamW weight decay (default: per data set)."),
+        click.option("--warmup-epochs", type=int, help="Linear warm-up epochs before the cosine decay."),
+        click.option("--T", "T", type=int, help="Time steps (event data: frames per sample). Default: the model's."),
+        click.option("--neuron", type=click.Choice(NEURON_CHOICES), default="loihi", show_default=True,
+                     help="loihi: Loihi's integer neuron (quantization-aware); float: the published neuron."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of initialisation, order and "
+                     "augmentation; the same seed gives byte-identical outputs."),
+        click.option("--threads", type=int, default=DEFAULT_THREADS, show_default=True,
+                     help="Intra-op threads per process (part of what makes a run reproducible)."),
+        click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.command("train")
+@common_options
+@click.option("--label-smoothing", type=float, help="Label smoothing of the cross-entropy (default: per data set).")
+@click.option("--augment/--no-augment", default=True, show_default=True, help="Training augmentation of the data set.")
+@click.option("--micro-batches", type=int, default=1, show_default=True,
+              help="Split each process's batch into this many gradient-accumulation steps (BatchNorm groups).")
+@click.option("--labels-per-class", type=int, help="Train on only the first N training samples of each class.")
+@click.option("--init", "init_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Start from the encoder of this model file (e.g. from `snn-deploy pretrain`); fresh head.")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run from <stem>.ckpt.")
+@exit_on_user_error
+def train(model: str, dataset: str, output: Path, data_dir: Path | None, epochs: int | None,
+          batch_size: int | None, lr: float | None, weight_decay: float | None, warmup_epochs: int | None,
+          T: int | None, neuron: str, seed: int, threads: int, force: bool, label_smoothing: float | None,
+          augment: bool, micro_batches: int, labels_per_class: int | None, init_path: Path | None,
+          resume: bool) -> None:
+    """Train MODEL on DATASET and write a model file plus metrics JSON."""
+    from snn_deploy.training.settings import TrainSettings, resolve
+    from snn_deploy.training.trainer import metrics_path, train as run_training
+
+    check_output(output, force)
+    check_names(model, dataset)
+    if init_path is not None and not init_path.is_file():
+        raise UserError(f"--init {init_path} not found: pass the model file written by `snn-deploy pretrain`")
+    settings = resolve(TrainSettings, model, dataset, T=T, neuron=neuron, epochs=epochs, batch_size=batch_size, lr=lr,
+                       weight_decay=weight_decay, warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
+                       seed=seed, augment=augment, micro_batches=micro_batches, labels_per_class=labels_per_class,
+                       init=init_path.name if init_path else None)
+
+    def body(world: Any) -> None:
+        metrics = run_training(settings, output=output, data_dir=data_dir, resume=resume, threads=threads,
+                               world=world, init_path=init_path)
+        if world.main:
+            click.echo(f"test accuracy {100 * metrics['test_accuracy']:.2f} % ({model} on {dataset}, "
+                       f"{settings.neuron} neurons)")
+            click.echo(f"wrote {output} and {metrics_path(output)}")
+
+    in_world(body)
+
+
+@click.command("eval")
+@click.argument("model_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dataset", required=True, help="Data set name (see `snn-deploy datasets`).")
+@click.option("--split", type=click.Choice(("test", "train")), default="test", show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Root of on-disk data sets (default: $SNN_DEPLOY_DATA, else ./data).")
+@click.option("--neuron", type=click.Choice(NEURON_CHOICES), default=None,
+              help="Evaluate with these neurons instead of the file's.")
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@exit_on_user_error
+def evaluate(model_file: Path, dataset: str, split: str, data_dir: Path | None, neuron: str | None,
+             batch_size: int, threads: int, as_json: bool) -> None:
+    """Accuracy of MODEL_FILE on a split of DATASET."""
+    import torch
+
+    from snn_deploy.data import info, open_splits
+    from snn_deploy.modelfile import load_model
+    from snn_deploy.neurons import set_neuron_mode
+    from snn_deploy.training.evaluate import evaluate as score_split
+    from snn_deploy.training.modelsetup import check_fits
+
+    data = info(dataset)
+    loaded = load_model(model_file)
+    model = loaded.model if neuron is None else set_neuron_mode(loaded.model, neuron)
+    mode = neuron or loaded.neuron_mode
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    splits = open_splits(dataset, size=model.config.img_size, T=model.config.T, data_dir=data_dir)
+    check_fits(model, data, len(splits.train.classes), model_file)
+
+    def body(world: Any) -> None:
+        score = score_split(model.to(world.device), getattr(splits, split), kind=data.kind, batch_size=batch_size,
+                            world=world)
+        if not world.main:
+            return
+        result = {"schema_version": EVAL_SCHEMA, "command": "eval", "model_file": str(model_file),
+                  "arch": loaded.arch, "dataset": dataset, "split": split, "neuron_mode": mode,
+                  "correct": score.correct, "total": score.total, "accuracy": score.accuracy, "loss": score.loss}
+        if as_json:
+            click.echo(json.dumps(result, indent=2, sort_keys=True))
+        else:
+            click.echo(f"accuracy {100 * score.accuracy:.2f} % ({score.correct}/{score.total}) of {loaded.arch} on "
+                       f"the {dataset} {split} split, {mode} neurons; mean loss {score.loss:.4f}")
+
+    in_world(body)
+
+
+@click.command("pretrain")
+@common_options
+@click.option("--mask-ratio", type=float, default=0.5, show_default=True, help="Fraction of patches masked.")
+@click.option("--decoder-width", type=int, default=64, show_default=True, help="Width of the ANN decoder.")
+@click.option("--decoder-depth", type=int, default=2, show_default=True, help="Transformer layers of the decoder.")
+@click.option("--augment/--no-augment", default=True, show_default=True, help="Training augmentation of the data set.")
+@click.option("--micro-batches", type=int, default=1, show_default=True,
+              help="Split each process's batch into this many gradient-accumulation steps.")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run from <stem>.ckpt.")
+@exit_on_user_error
+def pretrain(model: str, dataset: str, output: Path, data_dir: Path | None, epochs: int | None,
+             batch_size: int | None, lr: float | None, weight_decay: float | None, warmup_epochs: int | None,
+             T: int | None, neuron: str, seed: int, threads: int, force: bool, mask_ratio: float,
+             decoder_width: int, decoder_depth: int, augment: bool, micro_batches: int, resume: bool) -> None:
+    """Self-supervised pre-training of MODEL's encoder on DATASET's images (masked image modelling)."""
+    from snn_deploy.training.pretrain import pretrain as run_pretraining
+    from snn_deploy.training.settings import PretrainSettings, resolve
+    from snn_deploy.training.trainer import metrics_path
+
+    check_output(output, force)
+    check_names(model, dataset)
+    settings = resolve(PretrainSettings, model, dataset, T=T, neuron=neuron, epochs=epochs, batch_size=batch_size,
+                       lr=lr, weight_decay=weight_decay, warmup_epochs=warmup_epochs, seed=seed, augment=augment,
+                       micro_batches=micro_batches, mask_ratio=mask_ratio, decoder_width=decoder_width,
+                       decoder_depth=decoder_depth)
+
+    def body(world: Any) -> None:
+        metrics = run_pretraining(settings, output=output, data_dir=data_dir, resume=resume, threads=threads,
+                                  world=world)
+        if world.main:
+            click.echo(f"masked-patch loss {metrics['final_loss']:.4f} after {settings.epochs} epochs "
+                       f"({model} on {dataset})")
+            click.echo(f"wrote {output} and {metrics_path(output)}; fine-tune with `snn-deploy train --init {output}`")
+
+    in_world(body)

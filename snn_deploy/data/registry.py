@@ -1,0 +1,80 @@
+"""The data set table: one :class:`DatasetInfo` per name, with its facts, training defaults and opener.
+
+``native_size`` None means the images are resampled (or the events simulated) at the model's input size;
+otherwise the model is built at the data set's size. ``classes`` None means the class folders decide.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from snn_deploy.data.base import Splits
+from snn_deploy.errors import UserError
+
+
+@dataclass(frozen=True)
+class TrainDefaults:
+    """Training settings used unless the command line overrides them (AdamW, cosine schedule after warm-up)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup_epochs: int
+    label_smoothing: float = 0.0
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Facts about one data set and how to open it.
+
+    ``opener(root, size=, frames=)`` returns the splits; ``root`` is None for built-in data. ``present(root)``
+    returns the folder holding the data (None if absent). ``layout`` says what to place where.
+    """
+
+    name: str
+    title: str
+    kind: str
+    channels: int
+    classes: int | None
+    native_size: int | None
+    sizes: tuple[int | None, int | None]
+    source: str
+    defaults: TrainDefaults
+    opener: Callable[..., Splits]
+    present: Callable[[Path], Path | None] | None = None
+    layout: str = "built in"
+
+    @property
+    def builtin(self) -> bool:
+        return self.present is None
+
+    def frames(self, T: int) -> int | None:
+        """Frames per sample for event data (the model's T); None for images, which the model repeats."""
+        return T if self.kind == "events" else None
+
+
+_TABLE: dict[str, DatasetInfo] = {}
+
+
+def register(info: DatasetInfo) -> None:
+    if info.name in _TABLE:
+        raise ValueError(f"data set {info.name!r} registered twice")
+    _TABLE[info.name] = info
+
+
+def names() -> list[str]:
+    """Registered data set names, in registration order."""
+    return list(_TABLE)
+
+
+def info(name: str) -> DatasetInfo:
+    """The data set called ``name``; an unknown name is a :class:`UserError` suggesting close matches."""
+    if name in _TABLE:
+        return _TABLE[name]
+    close = difflib.get_close_matches(name, _TABLE, n=3)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise UserError(f"unknown data set {name!r}: {hint}run `snn-deploy datasets` to list the names")
