@@ -37,7 +37,7 @@ def test_demo_runs_end_to_end(tmp_path):
     verify = json.loads((out / "verify.json").read_text())
     assert verify["exact"] is True and verify["backends"] == ["torch", "sim", "lava", "onnx"]
     simulate = json.loads((out / "simulate.json").read_text())
-    assert simulate["bundle"]["arch"] == "qkformer-tiny"
+    assert simulate["bundle"]["arch"] == "qkformer-tiny-8x8"
     for name in ("model.pt", "model.loihi/network.nir", "report/report.html", "report/report.json",
                  "report/layers.csv"):
         assert (out / name).is_file(), name

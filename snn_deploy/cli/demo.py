@@ -3,7 +3,7 @@
 Steps, each the real command a user would type (so the demo exercises exactly the shipped code paths):
 
 1. ``doctor`` checks (Lava imports on this Python, fixed-point self-check);
-2. ``train`` a tiny QKFormer on the scikit-learn digits in the integer (``loihi``) neuron mode;
+2. ``train`` a tiny QKFormer (8x8 input) on the scikit-learn digits in the integer (``loihi``) neuron mode;
 3. ``export`` it for Loihi 2 (BatchNorm folded, 8-bit weights, NIR bundle);
 4. ``verify`` on test digits that PyTorch (integer mode), the simulator, Lava and ONNX agree spike for spike;
 5. ``simulate`` the whole test set on the hardware model (accuracy, SOPs, latency, energy);
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-DEMO_MODEL = "qkformer-tiny"
+DEMO_MODEL = "qkformer-tiny-8x8"
 DEMO_DATASET = "digits"
 
 
