@@ -1,8 +1,9 @@
 """Tick-by-tick integer simulator of a deployed graph: batched, vectorised, exact.
 
 Every node is evaluated once per step in topological order with the arithmetic of
-:mod:`snn_deploy.fixedpoint` (LIF: :func:`~snn_deploy.fixedpoint.lif_step` on int64 tensors; synapses: float64
-convolution of integers, exact below 2^53, then the weight exponent). The run is functional (zero latency per
+:mod:`snn_deploy.fixedpoint` (LIF: :func:`~snn_deploy.fixedpoint.lif_step` on float64 tensors, which hold every
+Loihi integer exactly; synapses: convolution of integers in float32 where the sums provably stay below 2^24,
+else float64, then the weight exponent). The run is functional (zero latency per
 node), which is what the integer PyTorch model computes; a timed build (Lava) shows node ``n``'s step ``t`` at
 step ``t + depth(n)`` (:meth:`Graph.depths`), and the simulator's latency model reports that depth.
 """
@@ -113,7 +114,8 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None) -
     steps, batch = payload.shape[:2]
     lif_nodes = [n for n in graph.nodes if isinstance(n, LIFNode)]
     record = {n.name for n in lif_nodes} if record is None else record
-    states = {n.name: LIFState.zeros((batch, *n.shape)) for n in lif_nodes}
+    # float64 holds every Loihi integer exactly (all below 2^53) and its multiply-and-truncate is faster than int64
+    states = {n.name: LIFState.zeros((batch, *n.shape), dtype=torch.float64) for n in lif_nodes}
     params = {n.name: LIFParams(n.du, n.dv, n.vth, torch.from_numpy(n.bias_mant).reshape(-1, 1, 1),
                                 torch.from_numpy(n.bias_exp).reshape(-1, 1, 1)) for n in lif_nodes}
     biases = {name: p.bias() for name, p in params.items()}

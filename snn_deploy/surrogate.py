@@ -22,11 +22,11 @@ class _Spike(torch.autograd.Function):
 
 
 def spike(x: torch.Tensor, *, alpha: float = 4.0, width: float = 1.0, strict: bool = True) -> torch.Tensor:
-    """Spike where ``x`` crosses 0; integer tensors get the exact comparison and no graph.
+    """Spike where ``x`` crosses 0; integer tensors, and float tensors outside autograd, get the plain comparison.
 
     ``strict=True`` is the hardware's ``v > threshold``; ``strict=False`` is spikingjelly's ``h >= threshold``.
     ``width`` scales the surrogate to the units of ``x`` (the integer neuron passes its shifted threshold).
     """
-    if not x.is_floating_point():
+    if not x.is_floating_point() or not (x.requires_grad and torch.is_grad_enabled()):
         return ((x > 0) if strict else (x >= 0)).to(x.dtype)
     return _Spike.apply(x, float(alpha), float(width), strict)

@@ -71,14 +71,19 @@ class LIFState:
 def trunc_shift(x: torch.Tensor, bits: int) -> torch.Tensor:
     """``sign(x) * (|x| >> bits)``: division by 2^bits rounding toward zero (straight-through gradient for floats)."""
     if not x.is_floating_point():
-        return torch.sign(x) * (torch.abs(x) >> bits)
+        return torch.div(x, 1 << bits, rounding_mode="trunc")
     scaled = x / (1 << bits)
+    if not scaled.requires_grad:
+        return torch.trunc(scaled)
     return scaled + (torch.trunc(scaled) - scaled).detach()
 
 
 def wrap_u(u: torch.Tensor) -> torch.Tensor:
     """Lava's 24-bit wrap of the current: one correction of 2^24 in either direction."""
     full = 2 * L.UV_HALF
+    outside = (u > L.UV_HALF) | (u <= -L.UV_HALF)
+    if not u.requires_grad and not bool(outside.any()):  # the common case: nothing to wrap
+        return u
     wrapped = torch.where(u > L.UV_HALF, u - full, u)
     return torch.where(wrapped <= -L.UV_HALF, u + full, wrapped)
 
@@ -91,7 +96,9 @@ def lif_step(state: LIFState, a_in: torch.Tensor, params: LIFParams, bias: torch
     bias = bias.to(state.v.dtype)
     decay_u = L.DECAY_UNITY - (int(params.du) + L.CURRENT_DECAY_OFFSET)
     decay_v = L.DECAY_UNITY - (int(params.dv) + L.VOLTAGE_DECAY_OFFSET)
-    u = wrap_u(trunc_shift(state.u * decay_u, L.DECAY_BITS) + a_in * (1 << L.ACT_SHIFT))
+    new_input = a_in * (1 << L.ACT_SHIFT)
+    # du = 4095 keeps none of the old current (the deployed default): skip the decay arithmetic
+    u = wrap_u(new_input if decay_u == 0 else trunc_shift(state.u * decay_u, L.DECAY_BITS) + new_input)
     v = torch.clamp(trunc_shift(state.v * decay_v, L.DECAY_BITS) + u + bias, L.V_MIN, L.V_MAX)
     threshold = int(params.vth) << L.VTH_SHIFT
     spikes = spike(v - threshold, alpha=surrogate_alpha, width=float(max(threshold, 1)))
