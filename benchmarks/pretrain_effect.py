@@ -5,6 +5,7 @@
    encoder (``--init``) and, with identical settings, from scratch; report test accuracy of both.
 
     python benchmarks/pretrain_effect.py [--model spikformer-v2-tiny-8x8] [--labels 10] [--seeds 3] [-o out.json]
+    python benchmarks/pretrain_effect.py --labels 0 --epochs 3 --batch-size 16   # all labels, few epochs
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ SCHEMA = 1
 @click.command()
 @click.option("--model", default="spikformer-v2-tiny-8x8", show_default=True)
 @click.option("--pretrain-epochs", default=20, show_default=True)
-@click.option("--labels", "labels_per_class", default=10, show_default=True, help="Labelled images per class.")
+@click.option("--labels", "labels_per_class", default=10, show_default=True,
+              help="Labelled images per class (0: all).")
 @click.option("--epochs", default=30, show_default=True, help="Fine-tuning epochs.")
 @click.option("--batch-size", default=10, show_default=True)
-@click.option("--lr", default=2e-3, show_default=True)
+@click.option("--lr", default=3e-3, show_default=True)
 @click.option("--seeds", default=3, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
 def main(model: str, pretrain_epochs: int, labels_per_class: int, epochs: int, batch_size: int, lr: float,
@@ -54,7 +56,7 @@ def main(model: str, pretrain_epochs: int, labels_per_class: int, epochs: int, b
                 settings = resolve(TrainSettings, model, "digits", neuron="loihi", epochs=epochs,
                                    batch_size=batch_size, lr=lr, weight_decay=None, warmup_epochs=None,
                                    label_smoothing=None, seed=seed, augment=True, micro_batches=1,
-                                   labels_per_class=labels_per_class, init=init.name if init else None)
+                                   labels_per_class=labels_per_class or None, init=init.name if init else None)
                 out = Path(tmp) / f"{'pre' if init else 'scratch'}-{seed}.pt"
                 metrics = train(settings, output=out, data_dir=None, resume=False, threads=1, world=world,
                                 init_path=init)

@@ -7,6 +7,7 @@ steps on random inputs of each model's shape, in samples per second, for both ne
 
     python benchmarks/train_targets.py                    # targets + throughput of the tiny/CIFAR/DVS models
     python benchmarks/train_targets.py --skip-targets --all-models   # throughput of every zoo model
+    python benchmarks/train_targets.py --skip-targets --models spikformer-8-384 --steps 1
     python benchmarks/train_targets.py -o results.json    # also write the results as JSON
 
 One thread per process (the training default). Wall times depend on what else runs on the machine.
@@ -96,10 +97,11 @@ def throughput(name: str, mode: str, batch: int, steps: int) -> float:
 @click.option("--skip-targets", is_flag=True, help="Only measure throughput.")
 @click.option("--skip-throughput", is_flag=True, help="Only run the targets.")
 @click.option("--all-models", is_flag=True, help="Throughput of every zoo model (ImageNet sizes take minutes each).")
+@click.option("--models", "chosen", help="Comma-separated zoo models to measure instead of the default list.")
 @click.option("--batch", default=16, show_default=True, help="Batch size of the throughput measurement.")
 @click.option("--steps", default=3, show_default=True, help="Timed steps per model and mode.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
-def main(skip_targets: bool, skip_throughput: bool, all_models: bool, batch: int, steps: int,
+def main(skip_targets: bool, skip_throughput: bool, all_models: bool, chosen: str | None, batch: int, steps: int,
          output: Path | None) -> None:
     """Measure the training targets and per-model training throughput."""
     import torch
@@ -119,9 +121,9 @@ def main(skip_targets: bool, skip_throughput: bool, all_models: bool, batch: int
     if not skip_throughput:
         from snn_deploy.models import names
 
-        models = names() if all_models else THROUGHPUT_MODELS
+        models = names() if all_models else chosen.split(",") if chosen else THROUGHPUT_MODELS
         for name in models:
-            b = batch if "tiny" in name else max(1, batch // 8)
+            b = batch if "tiny" in name else max(1, batch // 16)
             row = {"model": name, "batch": b}
             for mode in ("loihi", "float"):
                 row[mode] = throughput(name, mode, b, steps)
