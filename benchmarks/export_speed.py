@@ -9,13 +9,9 @@ cannot be deployed). Prints wall time of the export (load, quantize, lower, writ
 
 from __future__ import annotations
 
-import json
-import resource
 import subprocess
 import sys
 import tempfile
-import time
-from pathlib import Path
 
 CHILD = r"""
 import json, resource, sys, time

@@ -4,7 +4,8 @@ Layout (format ``snn-deploy-bundle``, version :data:`BUNDLE_VERSION`)::
 
     network.nir         the deployed graph (NIR + exact integers in metadata, see exporters/nir_io.py)
     quantization.json   per-layer quantization choices, clipping and overflow risks (schema_version)
-    manifest.json       format, versions, target, T, input encoding, pipeline latency, sizes, sha256 of each file
+    manifest.json       format, versions, target, T, input encoding and what the chip receives (the layers the
+                        host computes), pipeline latency, sizes, sha256 of each file
 
 A bundle is written into a temporary sibling directory and renamed into place, so a failed export leaves
 nothing behind; an existing output is replaced only with ``force``.
@@ -23,7 +24,9 @@ from typing import Any
 from snn_deploy import __version__
 from snn_deploy.errors import UserError
 from snn_deploy.exporters import nir_io
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, SpikeProductNode, value_bounds
+from snn_deploy.exporters.graph import (
+    ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, value_bounds,
+)
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.io import atomic_directory, write_json_atomic
 from snn_deploy.sims.profiles import HardwareProfile
@@ -57,12 +60,13 @@ def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
     problems = []
     if not target.graded_spikes:
         for node in graph.nodes:
-            if isinstance(node, ConvNode) and node.graded:
-                source = graph[node.inputs[0]]
-                what = ("analog input as graded spikes" if isinstance(source, InputNode)
-                        else "integer residual stream as graded spikes")
-                problems.append(Problem(node.name, f"{what}, but {target.name} has binary spikes only",
-                                        "export for loihi2, or compute these layers on the host"))
+            if isinstance(node, ConvNode) and node.graded and node.name not in graph.host:
+                if isinstance(graph[node.inputs[0]], InputNode):
+                    what, fix = "analog input", "export for loihi2, or pass --input-on-host to compute it on the host"
+                else:
+                    what, fix = "integer residual stream", "export for loihi2"
+                problems.append(Problem(node.name, f"{what} as graded spikes, but {target.name} has binary "
+                                        "spikes only", fix))
             if isinstance(node, SpikeProductNode):
                 problems.append(Problem(node.name, "spike product needs graded messages",
                                         "export for loihi2 (embedded cores)"))
@@ -99,6 +103,13 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def host_outputs(graph: Graph) -> list[str]:
+    """What the host sends the chip, in graph order: the input node and the host LIFs that chip nodes read."""
+    off_chip = graph.host | {graph.input.name}
+    read = {i for n in graph.nodes if n.name not in graph.host and not isinstance(n, ReadoutNode) for i in n.inputs}
+    return [n.name for n in graph.nodes if n.name in off_chip & read]
+
+
 def manifest(graph: Graph, target: HardwareProfile, files: dict[str, str], extra: dict[str, Any]) -> dict[str, Any]:
     depths = graph.depths()
     inp = graph.input
@@ -108,7 +119,10 @@ def manifest(graph: Graph, target: HardwareProfile, files: dict[str, str], extra
         "libraries": library_versions(), "target": target.name, "T": graph.T,
         "input": {"shape": list(inp.shape), "encoding": "graded integer payload = clip(round(x * scale))",
                   "scale": inp.scale, "payload_bits": inp.payload_bits, "signed": inp.signed,
-                  "repeated_every_step": True},
+                  "repeated_every_step": True,
+                  "host_layers": [n.name for n in graph.nodes if n.name in graph.host],
+                  "chip_receives": {name: "graded payloads" if name == inp.name else "binary spikes"
+                                    for name in host_outputs(graph)}},
         "pipeline_latency_steps": max(depths.values()),
         "nodes": len(graph.nodes), "neurons": int(sum(n.neurons for n in lifs)),
         "synapses": int(sum(n.synapses for n in graph.of_kind(ConvNode))),

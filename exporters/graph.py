@@ -16,6 +16,11 @@ Node kinds:
 * :class:`SpikeProductNode` - SSA's ``q (k^T v)`` per head between spike tensors, times an integer multiplier,
   as currents. The one operation NIR has no node for (see docs/nir_mapping.md).
 * :class:`ReadoutNode` - the classifier, on the host: float Affine of the mean over tokens and steps.
+
+Placement: :attr:`Graph.host` names the convs and LIFs the host computes instead of the chip (the analog input
+layer under ``export --input-on-host``, :func:`analog_input_layer`); the chip then receives those LIFs' binary
+spikes. The arithmetic is the same wherever a node runs, so backends compute every node; the mapper, the cost
+model and the target checks read the placement.
 """
 
 from __future__ import annotations
@@ -122,10 +127,13 @@ NODE_TYPES: dict[str, type[Node]] = {cls.kind: cls for cls in
 
 @dataclass
 class Graph:
-    """Nodes in topological order plus the run length they were exported for."""
+    """Nodes in topological order, the run length they were exported for, and the nodes the host computes."""
 
     nodes: list[Node]
     T: int
+    host: frozenset[str] = frozenset()
+    """Convs and LIFs computed on the host, not the chip (see the module docstring); checked by
+    :meth:`_check_host`."""
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -138,6 +146,31 @@ class Graph:
             seen.add(node.name)
         if not self.nodes or not isinstance(self.nodes[0], InputNode):
             raise ValueError("a graph starts with its InputNode")
+        self.host = frozenset(self.host)
+        if self.host:
+            self._check_host(seen)
+
+    def _check_host(self, names: set[str]) -> None:
+        """The host computes from the input alone and hands the chip binary spikes on synapses: host nodes are
+        convs and LIFs reading the input or host nodes, a host conv feeds host nodes only, and a host LIF's other
+        consumers are chip convs (or the readout, itself on the host)."""
+        unknown = sorted(self.host - names)
+        if unknown:
+            raise ValueError(f"host placement names unknown nodes {unknown}")
+        consumers = self.consumers()
+        for node in self.nodes:
+            if node.name not in self.host:
+                continue
+            if not isinstance(node, (ConvNode, LIFNode)):
+                raise ValueError(f"{node.name!r}: only convs and LIFs can be computed on the host, not {node.kind}")
+            on_chip = [i for i in node.inputs if i not in self.host and i != self.input.name]
+            if on_chip:
+                raise ValueError(f"host node {node.name!r} reads {on_chip} from the chip")
+            allowed = () if isinstance(node, ConvNode) else (ConvNode, ReadoutNode)
+            bad = [c for c in consumers[node.name] if c not in self.host and not isinstance(self[c], allowed)]
+            if bad:
+                raise ValueError(f"host node {node.name!r} feeds {bad} on the chip, which can receive only host "
+                                 "LIF spikes on synapses")
 
     def __getitem__(self, name: str) -> Node:
         for node in self.nodes:
@@ -176,6 +209,13 @@ class Graph:
             for i in node.inputs:
                 out[i].append(node.name)
         return out
+
+
+def analog_input_layer(graph: Graph) -> frozenset[str]:
+    """The analog input layer: every conv reading the input node and the LIFs those convs feed (the first spiking
+    layer). ``export --input-on-host`` computes it on the host, so a binary-spike chip receives spikes only."""
+    convs = {n.name for n in graph.of_kind(ConvNode) if n.inputs[0] == graph.input.name}
+    return frozenset(convs | {n.name for n in graph.of_kind(LIFNode) if convs & set(n.inputs)})
 
 
 def conv_row_l1(weight: np.ndarray) -> int:

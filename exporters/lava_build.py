@@ -2,7 +2,10 @@
 
 :func:`build` maps each node to a Lava process in Lava's (W, H, C) layout: the input to a ``RingBuffer`` source,
 convolutions to ``Conv``, LIF populations to ``LIFReset``, sums, spike products and path-balancing delays to the
-processes of :mod:`snn_deploy.exporters.lava_procs`. The readout stays on the host and is not built.
+processes of :mod:`snn_deploy.exporters.lava_procs`. The readout stays on the host and is not built. Nodes placed
+on the host (``Graph.host``: the analog input layer under ``export --input-on-host``) are built as the same CPU
+processes as everything else: here they stand for the host code that computes them, with the same arithmetic and
+timing, so the spikes do not change.
 
 Timing. Conv and the spike product deliver one step late, so node ``n`` shows functional step ``t`` at Lava step
 ``t + depth(n)`` (0-based; Lava's ``time_step`` is that plus one). A node whose inputs have different depths gets

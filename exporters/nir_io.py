@@ -4,12 +4,12 @@ Mapping (documented in docs/nir_mapping.md):
 
 * InputNode -> ``nir.Input``; metadata: payload scale, bits, sign.
 * ConvNode -> ``nir.Conv2d`` with float-equivalent weights (see :func:`float_scale`); metadata: integer kernel,
-  weight exponent, graded flag.
+  weight exponent, graded flag, ``host`` (placement: computed on the host, see :attr:`Graph.host`).
 * LIFNode -> ``nir.CubaLIF`` under the time-step convention ``dt`` (``DT`` = 1e-4 s, snnTorch's fixed step;
   Norse takes ``dt`` as an argument) and forward Euler: tau_syn = dt 4096/(du+1), w_in = 4096/(du+1),
   tau_mem = dt 4096/dv, r = 4096/dv, threshold in units of the integer threshold; metadata: du, dv, vth, bias
-  mantissas and exponents. The bias is a constant input to v each step: when the synaptic current has no memory
-  (du = 4095, tau_syn = dt: every LIF the lowering emits) it is written as the ``bias`` of the Conv2d that feeds
+  mantissas and exponents, ``host``. The bias is a constant input to v each step: when the synaptic current has no
+  memory (du = 4095, tau_syn = dt: every LIF the lowering emits) it is written as the ``bias`` of the Conv2d that feeds
   the LIF (the same current under forward Euler at ``dt``), so ``v_leak`` = 0, which importers that reject
   ``v_leak`` (snnTorch) or also apply it to the synapse (Norse) need; otherwise, or when no Conv2d feeds only this
   LIF, it is ``v_leak`` = bias 4096/dv.
@@ -87,7 +87,7 @@ def bias_carriers(graph: Graph) -> dict[str, str]:
     return carriers
 
 
-def _lif_to_nir(node: LIFNode, order: int, bias_on_conv: bool) -> nir.CubaLIF:
+def _lif_to_nir(node: LIFNode, order: int, bias_on_conv: bool, host: bool) -> nir.CubaLIF:
     scale = float_scale(node.vth)
     shape = node.shape
     syn_steps = L.DECAY_UNITY / (node.du + 1) if node.du + 1 > 0 else LONG_TAU_STEPS
@@ -102,7 +102,7 @@ def _lif_to_nir(node: LIFNode, order: int, bias_on_conv: bool) -> nir.CubaLIF:
         v_leak=full(bias.reshape(-1, 1, 1) * mem_steps), v_threshold=full((1 << L.VTH_SHIFT) * node.vth / scale),
         v_reset=full(0.0), w_in=full(syn_steps),
         metadata=_meta(node, order, du=node.du, dv=node.dv, vth=node.vth, bias_mant=_compact(node.bias_mant),
-                       bias_exp=_compact(node.bias_exp)))
+                       bias_exp=_compact(node.bias_exp), host=host))
 
 
 def _compact(values: np.ndarray) -> np.ndarray:
@@ -156,7 +156,8 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
             if isinstance(source, InputNode):
                 per_unit *= input_scale
             meta = _meta(node, order, weight=_compact(node.weight), weight_exp=node.weight_exp, graded=node.graded,
-                         stride=list(node.stride), padding=list(node.padding), groups=node.groups)
+                         stride=list(node.stride), padding=list(node.padding), groups=node.groups,
+                         host=node.name in graph.host)
             if _is_sum_pool(node):
                 nodes[node.name] = nir.SumPool2d(kernel_size=np.array(node.weight.shape[2:]),
                                                  stride=np.array(node.stride), padding=np.array(node.padding),
@@ -170,7 +171,8 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
                     padding=node.padding, dilation=(1, 1), groups=1, bias=bias,
                     metadata=meta)
         elif isinstance(node, LIFNode):
-            nodes[node.name] = _lif_to_nir(node, order, bias_on_conv=node.name in carriers.values())
+            nodes[node.name] = _lif_to_nir(node, order, bias_on_conv=node.name in carriers.values(),
+                                           host=node.name in graph.host)
         elif isinstance(node, SumNode):
             nodes[node.name] = nir.Scale(scale=np.broadcast_to(np.float32(1), node.shape), metadata=_meta(node, order))
         elif isinstance(node, SpikeProductNode):
@@ -227,12 +229,15 @@ def from_nir(ir: nir.NIRGraph) -> Graph:
         if m and "kind" in m:
             records.append((int(m["order"]), key, node, m))
     nodes: list[Node] = []
+    host: set[str] = set()
     for _, key, node, m in sorted(records, key=lambda r: r[0]):
         common = dict(name=_as_str(m["name"]), inputs=tuple(_as_str(i) for i in np.atleast_1d(m["inputs"])),
                       shape=tuple(int(s) for s in m["shape"]))
         if len(m["inputs"]) == 0:
             common["inputs"] = ()
         kind = _as_str(m["kind"])
+        if bool(m.get("host", False)):  # files without placement: everything on the chip
+            host.add(common["name"])
         if kind == "input":
             nodes.append(InputNode(**common, scale=float(m["scale"]), payload_bits=int(m["payload_bits"]),
                                    signed=bool(m["signed"])))
@@ -254,7 +259,7 @@ def from_nir(ir: nir.NIRGraph) -> Graph:
                                      bias=np.asarray(affine["bias"], dtype=np.float64)))
         else:
             raise UserError(f"NIR node {key!r} has unknown snn-deploy kind {kind!r}; upgrade snn-deploy")
-    return Graph(nodes, T=int(meta["T"]))
+    return Graph(nodes, T=int(meta["T"]), host=frozenset(host))
 
 
 def write(graph: Graph, path: Path) -> None:

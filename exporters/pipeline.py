@@ -16,7 +16,7 @@ import torch
 
 from snn_deploy.errors import UserError
 from snn_deploy.exporters.bundle import Problem, summarize, target_problems, write_bundle
-from snn_deploy.exporters.graph import Graph
+from snn_deploy.exporters.graph import Graph, analog_input_layer
 from snn_deploy.exporters.lower import lower
 from snn_deploy.modelfile import ModelFile
 from snn_deploy.models import SpikingNetwork, build
@@ -94,9 +94,12 @@ def prepare(model_file: ModelFile, *, calibration: torch.Tensor | None, rewrites
     return Prepared(model, report.to_dict(), done)
 
 
-def lower_for_target(prepared: Prepared, target: HardwareProfile) -> Graph:
-    """Lower and check the target's limits; all problems at once."""
+def lower_for_target(prepared: Prepared, target: HardwareProfile, *, input_on_host: bool = False) -> Graph:
+    """Lower, place the analog input layer on the host if asked (a binary-spike chip then receives spikes only),
+    and check the target's limits; all problems at once."""
     graph = lower(prepared.model)
+    if input_on_host:
+        graph = dataclasses.replace(graph, host=analog_input_layer(graph))
     problems = target_problems(graph, target)
     if problems:
         raise UserError(f"{len(problems)} layer(s) cannot run on {target.name}: {summarize(problems)}")
@@ -104,11 +107,11 @@ def lower_for_target(prepared: Prepared, target: HardwareProfile) -> Graph:
 
 
 def export_bundle(model_file: ModelFile, out: Path, *, target: HardwareProfile, calibration: torch.Tensor | None,
-                  rewrites: list[str], force: bool, source: dict[str, Any], evaluate: Evaluate | None = None
-                  ) -> tuple[Path, Graph]:
+                  rewrites: list[str], force: bool, source: dict[str, Any], evaluate: Evaluate | None = None,
+                  input_on_host: bool = False) -> tuple[Path, Graph]:
     """The whole ``export --target loihi`` pipeline; returns the bundle path and its graph."""
     prepared = prepare(model_file, calibration=calibration, rewrites=rewrites, evaluate=evaluate)
-    graph = lower_for_target(prepared, target)
+    graph = lower_for_target(prepared, target, input_on_host=input_on_host)
     extra = {"arch": model_file.arch, "source_model": source, "rewrites": prepared.rewrites}
     quantization = prepared.quantization
     del prepared, model_file  # the graph holds everything the bundle needs; free the float64 model first

@@ -133,7 +133,7 @@ def loads(graph: Graph, mapping: Mapping, r: Rates) -> tuple[CoreLoad, EdgeLoad]
         ns.append(np.abs(tr.src_tile[:, 0] - tr.dst_tile[:, 0]))
         edge_depth.append(np.full(len(tr.axons), mapping.depths[tr.source]))
         sender.append(tr.src)
-        owner = tr.source if tr.source in mapping.layers else tr.population
+        owner = tr.population if (tr.src == HOST).all() else tr.source
         layer += [owner] * len(tr.axons)
     edges = EdgeLoad(np.concatenate(messages) if messages else np.zeros((0, T)),
                      *(np.concatenate(a) if a else np.zeros(0, int) for a in (ew, ns, edge_depth, sender)), layer)

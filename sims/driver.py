@@ -13,16 +13,15 @@ summed with gloo; every process returns the totals, and callers write from rank 
 from __future__ import annotations
 
 import os
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from snn_deploy.console import progress
 from snn_deploy.errors import UserError
 from snn_deploy.exporters.graph import ConvNode, Graph, LIFNode, SpikeProductNode, SumNode
 from snn_deploy.sims.mapper import summands
@@ -245,20 +244,6 @@ def _reduce(act: Activity, shard: Shard) -> None:
     act.backend_s, act.processes = float(slowest), shard.world
 
 
-@contextmanager
-def _progress(total: int, show: bool) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on a terminal; silent otherwise."""
-    if not (show and sys.stderr.isatty()):
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("simulating", total=total)
-        yield lambda n: bar.advance(task, n)
-
-
 def run_dataset(graph: Graph, x: torch.Tensor, labels: torch.Tensor, *, backend: str = "sim", batch_size: int = 32,
                 shard: Shard = Shard()) -> Activity:
     """Run samples ``x`` ([N, C, H, W] images or [T, N, C, H, W] frames) with ``labels`` through ``graph``.
@@ -274,7 +259,7 @@ def run_dataset(graph: Graph, x: torch.Tensor, labels: torch.Tensor, *, backend:
     act = _zeros(graph, backend)
     counter = Counter(graph, act)
     n = labels.numel()
-    with _progress(n, shard.rank == 0) as advance:
+    with progress("simulating", n, shard.rank == 0) as advance:
         for start in range(0, n, batch_size):
             xb = x.narrow(axis, start, min(batch_size, n - start))
             began = time.perf_counter()

@@ -23,6 +23,9 @@ latency estimate is built on. The model (docs/hardware.md has the long form):
   re-partitioned with fewer neurons per core until they fit or a single neuron is over.
 * **Placement.** Cores in graph order, consecutive cores in the same tile, tiles in serpentine order on each chip's
   mesh, chips on a near-square grid. The host (input) and embedded cores sit at tile (0, 0) of their chip.
+* **Host layers.** Nodes the host computes (``Graph.host``: the analog input layer under ``--input-on-host``) take
+  no cores; their LIFs are listed as layers with ``placement="host"`` and send their spikes from the host at depth
+  0, as the input does.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import product as cartesian
+from typing import Literal
 
 import numpy as np
 
@@ -43,7 +47,7 @@ SUM_MODELS = ("expand", "relay")
 METRICS = ("neurons", "memory", "fan_in", "fan_out")
 MAX_FAN_OUT_ROUNDS = 12
 HOST = -1
-"""Source "core" index of input spikes (sent by the host) and of an embedded core's output."""
+"""Source "core" index of spikes the host sends (input, host-computed layers) and of an embedded core's output."""
 
 
 @dataclass(frozen=True)
@@ -178,10 +182,12 @@ class LayerMap:
     stored_synapses: int
     tile: tuple[int, int, int]
     cores: range
-    limited_by: str
-    """The metric closest to its limit on the population's fullest core."""
+    limited_by: str | None
+    """The metric closest to its limit on the population's fullest core (None on the host)."""
     depth: int
     """Steps from the input to this population's spikes in a timed build (longest path, one per synapse stage)."""
+    placement: Literal["chip", "host"] = "chip"
+    """``chip``, or ``host`` for a LIF the host computes (no cores, no synapses on the chip, depth 0)."""
 
 
 @dataclass
@@ -318,14 +324,15 @@ def populations(graph: Graph, products: str = "neurons", sums: str = "expand") -
     for node in graph.nodes:
         if isinstance(node, SumNode) and sums == "relay":
             out.append(_relay(node))
-        elif isinstance(node, LIFNode):
+        elif isinstance(node, LIFNode) and node.name not in graph.host:
             out += _lif_populations(graph, node, products, sums)
     return out
 
 
 def population_depths(graph: Graph, pops: list[Population]) -> dict[str, int]:
-    """Longest path in synapse stages from the input to every population (and every spike source)."""
-    depth: dict[str, int] = {graph.input.name: 0}
+    """Longest path in synapse stages from the input to every population (and every spike source). Host-computed
+    layers send at depth 0, as the input does: the host's compute takes no chip ticks."""
+    depth: dict[str, int] = {graph.input.name: 0, **dict.fromkeys(graph.host, 0)}
     for pop in pops:
         for proj in pop.projections:
             if proj.source not in depth:  # an embedded product: computes when its q, k, v arrive
@@ -572,8 +579,14 @@ def map_graph(graph: Graph, profile: HardwareProfile, *, products: str = "neuron
     cores, layers, first = _place(pops, tilings, fan_out, depths, profile, chips_per_row)
     traffic = _traffic(graph, pops, tilings, first, cores, products, profile, chips_per_row)
     per_core = {p.name: tilings[p.name].synapses for p in pops}
-    return Mapping(profile, products, sums, kernel_sharing, pops, layers, cores, traffic, problems, depths,
-                   per_core)
+    return Mapping(profile, products, sums, kernel_sharing, pops, {**_host_layers(graph), **layers}, cores, traffic,
+                   problems, depths, per_core)
+
+
+def _host_layers(graph: Graph) -> dict[str, LayerMap]:
+    """The LIFs the host computes, listed (not dropped) with no cores and no on-chip synapses."""
+    return {n.name: LayerMap(n.name, "lif", n.name, n.shape, n.neurons, 0, 0, n.shape, range(0), None, 0, "host")
+            for n in graph.of_kind(LIFNode) if n.name in graph.host}
 
 
 @dataclass(frozen=True)

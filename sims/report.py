@@ -29,10 +29,10 @@ from snn_deploy.sims.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
 from snn_deploy.sims.profiles import HardwareProfile
 from snn_deploy.sims.schema import validate
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_FILE = "report.schema.json"
 PLOTS = ("firing_rate", "energy_breakdown", "core_utilisation", "spike_raster")
-CSV_COLUMNS = ("name", "kind", "node", "shape", "neurons", "synapses", "stored_synapses", "cores", "tile",
+CSV_COLUMNS = ("name", "kind", "node", "placement", "shape", "neurons", "synapses", "stored_synapses", "cores", "tile",
                "limited_by", "depth", "spikes", "firing_rate", "synaptic_ops", "energy_pj", "energy_share",
                "paper_sops", "paper_energy_pj")
 PAPER_NOTES = [
@@ -115,7 +115,8 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
         s = float(spikes[name].sum())
         paper_sops, paper_e = paper_by_layer.get(name, (0.0, 0.0))
         layers.append({
-            "name": name, "kind": layer.kind, "node": layer.node, "shape": list(layer.shape),
+            "name": name, "kind": layer.kind, "node": layer.node, "placement": layer.placement,
+            "shape": list(layer.shape),
             "neurons": layer.neurons, "synapses": layer.synapses, "stored_synapses": layer.stored_synapses,
             "cores": len(layer.cores), "tile": list(layer.tile), "limited_by": layer.limited_by,
             "depth": layer.depth, "spikes": s, "firing_rate": s / (layer.neurons * act.T),
@@ -195,6 +196,11 @@ def time_text(ns: float) -> str:
     return f"{ns:.3g} ns"
 
 
+def _cores_text(layer: dict[str, Any]) -> str:
+    """A layer's cores, or where it runs instead: a host-computed layer takes none."""
+    return "0 (host)" if layer["placement"] == "host" else str(layer["cores"])
+
+
 def console_table(report: dict[str, Any]):
     """Per layer: shape, neurons, synapses, cores, firing rate, synaptic ops and share of the energy."""
     from rich.table import Table
@@ -206,7 +212,7 @@ def console_table(report: dict[str, Any]):
         table.add_column(column, justify="left" if column == "layer" else "right")
     for layer in report["layers"]:
         table.add_row(layer["name"], "x".join(map(str, layer["shape"])), f"{layer['neurons']:,}",
-                      f"{layer['synapses']:,}", str(layer["cores"]), f"{layer['firing_rate']:.3f}",
+                      f"{layer['synapses']:,}", _cores_text(layer), f"{layer['firing_rate']:.3f}",
                       _si(layer["synaptic_ops"], ""), f"{100 * layer['energy_share']:.1f} %")
     table.caption = (f"{hw['cores']} cores on {hw['chips']} chip(s); {energy_text(hw['energy_pj_total'])} and "
                      f"{time_text(hw['latency_ns'])} per inference")
@@ -309,8 +315,8 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
     pictures = "".join(f'<figure><img alt="{name}" src="data:image/png;base64,'
                        f'{base64.b64encode(images[name]).decode()}"><figcaption>{name}</figcaption></figure>'
                        for name in PLOTS)
-    layer_rows = [[la["name"], "x".join(map(str, la["shape"])), la["neurons"], la["synapses"], la["cores"],
-                   la["limited_by"], f"{la['firing_rate']:.4f}", _si(la["synaptic_ops"], ""),
+    layer_rows = [[la["name"], "x".join(map(str, la["shape"])), la["neurons"], la["synapses"], _cores_text(la),
+                   la["limited_by"] or "", f"{la['firing_rate']:.4f}", _si(la["synaptic_ops"], ""),
                    f"{100 * la['energy_share']:.1f} %", _si(la["paper_sops"], "")] for la in report["layers"]]
     energy_rows = [[k.replace("_", " "), *(energy_text(hw[m]["energy_pj"][k]) for m in hw)] for k in COMPONENTS]
     constants = {**hw["neurons"]["constants"], **{f"45nm.{k}": v for k, v in paper["constants"].items()}}

@@ -1,15 +1,19 @@
 """Tick-by-tick integer simulator of a deployed graph: batched, vectorised, exact.
 
-Every node is evaluated once per step in topological order with the arithmetic of
-:mod:`snn_deploy.fixedpoint` (LIF: :func:`~snn_deploy.fixedpoint.lif_step` on float64 tensors, which hold every
-Loihi integer exactly; synapses: convolution of integers in float32 where the sums provably stay below 2^24,
-else float64, then the weight exponent). The run is functional (zero latency per
-node), which is what the integer PyTorch model computes; a timed build (Lava) shows node ``n``'s step ``t`` at
-step ``t + depth(n)`` (:meth:`Graph.depths`), and the simulator's latency model reports that depth.
+Every node is evaluated with the arithmetic of :mod:`snn_deploy.fixedpoint` (LIF:
+:func:`~snn_deploy.fixedpoint.lif_step` in place on float32 tensors where
+:func:`~snn_deploy.fixedpoint.lif.float_dtype` proves that exact, else on float64 tensors, which hold every Loihi
+integer exactly; synapses: convolution of integers in float32 where the sums provably stay below 2^24, else
+float64, then the weight exponent). The run is functional (zero latency per node), which is what the integer
+PyTorch model computes: a node's step ``t`` needs only its inputs' step ``t``, so the nodes run in topological
+order, each over all steps at once (a synapse as one convolution of the whole [T * B] batch, a LIF stepping through
+time). A timed build (Lava) shows node ``n``'s step ``t`` at step ``t + depth(n)`` (:meth:`Graph.depths`), and the
+simulator's latency model reports that depth.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,9 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from snn_deploy.exporters.graph import (
-    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode, conv_row_l1,
+    ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode, conv_row_l1, value_bounds,
 )
 from snn_deploy.fixedpoint import LIFParams, LIFState, lif_step
+from snn_deploy.fixedpoint.lif import float_dtype
 from snn_deploy.fixedpoint import limits as L
 
 
@@ -72,68 +77,167 @@ class ConvKernel:
         fanout = F.conv_transpose2d(ones_out, ones_k, stride=node.stride, padding=node.padding,
                                     output_padding=_output_padding(in_shape[1:], out_hw, w.shape[2:], node.stride,
                                                                    node.padding))
-        self.fanout = fanout[0, 0].to(torch.int64) * (w.shape[0] // node.groups)
+        self.fanout = fanout[0, 0].flatten() * (w.shape[0] // node.groups)  # float64 [H * W], exact integers
+        # torch's CPU convolution of 1x1 kernels is several times slower than the same sums as a batched matmul
+        self.pointwise = w.shape[2:] == (1, 1) and tuple(node.padding) == (0, 0) and node.groups == 1
+
+    def operand(self, x: torch.Tensor) -> torch.Tensor:
+        """What the convolution multiplies, as exact floats (float32 where the sums allow, see the class): x
+        itself (graded), or its events ``x != 0`` as 0/1 (binary; bool spikes are their own events)."""
+        node = self.node
+        values = x if node.graded or x.dtype == torch.bool else x != 0
+        exact32 = (_max_abs(values) if node.graded else 1) * self.row_l1 < self.FLOAT32_EXACT
+        return _as_float(values, torch.float32 if exact32 else torch.float64)
+
+    def convolve(self, operand: torch.Tensor) -> torch.Tensor:
+        """Currents of an :meth:`operand`, exact integers in its dtype: the convolution, then the weight exponent
+        (a power-of-two scaling, exact in floats; a negative one floors, as the integer right shift does)."""
+        node = self.node
+        weight = self.w32 if operand.dtype == torch.float32 else self.w64
+        if self.pointwise:
+            x = operand[:, :, ::node.stride[0], ::node.stride[1]]
+            out = (weight.flatten(1) @ x.reshape(*x.shape[:2], -1)).reshape(x.shape[0], -1, *x.shape[2:])
+        else:
+            out = F.conv2d(operand, weight, stride=node.stride, padding=node.padding, groups=node.groups)
+        if node.weight_exp > 0:
+            out.mul_(2.0 ** node.weight_exp)
+        elif node.weight_exp < 0:
+            out.mul_(2.0 ** node.weight_exp).floor_()
+        return out
 
     def currents(self, x: torch.Tensor) -> torch.Tensor:
-        node = self.node
-        values = x if node.graded else (x != 0)
-        max_in = int(values.abs().max()) if node.graded and values.numel() else 1
-        exact32 = max_in * self.row_l1 < self.FLOAT32_EXACT
-        dtype, weight = (torch.float32, self.w32) if exact32 else (torch.float64, self.w64)
-        out = F.conv2d(values.to(dtype), weight, stride=node.stride, padding=node.padding, groups=node.groups)
-        out = out.to(torch.int64)  # exact integers: no rounding needed
-        return out << node.weight_exp if node.weight_exp >= 0 else out >> -node.weight_exp
+        """Currents of inputs x [N, C, H, W]: exact integers in float32 or float64 (see :meth:`operand`)."""
+        return self.convolve(self.operand(x))
 
     def synaptic_ops(self, x: torch.Tensor) -> int:
-        """Every (non-zero input event, synapse) pair: events per position times that position's fan-out."""
-        return int(((x != 0).sum(1) * self.fanout).sum())
+        """Every (non-zero input event, synapse) pair of one step x [B, C, H, W]: events per position times that
+        position's fan-out."""
+        return int(self.synaptic_ops_per_step(_as_float(x != 0, torch.float32).unsqueeze(0))[0])
+
+    def synaptic_ops_per_step(self, events: torch.Tensor) -> np.ndarray:
+        """:meth:`synaptic_ops` of every step of 0/1 float ``events`` [T, B, C, H, W] at once ([T] int64): the
+        events at each position, summed over samples and channels (exact in float32 below 2^24 terms)."""
+        steps, batch, channels = events.shape[:3]
+        per_position = _count(events.reshape(steps, batch * channels, -1))
+        return (per_position.to(torch.float64) @ self.fanout).to(torch.int64).numpy()
 
 
 def _output_padding(in_hw, out_hw, kernel, stride, padding) -> tuple[int, int]:
     return tuple(in_hw[i] - ((out_hw[i] - 1) * stride[i] - 2 * padding[i] + kernel[i]) for i in range(2))
 
 
-def _spike_product(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, int]:
-    b, c, h, w = q.shape
+def _max_abs(x: torch.Tensor) -> int:
+    """max |x| in one pass (0 if empty)."""
+    lo, hi = torch.aminmax(x) if x.numel() else (0, 0)
+    return max(-int(lo), int(hi))
+
+
+def _count(x: torch.Tensor) -> torch.Tensor:
+    """Sums over dimension 1 of 0/1 floats, exact: float32 partial sums are exact integers below 2^24 terms."""
+    return x.sum(1, dtype=None if x.shape[1] < ConvKernel.FLOAT32_EXACT else torch.float64)
+
+
+def _as_float(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` in a float ``dtype``; bool goes through a uint8 view, which torch converts several times faster."""
+    return (x.view(torch.uint8) if x.dtype == torch.bool else x).to(dtype)
+
+
+def _add(xs: list[torch.Tensor], bound: int) -> torch.Tensor:
+    """Elementwise sum of ``xs`` (bool spikes count 0/1), exact: in float32 where ``bound``, the largest |sum|
+    (:func:`value_bounds`), keeps every partial sum below 2^24, else in float64."""
+    dtype = torch.float32 if bound < ConvKernel.FLOAT32_EXACT else torch.float64
+    total = _as_float(xs[0], dtype)
+    for x in xs[1:]:
+        total = total + _as_float(x, dtype)
+    return total
+
+
+def _conv(kernel: ConvKernel, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray, int]:
+    """A conv over all steps of x [T, B, C, H, W] in one call: currents [T, B, ...], synaptic ops per step, and
+    how many currents lie outside Lava's 24-bit Conv accumulator."""
+    steps, batch = x.shape[:2]
+    operand = kernel.operand(x.flatten(0, 1))
+    events = _as_float(x != 0, torch.float32) if kernel.node.graded else operand.unflatten(0, (steps, batch))
+    currents = kernel.convolve(operand)
+    overflow = int((currents.abs() >= L.UV_HALF).sum()) if _max_abs(currents) >= L.UV_HALF else 0
+    return currents.unflatten(0, (steps, batch)), kernel.synaptic_ops_per_step(events), overflow
+
+
+def _lif(node: LIFNode, current: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+    """Spikes (bool [T, B, C, H, W]) of a LIF population driven by ``current`` [T, B, C, H, W], and their number
+    at each step. The state is float32 where that is exact for these inputs (:func:`float_dtype`), else float64
+    (exact for every Loihi integer, and faster than int64); every step updates it in place."""
+    params = LIFParams(node.du, node.dv, node.vth, torch.from_numpy(node.bias_mant).reshape(-1, 1, 1),
+                       torch.from_numpy(node.bias_exp).reshape(-1, 1, 1))
+    dtype = float_dtype(params, _max_abs(current))
+    bias = params.bias().to(dtype)
+    state = LIFState.zeros(current.shape[1:], dtype=dtype)
+    spikes = torch.empty(current.shape, dtype=dtype)
+    for t in range(current.shape[0]):
+        lif_step(state, current[t], params, bias, spikes_out=spikes[t])
+    return spikes.to(torch.bool), _count(spikes.flatten(1)).to(torch.int64).numpy()
+
+
+def _spike_product(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor,
+                   v: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+    """``q (k^T v)`` per head of spikes [T, B, C, H, W]: currents (float64, exact) and synaptic ops per step."""
+    steps, b, c, h, w = q.shape
     d = c // node.heads
 
-    def heads(x: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, heads, N, d]
-        return x.reshape(b, node.heads, d, h * w).transpose(-1, -2).to(torch.float64)
+    def heads(x: torch.Tensor) -> torch.Tensor:  # [T, B, C, H, W] -> [T * B, heads, N, d]
+        return _as_float(x, torch.float64).reshape(steps * b, node.heads, d, h * w).transpose(-1, -2)
 
     qh, kh, vh = heads(q), heads(k), heads(v)
     kv = kh.transpose(-1, -2) @ vh
-    out = torch.round(qh @ kv).to(torch.int64) * node.multiplier
+    out = torch.round(qh @ kv) * node.multiplier
     # accumulates: k^T v adds one per token and (k event, v event) pair; q (k^T v) adds a row of d per q event
-    sops = int((kh.sum(-1) * vh.sum(-1)).sum().item() + qh.sum().item() * d)
-    return out.transpose(-1, -2).reshape(b, c, h, w), sops
+    sops = (kh.sum(-1) * vh.sum(-1)).reshape(steps, -1).sum(1) + qh.reshape(steps, -1).sum(1) * d
+    return out.transpose(-1, -2).reshape(steps, b, c, h, w), sops.to(torch.int64).numpy()
 
 
 def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None) -> SimResult:
     """Run a batch through ``graph``. ``record``: LIF node names whose spikes to keep (default: all)."""
     payload = input_sequence(graph, x)
-    steps, batch = payload.shape[:2]
-    lif_nodes = [n for n in graph.nodes if isinstance(n, LIFNode)]
-    record = {n.name for n in lif_nodes} if record is None else record
-    # float64 holds every Loihi integer exactly (all below 2^53) and its multiply-and-truncate is faster than int64
-    states = {n.name: LIFState.zeros((batch, *n.shape), dtype=torch.float64) for n in lif_nodes}
-    params = {n.name: LIFParams(n.du, n.dv, n.vth, torch.from_numpy(n.bias_mant).reshape(-1, 1, 1),
-                                torch.from_numpy(n.bias_exp).reshape(-1, 1, 1)) for n in lif_nodes}
-    biases = {name: p.bias() for name, p in params.items()}
-    spikes = {name: torch.zeros((steps, batch, *graph[name].shape), dtype=torch.uint8) for name in record}
-    counts = {n.name: np.zeros(steps, dtype=np.int64) for n in lif_nodes}
-    sops = {n.name: np.zeros(steps, dtype=np.int64) for n in graph.nodes if isinstance(n, (ConvNode, SpikeProductNode))}
-    kernels = {n.name: ConvKernel(n, graph[n.inputs[0]].shape) for n in graph.nodes if isinstance(n, ConvNode)}
+    lif_names = {n.name for n in graph.of_kind(LIFNode)}
+    record = lif_names if record is None else set(record)
+    if record - lif_names:
+        raise ValueError(f"only LIF spikes can be recorded; {sorted(record - lif_names)} are no LIF nodes")
+    bounds = value_bounds(graph)
+    uses = Counter(i for node in graph.nodes for i in node.inputs)
+    values: dict[str, torch.Tensor] = {}
+    spikes: dict[str, torch.Tensor] = {}
+    counts: dict[str, np.ndarray] = {}
+    sops: dict[str, np.ndarray] = {}
     overflow: dict[str, int] = {}
+    for node in graph.nodes:
+        inputs = [values[i] for i in node.inputs]
+        for i in node.inputs:  # free every value after its last consumer
+            uses[i] -= 1
+            if not uses[i]:
+                del values[i]
+        if isinstance(node, InputNode):
+            values[node.name] = payload
+        elif isinstance(node, ConvNode):
+            kernel = ConvKernel(node, graph[node.inputs[0]].shape)
+            values[node.name], sops[node.name], out_of_range = _conv(kernel, inputs[0])
+            if out_of_range:
+                overflow[node.name] = out_of_range
+        elif isinstance(node, LIFNode):
+            single = len(inputs) == 1 and inputs[0].is_floating_point()
+            current = inputs[0] if single else _add(inputs, sum(bounds[i] for i in node.inputs))
+            values[node.name], counts[node.name] = _lif(node, current)
+            if node.name in record:
+                spikes[node.name] = values[node.name].view(torch.uint8)
+        elif isinstance(node, SumNode):
+            values[node.name] = _add(inputs, bounds[node.name])
+        elif isinstance(node, SpikeProductNode):
+            values[node.name], sops[node.name] = _spike_product(node, *inputs)
+        elif isinstance(node, ReadoutNode):
+            values[node.name] = inputs[0]
+        else:
+            raise TypeError(f"simulator has no rule for node kind {node.kind!r}")
     readout = graph.readout
-    features = []
-    for t in range(steps):
-        values: dict[str, torch.Tensor] = {}
-        for node in graph.nodes:
-            values[node.name] = _step(node, t, values, payload, states, params, biases, counts, sops, overflow, kernels)
-        for name in record:
-            spikes[name][t] = values[name].to(torch.uint8)
-        features.append(values[readout.inputs[0]])
-    return SimResult(spikes, readout_logits(readout, torch.stack(features)), counts, sops, overflow)
+    return SimResult(spikes, readout_logits(readout, values[readout.name]), counts, sops, overflow)
 
 
 def readout_logits(readout: ReadoutNode, features: torch.Tensor) -> torch.Tensor:
@@ -153,32 +257,3 @@ def readout_input(graph: Graph, spikes: dict[str, torch.Tensor]) -> torch.Tensor
             return sum(value(i) for i in node.inputs)
         raise ValueError(f"readout input depends on {node.kind} node {name!r}, which is not recorded as spikes")
     return value(graph.readout.inputs[0])
-
-
-def _step(node: Node, t: int, values: dict[str, torch.Tensor], payload: torch.Tensor, states: dict[str, LIFState],
-          params: dict[str, LIFParams], biases: dict[str, torch.Tensor], counts: dict[str, np.ndarray],
-          sops: dict[str, np.ndarray], overflow: dict[str, int], kernels: dict[str, ConvKernel]) -> torch.Tensor:
-    if isinstance(node, InputNode):
-        return payload[t]
-    inputs = [values[i] for i in node.inputs]
-    if isinstance(node, ConvNode):
-        kernel = kernels[node.name]
-        currents = kernel.currents(inputs[0])
-        sops[node.name][t] = kernel.synaptic_ops(inputs[0])
-        out_of_range = int((currents.abs() >= L.UV_HALF).sum())
-        if out_of_range:
-            overflow[node.name] = overflow.get(node.name, 0) + out_of_range
-        return currents
-    if isinstance(node, LIFNode):
-        s, states[node.name] = lif_step(states[node.name], sum(inputs), params[node.name], biases[node.name])
-        counts[node.name][t] = int(s.sum())
-        return s
-    if isinstance(node, SumNode):
-        return sum(inputs)
-    if isinstance(node, SpikeProductNode):
-        out, n_ops = _spike_product(node, *inputs)
-        sops[node.name][t] = n_ops
-        return out
-    if isinstance(node, ReadoutNode):
-        return inputs[0]
-    raise TypeError(f"simulator has no rule for node kind {node.kind!r}")

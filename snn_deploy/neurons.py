@@ -109,10 +109,18 @@ class IntegerLIF(nn.Module):
 
 
 class QuantizedLIF(nn.Module):
-    """``loihi`` neuron mode: float current in, integer Loihi dynamics inside, spikes out."""
+    """``loihi`` neuron mode: float current in, integer Loihi dynamics inside, spikes out.
 
-    def __init__(self, threshold: float = 1.0, tau: float = 2.0, vth: int = DEFAULT_VTH, alpha: float = 4.0) -> None:
+    ``current_vth`` (default ``vth``) is the threshold the current scale ``current_vth / (tau * threshold)`` is
+    computed from. Post-training quantization of a float neuron, which spikes on ``h >= threshold``, deploys
+    ``vth = current_vth - 1``: where currents are integer counts (attention), Loihi's strict ``v > vth`` then
+    fires on the float model's equality case too.
+    """
+
+    def __init__(self, threshold: float = 1.0, tau: float = 2.0, vth: int = DEFAULT_VTH, alpha: float = 4.0,
+                 current_vth: int | None = None) -> None:
         super().__init__()
+        self.current_vth = int(vth if current_vth is None else current_vth)
         dv = round(L.DECAY_UNITY / tau)
         if abs(dv * tau - L.DECAY_UNITY) > 1e-9 * L.DECAY_UNITY:
             raise ValueError(f"tau={tau} has no exact 12-bit voltage decay (4096 / tau must be an integer)")
@@ -122,7 +130,7 @@ class QuantizedLIF(nn.Module):
     @property
     def current_scale(self) -> float:
         """Integer current units per unit of float current."""
-        return self.core.params.vth / (self.tau * self.threshold)
+        return self.current_vth / (self.tau * self.threshold)
 
     def quantize_current(self, x: torch.Tensor) -> torch.Tensor:
         """``round(x * current_scale)`` with a straight-through gradient, clipped to the neuron's input range."""
@@ -134,7 +142,8 @@ class QuantizedLIF(nn.Module):
         return self.core(self.quantize_current(x)).to(x.dtype)
 
     def extra_repr(self) -> str:
-        return f"threshold={self.threshold}, tau={self.tau}, vth={self.core.params.vth}"
+        extra = f", current_vth={self.current_vth}" if self.current_vth != self.core.params.vth else ""
+        return f"threshold={self.threshold}, tau={self.tau}, vth={self.core.params.vth}{extra}"
 
 
 def make_lif(mode: str, threshold: float = 1.0, tau: float = 2.0) -> nn.Module:

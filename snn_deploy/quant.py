@@ -7,7 +7,8 @@ tracks :math:`v = 2^6 v_{th} H/\theta` when it receives the integer current :mat
 
 * integer weights :math:`W_q = Q(W' k / 2^e)` (8 bit, even values for mixed sign, as Lava's Dense keeps them) with
   a non-negative weight exponent ``e``; ``vth`` is chosen so that the largest weight fills the 8-bit range,
-  within ``[VTH_MIN_USEFUL, 2^17 - 1]`` (``e`` grows when ``vth`` would fall below the minimum);
+  within ``[VTH_MIN_USEFUL, 2^17 - 1]`` (``e`` grows when ``vth`` would fall below the minimum), and lowered
+  further where the largest bias would not fit its 13-bit mantissa and exponent 7 (:data:`BIAS_V_MAX`);
 * the bias :math:`b' k` enters v every step as ``bias_mant << bias_exp`` (v units are 2^6 current units), with a
   13-bit mantissa and the smallest exponent that fits;
 * the analog input layer sees integer payloads :math:`x_q = \mathrm{round}(x s_{in})`, and :math:`1/s_{in}` is
@@ -17,7 +18,8 @@ tracks :math:`v = 2^6 v_{th} H/\theta` when it receives the integer current :mat
 Attention neurons keep their :class:`QuantizedLIF`: their float current is an integer count times a fixed scale
 (``q (k^T v) * 0.125`` in SSA, a channel sum of q in Q-K attention), so their integer current is exact as soon as
 ``vth / (tau * theta) * scale`` is an integer; quantization checks that and picks the smallest such ``vth``
-that is at least the trained one.
+that is at least the trained one. Such currents hit a float neuron's threshold exactly (its ``h >= theta`` fires
+there, Loihi's ``v > vth`` would not), so a float attention neuron deploys ``vth - 1`` on the same current scale.
 
 The result is an ``integer``-mode model: layers hold integer weights in float64 (every sum exact), BatchNorms are
 identities, unit neurons are :class:`IntegerLIF`. Its forward pass is the deployed network's arithmetic, which the
@@ -34,7 +36,7 @@ from torch import nn
 
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.models.units import QuantizedInput, UnitHost
-from snn_deploy.neurons import FloatLIF, IntegerLIF, QuantizedLIF
+from snn_deploy.neurons import DEFAULT_VTH, FloatLIF, IntegerLIF, QuantizedLIF
 
 QUANT_SCHEMA = 1
 WEIGHT_MAX_MIXED = (1 << L.WEIGHT_BITS) - 2
@@ -48,6 +50,9 @@ INPUT_CURRENT_MAX = (L.UV_HALF >> L.ACT_SHIFT) - 1
 The input layer's worst case (every pixel at full scale on the largest weights) is realistic, so its threshold
 is lowered until that case fits; deeper layers' worst cases (every input spiking) are not, and are reported
 instead (bundle ``quantization.json``, ``current_risks``)."""
+BIAS_V_MAX = L.BIAS_MANT_RANGE[1] << L.BIAS_EXP_HW_RANGE[1]
+"""Largest |bias| in v units Loihi holds (13-bit mantissa, exponent <= 7); ``vth`` is lowered until every
+channel's bias fits, since a clipped bias moves the whole channel's firing."""
 
 
 @dataclass
@@ -65,6 +70,8 @@ class UnitQuant:
     bias_exp: list[int]
     bias_clipped: int
     input_scale: float | None = None
+    neuron: str = ""
+    """The unit's neuron module (empty in reports written before it was recorded)."""
 
 
 @dataclass
@@ -74,6 +81,8 @@ class AttentionQuant:
     neuron: str
     vth: int
     current_multiplier: int
+    current_vth: int | None = None
+    """The threshold the multiplier comes from, where it differs from ``vth`` (a float neuron's ``>=``)."""
 
 
 @dataclass
@@ -169,6 +178,9 @@ def _quantize_unit(host: UnitHost, prefix: str, spec, input_scale: float, input_
     w_eff = w_folded / input_scale if analog else w_folded
     max_abs = float(w_eff.abs().max())
     vth, exp = choose_vth_and_exponent(max_abs, tau * theta)
+    bias_peak = float(b_folded.abs().max()) * (1 << L.ACT_SHIFT) / (tau * theta)  # |bias| in v units per unit vth
+    if bias_peak * vth > BIAS_V_MAX:  # a clipped bias shifts every neuron of its channel: give up resolution
+        vth = max(1, math.floor(BIAS_V_MAX / bias_peak))
     k = vth / (tau * theta)
     wq, clipped = quantize_weight_tensor(w_eff * k / (1 << exp))
     while analog and vth > 1:  # a bright image is a realistic worst case: keep u = a << 6 within 24 bits
@@ -182,7 +194,8 @@ def _quantize_unit(host: UnitHost, prefix: str, spec, input_scale: float, input_
     record = UnitQuant(layer=f"{prefix}.{spec.layer}" if prefix else spec.layer, vth=vth, weight_exp=exp,
                        current_scale=k, weight_max_abs=max_abs, weights_clipped=clipped, weights_total=wq.numel(),
                        bias_mant=mant.tolist(), bias_exp=bexp.tolist(), bias_clipped=bias_clipped,
-                       input_scale=input_scale if analog else None)
+                       input_scale=input_scale if analog else None,
+                       neuron=f"{prefix}.{spec.neuron}" if prefix else spec.neuron)
     _install_unit(host, spec, record, tau, input_signed, weight=wq)
     return record
 
@@ -206,16 +219,20 @@ def _install_unit(host: UnitHost, spec, record: UnitQuant, tau: float, input_sig
 
 
 def _quantize_attention(neuron: QuantizedLIF | FloatLIF, name: str, quantum: float) -> tuple[QuantizedLIF, AttentionQuant]:
-    """The smallest vth >= the trained one whose current multiplier vth / (tau theta) * quantum is an integer."""
-    start = neuron.core.params.vth if isinstance(neuron, QuantizedLIF) else 1
+    """The smallest vth >= the trained one (a float neuron: the loihi neuron's default, fine enough for the decay's
+    truncation) whose current multiplier vth / (tau theta) * quantum is an integer. A float neuron deploys vth - 1
+    (see :class:`QuantizedLIF`)."""
+    start = neuron.core.params.vth if isinstance(neuron, QuantizedLIF) else DEFAULT_VTH
     for vth in range(max(start, 1), L.VTH_RANGE[1] + 1):
         multiplier = vth / (neuron.tau * neuron.threshold) * quantum
         if abs(multiplier - round(multiplier)) < 1e-12:
             break
     else:
         raise ValueError(f"{name}: no 17-bit threshold makes the attention current an integer (scale {quantum})")
-    quantized = QuantizedLIF(neuron.threshold, neuron.tau, vth=vth)
-    return quantized, AttentionQuant(neuron=name, vth=vth, current_multiplier=round(multiplier))
+    deployed = vth - 1 if isinstance(neuron, FloatLIF) else vth  # float h >= theta on integer counts: v > vth - 1
+    quantized = QuantizedLIF(neuron.threshold, neuron.tau, vth=deployed, current_vth=vth)
+    return quantized, AttentionQuant(neuron=name, vth=deployed, current_multiplier=round(multiplier),
+                                     current_vth=vth if deployed != vth else None)
 
 
 def calibrate_input(samples: torch.Tensor | None) -> tuple[float, bool]:
@@ -271,5 +288,7 @@ def restructure(model: nn.Module, report: QuantReport) -> None:
         for child_name, child in list(parent.named_children()):
             name = f"{prefix}.{child_name}" if prefix else child_name
             if name in attention:
-                setattr(parent, child_name, QuantizedLIF(child.threshold, child.tau, vth=attention[name].vth))
+                record = attention[name]
+                setattr(parent, child_name, QuantizedLIF(child.threshold, child.tau, vth=record.vth,
+                                                         current_vth=record.current_vth))
     model.to(torch.float64)

@@ -31,3 +31,20 @@ def quantized(name: str, seed: int = 0) -> torch.nn.Module:
 
 def images(n: int, size: int = 16, seed: int = 1) -> torch.Tensor:
     return torch.rand(n, 1, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def run_cli(*args) -> tuple[int, str]:
+    """``snn-deploy ARGS`` in-process: (exit code, output)."""
+    from click.testing import CliRunner
+
+    from snn_deploy.cli import cli
+
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def error_line(output: str) -> str:
+    """The single ``error:`` line of a refused command."""
+    lines = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, output
+    return lines[0]

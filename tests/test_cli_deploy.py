@@ -7,11 +7,11 @@ import os
 import pickle
 
 import pytest
-from click.testing import CliRunner
 
 import snn_deploy.models as zoo
 from export_testing import active_model
-from snn_deploy.cli import cli
+from export_testing import error_line as _error_line
+from export_testing import run_cli as _run
 from snn_deploy.exporters.bundle import load_bundle
 from snn_deploy.modelfile import load_model, save_model
 
@@ -23,17 +23,6 @@ def model_files(tmp_path_factory):
     floaty = save_model(active_model("spikformer-tiny", mode="float"), root / "sf-float.pt", source="test",
                         created_from="test")
     return root, loihi, floaty
-
-
-def _run(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-def _error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, output
-    return lines[0]
 
 
 def test_export_bundle_then_verify_torch_and_simulator(model_files, tmp_path):

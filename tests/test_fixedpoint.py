@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from snn_deploy.fixedpoint import (
     LIFParams, delay, dense_run, dense_step, lava_conv_weight_to_torch, lif_run, quantize_weights,
     torch_conv_weight_to_lava, trunc_shift, wrap_signed, wrap_u,
 )
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.fixedpoint.lif import LIFState, float_dtype, lif_step
 from snn_deploy.neurons import FloatLIF, LoihiLIF, QuantizedLIF, make_lif, neuron_mode, set_neuron_mode
 
 
@@ -125,3 +128,41 @@ def test_quantized_lif_tracks_float_lif_and_switches_modes():
     assert model[1][0].threshold == 0.5
     with pytest.raises(ValueError, match="neuron mode"):
         make_lif("analog")
+
+
+@st.composite
+def float_path_cases(draw):
+    """A population whose decays float_dtype may accept (powers of two, u without memory) or not, near the limits."""
+    decays = st.sampled_from([0, 2047, 2048, 3071, 3072, 3583, 4095, 1000, 4094])  # u: factor 4095 - du, v: 4096 - dv
+    du, dv = draw(decays), draw(decays)
+    vth = draw(st.sampled_from([1, 64, 1000, L.VTH_RANGE[1]]))
+    peak = draw(st.sampled_from([1, 1 << 10, 1 << 17, L.A_IN_RANGE[1]]))
+    n = 6
+    a = draw(st.lists(st.integers(-peak, peak), min_size=8 * n, max_size=8 * n))
+    mant = draw(st.lists(st.integers(*L.BIAS_MANT_RANGE), min_size=n, max_size=n))
+    exp = draw(st.lists(st.integers(0, L.BIAS_EXP_HW_RANGE[1]), min_size=n, max_size=n))
+    return du, dv, vth, torch.tensor(a).reshape(8, n), torch.tensor(mant), torch.tensor(exp)
+
+
+@settings(max_examples=200, deadline=None)
+@given(float_path_cases())
+def test_float_state_in_place_equals_the_integer_arithmetic(case):
+    """The simulator's path: lif_step in place on a float state (float32 where float_dtype says so) gives the same
+    spikes, u and v as lif_run's int64 arithmetic, step for step."""
+    du, dv, vth, a, mant, exp = case
+    spikes, us, vs = lif_run(a, du=du, dv=dv, vth=vth, bias_mant=mant, bias_exp=exp)
+    params = LIFParams(du=du, dv=dv, vth=vth, bias_mant=mant, bias_exp=exp)
+    dtype = float_dtype(params, int(a.abs().max()))
+    if du == 4095 and dv in (0, 2048, 3072) and a.abs().max() <= 1 << 17:  # the deployed neurons' case
+        assert dtype == torch.float32
+    for kind in sorted({dtype, torch.float64}, key=str):
+        state = LIFState.zeros(a.shape[1:], kind)
+        out = torch.empty(a.shape[1:], dtype=kind)
+        for t in range(a.shape[0]):
+            lif_step(state, a[t].to(kind), params, spikes_out=out)
+            assert out.tolist() == spikes[t].tolist(), (kind, t)
+            assert state.u.tolist() == us[t].tolist() and state.v.tolist() == vs[t].tolist(), (kind, t)
+        fresh, s = LIFState.zeros(a.shape[1:], kind), None
+        for t in range(a.shape[0]):  # the allocating form agrees too
+            s, fresh = lif_step(fresh, a[t].to(kind), params)
+        assert s.tolist() == spikes[-1].tolist() and fresh.v.tolist() == vs[-1].tolist()

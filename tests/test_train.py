@@ -135,6 +135,17 @@ def test_eval_and_pretrain_commands(tmp_path):
     assert report["schema_version"] == 1 and report["total"] == 355
     assert report["accuracy"] == pytest.approx(trained["test_accuracy"])
 
+    # the deployed (integer) accuracy train reports is what eval --neuron integer and the quantized file give
+    result = _invoke("eval", str(tmp_path / "fine.pt"), "--dataset", "digits", "--neuron", "integer", "--json")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert json.loads(result.output)["accuracy"] == trained["deployed_test_accuracy"] is not None
+    result = _invoke("quantize", str(tmp_path / "fine.pt"), "--eval-samples", "0", "-o", str(tmp_path / "int.pt"))
+    assert result.exit_code == 0, result.output + result.stderr
+    result = _invoke("eval", str(tmp_path / "int.pt"), "--dataset", "digits", "--json")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert json.loads(result.output)["accuracy"] == trained["deployed_test_accuracy"]
+    assert load_model(tmp_path / "fine.pt").provenance["deployed_test_accuracy"] == trained["deployed_test_accuracy"]
+
     result = _invoke("eval", str(tmp_path / "fine.pt"), "--dataset", "n-digits")
     assert result.exit_code == 2 and "does not fit" in result.stderr
 

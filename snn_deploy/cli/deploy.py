@@ -46,24 +46,97 @@ def _calibration(model_file, dataset: str | None, data_dir: Path | None):
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
 @click.option("--calibrate", "dataset", metavar="DATASET", help="Data set whose training inputs set the input "
               "scale (needed for float-neuron models).")
+@click.option("--eval", "eval_dataset", metavar="DATASET", help="Data set whose test split measures accuracy and "
+              "per-layer spike agreement before and after (default: the --calibrate data set).")
+@click.option("--eval-samples", default=256, show_default=True, help="Test samples for the comparison (0: skip).")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Quantized model file.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the report as JSON.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @exit_on_user_error
-def quantize(model_path: Path, dataset: str | None, data_dir: Path | None, output: Path, force: bool) -> None:
-    """Fold BatchNorm and quantize MODEL to Loihi fixed point (integer neuron mode)."""
-    from snn_deploy.exporters.pipeline import prepare
-    from snn_deploy.modelfile import load_model, save_model
+def quantize(model_path: Path, dataset: str | None, eval_dataset: str | None, eval_samples: int,
+             data_dir: Path | None, output: Path, json_path: Path | None, force: bool) -> None:
+    """Fold BatchNorm and quantize MODEL to Loihi fixed point (integer neuron mode).
 
-    if output.exists() and not force:
-        raise UserError(f"{output} already exists; choose another output or pass --force to replace it")
+    Reports per layer what was clipped and, on test data, how many spikes still agree with MODEL, and the
+    accuracy before and after.
+    """
+    import copy
+
+    from snn_deploy.console import progress
+    from snn_deploy.exporters.pipeline import prepare
+    from snn_deploy.io import write_json_atomic
+    from snn_deploy.modelfile import load_model, save_model
+    from snn_deploy.quant_check import compare_quantized
+
+    for path in (output, json_path):
+        if path is not None and path.exists() and not force:
+            raise UserError(f"{path} already exists; choose another output or pass --force to replace it")
+    if eval_samples < 0:
+        raise UserError(f"--eval-samples must be 0 or more, got {eval_samples}")
     model_file = load_model(model_path)
+    if model_file.neuron_mode == "integer":
+        raise UserError(f"{model_path} already holds a quantized (integer) model; quantize its float or loihi "
+                        "source instead")
+    eval_dataset = eval_dataset or dataset
+    test = None
+    if eval_dataset and eval_samples:
+        test = dataset_tensors(model_file.model.config, eval_dataset, "test", eval_samples, data_dir)
+    original = copy.deepcopy(model_file.model).eval() if test is not None else None
     prepared = prepare(model_file, calibration=_calibration(model_file, dataset, data_dir), rewrites=[])
+    check = None
+    if test is not None:
+        x, y = test
+        with progress("comparing", int(y.numel())) as advance:
+            check = compare_quantized(original, prepared.model, x, y, time_axis=x.dim() == 5, advance=advance)
+    report = {"schema_version": 1, "model": str(model_path), "output": str(output), "calibration": dataset,
+              "evaluation": eval_dataset if check else None, "quantization": prepared.quantization,
+              "check": check.to_dict() if check else None}
     save_model(prepared.model, output, source=str(model_path), created_from="snn-deploy quantize",
-               quantization=prepared.quantization, provenance={"calibration": dataset})
-    units = prepared.quantization.get("units", [])
+               quantization=prepared.quantization,
+               provenance={"calibration": dataset, "check": report["check"]})
+    if json_path is not None:
+        write_json_atomic(json_path, report)
+    _render_quantization(prepared.quantization, check)
+    click.echo(f"wrote {output}")
+
+
+def _render_quantization(quantization: dict, check) -> None:
+    """Per layer: clipping, then (with a check) spike rates before/after and agreement; accuracy last."""
+    from rich.console import Console
+    from rich.table import Table
+
+    units = quantization.get("units", [])
+    by_neuron = {u["neuron"]: u for u in units}
+    table = Table(title="post-training quantization", show_lines=False)
+    for column in ("layer", "vth", "weight exp", "weights clipped", "bias clipped"):
+        table.add_column(column, justify="left" if column == "layer" else "right")
+    if check is not None:
+        for column in ("rate before", "rate after", "agreement"):
+            table.add_column(column, justify="right")
+        for row in check.layers:
+            table.add_row(row.layer, *_unit_cells(by_neuron.get(row.layer), row.layer, quantization),
+                          f"{row.spikes_before / row.outputs:.4f}", f"{row.spikes_after / row.outputs:.4f}",
+                          f"{100 * row.agreement:.2f} %")
+    else:
+        for unit in units:
+            table.add_row(unit["layer"], *_unit_cells(unit, unit["layer"], quantization))
+    console = Console(width=max(Console().width, 120))
+    console.print(table)
     clipped = sum(u["weights_clipped"] for u in units)
-    click.echo(f"wrote {output}: {len(units)} layers quantized, {clipped} weights clipped")
+    console.print(f"{len(units)} layers quantized, {clipped} weights clipped")
+    if check is not None:
+        console.print(f"accuracy on {check.samples} test samples: {100 * check.accuracy_before:.2f} % before, "
+                      f"{100 * check.accuracy_after:.2f} % after ({check.prediction_mismatches} predictions changed)")
+
+
+def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
+    if unit is not None:
+        total = unit["weights_total"]
+        return [str(unit["vth"]), str(unit["weight_exp"]), f"{unit['weights_clipped']}/{total}",
+                str(unit["bias_clipped"])]
+    attention = next((a for a in quantization.get("attention", []) if a["neuron"] == layer), None)
+    return [str(attention["vth"]) if attention else "", "", "", ""]
 
 
 @click.command()
@@ -79,10 +152,13 @@ def quantize(model_path: Path, dataset: str | None, data_dir: Path | None, outpu
 @click.option("--rewrite-eval", metavar="DATASET", help="Measure the accuracy change of the rewrites on this data "
               "set's test split (reported and stored in the bundle manifest).")
 @click.option("--eval-samples", default=256, show_default=True, help="Test samples for --rewrite-eval.")
+@click.option("--input-on-host", is_flag=True, help="Compute the analog input layer (the convs reading the input "
+              "and the LIFs they feed) on the host; the chip receives its binary spikes (loihi1 needs this).")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
 @exit_on_user_error
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
-           rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, force: bool) -> None:
+           rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
+           force: bool) -> None:
     """Export MODEL for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
     from snn_deploy.exporters import pipeline
     from snn_deploy.exporters.bundle import sha256
@@ -93,6 +169,9 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     output = output or model_path.with_suffix(suffix)
     if output.exists() and not force:
         raise UserError(f"{output} already exists; choose another output or pass --force to replace it")
+    if input_on_host and target in ("onnx", "netx"):
+        raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement (use "
+                        "--target loihi, loihi1, loihi2 or nir)")
     model_file = load_model(model_path)
     hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
     calibration = _calibration(model_file, dataset, data_dir)
@@ -100,13 +179,17 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     if target in ("loihi", "loihi1", "loihi2"):
         source = {"path": model_path.name, "sha256": sha256(model_path)}
         path, graph = pipeline.export_bundle(model_file, output, target=hw, calibration=calibration,
-                                             rewrites=list(rewrites), force=force, source=source, evaluate=evaluate)
+                                             rewrites=list(rewrites), force=force, source=source, evaluate=evaluate,
+                                             input_on_host=input_on_host)
         click.echo(f"wrote {path}/ ({len(graph.nodes)} nodes, pipeline latency {max(graph.depths().values())} steps)")
-        _echo_rewrites(load_json(path / "manifest.json")["rewrites"])
+        manifest = load_json(path / "manifest.json")
+        if manifest["input"]["host_layers"]:
+            click.echo(f"computed on the host: {', '.join(manifest['input']['host_layers'])}")
+        _echo_rewrites(manifest["rewrites"])
         return
     prepared = pipeline.prepare(model_file, calibration=calibration, rewrites=list(rewrites), evaluate=evaluate)
     _echo_rewrites(prepared.rewrites)
-    graph = pipeline.lower_for_target(prepared, hw)
+    graph = pipeline.lower_for_target(prepared, hw, input_on_host=input_on_host)
     _write_single_file(target, graph, output)
     click.echo(f"wrote {output}")
 

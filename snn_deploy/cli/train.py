@@ -117,6 +117,9 @@ def train(model: str, dataset: str, output: Path, data_dir: Path | None, epochs:
         if world.main:
             click.echo(f"test accuracy {100 * metrics['test_accuracy']:.2f} % ({model} on {dataset}, "
                        f"{settings.neuron} neurons)")
+            if metrics.get("deployed_test_accuracy") is not None:
+                click.echo(f"deployed test accuracy {100 * metrics['deployed_test_accuracy']:.2f} % (the integer "
+                           "model `snn-deploy export` builds: BatchNorm folded, 8-bit weights)")
             click.echo(f"wrote {output} and {metrics_path(output)}")
 
     in_world(body)
@@ -128,8 +131,8 @@ def train(model: str, dataset: str, output: Path, data_dir: Path | None, epochs:
 @click.option("--split", type=click.Choice(("test", "train")), default="test", show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Root of on-disk data sets (default: $SNN_DEPLOY_DATA, else ./data).")
-@click.option("--neuron", type=click.Choice(NEURON_CHOICES), default=None,
-              help="Evaluate with these neurons instead of the file's.")
+@click.option("--neuron", type=click.Choice((*NEURON_CHOICES, "integer")), default=None,
+              help="Evaluate with these neurons instead of the file's (integer: the model `export` deploys).")
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -142,13 +145,23 @@ def evaluate(model_file: Path, dataset: str, split: str, data_dir: Path | None, 
     from snn_deploy.data import info, open_splits
     from snn_deploy.modelfile import load_model
     from snn_deploy.neurons import set_neuron_mode
-    from snn_deploy.training.evaluate import evaluate as score_split
+    from snn_deploy.training.evaluate import deployed, evaluate as score_split
     from snn_deploy.training.modelsetup import check_fits
 
     data = info(dataset)
     loaded = load_model(model_file)
-    model = loaded.model if neuron is None else set_neuron_mode(loaded.model, neuron)
     mode = neuron or loaded.neuron_mode
+    if neuron is None or neuron == loaded.neuron_mode:
+        model = loaded.model
+    elif neuron == "integer":
+        if loaded.neuron_mode == "float":
+            raise UserError(f"{model_file} holds float neurons: quantize it with `snn-deploy quantize --calibrate "
+                            "DATASET` first, then evaluate that file")
+        model = deployed(loaded.model)
+    elif loaded.neuron_mode == "integer":
+        raise UserError(f"{model_file} holds a quantized (integer) model; it cannot change neuron mode")
+    else:
+        model = set_neuron_mode(loaded.model, neuron)
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     splits = open_splits(dataset, size=model.config.img_size, T=model.config.T, data_dir=data_dir)

@@ -15,7 +15,8 @@ population, ``bias_mant`` and ``bias_exp`` are per neuron (broadcast against the
 
 The same :func:`lif_step` runs on int64 tensors (exact integer reference) and on float64 tensors (training): every
 intermediate is an integer below 2^53, so float64 is exact, and rounding uses a straight-through estimator so
-gradients flow. The spike takes a surrogate gradient (:func:`snn_deploy.surrogate.spike`).
+gradients flow. The spike takes a surrogate gradient (:func:`snn_deploy.surrogate.spike`). Outside autograd it can
+also step in place (no allocations), and on float32 where :func:`float_dtype` proves that exact (the simulator).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class LIFParams:
 
 @dataclass
 class LIFState:
-    """Membrane state of a population: current u and voltage v (same dtype, int64 or float64)."""
+    """Membrane state of a population: current u and voltage v (same dtype: int64, float64, or float32 where
+    :func:`float_dtype` allows)."""
 
     u: torch.Tensor
     v: torch.Tensor
@@ -78,32 +80,83 @@ def trunc_shift(x: torch.Tensor, bits: int) -> torch.Tensor:
     return scaled + (torch.trunc(scaled) - scaled).detach()
 
 
-def wrap_u(u: torch.Tensor) -> torch.Tensor:
-    """Lava's 24-bit wrap of the current: one correction of 2^24 in either direction."""
+def wrap_u(u: torch.Tensor, *, inplace: bool = False) -> torch.Tensor:
+    """Lava's 24-bit wrap of the current: one correction of 2^24 in either direction (``inplace``: into ``u``)."""
     full = 2 * L.UV_HALF
-    outside = (u > L.UV_HALF) | (u <= -L.UV_HALF)
-    if not u.requires_grad and not bool(outside.any()):  # the common case: nothing to wrap
-        return u
-    wrapped = torch.where(u > L.UV_HALF, u - full, u)
-    return torch.where(wrapped <= -L.UV_HALF, u + full, wrapped)
+    if not u.requires_grad:
+        lo, hi = torch.aminmax(u) if u.numel() else (0, 0)
+        if -L.UV_HALF < lo and hi <= L.UV_HALF:  # the common case, seen in one pass: nothing to wrap
+            return u
+    out = u if inplace else None
+    wrapped = torch.where(u > L.UV_HALF, u - full, u, out=out)
+    # only values left alone by the first correction can need the second, so wrapped + full == u + full there
+    return torch.where(wrapped <= -L.UV_HALF, wrapped + full, wrapped, out=out)
+
+
+def _decay_factors(params: LIFParams) -> tuple[int, int]:
+    """What u and v are multiplied by (over 4096) each step."""
+    return (L.DECAY_UNITY - (int(params.du) + L.CURRENT_DECAY_OFFSET),
+            L.DECAY_UNITY - (int(params.dv) + L.VOLTAGE_DECAY_OFFSET))
+
+
+def float_dtype(params: LIFParams, max_abs_input: int) -> torch.dtype:
+    """The narrowest float dtype in which :func:`lif_step` is exact for this population and integer inputs of at
+    most ``max_abs_input`` in magnitude (from any state it produces, e.g. zero).
+
+    float32 (half the memory traffic) where both decay factors are powers of two (or u keeps nothing) and
+    ``a_in << 6`` stays within 2^23: the decays then only scale by 2^-k; u stays in (-2^23, 2^23] and v within
+    2^23 - 1, so ``u * factor + (a_in << 6)`` and ``v * factor + u`` stay within 2^24, where float32 holds every
+    integer; adding the bias (at most 2^19) can leave 2^24, but a rounded sum beyond it clamps as the exact one does.
+    Otherwise float64, which holds every integer below 2^53.
+    """
+    powers_of_two = all(f & (f - 1) == 0 for f in _decay_factors(params))  # 0 (no current memory) included
+    if powers_of_two and max_abs_input << L.ACT_SHIFT <= L.UV_HALF:
+        return torch.float32
+    return torch.float64
+
+
+def _decay(x: torch.Tensor, factor: int, inplace: bool) -> torch.Tensor:
+    """``trunc0(x * factor / 4096)``, into ``x`` if ``inplace``. Outside autograd a float ``x`` takes a single
+    multiply by the exact fraction ``factor / 4096``, which is exact wherever the dtype holds ``x * factor`` (float64:
+    below 2^53; float32: see :func:`float_dtype`), so the result equals the integer arithmetic's."""
+    if x.requires_grad and torch.is_grad_enabled():
+        return trunc_shift(x * factor, L.DECAY_BITS)  # straight-through gradient
+    out = x if inplace else None
+    if x.is_floating_point():
+        return torch.mul(x, factor / L.DECAY_UNITY, out=out).trunc_()
+    return torch.mul(x, factor, out=out).div_(L.DECAY_UNITY, rounding_mode="trunc")
 
 
 def lif_step(state: LIFState, a_in: torch.Tensor, params: LIFParams, bias: torch.Tensor | None = None,
-             surrogate_alpha: float = 4.0) -> tuple[torch.Tensor, LIFState]:
-    """One time step; returns (spikes, new state). ``bias`` may be passed precomputed (``params.bias()``)."""
+             surrogate_alpha: float = 4.0, *, spikes_out: torch.Tensor | None = None) -> tuple[torch.Tensor, LIFState]:
+    """One time step; returns (spikes, new state), spikes in the state's dtype. ``bias`` may be passed precomputed
+    (``params.bias()``).
+
+    With ``spikes_out`` (a tensor of the state's dtype; outside autograd) the step runs in place, so that a loop over
+    many steps allocates nothing (the simulator): the new state overwrites ``state``'s tensors, the spikes
+    ``spikes_out``, and both are returned.
+    """
     if bias is None:
         bias = params.bias()
     bias = bias.to(state.v.dtype)
-    decay_u = L.DECAY_UNITY - (int(params.du) + L.CURRENT_DECAY_OFFSET)
-    decay_v = L.DECAY_UNITY - (int(params.dv) + L.VOLTAGE_DECAY_OFFSET)
-    new_input = a_in * (1 << L.ACT_SHIFT)
+    inplace = spikes_out is not None
+    tracked = torch.is_grad_enabled() and any(t.requires_grad for t in (state.u, state.v, a_in, bias))
+    if inplace and tracked:
+        raise ValueError("lif_step(spikes_out=...) updates the state in place, which autograd cannot differentiate")
+    decay_u, decay_v = _decay_factors(params)
+    u_out = state.u if inplace else None
     # du = 4095 keeps none of the old current (the deployed default): skip the decay arithmetic
-    u = wrap_u(new_input if decay_u == 0 else trunc_shift(state.u * decay_u, L.DECAY_BITS) + new_input)
-    v = torch.clamp(trunc_shift(state.v * decay_v, L.DECAY_BITS) + u + bias, L.V_MIN, L.V_MAX)
+    u = (torch.mul(a_in, 1 << L.ACT_SHIFT, out=u_out) if decay_u == 0 else
+         torch.add(_decay(state.u, decay_u, inplace), a_in, alpha=1 << L.ACT_SHIFT, out=u_out))
+    # u and the decayed v are fresh tensors (or the state's own, in place): the rest updates them in place
+    u = wrap_u(u, inplace=not tracked)
+    v = _decay(state.v, decay_v, inplace).add_(u).add_(bias).clamp_(L.V_MIN, L.V_MAX)
     threshold = int(params.vth) << L.VTH_SHIFT
-    spikes = spike(v - threshold, alpha=surrogate_alpha, width=float(max(threshold, 1)))
-    v = v * (1 - spikes.detach()) if v.is_floating_point() else torch.where(spikes.bool(), torch.zeros_like(v), v)
-    return spikes, LIFState(u, v)
+    if tracked:
+        spikes = spike(v - threshold, alpha=surrogate_alpha, width=float(max(threshold, 1)))
+        return spikes, LIFState(u, v * (1 - spikes.detach()))
+    spikes = torch.gt(v, threshold, out=spikes_out if inplace else torch.empty_like(v))
+    return spikes, LIFState(u, v.addcmul_(v, spikes, value=-1))  # reset: v - v * s, exact for 0/1 spikes
 
 
 def lif_run(a_in: Array, *, du: int, dv: int, vth: int, bias_mant: Array = 0, bias_exp: Array = 0,
@@ -130,6 +183,6 @@ def lif_run(a_in: Array, *, du: int, dv: int, vth: int, bias_mant: Array = 0, bi
     bias = torch.broadcast_to(params.bias(), neuron_shape)
     spikes, us, vs = (torch.empty_like(a) for _ in range(3))
     for t in range(a.shape[0]):
-        spikes[t], state = lif_step(state, a[t], params, bias)
+        lif_step(state, a[t], params, bias, spikes_out=spikes[t])
         us[t], vs[t] = state.u, state.v
     return like_input(a_in, spikes), like_input(a_in, us), like_input(a_in, vs)

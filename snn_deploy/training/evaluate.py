@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -28,11 +29,12 @@ def evaluate(model: nn.Module, samples: Samples, *, kind: str, batch_size: int, 
     """Top-1 accuracy and mean cross-entropy over all of ``samples`` (each process scores its shard)."""
     was_training = model.training
     model.eval()
+    dtype = next(model.parameters()).dtype  # integer-mode models compute in float64
     correct = total = 0
     loss_sum = 0.0
     with torch.no_grad():
         for x, y in eval_batches(samples, batch_size=batch_size, world=world):
-            x, y = x.to(world.device), y.to(world.device)
+            x, y = x.to(world.device, dtype), y.to(world.device)
             logits = model(model_input(x, kind))
             loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
@@ -40,3 +42,13 @@ def evaluate(model: nn.Module, samples: Samples, *, kind: str, batch_size: int, 
     model.train(was_training)
     correct_all, total_all, loss_all = world.sum([correct, total, loss_sum])
     return Score(int(correct_all), int(total_all), loss_all / max(total_all, 1))
+
+
+def deployed(model: nn.Module) -> nn.Module:
+    """The integer model ``snn-deploy export`` builds from ``model`` without ``--calibrate`` (BatchNorm folded,
+    8-bit weights, inputs in [0, 1]), on the CPU; ``model`` is left as it is."""
+    from snn_deploy.quant import quantize
+
+    copied = copy.deepcopy(model).cpu()
+    quantize(copied)
+    return copied

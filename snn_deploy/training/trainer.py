@@ -19,7 +19,7 @@ from snn_deploy.data import first_per_class, info, open_splits
 from snn_deploy.io import write_json_atomic
 from snn_deploy.training.batches import EpochView, check_batch, model_input
 from snn_deploy.training.checkpoint import checkpoint_path
-from snn_deploy.training.evaluate import evaluate
+from snn_deploy.training.evaluate import deployed, evaluate
 from snn_deploy.training.loop import Schedule, fit, timing_summary
 from snn_deploy.training.modelsetup import build_for, input_size, load_encoder
 from snn_deploy.training.runtime import World, make_deterministic
@@ -85,15 +85,22 @@ def train(settings: TrainSettings, *, output: Path, data_dir: str | Path | None,
         "test_samples": len(splits.test),
         "epochs": run.history,
         "test_accuracy": run.history[-1]["test_accuracy"],
+        "deployed_test_accuracy": None,
         "software": {"snn_deploy": __version__, "torch": torch.__version__},
         "timing": timing_summary(run.timing),
     }
     if world.main:
         from snn_deploy.modelfile import save_model
 
+        if settings.neuron == "loihi":  # what export will deploy: weights quantized too (float models: quantize)
+            metrics["deployed_test_accuracy"] = evaluate(deployed(model), splits.test, kind=data.kind,
+                                                         batch_size=EVAL_BATCH, world=World()).accuracy
+
         save_model(model, output, source=f"data set {settings.dataset}", created_from="snn-deploy train",
                    provenance={"dataset": settings.dataset, "epochs": settings.epochs, "seed": settings.seed,
-                               "test_accuracy": metrics["test_accuracy"], "training": settings.as_dict()})
+                               "test_accuracy": metrics["test_accuracy"],
+                               "deployed_test_accuracy": metrics["deployed_test_accuracy"],
+                               "training": settings.as_dict()})
         write_json_atomic(metrics_path(output), metrics)
         checkpoint_path(output).unlink(missing_ok=True)
     world.barrier()
