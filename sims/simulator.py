@@ -29,6 +29,15 @@ from snn_deploy.fixedpoint import limits as L
 
 
 @dataclass
+class MembraneTrace:
+    """A LIF population's current ``u`` and voltage ``v`` after every step ([T, B, *shape] int64), as Lava's LIF
+    shows them when read after that step."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+
+
+@dataclass
 class SimResult:
     """Outputs of one batch: recorded spikes [T, B, *shape] (uint8) per LIF node, logits, and activity counts."""
 
@@ -40,6 +49,8 @@ class SimResult:
     """Per synapse node (conv, spike product): synaptic operations at each step, summed over the batch ([T])."""
     overflow: dict[str, int] = field(default_factory=dict)
     """Per conv node: currents outside Lava's 24-bit Conv accumulator (where Lava would wrap)."""
+    traces: dict[str, MembraneTrace] = field(default_factory=dict)
+    """Per LIF node asked for (``simulate(traces=...)``): its state after every step."""
 
     @property
     def predictions(self) -> torch.Tensor:
@@ -163,19 +174,25 @@ def _conv(kernel: ConvKernel, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray
     return currents.unflatten(0, (steps, batch)), kernel.synaptic_ops_per_step(events), overflow
 
 
-def _lif(node: LIFNode, current: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
-    """Spikes (bool [T, B, C, H, W]) of a LIF population driven by ``current`` [T, B, C, H, W], and their number
-    at each step. The state is float32 where that is exact for these inputs (:func:`float_dtype`), else float64
-    (exact for every Loihi integer, and faster than int64); every step updates it in place."""
+def _lif(node: LIFNode, current: torch.Tensor, trace: bool = False
+         ) -> tuple[torch.Tensor, np.ndarray, MembraneTrace | None]:
+    """Spikes (bool [T, B, C, H, W]) of a LIF population driven by ``current`` [T, B, C, H, W], their number at
+    each step, and (with ``trace``) its state after every step. The state is float32 where that is exact for these
+    inputs (:func:`float_dtype`), else float64 (exact for every Loihi integer, and faster than int64); every step
+    updates it in place."""
     params = LIFParams(node.du, node.dv, node.vth, torch.from_numpy(node.bias_mant).reshape(-1, 1, 1),
                        torch.from_numpy(node.bias_exp).reshape(-1, 1, 1))
     dtype = float_dtype(params, _max_abs(current))
     bias = params.bias().to(dtype)
     state = LIFState.zeros(current.shape[1:], dtype=dtype)
     spikes = torch.empty(current.shape, dtype=dtype)
+    us, vs = (torch.empty(current.shape, dtype=dtype) for _ in range(2)) if trace else (None, None)
     for t in range(current.shape[0]):
         lif_step(state, current[t], params, bias, spikes_out=spikes[t])
-    return spikes.to(torch.bool), _count(spikes.flatten(1)).to(torch.int64).numpy()
+        if trace:
+            us[t], vs[t] = state.u, state.v
+    recorded = MembraneTrace(us.to(torch.int64), vs.to(torch.int64)) if trace else None
+    return spikes.to(torch.bool), _count(spikes.flatten(1)).to(torch.int64).numpy(), recorded
 
 
 def _spike_product(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor,
@@ -195,13 +212,18 @@ def _spike_product(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor,
     return out.transpose(-1, -2).reshape(steps, b, c, h, w), sops.to(torch.int64).numpy()
 
 
-def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None) -> SimResult:
-    """Run a batch through ``graph``. ``record``: LIF node names whose spikes to keep (default: all)."""
+def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
+             traces: set[str] | None = None) -> SimResult:
+    """Run a batch through ``graph``. ``record``: LIF node names whose spikes to keep (default: all);
+    ``traces``: LIF node names whose membrane state (u, v) to keep at every step (default: none)."""
     payload = input_sequence(graph, x)
     lif_names = {n.name for n in graph.of_kind(LIFNode)}
     record = lif_names if record is None else set(record)
-    if record - lif_names:
-        raise ValueError(f"only LIF spikes can be recorded; {sorted(record - lif_names)} are no LIF nodes")
+    traces = set(traces or ())
+    for what, names in (("spikes", record), ("membrane traces", traces)):
+        if names - lif_names:
+            raise ValueError(f"only LIF {what} can be recorded; {sorted(names - lif_names)} are no LIF nodes")
+    kept: dict[str, MembraneTrace] = {}
     bounds = value_bounds(graph)
     uses = Counter(i for node in graph.nodes for i in node.inputs)
     values: dict[str, torch.Tensor] = {}
@@ -225,7 +247,9 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None) -
         elif isinstance(node, LIFNode):
             single = len(inputs) == 1 and inputs[0].is_floating_point()
             current = inputs[0] if single else _add(inputs, sum(bounds[i] for i in node.inputs))
-            values[node.name], counts[node.name] = _lif(node, current)
+            values[node.name], counts[node.name], trace = _lif(node, current, node.name in traces)
+            if trace is not None:
+                kept[node.name] = trace
             if node.name in record:
                 spikes[node.name] = values[node.name].view(torch.uint8)
         elif isinstance(node, SumNode):
@@ -237,7 +261,7 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None) -
         else:
             raise TypeError(f"simulator has no rule for node kind {node.kind!r}")
     readout = graph.readout
-    return SimResult(spikes, readout_logits(readout, values[readout.name]), counts, sops, overflow)
+    return SimResult(spikes, readout_logits(readout, values[readout.name]), counts, sops, overflow, kept)
 
 
 def readout_logits(readout: ReadoutNode, features: torch.Tensor) -> torch.Tensor:

@@ -111,6 +111,8 @@ def test_existing_report_dir_needs_force(report_dir, bundle):
     (("--dataset", "no-such-set"), "no-such-set"),
     (("--dataset", "digits", "--samples", "0"), "--samples"),
     (("--dataset", "cifar10"), "cifar"),
+    (("--dataset", "digits", "--traces", "no-such-layer", "--traces-out", "t.npz"), "is not a LIF layer"),
+    (("--dataset", "digits", "--traces", "all"), "--traces-out"),
 ])
 def test_bad_input_is_one_error_line(bundle, tmp_path, args, message):
     code, text = _run("simulate", bundle, *args, "--data-dir", tmp_path)
@@ -152,3 +154,26 @@ def test_two_processes_under_torchrun_give_the_single_process_result(bundle, tmp
         del report["run"]["processes"], report["run"]["backend_seconds"], report["run"]["samples_per_s"]
         del report["run"]["steps_per_s"]
     assert one == two
+
+
+def test_simulate_writes_membrane_traces_of_the_asked_layers(bundle, tmp_path):
+    import numpy as np
+
+    from snn_deploy.exporters.bundle import load_bundle
+    from snn_deploy.sims.driver import bundle_tensors
+    from snn_deploy.sims.simulator import simulate
+
+    layer = "patch_embed1.proj_lif"
+    code, text = _run("simulate", bundle, "--dataset", "digits", "--samples", "2", "--traces", layer,
+                      "--traces-out", tmp_path / "t.npz", "--trace-samples", "3")
+    assert code == 0 and "membrane traces" in text, text
+    with np.load(tmp_path / "t.npz") as data:
+        assert sorted(data.files) == sorted(["labels", f"{layer}.u", f"{layer}.v", f"{layer}.spikes"])
+        graph = load_bundle(bundle).graph
+        x, y = bundle_tensors(graph, "digits", "test", 3, None)
+        expected = simulate(graph, x, traces={layer})
+        assert data[f"{layer}.v"].shape == (graph.T, 3, *graph[layer].shape)
+        assert np.array_equal(data[f"{layer}.v"], expected.traces[layer].v.numpy())
+        assert np.array_equal(data[f"{layer}.u"], expected.traces[layer].u.numpy())
+        assert np.array_equal(data[f"{layer}.spikes"], expected.spikes[layer].numpy())
+        assert np.array_equal(data["labels"], y.numpy()) and np.abs(data[f"{layer}.v"]).max() > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -10,6 +11,7 @@ from torch import nn
 from export_testing import images, quantized
 from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
 from snn_deploy.exporters.lower import lower
+from snn_deploy.fixedpoint import lif_run
 from snn_deploy.sims.simulator import simulate
 
 
@@ -71,3 +73,30 @@ def test_hand_computed_sops_and_spike_counts():
     assert result.synaptic_ops["conv"].tolist() == [8, 8]
     assert result.spike_counts["lif"].tolist() == [8, 8]  # vth 0: every output touched by the event fires
     assert torch.allclose(result.logits, torch.tensor([[4 / 9, 4 / 9]], dtype=torch.float64))
+
+
+def test_membrane_traces_equal_lif_run_on_an_independently_computed_current():
+    """Traces of the first LIF (leaky current and voltage, per-channel biases) against lif_run, the arithmetic
+    tested against Lava's own LIF, driven by a float64 torch convolution of the integer payloads."""
+    rng = np.random.default_rng(4)
+    weight = rng.integers(-60, 80, (3, 2, 3, 3))
+    mant, exp = rng.integers(-200, 200, 3), rng.integers(0, 4, 3)
+    graph = Graph([
+        InputNode("input", (), (2, 6, 6), scale=255.0),
+        ConvNode("conv", ("input",), (3, 6, 6), weight=weight, padding=(1, 1), graded=True),
+        LIFNode("lif", ("conv",), (3, 6, 6), du=3000, dv=700, vth=300, bias_mant=mant, bias_exp=exp),
+        ReadoutNode("head", ("lif",), (3, 6, 6), weight=np.eye(3), bias=np.zeros(3)),
+    ], T=5)
+    x = torch.rand(2, 2, 6, 6, generator=torch.Generator().manual_seed(0))
+    result = simulate(graph, x, traces={"lif"})
+    payload = torch.round(x.double() * 255)
+    current = F.conv2d(payload, torch.from_numpy(weight).double(), padding=1).to(torch.int64)
+    spikes, u, v = lif_run(current.unsqueeze(0).expand(5, -1, -1, -1, -1), du=3000, dv=700, vth=300,
+                           bias_mant=torch.from_numpy(mant).reshape(3, 1, 1),
+                           bias_exp=torch.from_numpy(exp).reshape(3, 1, 1))
+    trace = result.traces["lif"]
+    assert trace.u.dtype == torch.int64 and torch.equal(trace.u, u) and torch.equal(trace.v, v)
+    assert torch.equal(result.spikes["lif"].to(torch.int64), spikes) and int(spikes.sum()) > 0
+    assert simulate(graph, x).traces == {}  # none unless asked
+    with pytest.raises(ValueError, match="membrane traces"):
+        simulate(graph, x, traces={"conv"})

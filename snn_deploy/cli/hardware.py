@@ -58,14 +58,25 @@ def _common(command):
 @click.option("--backend", type=click.Choice(("sim", "lava")), default="sim", show_default=True,
               help="sim: the vectorised integer simulator; lava: Lava's bit-accurate CPU models (slow).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the full report as JSON.")
+@click.option("--traces", "trace_layers", metavar="LAYERS", help="LIF layers whose membrane state (u, v) to record "
+              "at every step, comma-separated, or 'all'; written to --traces-out.")
+@click.option("--traces-out", type=click.Path(path_type=Path), help="NumPy .npz file for --traces.")
+@click.option("--trace-samples", default=4, show_default=True, help="Test samples whose traces to record.")
 @exit_on_user_error
 def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: int, data_dir: Path | None,
-             profile_name: str | None, backend: str, json_path: Path | None) -> None:
+             profile_name: str | None, backend: str, json_path: Path | None, trace_layers: str | None,
+             traces_out: Path | None, trace_samples: int) -> None:
     """Run BUNDLE on a data set: accuracy, SOPs, and estimated latency, energy and throughput on the chip."""
-    from snn_deploy.exporters.bundle import summarize
+    from snn_deploy.exporters.bundle import load_bundle, summarize
     from snn_deploy.io import write_json_atomic
     from snn_deploy.sims.report import build, energy_text, time_text
 
+    if (trace_layers is None) != (traces_out is None):
+        raise UserError("--traces and --traces-out go together: name the layers and the .npz file to write")
+    if trace_samples < 1:
+        raise UserError(f"--trace-samples must be positive, got {trace_samples}")
+    if trace_layers is not None:
+        _trace_names(load_bundle(bundle_path).graph, trace_layers)  # refuse unknown layers before the run
     bundle, analysis, rank = _run(bundle_path, dataset, backend, samples, batch_size, data_dir, profile_name)
     if rank != 0:
         return
@@ -90,6 +101,48 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
         echo(f"  violations ({len(violations)}): {summarize(violations)}")
     if json_path is not None:
         write_json_atomic(json_path, report)
+    if traces_out is not None:
+        _write_traces(bundle.graph, _trace_names(bundle.graph, trace_layers), dataset, trace_samples, data_dir,
+                      traces_out)
+        echo(f"  membrane traces         {traces_out} ({trace_samples} samples; simulator, functional time base)")
+
+
+def _trace_names(graph, spec: str) -> list[str]:
+    """LIF node names from ``--traces`` (comma-separated, or 'all'), in graph order."""
+    from snn_deploy.exporters.graph import LIFNode
+
+    lifs = [n.name for n in graph.of_kind(LIFNode)]
+    if spec.strip() == "all":
+        return lifs
+    asked = [name.strip() for name in spec.split(",") if name.strip()]
+    unknown = [name for name in asked if name not in lifs]
+    if unknown or not asked:
+        raise UserError(f"--traces: {', '.join(unknown) or 'no layer'} is not a LIF layer of this bundle; choose "
+                        f"from {', '.join(lifs[:6])}{', ...' if len(lifs) > 6 else ''} or 'all'")
+    return [name for name in lifs if name in asked]
+
+
+def _write_traces(graph, names: list[str], dataset: str, count: int, data_dir: Path | None, out: Path) -> None:
+    """Simulate the first ``count`` test samples recording u, v and spikes of ``names``; write one .npz
+    (``<layer>.u``, ``<layer>.v``, ``<layer>.spikes``: [T, B, C, H, W]; ``labels``), atomically."""
+    import io
+
+    import numpy as np
+
+    from snn_deploy.io import write_bytes_atomic
+    from snn_deploy.sims.driver import bundle_tensors
+    from snn_deploy.sims.simulator import simulate as run_graph
+
+    x, y = bundle_tensors(graph, dataset, "test", count, data_dir)
+    result = run_graph(graph, x, record=set(names), traces=set(names))
+    arrays = {"labels": y.numpy()}
+    for name in names:
+        trace = result.traces[name]
+        arrays.update({f"{name}.u": trace.u.numpy(), f"{name}.v": trace.v.numpy(),
+                       f"{name}.spikes": result.spikes[name].numpy()})
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_bytes_atomic(out, buffer.getvalue())
 
 
 @click.command()
