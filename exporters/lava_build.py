@@ -24,10 +24,8 @@ discarded by that reset.
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +40,7 @@ from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.source import RingBuffer as Source
 from lava.proc.lif.process import LIFReset
 
+from snn_deploy.console import progress as console_progress
 from snn_deploy.errors import UserError
 from snn_deploy.exporters.graph import (
     ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode,
@@ -225,19 +224,6 @@ def _process(node: Node, graph: Graph, depths: dict[str, int], payload: np.ndarr
     raise TypeError(f"no Lava process for node kind {node.kind!r}")
 
 
-@contextmanager
-def _tty_progress(total: int) -> Iterator[Progress | None]:
-    """A rich progress bar when stdout is a terminal; nothing otherwise, so library use stays quiet."""
-    if not sys.stdout.isatty():
-        yield None
-        return
-    from rich.progress import Progress as Bar
-
-    with Bar(transient=True) as bar:
-        task = bar.add_task("Lava", total=total)
-        yield lambda done, _total: bar.update(task, completed=done)
-
-
 def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress | None = None) -> LavaRun:
     """Run integer ``payload`` [T, B, C, H, W] through ``graph`` in Lava, all samples in one compiled runtime.
 
@@ -250,15 +236,16 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
     compiled = time.perf_counter()
     frames: dict[str, list[np.ndarray]] = {name: [] for name in net.recorders}
     try:
-        with nullcontext(progress) if progress else _tty_progress(net.steps) as report:
+        with console_progress("Lava", net.steps, show=progress is None) as advance:  # a caller's callback or a bar
             done = 0
             for chunk in net.chunks():
                 source.run(condition=RunSteps(num_steps=chunk))
                 for name, recorder in net.recorders.items():
                     frames[name].append(np.stack([recorder.receive() for _ in range(chunk)]).astype(np.uint8))
                 done += chunk
-                if report:
-                    report(done, net.steps)
+                advance(chunk)
+                if progress:
+                    progress(done, net.steps)
         stepped = time.perf_counter()
     finally:
         source.stop()

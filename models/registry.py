@@ -8,14 +8,13 @@ hold them to it.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import torch
 
-from snn_deploy.errors import UserError
+from snn_deploy.errors import UserError, lookup
 from snn_deploy.models.configs import Config, QKFormerConfig, SpikformerConfig
 from snn_deploy.models.deploy import deployable_as_is
 from snn_deploy.models.networks import SpikingNetwork, build
@@ -164,11 +163,7 @@ def names() -> list[str]:
 
 def spec(name: str) -> ModelSpec:
     """The spec registered as ``name``; an unknown name is a :class:`UserError` suggesting close matches."""
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    close = difflib.get_close_matches(name, _REGISTRY, n=3)
-    hint = f"did you mean {', '.join(close)}? " if close else ""
-    raise UserError(f"unknown architecture {name!r}: {hint}run `snn-deploy models` to list the names")
+    return lookup(_REGISTRY, name, what="architecture", listing="snn-deploy models")
 
 
 def configure(name: str, **overrides: Any) -> Config:

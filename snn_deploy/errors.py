@@ -6,13 +6,15 @@ command-line code turns it into ``error: ...`` on stderr and exit status 2 with 
 
 from __future__ import annotations
 
+import difflib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
+V = TypeVar("V")
 
 USAGE_EXIT_CODE = 2
 
@@ -33,3 +35,13 @@ def exit_on_user_error(command: F) -> F:
             raise click.exceptions.Exit(USAGE_EXIT_CODE) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def lookup(table: Mapping[str, V], name: str, *, what: str, listing: str) -> V:
+    """``table[name]``; an unknown name is a :class:`UserError` suggesting close matches and the command
+    (``listing``) that lists every name."""
+    if name in table:
+        return table[name]
+    close = difflib.get_close_matches(name, table, n=3)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise UserError(f"unknown {what} {name!r}: {hint}run `{listing}` to list the names")

@@ -19,10 +19,9 @@ TABLE_WIDTH = 160
 """Console width of the layer table when stdout is not a terminal (rich would assume 80 and cut layer names)."""
 
 
-def _run(bundle_path: Path, dataset: str, backend: str, samples: int | None, batch_size: int,
-         data_dir: Path | None, profile_name: str | None):
-    """Load, run and analyse; returns (bundle, analysis, rank)."""
-    from snn_deploy.exporters.bundle import load_bundle
+def _run(bundle, dataset: str, backend: str, samples: int | None, batch_size: int, data_dir: Path | None,
+         profile_name: str | None):
+    """Run a loaded bundle and analyse; returns (analysis, rank)."""
     from snn_deploy.sims.driver import backend_runner, bundle_tensors, init_shard, run_dataset
     from snn_deploy.sims.profiles import profile
     from snn_deploy.sims.report import analyse
@@ -30,12 +29,11 @@ def _run(bundle_path: Path, dataset: str, backend: str, samples: int | None, bat
     if samples is not None and samples < 1:
         raise UserError(f"--samples must be positive, got {samples}")
     backend_runner(backend)  # a missing Lava fails before any data is read
-    bundle = load_bundle(bundle_path)
     hw = profile(profile_name or bundle.manifest.get("target", "loihi2"))
     x, y = bundle_tensors(bundle.graph, dataset, "test", samples or ALL_SAMPLES, data_dir)
     shard = init_shard()
     activity = run_dataset(bundle.graph, x, y, backend=backend, batch_size=batch_size, shard=shard)
-    return bundle, analyse(bundle.graph, hw, activity), shard.rank
+    return analyse(bundle.graph, hw, activity), shard.rank
 
 
 def _common(command):
@@ -75,9 +73,9 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
         raise UserError("--traces and --traces-out go together: name the layers and the .npz file to write")
     if trace_samples < 1:
         raise UserError(f"--trace-samples must be positive, got {trace_samples}")
-    if trace_layers is not None:
-        _trace_names(load_bundle(bundle_path).graph, trace_layers)  # refuse unknown layers before the run
-    bundle, analysis, rank = _run(bundle_path, dataset, backend, samples, batch_size, data_dir, profile_name)
+    bundle = load_bundle(bundle_path)
+    traced = _trace_names(bundle.graph, trace_layers) if trace_layers is not None else []  # refused before the run
+    analysis, rank = _run(bundle, dataset, backend, samples, batch_size, data_dir, profile_name)
     if rank != 0:
         return
     report = build(analysis, bundle, dataset=dataset, split="test")
@@ -102,8 +100,7 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
     if json_path is not None:
         write_json_atomic(json_path, report)
     if traces_out is not None:
-        _write_traces(bundle.graph, _trace_names(bundle.graph, trace_layers), dataset, trace_samples, data_dir,
-                      traces_out)
+        _write_traces(bundle.graph, traced, dataset, trace_samples, data_dir, traces_out)
         echo(f"  membrane traces         {traces_out} ({trace_samples} samples; simulator, functional time base)")
 
 
@@ -156,11 +153,13 @@ def report(bundle_path: Path, dataset: str, samples: int | None, batch_size: int
     and the plots as PNG files in OUTPUT."""
     from rich.console import Console
 
+    from snn_deploy.exporters.bundle import load_bundle
     from snn_deploy.sims.report import build, console_table, report_files, write_dir
 
     if output.exists() and not force:  # fail before the run, not after it
         raise UserError(f"{output} already exists; choose another output directory or pass --force to replace it")
-    bundle, analysis, rank = _run(bundle_path, dataset, "sim", samples, batch_size, data_dir, profile_name)
+    bundle = load_bundle(bundle_path)
+    analysis, rank = _run(bundle, dataset, "sim", samples, batch_size, data_dir, profile_name)
     if rank != 0:
         return
     data = build(analysis, bundle, dataset=dataset, split="test")

@@ -6,13 +6,12 @@ otherwise the model is built at the data set's size. ``classes`` None means the 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from snn_deploy.data.base import Splits
-from snn_deploy.errors import UserError
+from snn_deploy.errors import lookup
 
 
 @dataclass(frozen=True)
@@ -73,8 +72,4 @@ def names() -> list[str]:
 
 def info(name: str) -> DatasetInfo:
     """The data set called ``name``; an unknown name is a :class:`UserError` suggesting close matches."""
-    if name in _TABLE:
-        return _TABLE[name]
-    close = difflib.get_close_matches(name, _TABLE, n=3)
-    hint = f"did you mean {', '.join(close)}? " if close else ""
-    raise UserError(f"unknown data set {name!r}: {hint}run `snn-deploy datasets` to list the names")
+    return lookup(_TABLE, name, what="data set", listing="snn-deploy datasets")
