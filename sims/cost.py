@@ -265,10 +265,14 @@ def paper_flops(node: ConvNode) -> int:
     """Operations per step as the papers count a conv: output positions x kernel weights. A learned layer counts
     every weight; a fixed routing pattern of the lowering (all non-zero weights equal: head sums, channel
     expansion, relays of Q-K attention) counts only the connections it has."""
-    nonzero = node.weight[node.weight != 0]
-    fixed = nonzero.size > 0 and bool((nonzero == nonzero[0]).all())
-    taps = int(nonzero.size) if fixed else int(node.weight.size)
+    taps = int(np.count_nonzero(node.weight)) if is_routing(node) else int(node.weight.size)
     return node.shape[1] * node.shape[2] * taps
+
+
+def is_routing(node: ConvNode) -> bool:
+    """A fixed routing pattern of the lowering (every non-zero weight equal), not a learned layer."""
+    nonzero = node.weight[node.weight != 0]
+    return nonzero.size > 0 and bool((nonzero == nonzero[0]).all())
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import html
 import io
 import json
 from dataclasses import asdict, dataclass
@@ -23,18 +22,23 @@ from snn_deploy import __version__
 from snn_deploy.exporters.bundle import Bundle
 from snn_deploy.exporters.graph import Graph
 from snn_deploy.io import atomic_directory, default_mode
+from snn_deploy.sims import neurobench, timing
 from snn_deploy.sims.cost import COMPONENTS, HardwareCost, PaperEstimate, hardware_cost, paper_energy, rates
 from snn_deploy.sims.driver import Activity
 from snn_deploy.sims.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
 from snn_deploy.sims.profiles import HardwareProfile
 from snn_deploy.sims.schema import validate
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_FILE = "report.schema.json"
-PLOTS = ("firing_rate", "energy_breakdown", "core_utilisation", "spike_raster")
+NEUROBENCH_FILE = "neurobench.json"
 CSV_COLUMNS = ("name", "kind", "node", "placement", "shape", "neurons", "synapses", "stored_synapses", "cores", "tile",
                "limited_by", "depth", "spikes", "firing_rate", "synaptic_ops", "energy_pj", "energy_share",
-               "paper_sops", "paper_energy_pj")
+               "time_per_step_ns", "time_share", "bottleneck_core", "time_limited_by", "paper_sops",
+               "paper_energy_pj")
+CORE_COLUMNS = ("layer", "core", "chip", "tile", "neurons", "synapses", "memory_bytes", "memory_share", "fan_in",
+                "fan_out", "synaptic_ops", "spikes", "spikes_in", "spikes_out", "busy_ns_per_step", "limited_by")
+"""``cores.csv``: per core, counts per inference and time per step (mean over the T steps)."""
 PAPER_NOTES = [
     "SOPs = input firing rate x T x FLOPs per conv layer; E = 4.6 pJ x FLOPs(first conv) + 0.9 pJ x SOPs",
     "first conv (analog input) counted once as MACs, as in the papers' equation",
@@ -81,6 +85,7 @@ def _cost_json(mapping: Mapping, cost: HardwareCost) -> dict[str, Any]:
         "provenance": "estimated", "spike_products": cost.products, "cores": len(mapping.cores),
         "chips": mapping.chips, "violations": len(mapping.violations),
         "energy_pj": {k: cost.energy_pj[k] for k in COMPONENTS}, "energy_pj_total": cost.energy_total_pj,
+        "energy_pj_dynamic": cost.energy_total_pj, "energy_pj_static": None,
         "latency_ns": cost.latency_ns, "time_per_sample_ns": per_sample,
         "samples_per_s": 1e9 / per_sample if per_sample else 0.0, "ticks": int(cost.tick_ns["total"].size),
         "tick_ns": _spread(cost.tick_ns["total"]), "synaptic_ops": cost.synaptic_ops,
@@ -108,12 +113,17 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
     mapping, cost = analysis.mappings["neurons"], analysis.costs["neurons"]
     spikes = rates(graph, mapping, act).spikes
     paper_by_layer = _paper_by_layer(graph, analysis.paper, mapping)
+    counts = timing.core_activity(graph, mapping, act)
+    times = timing.core_times(mapping, counts)
+    step_ns = timing.step_time_ns(cost)
+    layer_times = {lt.layer: lt for lt in timing.layer_times(mapping, times, step_ns)}
     total = cost.energy_total_pj
     layers = []
     for name, layer in mapping.layers.items():
         energy = sum(cost.layer_energy_pj[name].values())
         s = float(spikes[name].sum())
         paper_sops, paper_e = paper_by_layer.get(name, (0.0, 0.0))
+        lt = layer_times[name]
         layers.append({
             "name": name, "kind": layer.kind, "node": layer.node, "placement": layer.placement,
             "shape": list(layer.shape),
@@ -121,17 +131,25 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
             "cores": len(layer.cores), "tile": list(layer.tile), "limited_by": layer.limited_by,
             "depth": layer.depth, "spikes": s, "firing_rate": s / (layer.neurons * act.T),
             "synaptic_ops": cost.layer_synops[name], "energy_pj": energy,
-            "energy_share": energy / total if total else 0.0, "paper_sops": paper_sops, "paper_energy_pj": paper_e,
+            "energy_share": energy / total if total else 0.0,
+            "time_per_step_ns": lt.time_ns, "time_share": lt.share, "bottleneck_core": lt.core,
+            "time_limited_by": lt.limited_by, "paper_sops": paper_sops, "paper_energy_pj": paper_e,
         })
     profile = analysis.profile
     utilisation = [c.utilisation(profile) for c in mapping.cores]
+    busy = times.busy.mean(1) if times.busy.size else np.zeros(0)
     cores = [{"index": c.index, "layer": c.population, "box": list(c.box), "chip": c.chip, "tile": list(c.tile),
               "neurons": c.neurons,
               "fan_in": c.fan_in, "fan_out": c.fan_out, "synapses": c.synapses, "memory_bits": c.memory_bits,
-              "synaptic_ops": float(cost.core_synops[c.index]), "utilisation": u}
+              "memory_bytes": -(-c.memory_bits // 8),
+              "synaptic_ops": float(cost.core_synops[c.index]), "spikes": float(counts.spikes[c.index].sum()),
+              "spikes_in": float(counts.messages_in[c.index].sum()),
+              "spikes_out": float(counts.messages_out[c.index].sum()),
+              "busy_ns_per_step": float(busy[c.index]), "limited_by": times.limiter(c.index), "utilisation": u}
              for c, u in zip(mapping.cores, utilisation)]
     manifest = bundle.manifest
     per_second = 1 / act.backend_s if act.backend_s else 0.0
+    slowest = max(layers, key=lambda la: la["time_per_step_ns"], default=None)
     report = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "snn-deploy", "version": __version__},
@@ -149,6 +167,15 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
                     "utilisation": {m: _spread(np.array([u[m] for u in utilisation])) for m in METRICS},
                     "violations": [{"layer": p.node, "what": p.what, "fix": p.fix} for p in mapping.violations]},
         "hardware": {m: _cost_json(analysis.mappings[m], analysis.costs[m]) for m in PRODUCT_MODELS},
+        "timing": {"provenance": "estimated", "spike_products": mapping.products, "step_ns": step_ns,
+                   "combine": times.combine, "terms": list(timing.TERMS),
+                   "bottleneck": {"layer": slowest["name"], "core": slowest["bottleneck_core"],
+                                  "limited_by": slowest["time_limited_by"],
+                                  "time_per_step_ns": slowest["time_per_step_ns"]} if slowest else None,
+                   "timeline_ns": {k: [float(x) for x in v] for k, v in cost.tick_ns.items()}},
+        "neurobench": {"provenance": "simulated",
+                       **neurobench.metrics(graph, act, weight_bits=profile.weight_bits, accuracy=act.accuracy),
+                       "notes": neurobench.NOTES},
         "paper_45nm": {"provenance": "paper", "energy_pj": analysis.paper.energy_pj, "sops": analysis.paper.sops,
                        "mac_flops": analysis.paper.mac_flops,
                        "constants": {k: _figure(f) for k, f in analysis.paper.constants.items()},
@@ -162,7 +189,22 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
     return report
 
 
+def neurobench_json(report: dict[str, Any]) -> dict[str, Any]:
+    """The ``--neurobench`` file: NeuroBench's result layout (static and workload metrics under their names)."""
+    nb = report["neurobench"]
+    keys = ("footprint", "parameter_count", "connection_sparsity", "classification_accuracy", "activation_sparsity",
+            "synaptic_operations")
+    return {k: nb[k] for k in keys if k in nb}
+
+
 # --- views ------------------------------------------------------------------------------------------------------
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: shapes and tiles as ``CxHxW``, nothing as an empty cell."""
+    if isinstance(value, list):
+        return "x".join(map(str, value))
+    return "" if value is None else value
+
 
 def csv_text(report: dict[str, Any]) -> str:
     """``layers.csv``: one row per layer (population), the shape and tile as ``CxHxW``."""
@@ -170,7 +212,19 @@ def csv_text(report: dict[str, Any]) -> str:
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for layer in report["layers"]:
-        writer.writerow({k: "x".join(map(str, v)) if isinstance(v, list) else v for k, v in layer.items()})
+        writer.writerow({k: _cell(layer[k]) for k in CSV_COLUMNS})
+    return out.getvalue()
+
+
+def cores_csv_text(report: dict[str, Any]) -> str:
+    """``cores.csv``: one row per core (see :data:`CORE_COLUMNS`); memory share of the profile's per-core memory."""
+    memory = report["profile"]["limits"]["synaptic_memory_bytes_per_core"]["value"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CORE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for c in report["cores"]:
+        row = {**c, "core": c["index"], "memory_share": c["memory_bytes"] / memory}
+        writer.writerow({k: _cell(row[k]) for k in CORE_COLUMNS})
     return out.getvalue()
 
 
@@ -178,11 +232,13 @@ def _si(value: float, unit: str) -> str:
     for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= factor:
             return f"{value / factor:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}"
+    return f"{value:.3g} {unit}".rstrip()
 
 
-def energy_text(pj: float) -> str:
-    """Picojoules in the largest unit that keeps the number readable."""
+def energy_text(pj: float | None) -> str:
+    """Picojoules in the largest unit that keeps the number readable ("not modelled" for None)."""
+    if pj is None:
+        return "not modelled"
     for factor, unit in ((1e9, "mJ"), (1e6, "uJ"), (1e3, "nJ")):
         if pj >= factor:
             return f"{pj / factor:.3g} {unit}"
@@ -201,155 +257,90 @@ def _cores_text(layer: dict[str, Any]) -> str:
     return "0 (host)" if layer["placement"] == "host" else str(layer["cores"])
 
 
+def _limit_text(layer: dict[str, Any]) -> str:
+    """The bottleneck core and its limiting term, e.g. ``#12 synaptic ops``."""
+    if layer["bottleneck_core"] is None:
+        return "host"
+    return f"#{layer['bottleneck_core']} {timing.TERM_LABELS[layer['time_limited_by']]}"
+
+
+def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """The headline figures (label, value) every view starts with: the simulate summary, the HTML table."""
+    run, hw, tm, nb = report["run"], report["hardware"]["neurons"], report["timing"], report["neurobench"]
+    bottleneck = tm["bottleneck"]
+    lines = [
+        ("accuracy (simulated)", f"{100 * run['accuracy']:.2f} % on {run['samples']} {run['dataset']} "
+                                 f"{run['split']} samples"),
+        ("time per step (estimated)", f"{time_text(tm['step_ns'])}; latency {time_text(hw['latency_ns'])} per "
+                                      f"inference, {hw['samples_per_s']:,.0f} samples/s streamed"),
+    ]
+    if bottleneck:
+        lines.append(("bottleneck (estimated)", f"{bottleneck['layer']}, core #{bottleneck['core']}: "
+                      f"{time_text(bottleneck['time_per_step_ns'])} per step, limited by "
+                      f"{timing.TERM_LABELS[bottleneck['limited_by']]}"))
+    lines += [
+        ("energy per inference (estimated)", f"{energy_text(hw['energy_pj_total'])}: dynamic "
+                                             f"{energy_text(hw['energy_pj_dynamic'])}, static "
+                                             f"{energy_text(hw['energy_pj_static'])}"),
+        ("cores / chips", f"{hw['cores']} / {hw['chips']} on {report['profile']['name']}, "
+                          f"{len(report['mapping']['violations'])} violation(s)"),
+        ("synaptic ops per inference (simulated)", _si(hw["synaptic_ops"], "")),
+        ("NeuroBench", f"activation sparsity {nb['activation_sparsity']:.3f}, connection sparsity "
+                       f"{nb['connection_sparsity']:.3f}, {nb['parameter_count']:,} parameters, footprint "
+                       f"{_si(nb['footprint'], 'B')}, effective SOPs {_si(nb['synaptic_operations']['Effective_ACs'], '')}"
+                       f" ACs + {_si(nb['synaptic_operations']['Effective_MACs'], '')} MACs"),
+        ("45 nm paper convention", f"{_si(report['paper_45nm']['sops'], '')} SOPs, "
+                                   f"{energy_text(report['paper_45nm']['energy_pj'])} per inference"),
+    ]
+    return lines
+
+
 def console_table(report: dict[str, Any]):
-    """Per layer: shape, neurons, synapses, cores, firing rate, synaptic ops and share of the energy."""
+    """Per layer: shape, neurons, cores, firing rate, SOPs, time per step and its share, the bottleneck core and
+    what limits it, share of the energy."""
     from rich.table import Table
 
     hw = report["hardware"]["neurons"]
     table = Table(title=f"{report['bundle']['path']} on {report['profile']['name']} (estimated; spike products as "
                         "coincidence neurons)")
-    for column in ("layer", "shape", "neurons", "synapses", "cores", "firing rate", "SOPs", "energy"):
-        table.add_column(column, justify="left" if column == "layer" else "right")
+    for column in ("layer", "shape", "neurons", "cores", "firing rate", "SOPs", "time/step", "of step",
+                   "bottleneck core", "energy"):
+        table.add_column(column, justify="left" if column in ("layer", "bottleneck core") else "right")
     for layer in report["layers"]:
         table.add_row(layer["name"], "x".join(map(str, layer["shape"])), f"{layer['neurons']:,}",
-                      f"{layer['synapses']:,}", _cores_text(layer), f"{layer['firing_rate']:.3f}",
-                      _si(layer["synaptic_ops"], ""), f"{100 * layer['energy_share']:.1f} %")
-    table.caption = (f"{hw['cores']} cores on {hw['chips']} chip(s); {energy_text(hw['energy_pj_total'])} and "
-                     f"{time_text(hw['latency_ns'])} per inference")
+                      _cores_text(layer), f"{layer['firing_rate']:.3f}", _si(layer["synaptic_ops"], ""),
+                      time_text(layer["time_per_step_ns"]), f"{100 * layer['time_share']:.0f} %",
+                      _limit_text(layer), f"{100 * layer['energy_share']:.1f} %")
+    table.caption = (f"{hw['cores']} cores on {hw['chips']} chip(s); step {time_text(report['timing']['step_ns'])}; "
+                     f"{energy_text(hw['energy_pj_total'])} and {time_text(hw['latency_ns'])} per inference")
     return table
 
 
-def plots(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
-    """PNG images of :data:`PLOTS`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    layers = report["layers"]
-    names = [layer["name"] for layer in layers]
-    out = {}
-
-    def save(fig, name: str) -> None:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-        plt.close(fig)
-        out[name] = buf.getvalue()
-
-    height = max(3.0, 0.22 * len(names) + 1)
-    fig, ax = plt.subplots(figsize=(8, height))
-    ax.barh(range(len(names)), [layer["firing_rate"] for layer in layers], color="tab:blue")
-    ax.set_yticks(range(len(names)), names, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("spikes per neuron and step (simulated)")
-    ax.set_title("Firing rate per layer")
-    save(fig, "firing_rate")
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, height), gridspec_kw={"width_ratios": [1, 2]})
-    for model, color in (("neurons", "tab:orange"), ("embedded", "tab:green")):
-        energy = report["hardware"][model]["energy_pj"]
-        offset = 0.2 if model == "embedded" else -0.2
-        left.barh(np.arange(len(COMPONENTS)) + offset, [energy[k] / 1e6 for k in COMPONENTS], height=0.4,
-                  color=color, label=f"spike products: {model}")
-    left.set_yticks(range(len(COMPONENTS)), [k.replace("_", " ") for k in COMPONENTS], fontsize=8)
-    left.invert_yaxis()
-    left.set_xlabel("uJ per inference (estimated)")
-    left.legend(fontsize=7)
-    left.set_title("Energy by component")
-    right.barh(range(len(names)), [100 * layer["energy_share"] for layer in layers], color="tab:orange")
-    right.set_yticks(range(len(names)), names, fontsize=7)
-    right.invert_yaxis()
-    right.set_xlabel("% of the energy per inference (coincidence-neuron model)")
-    right.set_title("Energy by layer")
-    save(fig, "energy_breakdown")
-
-    fig, ax = plt.subplots(figsize=(10, 4))
-    index = [c["index"] for c in report["cores"]]
-    for metric in METRICS:
-        ax.plot(index, [100 * c["utilisation"][metric] for c in report["cores"]], ".", label=metric, markersize=4)
-    ax.axhline(100, color="black", linewidth=0.8)
-    ax.set_xlabel("core")
-    ax.set_ylabel("% of the per-core limit")
-    ax.set_title(f"Core utilisation on {report['profile']['name']} ({len(index)} cores)")
-    ax.legend(fontsize=8)
-    save(fig, "core_utilisation")
-
-    fig, ax = plt.subplots(figsize=(10, 4))
-    raster = activity.raster
-    if raster is not None and len(raster.neurons):
-        ax.eventplot([np.nonzero(row)[0] for row in raster.spikes], colors="black", linelengths=0.8)
-        ax.set_yticks(range(len(raster.neurons)), [f"{n}[{i}]" for n, i in raster.neurons], fontsize=5)
-        for boundary in range(activity.T, raster.spikes.shape[1], activity.T):
-            ax.axvline(boundary - 0.5, color="tab:red", linewidth=0.5)
-    ax.set_xlabel(f"step (samples back to back, T = {activity.T})")
-    ax.set_title("Spike raster of the most active neurons of a few layers (simulated)")
-    save(fig, "spike_raster")
-    return out
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
-    """One self-contained page: summary, violations, plots as inline PNGs, tables, constants with sources."""
-    run, hw, paper = report["run"], report["hardware"], report["paper_45nm"]
-    summary = [
-        ["accuracy (simulated)", (f"{100 * run['accuracy']:.2f} % on {run['samples']} {run['dataset']} "
-                                  f"{run['split']} samples")],
-        *[[f"energy per inference (estimated, spike products: {m})", energy_text(hw[m]["energy_pj_total"])]
-          for m in hw],
-        *[[f"latency per inference (estimated, {m})", time_text(hw[m]["latency_ns"])] for m in hw],
-        *[[f"throughput streamed (estimated, {m})", f"{hw[m]['samples_per_s']:.4g} samples/s"] for m in hw],
-        ["energy per inference (45 nm paper convention)", energy_text(paper["energy_pj"])],
-        ["SOPs per inference (45 nm paper convention)", _si(paper["sops"], "")],
-        ["cores / chips", f"{report['mapping']['cores']} / {report['mapping']['chips']}"],
-        ["mapping", (f"residual sums: {report['mapping']['sums']}, kernel sharing: "
-                     f"{report['mapping']['kernel_sharing']}, layers: spike products as coincidence neurons")],
-        ["simulator throughput", (f"{run['samples_per_s']:.3g} samples/s, {run['steps_per_s']:.3g} steps/s "
-                                  f"({run['backend']}, {run['processes']} process(es))")],
-    ]
-    violations = report["mapping"]["violations"]
-    pictures = "".join(f'<figure><img alt="{name}" src="data:image/png;base64,'
-                       f'{base64.b64encode(images[name]).decode()}"><figcaption>{name}</figcaption></figure>'
-                       for name in PLOTS)
-    layer_rows = [[la["name"], "x".join(map(str, la["shape"])), la["neurons"], la["synapses"], _cores_text(la),
-                   la["limited_by"] or "", f"{la['firing_rate']:.4f}", _si(la["synaptic_ops"], ""),
-                   f"{100 * la['energy_share']:.1f} %", _si(la["paper_sops"], "")] for la in report["layers"]]
-    energy_rows = [[k.replace("_", " "), *(energy_text(hw[m]["energy_pj"][k]) for m in hw)] for k in COMPONENTS]
+    """One self-contained page (template ``templates/report.html.j2``): summary, violations, plots as inline PNGs
+    with captions, per-layer time and energy, the slowest cores, NeuroBench metrics, constants with sources."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    from snn_deploy.sims import plots
+
+    env = Environment(loader=PackageLoader("snn_deploy.sims", "templates"), autoescape=select_autoescape(["j2"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(energy=energy_text, time=time_text, si=_si)
+    hw, paper = report["hardware"], report["paper_45nm"]
     constants = {**hw["neurons"]["constants"], **{f"45nm.{k}": v for k, v in paper["constants"].items()}}
-    constant_rows = [[k, f"{v['value']:.4g} {v['unit']}", "estimated" if v["estimated"] else "published",
-                      v["source"]] for k, v in constants.items()]
-    limit_rows = [[k, v["value"], v["unit"], "estimated" if v["estimated"] else "published", v["source"]]
-                  for k, v in report["profile"]["limits"].items()]
-    notes = sorted({*hw["neurons"]["notes"], *hw["embedded"]["notes"], *paper["notes"]})
-    style = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}img{max-width:100%}"
-             ".bad{color:#a00}")
-    return "".join([
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\">",
-        f"<title>snn-deploy report: {html.escape(report['bundle']['path'])}</title><style>{style}</style></head><body>",
-        f"<h1>Hardware report: {html.escape(report['bundle']['path'])}</h1>",
-        (f"<p>target profile {html.escape(report['profile']['name'])}, T = {report['bundle']['T']}, "
-         f"snn-deploy {html.escape(report['tool']['version'])}, schema version {report['schema_version']}</p>"),
-        _table(["", "value"], summary),
-        f"<h2>Violations ({len(violations)})</h2>",
-        ("<ul>" + "".join(f"<li class=\"bad\">{html.escape(v['layer'])}: {html.escape(v['what'])} "
-                          f"({html.escape(v['fix'])})</li>" for v in violations) + "</ul>") if violations
-        else "<p>none: every layer fits the target's per-core limits</p>",
-        "<h2>Plots</h2>", pictures,
-        "<h2>Layers (coincidence-neuron model of spike products)</h2>",
-        _table(["layer", "shape", "neurons", "synapses", "cores", "limited by", "firing rate", "SOPs (simulated)",
-                "energy share", "SOPs (45 nm convention)"], layer_rows),
-        "<h2>Energy per inference by component (estimated)</h2>",
-        _table(["component", *[f"spike products: {m}" for m in hw]], energy_rows),
-        "<h2>Constants</h2>", _table(["name", "value", "status", "source"], constant_rows),
-        "<h2>Profile limits</h2>", _table(["limit", "value", "unit", "status", "source"], limit_rows),
-        "<h2>Notes</h2><ul>", "".join(f"<li>{html.escape(n)}</li>" for n in notes), "</ul>",
-        "</body></html>\n",
-    ])
+    slowest = sorted(report["cores"], key=lambda c: -c["busy_ns_per_step"])[:SLOWEST_CORES]
+    figures = [{"name": name, "caption": plots.CAPTIONS[name],
+                "src": "data:image/png;base64," + base64.b64encode(images[name]).decode()} for name in plots.PLOTS]
+    notes = sorted({*hw["neurons"]["notes"], *hw["embedded"]["notes"], *paper["notes"],
+                    *report["neurobench"]["notes"]})
+    return env.get_template("report.html.j2").render(
+        r=report, summary=summary_lines(report), figures=figures, constants=constants, slowest=slowest,
+        components=COMPONENTS, models=list(hw), notes=notes, limit_text=_limit_text, cores_text=_cores_text,
+        term_labels=timing.TERM_LABELS)
+
+
+SLOWEST_CORES = 12
+"""Cores listed in the HTML (every core is in cores.csv)."""
 
 
 def write_dir(out: Path, files: dict[str, bytes], *, force: bool) -> Path:
@@ -363,9 +354,13 @@ def write_dir(out: Path, files: dict[str, bytes], *, force: bool) -> Path:
 
 def report_files(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     """Every file of a report directory."""
-    images = plots(report, activity)
+    from snn_deploy.sims import plots
+
+    images = plots.render(report, activity)
     files = {"report.json": (json.dumps(report, indent=2, sort_keys=True) + "\n").encode(),
              SCHEMA_FILE: (json.dumps(schema(), indent=2) + "\n").encode(),
-             "layers.csv": csv_text(report).encode(), "report.html": html_text(report, images).encode()}
+             NEUROBENCH_FILE: (json.dumps(neurobench_json(report), indent=2, sort_keys=True) + "\n").encode(),
+             "layers.csv": csv_text(report).encode(), "cores.csv": cores_csv_text(report).encode(),
+             "report.html": html_text(report, images).encode()}
     files.update({f"{name}.png": data for name, data in images.items()})
     return files

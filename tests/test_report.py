@@ -4,6 +4,8 @@ atomic and refused outputs, and a run sharded over two processes with torchrun."
 from __future__ import annotations
 
 import csv
+import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -19,10 +21,11 @@ from snn_deploy.cli import cli
 from snn_deploy.exporters.bundle import write_bundle
 from snn_deploy.exporters.lower import lower
 from snn_deploy.sims.profiles import LOIHI2
-from snn_deploy.sims.report import PLOTS
+from snn_deploy.sims.plots import PLOTS
 from snn_deploy.sims.schema import validate
 
 SAMPLES = "8"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +68,7 @@ def test_report_json_validates_against_its_schema(report_dir):
     report = json.loads((out / "report.json").read_text())
     schema = json.loads((out / "report.schema.json").read_text())
     assert validate(report, schema) == []
-    assert report["schema_version"] == 2 and report["run"]["samples"] == int(SAMPLES)
+    assert report["schema_version"] == 3 and report["run"]["samples"] == int(SAMPLES)
     assert report["bundle"]["arch"] == "qkformer-tiny" and report["mapping"]["violations"] == []
     assert sum(layer["energy_share"] for layer in report["layers"]) == pytest.approx(1.0)
     assert {layer["kind"] for layer in report["layers"]} == {"lif", "sum", "and", "kv", "gate"}
@@ -93,6 +96,83 @@ def test_layers_csv_has_one_row_per_layer(report_dir):
     assert [r["name"] for r in rows] == [layer["name"] for layer in report["layers"]]
     assert rows[0]["shape"] == "8x16x16"
     assert "patch_embed1.proj_lif" in text and "wrote" in text  # the console table
+
+
+def test_time_per_layer_names_the_bottleneck_core_and_its_limit(report_dir):
+    out, text = report_dir
+    report = json.loads((out / "report.json").read_text())
+    layers, cores, timing = report["layers"], report["cores"], report["timing"]
+    slowest = max(layers, key=lambda la: la["time_per_step_ns"])
+    assert timing["bottleneck"]["layer"] == slowest["name"] and 0 < slowest["time_share"] <= 1
+    for layer in layers:  # the bottleneck core is the layer's slowest core, its time the layer's time
+        own = [c for c in cores if c["layer"] == layer["name"]]
+        assert layer["bottleneck_core"] == max(own, key=lambda c: c["busy_ns_per_step"])["index"]
+        assert layer["time_per_step_ns"] == pytest.approx(max(c["busy_ns_per_step"] for c in own))
+        assert layer["time_share"] == pytest.approx(layer["time_per_step_ns"] / timing["step_ns"])
+    hw = report["hardware"]["neurons"]
+    assert len(timing["timeline_ns"]["total"]) == report["bundle"]["T"] + max(la["depth"] for la in layers)
+    assert sum(timing["timeline_ns"]["total"]) == pytest.approx(hw["latency_ns"])
+    assert hw["energy_pj_dynamic"] == pytest.approx(hw["energy_pj_total"])
+    assert "bottleneck core" in text and f"#{slowest['bottleneck_core']}" in text
+
+
+def test_cores_csv_and_neurobench_metrics(report_dir):
+    out, _ = report_dir
+    report = json.loads((out / "report.json").read_text())
+    rows = list(csv.DictReader((out / "cores.csv").open()))
+    assert [int(r["core"]) for r in rows] == [c["index"] for c in report["cores"]]
+    memory = report["profile"]["limits"]["synaptic_memory_bytes_per_core"]["value"]
+    for row, core in zip(rows, report["cores"]):
+        assert int(row["memory_bytes"]) * 8 >= core["memory_bits"] > (int(row["memory_bytes"]) - 1) * 8
+        assert float(row["memory_share"]) == pytest.approx(int(row["memory_bytes"]) / memory)
+    # every spike message sent on the chip arrives at some core
+    sent = sum(c["spikes_out"] for c in report["cores"])
+    assert sum(c["spikes_in"] for c in report["cores"]) >= sent > 0
+    nb = json.loads((out / "neurobench.json").read_text())
+    assert set(nb) == {"footprint", "parameter_count", "connection_sparsity", "classification_accuracy",
+                       "activation_sparsity", "synaptic_operations"}
+    spikes = sum(la["spikes"] for la in report["layers"] if la["kind"] == "lif")
+    outputs = sum(la["neurons"] for la in report["layers"] if la["kind"] == "lif") * report["bundle"]["T"]
+    assert nb["activation_sparsity"] == pytest.approx(1 - spikes / outputs)
+    ops = nb["synaptic_operations"]
+    assert ops["Dense"] > ops["Effective_ACs"] + ops["Effective_MACs"] > 0 and ops["Effective_MACs"] > 0
+    assert nb["parameter_count"] > 100_000 and 0 <= nb["connection_sparsity"] < 0.5
+
+
+def test_plots_give_every_layer_a_row_up_to_100_layers(report_dir):
+    """A 100-layer report: per-layer plots grow with the layer count (one label row per layer, no overlap)."""
+    from PIL import Image
+
+    from snn_deploy.sims import plots
+    from snn_deploy.sims.driver import Activity
+
+    out, _ = report_dir
+    report = json.loads((out / "report.json").read_text())
+    base = report["layers"]
+    report["layers"] = [dict(base[i % len(base)], name=f"block{i}.layer") for i in range(100)]
+    report["cores"] = [dict(c, layer=f"block{i}.layer") for i, c in enumerate(report["cores"][:100])]
+    images = plots.render(report, Activity(report["bundle"]["T"], "sim"))
+    for name in ("layer_time", "energy_layers", "firing_rate", "core_utilisation"):
+        height = Image.open(io.BytesIO(images[name])).height
+        assert height >= 100 * plots.ROW_INCHES * 100, name  # at 100 dpi, one row per layer
+
+
+def test_report_renders_in_headless_chromium(report_dir, tmp_path):
+    """Chromium loads the page, decodes every inline image, and takes a screenshot (scripts/report_screenshot.py)."""
+    spec = importlib.util.spec_from_file_location("report_screenshot", ROOT / "scripts" / "report_screenshot.py")
+    shot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shot)
+    if shot.browser() is None:
+        pytest.skip("no Chromium on PATH (apt-get install chromium): the page was not checked in a browser")
+    out, _ = report_dir
+    loaded, total = shot.images_loaded(out / "report.html")
+    assert loaded == total == len(PLOTS)
+    png = shot.screenshot(out / "report.html", tmp_path / "report.png", 1000, 1400)
+    from PIL import Image
+
+    image = Image.open(png).convert("L")
+    assert image.size == (1000, 1400)
+    assert image.getextrema()[0] < 100  # text and plots drawn, not a blank page
 
 
 def test_existing_report_dir_needs_force(report_dir, bundle):

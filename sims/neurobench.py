@@ -1,0 +1,81 @@
+"""NeuroBench's metrics of a deployed graph, under NeuroBench's names, so a result can go into a NeuroBench table.
+
+Definitions (NeuroBench documentation, docs/metrics/ of github.com/NeuroBench/neurobench; its implementations in
+``neurobench.metrics``), applied to the deployed integer graph (what runs on the chip) rather than to a torch
+module:
+
+* ``footprint``: bytes to represent the model, zero weights included: here every parameter at its deployed
+  precision (weights at the profile's weight bits, LIF biases as 16-bit mantissa + exponent, the host readout in
+  float32);
+* ``parameter_count``: conv kernels, LIF biases, readout weights and biases;
+* ``connection_sparsity``: zero weights over all weights of the learned connection layers (convs and readout;
+  fixed routing kernels the lowering adds are not a model's connections and are left out);
+* ``activation_sparsity``: zero outputs over all outputs of every spiking neuron, every step of every sample;
+* ``synaptic_operations``: per sample, ``Dense`` (every connection every step, zero inputs and weights included),
+  ``Effective_ACs`` (binary inputs: spikes) and ``Effective_MACs`` (graded inputs: the input payloads and integer
+  residual sums), counting only non-zero inputs and non-zero weights. The simulator counts each non-zero input
+  with its full fan-out; that count is scaled by the kernel's non-zero fraction (exact for dense kernels, an
+  estimate assuming uniform activity for kernels with zeros). Spike products (attention's q k^T v) are matrix
+  products, not connection layers: NeuroBench's hooks do not count them; they are reported separately.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from snn_deploy.exporters.graph import ConvNode, Graph, LIFNode
+from snn_deploy.sims.cost import is_routing
+from snn_deploy.sims.driver import Activity
+
+BIAS_BYTES = 2
+"""A Loihi bias: 13-bit mantissa and 3-bit exponent."""
+READOUT_BYTES = 4
+"""The readout runs on the host in float32."""
+NOTES = [
+    "computed on the deployed integer graph (what runs on the chip), not on the torch module",
+    "footprint: weights at the deployed weight bits, LIF biases 2 bytes, host readout float32",
+    "connection sparsity: learned convs and the readout; fixed routing kernels of the lowering left out",
+    "synaptic operations per sample: convs only (the readout runs once per sample on the host); effective counts "
+    "scale the simulator's event x fan-out counts by each kernel's non-zero fraction",
+    "spike products (attention) are matrix products: not counted by NeuroBench, reported as attention_accumulates",
+]
+
+
+def metrics(graph: Graph, activity: Activity, *, weight_bits: int, accuracy: float | None) -> dict[str, Any]:
+    """The NeuroBench metrics of ``graph`` running ``activity``, in NeuroBench's result layout."""
+    convs = graph.of_kind(ConvNode)
+    lifs = graph.of_kind(LIFNode)
+    readout = graph.readout
+    learned = [c for c in convs if not is_routing(c)]
+    weights = sum(c.weight.size for c in convs)
+    biases = sum(np.asarray(n.bias_mant).size for n in lifs)
+    readout_params = readout.weight.size + readout.bias.size
+    zeros = sum(int(c.weight.size - np.count_nonzero(c.weight)) for c in learned)
+    zeros += int(readout.weight.size - np.count_nonzero(readout.weight))
+    connections = sum(c.weight.size for c in learned) + readout.weight.size
+    n, T = max(activity.samples, 1), activity.T
+    outputs = sum(n.neurons for n in lifs) * T * n
+    spikes = sum(float(activity.spikes[n.name].sum()) for n in lifs)
+    dense = effective_acs = effective_macs = 0.0
+    for conv in convs:
+        source = conv.inputs[0]
+        dense += conv.shape[1] * conv.shape[2] * conv.synapses * T
+        density = np.count_nonzero(conv.weight) / conv.weight.size if conv.weight.size else 0.0
+        ops = float(activity.conv_events[(conv.name, source)].sum()) / n * density
+        if isinstance(graph[source], LIFNode):
+            effective_acs += ops
+        else:
+            effective_macs += ops
+    attention = sum(float(c["accumulates"].sum()) for c in activity.products.values()) / n
+    result = {
+        "footprint": int(weights * weight_bits // 8 + biases * BIAS_BYTES + readout_params * READOUT_BYTES),
+        "parameter_count": int(weights + biases + readout_params),
+        "connection_sparsity": zeros / connections if connections else 0.0,
+        "activation_sparsity": 1.0 - spikes / outputs if outputs else 0.0,
+        "synaptic_operations": {"Effective_MACs": effective_macs, "Effective_ACs": effective_acs, "Dense": dense},
+    }
+    if accuracy is not None:
+        result["classification_accuracy"] = accuracy
+    return {**result, "attention_accumulates": attention}

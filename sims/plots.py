@@ -1,0 +1,193 @@
+"""The report's plots, drawn from ``report.json`` (plus the spike raster of the run) with matplotlib.
+
+Why these rules: a report must stay readable from a 4-layer to a 100-layer model. Every per-layer plot is a
+horizontal bar chart whose height grows with the layer count (one label row per layer, never overlapping); an axis
+whose values span more than two decades is logarithmic (small layers do not vanish); every figure is its own image
+(no panel draws over another) and has a caption saying what it shows and where the numbers come from.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+from snn_deploy.sims.driver import Activity
+from snn_deploy.sims.mapper import METRICS
+from snn_deploy.sims.timing import TERM_LABELS, TERMS
+
+PLOTS = ("layer_time", "timeline", "energy_layers", "energy_components", "core_utilisation", "firing_rate",
+         "spike_raster")
+CAPTIONS = {
+    "layer_time": "Estimated busy time per step of each layer's slowest core, coloured by what limits that core "
+                  "(synaptic ops, neuron updates, spike messages sent); the dashed line is the whole step "
+                  "(slowest core + routing + barrier). Layers run in parallel: the longest bar sets the step.",
+    "timeline": "Estimated time of every step (tick) of one inference on its own: compute of the slowest core, "
+                "routing and barrier synchronisation. The first ticks fill the pipeline (layer depth), the last ones "
+                "drain it.",
+    "energy_layers": "Estimated dynamic energy per inference of each layer (synaptic ops, neuron updates and the "
+                     "spike messages it sends), spike products as coincidence neurons.",
+    "energy_components": "Estimated dynamic energy per inference by component, for both models of the spike "
+                         "products (coincidence-neuron arrays on neurocores, or embedded cores).",
+    "core_utilisation": "Fullest core of each layer as a percentage of the profile's per-core limits (neurons, "
+                        "synaptic memory, fan-in, fan-out); above 100 % is a violation.",
+    "firing_rate": "Simulated spikes per neuron and step of each layer (graded spikes: non-zero values).",
+    "spike_raster": "Spikes of the most active neurons of a few layers over the first test samples (simulated); "
+                    "red lines separate samples.",
+}
+TERM_COLOURS = {"synaptic_ops": "tab:blue", "neuron_updates": "tab:orange", "spikes_out": "tab:green"}
+ROW_INCHES = 0.19
+"""Height of one layer row: a 7-point label fits without overlapping its neighbours."""
+MARGIN_INCHES = (0.8, 0.7)
+"""Above (title, legend) and below (axis label) the rows of a per-layer plot."""
+
+
+def _log_if_wide(ax, values, axis: str = "x") -> None:
+    """Logarithmic axis when the positive values span more than two decades."""
+    positive = [v for v in values if v > 0]
+    if positive and max(positive) / min(positive) > 100:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+
+
+def _height(rows: int) -> float:
+    return ROW_INCHES * max(rows, 8) + MARGIN_INCHES[0] + MARGIN_INCHES[1]
+
+
+def _fix_rows(fig, rows: int) -> None:
+    """Margins in inches, so the axes get exactly :data:`ROW_INCHES` per row (at least 8 rows)."""
+    height = _height(rows)
+    fig.subplots_adjust(top=1 - MARGIN_INCHES[0] / height, bottom=MARGIN_INCHES[1] / height)
+
+
+def _layer_axes(plt, names: list[str], width: float = 9.0):
+    """A figure with one labelled row per layer, top to bottom in network order."""
+    fig, ax = plt.subplots(figsize=(width, _height(len(names))))
+    _fix_rows(fig, len(names))
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_ylim(len(names) - 0.5, -0.5)
+    ax.grid(axis="x", alpha=0.3)
+    return fig, ax
+
+
+def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
+    """PNG images of :data:`PLOTS`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    layers = report["layers"]
+    names = [layer["name"] for layer in layers]
+    rows = np.arange(len(names))
+    out = {}
+
+    def save(fig, name: str) -> None:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+        plt.close(fig)
+        out[name] = buf.getvalue()
+
+    fig, ax = _layer_axes(plt, names)
+    times = [layer["time_per_step_ns"] for layer in layers]
+    colours = [TERM_COLOURS.get(layer["time_limited_by"], "lightgrey") for layer in layers]
+    ax.barh(rows, times, color=colours)
+    ax.axvline(report["timing"]["step_ns"], color="black", linestyle="--", linewidth=1)
+    _log_if_wide(ax, times + [report["timing"]["step_ns"]])
+    ax.set_xlabel("ns per step (estimated)")
+    ax.legend(handles=[Patch(color=TERM_COLOURS[t], label=f"limited by {TERM_LABELS[t]}") for t in TERMS]
+              + [plt.Line2D([], [], color="black", linestyle="--", label="step")], fontsize=7, ncol=4,
+              loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.set_title("Time per step by layer (slowest core)", pad=22)
+    save(fig, "layer_time")
+
+    timeline = report["timing"]["timeline_ns"]
+    ticks = np.arange(len(timeline["total"]))
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    bottom = np.zeros(len(ticks))
+    for part, colour in (("compute", "tab:blue"), ("routing", "tab:green"), ("barrier", "tab:grey")):
+        values = np.array(timeline[part]) / 1e3
+        ax.bar(ticks, values, bottom=bottom, color=colour, label=part, width=0.8)
+        bottom += values
+    ax.axvspan(-0.5, report["bundle"]["T"] - 0.5, color="tab:orange", alpha=0.08, label="input steps")
+    ax.set_xlabel(f"tick (T = {report['bundle']['T']} input steps + {len(ticks) - report['bundle']['T']} to drain "
+                  "the pipeline)")
+    ax.set_ylabel("us (estimated)")
+    if len(ticks) <= 40:
+        ax.set_xticks(ticks)
+    ax.legend(fontsize=7)
+    ax.set_title("Timeline of one inference")
+    save(fig, "timeline")
+
+    fig, ax = _layer_axes(plt, names)
+    energy = [layer["energy_pj"] / 1e3 for layer in layers]
+    ax.barh(rows, energy, color="tab:orange")
+    _log_if_wide(ax, energy)
+    ax.set_xlabel("nJ per inference (estimated, dynamic)")
+    ax.set_title("Energy by layer")
+    save(fig, "energy_layers")
+
+    components = list(report["hardware"]["neurons"]["energy_pj"])
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    values = []
+    for offset, (model, colour) in zip((-0.2, 0.2), (("neurons", "tab:orange"), ("embedded", "tab:green"))):
+        energy = [report["hardware"][model]["energy_pj"][k] / 1e3 for k in components]
+        values += energy
+        ax.barh(np.arange(len(components)) + offset, energy, height=0.4, color=colour,
+                label=f"spike products: {'coincidence neurons' if model == 'neurons' else 'embedded cores'}")
+    ax.set_yticks(range(len(components)), [k.replace("_", " ") for k in components], fontsize=8)
+    ax.set_ylim(len(components) - 0.5, -0.5)
+    _log_if_wide(ax, values)
+    ax.set_xlabel("nJ per inference (estimated, dynamic)")
+    ax.legend(fontsize=7)
+    ax.set_title("Energy by component")
+    save(fig, "energy_components")
+
+    fullest = np.zeros((len(layers), len(METRICS)))
+    index = {name: i for i, name in enumerate(names)}
+    for core in report["cores"]:
+        i = index[core["layer"]]
+        fullest[i] = np.maximum(fullest[i], [100 * core["utilisation"][m] for m in METRICS])
+    fig, ax = plt.subplots(figsize=(6.5, _height(len(names))))
+    _fix_rows(fig, len(names))
+    image = ax.imshow(fullest, aspect="auto", cmap="viridis", vmin=0, vmax=max(100.0, float(fullest.max())))
+    ax.set_yticks(rows, names, fontsize=7)
+    ax.set_xticks(range(len(METRICS)), [m.replace("_", "-") for m in METRICS], fontsize=8)
+    if len(names) <= 40:
+        for (i, j), v in np.ndenumerate(fullest):
+            ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=6, color="white" if v < 60 else "black")
+    fig.colorbar(image, ax=ax, label="% of the per-core limit")
+    ax.set_title(f"Fullest core per layer on {report['profile']['name']} ({len(report['cores'])} cores)")
+    save(fig, "core_utilisation")
+
+    fig, ax = _layer_axes(plt, names)
+    rates = [layer["firing_rate"] for layer in layers]
+    ax.barh(rows, rates, color="tab:blue")
+    _log_if_wide(ax, rates)
+    ax.set_xlabel("spikes per neuron and step (simulated)")
+    ax.set_title("Firing rate by layer")
+    save(fig, "firing_rate")
+
+    save(_raster(plt, activity), "spike_raster")
+    return out
+
+
+def _raster(plt, activity: Activity):
+    """One band per layer (its most active neurons), labelled once per layer."""
+    raster = activity.raster
+    fig, ax = plt.subplots(figsize=(9, 4))
+    if raster is not None and len(raster.neurons):
+        ax.eventplot([np.nonzero(row)[0] for row in raster.spikes], colors="black", linelengths=0.8, linewidths=0.8)
+        layer_rows: dict[str, list[int]] = {}
+        for i, (layer, _) in enumerate(raster.neurons):
+            layer_rows.setdefault(layer, []).append(i)
+        ax.set_yticks([np.mean(r) for r in layer_rows.values()], list(layer_rows), fontsize=7)
+        for r in list(layer_rows.values())[1:]:
+            ax.axhline(r[0] - 0.5, color="tab:grey", linewidth=0.5)
+        for boundary in range(activity.T, raster.spikes.shape[1], activity.T):
+            ax.axvline(boundary - 0.5, color="tab:red", linewidth=0.5)
+        ax.set_ylim(len(raster.neurons) - 0.5, -0.5)
+    ax.set_xlabel(f"step (samples back to back, T = {activity.T})")
+    ax.set_title("Spike raster: most active neurons of a few layers")
+    return fig

@@ -1,0 +1,122 @@
+"""Where the time of a step goes: per core and per layer, the estimated busy time, its share of the step and what
+limits it (the view Arm Vela gives per layer and lava-dl's Loihi 2 profiler per core).
+
+Why a module of its own: reports read time through one small interface, :class:`CoreTimes` (per core and functional
+step, the nanoseconds each *term* of the cost model takes and how the terms combine into the core's busy time), so
+the cost model can change its time model without the report changing. Everything here is derived from the cost
+model's per-core loads and the profile's per-operation times: every figure is an estimate.
+
+Loihi cores run in parallel and meet at a barrier every step, so a layer's time is the busy time of its slowest
+core, and its *share* is that time over the mean step time: shares do not add up to 100 %; the largest share
+belongs to the layer that sets the step (the bottleneck).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from snn_deploy.exporters.graph import Graph
+from snn_deploy.sims.cost import HardwareCost, loads, rates
+from snn_deploy.sims.driver import Activity
+from snn_deploy.sims.mapper import HOST, Mapping
+
+TERMS = ("synaptic_ops", "neuron_updates", "spikes_out")
+"""What can limit a core: its synaptic operations, its neuron updates (active and inactive), the spike messages it
+sends (serialised through its router port)."""
+TERM_LABELS = {"synaptic_ops": "synaptic ops", "neuron_updates": "neuron updates", "spikes_out": "spikes out"}
+
+
+@dataclass(frozen=True)
+class CoreActivity:
+    """Per core and functional step of one sample: counts the chip would see."""
+
+    synaptic_ops: np.ndarray
+    spikes: np.ndarray
+    """Neurons of the core that fire (active updates)."""
+    messages_in: np.ndarray
+    """Spike messages arriving (from cores, the host or embedded cores)."""
+    messages_out: np.ndarray
+    """Spike messages the core sends (one per destination core of each firing neuron)."""
+
+
+@dataclass(frozen=True)
+class CoreTimes:
+    """The time interface reports read: nanoseconds per core [cores, T] of every term of :data:`TERMS`, per
+    functional step of one sample in a stream, and how terms combine into the busy time (``sum``: one after the
+    other; ``max``: overlapped, the slowest term bounds the core)."""
+
+    terms: dict[str, np.ndarray]
+    combine: Literal["sum", "max"]
+
+    @property
+    def busy(self) -> np.ndarray:
+        stacked = np.stack([self.terms[t] for t in TERMS])
+        return stacked.sum(0) if self.combine == "sum" else stacked.max(0)
+
+    def limiter(self, core: int) -> str:
+        """The term that takes longest on ``core`` (over the steps)."""
+        return max(TERMS, key=lambda t: float(self.terms[t][core].sum()))
+
+
+def core_activity(graph: Graph, mapping: Mapping, activity: Activity) -> CoreActivity:
+    """Per-core counts from the cost model's loads (spikes spread uniformly over a population's cores)."""
+    core, edge = loads(graph, mapping, rates(graph, mapping, activity))
+    n, T = len(mapping.cores), graph.T
+    sent, received = np.zeros((n, T)), np.zeros((n, T))
+    on_chip = edge.sender != HOST
+    np.add.at(sent, edge.sender[on_chip], edge.messages[on_chip])
+    dst = np.concatenate([tr.dst for tr in mapping.traffic]) if mapping.traffic else np.zeros(0, int)
+    to_core = dst != HOST
+    np.add.at(received, dst[to_core], edge.messages[to_core])
+    return CoreActivity(core.synops, core.spikes, received, sent)
+
+
+def core_times(mapping: Mapping, counts: CoreActivity) -> CoreTimes:
+    """Busy time per core and step under the profile's per-operation times (additive, as :mod:`cost` times a
+    tick's compute; the messages a core sends are serialised at the within-tile spike time)."""
+    t = mapping.profile.time_ns
+    neurons = np.array([c.neurons for c in mapping.cores], dtype=float)[:, None]
+    updates = (counts.spikes * t["neuron_update_active"].value
+               + (neurons - counts.spikes) * t["neuron_update_inactive"].value)
+    return CoreTimes({"synaptic_ops": counts.synaptic_ops * t["synaptic_op"].value, "neuron_updates": updates,
+                      "spikes_out": counts.messages_out * t["spike_within_tile"].value}, "sum")
+
+
+@dataclass(frozen=True)
+class LayerTime:
+    """One layer's place in the step."""
+
+    layer: str
+    time_ns: float
+    """Busy time per step of the layer's slowest core (mean over the T steps); 0 on the host."""
+    share: float
+    """``time_ns`` over the mean step time (layers run in parallel: shares do not add up)."""
+    core: int | None
+    """The bottleneck core (slowest of the layer); None for a layer computed on the host."""
+    limited_by: str | None
+    """The :data:`TERMS` entry that takes most of the bottleneck core's time."""
+    terms_ns: dict[str, float]
+    """Per step (mean), the bottleneck core's time in each term."""
+
+
+def layer_times(mapping: Mapping, times: CoreTimes, step_ns: float) -> list[LayerTime]:
+    """Per layer of ``mapping`` (in its order): slowest core, its time per step, share and limiting term."""
+    busy = times.busy.mean(1) if times.busy.size else np.zeros(0)
+    out = []
+    for name, layer in mapping.layers.items():
+        if not len(layer.cores):
+            out.append(LayerTime(name, 0.0, 0.0, None, None, dict.fromkeys(TERMS, 0.0)))
+            continue
+        core = layer.cores.start + int(np.argmax(busy[layer.cores.start:layer.cores.stop]))
+        time = float(busy[core])
+        out.append(LayerTime(name, time, time / step_ns if step_ns else 0.0, core, times.limiter(core),
+                             {t: float(times.terms[t][core].mean()) for t in TERMS}))
+    return out
+
+
+def step_time_ns(cost: HardwareCost) -> float:
+    """Mean time of one step with samples streamed back to back (the cost model's steady ticks)."""
+    return float(cost.steady_tick_ns.mean()) if cost.steady_tick_ns.size else 0.0
