@@ -16,7 +16,11 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 V = TypeVar("V")
 
+CHECK_FAILED_EXIT_CODE = 1
+"""A check the user asked for failed (verify: spikes differ; simulate / report: the mapping breaks the profile's
+limits; doctor: a problem): every output is written, the exit status says the result is not acceptable."""
 USAGE_EXIT_CODE = 2
+"""Bad usage or input: an unknown option or name, a missing or damaged file, a value out of range; nothing written."""
 
 
 class UserError(Exception):

@@ -217,6 +217,17 @@ def test_simulate_prints_the_figures_and_writes_valid_json(bundle, tmp_path):
     assert validate(report, schema()) == []
 
 
+def test_simulate_with_a_violated_profile_is_a_failed_check(bundle, tmp_path):
+    """Loihi 1 cannot carry the Loihi 2 bundle's graded spikes: exit 1 after the outputs are written (not 0, and
+    not the usage/bad-input status 2); --allow-violations exits 0."""
+    args = ("simulate", bundle, "--dataset", "digits", "--samples", "2", "--profile", "loihi1")
+    code, text = _run(*args, "--neurobench", tmp_path / "nb.json")
+    assert code == 1 and "check failed" in text and "violation" in text, text
+    assert json.loads((tmp_path / "nb.json").read_text())["synaptic_operations"]["Dense"] > 0
+    code, text = _run(*args, "--allow-violations")
+    assert code == 0 and "check failed" in text, text
+
+
 def test_two_processes_under_torchrun_give_the_single_process_result(bundle, tmp_path):
     script = Path(sys.executable).with_name("snn-deploy")
     common = ["simulate", str(bundle), "--dataset", "digits", "--samples", "6", "--batch-size", "2"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from snn_deploy.errors import UserError, exit_on_user_error
+from snn_deploy.errors import CHECK_FAILED_EXIT_CODE, UserError, exit_on_user_error
 
 PROFILE_CHOICES = ("loihi1", "loihi2")
 ALL_SAMPLES = sys.maxsize
@@ -45,6 +45,11 @@ def _common(command):
         click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets."),
         click.option("--profile", "profile_name", type=click.Choice(PROFILE_CHOICES),
                      help="Hardware profile (default: the bundle's target)."),
+        click.option("--neurobench", "neurobench_path", type=click.Path(path_type=Path),
+                     help="Also write NeuroBench's metrics (footprint, sparsities, synaptic operations) as JSON in "
+                          "NeuroBench's result layout."),
+        click.option("--allow-violations", is_flag=True, help="Exit 0 even when the mapping breaks the profile's "
+                     "per-core limits (default: exit 1 after writing every output)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -62,12 +67,16 @@ def _common(command):
 @click.option("--trace-samples", default=4, show_default=True, help="Test samples whose traces to record.")
 @exit_on_user_error
 def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: int, data_dir: Path | None,
-             profile_name: str | None, backend: str, json_path: Path | None, trace_layers: str | None,
+             profile_name: str | None, neurobench_path: Path | None, allow_violations: bool, backend: str, json_path: Path | None, trace_layers: str | None,
              traces_out: Path | None, trace_samples: int) -> None:
-    """Run BUNDLE on a data set: accuracy, SOPs, and estimated latency, energy and throughput on the chip."""
-    from snn_deploy.exporters.bundle import load_bundle, summarize
+    """Run BUNDLE on a data set: accuracy, SOPs, and estimated time per step (bottleneck layer and core), latency,
+    energy (dynamic and static) and throughput on the chip.
+
+    Exits 1 when the mapping breaks the profile's limits (a failed check; --allow-violations exits 0).
+    """
+    from snn_deploy.exporters.bundle import load_bundle
     from snn_deploy.io import write_json_atomic
-    from snn_deploy.sims.report import build, energy_text, time_text
+    from snn_deploy.sims.report import build, energy_text, neurobench_json, summary_lines, time_text
 
     if (trace_layers is None) != (traces_out is None):
         raise UserError("--traces and --traces-out go together: name the layers and the .npz file to write")
@@ -79,29 +88,39 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
     if rank != 0:
         return
     report = build(analysis, bundle, dataset=dataset, split="test")
-    run, paper = report["run"], report["paper_45nm"]
     echo = click.echo
-    echo(f"{bundle_path}: {run['samples']} {dataset} test samples, backend {backend}, {run['processes']} process(es)")
-    echo(f"  accuracy                {100 * run['accuracy']:.2f} %  (simulated)")
-    echo(f"  synaptic ops            {report['hardware']['neurons']['synaptic_ops']:,.0f} per inference "
-         "(simulated; every summand of a residual sum counted as the chip receives it)")
-    echo(f"  SOPs, 45 nm convention  {paper['sops']:,.0f} per inference; energy {energy_text(paper['energy_pj'])} "
-         "(paper convention: 0.9 pJ/AC, 4.6 pJ/MAC)")
+    echo(f"{bundle_path}: {report['run']['samples']} {dataset} test samples, backend {backend}, "
+         f"{report['run']['processes']} process(es)")
+    for label, value in summary_lines(report):
+        echo(f"  {label:<40}{value}")
     for model, label in (("neurons", "coincidence neurons"), ("embedded", "embedded cores")):
         hw = report["hardware"][model]
-        echo(f"  {analysis.profile.name}, products as {label + ':':21s}{hw['cores']} cores on {hw['chips']} chip(s), "
-             f"{energy_text(hw['energy_pj_total'])} and {time_text(hw['latency_ns'])} per inference, "
-             f"{hw['samples_per_s']:,.0f} samples/s streamed (estimated)")
-    echo(f"  simulator throughput    {run['samples_per_s']:.3g} samples/s, {run['steps_per_s']:.3g} steps/s "
-         "(wall clock on this machine)")
-    violations = analysis.mappings["neurons"].violations
-    if violations:
-        echo(f"  violations ({len(violations)}): {summarize(violations)}")
+        echo(f"  {'spike products as ' + label:<40}{hw['cores']} cores on {hw['chips']} chip(s), "
+             f"{energy_text(hw['energy_pj_total'])} and {time_text(hw['latency_ns'])} per inference (estimated)")
+    echo(f"  {'simulator throughput':<40}{report['run']['samples_per_s']:.3g} samples/s, "
+         f"{report['run']['steps_per_s']:.3g} steps/s (wall clock on this machine)")
     if json_path is not None:
         write_json_atomic(json_path, report)
+    if neurobench_path is not None:
+        write_json_atomic(neurobench_path, neurobench_json(report))
     if traces_out is not None:
         _write_traces(bundle.graph, traced, dataset, trace_samples, data_dir, traces_out)
         echo(f"  membrane traces         {traces_out} ({trace_samples} samples; simulator, functional time base)")
+    fail_on_violations(analysis, allow_violations)
+
+
+def fail_on_violations(analysis, allow: bool) -> None:
+    """Exit with :data:`CHECK_FAILED_EXIT_CODE` when the mapping breaks the profile's limits (after every output
+    is written), unless ``allow``."""
+    from snn_deploy.exporters.bundle import summarize
+
+    violations = analysis.mappings["neurons"].violations
+    if not violations:
+        return
+    click.echo(f"check failed: {len(violations)} violation(s) of {analysis.profile.name}'s per-core limits: "
+               f"{summarize(violations)}" + ("" if allow else " (exit 1; --allow-violations exits 0)"), err=True)
+    if not allow:
+        raise click.exceptions.Exit(CHECK_FAILED_EXIT_CODE)
 
 
 def _trace_names(graph, spec: str) -> list[str]:
@@ -148,13 +167,18 @@ def _write_traces(graph, names: list[str], dataset: str, count: int, data_dir: P
 @click.option("--force", is_flag=True, help="Replace an existing report directory.")
 @exit_on_user_error
 def report(bundle_path: Path, dataset: str, samples: int | None, batch_size: int, data_dir: Path | None,
-           profile_name: str | None, output: Path, force: bool) -> None:
-    """Write a per-layer hardware report of BUNDLE on a data set: report.json (+ schema), layers.csv, report.html
-    and the plots as PNG files in OUTPUT."""
+           profile_name: str | None, neurobench_path: Path | None, allow_violations: bool, output: Path,
+           force: bool) -> None:
+    """Write a per-layer hardware report of BUNDLE on a data set into OUTPUT: report.json (+ schema),
+    neurobench.json, layers.csv, cores.csv, report.html and the plots as PNG files.
+
+    Exits 1 when the mapping breaks the profile's limits (a failed check; --allow-violations exits 0).
+    """
     from rich.console import Console
 
     from snn_deploy.exporters.bundle import load_bundle
-    from snn_deploy.sims.report import build, console_table, report_files, write_dir
+    from snn_deploy.io import write_json_atomic
+    from snn_deploy.sims.report import build, console_table, neurobench_json, report_files, write_dir
 
     if output.exists() and not force:  # fail before the run, not after it
         raise UserError(f"{output} already exists; choose another output directory or pass --force to replace it")
@@ -165,4 +189,7 @@ def report(bundle_path: Path, dataset: str, samples: int | None, batch_size: int
     data = build(analysis, bundle, dataset=dataset, split="test")
     Console(width=None if sys.stdout.isatty() else TABLE_WIDTH).print(console_table(data))
     write_dir(output, report_files(data, analysis.activity), force=force)
-    click.echo(f"wrote {output}/ (report.json, layers.csv, report.html, plots)")
+    if neurobench_path is not None:
+        write_json_atomic(neurobench_path, neurobench_json(data))
+    click.echo(f"wrote {output}/ (report.html, report.json, neurobench.json, layers.csv, cores.csv, plots)")
+    fail_on_violations(analysis, allow_violations)
