@@ -1,6 +1,6 @@
 """Lava processes for the graph operations Lava has no process for, with fixed-point CPU models.
 
-* :class:`SumRelay` - a :class:`~snn_deploy.exporters.graph.SumNode`: Lava already sums every OutPort connected to
+* :class:`SumRelay` - a :class:`~snn_deploy.graph.SumNode`: Lava already sums every OutPort connected to
   one InPort; the relay forwards that integer sum as a graded message in the same step, so the sum has zero
   latency like the node it implements.
 * :class:`DelayLine` - ``d`` steps of delay for graded or binary messages: balances paths of unequal latency.

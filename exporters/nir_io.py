@@ -4,7 +4,7 @@ Mapping (documented in docs/nir_mapping.md):
 
 * InputNode -> ``nir.Input``; metadata: payload scale, bits, sign.
 * ConvNode -> ``nir.Conv2d`` with float-equivalent weights (see :func:`float_scale`); metadata: integer kernel,
-  weight exponent, graded flag, ``host`` (placement: computed on the host, see :attr:`Graph.host`).
+  weight exponent, graded flag, ``role``, ``host`` (placement: computed on the host, see :attr:`Graph.host`).
 * LIFNode -> ``nir.CubaLIF`` under the time-step convention ``dt`` (``DT`` = 1e-4 s, snnTorch's fixed step;
   Norse takes ``dt`` as an argument) and forward Euler: tau_syn = dt 4096/(du+1), w_in = 4096/(du+1),
   tau_mem = dt 4096/dv, r = 4096/dv, threshold in units of the integer threshold; metadata: du, dv, vth, bias
@@ -13,8 +13,8 @@ Mapping (documented in docs/nir_mapping.md):
   the LIF (the same current under forward Euler at ``dt``), so ``v_leak`` = 0, which importers that reject
   ``v_leak`` (snnTorch) or also apply it to the synapse (Norse) need; otherwise, or when no Conv2d feeds only this
   LIF, it is ``v_leak`` = bias 4096/dv.
-* a depthwise all-ones ConvNode (the sum inside a max-pool of spikes) -> ``nir.SumPool2d``; other grouped
-  kernels are written ungrouped (zeros between groups).
+* a ConvNode whose role is ``spike_pool`` (the all-ones sum inside a max-pool of spikes) -> ``nir.SumPool2d``;
+  other grouped kernels are written ungrouped (zeros between groups).
 * SumNode -> ``nir.Scale`` of ones: NIR sums every edge into a node.
 * ReadoutNode -> ``nir.SumPool2d`` over the whole map, ``nir.Flatten``, ``nir.Affine`` (weights divided by the
   token count): the mean over tokens. The mean over time is the consumer's (documented).
@@ -34,10 +34,8 @@ import nir
 import numpy as np
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import (
-    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode,
-)
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode
 
 NIR_FORMAT = "snn-deploy-nir"
 NIR_FORMAT_VERSION = 1
@@ -45,7 +43,6 @@ DT = 1e-4
 """Time-step convention of the float-equivalent parameters (seconds per hardware step). snnTorch's NIR importer
 hard-codes this step (and asserts ``r == tau_mem / dt``); Norse's takes it as ``from_nir(..., dt=1e-4)``."""
 SPIKE_PRODUCT_EXTENSION = "snn_deploy.spike_product"
-READOUT_PARTS = ("pool", "flatten", "affine")
 LONG_TAU_STEPS = 1e9
 """Stand-in for an infinite time constant (du = -1 or dv = 0: no decay) in the float-equivalent parameters."""
 
@@ -62,9 +59,8 @@ def _meta(node: Node, order: int, **fields) -> dict:
 
 def float_bias(node: LIFNode) -> np.ndarray:
     """Per-channel bias of ``node`` in float units (the float threshold is 1), float32 [C]: the constant added to
-    v each step (``mant << exp``; ``>>`` for a negative exponent, as Lava computes it)."""
-    mant, exp = np.broadcast_arrays(node.bias_mant.astype(np.int64), node.bias_exp.astype(np.int64))
-    exact = np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0))
+    v each step (:meth:`LIFParams.bias <snn_deploy.fixedpoint.LIFParams.bias>`)."""
+    exact = node.params().bias().reshape(-1).numpy()
     return np.broadcast_to(exact.astype(np.float64) / float_scale(node.vth), node.shape[:1]).astype(np.float32)
 
 
@@ -81,7 +77,7 @@ def bias_carriers(graph: Graph) -> dict[str, str]:
             continue
         for name in node.inputs:
             source = graph[name]
-            if isinstance(source, ConvNode) and not _is_sum_pool(source) and consumers[name] == [node.name]:
+            if isinstance(source, ConvNode) and source.role != "spike_pool" and consumers[name] == [node.name]:
                 carriers[name] = node.name
                 break
     return carriers
@@ -114,25 +110,6 @@ def _compact(values: np.ndarray) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def _is_sum_pool(node: ConvNode) -> bool:
-    """A depthwise all-ones kernel is a sum pool (NIR's Conv2d type check ignores groups, SumPool2d is exact)."""
-    co, ci = node.weight.shape[:2]
-    return node.groups == co and ci == 1 and node.weight_exp == 0 and bool((node.weight == 1).all())
-
-
-def _dense_kernel(node: ConvNode) -> np.ndarray:
-    """The grouped kernel as an equivalent ungrouped one (zeros between groups), float32."""
-    if node.groups == 1:
-        return node.weight.astype(np.float32)
-    co, ci_g = node.weight.shape[:2]
-    out_g = co // node.groups
-    dense = np.zeros((co, ci_g * node.groups, *node.weight.shape[2:]), dtype=np.float32)
-    for o in range(co):
-        g = o // out_g
-        dense[o, g * ci_g:(g + 1) * ci_g] = node.weight[o]
-    return dense
-
-
 def _consumer_vth(graph: Graph, name: str) -> int:
     lifs = [n for n in graph.nodes if name in n.inputs and isinstance(n, LIFNode)]
     return lifs[0].vth if lifs else 1
@@ -145,7 +122,7 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
     input_scale = graph.input.scale
     carriers = bias_carriers(graph)
     for order, node in enumerate(graph.nodes):
-        edges += [(_out_name(graph[i]), node.name) for i in node.inputs]
+        edges += [(i, node.name) for i in node.inputs]
         if isinstance(node, InputNode):
             nodes[node.name] = nir.Input(input_type={"input": np.array(node.shape)},
                                          metadata=_meta(node, order, scale=node.scale, payload_bits=node.payload_bits,
@@ -157,8 +134,8 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
                 per_unit *= input_scale
             meta = _meta(node, order, weight=_compact(node.weight), weight_exp=node.weight_exp, graded=node.graded,
                          stride=list(node.stride), padding=list(node.padding), groups=node.groups,
-                         host=node.name in graph.host)
-            if _is_sum_pool(node):
+                         role=node.role, host=node.name in graph.host)
+            if node.role == "spike_pool":
                 nodes[node.name] = nir.SumPool2d(kernel_size=np.array(node.weight.shape[2:]),
                                                  stride=np.array(node.stride), padding=np.array(node.padding),
                                                  metadata=meta)
@@ -166,7 +143,7 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
                 bias = (float_bias(graph[carriers[node.name]]) if node.name in carriers
                         else np.zeros(node.weight.shape[0], dtype=np.float32))
                 nodes[node.name] = nir.Conv2d(
-                    input_shape=tuple(source.shape[1:]), weight=(_dense_kernel(node) * per_unit).astype(np.float32),
+                    input_shape=tuple(source.shape[1:]), weight=(node.dense_kernel().astype(np.float32) * per_unit).astype(np.float32),
                     stride=node.stride,
                     padding=node.padding, dilation=(1, 1), groups=1, bias=bias,
                     metadata=meta)
@@ -202,12 +179,13 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
 
-def _out_name(node: Node) -> str:
-    return node.name
-
-
 def _as_str(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _conv_role(node: nir.NIRNode) -> str:
+    """The role of a conv in a file written before roles were recorded: its sum pools are SumPool2d nodes."""
+    return "spike_pool" if isinstance(node, nir.SumPool2d) else "synapse"
 
 
 def from_nir(ir: nir.NIRGraph) -> Graph:
@@ -244,7 +222,8 @@ def from_nir(ir: nir.NIRGraph) -> Graph:
         elif kind == "conv":
             nodes.append(ConvNode(**common, weight=np.asarray(m["weight"], dtype=np.int64),
                                   stride=tuple(int(s) for s in m["stride"]), padding=tuple(int(p) for p in m["padding"]),
-                                  groups=int(m["groups"]), weight_exp=int(m["weight_exp"]), graded=bool(m["graded"])))
+                                  groups=int(m["groups"]), weight_exp=int(m["weight_exp"]), graded=bool(m["graded"]),
+                                  role=_as_str(m["role"]) if "role" in m else _conv_role(node)))
         elif kind == "lif":
             nodes.append(LIFNode(**common, du=int(m["du"]), dv=int(m["dv"]), vth=int(m["vth"]),
                                  bias_mant=np.asarray(m["bias_mant"], dtype=np.int64),

@@ -7,7 +7,8 @@ module:
 * ``footprint``: bytes to represent the model, zero weights included: here every parameter at its deployed
   precision (weights at the profile's weight bits, LIF biases as 16-bit mantissa + exponent, the host readout in
   float32);
-* ``parameter_count``: conv kernels, LIF biases, readout weights and biases;
+* ``parameter_count``: learned conv kernels, LIF biases, readout weights and biases (the fixed routing kernels
+  the lowering adds are not parameters of the model);
 * ``connection_sparsity``: zero weights over all weights of the learned connection layers (convs and readout;
   fixed routing kernels the lowering adds are not a model's connections and are left out);
 * ``activation_sparsity``: zero outputs over all outputs of every spiking neuron, every step of every sample;
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from snn_deploy.exporters.graph import ConvNode, Graph, LIFNode
+from snn_deploy.graph import ConvNode, Graph, LIFNode
 from snn_deploy.sims.cost import is_routing
 from snn_deploy.sims.driver import Activity
 
@@ -35,9 +36,11 @@ READOUT_BYTES = 4
 """The readout runs on the host in float32."""
 NOTES = [
     "computed on the deployed integer graph (what runs on the chip), not on the torch module",
-    "footprint: weights at the deployed weight bits, LIF biases 2 bytes, host readout float32",
+    "footprint and parameter count: learned weights at the deployed weight bits, LIF biases 2 bytes, host readout "
+    "float32; fixed routing kernels of the lowering left out",
     "connection sparsity: learned convs and the readout; fixed routing kernels of the lowering left out",
-    "synaptic operations per sample: convs only (the readout runs once per sample on the host); effective counts "
+    "synaptic operations per sample: convs without pooling (the readout runs once per sample on the host); "
+    "effective counts "
     "scale the simulator's event x fan-out counts by each kernel's non-zero fraction",
     "spike products (attention) are matrix products: not counted by NeuroBench, reported as attention_accumulates",
 ]
@@ -45,11 +48,11 @@ NOTES = [
 
 def metrics(graph: Graph, activity: Activity, *, weight_bits: int, accuracy: float | None) -> dict[str, Any]:
     """The NeuroBench metrics of ``graph`` running ``activity``, in NeuroBench's result layout."""
-    convs = graph.of_kind(ConvNode)
+    convs = [c for c in graph.of_kind(ConvNode) if c.role != "spike_pool"]  # NeuroBench counts no pooling
     lifs = graph.of_kind(LIFNode)
     readout = graph.readout
     learned = [c for c in convs if not is_routing(c)]
-    weights = sum(c.weight.size for c in convs)
+    weights = sum(c.weight.size for c in learned)
     biases = sum(np.asarray(n.bias_mant).size for n in lifs)
     readout_params = readout.weight.size + readout.bias.size
     zeros = sum(int(c.weight.size - np.count_nonzero(c.weight)) for c in learned)

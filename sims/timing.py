@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from snn_deploy.exporters.graph import Graph
+from snn_deploy.graph import Graph
 from snn_deploy.sims.cost import HardwareCost, loads, rates
 from snn_deploy.sims.driver import Activity
 from snn_deploy.sims.mapper import HOST, Mapping

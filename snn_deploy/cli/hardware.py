@@ -23,7 +23,7 @@ def _run(bundle, dataset: str, backend: str, samples: int | None, batch_size: in
          profile_name: str | None):
     """Run a loaded bundle and analyse; returns (analysis, rank)."""
     from snn_deploy.sims.driver import backend_runner, bundle_tensors, init_shard, run_dataset
-    from snn_deploy.sims.profiles import profile
+    from snn_deploy.graph import profile
     from snn_deploy.sims.report import analyse
 
     if samples is not None and samples < 1:
@@ -67,8 +67,8 @@ def _common(command):
 @click.option("--trace-samples", default=4, show_default=True, help="Test samples whose traces to record.")
 @exit_on_user_error
 def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: int, data_dir: Path | None,
-             profile_name: str | None, neurobench_path: Path | None, allow_violations: bool, backend: str, json_path: Path | None, trace_layers: str | None,
-             traces_out: Path | None, trace_samples: int) -> None:
+             profile_name: str | None, neurobench_path: Path | None, allow_violations: bool, backend: str,
+             json_path: Path | None, trace_layers: str | None, traces_out: Path | None, trace_samples: int) -> None:
     """Run BUNDLE on a data set: accuracy, SOPs, and estimated time per step (bottleneck layer and core), latency,
     energy (dynamic and static) and throughput on the chip.
 
@@ -112,7 +112,7 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
 def fail_on_violations(analysis, allow: bool) -> None:
     """Exit with :data:`CHECK_FAILED_EXIT_CODE` when the mapping breaks the profile's limits (after every output
     is written), unless ``allow``."""
-    from snn_deploy.exporters.bundle import summarize
+    from snn_deploy.graph import summarize
 
     violations = analysis.mappings["neurons"].violations
     if not violations:
@@ -125,7 +125,7 @@ def fail_on_violations(analysis, allow: bool) -> None:
 
 def _trace_names(graph, spec: str) -> list[str]:
     """LIF node names from ``--traces`` (comma-separated, or 'all'), in graph order."""
-    from snn_deploy.exporters.graph import LIFNode
+    from snn_deploy.graph import LIFNode
 
     lifs = [n.name for n in graph.of_kind(LIFNode)]
     if spec.strip() == "all":
