@@ -65,12 +65,17 @@ class PretrainSettings:
 
 
 def resolve(cls: type[S], model: str, dataset: str, *, T: int | None = None, **given: Any) -> S:
-    """Fill unset (None) schedule values from the data set's defaults and T from the model, then validate."""
+    """Fill unset (None) schedule values from the data set's defaults and T from the model, then validate.
+
+    The default warm-up is shortened to leave at least one epoch of decay (``--epochs 1``: no warm-up); an explicit
+    ``--warmup-epochs`` is validated as given."""
     from snn_deploy.models import spec
 
     fields = {f.name for f in dataclasses.fields(cls)}
     defaults = {k: v for k, v in dataclasses.asdict(info(dataset).defaults).items() if k in fields}
     values = {**defaults, **{k: v for k, v in given.items() if v is not None or k not in defaults}}
+    if given.get("warmup_epochs") is None and "warmup_epochs" in values:  # a default never fails a valid request
+        values["warmup_epochs"] = max(0, min(values["warmup_epochs"], values["epochs"] - 1))
     settings = cls(model=model, dataset=dataset, T=T or spec(model).default_T, **values)
     validate(settings)
     return settings
@@ -85,7 +90,7 @@ def validate(s: TrainSettings | PretrainSettings) -> None:
         (s.weight_decay >= 0, "--weight-decay must be >= 0"),
         (0 <= s.warmup_epochs < s.epochs, f"warm-up epochs ({s.warmup_epochs}) must be fewer than --epochs "
                                           f"({s.epochs}); pass --warmup-epochs"),
-        (s.T >= 1, "--T must be at least 1"),
+        (s.T >= 1, "--time-steps must be at least 1"),
         (s.micro_batches >= 1, "--micro-batches must be at least 1"),
     ]
     if isinstance(s, TrainSettings):

@@ -1,0 +1,368 @@
+"""snn-deploy from Python: what the command line does, for notebooks and scripts (see docs/api.md).
+
+    import snn_deploy as sd
+
+    splits = sd.open_splits("digits")                    # torch Datasets (8x8 digits)
+    trained = sd.train("qkformer-tiny-8x8", "digits", "model.pt", epochs=1)
+    bundle = sd.export(trained.path, "model.loihi")      # Loihi 2 bundle
+    results = sd.simulate(bundle, "digits", samples=64)  # accuracy, per-layer SOPs, spikes, cores, energy, time
+    sd.report(results, "report")                          # report.html, report.json, CSVs, plots
+
+Why a facade: each call is the command of the same name, through the same library code (so a notebook and the
+CLI give the same numbers), with Python defaults instead of required options, and results as plain data:
+``Results.layers`` and ``Results.cores`` are lists of flat dicts (``pandas.DataFrame(results.layers)`` works);
+``Results.report`` is ``report.json``'s content. Errors are :class:`snn_deploy.errors.UserError` with the
+message the CLI prints. Importing this module is cheap; torch loads on the first call that needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from snn_deploy.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
+
+    from snn_deploy.exporters.bundle import Bundle
+    from snn_deploy.modelfile import ModelFile
+    from snn_deploy.models import SpikingNetwork
+    from snn_deploy.sims.report import Analysis
+
+DEFAULT_EVENT_STEPS = 16
+"""Frames per sample of event data when neither T nor a model is given (the zoo's DVS configurations)."""
+DEFAULT_IMAGE_SIZE = {True: 8, False: 224}
+"""Input size of data sets without a native size: built-in digits are 8x8 scans; ImageFolder trees ImageNet's."""
+BUNDLE_TARGETS = ("loihi", "loihi1", "loihi2")
+
+
+def model_names() -> list[str]:
+    """Names of the model zoo (``snn-deploy models``)."""
+    from snn_deploy.models import names
+
+    return list(names())
+
+
+def dataset_names() -> list[str]:
+    """Names of the data sets (``snn-deploy datasets``)."""
+    from snn_deploy.data import names
+
+    return list(names())
+
+
+def create(name: str, *, neuron: str = "loihi", **overrides: Any) -> SpikingNetwork:
+    """A zoo model (``snn-deploy models`` lists the names) with ``neuron`` mode ``loihi`` (integer,
+    quantization-aware) or ``float``; ``overrides`` change its config (e.g. ``num_classes=10``, ``T=4``)."""
+    from snn_deploy.models import create as create_model
+
+    return create_model(name, mode=neuron, **overrides)
+
+
+# --- data -----------------------------------------------------------------------------------------------------
+
+def _dataset_class():
+    import torch.utils.data
+
+    class SampleDataset(torch.utils.data.Dataset):
+        """One split as a torch Dataset: ``ds[i]`` is ``(input, label)``; inputs as the model reads them (images
+        [C, H, W], event frames [T, C, H, W]), without augmentation unless ``augment=True``."""
+
+        def __init__(self, samples, *, augment: bool = False, seed: int = 0) -> None:
+            self.samples, self.classes = samples, samples.classes
+            self.augment, self.seed = augment, seed
+
+        def __len__(self) -> int:
+            return len(self.samples)
+
+        def __getitem__(self, i: int):
+            import numpy as np
+
+            if not 0 <= i < len(self):
+                raise IndexError(f"sample {i} out of range 0..{len(self) - 1}")
+            rng = np.random.default_rng((self.seed, i)) if self.augment else None
+            return self.samples.sample(i, rng), int(self.samples.labels[i])
+
+    return SampleDataset
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """A data set's train and test splits as ``torch.utils.data.Dataset``s, and what they were opened with."""
+
+    train: Any
+    test: Any
+    classes: tuple[str, ...]
+    size: int
+    T: int | None
+    """Frames per sample for event data; None for images (the model repeats an image every step)."""
+
+
+def open_splits(dataset: str, *, model: str | None = None, size: int | None = None, T: int | None = None,
+                data_dir: str | Path | None = None, augment: bool = False) -> DataSplits:
+    """Train and test splits of ``dataset`` as torch Datasets.
+
+    Defaults: the input size and T of ``model`` (a zoo name) when given; otherwise the data set's native size
+    (8 for the built-in digits, 224 for ImageFolder trees) and, for event data, 16 frames per sample.
+    ``data_dir`` defaults to ``$SNN_DEPLOY_DATA``, else ``./data`` (built-in data sets need none).
+    """
+    from snn_deploy.data import info
+    from snn_deploy.data import open_splits as open_samples
+
+    entry = info(dataset)
+    if model is not None:
+        from snn_deploy.models import spec
+
+        s = spec(model)
+        size, T = size or s.input_shape[1], T or s.default_T
+    size = size or entry.native_size or DEFAULT_IMAGE_SIZE[entry.builtin]
+    T = (T or DEFAULT_EVENT_STEPS) if entry.kind == "events" else None
+    splits = open_samples(dataset, size=size, T=T or 1, data_dir=data_dir)
+    SampleDataset = _dataset_class()
+    return DataSplits(SampleDataset(splits.train, augment=augment), SampleDataset(splits.test),
+                      tuple(splits.train.classes), size, T)
+
+
+# --- train, quantize, export ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Trained:
+    """A finished training run: the model file, its metrics file and the metrics."""
+
+    path: Path
+    metrics_path: Path
+    metrics: dict[str, Any]
+
+    @property
+    def model(self) -> SpikingNetwork:
+        from snn_deploy.modelfile import load_model
+
+        return load_model(self.path).model
+
+
+def _check_output(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise UserError(f"{path} already exists; pass force=True to overwrite it or choose another path")
+    if not path.parent.is_dir():
+        raise UserError(f"cannot write {path}: directory {path.parent} does not exist; create it first")
+
+
+def train(model: str, dataset: str, output: str | Path, *, epochs: int | None = None, batch_size: int | None = None,
+          lr: float | None = None, weight_decay: float | None = None, warmup_epochs: int | None = None,
+          label_smoothing: float | None = None, time_steps: int | None = None, neuron: str = "loihi",
+          seed: int = 0, augment: bool = True, micro_batches: int = 1, labels_per_class: int | None = None,
+          init: str | Path | None = None, data_dir: str | Path | None = None, threads: int | None = None,
+          resume: bool = False, force: bool = False) -> Trained:
+    """``snn-deploy train``: quantization-aware training (``neuron="loihi"``) of zoo ``model`` on ``dataset``;
+    writes ``output`` and ``<stem>.metrics.json``. Unset schedule values take the data set's defaults
+    (``snn-deploy datasets``)."""
+    from snn_deploy.training import DEFAULT_THREADS
+    from snn_deploy.training.runtime import join_world, leave_world
+    from snn_deploy.training.settings import TrainSettings, resolve
+    from snn_deploy.training.trainer import metrics_path, train as run_training
+
+    output = Path(output)
+    if not resume:
+        _check_output(output, force)
+    init_path = Path(init) if init is not None else None
+    if init_path is not None and not init_path.is_file():
+        raise UserError(f"init={init_path} not found: pass a model file written by `snn-deploy pretrain`")
+    settings = resolve(TrainSettings, model, dataset, T=time_steps, neuron=neuron, epochs=epochs,
+                       batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
+                       label_smoothing=label_smoothing, seed=seed, augment=augment, micro_batches=micro_batches,
+                       labels_per_class=labels_per_class, init=init_path.name if init_path else None)
+    world = join_world()
+    try:
+        metrics = run_training(settings, output=output, data_dir=data_dir, resume=resume,
+                               threads=threads or DEFAULT_THREADS, world=world, init_path=init_path)
+    finally:
+        leave_world(world)
+    return Trained(output, metrics_path(output), metrics)
+
+
+def _model_file(model: str | Path | ModelFile | SpikingNetwork) -> ModelFile:
+    """A model file (path), a loaded one, or a zoo model built with :func:`create`."""
+    from snn_deploy.modelfile import ModelFile, load_model
+    from snn_deploy.models import SpikingNetwork
+    from snn_deploy.neurons import neuron_mode
+
+    if isinstance(model, ModelFile):
+        return model
+    if isinstance(model, SpikingNetwork):
+        if model.arch is None:
+            raise UserError("the model has no zoo name; build it with snn_deploy.create(NAME)")
+        return ModelFile(model, model.arch, neuron_mode(model), None, {"source": "python"})
+    return load_model(Path(model))
+
+
+def _calibration(model_file: ModelFile, dataset: str | None, data_dir: str | Path | None):
+    from snn_deploy.data.tensors import dataset_tensors
+
+    if dataset is None:
+        return None
+    return dataset_tensors(model_file.model.config, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
+
+
+CALIBRATION_SAMPLES = 256
+"""Training samples that set a float model's input scale (as ``snn-deploy quantize --calibrate``)."""
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """A quantized (integer-mode) model and the per-layer record of what quantization chose and clipped."""
+
+    model: SpikingNetwork
+    quantization: dict[str, Any]
+    path: Path | None
+
+
+def quantize(model: str | Path | ModelFile | SpikingNetwork, *, calibrate: str | None = None,
+             output: str | Path | None = None, data_dir: str | Path | None = None, force: bool = False) -> Quantized:
+    """``snn-deploy quantize``: fold BatchNorm and quantize to Loihi fixed point (``calibrate``: the data set
+    whose training inputs set a float model's input scale). Writes ``output`` when given."""
+    from snn_deploy.exporters.pipeline import prepare
+    from snn_deploy.modelfile import save_model
+
+    model_file = _model_file(model)
+    if model_file.neuron_mode == "integer":
+        raise UserError("the model is already quantized (integer neurons); quantize its float or loihi source")
+    path = Path(output) if output is not None else None
+    if path is not None:
+        _check_output(path, force)
+    prepared = prepare(model_file, calibration=_calibration(model_file, calibrate, data_dir), rewrites=[])
+    if path is not None:
+        save_model(prepared.model, path, source=str(model) if isinstance(model, (str, Path)) else "python",
+                   created_from="snn_deploy.api.quantize", quantization=prepared.quantization,
+                   provenance={"calibration": calibrate})
+    return Quantized(prepared.model, prepared.quantization, path)
+
+
+def export(model: str | Path | ModelFile | SpikingNetwork, output: str | Path, *, target: str = "loihi2",
+           calibrate: str | None = None, rewrites: tuple[str, ...] = (), input_on_host: bool = False,
+           data_dir: str | Path | None = None, force: bool = False) -> Bundle:
+    """``snn-deploy export --target loihi2|loihi1``: a Loihi bundle directory, returned loaded. (NIR, ONNX and
+    netx single files: ``snn-deploy export --target nir|onnx|netx``.)"""
+    from snn_deploy.exporters import pipeline
+    from snn_deploy.exporters.bundle import load_bundle as read_bundle, sha256
+    from snn_deploy.graph import profile
+
+    if target not in BUNDLE_TARGETS:
+        raise UserError(f"export(target={target!r}): the Python API writes Loihi bundles ({', '.join(BUNDLE_TARGETS)})"
+                        f"; for {target} files run `snn-deploy export MODEL --target {target}`")
+    output = Path(output)
+    _check_output(output, force)
+    model_file = _model_file(model)
+    source = ({"path": Path(model).name, "sha256": sha256(Path(model))} if isinstance(model, (str, Path))
+              else {"path": None, "sha256": None})
+    path, _ = pipeline.export_bundle(model_file, output, target=profile("loihi2" if target == "loihi" else target),
+                                     calibration=_calibration(model_file, calibrate, data_dir),
+                                     rewrites=list(rewrites), force=force, source=source,
+                                     input_on_host=input_on_host)
+    return read_bundle(path)
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """A bundle directory (hashes checked): ``.graph`` (the deployed graph) and ``.manifest``."""
+    from snn_deploy.exporters.bundle import load_bundle as read_bundle
+
+    return read_bundle(Path(path))
+
+
+# --- simulate and report --------------------------------------------------------------------------------------
+
+@dataclass
+class Results:
+    """What ``snn-deploy simulate`` / ``report`` show, as plain data. ``report`` is ``report.json``'s content
+    (schema: ``snn_deploy.sims.report.schema()``); the properties are its headline figures."""
+
+    report: dict[str, Any]
+    analysis: Analysis
+
+    @property
+    def accuracy(self) -> float:
+        """Simulated top-1 accuracy (0..1)."""
+        return self.report["run"]["accuracy"]
+
+    @property
+    def layers(self) -> list[dict[str, Any]]:
+        """One flat record per layer: neurons, cores, spikes and firing rate, synaptic ops, energy (pJ) and its
+        share, time per step (ns) and its share, bottleneck core and what limits it."""
+        return [dict(layer) for layer in self.report["layers"]]
+
+    @property
+    def cores(self) -> list[dict[str, Any]]:
+        """One flat record per core: layer, neurons, synapses, memory, fan-in/out, activity, busy time per step."""
+        return [{k: v for k, v in core.items() if k != "utilisation"}
+                | {f"utilisation_{m}": u for m, u in core["utilisation"].items()} for core in self.report["cores"]]
+
+    @property
+    def synaptic_ops(self) -> dict[str, float]:
+        """Per layer: simulated synaptic operations per inference."""
+        return {layer["name"]: layer["synaptic_ops"] for layer in self.report["layers"]}
+
+    @property
+    def spikes(self) -> dict[str, float]:
+        """Per layer: simulated spikes per inference."""
+        return {layer["name"]: layer["spikes"] for layer in self.report["layers"]}
+
+    @property
+    def energy_pj(self) -> dict[str, float | None]:
+        """Estimated energy per inference: ``total``, ``dynamic``, ``static`` (None where not modelled)."""
+        hw = self.report["hardware"]["neurons"]
+        return {"total": hw["energy_pj_total"], "dynamic": hw["energy_pj_dynamic"], "static": hw["energy_pj_static"]}
+
+    @property
+    def time_per_step_ns(self) -> float:
+        """Estimated time of one step with samples streamed back to back."""
+        return self.report["timing"]["step_ns"]
+
+    @property
+    def latency_ns(self) -> float:
+        """Estimated time of one inference on its own (T steps plus the pipeline depth)."""
+        return self.report["hardware"]["neurons"]["latency_ns"]
+
+    @property
+    def neurobench(self) -> dict[str, Any]:
+        """NeuroBench's metrics in NeuroBench's result layout."""
+        from snn_deploy.sims.report import neurobench_json
+
+        return neurobench_json(self.report)
+
+
+def simulate(bundle: str | Path | Bundle, dataset: str | None = None, *, inputs: torch.Tensor | None = None,
+             labels: torch.Tensor | None = None, samples: int | None = None, backend: str = "sim",
+             profile: str | None = None, batch_size: int = 32, data_dir: str | Path | None = None) -> Results:
+    """``snn-deploy simulate``: run ``bundle`` on ``dataset``'s test split (the first ``samples``, default all), or
+    on ``inputs`` ([N, C, H, W] images or [T, N, C, H, W] frames) with ``labels``, and estimate what it costs on
+    ``profile`` (default: the bundle's target)."""
+    import torch
+
+    from snn_deploy.graph import profile as hardware_profile
+    from snn_deploy.sims.driver import bundle_tensors, run_dataset
+    from snn_deploy.sims.report import analyse, build
+
+    b = load_bundle(bundle) if isinstance(bundle, (str, Path)) else bundle
+    if (dataset is None) == (inputs is None):
+        raise UserError("simulate needs a data set name or inputs (and labels), not both")
+    if samples is not None and samples < 1:
+        raise UserError(f"samples must be positive, got {samples}")
+    if inputs is None:
+        inputs, labels = bundle_tensors(b.graph, dataset, "test", samples or 2**62, data_dir)
+    elif labels is None:
+        raise UserError("inputs need labels (the accuracy is part of the results)")
+    hw = hardware_profile(profile or b.manifest.get("target", "loihi2"))
+    activity = run_dataset(b.graph, inputs, torch.as_tensor(labels), backend=backend, batch_size=batch_size)
+    analysis = analyse(b.graph, hw, activity)
+    return Results(build(analysis, b, dataset=dataset or "inputs", split="test"), analysis)
+
+
+def report(results: Results, output: str | Path, *, force: bool = False) -> Path:
+    """``snn-deploy report``'s files for ``results`` in directory ``output``: report.html, report.json (+ schema),
+    neurobench.json, layers.csv, cores.csv and the plots."""
+    from snn_deploy.sims.report import report_files, write_dir
+
+    output = Path(output)
+    if output.exists() and not force:
+        raise UserError(f"{output} already exists; pass force=True to replace it or choose another directory")
+    return write_dir(output, report_files(results.report, results.analysis.activity), force=force)
