@@ -8,16 +8,22 @@ hold them to it.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
-
-import torch
+from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 from snn_deploy.errors import UserError, lookup
 from snn_deploy.models.configs import Config, QKFormerConfig, SpikformerConfig
-from snn_deploy.models.deploy import deployable_as_is
-from snn_deploy.models.networks import SpikingNetwork, build
+
+if TYPE_CHECKING:
+    from snn_deploy.models.networks import SpikingNetwork
+
+FACTS_FILE = "zoo_facts.json"
+"""Parameter count and deployability of every name, as :meth:`ModelSpec.computed_facts` finds them: ``snn-deploy
+models`` lists the zoo without importing torch; tests/test_models_registry.py keeps the file equal to the models
+(regenerate with ``scripts/run python -m snn_deploy.models.registry``)."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +65,18 @@ class ModelSpec:
     @cached_property
     def _facts(self) -> tuple[int, bool]:
         """(parameter count, deployable as is), from one model built on the meta device (no memory, no init)."""
+        import torch
+
+        from snn_deploy.models.deploy import deployable_as_is
+        from snn_deploy.models.networks import build
+
         with torch.device("meta"):
             model = build(self.config)
         return sum(p.numel() for p in model.parameters()), deployable_as_is(model)
+
+    def computed_facts(self) -> dict[str, Any]:
+        """The :data:`FACTS_FILE` record of this spec, computed from the model."""
+        return {"params": self.params, "deployable": self.deployable}
 
     @property
     def params(self) -> int:
@@ -181,4 +196,19 @@ def configure(name: str, **overrides: Any) -> Config:
 
 def create(name: str, *, mode: str = "float", **overrides: Any) -> SpikingNetwork:
     """Build architecture ``name`` with neurons of ``mode`` (``float`` or ``loihi``) and config ``overrides``."""
+    from snn_deploy.models.networks import build
+
     return build(configure(name, **overrides), mode=mode, arch=name)
+
+
+def stored_facts() -> dict[str, dict[str, Any]]:
+    """:data:`FACTS_FILE`: per name, ``params`` and ``deployable`` (read without building a model)."""
+    return json.loads(resources.files("snn_deploy.models").joinpath(FACTS_FILE).read_text())
+
+
+if __name__ == "__main__":  # regenerate FACTS_FILE from the models
+    from pathlib import Path
+
+    facts = {name: spec(name).computed_facts() for name in names()}
+    Path(__file__).with_name(FACTS_FILE).write_text(json.dumps(facts, indent=1) + "\n")
+    print(f"wrote {Path(__file__).with_name(FACTS_FILE)} ({len(facts)} architectures)")

@@ -64,6 +64,24 @@ def test_bad_names_and_overrides_are_user_errors(call, fragment):
         call()
 
 
+def test_stored_zoo_facts_equal_the_models():
+    """`snn-deploy models` reads parameter counts and deployability from models/zoo_facts.json (no torch):
+    the file must say what the models are (regenerate: scripts/run python -m snn_deploy.models.registry)."""
+    from snn_deploy.models.registry import stored_facts
+
+    assert stored_facts() == {name: spec(name).computed_facts() for name in names()}
+
+
+def test_listing_the_zoo_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from snn_deploy.cli import cli; "
+            "r = CliRunner().invoke(cli, ['models', '--json']); assert r.exit_code == 0, r.output; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_deployability_flags():
     assert spec("spikformer-8-512").deployable and spec("spikformer-v2-8-512").deployable
     assert not spec("qkformer-10-384").deployable

@@ -20,13 +20,14 @@ NEURON_MODE_CHOICES = ("float", "loihi")
 
 
 def spec_row(name: str) -> dict[str, Any]:
-    """One architecture as plain data (the ``--json`` record and the table row)."""
-    from snn_deploy.models import spec
+    """One architecture as plain data (the ``--json`` record and the table row); parameter count and
+    deployability from the stored facts, so listing the zoo imports no torch."""
+    from snn_deploy.models.registry import spec, stored_facts
 
-    s = spec(name)
-    return {"name": s.name, "family": s.family, "params": s.params, "published_params": s.published_params,
+    s, facts = spec(name), stored_facts()[name]
+    return {"name": s.name, "family": s.family, "params": facts["params"], "published_params": s.published_params,
             "tokens": list(s.tokens), "default_T": s.default_T, "input_shape": list(s.input_shape),
-            "num_classes": s.num_classes, "deployable_as_is": s.deployable, "source": s.source}
+            "num_classes": s.num_classes, "deployable_as_is": facts["deployable"], "source": s.source}
 
 
 @click.command("models")
@@ -36,7 +37,7 @@ def models(as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from snn_deploy.models import names
+    from snn_deploy.models.registry import names
 
     rows = [spec_row(name) for name in names()]
     if as_json:
