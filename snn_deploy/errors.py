@@ -35,6 +35,12 @@ def exit_on_user_error(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except UserError as exc:
+            from snn_deploy import console
+
+            if console.verbosity() > 0:  # -v: where it was raised, and its cause
+                import traceback
+
+                traceback.print_exc()
             click.echo(f"error: {exc}", err=True)
             raise click.exceptions.Exit(USAGE_EXIT_CODE) from None
 

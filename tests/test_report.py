@@ -228,6 +228,15 @@ def test_simulate_with_a_violated_profile_is_a_failed_check(bundle, tmp_path):
     assert code == 0 and "check failed" in text, text
 
 
+def test_simulate_json_to_stdout_quiet_and_verbose(bundle):
+    code, text = _run("simulate", bundle, "--dataset", "digits", "--samples", "2", "--json", "-")
+    assert code == 0 and json.loads(text)["run"]["samples"] == 2  # stdout holds the JSON only
+    code, text = _run("simulate", bundle, "--dataset", "digits", "--samples", "2", "-q")
+    assert code == 0 and text == ""
+    code, text = _run("simulate", bundle, "--dataset", "digits", "--samples", "2", "-v")
+    assert code == 0 and "bottleneck core" in text and "patch_embed1.proj_lif" in text  # the per-layer table
+
+
 def test_two_processes_under_torchrun_give_the_single_process_result(bundle, tmp_path):
     script = Path(sys.executable).with_name("snn-deploy")
     common = ["simulate", str(bundle), "--dataset", "digits", "--samples", "6", "--batch-size", "2"]

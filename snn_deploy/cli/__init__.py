@@ -5,12 +5,21 @@ from __future__ import annotations
 import click
 
 from snn_deploy import __version__
+from snn_deploy.cli.options import verbosity_options
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="snn-deploy")
 def cli() -> None:
-    """Deploy spiking transformers to Loihi-class neuromorphic hardware."""
+    """Deploy spiking transformers to Loihi-class neuromorphic hardware.
+
+    Exit status: 0 success; 1 a check failed (verify: spikes differ; simulate/report: the mapping breaks the
+    profile's limits; doctor: a problem), every output written; 2 bad usage or input (one `error:` line, nothing
+    written).
+    """
+    from snn_deploy import console
+
+    console.set_verbosity(0)  # -q / -v of the command (parsed after this) set it for this invocation
 
 
 def _register() -> None:
@@ -33,6 +42,10 @@ def _register() -> None:
     cli.add_command(deploy.verify)
     cli.add_command(hardware.simulate)
     cli.add_command(hardware.report)
+    listings = {"models", "datasets", "doctor"}
+    for name, command in cli.commands.items():
+        if name not in listings:
+            command.params.extend(verbosity_options())
 
 
 _register()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
+
+from snn_deploy.cli.options import data_dir_option, emit_json, json_option, to_stdout
 
 DATASETS_SCHEMA = 1
 PIPED_WIDTH = 160
@@ -28,11 +29,11 @@ def dataset_row(name: str, root: Path) -> dict[str, Any]:
 
 
 @click.command("datasets")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Root of on-disk data sets (default: $SNN_DEPLOY_DATA, else ./data).")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
-def datasets(data_dir: Path | None, as_json: bool) -> None:
-    """List the data sets: sizes, input shape, classes, source, and whether each is present."""
+@data_dir_option()
+@json_option("Write the list as JSON")
+def datasets(data_dir: Path | None, json_path: Path | None) -> None:
+    """List the data sets: sizes, input shape, classes, source, whether each is present, and the training
+    defaults `snn-deploy train` uses for each (epochs, batch size, learning rate, weight decay, warm-up)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -41,16 +42,16 @@ def datasets(data_dir: Path | None, as_json: bool) -> None:
 
     root = data_root(data_dir)
     rows = [dataset_row(name, root) for name in names()]
-    if as_json:
-        click.echo(json.dumps({"schema_version": DATASETS_SCHEMA, "data_root": str(root), "datasets": rows}, indent=2))
+    emit_json(json_path, {"schema_version": DATASETS_SCHEMA, "data_root": str(root), "datasets": rows})
+    if to_stdout(json_path):
         return
     table = Table(title=f"snn-deploy data sets (data root: {root})")
-    for column in ("name", "kind", "input", "classes", "train", "test", "source", "present"):
+    for column in ("name", "kind", "input", "classes", "train", "test", DEFAULTS_HEADER, "source", "present"):
         table.add_column(column, justify="right" if column in ("classes", "train", "test") else "left")
     for r in rows:
         present = "built in" if r["builtin"] else (r["path"] if r["present"] else "no")
         table.add_row(r["name"], r["kind"], r["shape"], _count(r["classes"]), _count(r["train_samples"]),
-                      _count(r["test_samples"]), r["source"], present)
+                      _count(r["test_samples"]), _defaults(r["defaults"]), r["source"], present)
     console = Console()
     if not console.is_terminal:
         console = Console(width=PIPED_WIDTH)
@@ -58,6 +59,13 @@ def datasets(data_dir: Path | None, as_json: bool) -> None:
     for r in rows:
         if not r["present"]:
             console.print(f"to add {r['name']}: place {r['layout']} under {root}", highlight=False)
+
+
+DEFAULTS_HEADER = "train defaults: epochs, batch size, lr, weight decay, warm-up, label smoothing"
+
+
+def _defaults(d: dict[str, Any]) -> str:
+    return ", ".join(f"{v:g}" for v in d.values())
 
 
 def _count(value: int | None) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_option
 from snn_deploy.errors import UserError, exit_on_user_error
 
 TARGETS = ("loihi", "loihi1", "loihi2", "nir", "onnx", "netx")
@@ -29,9 +30,9 @@ def _calibration(model_file, dataset: str | None, data_dir: Path | None):
 @click.option("--eval", "eval_dataset", metavar="DATASET", help="Data set whose test split measures accuracy and "
               "per-layer spike agreement before and after (default: the --calibrate data set).")
 @click.option("--eval-samples", default=256, show_default=True, help="Test samples for the comparison (0: skip).")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets.")
+@data_dir_option()
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Quantized model file.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the report as JSON.")
+@json_option("Also write the report as JSON")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @exit_on_user_error
 def quantize(model_path: Path, dataset: str | None, eval_dataset: str | None, eval_samples: int,
@@ -45,10 +46,10 @@ def quantize(model_path: Path, dataset: str | None, eval_dataset: str | None, ev
 
     from snn_deploy.console import progress
     from snn_deploy.exporters.pipeline import prepare
-    from snn_deploy.io import write_json_atomic
     from snn_deploy.modelfile import load_model, save_model
     from snn_deploy.quant_check import compare_quantized
 
+    claim_stdout(json_path)
     for path in (output, json_path):
         if path is not None and path.exists() and not force:
             raise UserError(f"{path} already exists; choose another output or pass --force to replace it")
@@ -76,8 +77,7 @@ def quantize(model_path: Path, dataset: str | None, eval_dataset: str | None, ev
     save_model(prepared.model, output, source=str(model_path), created_from="snn-deploy quantize",
                quantization=prepared.quantization,
                provenance={"calibration": dataset, "check": report["check"]})
-    if json_path is not None:
-        write_json_atomic(json_path, report)
+    emit_json(json_path, report)
     _render_quantization(prepared.quantization, check)
     click.echo(f"wrote {output}")
 
@@ -127,7 +127,7 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output path (default: MODEL's name with "
               "the target's suffix).")
 @click.option("--calibrate", "dataset", metavar="DATASET", help="Data set for the input scale of a float model.")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets.")
+@data_dir_option()
 @click.option("--rewrite", "rewrites", multiple=True, metavar="NAME",
               help="Apply a documented rewrite (maxpool-after-lif); repeatable.")
 @click.option("--rewrite-eval", metavar="DATASET", help="Measure the accuracy change of the rewrites on this data "
@@ -232,8 +232,8 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 @click.option("--dataset", required=True, help="Data set whose test samples to run.")
 @click.option("--samples", default=32, show_default=True, help="Number of test samples.")
 @click.option("--calibrate", "calibrate", metavar="DATASET", help="Calibration data for a float model.")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the report as JSON.")
+@data_dir_option()
+@json_option("Also write the report as JSON")
 @exit_on_user_error
 def verify(model_path: Path, backends: str, dataset: str, samples: int, calibrate: str | None,
            data_dir: Path | None, json_path: Path | None) -> None:
@@ -244,10 +244,10 @@ def verify(model_path: Path, backends: str, dataset: str, samples: int, calibrat
     from snn_deploy.data.tensors import dataset_tensors
     from snn_deploy.exporters.pipeline import lower_for_target, prepare
     from snn_deploy.graph import profile
-    from snn_deploy.io import write_json_atomic
     from snn_deploy.modelfile import load_model
     from snn_deploy.sims.verify import render, report_json, run_backends
 
+    claim_stdout(json_path)
     chosen = [b.strip() for b in backends.split(",") if b.strip()]
     unknown = [b for b in chosen if b not in BACKENDS]
     if unknown or len(chosen) < 2:
@@ -258,6 +258,5 @@ def verify(model_path: Path, backends: str, dataset: str, samples: int, calibrat
     x, y = dataset_tensors(prepared.model.config, dataset, "test", samples, data_dir)
     report = run_backends(prepared.model, graph, x, y.tolist(), chosen)
     render(report)
-    if json_path is not None:
-        write_json_atomic(json_path, report_json(report))
+    emit_json(json_path, report_json(report))
     raise SystemExit(0 if report.exact else 1)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import json
 import platform
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import click
 import numpy as np
+
+from snn_deploy.cli.options import emit_json, json_option, to_stdout
 
 DOCTOR_SCHEMA = 1
 PACKAGES = ("torch", "numpy", "lava-nc", "lava-dl", "nir", "nirtorch", "onnx", "onnxruntime", "h5py", "scikit-learn")
@@ -102,18 +104,16 @@ def run_checks() -> list[Check]:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (schema_version, checks, ok).")
-def doctor(as_json: bool) -> None:
+@json_option("Write the report as JSON (schema_version, checks, ok)")
+def doctor(json_path: Path | None) -> None:
     """Check the environment: versions, Lava fixed-point models, netx, and a Lava self-check.
 
     Exits 0 only when everything is well; otherwise prints one line per problem and exits 1.
     """
     checks = run_checks()
     ok = all(c.ok for c in checks)
-    if as_json:
-        click.echo(json.dumps({"schema_version": DOCTOR_SCHEMA, "ok": ok, "checks": [asdict(c) for c in checks]},
-                              indent=2))
-    else:
+    emit_json(json_path, {"schema_version": DOCTOR_SCHEMA, "ok": ok, "checks": [asdict(c) for c in checks]})
+    if not to_stdout(json_path):
         from rich.console import Console
         from rich.table import Table
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_option
 from snn_deploy.errors import CHECK_FAILED_EXIT_CODE, UserError, exit_on_user_error
 
 PROFILE_CHOICES = ("loihi1", "loihi2")
@@ -42,7 +43,7 @@ def _common(command):
         click.option("--dataset", required=True, help="Data set whose test split to run (see `snn-deploy datasets`)."),
         click.option("--samples", type=int, help="Number of test samples (default: the whole split)."),
         click.option("--batch-size", default=32, show_default=True, help="Samples per simulator batch."),
-        click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets."),
+        data_dir_option(),
         click.option("--profile", "profile_name", type=click.Choice(PROFILE_CHOICES),
                      help="Hardware profile (default: the bundle's target)."),
         click.option("--neurobench", "neurobench_path", type=click.Path(path_type=Path),
@@ -60,7 +61,7 @@ def _common(command):
 @_common
 @click.option("--backend", type=click.Choice(("sim", "lava")), default="sim", show_default=True,
               help="sim: the vectorised integer simulator; lava: Lava's bit-accurate CPU models (slow).")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the full report as JSON.")
+@json_option("Also write the full report (report.json) as JSON")
 @click.option("--traces", "trace_layers", metavar="LAYERS", help="LIF layers whose membrane state (u, v) to record "
               "at every step, comma-separated, or 'all'; written to --traces-out.")
 @click.option("--traces-out", type=click.Path(path_type=Path), help="NumPy .npz file for --traces.")
@@ -74,10 +75,12 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
 
     Exits 1 when the mapping breaks the profile's limits (a failed check; --allow-violations exits 0).
     """
+    from snn_deploy import console
     from snn_deploy.exporters.bundle import load_bundle
     from snn_deploy.io import write_json_atomic
-    from snn_deploy.sims.report import build, energy_text, neurobench_json, summary_lines, time_text
+    from snn_deploy.sims.report import build, console_table, energy_text, neurobench_json, summary_lines, time_text
 
+    claim_stdout(json_path)
     if (trace_layers is None) != (traces_out is None):
         raise UserError("--traces and --traces-out go together: name the layers and the .npz file to write")
     if trace_samples < 1:
@@ -99,8 +102,11 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
              f"{energy_text(hw['energy_pj_total'])} and {time_text(hw['latency_ns'])} per inference (estimated)")
     echo(f"  {'simulator throughput':<40}{report['run']['samples_per_s']:.3g} samples/s, "
          f"{report['run']['steps_per_s']:.3g} steps/s (wall clock on this machine)")
-    if json_path is not None:
-        write_json_atomic(json_path, report)
+    if console.verbosity() > 0:
+        from rich.console import Console
+
+        Console(width=None if sys.stdout.isatty() else TABLE_WIDTH).print(console_table(report))
+    emit_json(json_path, report)
     if neurobench_path is not None:
         write_json_atomic(neurobench_path, neurobench_json(report))
     if traces_out is not None:

@@ -6,13 +6,14 @@ Bad input is one ``error:`` line on stderr and exit status 2, before any file is
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from snn_deploy.cli.options import (config_options, data_dir_option, emit_json, json_option, per_dataset_option,
+                                    time_steps_option, to_stdout, toml_text)
 from snn_deploy.errors import UserError, exit_on_user_error
 
 R = TypeVar("R")
@@ -44,6 +45,12 @@ def check_output(output: Path, force: bool) -> None:
         raise UserError(f"cannot write {output}: directory {output.parent} does not exist; create it first")
 
 
+def effective_config(settings: dict[str, Any], **options: Any) -> str:
+    """The settings a run uses (defaults, --config and the command line merged) as a --config TOML file."""
+    settings = {("time_steps" if k == "T" else k): v for k, v in settings.items() if k != "init"}
+    return toml_text({**settings, **options})
+
+
 def check_names(model: str, dataset: str) -> None:
     from snn_deploy.data import info
     from snn_deploy.models import spec
@@ -61,14 +68,14 @@ def common_options(command: Callable) -> Callable:
         click.option("--dataset", required=True, help="Data set name (see `snn-deploy datasets`)."),
         click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
                      help="Model file to write (metrics go to <stem>.metrics.json beside it)."),
-        click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                     help="Root of on-disk data sets (default: $SNN_DEPLOY_DATA, else ./data)."),
-        click.option("--epochs", type=int, help="Epochs (default: per data set)."),
-        click.option("--batch-size", type=int, help="Global batch size over all processes (default: per data set)."),
-        click.option("--lr", type=float, help="Peak learning rate of AdamW (default: per data set)."),
-        click.option("--weight-decay", type=float, help="AdamW weight decay (default: per data set)."),
-        click.option("--warmup-epochs", type=int, help="Linear warm-up epochs before the cosine decay."),
-        click.option("--T", "T", type=int, help="Time steps (event data: frames per sample). Default: the model's."),
+        data_dir_option(),
+        per_dataset_option("--epochs", "epochs", int, "Epochs."),
+        per_dataset_option("--batch-size", "batch_size", int, "Global batch size over all processes."),
+        per_dataset_option("--lr", "lr", float, "Peak learning rate of AdamW."),
+        per_dataset_option("--weight-decay", "weight_decay", float, "AdamW weight decay."),
+        per_dataset_option("--warmup-epochs", "warmup_epochs", int, "Linear warm-up epochs before the cosine decay "
+                           "(a default warm-up is shortened to fit --epochs)."),
+        time_steps_option("Time steps (event data: frames per sample). Default: the model's."),
         click.option("--neuron", type=click.Choice(NEURON_CHOICES), default="loihi", show_default=True,
                      help="loihi: Loihi's integer neuron (quantization-aware); float: the published neuron."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed of initialisation, order and "
@@ -84,7 +91,7 @@ def common_options(command: Callable) -> Callable:
 
 @click.command("train")
 @common_options
-@click.option("--label-smoothing", type=float, help="Label smoothing of the cross-entropy (default: per data set).")
+@per_dataset_option("--label-smoothing", "label_smoothing", float, "Label smoothing of the cross-entropy.")
 @click.option("--augment/--no-augment", default=True, show_default=True, help="Training augmentation of the data set.")
 @click.option("--micro-batches", type=int, default=1, show_default=True,
               help="Split each process's batch into this many gradient-accumulation steps (BatchNorm groups).")
@@ -92,17 +99,22 @@ def common_options(command: Callable) -> Callable:
 @click.option("--init", "init_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Start from the encoder of this model file (e.g. from `snn-deploy pretrain`); fresh head.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run from <stem>.ckpt.")
+@config_options
 @exit_on_user_error
 def train(model: str, dataset: str, output: Path, data_dir: Path | None, epochs: int | None,
           batch_size: int | None, lr: float | None, weight_decay: float | None, warmup_epochs: int | None,
           T: int | None, neuron: str, seed: int, threads: int, force: bool, label_smoothing: float | None,
           augment: bool, micro_batches: int, labels_per_class: int | None, init_path: Path | None,
-          resume: bool) -> None:
-    """Train MODEL on DATASET and write a model file plus metrics JSON."""
+          resume: bool, print_config: bool) -> None:
+    """Train MODEL on DATASET and write a model file plus metrics JSON.
+
+    Options can come from a file: --config run.toml (or .yaml) with the long option names as keys, e.g.
+    `model = "qkformer-tiny-8x8"`, `epochs = 5`, `batch-size = 32`; the command line overrides the file, and
+    --print-config prints the effective settings in that format.
+    """
     from snn_deploy.training.settings import TrainSettings, resolve
     from snn_deploy.training.trainer import metrics_path, train as run_training
 
-    check_output(output, force)
     check_names(model, dataset)
     if init_path is not None and not init_path.is_file():
         raise UserError(f"--init {init_path} not found: pass the model file written by `snn-deploy pretrain`")
@@ -110,6 +122,11 @@ def train(model: str, dataset: str, output: Path, data_dir: Path | None, epochs:
                        weight_decay=weight_decay, warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
                        seed=seed, augment=augment, micro_batches=micro_batches, labels_per_class=labels_per_class,
                        init=init_path.name if init_path else None)
+    if print_config:
+        click.echo(effective_config(settings.as_dict(), output=output, data_dir=data_dir, init=init_path,
+                                    threads=threads, force=force, resume=resume), nl=False)
+        return
+    check_output(output, force)
 
     def body(world: Any) -> None:
         metrics = run_training(settings, output=output, data_dir=data_dir, resume=resume, threads=threads,
@@ -129,16 +146,15 @@ def train(model: str, dataset: str, output: Path, data_dir: Path | None, epochs:
 @click.argument("model_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dataset", required=True, help="Data set name (see `snn-deploy datasets`).")
 @click.option("--split", type=click.Choice(("test", "train")), default="test", show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Root of on-disk data sets (default: $SNN_DEPLOY_DATA, else ./data).")
+@data_dir_option()
 @click.option("--neuron", type=click.Choice((*NEURON_CHOICES, "integer")), default=None,
               help="Evaluate with these neurons instead of the file's (integer: the model `export` deploys).")
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option("Write the result as JSON")
 @exit_on_user_error
 def evaluate(model_file: Path, dataset: str, split: str, data_dir: Path | None, neuron: str | None,
-             batch_size: int, threads: int, as_json: bool) -> None:
+             batch_size: int, threads: int, json_path: Path | None) -> None:
     """Accuracy of MODEL_FILE on a split of DATASET."""
     import torch
 
@@ -175,9 +191,8 @@ def evaluate(model_file: Path, dataset: str, split: str, data_dir: Path | None, 
         result = {"schema_version": EVAL_SCHEMA, "command": "eval", "model_file": str(model_file),
                   "arch": loaded.arch, "dataset": dataset, "split": split, "neuron_mode": mode,
                   "correct": score.correct, "total": score.total, "accuracy": score.accuracy, "loss": score.loss}
-        if as_json:
-            click.echo(json.dumps(result, indent=2, sort_keys=True))
-        else:
+        emit_json(json_path, result)
+        if not to_stdout(json_path):
             click.echo(f"accuracy {100 * score.accuracy:.2f} % ({score.correct}/{score.total}) of {loaded.arch} on "
                        f"the {dataset} {split} split, {mode} neurons; mean loss {score.loss:.4f}")
 
@@ -193,22 +208,28 @@ def evaluate(model_file: Path, dataset: str, split: str, data_dir: Path | None, 
 @click.option("--micro-batches", type=int, default=1, show_default=True,
               help="Split each process's batch into this many gradient-accumulation steps.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run from <stem>.ckpt.")
+@config_options
 @exit_on_user_error
 def pretrain(model: str, dataset: str, output: Path, data_dir: Path | None, epochs: int | None,
              batch_size: int | None, lr: float | None, weight_decay: float | None, warmup_epochs: int | None,
              T: int | None, neuron: str, seed: int, threads: int, force: bool, mask_ratio: float,
-             decoder_width: int, decoder_depth: int, augment: bool, micro_batches: int, resume: bool) -> None:
+             decoder_width: int, decoder_depth: int, augment: bool, micro_batches: int, resume: bool,
+             print_config: bool) -> None:
     """Self-supervised pre-training of MODEL's encoder on DATASET's images (masked image modelling)."""
     from snn_deploy.training.pretrain import pretrain as run_pretraining
     from snn_deploy.training.settings import PretrainSettings, resolve
     from snn_deploy.training.trainer import metrics_path
 
-    check_output(output, force)
     check_names(model, dataset)
     settings = resolve(PretrainSettings, model, dataset, T=T, neuron=neuron, epochs=epochs, batch_size=batch_size,
                        lr=lr, weight_decay=weight_decay, warmup_epochs=warmup_epochs, seed=seed, augment=augment,
                        micro_batches=micro_batches, mask_ratio=mask_ratio, decoder_width=decoder_width,
                        decoder_depth=decoder_depth)
+    if print_config:
+        click.echo(effective_config(settings.as_dict(), output=output, data_dir=data_dir, threads=threads,
+                                    force=force, resume=resume), nl=False)
+        return
+    check_output(output, force)
 
     def body(world: Any) -> None:
         metrics = run_pretraining(settings, output=output, data_dir=data_dir, resume=resume, threads=threads,

@@ -6,12 +6,12 @@ torch and the zoo are imported inside the commands so that other commands start 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
+from snn_deploy.cli.options import emit_json, json_option, time_steps_option, to_stdout
 from snn_deploy.errors import UserError, exit_on_user_error
 
 PIPED_WIDTH = 160
@@ -31,8 +31,8 @@ def spec_row(name: str) -> dict[str, Any]:
 
 
 @click.command("models")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
-def models(as_json: bool) -> None:
+@json_option("Write the zoo as JSON")
+def models(json_path: Path | None) -> None:
     """List every architecture of the model zoo."""
     from rich.console import Console
     from rich.table import Table
@@ -40,8 +40,8 @@ def models(as_json: bool) -> None:
     from snn_deploy.models.registry import names
 
     rows = [spec_row(name) for name in names()]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
+    emit_json(json_path, rows)
+    if to_stdout(json_path):
         return
     table = Table(title="snn-deploy model zoo")
     for column in ("name", "family", "parameters", "tokens", "T", "input (C,H,W)", "classes", "deployable as is"):
@@ -74,7 +74,7 @@ def _sha256(path: Path) -> str:
 @click.option("--num-classes", type=int, help="Override the architecture's number of classes.")
 @click.option("--in-channels", type=int, help="Override the number of input channels.")
 @click.option("--img-size", type=int, help="Override the input image size.")
-@click.option("--T", "T", type=int, help="Override the default number of time steps.")
+@time_steps_option("Override the default number of time steps.")
 @click.option("--legacy-ssa", is_flag=True,
               help="QKFormer only: reproduce the published SSA defect (accuracy comparisons; not deployable).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")

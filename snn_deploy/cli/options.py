@@ -1,0 +1,197 @@
+"""Options every command spells and means the same way (README, "Command-line conventions").
+
+* ``--json [PATH|-]``: write the command's machine-readable result to PATH; ``-`` (or no value) prints it on
+  stdout, and then nothing else goes to stdout;
+* ``--data-dir DIR``: root of on-disk data sets, default ``$SNN_DEPLOY_DATA``, else ``./data``;
+* ``--time-steps N``: time steps (``--T`` still works, hidden);
+* ``-q/--quiet``, ``-v/--verbose`` on every command that does work (not the listings);
+* ``--config FILE.toml|yaml`` and ``--print-config`` on ``train`` and ``pretrain``: options from a file (the
+  command line wins), and the effective settings printed in the same format instead of running.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from snn_deploy import console
+
+STDOUT = "-"
+
+
+def json_option(help: str) -> Callable:
+    return click.option("--json", "json_path", metavar="PATH|-", type=click.Path(path_type=Path, allow_dash=True),
+                        is_flag=False, flag_value=STDOUT, default=None,
+                        help=f"{help} to PATH; '-' or no value: print it on stdout (instead of the text output).")
+
+
+def to_stdout(json_path: Path | None) -> bool:
+    return json_path is not None and str(json_path) == STDOUT
+
+
+def claim_stdout(json_path: Path | None) -> None:
+    """With ``--json -`` the JSON owns stdout: silence the command's text output for the rest of the command."""
+    if to_stdout(json_path):
+        click.get_current_context().with_resource(console.silenced_stdout())
+
+
+def emit_json(json_path: Path | None, data: Any) -> None:
+    """Write ``data`` as JSON where ``--json`` says (nothing when it was not given)."""
+    if json_path is None:
+        return
+    if to_stdout(json_path):
+        console.stdout().write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        return
+    from snn_deploy.io import write_json_atomic
+
+    write_json_atomic(json_path, data)
+
+
+def data_dir_option() -> Callable:
+    return click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        show_default="$SNN_DEPLOY_DATA, else ./data", help="Root of on-disk data sets.")
+
+
+class AliasOption(click.Option):
+    """An option whose names after the first are hidden aliases (kept so old scripts keep working)."""
+
+    def get_help_record(self, ctx: click.Context):
+        names, self.opts = self.opts, self.opts[:1]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = names
+
+
+def time_steps_option(help: str) -> Callable:
+    return click.option("--time-steps", "--T", "T", cls=AliasOption, type=int, metavar="N", help=help)
+
+
+class PerDatasetOption(click.Option):
+    """An option whose default depends on the data set: ``--help`` lists the defaults (read only then)."""
+
+    def __init__(self, *args: Any, setting: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.setting, self.base_help = setting, self.help
+
+    def get_help_record(self, ctx: click.Context):
+        from snn_deploy.data import info, names
+
+        groups: dict[Any, list[str]] = {}
+        for name in names():
+            groups.setdefault(getattr(info(name).defaults, self.setting), []).append(name)
+        listed = ", ".join(f"{'/'.join(n)} {v:g}" for v, n in groups.items())
+        self.help = f"{self.base_help} [default per data set: {listed}]"
+        return super().get_help_record(ctx)
+
+
+def per_dataset_option(name: str, setting: str, kind: type, help: str) -> Callable:
+    return click.option(name, setting, cls=PerDatasetOption, setting=setting, type=kind, help=help)
+
+
+# --- verbosity --------------------------------------------------------------------------------------------------
+
+def _set_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        console.set_verbosity(-1)
+        ctx.with_resource(console.silenced_stdout())
+
+
+def _set_verbose(_ctx: click.Context, _param: click.Parameter, value: int) -> None:
+    if value:
+        console.set_verbosity(value)
+
+
+def verbosity_options() -> list[click.Option]:
+    """``-q/--quiet`` and ``-v/--verbose`` (added to every command that does work)."""
+    return [
+        click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, is_eager=True, callback=_set_quiet,
+                     help="Print nothing but errors (and what --json - asks for); no progress bars."),
+        click.Option(["-v", "--verbose"], count=True, expose_value=False, is_eager=True, callback=_set_verbose,
+                     help="Print more: per-layer detail where a command has it, the cause of an error."),
+    ]
+
+
+# --- config files -----------------------------------------------------------------------------------------------
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """The option = value pairs of a TOML or YAML file; any problem is a :class:`click.BadParameter` (exit 2)."""
+    def bad(why: str) -> click.BadParameter:
+        return click.BadParameter(f"{path}: {why}", param_hint="--config")
+
+    if path.suffix not in (".toml", ".yaml", ".yml"):
+        raise bad("use a .toml, .yaml or .yml file")
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise bad(exc.strerror or str(exc)) from None
+    try:
+        if path.suffix == ".toml":
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:
+                import tomli as tomllib
+            data = tomllib.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+    except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError: the file's own error says where
+        raise bad(f"not valid {path.suffix[1:].upper()}: {exc}") from None
+    if not isinstance(data, dict):
+        raise bad("expected option = value pairs at the top level")
+    return data
+
+
+def config_keys(command: click.Command) -> dict[str, str]:
+    """Accepted config keys (every long option name, with - or _) -> the parameter they set."""
+    keys = {}
+    for param in command.params:
+        if isinstance(param, click.Option) and param.expose_value and param.name not in ("config", "print_config"):
+            for opt in param.opts:
+                if opt.startswith("--"):
+                    keys[opt[2:]] = keys[opt[2:].replace("-", "_")] = param.name
+    return keys
+
+
+def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    """Options from the file become the command's defaults: the command line still wins."""
+    if value is None:
+        return
+    keys = config_keys(ctx.command)
+    data = _read_config(value)
+    unknown = sorted(set(data) - set(keys))
+    if unknown:
+        raise click.BadParameter(f"{value}: unknown option(s) {', '.join(unknown)}; valid: "
+                                 f"{', '.join(sorted(k for k in keys if '_' not in k))}", ctx=ctx, param_hint="--config")
+    ctx.default_map = {**(ctx.default_map or {}), **{keys[k]: v for k, v in data.items()}}
+
+
+def config_options(command: Callable) -> Callable:
+    command = click.option("--print-config", is_flag=True, help="Print the effective settings (defaults, config "
+                           "file and command line merged) as TOML, a valid --config file, and exit.")(command)
+    return click.option("--config", type=click.Path(dir_okay=False, path_type=Path), is_eager=True,
+                        expose_value=False, callback=_load_config, metavar="FILE",
+                        help="Read options from a .toml or .yaml file (keys: the long option names); the command "
+                             "line overrides it.")(command)
+
+
+def toml_text(settings: dict[str, Any]) -> str:
+    """Flat ``key = value`` TOML of ``settings`` (None values as comments: the option is unset)."""
+    lines = []
+    for key, value in settings.items():
+        key = key.replace("_", "-")
+        if value is None:
+            lines.append(f"# {key} =  (unset)")
+        elif isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, (int, float)):
+            lines.append(f"{key} = {value!r}")
+        else:
+            lines.append(f"{key} = {json.dumps(str(value))}")
+    return "\n".join(lines) + "\n"
