@@ -29,13 +29,16 @@ Reading a file back gives an identical :class:`Graph` (the integers come from me
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import nir
 import numpy as np
 
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
-from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode
+from snn_deploy.graph import (
+    ConvNode, Graph, InputNode, LIFNode, NODE_TYPES, Node, ReadoutNode, SpikeProductNode, SumNode,
+)
 
 NIR_FORMAT = "snn-deploy-nir"
 NIR_FORMAT_VERSION = 1
@@ -55,6 +58,36 @@ def float_scale(vth: int) -> float:
 def _meta(node: Node, order: int, **fields) -> dict:
     return {"snn_deploy": {"kind": node.kind, "name": node.name, "order": order, "inputs": list(node.inputs),
                            "shape": list(node.shape), **fields}}
+
+
+def _stored(value: Any) -> Any:
+    """A node field as NIR metadata: integer arrays compacted, tuples as lists."""
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.integer):
+        return _compact(value)
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _fields(node: Node, host: bool | None = None) -> dict[str, Any]:
+    """Every field of ``node`` (:meth:`Node.parameters`) as metadata, with its placement."""
+    stored = {name: _stored(value) for name, value in node.parameters().items()}
+    return stored if host is None else {**stored, "host": host}
+
+
+def _loaded(value: Any, default: Any) -> Any:
+    """A stored field converted back to the type of its default."""
+    if isinstance(default, np.ndarray):
+        return np.asarray(value, dtype=default.dtype)
+    if isinstance(default, tuple):
+        return tuple(int(v) for v in value)
+    if isinstance(default, str):
+        return _as_str(value)
+    return type(default)(value)  # bool, int, float
+
+
+def _node(cls: type[Node], common: dict[str, Any], stored: dict) -> Node:
+    """The node of class ``cls`` from its stored fields (a field not stored keeps its default)."""
+    return cls(**common, **{name: _loaded(stored[name], default) for name, default in cls.parameter_defaults().items()
+                            if name in stored})
 
 
 def float_bias(node: LIFNode) -> np.ndarray:
@@ -95,10 +128,9 @@ def _lif_to_nir(node: LIFNode, order: int, bias_on_conv: bool, host: bool) -> ni
 
     return nir.CubaLIF(
         tau_syn=full(DT * syn_steps), tau_mem=full(DT * mem_steps), r=full(mem_steps),
-        v_leak=full(bias.reshape(-1, 1, 1) * mem_steps), v_threshold=full((1 << L.VTH_SHIFT) * node.vth / scale),
+        v_leak=full(bias.reshape(-1, 1, 1) * mem_steps), v_threshold=full(node.params().threshold() / scale),
         v_reset=full(0.0), w_in=full(syn_steps),
-        metadata=_meta(node, order, du=node.du, dv=node.dv, vth=node.vth, bias_mant=_compact(node.bias_mant),
-                       bias_exp=_compact(node.bias_exp), host=host))
+        metadata=_meta(node, order, **_fields(node, host)))
 
 
 def _compact(values: np.ndarray) -> np.ndarray:
@@ -125,16 +157,13 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
         edges += [(i, node.name) for i in node.inputs]
         if isinstance(node, InputNode):
             nodes[node.name] = nir.Input(input_type={"input": np.array(node.shape)},
-                                         metadata=_meta(node, order, scale=node.scale, payload_bits=node.payload_bits,
-                                                        signed=node.signed))
+                                         metadata=_meta(node, order, **_fields(node)))
         elif isinstance(node, ConvNode):
             source = graph[node.inputs[0]]
             per_unit = (1 << L.ACT_SHIFT) * 2.0 ** node.weight_exp / float_scale(_consumer_vth(graph, node.name))
             if isinstance(source, InputNode):
                 per_unit *= input_scale
-            meta = _meta(node, order, weight=_compact(node.weight), weight_exp=node.weight_exp, graded=node.graded,
-                         stride=list(node.stride), padding=list(node.padding), groups=node.groups,
-                         role=node.role, host=node.name in graph.host)
+            meta = _meta(node, order, **_fields(node, node.name in graph.host))
             if node.role == "spike_pool":
                 nodes[node.name] = nir.SumPool2d(kernel_size=np.array(node.weight.shape[2:]),
                                                  stride=np.array(node.stride), padding=np.array(node.padding),
@@ -154,8 +183,7 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
             nodes[node.name] = nir.Scale(scale=np.broadcast_to(np.float32(1), node.shape), metadata=_meta(node, order))
         elif isinstance(node, SpikeProductNode):
             nodes[node.name] = nir.Delay(delay=np.broadcast_to(np.float32(np.nan), node.shape), metadata=_meta(
-                node, order, heads=node.heads, multiplier=node.multiplier, extension=SPIKE_PRODUCT_EXTENSION,
-                operands=list(node.inputs)))
+                node, order, **_fields(node), extension=SPIKE_PRODUCT_EXTENSION, operands=list(node.inputs)))
         elif isinstance(node, ReadoutNode):
             c, h, w = node.shape
             prefix = node.name
@@ -164,8 +192,7 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
             nodes[f"{prefix}.flatten"] = nir.Flatten(input_type={"input": np.array([c, 1, 1])}, start_dim=0,
                                                      end_dim=-1)
             nodes[f"{prefix}.affine"] = nir.Affine(weight=node.weight / (h * w), bias=node.bias.copy(),
-                                                   metadata={"snn_deploy": {"weight": node.weight, "bias": node.bias,
-                                                                            "host": True}})
+                                                   metadata={"snn_deploy": _fields(node, True)})
             edges = [(s, f"{prefix}.pool" if d == prefix else d) for s, d in edges]
             edges += [(f"{prefix}.pool", f"{prefix}.flatten"), (f"{prefix}.flatten", f"{prefix}.affine"),
                       (f"{prefix}.affine", "output")]
@@ -216,28 +243,13 @@ def from_nir(ir: nir.NIRGraph) -> Graph:
         kind = _as_str(m["kind"])
         if bool(m.get("host", False)):  # files without placement: everything on the chip
             host.add(common["name"])
-        if kind == "input":
-            nodes.append(InputNode(**common, scale=float(m["scale"]), payload_bits=int(m["payload_bits"]),
-                                   signed=bool(m["signed"])))
-        elif kind == "conv":
-            nodes.append(ConvNode(**common, weight=np.asarray(m["weight"], dtype=np.int64),
-                                  stride=tuple(int(s) for s in m["stride"]), padding=tuple(int(p) for p in m["padding"]),
-                                  groups=int(m["groups"]), weight_exp=int(m["weight_exp"]), graded=bool(m["graded"]),
-                                  role=_as_str(m["role"]) if "role" in m else _conv_role(node)))
-        elif kind == "lif":
-            nodes.append(LIFNode(**common, du=int(m["du"]), dv=int(m["dv"]), vth=int(m["vth"]),
-                                 bias_mant=np.asarray(m["bias_mant"], dtype=np.int64),
-                                 bias_exp=np.asarray(m["bias_exp"], dtype=np.int64)))
-        elif kind == "sum":
-            nodes.append(SumNode(**common))
-        elif kind == "spike_product":
-            nodes.append(SpikeProductNode(**common, heads=int(m["heads"]), multiplier=int(m["multiplier"])))
-        elif kind == "readout":
-            affine = ir.nodes[f"{common['name']}.affine"].metadata["snn_deploy"]
-            nodes.append(ReadoutNode(**common, weight=np.asarray(affine["weight"], dtype=np.float64),
-                                     bias=np.asarray(affine["bias"], dtype=np.float64)))
-        else:
+        if kind not in NODE_TYPES:
             raise UserError(f"NIR node {key!r} has unknown snn-deploy kind {kind!r}; upgrade snn-deploy")
+        cls = NODE_TYPES[kind]
+        stored = ir.nodes[f"{common['name']}.affine"].metadata["snn_deploy"] if cls is ReadoutNode else m
+        if cls is ConvNode and "role" not in stored:  # written before roles were recorded
+            stored = {**stored, "role": _conv_role(node)}
+        nodes.append(_node(cls, common, stored))
     return Graph(nodes, T=int(meta["T"]), host=frozenset(host))
 
 

@@ -1,7 +1,7 @@
 """Tick-by-tick integer simulator of a deployed graph: batched, vectorised, exact.
 
 Every node is evaluated with the arithmetic of :mod:`snn_deploy.fixedpoint` (LIF:
-:func:`~snn_deploy.fixedpoint.lif_step` in place on float32 tensors where
+:func:`~snn_deploy.fixedpoint.lif_step_inplace` on float32 tensors where
 :func:`~snn_deploy.fixedpoint.lif.float_dtype` proves that exact, else on float64 tensors, which hold every Loihi
 integer exactly; synapses: convolution of integers in float32 where the sums provably stay below 2^24, else
 float64, then the weight exponent). The run is functional (zero latency per node), which is what the integer
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snn_deploy.fixedpoint import LIFState, lif_step
+from snn_deploy.fixedpoint import LIFState, lif_step_inplace, spike_product
 from snn_deploy.fixedpoint.lif import float_dtype
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
@@ -175,7 +175,7 @@ def _lif(node: LIFNode, current: torch.Tensor, trace: bool = False
     spikes = torch.empty(current.shape, dtype=dtype)
     us, vs = (torch.empty(current.shape, dtype=dtype) for _ in range(2)) if trace else (None, None)
     for t in range(current.shape[0]):
-        lif_step(state, current[t], params, bias, spikes_out=spikes[t])
+        lif_step_inplace(state, current[t], params, bias, spikes[t])
         if trace:
             us[t], vs[t] = state.u, state.v
     recorded = MembraneTrace(us.to(torch.int64), vs.to(torch.int64)) if trace else None
@@ -184,19 +184,19 @@ def _lif(node: LIFNode, current: torch.Tensor, trace: bool = False
 
 def _spike_product(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor,
                    v: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
-    """``q (k^T v)`` per head of spikes [T, B, C, H, W]: currents (float64, exact) and synaptic ops per step."""
+    """:func:`~snn_deploy.fixedpoint.spike_product` of spikes [T, B, C, H, W]: currents (float64, exact) and
+    synaptic ops per step."""
     steps, b, c, h, w = q.shape
     d = c // node.heads
+    qf, kf, vf = (_as_float(x, torch.float64).reshape(steps * b, c, h * w) for x in (q, k, v))
+    out = spike_product(qf, kf, vf, node.heads, node.multiplier)
 
-    def heads(x: torch.Tensor) -> torch.Tensor:  # [T, B, C, H, W] -> [T * B, heads, N, d]
-        return _as_float(x, torch.float64).reshape(steps * b, node.heads, d, h * w).transpose(-1, -2)
+    def per_head(x: torch.Tensor) -> torch.Tensor:  # events per (step * sample, head, token)
+        return x.reshape(steps * b, node.heads, d, h * w).sum(2)
 
-    qh, kh, vh = heads(q), heads(k), heads(v)
-    kv = kh.transpose(-1, -2) @ vh
-    out = torch.round(qh @ kv) * node.multiplier
     # accumulates: k^T v adds one per token and (k event, v event) pair; q (k^T v) adds a row of d per q event
-    sops = (kh.sum(-1) * vh.sum(-1)).reshape(steps, -1).sum(1) + qh.reshape(steps, -1).sum(1) * d
-    return out.transpose(-1, -2).reshape(steps, b, c, h, w), sops.to(torch.int64).numpy()
+    sops = (per_head(kf) * per_head(vf)).reshape(steps, -1).sum(1) + qf.reshape(steps, -1).sum(1) * d
+    return out.reshape(steps, b, c, h, w), sops.to(torch.int64).numpy()
 
 
 def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
