@@ -169,14 +169,14 @@ class _Builder:
     def lif(self, node: LIFNode) -> None:
         """Loihi's CUBA LIF unrolled over T steps, with :func:`snn_deploy.fixedpoint.lif_step`'s arithmetic."""
         I64, name, steps = TensorProto.INT64, node.name, self.graph.T
-        bias = node.params().bias().numpy()
-        decay_u = L.DECAY_UNITY - (node.du + L.CURRENT_DECAY_OFFSET)
-        decay_v = L.DECAY_UNITY - (node.dv + L.VOLTAGE_DECAY_OFFSET)
+        params = node.params()
+        bias = params.bias().numpy()
+        decay_u, decay_v = params.decay_factors()
         a_in = self.add_all([self.value(i, I64) for i in node.inputs], name)
         scaled = self.op("Mul", [a_in, self.const(1 << L.ACT_SHIFT, I64)], name)
         inputs = self.op("Split", [scaled], name, outputs=steps, axis=0) if steps > 1 else [scaled]
         u_bounds = _u_bounds(sum(self.bounds[i] for i in node.inputs) << L.ACT_SHIFT, decay_u, steps)
-        threshold = self.const(node.vth << L.VTH_SHIFT, I64)
+        threshold = self.const(params.threshold(), I64)
         u = v = None
         spikes = []
         for t in range(steps):

@@ -9,6 +9,7 @@ from snn_deploy.graph.bounds import conv_row_l1, conv_sum_bound, current_bounds,
 from snn_deploy.graph.checks import Problem, summarize, target_problems
 from snn_deploy.graph.nodes import (
     CONV_ROLES,
+    NODE_TYPES,
     WEIGHT_DTYPE,
     ConvNode,
     ConvRole,
@@ -26,7 +27,7 @@ from snn_deploy.graph.nodes import (
 from snn_deploy.graph.profiles import CMOS_45NM, LOIHI, LOIHI2, PROFILES, Figure, HardwareProfile, Source, profile
 
 __all__ = [
-    "CMOS_45NM", "CONV_ROLES", "LOIHI", "LOIHI2", "PROFILES", "WEIGHT_DTYPE", "ConvNode", "ConvRole", "Figure",
+    "CMOS_45NM", "CONV_ROLES", "LOIHI", "LOIHI2", "NODE_TYPES", "PROFILES", "WEIGHT_DTYPE", "ConvNode", "ConvRole", "Figure",
     "Graph", "HardwareProfile", "InputNode", "LIFNode", "Node", "Problem", "ReadoutNode", "Shape", "Source",
     "SpikeProductNode", "SumNode", "analog_input_layer", "conv_row_l1", "conv_sum_bound", "current_bounds",
     "input_sequence", "product_sum_bound", "profile", "summarize", "target_problems", "value_bounds",

@@ -29,8 +29,8 @@ model and the target checks read the placement.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ from snn_deploy.fixedpoint import LIFParams
 Shape = tuple[int, int, int]
 ConvRole = Literal["synapse", "spike_pool"]
 CONV_ROLES: tuple[str, ...] = ("synapse", "spike_pool")
+_COMMON = ("name", "inputs", "shape")
 WEIGHT_DTYPE = np.int16
 """Kernels are stored as int16: Loihi weights are 8 bit (9 with sign), and large models stay small in memory."""
 
@@ -54,6 +55,16 @@ class Node:
     shape: Shape
     kind: ClassVar[str] = "node"
     latency: ClassVar[int] = 0
+
+    def parameters(self) -> dict[str, Any]:
+        """The node's own fields (all but name, inputs and shape), by name: what a file must store."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _COMMON}
+
+    @classmethod
+    def parameter_defaults(cls) -> dict[str, Any]:
+        """Every own field's default value (its type tells a reader how to convert a stored value)."""
+        return {f.name: f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+                for f in fields(cls) if f.name not in _COMMON}
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,6 +183,11 @@ class ReadoutNode(Node):
     kind: ClassVar[str] = "readout"
 
 
+NODE_TYPES: dict[str, type[Node]] = {cls.kind: cls for cls in
+                                     (InputNode, ConvNode, LIFNode, SumNode, SpikeProductNode, ReadoutNode)}
+"""Every node class by its :attr:`~Node.kind`: what a reader of a stored graph dispatches on."""
+
+
 @dataclass
 class Graph:
     """Nodes in topological order, the run length they were exported for, and the nodes the host computes."""
@@ -249,6 +265,14 @@ class Graph:
             base = max((depth[i] for i in node.inputs), default=0)
             depth[node.name] = base + node.latency
         return depth
+
+    def summands(self, name: str) -> list[str]:
+        """The spike sources behind a node: itself, or every summand of a (nested) sum node (a sum has no
+        hardware of its own: its consumers receive every summand)."""
+        node = self[name]
+        if isinstance(node, SumNode):
+            return [s for i in node.inputs for s in self.summands(i)]
+        return [name]
 
     def consumers(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {n.name: [] for n in self.nodes}
