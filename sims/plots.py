@@ -15,7 +15,7 @@ import numpy as np
 
 from snn_deploy.sims.driver import Activity
 from snn_deploy.sims.mapper import METRICS
-from snn_deploy.sims.timing import TERM_LABELS, TERMS
+from snn_deploy.sims.timing import TERM_LABELS
 
 PLOTS = ("layer_time", "timeline", "energy_layers", "energy_components", "core_utilisation", "firing_rate",
          "spike_raster")
@@ -23,9 +23,9 @@ CAPTIONS = {
     "layer_time": "Estimated busy time per step of each layer's slowest core, coloured by what limits that core "
                   "(synaptic ops, neuron updates, spike messages sent); the dashed line is the whole step "
                   "(slowest core + routing + barrier). Layers run in parallel: the longest bar sets the step.",
-    "timeline": "Estimated time of every step (tick) of one inference on its own: compute of the slowest core, "
-                "routing and barrier synchronisation. The first ticks fill the pipeline (layer depth), the last ones "
-                "drain it.",
+    "timeline": "Estimated time of every step (tick) of one inference on its own (bars), and the parts of the "
+                "cost model that make it (lines: e.g. the slowest core's compute, spike routing, the barrier). The "
+                "first ticks fill the pipeline (layer depth), the last ones drain it.",
     "energy_layers": "Estimated dynamic energy per inference of each layer (synaptic ops, neuron updates and the "
                      "spike messages it sends), spike products as coincidence neurons.",
     "energy_components": "Estimated dynamic energy per inference by component, for both models of the spike "
@@ -36,7 +36,8 @@ CAPTIONS = {
     "spike_raster": "Spikes of the most active neurons of a few layers over the first test samples (simulated); "
                     "red lines separate samples.",
 }
-TERM_COLOURS = {"synaptic_ops": "tab:blue", "neuron_updates": "tab:orange", "spikes_out": "tab:green"}
+TERM_COLOURS = {"synaptic_ops": "tab:blue", "neuron_updates": "tab:orange", "spikes_out": "tab:green",
+                "spikes_in": "tab:purple"}
 ROW_INCHES = 0.19
 """Height of one layer row: a 7-point label fits without overlapping its neighbours."""
 MARGIN_INCHES = (0.8, 0.7)
@@ -96,7 +97,8 @@ def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     ax.axvline(report["timing"]["step_ns"], color="black", linestyle="--", linewidth=1)
     _log_if_wide(ax, times + [report["timing"]["step_ns"]])
     ax.set_xlabel("ns per step (estimated)")
-    ax.legend(handles=[Patch(color=TERM_COLOURS[t], label=f"limited by {TERM_LABELS[t]}") for t in TERMS]
+    terms = report["timing"]["terms"]
+    ax.legend(handles=[Patch(color=TERM_COLOURS[t], label=f"limited by {TERM_LABELS[t]}") for t in terms]
               + [plt.Line2D([], [], color="black", linestyle="--", label="step")], fontsize=7, ncol=4,
               loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.set_title("Time per step by layer (slowest core)", pad=22)
@@ -105,11 +107,10 @@ def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     timeline = report["timing"]["timeline_ns"]
     ticks = np.arange(len(timeline["total"]))
     fig, ax = plt.subplots(figsize=(9, 3.5))
-    bottom = np.zeros(len(ticks))
-    for part, colour in (("compute", "tab:blue"), ("routing", "tab:green"), ("barrier", "tab:grey")):
-        values = np.array(timeline[part]) / 1e3
-        ax.bar(ticks, values, bottom=bottom, color=colour, label=part, width=0.8)
-        bottom += values
+    ax.bar(ticks, np.array(timeline["total"]) / 1e3, color="lightsteelblue", width=0.8, label="tick time")
+    for part, values in timeline.items():
+        if part != "total":
+            ax.plot(ticks, np.array(values) / 1e3, marker=".", linewidth=1, label=part.replace("_", " "))
     ax.axvspan(-0.5, report["bundle"]["T"] - 0.5, color="tab:orange", alpha=0.08, label="input steps")
     ax.set_xlabel(f"tick (T = {report['bundle']['T']} input steps + {len(ticks) - report['bundle']['T']} to drain "
                   "the pipeline)")

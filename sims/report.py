@@ -167,7 +167,7 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
                     "violations": [{"layer": p.node, "what": p.what, "fix": p.fix} for p in mapping.violations]},
         "hardware": {m: _cost_json(analysis.mappings[m], analysis.costs[m]) for m in PRODUCT_MODELS},
         "timing": {"provenance": "estimated", "spike_products": mapping.products, "step_ns": step_ns,
-                   "combine": times.combine, "terms": list(timing.TERMS),
+                   "groups": [list(g) for g in times.groups], "terms": list(times.terms),
                    "bottleneck": {"layer": slowest["name"], "core": slowest["bottleneck_core"],
                                   "limited_by": slowest["time_limited_by"],
                                   "time_per_step_ns": slowest["time_per_step_ns"]} if slowest else None,

@@ -14,8 +14,6 @@ belongs to the layer that sets the step (the bottleneck).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 
 from snn_deploy.graph import Graph
@@ -23,10 +21,11 @@ from snn_deploy.sims.cost import HardwareCost, loads, rates
 from snn_deploy.sims.driver import Activity
 from snn_deploy.sims.mapper import HOST, Mapping
 
-TERMS = ("synaptic_ops", "neuron_updates", "spikes_out")
+TERMS = ("synaptic_ops", "neuron_updates", "spikes_out", "spikes_in")
 """What can limit a core: its synaptic operations, its neuron updates (active and inactive), the spike messages it
-sends (serialised through its router port)."""
-TERM_LABELS = {"synaptic_ops": "synaptic ops", "neuron_updates": "neuron updates", "spikes_out": "spikes out"}
+sends and receives (serialised through its router port)."""
+TERM_LABELS = {"synaptic_ops": "synaptic ops", "neuron_updates": "neuron updates", "spikes_out": "spikes out",
+               "spikes_in": "spikes in"}
 
 
 @dataclass(frozen=True)
@@ -44,21 +43,25 @@ class CoreActivity:
 
 @dataclass(frozen=True)
 class CoreTimes:
-    """The time interface reports read: nanoseconds per core [cores, T] of every term of :data:`TERMS`, per
-    functional step of one sample in a stream, and how terms combine into the busy time (``sum``: one after the
-    other; ``max``: overlapped, the slowest term bounds the core)."""
+    """The time interface reports read: nanoseconds per core [cores, T] of terms of :data:`TERMS`, per functional
+    step of one sample in a stream, and how they combine into a core's busy time: the terms of a group run one
+    after the other (their times add), groups overlap (the slowest group bounds the core): a max-affine bound.
+    One group of every term is a purely additive model."""
 
     terms: dict[str, np.ndarray]
-    combine: Literal["sum", "max"]
+    groups: tuple[tuple[str, ...], ...]
+
+    def _group_times(self) -> np.ndarray:
+        return np.stack([sum(self.terms[t] for t in group) for group in self.groups])  # [groups, cores, T]
 
     @property
     def busy(self) -> np.ndarray:
-        stacked = np.stack([self.terms[t] for t in TERMS])
-        return stacked.sum(0) if self.combine == "sum" else stacked.max(0)
+        return self._group_times().max(0)
 
     def limiter(self, core: int) -> str:
-        """The term that takes longest on ``core`` (over the steps)."""
-        return max(TERMS, key=lambda t: float(self.terms[t][core].sum()))
+        """What bounds ``core`` (over the steps): the longest term of its slowest group."""
+        group = self.groups[int(np.argmax(self._group_times()[:, core].sum(-1)))]
+        return max(group, key=lambda t: float(self.terms[t][core].sum()))
 
 
 def core_activity(graph: Graph, mapping: Mapping, activity: Activity) -> CoreActivity:
@@ -82,7 +85,8 @@ def core_times(mapping: Mapping, counts: CoreActivity) -> CoreTimes:
     updates = (counts.spikes * t["neuron_update_active"].value
                + (neurons - counts.spikes) * t["neuron_update_inactive"].value)
     return CoreTimes({"synaptic_ops": counts.synaptic_ops * t["synaptic_op"].value, "neuron_updates": updates,
-                      "spikes_out": counts.messages_out * t["spike_within_tile"].value}, "sum")
+                      "spikes_out": counts.messages_out * t["spike_within_tile"].value},
+                     (("synaptic_ops", "neuron_updates", "spikes_out"),))
 
 
 @dataclass(frozen=True)
@@ -108,12 +112,12 @@ def layer_times(mapping: Mapping, times: CoreTimes, step_ns: float) -> list[Laye
     out = []
     for name, layer in mapping.layers.items():
         if not len(layer.cores):
-            out.append(LayerTime(name, 0.0, 0.0, None, None, dict.fromkeys(TERMS, 0.0)))
+            out.append(LayerTime(name, 0.0, 0.0, None, None, dict.fromkeys(times.terms, 0.0)))
             continue
         core = layer.cores.start + int(np.argmax(busy[layer.cores.start:layer.cores.stop]))
         time = float(busy[core])
         out.append(LayerTime(name, time, time / step_ns if step_ns else 0.0, core, times.limiter(core),
-                             {t: float(times.terms[t][core].mean()) for t in TERMS}))
+                             {t: float(v[core].mean()) for t, v in times.terms.items()}))
     return out
 
 
