@@ -158,7 +158,7 @@ def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     if len(names) <= 40:
         for (i, j), v in np.ndenumerate(fullest):
             ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=6, color="white" if v < 60 else "black")
-    fig.colorbar(image, ax=ax, label="% of the per-core limit")
+    fig.colorbar(image, ax=ax, label="% of the per-core limit", shrink=min(1.0, 12 / max(len(names), 1)) ** 0.5)
     ax.set_title(f"Fullest core per layer on {report['profile']['name']} ({len(report['cores'])} cores)")
     save(fig, "core_utilisation")
 
