@@ -102,7 +102,7 @@ def _lif_to_nir(node: LIFNode, order: int, bias_on_conv: bool, host: bool) -> ni
         v_leak=full(bias.reshape(-1, 1, 1) * mem_steps), v_threshold=full((1 << L.VTH_SHIFT) * node.vth / scale),
         v_reset=full(0.0), w_in=full(syn_steps),
         metadata=_meta(node, order, du=node.du, dv=node.dv, vth=node.vth, bias_mant=_compact(node.bias_mant),
-                       bias_exp=_compact(node.bias_exp), host=host))
+                       bias_exp=_compact(node.bias_exp), host=host, refractory=node.refractory))
 
 
 def _compact(values: np.ndarray) -> np.ndarray:
@@ -149,7 +149,7 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
         if isinstance(node, InputNode):
             nodes[node.name] = nir.Input(input_type={"input": np.array(node.shape)},
                                          metadata=_meta(node, order, scale=node.scale, payload_bits=node.payload_bits,
-                                                        signed=node.signed))
+                                                        signed=node.signed, drive=node.drive))
         elif isinstance(node, ConvNode):
             source = graph[node.inputs[0]]
             per_unit = (1 << L.ACT_SHIFT) * 2.0 ** node.weight_exp / float_scale(_consumer_vth(graph, node.name))
@@ -197,6 +197,7 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
             raise TypeError(f"no NIR mapping for node kind {node.kind!r}")
     extensions = [SPIKE_PRODUCT_EXTENSION] if graph.of_kind(SpikeProductNode) else []
     meta = {"snn_deploy": {"format": NIR_FORMAT, "format_version": NIR_FORMAT_VERSION, "T": graph.T, "dt": DT,
+                           "reset_interval": graph.reset_interval, "reset_offset": graph.reset_offset,
                            "required_extensions": extensions,
                            "time_mean_readout": "the class is the argmax of the output's mean over time steps"}}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
@@ -240,7 +241,7 @@ def from_nir(ir: nir.NIRGraph) -> Graph:
             host.add(common["name"])
         if kind == "input":
             nodes.append(InputNode(**common, scale=float(m["scale"]), payload_bits=int(m["payload_bits"]),
-                                   signed=bool(m["signed"])))
+                                   signed=bool(m["signed"]), drive=_as_str(m.get("drive", "current"))))
         elif kind == "conv":
             nodes.append(ConvNode(**common, weight=np.asarray(m["weight"], dtype=np.int64),
                                   stride=tuple(int(s) for s in m["stride"]), padding=tuple(int(p) for p in m["padding"]),
@@ -248,7 +249,8 @@ def from_nir(ir: nir.NIRGraph) -> Graph:
         elif kind == "lif":
             nodes.append(LIFNode(**common, du=int(m["du"]), dv=int(m["dv"]), vth=int(m["vth"]),
                                  bias_mant=np.asarray(m["bias_mant"], dtype=np.int64),
-                                 bias_exp=np.asarray(m["bias_exp"], dtype=np.int64)))
+                                 bias_exp=np.asarray(m["bias_exp"], dtype=np.int64),
+                                 refractory=int(m.get("refractory", 0))))
         elif kind == "sum":
             nodes.append(SumNode(**common))
         elif kind == "spike_product":
@@ -259,7 +261,8 @@ def from_nir(ir: nir.NIRGraph) -> Graph:
                                      bias=np.asarray(affine["bias"], dtype=np.float64)))
         else:
             raise UserError(f"NIR node {key!r} has unknown snn-deploy kind {kind!r}; upgrade snn-deploy")
-    return Graph(nodes, T=int(meta["T"]), host=frozenset(host))
+    return Graph(nodes, T=int(meta["T"]), host=frozenset(host), reset_interval=int(meta.get("reset_interval", 0)),
+                 reset_offset=int(meta.get("reset_offset", 0)))
 
 
 def write(graph: Graph, path: Path) -> None:
