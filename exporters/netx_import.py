@@ -397,14 +397,33 @@ def read_netx(path: Path | str, *, steps: int | None = None, input_message_bits:
         raise UserError(f"{path}: {exc}") from None
 
 
-def is_netx(path: Path | str) -> bool:
-    """Whether ``path`` is an HDF5 file with netx's ``layer/0/type`` (content, not suffix)."""
+NETX_SUFFIXES = (".net", ".h5", ".hdf5")
+
+
+def looks_like_netx(path: Path | str) -> bool:
+    """Whether ``path`` should be read as netx: any HDF5 file (by content: its signature), or a file named like
+    one (``.net``, ``.h5``, ``.hdf5``), so that a damaged one gets netx's error rather than a checkpoint's."""
+    path = Path(path)
+    if not path.is_file():
+        return path.suffix.lower() in NETX_SUFFIXES
     try:
-        with h5py.File(path, "r") as f:
-            return "layer" in f and isinstance(f["layer"], h5py.Group) and "0" in f["layer"] and \
-                "type" in f["layer"]["0"]
-    except (OSError, ValueError):
-        return False
+        return h5py.is_hdf5(path) or path.suffix.lower() in NETX_SUFFIXES
+    except OSError:
+        return path.suffix.lower() in NETX_SUFFIXES
+
+
+def netx_bundle(graph: Graph, source: Path, out: Path, *, target, force: bool = False) -> Path:
+    """Write the bundle of an imported netx ``graph`` (what ``export NETWORK.net --target loihi`` writes)."""
+    from snn_deploy.exporters.bundle import sha256, summarize, target_problems, write_bundle
+
+    problems = target_problems(graph, target)
+    if problems:
+        raise UserError(f"{len(problems)} layer(s) cannot run on {target.name}: {summarize(problems)}")
+    quantization = {"schema_version": 1, "source": "lava-dl netx", "requantized": False,
+                    "note": "integers taken as lava-dl's netx loader builds them in Lava (docs/netx_import.md)"}
+    extra = {"arch": None, "rewrites": {}, "source_model": {"path": source.name, "sha256": sha256(source),
+                                                           "format": "lava-dl netx"}}
+    return write_bundle(graph, out, target=target, quantization=quantization, extra=extra, force=force)
 
 
 def _read(f: h5py.File, path: Path, steps: int | None, input_message_bits: int | None,

@@ -70,6 +70,8 @@ class Activity:
     backend: str
     samples: int = 0
     correct: int = 0
+    labelled: bool = True
+    """False for runs without labels (raw arrays, or a graph without a classifier): accuracy is then None."""
     spikes: dict[str, np.ndarray] = field(default_factory=dict)
     """Per LIF node."""
     conv_events: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
@@ -88,7 +90,9 @@ class Activity:
     raster: Raster | None = None
 
     @property
-    def accuracy(self) -> float:
+    def accuracy(self) -> float | None:
+        if not self.labelled:
+            return None
         return self.correct / self.samples if self.samples else float("nan")
 
     def arrays(self) -> list[np.ndarray]:
@@ -98,8 +102,7 @@ class Activity:
         return out + [self.input_events]
 
 
-def _zeros(graph: Graph, backend: str) -> Activity:
-    T = graph.T
+def _zeros(graph: Graph, backend: str, T: int) -> Activity:
     act = Activity(T, backend, input_events=np.zeros(T, dtype=np.int64))
     for node in graph.nodes:
         if isinstance(node, LIFNode):
@@ -138,11 +141,12 @@ class Counter:
         self.graph, self.act = graph, activity
         self.kernels = {n.name: ConvKernel(n, graph[n.inputs[0]].shape) for n in graph.of_kind(ConvNode)}
 
-    def add(self, payload: torch.Tensor, spikes: dict[str, torch.Tensor], logits: torch.Tensor,
-            labels: torch.Tensor) -> None:
+    def add(self, payload: torch.Tensor, spikes: dict[str, torch.Tensor], logits: torch.Tensor | None,
+            labels: torch.Tensor | None) -> None:
         act, graph = self.act, self.graph
-        act.samples += int(labels.numel())
-        act.correct += int((logits.argmax(1) == labels).sum())
+        act.samples += int(payload.shape[1])
+        if labels is not None and logits is not None:
+            act.correct += int((logits.argmax(1) == labels).sum())
         values = {graph.input.name: payload, **spikes}
         for node in graph.of_kind(SumNode):
             values[node.name] = sum(values[i].to(torch.int64) for i in node.inputs)
@@ -153,11 +157,11 @@ class Counter:
             act.sum_events[name] += (values[name] != 0).flatten(1).sum(1).numpy()
         for (conv, source), counts in act.conv_events.items():
             kernel, x = self.kernels[conv], values[source]
-            counts += np.array([kernel.synaptic_ops(x[t]) for t in range(graph.T)], dtype=np.int64)
+            counts += np.array([kernel.synaptic_ops(x[t]) for t in range(len(counts))], dtype=np.int64)
         for name, counts in act.products.items():
             node = graph[name]
             q, k, v = (spikes[i] for i in node.inputs)
-            for t in range(graph.T):
+            for t in range(len(counts["pairs"])):
                 for key, n in product_counts(node, q[t], k[t], v[t]).items():
                     counts[key][t] += n
 
@@ -185,6 +189,8 @@ def _lava(graph: Graph, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch
     from snn_deploy.exporters import lava_build
 
     spikes = lava_build.run(graph, input_sequence(graph, x)).spikes
+    if graph.classifier is None:
+        return spikes, None
     return spikes, readout_logits(graph.readout, readout_input(graph, spikes))
 
 
@@ -244,9 +250,10 @@ def _reduce(act: Activity, shard: Shard) -> None:
     act.backend_s, act.processes = float(slowest), shard.world
 
 
-def run_dataset(graph: Graph, x: torch.Tensor, labels: torch.Tensor, *, backend: str = "sim", batch_size: int = 32,
-                shard: Shard = Shard()) -> Activity:
-    """Run samples ``x`` ([N, C, H, W] images or [T, N, C, H, W] frames) with ``labels`` through ``graph``.
+def run_dataset(graph: Graph, x: torch.Tensor, labels: torch.Tensor | None, *, backend: str = "sim",
+                batch_size: int = 32, shard: Shard = Shard()) -> Activity:
+    """Run samples ``x`` ([N, C, H, W] images held for T steps, or [steps, N, C, H, W] per step) with ``labels``
+    through ``graph``. Without labels, or for a graph without a classifier, accuracy is None.
 
     Returns the totals over all processes. The raster holds the first samples of rank 0's shard.
     """
@@ -255,17 +262,22 @@ def run_dataset(graph: Graph, x: torch.Tensor, labels: torch.Tensor, *, backend:
     run = backend_runner(backend)
     axis = 1 if x.dim() == 5 else 0
     part = shard.slice(x.shape[axis])
-    x, labels = x.narrow(axis, part.start, part.stop - part.start), labels[part]
-    act = _zeros(graph, backend)
+    x = x.narrow(axis, part.start, part.stop - part.start)
+    if graph.classifier is None:
+        labels = None
+    labels = labels[part] if labels is not None else None
+    act = _zeros(graph, backend, x.shape[0] if x.dim() == 5 else graph.T)
+    act.labelled = labels is not None
     counter = Counter(graph, act)
-    n = labels.numel()
+    n = int(x.shape[axis])
     with progress("simulating", n, shard.rank == 0) as advance:
         for start in range(0, n, batch_size):
             xb = x.narrow(axis, start, min(batch_size, n - start))
             began = time.perf_counter()
             spikes, logits = run(graph, xb)
             act.backend_s += time.perf_counter() - began
-            counter.add(input_sequence(graph, xb), spikes, logits, labels[start:start + batch_size])
+            counter.add(input_sequence(graph, xb), spikes, logits,
+                        labels[start:start + batch_size] if labels is not None else None)
             if act.raster is None:
                 act.raster = _raster(graph, spikes)
             advance(int(xb.shape[axis]))

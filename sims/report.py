@@ -298,7 +298,8 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
     run, hw, paper = report["run"], report["hardware"], report["paper_45nm"]
     summary = [
         ["accuracy (simulated)", (f"{100 * run['accuracy']:.2f} % on {run['samples']} {run['dataset']} "
-                                  f"{run['split']} samples")],
+                                  f"{run['split']} samples" if run["accuracy"] is not None
+                                  else "none (no classifier readout, or no labels)")],
         *[[f"energy per inference (estimated, spike products: {m})", energy_text(hw[m]["energy_pj_total"])]
           for m in hw],
         *[[f"latency per inference (estimated, {m})", time_text(hw[m]["latency_ns"])] for m in hw],

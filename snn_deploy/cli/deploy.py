@@ -159,9 +159,11 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
            force: bool) -> None:
-    """Export MODEL for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
+    """Export MODEL (a snn-deploy model file, or a lava-dl netx network) for Loihi (a bundle), or as NIR, ONNX or
+    lava-dl netx."""
     from snn_deploy.exporters import pipeline
     from snn_deploy.exporters.bundle import sha256
+    from snn_deploy.exporters.netx_import import looks_like_netx
     from snn_deploy.modelfile import load_model
     from snn_deploy.sims.profiles import profile
 
@@ -169,6 +171,12 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     output = output or model_path.with_suffix(suffix)
     if output.exists() and not force:
         raise UserError(f"{output} already exists; choose another output or pass --force to replace it")
+    if looks_like_netx(model_path):
+        if dataset or rewrites or rewrite_eval or input_on_host:
+            raise UserError("a netx network is already integer: --calibrate, --rewrite, --rewrite-eval and "
+                            "--input-on-host apply to snn-deploy model files only")
+        _export_netx(model_path, target, output, force)
+        return
     if input_on_host and target in ("onnx", "netx"):
         raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement (use "
                         "--target loihi, loihi1, loihi2 or nir)")
@@ -190,6 +198,21 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     prepared = pipeline.prepare(model_file, calibration=calibration, rewrites=list(rewrites), evaluate=evaluate)
     _echo_rewrites(prepared.rewrites)
     graph = pipeline.lower_for_target(prepared, hw, input_on_host=input_on_host)
+    _write_single_file(target, graph, output)
+    click.echo(f"wrote {output}")
+
+
+def _export_netx(path: Path, target: str, output: Path, force: bool) -> None:
+    """``export NETWORK.net``: import the netx network exactly, then write the bundle or file for ``target``."""
+    from snn_deploy.exporters.netx_import import netx_bundle, read_netx
+    from snn_deploy.sims.profiles import profile
+
+    graph = read_netx(path)
+    if target in ("loihi", "loihi1", "loihi2"):
+        netx_bundle(graph, path, output, target=profile("loihi2" if target == "loihi" else target), force=force)
+        click.echo(f"wrote {output}/ ({len(graph.nodes)} nodes from lava-dl netx {path.name}, pipeline latency "
+                   f"{max(graph.depths().values())} steps, T = {graph.T})")
+        return
     _write_single_file(target, graph, output)
     click.echo(f"wrote {output}")
 
