@@ -217,9 +217,11 @@ def dense_hardware_weights(weight: np.ndarray) -> tuple[np.ndarray, int]:
     scaled, bits, exponent = optimize_weight_bits(weight)
     if exponent > 0:
         raise ValueError("weights beyond 8 bits (netx would shift them by a negative count)")
-    if not 1 <= bits <= L.WEIGHT_BITS:
-        raise ValueError(f"netx's weight scaling gives {bits} weight bits, outside Lava's 1..8")
-    return np.asarray(quantize_weights(scaled, bits)), exponent
+    try:
+        return np.asarray(quantize_weights(scaled, bits)), exponent
+    except ValueError:
+        raise ValueError(f"netx's weight scaling gives {bits} weight bits, which Lava's Dense cannot truncate to") \
+            from None
 
 
 class _Builder:

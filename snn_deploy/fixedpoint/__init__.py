@@ -1,6 +1,8 @@
 """Loihi fixed-point arithmetic: the one definition every snn-deploy backend uses or is tested against."""
 
-from snn_deploy.fixedpoint.lif import LIFParams, LIFState, lif_run, lif_step, trunc_shift, wrap_u
+from snn_deploy.fixedpoint.lif import (
+    LIFParams, LIFState, lif_run, lif_step, loihi_v_register, trunc_shift, wrap_u,
+)
 from snn_deploy.fixedpoint.synapse import (
     DENSE_DELAY,
     SignMode,
@@ -20,6 +22,6 @@ from snn_deploy.fixedpoint.synapse import (
 
 __all__ = [
     "DENSE_DELAY", "LIFParams", "LIFState", "SignMode", "apply_exponent", "conv_run", "conv_step", "delay",
-    "dense_run", "dense_step", "lava_conv_weight_to_torch", "lif_run", "lif_step", "quantize_weights", "sign_mode",
+    "dense_run", "dense_step", "lava_conv_weight_to_torch", "lif_run", "lif_step", "loihi_v_register", "quantize_weights", "sign_mode",
     "torch_conv_weight_to_lava", "torch_image_to_lava", "trunc_shift", "wrap_signed", "wrap_u",
 ]

@@ -222,3 +222,18 @@ def lif_run(a_in: Array, *, du: int, dv: int, vth: int, bias_mant: Array = 0, bi
         lif_step(state, a[t], params, bias, spikes_out=spikes[t])
         us[t], vs[t] = state.u, state.v
     return like_input(a_in, spikes), like_input(a_in, us), like_input(a_in, vs)
+
+
+REFRACTORY_COUNTER_SHIFT = 7
+"""Loihi keeps a neuron's refractory counter in its v register, above bit 7: Intel's Loihi 2 PilotNet traces read
+v = refDelay << 7 = 128 at every spike step (refDelay 1) where Lava's model shows the reset v = 0."""
+
+
+def loihi_v_register(v: Array, spikes: Array, *, refractory: int = 0) -> Array:
+    """v as Loihi's register reads after each step: :data:`REFRACTORY_COUNTER_SHIFT` applied to the refractory
+    counter (refDelay = ``refractory`` + 1) at spike steps, v elsewhere. Observed for refDelay 1 only, so other
+    periods are refused rather than guessed."""
+    if refractory:
+        raise ValueError("Loihi's v register during a refractory period was never observed here (refDelay 1 only)")
+    vt, st = as_tensor(v), as_tensor(spikes)
+    return like_input(v, torch.where(st != 0, torch.full_like(vt, (refractory + 1) << REFRACTORY_COUNTER_SHIFT), vt))
