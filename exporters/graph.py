@@ -253,6 +253,24 @@ class Graph:
         return out
 
 
+def netx_features(graph: Graph) -> dict[str, list[str]]:
+    """The constructs lava-dl netx imports bring that not every backend models, with the nodes using each: a
+    backend that cannot compute one refuses the graph with :func:`refuse_features` instead of computing another
+    network."""
+    found = {"bias-driven input": [n.name for n in graph.of_kind(InputNode) if n.drive == "bias"],
+             "refractory period": [n.name for n in graph.of_kind(LIFNode) if n.refractory],
+             "periodic state reset": ["every LIF"] if graph.reset_steps(graph.T) else []}
+    return {what: nodes for what, nodes in found.items() if nodes}
+
+
+def refuse_features(graph: Graph, backend: str, supported: tuple[str, ...] = ()) -> None:
+    """Raise a :class:`UserError` naming every :func:`netx_features` construct ``backend`` does not model."""
+    missing = {what: nodes for what, nodes in netx_features(graph).items() if what not in supported}
+    if missing:
+        listed = "; ".join(f"{what} ({', '.join(nodes)})" for what, nodes in missing.items())
+        raise UserError(f"{backend} does not model {listed}; use the simulator (sim), onnx or the netx backend")
+
+
 def analog_input_layer(graph: Graph) -> frozenset[str]:
     """The analog input layer: every conv reading the input node and the LIFs those convs feed (the first spiking
     layer). ``export --input-on-host`` computes it on the host, so a binary-spike chip receives spikes only."""

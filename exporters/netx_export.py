@@ -39,7 +39,7 @@ import torch
 
 from snn_deploy.errors import UserError
 from snn_deploy.exporters.bundle import current_bounds
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
+from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, refuse_features
 from snn_deploy.fixedpoint import LIFParams
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.io import write_bytes_atomic
@@ -212,6 +212,7 @@ def to_netx(graph: Graph, path: Path | str) -> int:
 
     Raises :class:`UserError` listing every node netx cannot carry (see :func:`netx_problems`).
     """
+    refuse_features(graph, "the netx writer")
     problems = netx_problems(graph)
     if problems:
         listed = "; ".join(f"{name} ({', '.join(reasons)})" for name, reasons in problems.items())

@@ -3,7 +3,8 @@
 Backends produce, per LIF node of the graph, spikes [T, B, C, H, W] (uint8) in the functional time base:
 ``torch`` (the integer-mode model, read with forward hooks; nodes without a module of their own, such as the AND
 relay of Q-K attention, are not visible there), ``sim`` (:mod:`snn_deploy.sims.simulator`), ``lava``
-(:mod:`snn_deploy.exporters.lava_build`, Lava's bit-accurate CPU models), ``onnx`` (onnxruntime). The report
+(:mod:`snn_deploy.exporters.lava_build`, Lava's bit-accurate CPU models), ``onnx`` (onnxruntime), ``netx`` (an
+imported netx file run by lava-dl's own loader in Lava, :mod:`snn_deploy.exporters.netx_lava`). The report
 names the first layer, in graph order, where any backend disagrees with the first backend, and its first step.
 """
 
@@ -103,8 +104,10 @@ def compare(graph: Graph, results: dict[str, tuple[Spikes, torch.Tensor]], label
             idx = diff.reshape(diff.shape[0], diff.shape[1], -1).any(-1).nonzero()
             first[backend] = (int(idx[0, 0]), int(idx[0, 1])) if len(idx) else None
         layers.append(LayerAgreement(node.name, node.neurons, spikes, mismatches, first))
-    predictions = {b: results[b][1].argmax(1).tolist() for b in names}
-    return VerifyReport(names, int(next(iter(results.values()))[1].shape[0]), graph.T, layers, predictions, labels)
+    predictions = {b: results[b][1].argmax(1).tolist() if results[b][1] is not None else None for b in names}
+    some = next(iter(next(iter(results.values()))[0].values()))  # [T, B, ...] spikes of some layer
+    return VerifyReport(names, int(some.shape[1]), int(some.shape[0]), layers, predictions,
+                        labels if graph.classifier is not None else None)
 
 
 Backend = Callable[[torch.Tensor], tuple[Spikes, torch.Tensor]]
@@ -122,6 +125,8 @@ def _lava_backend(graph: Graph, x: torch.Tensor) -> tuple[Spikes, torch.Tensor]:
     from snn_deploy.sims.simulator import input_sequence, readout_input, readout_logits
 
     spikes = lava_build.run(graph, input_sequence(graph, x)).spikes
+    if graph.classifier is None:
+        return spikes, None
     return spikes, readout_logits(graph.readout, readout_input(graph, spikes))
 
 
@@ -129,14 +134,20 @@ def _onnx_backend(graph: Graph, x: torch.Tensor) -> tuple[Spikes, torch.Tensor]:
     from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
 
     spikes, logits = run_onnx(to_onnx(graph), graph, x)
-    return {k: torch.as_tensor(v).to(torch.uint8) for k, v in spikes.items()}, torch.as_tensor(logits)
+    return ({k: torch.as_tensor(v).to(torch.uint8) for k, v in spikes.items()},
+            torch.as_tensor(logits) if logits is not None else None)
 
 
-def run_backends(model: nn.Module, graph: Graph, x: torch.Tensor, labels: list[int] | None,
-                 backends: list[str]) -> VerifyReport:
-    """Run ``x`` through every backend (in order; the first is the reference) and compare."""
+def run_backends(model: nn.Module | None, graph: Graph, x: torch.Tensor, labels: list[int] | None,
+                 backends: list[str], netx_path=None) -> VerifyReport:
+    """Run ``x`` through every backend (in order; the first is the reference) and compare. ``netx_path``: the
+    netx file ``graph`` was imported from (the ``netx`` backend runs it)."""
+    from snn_deploy.exporters.netx_lava import run_netx
+    from snn_deploy.sims.simulator import input_sequence
+
     runners = {"torch": lambda g, inp: torch_spikes(model, g, inp), "sim": _sim_backend, "lava": _lava_backend,
-               "onnx": _onnx_backend}
+               "onnx": _onnx_backend,
+               "netx": lambda g, inp: (run_netx(netx_path, g, input_sequence(g, inp).numpy()), None)}
     return compare(graph, {name: runners[name](graph, x) for name in backends}, labels)
 
 

@@ -10,7 +10,7 @@ import click
 from snn_deploy.errors import UserError, exit_on_user_error
 
 TARGETS = ("loihi", "loihi1", "loihi2", "nir", "onnx", "netx")
-BACKENDS = ("torch", "sim", "lava", "onnx")
+BACKENDS = ("torch", "sim", "lava", "onnx", "netx")
 CALIBRATION_SAMPLES = 256
 
 
@@ -217,6 +217,34 @@ def _export_netx(path: Path, target: str, output: Path, force: bool) -> None:
     click.echo(f"wrote {output}")
 
 
+def _verify_netx(path: Path, backends: str, dataset: str | None, array: Path | None, steps: int | None,
+                 layout: str, samples: int, data_dir: Path | None, json_path: Path | None) -> None:
+    """``verify NETWORK.net``: the imported graph on the chosen backends (no torch model exists)."""
+    from snn_deploy.exporters.netx_import import read_netx
+    from snn_deploy.exporters.verify import render, report_json, run_backends
+    from snn_deploy.io import write_json_atomic
+    from snn_deploy.sims.driver import bundle_tensors
+    from snn_deploy.sims.inputs import array_input
+
+    chosen = [b.strip() for b in backends.split(",") if b.strip()]
+    allowed = [b for b in BACKENDS if b != "torch"]
+    if len(chosen) < 2 or any(b not in allowed for b in chosen):
+        raise UserError(f"--backends for a netx network needs two or more of {', '.join(allowed)} (no torch model "
+                        f"exists); got {backends!r}")
+    graph = read_netx(path)
+    if (dataset is None) == (array is None):
+        raise UserError("give either --dataset or --input (a .npy array), not both or neither")
+    if array is not None:
+        x, y = array_input(graph, array, steps=steps, layout=layout), None
+    else:
+        x, y = bundle_tensors(graph, dataset, "test", samples, data_dir)
+    report = run_backends(None, graph, x, y.tolist() if y is not None else None, chosen, netx_path=path)
+    render(report)
+    if json_path is not None:
+        write_json_atomic(json_path, report_json(report))
+    raise SystemExit(0 if report.exact else 1)
+
+
 def _evaluator(model_file, dataset: str, count: int, data_dir: Path | None):
     """Accuracy of a model on the first ``count`` test samples of ``dataset``."""
     import torch
@@ -269,18 +297,31 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
 @click.option("--backends", default="torch,sim,lava,onnx", show_default=True,
               help=f"Comma-separated, first is the reference: {', '.join(BACKENDS)}.")
-@click.option("--dataset", required=True, help="Data set whose test samples to run.")
+@click.option("--dataset", help="Data set whose test samples to run.")
+@click.option("--input", "array", type=click.Path(path_type=Path), help="Instead of --dataset (netx networks): one "
+              "sample from a .npy array, as `simulate --input` takes it.")
+@click.option("--steps", type=int, help="Steps to run an --input array.")
+@click.option("--layout", type=click.Choice(("chw", "whc")), default="chw", show_default=True,
+              help="--input layout (whc: Lava's).")
 @click.option("--samples", default=32, show_default=True, help="Number of test samples.")
 @click.option("--calibrate", "calibrate", metavar="DATASET", help="Calibration data for a float model.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the report as JSON.")
 @exit_on_user_error
-def verify(model_path: Path, backends: str, dataset: str, samples: int, calibrate: str | None,
-           data_dir: Path | None, json_path: Path | None) -> None:
+def verify(model_path: Path, backends: str, dataset: str | None, array: Path | None, steps: int | None,
+           layout: str, samples: int, calibrate: str | None, data_dir: Path | None, json_path: Path | None) -> None:
     """Run the same inputs through every backend and compare the spikes of every layer.
 
-    Exits 1 (and names the first diverging layer and step) on any mismatch.
+    MODEL is a snn-deploy model file, or a lava-dl netx network (backends sim, onnx, netx: lava-dl's own loader
+    in Lava). Exits 1 (and names the first diverging layer and step) on any mismatch.
     """
+    from snn_deploy.exporters.netx_import import looks_like_netx
+
+    if looks_like_netx(model_path):
+        _verify_netx(model_path, backends, dataset, array, steps, layout, samples, data_dir, json_path)
+        return
+    if dataset is None or array is not None:
+        raise UserError("verify of a model file runs a data set: pass --dataset (--input is for netx networks)")
     from snn_deploy.exporters.verify import render, report_json, run_backends
     from snn_deploy.exporters.pipeline import lower_for_target, prepare
     from snn_deploy.io import write_json_atomic
@@ -291,6 +332,9 @@ def verify(model_path: Path, backends: str, dataset: str, samples: int, calibrat
     unknown = [b for b in chosen if b not in BACKENDS]
     if unknown or len(chosen) < 2:
         raise UserError(f"--backends needs two or more of {', '.join(BACKENDS)}; got {backends!r}")
+    if "netx" in chosen:
+        raise UserError("the netx backend runs a netx file: `snn-deploy export MODEL --target netx -o NET.net`, then "
+                        "`snn-deploy verify NET.net --backends sim,netx`")
     model_file = load_model(model_path)
     prepared = prepare(model_file, calibration=_calibration(model_file, calibrate, data_dir), rewrites=[])
     graph = lower_for_target(prepared, profile("loihi2"))
