@@ -11,9 +11,11 @@ Lava, read from its source (docs/netx_import.md has the table):
 * ``conv``: kernel as stored (torch's cross-correlation orientation; netx flips it into Lava's true convolution),
   stride / padding in (H, W) order, groups; no weight exponent (Lava's Conv has none); dilation must be 1.
 * ``flatten`` + ``dense``: a ConvNode whose kernel covers the whole input map; netx flattens (W, H, C) through
-  ``transpose([2, 1, 0])``, i.e. torch's (C, H, W) order. netx rescales dense weights (``optimize_weight_bits``)
-  and Lava's Dense re-quantizes them (clip to 8 bits, truncate to the bit width): the node holds exactly those
-  hardware weights and the exponent netx passes, so ``(W @ s) << exp`` is what Lava's Dense computes.
+  ``transpose([2, 1, 0])``, i.e. torch's (C, H, W) order. A dense first layer reads the network's input port
+  flat (in that order) with no flatten layer. netx rescales dense weights (``optimize_weight_bits``)
+  and Lava's Dense re-quantizes them (clip to 8 bits, truncate to the bit width): where that keeps every weight,
+  Lava computes ``((W << s) @ x) >> s = W @ x`` and the node holds the file's integers (exponent 0); where it
+  would change them (lava-dl would run another network than the file describes), the layer is refused.
 * CUBA / LOIHI neurons: ``du = iDecay - 1``, ``dv = vDecay``, ``vth = vThMant``, ``bias_mant = bias`` (per
   channel), ``bias_exp = 6``. ``refDelay`` counts the spike step itself: 1 (what lava-dl's slayer always writes,
   and what Intel's silicon traces show: no dead step) is the plain LIF, r > 1 holds v for r - 1 steps (Lava's
@@ -203,7 +205,7 @@ def optimize_weight_bits(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
     elif lo >= 0:
         signed, scale = 0, 255 / hi
     else:
-        signed, scale = 1, min(127 / hi, -128 / lo)
+        signed, scale = 1, min(127 / hi if hi else np.inf, -128 / lo)  # numpy divides 127 / 0 into inf
     scale_bits = int(np.floor(np.log2(scale))) + signed
     n = 8
     while n > 0 and np.any(weight % (1 << n)):
@@ -212,16 +214,21 @@ def optimize_weight_bits(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
     return weight << scale_bits if scale_bits >= 0 else weight >> -scale_bits, 8 - scale_bits - n, -scale_bits
 
 
-def dense_hardware_weights(weight: np.ndarray) -> tuple[np.ndarray, int]:
-    """The weights Lava's Dense holds after netx's rescaling and its own clip / truncation, and the exponent."""
+def dense_hardware_weights(weight: np.ndarray) -> np.ndarray:
+    """The dense weights as Lava's Dense uses them after netx's rescaling (``optimize_weight_bits``) and its own
+    clip / truncation: when those keep every weight (``w << s`` with exponent ``-s``, so ``(W s) << s >> s = W s``)
+    that is the file's integers with exponent 0; otherwise lava-dl would run other weights than the file holds, and
+    the layer is refused (ValueError)."""
     scaled, bits, exponent = optimize_weight_bits(weight)
     if exponent > 0:
-        raise ValueError("weights beyond 8 bits (netx would shift them by a negative count)")
+        raise ValueError("weights beyond 8 bits (netx would shift them by a negative count, zeroing them)")
     try:
-        return np.asarray(quantize_weights(scaled, bits)), exponent
+        kept = np.asarray(quantize_weights(scaled, bits))
     except ValueError:
-        raise ValueError(f"netx's weight scaling gives {bits} weight bits, which Lava's Dense cannot truncate to") \
-            from None
+        kept = None
+    if kept is None or not np.array_equal(kept, scaled) or not np.array_equal(scaled, weight.astype(np.int64) << -exponent):
+        raise ValueError("weights that netx's rescaling and Lava's 8-bit truncation would change")
+    return weight.astype(np.int64)
 
 
 class _Builder:
@@ -322,7 +329,8 @@ class _Builder:
     def dense(self, layer: _Layer, recurrent: bool = False) -> None:
         group, problems = layer.group, []
         source, in_shape = self.source(layer)
-        if in_shape[1:] != (1, 1) and not self.flatten_next:
+        port = isinstance(self.nodes[-1], InputNode) and self.nodes[-1].drive == "current"
+        if in_shape[1:] != (1, 1) and not self.flatten_next and not port:  # the input port comes flat
             raise _Damaged(f"{layer.label} reads a {list(in_shape)} map without a flatten layer before it")
         self.flatten_next = False
         n_out = int(np.prod(_chw(group)))
@@ -343,13 +351,12 @@ class _Builder:
                 problems.append("all-zero weights (netx's weight scaling divides by the largest weight)")
             else:
                 try:
-                    weight, exponent = dense_hardware_weights(data)
+                    weight = dense_hardware_weights(data)
                 except ValueError as exc:
                     problems.append(str(exc))
                 else:
                     synapse = ConvNode(f"{name}.synapse", (source,), (n_out, 1, 1),
-                                       weight=weight.reshape(n_out, *in_shape), weight_exp=exponent,
-                                       graded=self._graded(source))
+                                       weight=weight.reshape(n_out, *in_shape), graded=self._graded(source))
         self._synapse_lif(layer, "fc", synapse, (n_out, 1, 1), problems)
 
     def add(self, layer: _Layer) -> None:
