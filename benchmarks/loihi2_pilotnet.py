@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snn_deploy.exporters.graph import Graph
+from snn_deploy.graph import Graph
 from snn_deploy.exporters.netx_import import read_netx
 from snn_deploy.sims.cost import HardwareCost, hardware_cost
 from snn_deploy.sims.driver import Activity, run_dataset

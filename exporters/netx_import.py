@@ -38,7 +38,7 @@ import h5py
 import numpy as np
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import WEIGHT_DTYPE, ConvNode, Graph, InputNode, LIFNode, Node
+from snn_deploy.graph import WEIGHT_DTYPE, ConvNode, Graph, InputNode, LIFNode, Node
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.fixedpoint.synapse import quantize_weights
 
@@ -423,7 +423,8 @@ def looks_like_netx(path: Path | str) -> bool:
 
 def netx_bundle(graph: Graph, source: Path, out: Path, *, target, force: bool = False) -> Path:
     """Write the bundle of an imported netx ``graph`` (what ``export NETWORK.net --target loihi`` writes)."""
-    from snn_deploy.exporters.bundle import sha256, summarize, target_problems, write_bundle
+    from snn_deploy.exporters.bundle import sha256, write_bundle
+    from snn_deploy.graph import summarize, target_problems
 
     problems = target_problems(graph, target)
     if problems:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import Graph, InputNode, LIFNode
+from snn_deploy.graph import Graph, InputNode, LIFNode
 from snn_deploy.fixedpoint import torch_image_to_lava
 
 Spikes = dict[str, torch.Tensor]
@@ -47,7 +47,7 @@ def _lava_layout(x: np.ndarray, shape: tuple[int, int, int], flat: bool) -> np.n
 
 def run_netx(path: Path | str, graph: Graph, payload: np.ndarray) -> Spikes:
     """Spikes [steps, B, C, H, W] (uint8) of every LIF node of ``graph`` (imported from ``path``) for the integer
-    input ``payload`` [steps, B, C, H, W] (:func:`~snn_deploy.exporters.graph.input_sequence` of the inputs)."""
+    input ``payload`` [steps, B, C, H, W] (:func:`~snn_deploy.graph.input_sequence` of the inputs)."""
     try:
         from lava.lib.dl.netx.hdf5 import Network
         from lava.magma.core.run_conditions import RunSteps

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import Graph
+from snn_deploy.graph import Graph
 
 LAYOUTS = ("chw", "whc")
 MAX_STEPS = 1 << 16

@@ -38,9 +38,10 @@ from typing import Literal
 
 import numpy as np
 
-from snn_deploy.exporters.bundle import Problem, target_problems
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, Shape, SpikeProductNode, SumNode
-from snn_deploy.sims.profiles import CompilerModel, HardwareProfile
+from snn_deploy.graph import (
+    ConvNode, Graph, HardwareProfile, InputNode, LIFNode, Problem, Shape, SpikeProductNode, SumNode, target_problems,
+)
+from snn_deploy.graph.profiles import CompilerModel
 
 PRODUCT_MODELS = ("neurons", "embedded")
 SUM_MODELS = ("expand", "relay")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from snn_deploy.sims.mapper import map_graph
-from snn_deploy.sims.profiles import LOIHI2
+from snn_deploy.graph.profiles import LOIHI2
 
 _SPEC = importlib.util.spec_from_file_location(
     "loihi2_pilotnet", Path(__file__).resolve().parents[1] / "benchmarks" / "loihi2_pilotnet.py")

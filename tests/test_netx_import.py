@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from snn_deploy.cli import cli
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import LIFNode
+from snn_deploy.graph import LIFNode
 from snn_deploy.exporters.netx_import import dense_hardware_weights, optimize_weight_bits, read_netx
 from snn_deploy.fixedpoint import loihi_v_register
 from snn_deploy.sims.simulator import input_sequence, simulate

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snn_deploy import lavaref
-from snn_deploy.exporters.graph import LIFNode
+from snn_deploy.graph import LIFNode
 from snn_deploy.exporters.netx_export import to_netx
 from snn_deploy.exporters.netx_import import read_netx
 from snn_deploy.exporters.netx_lava import run_netx

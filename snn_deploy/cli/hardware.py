@@ -38,7 +38,7 @@ def _run(bundle, source, backend: str, samples: int | None, batch_size: int, dat
          profile_name: str | None):
     """Run a loaded bundle and analyse; returns (analysis, rank)."""
     from snn_deploy.sims.driver import backend_runner, init_shard, run_dataset
-    from snn_deploy.sims.profiles import profile
+    from snn_deploy.graph import profile
     from snn_deploy.sims.report import analyse
 
     if samples is not None and samples < 1:
@@ -88,7 +88,8 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
              json_path: Path | None, trace_layers: str | None, traces_out: Path | None, trace_samples: int) -> None:
     """Run BUNDLE on a data set or a .npy array: accuracy (where the network classifies and the data has labels),
     SOPs, and estimated latency, energy and throughput on the chip."""
-    from snn_deploy.exporters.bundle import load_bundle, summarize
+    from snn_deploy.exporters.bundle import load_bundle
+    from snn_deploy.graph import summarize
     from snn_deploy.io import write_json_atomic
     from snn_deploy.sims.report import build, energy_text, time_text
 
@@ -134,7 +135,7 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
 
 def _trace_names(graph, spec: str) -> list[str]:
     """LIF node names from ``--traces`` (comma-separated, or 'all'), in graph order."""
-    from snn_deploy.exporters.graph import LIFNode
+    from snn_deploy.graph import LIFNode
 
     lifs = [n.name for n in graph.of_kind(LIFNode)]
     if spec.strip() == "all":

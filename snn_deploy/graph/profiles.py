@@ -19,6 +19,8 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 
 import numpy as np
+from snn_deploy.errors import UserError
+from snn_deploy.fixedpoint import limits as L
 
 LOIHI_PAPER = "Davies et al., IEEE Micro 38(1) 2018, Table 2 (0.75 V, pre-silicon)"
 LOIHI2_BRIEF = "Intel Loihi 2 product brief, 2021"
@@ -216,8 +218,9 @@ _LOIHI_LIMITS = {
 _E1, _T1 = _loihi_costs(1.0, 1.0, False, LOIHI_PAPER)
 LOIHI = HardwareProfile(
     name="loihi", graded_spikes=False, neurons_per_core=1024, synaptic_memory_bytes_per_core=128 * 1024,
-    weight_bits=8, max_synaptic_delay=62, fan_in_per_core=4096, fan_out_per_core=4096, cores_per_chip=128,
-    mesh=(4, 8), input_current_bits=16, cores_per_tile=4, embedded_cores_per_chip=3, limit_sources=_LOIHI_LIMITS,
+    weight_bits=L.WEIGHT_BITS, max_synaptic_delay=62, fan_in_per_core=4096, fan_out_per_core=4096,
+    cores_per_chip=128, mesh=(4, 8), input_current_bits=L.A_IN_HW_BITS, cores_per_tile=4,
+    embedded_cores_per_chip=3, limit_sources=_LOIHI_LIMITS,
     energy_pj=_E1, time_ns=_T1, sources=(LOIHI_PAPER,),
 )
 
@@ -254,8 +257,8 @@ LOIHI2_COMPILER = CompilerModel(
 _E2, _T2 = _loihi_costs(1.0, 1.0, True, _LOIHI2_PRIORS)
 LOIHI2_UNCALIBRATED = HardwareProfile(
     name="loihi2", graded_spikes=True, neurons_per_core=4096, synaptic_memory_bytes_per_core=128 * 1024,
-    weight_bits=8, max_synaptic_delay=62, fan_in_per_core=4096, fan_out_per_core=4096, cores_per_chip=128,
-    mesh=(4, 8), input_current_bits=16, cores_per_tile=4, embedded_cores_per_chip=6, limit_sources=_LOIHI2_LIMITS,
+    weight_bits=L.WEIGHT_BITS, max_synaptic_delay=62, fan_in_per_core=4096, fan_out_per_core=4096, cores_per_chip=128,
+    mesh=(4, 8), input_current_bits=L.A_IN_HW_BITS, cores_per_tile=4, embedded_cores_per_chip=6, limit_sources=_LOIHI2_LIMITS,
     energy_pj=_E2, time_ns=_T2, sources=(LOIHI2_BRIEF, LAVA_DL_BENCHMARK, TIMCHECK, _LOIHI2_PRIORS),
     compiler=LOIHI2_COMPILER,
     static_power_w=Figure(0.232078, "W", f"{LAVA_DL_BENCHMARK}: measured static power per chip (board idle "
@@ -296,8 +299,6 @@ PROFILES = {"loihi": LOIHI, "loihi1": LOIHI, "loihi2": LOIHI2}
 
 def profile(name: str) -> HardwareProfile:
     """The profile called ``name`` (``loihi`` / ``loihi1`` or ``loihi2``)."""
-    from snn_deploy.errors import UserError
-
     if name not in PROFILES:
         raise UserError(f"unknown hardware profile {name!r}; choose one of loihi1, loihi2")
     return PROFILES[name]
