@@ -262,3 +262,27 @@ def test_export_then_import_gives_the_same_network(tmp_path):
         assert len(after) == len(names)
         for old, new in zip(names, after):
             assert torch.equal(before[old], after[new]), (make.__name__, old)
+
+
+@needs_pilotnet
+def test_pilotnet_fc3_follows_fc2_and_its_25_long_arrays_come_from_another_run(pilotnet):
+    """fc-3 (iDecay 4096, vDecay 0, never spikes): our u and v are exactly a LIF fed by the currents the golden
+    fc-2 spikes send it (one step later). The golden fc-3 arrays (25 long) are consistent with the same neuron but
+    their currents (-84 = fc-2 neurons 0, 1, 2, 5 together) appear in fc-2.npy at no lag: another run."""
+    graph, _, result = pilotnet
+    w = graph["fc-3.synapse"].weight.reshape(-1).astype(np.int64)
+    fc2 = _golden("fc-2")  # [24 steps, 10]
+    depth = LAYERS.index("fc-2") + 1
+    currents = fc2[depth - 1: GOLDEN_STEPS - 1] @ w  # what reaches fc-3 at golden steps depth .. 23
+    from snn_deploy.fixedpoint import lif_run
+
+    node = graph["fc-3"]
+    _, u, v = lif_run(currents.reshape(-1, 1), du=node.du, dv=node.dv, vth=node.vth, reset_interval=16)
+    steps = GOLDEN_STEPS - depth
+    ours = result.traces["fc-3"]
+    assert np.array_equal(ours.u[:steps].reshape(-1).numpy(), u[:, 0])
+    assert np.array_equal(ours.v[:steps, 0].reshape(-1).numpy()[:16], v[:16, 0])  # until the silicon reset phase
+    golden_u = np.load(PILOTNET / "fc-3-u.npy").reshape(-1).astype(np.int64) >> 6
+    all_currents = fc2 @ w
+    assert -84 in golden_u and all(-84 not in np.roll(all_currents, lag) for lag in range(GOLDEN_STEPS))
+    assert not np.load(PILOTNET / "fc-3-s.npy").any() and not result.spikes["fc-3"].any()

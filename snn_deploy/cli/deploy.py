@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -213,6 +214,8 @@ def _verify_netx(path: Path, backends: str, dataset: str | None, array: Path | N
         raise UserError(f"--backends for a netx network needs two or more of {', '.join(allowed)} (no torch model "
                         f"exists); got {backends!r}")
     graph = read_netx(path)
+    if steps is not None:  # every backend runs these steps (ONNX unrolls T); the reset interval stays the file's
+        graph = dataclasses.replace(graph, T=steps)
     if (dataset is None) == (array is None):
         raise UserError("give either --dataset or --input (a .npy array), not both or neither")
     if array is not None:
