@@ -6,7 +6,7 @@ pipeline latency, mapping violations, and time / energy per inference at a state
 Per configuration: the model is built with random weights (seed 0) and BatchNorms set so that every layer is active
 (as the tests' ``active_model``), quantized and lowered to the deployed graph exactly as ``snn-deploy export
 --target loihi2`` does (QKFormer with ``--rewrite maxpool-after-lif``, which its blocking analog max-pools need);
-the graph is mapped with the Loihi 2 profile (``sims/profiles.py``: compiler model derived from Intel's compiler
+the graph is mapped with the Loihi 2 profile (``snn_deploy/graph/profiles.py``: compiler model derived from Intel's compiler
 output, estimated) and costed at a stated firing rate (``sims/stated_activity.py``: every neuron fires with
 probability ``--rate`` per step, independently; the analog input sends every pixel every step), not simulated:
 the large configurations would take hours. Spike products are mapped as coincidence neurons. Time and energy use
@@ -28,10 +28,10 @@ import torch
 import snn_deploy.models as zoo
 from snn_deploy.exporters.lower import lower
 from snn_deploy.exporters.pipeline import apply_rewrites, blocking_problems
+from snn_deploy.graph import LOIHI2
 from snn_deploy.quant import quantize
 from snn_deploy.sims.cost import hardware_cost
 from snn_deploy.sims.mapper import map_graph
-from snn_deploy.sims.profiles import LOIHI2
 from snn_deploy.sims.stated_activity import stated_activity
 
 REWRITE = "maxpool-after-lif"
@@ -111,7 +111,7 @@ def markdown(rows: list[dict], rate: float) -> str:
                      f"{t['latency']:.3g} ms |")
     notes = (f"\nFiring rate: {rate} spikes per neuron and step for every LIF (stated, not measured; analog input: "
              "every pixel every step). Cores, chips, synaptic memory and violations: estimated (Loihi 2 compiler "
-             "model, `sims/profiles.py`). Time and energy: Loihi 2 figures "
+             "model, `snn_deploy/graph/profiles.py`). Time and energy: Loihi 2 figures "
              f"{cal.label('time_per_step')} (time) and {cal.label('total_energy')} (total energy) on PilotNet; "
              "applied to these networks they are extrapolations from one calibration network, not validated. "
              "Static energy: 0.232078 W per chip (measured) x chips x streamed time. Spike products as coincidence "

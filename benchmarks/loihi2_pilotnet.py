@@ -15,7 +15,7 @@ Calibration: the simulator counts PilotNet's activity on ``image.npy`` (bias ima
 inference); the cost model runs it at its priors (Loihi's per-operation figures, both scales 1) and one time scale
 and one dynamic-energy scale are fitted, each the ratio of measured to predicted (static power is the measured
 0.232078 W per chip). The script prints both scales next to their priors, the ``Calibration`` to paste into
-``sims/profiles.py`` (the package never refits), and the residuals of the constants the package holds now. One
+``snn_deploy/graph/profiles.py`` (the package never refits), and the residuals of the constants the package holds now. One
 network can only calibrate, not validate. The measured run used another frame of the same data set
 (``PilotNetDataset`` frame 100, lava-dl's benchmark notebook) than ``image.npy``.
 
@@ -34,13 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-from snn_deploy.graph import Graph
 from snn_deploy.exporters.netx_import import read_netx
+from snn_deploy.fixedpoint import loihi_v_register
+from snn_deploy.graph import Graph
+from snn_deploy.graph.profiles import LOIHI2, LOIHI2_UNCALIBRATED, Calibration, Figure, HardwareProfile
 from snn_deploy.sims.cost import HardwareCost, hardware_cost
 from snn_deploy.sims.driver import Activity, run_dataset
 from snn_deploy.sims.inputs import array_input
 from snn_deploy.sims.mapper import map_graph
-from snn_deploy.sims.profiles import LOIHI2, LOIHI2_UNCALIBRATED, Calibration, Figure, HardwareProfile
 from snn_deploy.sims.simulator import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +122,8 @@ def traces(reference: Path) -> dict[str, int]:
     in the snapshot), at every one of their 24 steps. Lava's layers run one step behind their source (a timed
     pipeline); the simulator's functional time base has no such delay, so a layer at depth d is compared at step
     t with the simulator's step t - d (steps t >= d). Past step 16 Intel's traces show the reset one step later
-    (``reset_offset`` 1, as read_netx documents). Returns arrays compared, arrays exact, steps."""
+    (``reset_offset`` 1, as read_netx documents), and silicon's v register reads the refractory counter at spike
+    steps (``fixedpoint.loihi_v_register``). Returns arrays compared, arrays exact, steps."""
     graph = read_netx(reference / "network.net", steps=STEPS_PER_INFERENCE, reset_interval=STEPS_PER_INFERENCE,
                       reset_offset=1)
     steps = int(np.load(reference / "input.npy", mmap_mode="r").shape[-1])
@@ -131,7 +133,8 @@ def traces(reference: Path) -> dict[str, int]:
     depths = graph.depths()
     compared = exact = 0
     for name in names:
-        got = {"": result.spikes[name], "-u": result.traces[name].u, "-v": result.traces[name].v}
+        got = {"": result.spikes[name], "-u": result.traces[name].u,
+               "-v": loihi_v_register(result.traces[name].v, result.spikes[name], refractory=0)}
         d = depths[name] - depths["input"]
         for suffix, values in got.items():
             path = reference / f"{name}{suffix}.npy"
@@ -189,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     trial = Calibration("this fit", Figure(rounded[0], "x", "fit"), Figure(rounded[1], "x", "fit"),
                         dict.fromkeys(("time_per_step", "dynamic_energy", "total_energy"), 0.0), {}, ())
     fresh = errors(figures(cost(graph, act, dataclasses.replace(LOIHI2_UNCALIBRATED, calibration=trial))), m)
-    print("paste into sims/profiles.py (Calibration): " + calibration_snippet(*rounded, fresh, prior_err))
+    print("paste into snn_deploy/graph/profiles.py (Calibration): " + calibration_snippet(*rounded, fresh, prior_err))
 
     ours = figures(cost(graph, act, LOIHI2))
     err = errors(ours, m)

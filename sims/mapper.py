@@ -526,7 +526,7 @@ def _partition(pop: Population, profile: HardwareProfile, sharing: bool, cap: in
 
 def _compiler_partition(pop: Population, profile: HardwareProfile, sharing: bool, cap: int,
                         ignore: set[str]) -> Tiling | None:
-    """Loihi 2's compiler as its printed output shows it (:class:`~snn_deploy.sims.profiles.CompilerModel`):
+    """Loihi 2's compiler as its printed output shows it (:class:`~snn_deploy.graph.profiles.CompilerModel`):
     a spatial layer is cut into W slices of whole (C, H) planes, the whole layer first, then 2^k columns; a
     non-spatial layer is cut into equal channel groups, their number multiplied by the ratio of the fullest core's
     use to its limit until every core fits. None where no such cut fits (the free search takes over)."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, SpikeProductNode, SumNode
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, SpikeProductNode, SumNode
 from snn_deploy.sims.driver import Activity, PRODUCT_COUNTS
 from snn_deploy.sims.mapper import summands
 

@@ -29,7 +29,7 @@ def pilotnet():
 
 
 def test_cores_per_layer_are_within_one_core_or_15_percent_of_the_compiler(pilotnet):
-    """A prediction, not a fit: no mapper constant was chosen from these counts (sims/profiles.py CompilerModel)."""
+    """A prediction, not a fit: no mapper constant was chosen from these counts (snn_deploy/graph/profiles.py CompilerModel)."""
     graph, measured = pilotnet
     mapping = map_graph(graph, LOIHI2)
     assert measured.cores == dict(zip(bench.TABLE_LAYERS, (13, 25, 13, 3, 3, 2, 12, 1, 1, 1)))

@@ -9,11 +9,10 @@ import torch
 
 from export_testing import quantized
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import ConvNode, LIFNode, SpikeProductNode
 from snn_deploy.exporters.lower import lower
+from snn_deploy.graph import LOIHI2, ConvNode, LIFNode, SpikeProductNode
 from snn_deploy.sims.driver import product_counts
 from snn_deploy.sims.mapper import map_graph
-from snn_deploy.sims.profiles import LOIHI2
 from snn_deploy.sims.stated_activity import conv_synapses, product_expectation, stated_activity
 
 
