@@ -117,8 +117,10 @@ class EdgeLoad:
     src_tile: np.ndarray
     """[E, 2] global (row, column) of the sender's tile."""
     dst_tile: np.ndarray
-    layer: list[str]
-    """Population the edge's energy is charged to: its sender, or the receiver for off-core senders."""
+    owner: np.ndarray
+    """Per edge, the index into ``owners`` of the population its energy is charged to: its sender, or the receiver
+    for off-core senders."""
+    owners: list[str]
 
 
 def loads(graph: Graph, mapping: Mapping, r: Rates) -> tuple[CoreLoad, EdgeLoad]:
@@ -135,7 +137,8 @@ def loads(graph: Graph, mapping: Mapping, r: Rates) -> tuple[CoreLoad, EdgeLoad]
         share = per_core / np.maximum(per_core.sum(1, keepdims=True), 1)
         synops[span.start:span.stop] = share.T @ r.synops[pop.name]
         spikes[span.start:span.stop] = neurons[span.start:span.stop, None] / pop.neurons * r.spikes[pop.name]
-    messages, ew, ns, edge_depth, sender, receiver, src_tile, dst_tile, layer = [], [], [], [], [], [], [], [], []
+    messages, ew, ns, edge_depth, sender, receiver, src_tile, dst_tile, owner = [], [], [], [], [], [], [], [], []
+    owners: dict[str, int] = {}
     for tr in mapping.traffic:
         source_neurons = _source_neurons(graph, mapping, tr.source)
         rate = r.spikes[tr.source] / source_neurons
@@ -147,11 +150,12 @@ def loads(graph: Graph, mapping: Mapping, r: Rates) -> tuple[CoreLoad, EdgeLoad]
         receiver.append(tr.dst)
         src_tile.append(tr.src_tile.reshape(-1, 2))
         dst_tile.append(tr.dst_tile.reshape(-1, 2))
-        owner = tr.population if (tr.src == HOST).all() else tr.source
-        layer += [owner] * len(tr.axons)
+        name = tr.population if (tr.src == HOST).all() else tr.source
+        owner.append(np.full(len(tr.axons), owners.setdefault(name, len(owners))))
     edges = EdgeLoad(np.concatenate(messages) if messages else np.zeros((0, T)),
                      *(np.concatenate(a) if a else np.zeros(0, int) for a in (ew, ns, edge_depth, sender, receiver)),
-                     *(np.concatenate(a) if a else np.zeros((0, 2), int) for a in (src_tile, dst_tile)), layer)
+                     *(np.concatenate(a) if a else np.zeros((0, 2), int) for a in (src_tile, dst_tile)),
+                     np.concatenate(owner) if owner else np.zeros(0, int), list(owners))
     return CoreLoad(synops, spikes, neurons, depth), edges
 
 
@@ -266,8 +270,8 @@ def hardware_cost(graph: Graph, mapping: Mapping, activity: Activity) -> Hardwar
             layer_energy[name][k] = float(v[layer.cores.start:layer.cores.stop].sum()) * e[ENERGY_KEYS[k]]
     for k, v in hop_messages.items():
         per_edge = v.sum(1) * e[ENERGY_KEYS[k]]
-        for owner, value in zip(edge.layer, per_edge):
-            layer_energy[owner][k] += float(value)
+        for name, value in zip(edge.owners, np.bincount(edge.owner, per_edge, minlength=len(edge.owners))):
+            layer_energy[name][k] += float(value)
     layer_synops = {name: float(core.synops[layer.cores.start:layer.cores.stop].sum())
                     for name, layer in mapping.layers.items()}
     raw_barrier = barrier_ns(profile, mapping.tiles_used)
@@ -310,25 +314,31 @@ def _scaled(figure: Figure, scale: float, profile: HardwareProfile, what: str) -
                   f"{labels(profile)['time' if what == 'time' else 'energy']})", estimated=figure.estimated)
 
 
-def link_loads(edge: EdgeLoad, messages: np.ndarray, mesh: tuple[int, int]) -> dict[str, np.ndarray]:
-    """Messages per tick on every directed mesh link under X-Y (dimension-order) routing: along the sender's row
-    to the receiver's column, then along that column. Keys ``east``, ``west`` [rows, columns - 1, ticks] and
-    ``south``, ``north`` [rows - 1, columns, ticks]."""
+def scatter(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """[size, steps]: ``values`` [n, steps] summed by ``index`` (np.add.at, by bincount: many times faster)."""
+    if not len(index):
+        return np.zeros((size, values.shape[1]))
+    return np.stack([np.bincount(index, values[:, k], minlength=size) for k in range(values.shape[1])], 1)
+
+
+def link_loads(src_tile: np.ndarray, dst_tile: np.ndarray, messages: np.ndarray, mesh: tuple[int, int]
+               ) -> dict[str, np.ndarray]:
+    """Messages per step on every directed mesh link under X-Y (dimension-order) routing: along the sender's row
+    to the receiver's column, then along that column. ``messages`` [edges, steps]; keys ``east``, ``west``
+    [rows, columns - 1, steps] and ``south``, ``north`` [rows - 1, columns, steps]."""
     rows, cols = mesh
-    ticks = messages.shape[1]
-    (r0, c0), (r1, c1) = edge.src_tile.T, edge.dst_tile.T
+    steps = messages.shape[1]
+    (r0, c0), (r1, c1) = src_tile.T, dst_tile.T
     out = {}
     for name, axis, fixed, a, b, size in (("east", 1, r0, c0, c1, (rows, cols + 1)),
                                            ("west", 1, r0, c1, c0, (rows, cols + 1)),
                                            ("south", 0, c1, r0, r1, (rows + 1, cols)),
                                            ("north", 0, c1, r1, r0, (rows + 1, cols))):
-        diff = np.zeros((*size, ticks))
         go = b > a  # links a -> b, indexed by their lower end
-        if go.any():
-            idx = (fixed[go], a[go]) if axis == 1 else (a[go], fixed[go])
-            end = (fixed[go], b[go]) if axis == 1 else (b[go], fixed[go])
-            np.add.at(diff, idx, messages[go])
-            np.add.at(diff, end, -messages[go])
+        start = np.ravel_multi_index((fixed[go], a[go]) if axis == 1 else (a[go], fixed[go]), size)
+        end = np.ravel_multi_index((fixed[go], b[go]) if axis == 1 else (b[go], fixed[go]), size)
+        diff = (scatter(start, messages[go], size[0] * size[1])
+                - scatter(end, messages[go], size[0] * size[1])).reshape(*size, steps)
         load = np.cumsum(diff, axis=axis)
         out[name] = load[:, :-1] if axis == 1 else load[:-1]
     return out
@@ -337,31 +347,40 @@ def link_loads(edge: EdgeLoad, messages: np.ndarray, mesh: tuple[int, int]) -> d
 def _ticks(core: CoreLoad, edge: EdgeLoad, t: dict[str, float], T: int, ticks: int, barrier: float,
            mesh: tuple[int, int], *, streamed: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Tick times (population at depth d handles step tick - d, modulo T when streamed) and each core's own bound
-    per tick."""
-    def at(values: np.ndarray, depth: np.ndarray) -> np.ndarray:
-        step = np.arange(ticks)[None, :] - depth[:, None]
+    per tick. Messages are summed per step within each source depth before they are placed on ticks, so memory
+    stays [edges, T] however deep the pipeline."""
+    def place(values: np.ndarray, depth: np.ndarray | int) -> np.ndarray:
+        """[..., T] per functional step -> [..., ticks]: step tick - depth (modulo T when streamed), else 0."""
+        step = np.arange(ticks) - np.asarray(depth)[..., None]
         if streamed:
-            step %= T
+            step = step % T
         valid = (step >= 0) & (step < T)
-        picked = np.take_along_axis(values, np.clip(step, 0, T - 1), 1) if values.size else values
+        picked = np.take_along_axis(values, np.broadcast_to(np.clip(step, 0, T - 1), values.shape[:-1] + (ticks,)),
+                                    -1) if values.size else np.zeros(values.shape[:-1] + (ticks,))
         return np.where(valid, picked, 0.0)
 
     n = len(core.neurons)
-    synops, spikes = at(core.synops, core.depth), at(core.spikes, core.depth)
+    synops, spikes = place(core.synops, core.depth), place(core.spikes, core.depth)
     compute = (synops * t["synaptic_op"] + spikes * t["neuron_update_active"]
                + (core.neurons[:, None] - spikes) * t["neuron_update_inactive"])
-    messages = at(edge.messages, edge.depth)
     sent, received = np.zeros((n, ticks)), np.zeros((n, ticks))
-    np.add.at(sent, edge.sender[edge.sender != HOST], messages[edge.sender != HOST])
-    np.add.at(received, edge.receiver[edge.receiver != HOST], messages[edge.receiver != HOST])
-    spike_out, spike_in = sent * t["spike_within_tile"], received * t["spike_within_tile"]
-    loads_ = link_loads(edge, messages, mesh)
     hop = {"east": t["mesh_hop_east_west"], "west": t["mesh_hop_east_west"],
            "south": t["mesh_hop_north_south"], "north": t["mesh_hop_north_south"]}
+    link_time: dict[str, np.ndarray] = {}
+    for depth in np.unique(edge.depth):
+        group = edge.depth == depth
+        messages = edge.messages[group]
+        for index, total in ((edge.sender[group], sent), (edge.receiver[group], received)):
+            on = index != HOST
+            total += place(scatter(index[on], messages[on], n), int(depth))
+        for name, load in link_loads(edge.src_tile[group], edge.dst_tile[group], messages, mesh).items():
+            placed = place(load, int(depth))
+            link_time[name] = link_time[name] + placed if name in link_time else placed
     links = np.zeros(ticks)
-    for name, load in loads_.items():
+    for name, load in link_time.items():
         if load.size:
             links = np.maximum(links, load.reshape(-1, ticks).max(0) * hop[name])
+    spike_out, spike_in = sent * t["spike_within_tile"], received * t["spike_within_tile"]
     core_time = np.maximum(np.maximum(compute, spike_out), spike_in)
     zero = np.zeros(ticks)
     parts = {"compute": compute.max(0) if n else zero, "spikes_out": spike_out.max(0) if n else zero,
