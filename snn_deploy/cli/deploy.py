@@ -9,9 +9,12 @@ from pathlib import Path
 import click
 
 from snn_deploy.errors import UserError, exit_on_user_error
+from snn_deploy.sims import backends as registry
 
 TARGETS = ("loihi", "loihi1", "loihi2", "nir", "onnx", "netx")
-BACKENDS = ("torch", "sim", "lava", "onnx", "netx")
+BACKENDS = registry.names()
+MODEL_BACKENDS = tuple(b for b in BACKENDS if b != registry.NETX)
+"""What ``verify MODEL`` runs; a netx file runs the graph-only backends and netx."""
 CALIBRATION_SAMPLES = 256
 
 
@@ -209,7 +212,7 @@ def _verify_netx(path: Path, backends: str, dataset: str | None, array: Path | N
     from snn_deploy.sims.inputs import array_input
 
     chosen = [b.strip() for b in backends.split(",") if b.strip()]
-    allowed = [b for b in BACKENDS if b != "torch"]
+    allowed = [*registry.names(graph_only=True), registry.NETX]
     if len(chosen) < 2 or any(b not in allowed for b in chosen):
         raise UserError(f"--backends for a netx network needs two or more of {', '.join(allowed)} (no torch model "
                         f"exists); got {backends!r}")
@@ -222,7 +225,7 @@ def _verify_netx(path: Path, backends: str, dataset: str | None, array: Path | N
         x, y = array_input(graph, array, steps=steps, layout=layout), None
     else:
         x, y = bundle_tensors(graph, dataset, "test", samples, data_dir)
-    report = run_backends(None, graph, x, y.tolist() if y is not None else None, chosen, netx_path=path)
+    report = run_backends(path, graph, x, y.tolist() if y is not None else None, chosen)
     render(report)
     if json_path is not None:
         write_json_atomic(json_path, report_json(report))
@@ -281,8 +284,9 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--backends", default="torch,sim,lava,onnx", show_default=True,
-              help=f"Comma-separated, first is the reference: {', '.join(BACKENDS)}.")
+@click.option("--backends", help=f"Comma-separated, first is the reference: {', '.join(MODEL_BACKENDS)} (default: "
+              f"all); for a netx file {', '.join([*registry.names(graph_only=True), registry.NETX])} (default: "
+              f"sim,{registry.NETX}).")
 @click.option("--dataset", help="Data set whose test samples to run.")
 @click.option("--input", "array", type=click.Path(path_type=Path), help="Instead of --dataset (netx networks): one "
               "sample from a .npy array, as `simulate --input` takes it.")
@@ -294,7 +298,7 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the report as JSON.")
 @exit_on_user_error
-def verify(model_path: Path, backends: str, dataset: str | None, array: Path | None, steps: int | None,
+def verify(model_path: Path, backends: str | None, dataset: str | None, array: Path | None, steps: int | None,
            layout: str, samples: int, calibrate: str | None, data_dir: Path | None, json_path: Path | None) -> None:
     """Run the same inputs through every backend and compare the spikes of every layer.
 
@@ -304,6 +308,7 @@ def verify(model_path: Path, backends: str, dataset: str | None, array: Path | N
     from snn_deploy.exporters.netx_import import looks_like_netx
 
     if looks_like_netx(model_path):
+        backends = backends or f"sim,{registry.NETX}"
         _verify_netx(model_path, backends, dataset, array, steps, layout, samples, data_dir, json_path)
         return
     if dataset is None or array is not None:
@@ -315,11 +320,12 @@ def verify(model_path: Path, backends: str, dataset: str | None, array: Path | N
     from snn_deploy.modelfile import load_model
     from snn_deploy.sims.verify import render, report_json, run_backends
 
+    backends = backends or ",".join(MODEL_BACKENDS)
     chosen = [b.strip() for b in backends.split(",") if b.strip()]
     unknown = [b for b in chosen if b not in BACKENDS]
     if unknown or len(chosen) < 2:
         raise UserError(f"--backends needs two or more of {', '.join(BACKENDS)}; got {backends!r}")
-    if "netx" in chosen:
+    if registry.NETX in chosen:
         raise UserError("the netx backend runs a netx file: `snn-deploy export MODEL --target netx -o NET.net`, then "
                         "`snn-deploy verify NET.net --backends sim,netx`")
     model_file = load_model(model_path)
