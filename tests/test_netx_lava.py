@@ -86,3 +86,29 @@ def test_netx_backend_equals_simulator_on_pilotnet_few_steps():
     for name in ("input", "conv-0", "conv-1", "conv-4", "fc-2"):
         assert int((got[name] != expected[name]).sum()) == 0, name
     assert int(got["conv-0"].sum()) > 0
+
+
+def test_verify_cli_runs_the_netx_backend_from_the_registry(tmp_path):
+    """`snn-deploy verify NET.net --backends sim,netx --input x.npy`: the registry's netx backend, spike for
+    spike, exit 0; the same backend on a model file's graph is refused in one line."""
+    import json
+
+    from click.testing import CliRunner
+
+    from snn_deploy.cli import cli
+    from snn_deploy.errors import UserError
+    from snn_deploy.sims import backends
+
+    rng = np.random.default_rng(2)
+    original = conv_chain(rng)
+    path = tmp_path / "net.net"
+    to_netx(original, path)
+    x = input_sequence(original, torch.from_numpy(rng.uniform(0, 1, (original.T, 1, *original.input.shape))))
+    np.save(tmp_path / "x.npy", x[:, 0].numpy())  # [T, C, H, W]: one map per step
+    result = CliRunner().invoke(cli, ["verify", str(path), "--backends", "sim,netx", "--input", str(tmp_path / "x.npy"),
+                                      "--json", str(tmp_path / "v.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "v.json").read_text())
+    assert report["exact"] and all(layer["mismatches"]["netx"] == 0 for layer in report["layers"])
+    with pytest.raises(UserError, match="netx file"):
+        backends.get("netx").run(read_netx(path), x.to(torch.float64), None)
