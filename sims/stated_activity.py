@@ -12,8 +12,8 @@ input (lava-dl netx) sends nothing. Every count is then an expectation, per samp
   output positions x kernel taps inside the input x output channels x input channels per group);
 * spike products ``q (k^T v)`` per head (d = head dim, N = tokens, p = rate^2): k-v coincidences ``N d^2 p``;
   non-zero ``k^T v`` entries ``d^2 (1 - (1 - p)^N)``; gated q events ``N d rate x d P(kv != 0)``; non-zero outputs
-  ``N d (1 - (1 - rate P(kv != 0))^d)``; accumulates ``N d^2 p + N d rate d`` (as :mod:`~snn_deploy.sims.driver`
-  counts them), all times heads.
+  ``N d (1 - (1 - rate P(kv != 0))^d)``; accumulates ``N d^2 p + N d rate d`` (as
+  counts them, :func:`~snn_deploy.sims.simulator.product_counts`), all times heads.
 
 Real networks are neither independent nor uniform: stated-rate figures are estimates at that rate, never
 measurements; reports say which rate was used.
@@ -25,8 +25,8 @@ import numpy as np
 
 from snn_deploy.errors import UserError
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, SpikeProductNode, SumNode
-from snn_deploy.sims.driver import Activity, PRODUCT_COUNTS
-from snn_deploy.sims.mapper import summands
+from snn_deploy.sims.driver import Activity
+from snn_deploy.sims.simulator import PRODUCT_COUNTS
 
 
 def conv_synapses(node: ConvNode, source_shape: tuple[int, int, int]) -> int:
@@ -41,7 +41,7 @@ def conv_synapses(node: ConvNode, source_shape: tuple[int, int, int]) -> int:
 
 
 def product_expectation(node: SpikeProductNode, rate: float) -> dict[str, float]:
-    """Expected :data:`~snn_deploy.sims.driver.PRODUCT_COUNTS` of one product and step (see the module docstring)."""
+    """Expected :data:`~snn_deploy.sims.simulator.PRODUCT_COUNTS` of one product and step (see the module docstring)."""
     c, h, w = node.shape
     d, n, heads = c // node.heads, h * w, node.heads
     pair = rate * rate
@@ -67,11 +67,11 @@ def stated_activity(graph: Graph, rate: float, *, samples: int = 1) -> Activity:
             source_rate[node.name] = rate
             act.spikes[node.name] = per_step * rate * node.neurons
         elif isinstance(node, SumNode):
-            source_rate[node.name] = 1 - (1 - rate) ** len(summands(graph, node.name))
+            source_rate[node.name] = 1 - (1 - rate) ** len(graph.summands(node.name))
             act.sum_events[node.name] = per_step * source_rate[node.name] * node_neurons(node)
         elif isinstance(node, ConvNode):
             synapses = conv_synapses(node, graph[node.inputs[0]].shape)
-            for s in {node.inputs[0], *summands(graph, node.inputs[0])}:
+            for s in {node.inputs[0], *graph.summands(node.inputs[0])}:
                 act.conv_events[(node.name, s)] = per_step * source_rate[s] * synapses
         elif isinstance(node, SpikeProductNode):
             counts = product_expectation(node, rate)
