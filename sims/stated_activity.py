@@ -13,7 +13,7 @@ input (lava-dl netx) sends nothing. Every count is then an expectation, per samp
 * spike products ``q (k^T v)`` per head (d = head dim, N = tokens, p = rate^2): k-v coincidences ``N d^2 p``;
   non-zero ``k^T v`` entries ``d^2 (1 - (1 - p)^N)``; gated q events ``N d rate x d P(kv != 0)``; non-zero outputs
   ``N d (1 - (1 - rate P(kv != 0))^d)``; accumulates ``N d^2 p + N d rate d`` (as
-  counts them, :func:`~snn_deploy.sims.simulator.product_counts`), all times heads.
+  :func:`~snn_deploy.sims.simulator.product_counts` counts them), all times heads.
 
 Real networks are neither independent nor uniform: stated-rate figures are estimates at that rate, never
 measurements; reports say which rate was used.
