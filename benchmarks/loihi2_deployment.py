@@ -3,8 +3,8 @@ pipeline latency, mapping violations, and time / energy per inference at a state
 
     python benchmarks/loihi2_deployment.py [--rate 0.1] [--configs NAME,...] [--markdown FILE] [--json FILE]
 
-Per configuration: the model is built with random weights (seed 0) and BatchNorms set so that every layer is active
-(as the tests' ``active_model``), quantized and lowered to the deployed graph exactly as ``snn-deploy export
+Per configuration: the model is built with random weights (seed 0; only the graph's structure and weight widths
+matter here, not its activity), quantized and lowered to the deployed graph exactly as ``snn-deploy export
 --target loihi2`` does (QKFormer with ``--rewrite maxpool-after-lif``, which its blocking analog max-pools need);
 the graph is mapped with the Loihi 2 profile (``snn_deploy/graph/profiles.py``: compiler model derived from Intel's compiler
 output, estimated) and costed at a stated firing rate (``sims/stated_activity.py``: every neuron fires with
@@ -42,24 +42,10 @@ def published() -> list[str]:
     return [n for n in zoo.names() if zoo.spec(n).published_params is not None]
 
 
-def active(name: str, seed: int = 0) -> torch.nn.Module:
-    """Random weights, BatchNorms set so that every layer spikes (random initialisation alone barely does)."""
-    gen = torch.Generator().manual_seed(seed)
+def row(name: str, rate: float, seed: int = 0) -> dict:
+    began = time.perf_counter()
     torch.manual_seed(seed)
     model = zoo.create(name, mode="loihi").eval()
-    for module in model.modules():
-        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            n = module.num_features
-            module.weight.data = torch.rand(n, generator=gen) * 2 + 1
-            module.bias.data = torch.rand(n, generator=gen) * 1.2
-            module.running_var = torch.rand(n, generator=gen) * 1.5 + 0.5
-            module.running_mean = torch.rand(n, generator=gen) * 0.4 - 0.2
-    return model
-
-
-def row(name: str, rate: float) -> dict:
-    began = time.perf_counter()
-    model = active(name)
     rewrites = []
     if blocking_problems(model):
         model, _ = apply_rewrites(model, [REWRITE])
