@@ -24,7 +24,9 @@ from snn_deploy import __version__
 from snn_deploy.errors import UserError
 from snn_deploy.exporters import nir_io
 from snn_deploy.fixedpoint import limits as L
-from snn_deploy.graph import ConvNode, Graph, HardwareProfile, LIFNode, ReadoutNode, SpikeProductNode, current_bounds
+from snn_deploy.graph import (
+    ConvNode, Graph, HardwareProfile, InputNode, LIFNode, ReadoutNode, SpikeProductNode, current_bounds,
+)
 from snn_deploy.io import atomic_directory, write_json_atomic
 
 BUNDLE_FORMAT = "snn-deploy-bundle"
@@ -64,6 +66,12 @@ def host_outputs(graph: Graph) -> list[str]:
     return [n.name for n in graph.nodes if n.name in off_chip & read]
 
 
+def _received(inp: InputNode, name: str) -> str:
+    if name != inp.name:
+        return "binary spikes"
+    return "graded payloads" if inp.drive == "current" else "bias mantissas of its layer (not sent as spikes)"
+
+
 def manifest(graph: Graph, target: HardwareProfile, files: dict[str, str], extra: dict[str, Any]) -> dict[str, Any]:
     depths = graph.depths()
     inp = graph.input
@@ -72,11 +80,11 @@ def manifest(graph: Graph, target: HardwareProfile, files: dict[str, str], extra
         "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION, "tool": "snn-deploy", "tool_version": __version__,
         "libraries": library_versions(), "target": target.name, "T": graph.T,
         "input": {"shape": list(inp.shape), "encoding": "graded integer payload = clip(round(x * scale))",
-                  "scale": inp.scale, "payload_bits": inp.payload_bits, "signed": inp.signed,
+                  "scale": inp.scale, "payload_bits": inp.payload_bits, "signed": inp.signed, "drive": inp.drive,
                   "repeated_every_step": True,
                   "host_layers": [n.name for n in graph.nodes if n.name in graph.host],
-                  "chip_receives": {name: "graded payloads" if name == inp.name else "binary spikes"
-                                    for name in host_outputs(graph)}},
+                  "chip_receives": {name: _received(inp, name) for name in host_outputs(graph)}},
+        "reset_interval": graph.reset_interval, "reset_offset": graph.reset_offset,
         "pipeline_latency_steps": max(depths.values()),
         "nodes": len(graph.nodes), "neurons": int(sum(n.neurons for n in lifs)),
         "synapses": int(sum(n.synapses for n in graph.of_kind(ConvNode))),

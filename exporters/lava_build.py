@@ -43,7 +43,9 @@ from lava.proc.lif.process import LIFReset
 from snn_deploy.console import progress as console_progress
 from snn_deploy.exporters.lava_procs import DelayLine, SpikeProduct, SumRelay, model_map
 from snn_deploy.fixedpoint.synapse import torch_conv_weight_to_lava, torch_image_to_lava
-from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode
+from snn_deploy.graph import (
+    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode, refuse_features,
+)
 
 Progress = Callable[[int, int], None]
 """Called with (Lava steps done, total Lava steps) after each sample."""
@@ -155,6 +157,7 @@ def _in_port(process: AbstractProcess, index: int) -> InPort:
 
 def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
     """The Lava network for ``graph`` fed integer ``payload`` [T, B, C, H, W] (``sims.simulator.input_sequence``)."""
+    refuse_features(graph, "the Lava builder")
     payload = np.asarray(payload)
     expected = (graph.T, graph.input.shape)
     if payload.ndim != 5 or (payload.shape[0], tuple(payload.shape[2:])) != expected:

@@ -81,10 +81,12 @@ def _spread(values: np.ndarray) -> dict[str, float]:
 def _cost_json(mapping: Mapping, cost: HardwareCost) -> dict[str, Any]:
     per_sample = cost.time_per_sample_ns
     return {
-        "provenance": "estimated", "spike_products": cost.products, "cores": len(mapping.cores),
+        "provenance": "calibrated" if mapping.profile.calibration else "estimated", "labels": cost.labels,
+        "spike_products": cost.products, "cores": len(mapping.cores),
         "chips": mapping.chips, "violations": len(mapping.violations),
         "energy_pj": {k: cost.energy_pj[k] for k in COMPONENTS}, "energy_pj_total": cost.energy_total_pj,
-        "energy_pj_dynamic": cost.energy_total_pj, "energy_pj_static": None,
+        "energy_pj_dynamic": cost.dynamic_energy_pj, "energy_pj_static": cost.static_energy_pj,
+        "time_per_step_ns": cost.time_per_step_ns,
         "latency_ns": cost.latency_ns, "time_per_sample_ns": per_sample,
         "samples_per_s": 1e9 / per_sample if per_sample else 0.0, "ticks": int(cost.tick_ns["total"].size),
         "tick_ns": _spread(cost.tick_ns["total"]), "synaptic_ops": cost.synaptic_ops,
@@ -116,7 +118,7 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
     times = timing.core_times(mapping, counts)
     step_ns = timing.step_time_ns(cost)
     layer_times = {lt.layer: lt for lt in timing.layer_times(mapping, times, step_ns)}
-    total = cost.energy_total_pj
+    total = cost.dynamic_energy_pj
     layers = []
     for name, layer in mapping.layers.items():
         energy = sum(cost.layer_energy_pj[name].values())
@@ -166,7 +168,8 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
                     "utilisation": {m: _spread(np.array([u[m] for u in utilisation])) for m in METRICS},
                     "violations": [{"layer": p.node, "what": p.what, "fix": p.fix} for p in mapping.violations]},
         "hardware": {m: _cost_json(analysis.mappings[m], analysis.costs[m]) for m in PRODUCT_MODELS},
-        "timing": {"provenance": "estimated", "spike_products": mapping.products, "step_ns": step_ns,
+        "timing": {"provenance": "calibrated" if profile.calibration else "estimated",
+                   "spike_products": mapping.products, "step_ns": step_ns, "label": cost.labels["time"],
                    "groups": [list(g) for g in times.groups], "terms": list(times.terms),
                    "bottleneck": {"layer": slowest["name"], "core": slowest["bottleneck_core"],
                                   "limited_by": slowest["time_limited_by"],
@@ -267,20 +270,22 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     """The headline figures (label, value) every view starts with: the simulate summary, the HTML table."""
     run, hw, tm, nb = report["run"], report["hardware"]["neurons"], report["timing"], report["neurobench"]
     bottleneck = tm["bottleneck"]
+    accuracy = (f"{100 * run['accuracy']:.2f} % on {run['samples']} {run['dataset']} {run['split']} samples"
+                if run["accuracy"] is not None else "none (no classifier readout, or no labels)")
     lines = [
-        ("accuracy (simulated)", f"{100 * run['accuracy']:.2f} % on {run['samples']} {run['dataset']} "
-                                 f"{run['split']} samples"),
-        ("time per step (estimated)", f"{time_text(tm['step_ns'])}; latency {time_text(hw['latency_ns'])} per "
-                                      f"inference, {hw['samples_per_s']:,.0f} samples/s streamed"),
+        ("accuracy (simulated)", accuracy),
+        (f"time per step ({hw['labels']['time']})", f"{time_text(tm['step_ns'])}; latency "
+                                                    f"{time_text(hw['latency_ns'])} per inference, "
+                                                    f"{hw['samples_per_s']:,.0f} samples/s streamed"),
     ]
     if bottleneck:
         lines.append(("bottleneck (estimated)", f"{bottleneck['layer']}, core #{bottleneck['core']}: "
                       f"{time_text(bottleneck['time_per_step_ns'])} per step, limited by "
                       f"{timing.TERM_LABELS[bottleneck['limited_by']]}"))
     lines += [
-        ("energy per inference (estimated)", f"{energy_text(hw['energy_pj_total'])}: dynamic "
-                                             f"{energy_text(hw['energy_pj_dynamic'])}, static "
-                                             f"{energy_text(hw['energy_pj_static'])}"),
+        (f"energy per inference ({hw['labels']['total_energy']})",
+         f"{energy_text(hw['energy_pj_total'])}: dynamic {energy_text(hw['energy_pj_dynamic'])} "
+         f"({hw['labels']['energy']}), static {energy_text(hw['energy_pj_static'])}"),
         ("cores / chips", f"{hw['cores']} / {hw['chips']} on {report['profile']['name']}, "
                           f"{len(report['mapping']['violations'])} violation(s)"),
         ("synaptic ops per inference (simulated)", _si(hw["synaptic_ops"], "")),
@@ -300,8 +305,8 @@ def console_table(report: dict[str, Any]):
     from rich.table import Table
 
     hw = report["hardware"]["neurons"]
-    table = Table(title=f"{report['bundle']['path']} on {report['profile']['name']} (estimated; spike products as "
-                        "coincidence neurons)")
+    table = Table(title=f"{report['bundle']['path']} on {report['profile']['name']} ({hw['provenance']}; spike "
+                        "products as coincidence neurons; energy share: of the dynamic energy)")
     for column in ("layer", "shape", "neurons", "cores", "firing rate", "SOPs", "time/step", "of step",
                    "bottleneck core", "energy"):
         table.add_column(column, justify="left" if column in ("layer", "bottleneck core") else "right")
@@ -311,7 +316,8 @@ def console_table(report: dict[str, Any]):
                       time_text(layer["time_per_step_ns"]), f"{100 * layer['time_share']:.0f} %",
                       _limit_text(layer), f"{100 * layer['energy_share']:.1f} %")
     table.caption = (f"{hw['cores']} cores on {hw['chips']} chip(s); step {time_text(report['timing']['step_ns'])}; "
-                     f"{energy_text(hw['energy_pj_total'])} and {time_text(hw['latency_ns'])} per inference")
+                     f"{energy_text(hw['energy_pj_total'])} ({hw['labels']['total_energy']}) and "
+                     f"{time_text(hw['latency_ns'])} ({hw['labels']['time']}) per inference")
     return table
 
 

@@ -4,7 +4,7 @@ limits it (the view Arm Vela gives per layer and lava-dl's Loihi 2 profiler per 
 Why a module of its own: reports read time through one small interface, :class:`CoreTimes` (per core and functional
 step, the nanoseconds each *term* of the cost model takes and how the terms combine into the core's busy time), so
 the cost model can change its time model without the report changing. Everything here is derived from the cost
-model's per-core loads and the profile's per-operation times: every figure is an estimate.
+model's per-core loads and the profile's per-operation times at its calibrated scale (:func:`cost.scales`).
 
 Loihi cores run in parallel and meet at a barrier every step, so a layer's time is the busy time of its slowest
 core, and its *share* is that time over the mean step time: shares do not add up to 100 %; the largest share
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snn_deploy.graph import Graph
-from snn_deploy.sims.cost import HardwareCost, loads, rates
+from snn_deploy.sims.cost import HardwareCost, loads, rates, scales
 from snn_deploy.sims.driver import Activity
 from snn_deploy.sims.mapper import HOST, Mapping
 
@@ -69,24 +69,24 @@ def core_activity(graph: Graph, mapping: Mapping, activity: Activity) -> CoreAct
     core, edge = loads(graph, mapping, rates(graph, mapping, activity))
     n, T = len(mapping.cores), graph.T
     sent, received = np.zeros((n, T)), np.zeros((n, T))
-    on_chip = edge.sender != HOST
-    np.add.at(sent, edge.sender[on_chip], edge.messages[on_chip])
-    dst = np.concatenate([tr.dst for tr in mapping.traffic]) if mapping.traffic else np.zeros(0, int)
-    to_core = dst != HOST
-    np.add.at(received, dst[to_core], edge.messages[to_core])
+    for index, total in ((edge.sender, sent), (edge.receiver, received)):
+        on_chip = index != HOST
+        np.add.at(total, index[on_chip], edge.messages[on_chip])
     return CoreActivity(core.synops, core.spikes, received, sent)
 
 
 def core_times(mapping: Mapping, counts: CoreActivity) -> CoreTimes:
-    """Busy time per core and step under the profile's per-operation times (additive, as :mod:`cost` times a
-    tick's compute; the messages a core sends are serialised at the within-tile spike time)."""
-    t = mapping.profile.time_ns
+    """Busy time per core and step as :mod:`cost` bounds a core (its max-affine bound): compute (synaptic ops and
+    neuron updates, one after the other), messages out, messages in (each at the within-tile spike time); the
+    slowest of the three; every time at the profile's calibrated scale."""
+    time_scale, _ = scales(mapping.profile)
+    t = {k: f.value * time_scale for k, f in mapping.profile.time_ns.items()}
     neurons = np.array([c.neurons for c in mapping.cores], dtype=float)[:, None]
-    updates = (counts.spikes * t["neuron_update_active"].value
-               + (neurons - counts.spikes) * t["neuron_update_inactive"].value)
-    return CoreTimes({"synaptic_ops": counts.synaptic_ops * t["synaptic_op"].value, "neuron_updates": updates,
-                      "spikes_out": counts.messages_out * t["spike_within_tile"].value},
-                     (("synaptic_ops", "neuron_updates", "spikes_out"),))
+    updates = counts.spikes * t["neuron_update_active"] + (neurons - counts.spikes) * t["neuron_update_inactive"]
+    return CoreTimes({"synaptic_ops": counts.synaptic_ops * t["synaptic_op"], "neuron_updates": updates,
+                      "spikes_out": counts.messages_out * t["spike_within_tile"],
+                      "spikes_in": counts.messages_in * t["spike_within_tile"]},
+                     (("synaptic_ops", "neuron_updates"), ("spikes_out",), ("spikes_in",)))
 
 
 @dataclass(frozen=True)
@@ -123,4 +123,4 @@ def layer_times(mapping: Mapping, times: CoreTimes, step_ns: float) -> list[Laye
 
 def step_time_ns(cost: HardwareCost) -> float:
     """Mean time of one step with samples streamed back to back (the cost model's steady ticks)."""
-    return float(cost.steady_tick_ns.mean()) if cost.steady_tick_ns.size else 0.0
+    return cost.time_per_step_ns

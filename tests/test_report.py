@@ -70,7 +70,11 @@ def test_report_json_validates_against_its_schema(report_dir):
     assert validate(report, schema) == []
     assert report["schema_version"] == 3 and report["run"]["samples"] == int(SAMPLES)
     assert report["bundle"]["arch"] == "qkformer-tiny" and report["mapping"]["violations"] == []
-    assert sum(layer["energy_share"] for layer in report["layers"]) == pytest.approx(1.0)
+    assert sum(layer["energy_share"] for layer in report["layers"]) == pytest.approx(1.0)  # of the dynamic energy
+    hw = report["hardware"]["neurons"]
+    assert hw["provenance"] == "calibrated" and hw["labels"]["time"].startswith(
+        "calibrated on PilotNet LIF (lava-dl benchmark), residual")
+    assert hw["energy_pj_total"] == pytest.approx(hw["energy_pj_dynamic"] + hw["energy_pj_static"])
     assert {layer["kind"] for layer in report["layers"]} == {"lif", "sum", "and", "kv", "gate"}
     assert all(f["source"] for f in report["hardware"]["neurons"]["constants"].values())
     # the schema is not vacuous: damaged copies fail
@@ -112,7 +116,8 @@ def test_time_per_layer_names_the_bottleneck_core_and_its_limit(report_dir):
     hw = report["hardware"]["neurons"]
     assert len(timing["timeline_ns"]["total"]) == report["bundle"]["T"] + max(la["depth"] for la in layers)
     assert sum(timing["timeline_ns"]["total"]) == pytest.approx(hw["latency_ns"])
-    assert hw["energy_pj_dynamic"] == pytest.approx(hw["energy_pj_total"])
+    assert hw["energy_pj_total"] == pytest.approx(hw["energy_pj_dynamic"] + hw["energy_pj_static"])
+    assert hw["energy_pj_static"] > 0 and timing["label"] == hw["labels"]["time"]
     assert "bottleneck core" in text and f"#{slowest['bottleneck_core']}" in text
 
 

@@ -42,3 +42,23 @@ def test_bottleneck_core_of_a_layer():
     a, host = layer_times(mapping, times, step_ns=50.0)
     assert (a.core, a.time_ns, a.share, a.limited_by) == (0, 32.5, pytest.approx(0.65), "synaptic_ops")
     assert (host.core, host.time_ns, host.limited_by) == (None, 0.0, None)
+
+
+def test_core_times_match_the_cost_models_own_core_bound():
+    """timing.core_times splits each core's time into terms; the slowest group must be exactly the bound the cost
+    model itself uses for that core (cost.HardwareCost.core_time_ns), step for step up to the streamed order."""
+    import torch
+
+    from export_testing import images, quantized
+    from snn_deploy.exporters.lower import lower
+    from snn_deploy.graph import LOIHI2
+    from snn_deploy.sims import timing
+    from snn_deploy.sims.driver import run_dataset
+    from snn_deploy.sims.report import analyse
+
+    graph = lower(quantized("qkformer-tiny"))
+    activity = run_dataset(graph, images(2), torch.zeros(2, dtype=torch.int64), batch_size=2)
+    analysis = analyse(graph, LOIHI2, activity)
+    mapping, cost = analysis.mappings["neurons"], analysis.costs["neurons"]
+    times = timing.core_times(mapping, timing.core_activity(graph, mapping, activity))
+    assert np.allclose(np.sort(times.busy, 1), np.sort(cost.core_time_ns, 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from snn_deploy.sims import backends as registry
 
 TARGETS = ("loihi", "loihi1", "loihi2", "nir", "onnx", "netx")
 BACKENDS = registry.names()
+MODEL_BACKENDS = tuple(b for b in BACKENDS if b != registry.NETX)
+"""What ``verify MODEL`` runs; a netx file runs the graph-only backends and netx."""
 CALIBRATION_SAMPLES = 256
 
 
@@ -141,9 +144,11 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
            force: bool) -> None:
-    """Export MODEL for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
+    """Export MODEL (a snn-deploy model file, or a lava-dl netx network) for Loihi (a bundle), or as NIR, ONNX or
+    lava-dl netx."""
     from snn_deploy.exporters import pipeline
     from snn_deploy.exporters.bundle import sha256
+    from snn_deploy.exporters.netx_import import looks_like_netx
     from snn_deploy.modelfile import load_model
     from snn_deploy.graph import profile
 
@@ -151,6 +156,12 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     output = output or model_path.with_suffix(suffix)
     if output.exists() and not force:
         raise UserError(f"{output} already exists; choose another output or pass --force to replace it")
+    if looks_like_netx(model_path):
+        if dataset or rewrites or rewrite_eval or input_on_host:
+            raise UserError("a netx network is already integer: --calibrate, --rewrite, --rewrite-eval and "
+                            "--input-on-host apply to snn-deploy model files only")
+        _export_netx(model_path, target, output, force)
+        return
     if input_on_host and target in ("onnx", "netx"):
         raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement (use "
                         "--target loihi, loihi1, loihi2 or nir)")
@@ -174,6 +185,51 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     graph = pipeline.lower_for_target(prepared, hw, input_on_host=input_on_host)
     _write_single_file(target, graph, output)
     click.echo(f"wrote {output}")
+
+
+def _export_netx(path: Path, target: str, output: Path, force: bool) -> None:
+    """``export NETWORK.net``: import the netx network exactly, then write the bundle or file for ``target``."""
+    from snn_deploy.exporters.netx_import import netx_bundle, read_netx
+    from snn_deploy.graph import profile
+
+    graph = read_netx(path)
+    if target in ("loihi", "loihi1", "loihi2"):
+        netx_bundle(graph, path, output, target=profile("loihi2" if target == "loihi" else target), force=force)
+        click.echo(f"wrote {output}/ ({len(graph.nodes)} nodes from lava-dl netx {path.name}, pipeline latency "
+                   f"{max(graph.depths().values())} steps, T = {graph.T})")
+        return
+    _write_single_file(target, graph, output)
+    click.echo(f"wrote {output}")
+
+
+def _verify_netx(path: Path, backends: str, dataset: str | None, array: Path | None, steps: int | None,
+                 layout: str, samples: int, data_dir: Path | None, json_path: Path | None) -> None:
+    """``verify NETWORK.net``: the imported graph on the chosen backends (no torch model exists)."""
+    from snn_deploy.exporters.netx_import import read_netx
+    from snn_deploy.sims.verify import render, report_json, run_backends
+    from snn_deploy.io import write_json_atomic
+    from snn_deploy.sims.driver import bundle_tensors
+    from snn_deploy.sims.inputs import array_input
+
+    chosen = [b.strip() for b in backends.split(",") if b.strip()]
+    allowed = [*registry.names(graph_only=True), registry.NETX]
+    if len(chosen) < 2 or any(b not in allowed for b in chosen):
+        raise UserError(f"--backends for a netx network needs two or more of {', '.join(allowed)} (no torch model "
+                        f"exists); got {backends!r}")
+    graph = read_netx(path)
+    if steps is not None:  # every backend runs these steps (ONNX unrolls T); the reset interval stays the file's
+        graph = dataclasses.replace(graph, T=steps)
+    if (dataset is None) == (array is None):
+        raise UserError("give either --dataset or --input (a .npy array), not both or neither")
+    if array is not None:
+        x, y = array_input(graph, array, steps=steps, layout=layout), None
+    else:
+        x, y = bundle_tensors(graph, dataset, "test", samples, data_dir)
+    report = run_backends(path, graph, x, y.tolist() if y is not None else None, chosen)
+    render(report)
+    if json_path is not None:
+        write_json_atomic(json_path, report_json(report))
+    raise SystemExit(0 if report.exact else 1)
 
 
 def _evaluator(model_file, dataset: str, count: int, data_dir: Path | None):
@@ -228,20 +284,35 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--backends", default=",".join(BACKENDS), show_default=True,
-              help=f"Comma-separated, first is the reference: {', '.join(BACKENDS)}.")
-@click.option("--dataset", required=True, help="Data set whose test samples to run.")
+@click.option("--backends", help=f"Comma-separated, first is the reference: {', '.join(MODEL_BACKENDS)} (default: "
+              f"all); for a netx file {', '.join([*registry.names(graph_only=True), registry.NETX])} (default: "
+              f"sim,{registry.NETX}).")
+@click.option("--dataset", help="Data set whose test samples to run.")
+@click.option("--input", "array", type=click.Path(path_type=Path), help="Instead of --dataset (netx networks): one "
+              "sample from a .npy array, as `simulate --input` takes it.")
+@click.option("--steps", type=int, help="Steps to run an --input array.")
+@click.option("--layout", type=click.Choice(("chw", "whc")), default="chw", show_default=True,
+              help="--input layout (whc: Lava's).")
 @click.option("--samples", default=32, show_default=True, help="Number of test samples.")
 @click.option("--calibrate", "calibrate", metavar="DATASET", help="Calibration data for a float model.")
 @data_dir_option()
 @json_option("Also write the report as JSON")
 @exit_on_user_error
-def verify(model_path: Path, backends: str, dataset: str, samples: int, calibrate: str | None,
-           data_dir: Path | None, json_path: Path | None) -> None:
+def verify(model_path: Path, backends: str | None, dataset: str | None, array: Path | None, steps: int | None,
+           layout: str, samples: int, calibrate: str | None, data_dir: Path | None, json_path: Path | None) -> None:
     """Run the same inputs through every backend and compare the spikes of every layer.
 
-    Exits 1 (and names the first diverging layer and step) on any mismatch.
+    MODEL is a snn-deploy model file, or a lava-dl netx network (backends sim, onnx, netx: lava-dl's own loader
+    in Lava). Exits 1 (and names the first diverging layer and step) on any mismatch.
     """
+    from snn_deploy.exporters.netx_import import looks_like_netx
+
+    if looks_like_netx(model_path):
+        backends = backends or f"sim,{registry.NETX}"
+        _verify_netx(model_path, backends, dataset, array, steps, layout, samples, data_dir, json_path)
+        return
+    if dataset is None or array is not None:
+        raise UserError("verify of a model file runs a data set: pass --dataset (--input is for netx networks)")
     from snn_deploy.data.tensors import dataset_tensors
     from snn_deploy.exporters.pipeline import lower_for_target, prepare
     from snn_deploy.graph import profile
@@ -249,10 +320,14 @@ def verify(model_path: Path, backends: str, dataset: str, samples: int, calibrat
     from snn_deploy.sims.verify import render, report_json, run_backends
 
     claim_stdout(json_path)
+    backends = backends or ",".join(MODEL_BACKENDS)
     chosen = [b.strip() for b in backends.split(",") if b.strip()]
     unknown = [b for b in chosen if b not in BACKENDS]
     if unknown or len(chosen) < 2:
         raise UserError(f"--backends needs two or more of {', '.join(BACKENDS)}; got {backends!r}")
+    if registry.NETX in chosen:
+        raise UserError("the netx backend runs a netx file: `snn-deploy export MODEL --target netx -o NET.net`, then "
+                        "`snn-deploy verify NET.net --backends sim,netx`")
     model_file = load_model(model_path)
     prepared = prepare(model_file, calibration=_calibration(model_file, calibrate, data_dir), rewrites=[])
     graph = lower_for_target(prepared, profile("loihi2"))

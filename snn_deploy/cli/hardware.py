@@ -21,18 +21,33 @@ TABLE_WIDTH = 160
 """Console width of the layer table when stdout is not a terminal (rich would assume 80 and cut layer names)."""
 
 
-def _run(bundle, dataset: str, backend: str, samples: int | None, batch_size: int, data_dir: Path | None,
+def _inputs(graph, source, samples: int | None, data_dir: Path | None, count: int = ALL_SAMPLES):
+    """(x, labels) from a data set's test split, or one sample from ``--input`` (labels None)."""
+    from snn_deploy.sims.driver import bundle_tensors
+    from snn_deploy.sims.inputs import array_input
+
+    dataset, array, steps, layout = source
+    if (dataset is None) == (array is None):
+        raise UserError("give either --dataset (a named data set) or --input (a .npy array), not both or neither")
+    if array is not None:
+        return array_input(graph, array, steps=steps, layout=layout), None
+    if steps is not None:
+        raise UserError("--steps applies to --input arrays; a data set runs the bundle's T steps")
+    return bundle_tensors(graph, dataset, "test", min(samples or ALL_SAMPLES, count), data_dir)
+
+
+def _run(bundle, source, backend: str, samples: int | None, batch_size: int, data_dir: Path | None,
          profile_name: str | None):
     """Run a loaded bundle and analyse; returns (analysis, rank)."""
     from snn_deploy.graph import profile
-    from snn_deploy.sims.driver import bundle_tensors, init_shard, run_dataset
+    from snn_deploy.sims.driver import init_shard, run_dataset
     from snn_deploy.sims.report import analyse
 
     if samples is not None and samples < 1:
         raise UserError(f"--samples must be positive, got {samples}")
     registry.get(backend, graph_only=True)  # a missing library fails before any data is read
     hw = profile(profile_name or bundle.manifest.get("target", "loihi2"))
-    x, y = bundle_tensors(bundle.graph, dataset, "test", samples or ALL_SAMPLES, data_dir)
+    x, y = _inputs(bundle.graph, source, samples, data_dir)
     shard = init_shard()
     activity = run_dataset(bundle.graph, x, y, backend=backend, batch_size=batch_size, shard=shard)
     return analyse(bundle.graph, hw, activity), shard.rank
@@ -41,7 +56,14 @@ def _run(bundle, dataset: str, backend: str, samples: int | None, batch_size: in
 def _common(command):
     options = [
         click.argument("bundle_path", metavar="BUNDLE", type=click.Path(path_type=Path)),
-        click.option("--dataset", required=True, help="Data set whose test split to run (see `snn-deploy datasets`)."),
+        click.option("--dataset", help="Data set whose test split to run (see `snn-deploy datasets`)."),
+        click.option("--input", "array", type=click.Path(path_type=Path), help="Instead of --dataset: one sample "
+                     "from a .npy array (values the input encodes; for an imported netx network the integers "
+                     "themselves, e.g. the bias image), held over the steps or one map per step."),
+        click.option("--steps", type=int, help="Steps to run an --input array (default: the bundle's T, or the "
+                     "array's length)."),
+        click.option("--layout", type=click.Choice(("chw", "whc")), default="chw", show_default=True,
+                     help="--input layout: chw ([C,H,W] or [T,C,H,W]) or Lava's whc ([W,H,C] or [W,H,C,T])."),
         click.option("--samples", type=int, help="Number of test samples (default: the whole split)."),
         click.option("--batch-size", default=32, show_default=True, help="Samples per simulator batch."),
         data_dir_option(),
@@ -68,11 +90,13 @@ def _common(command):
 @click.option("--traces-out", type=click.Path(path_type=Path), help="NumPy .npz file for --traces.")
 @click.option("--trace-samples", default=4, show_default=True, help="Test samples whose traces to record.")
 @exit_on_user_error
-def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: int, data_dir: Path | None,
-             profile_name: str | None, neurobench_path: Path | None, allow_violations: bool, backend: str,
-             json_path: Path | None, trace_layers: str | None, traces_out: Path | None, trace_samples: int) -> None:
-    """Run BUNDLE on a data set: accuracy, SOPs, and estimated time per step (bottleneck layer and core), latency,
-    energy (dynamic and static) and throughput on the chip.
+def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: int | None, layout: str,
+             samples: int | None, batch_size: int, data_dir: Path | None, profile_name: str | None,
+             neurobench_path: Path | None, allow_violations: bool, backend: str, json_path: Path | None,
+             trace_layers: str | None, traces_out: Path | None, trace_samples: int) -> None:
+    """Run BUNDLE on a data set or a .npy array: accuracy (where the network classifies and the data has labels),
+    SOPs, and estimated time per step (bottleneck layer and core), latency, energy (dynamic and static) and
+    throughput on the chip.
 
     Exits 1 when the mapping breaks the profile's limits (a failed check; --allow-violations exits 0).
     """
@@ -88,12 +112,14 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
         raise UserError(f"--trace-samples must be positive, got {trace_samples}")
     bundle = load_bundle(bundle_path)
     traced = _trace_names(bundle.graph, trace_layers) if trace_layers is not None else []  # refused before the run
-    analysis, rank = _run(bundle, dataset, backend, samples, batch_size, data_dir, profile_name)
+    source = (dataset, array, steps, layout)
+    analysis, rank = _run(bundle, source, backend, samples, batch_size, data_dir, profile_name)
     if rank != 0:
         return
-    report = build(analysis, bundle, dataset=dataset, split="test")
+    label = dataset or f"array {array.name}"
+    report = build(analysis, bundle, dataset=label, split="test" if dataset else "input")
     echo = click.echo
-    echo(f"{bundle_path}: {report['run']['samples']} {dataset} test samples, backend {backend}, "
+    echo(f"{bundle_path}: {report['run']['samples']} {label} sample(s), backend {backend}, "
          f"{report['run']['processes']} process(es)")
     for label, value in summary_lines(report):
         echo(f"  {label:<40}{value}")
@@ -111,7 +137,7 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
     if neurobench_path is not None:
         write_json_atomic(neurobench_path, neurobench_json(report))
     if traces_out is not None:
-        _write_traces(bundle.graph, traced, dataset, trace_samples, data_dir, traces_out)
+        _write_traces(bundle.graph, traced, source, trace_samples, data_dir, traces_out)
         echo(f"  membrane traces         {traces_out} ({trace_samples} samples; simulator, functional time base)")
     fail_on_violations(analysis, allow_violations)
 
@@ -145,20 +171,20 @@ def _trace_names(graph, spec: str) -> list[str]:
     return [name for name in lifs if name in asked]
 
 
-def _write_traces(graph, names: list[str], dataset: str, count: int, data_dir: Path | None, out: Path) -> None:
-    """Simulate the first ``count`` test samples recording u, v and spikes of ``names``; write one .npz
-    (``<layer>.u``, ``<layer>.v``, ``<layer>.spikes``: [T, B, C, H, W]; ``labels``), atomically."""
+def _write_traces(graph, names: list[str], source, count: int, data_dir: Path | None, out: Path) -> None:
+    """Simulate the first ``count`` test samples (or the --input array) recording u, v and spikes of ``names``;
+    write one .npz (``<layer>.u``, ``<layer>.v``, ``<layer>.spikes``: [T, B, C, H, W]; ``labels`` where the data
+    has them), atomically."""
     import io
 
     import numpy as np
 
     from snn_deploy.io import write_bytes_atomic
-    from snn_deploy.sims.driver import bundle_tensors
     from snn_deploy.sims.simulator import simulate as run_graph
 
-    x, y = bundle_tensors(graph, dataset, "test", count, data_dir)
+    x, y = _inputs(graph, source, None, data_dir, count)
     result = run_graph(graph, x, record=set(names), traces=set(names))
-    arrays = {"labels": y.numpy()}
+    arrays = {"labels": y.numpy()} if y is not None else {}
     for name in names:
         trace = result.traces[name]
         arrays.update({f"{name}.u": trace.u.numpy(), f"{name}.v": trace.v.numpy(),
@@ -173,11 +199,11 @@ def _write_traces(graph, names: list[str], dataset: str, count: int, data_dir: P
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Report directory.")
 @click.option("--force", is_flag=True, help="Replace an existing report directory.")
 @exit_on_user_error
-def report(bundle_path: Path, dataset: str, samples: int | None, batch_size: int, data_dir: Path | None,
-           profile_name: str | None, neurobench_path: Path | None, allow_violations: bool, output: Path,
-           force: bool) -> None:
-    """Write a per-layer hardware report of BUNDLE on a data set into OUTPUT: report.json (+ schema),
-    neurobench.json, layers.csv, cores.csv, report.html and the plots as PNG files.
+def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: int | None, layout: str,
+           samples: int | None, batch_size: int, data_dir: Path | None, profile_name: str | None,
+           neurobench_path: Path | None, allow_violations: bool, output: Path, force: bool) -> None:
+    """Write a per-layer hardware report of BUNDLE on a data set (or a .npy array) into OUTPUT: report.json
+    (+ schema), neurobench.json, layers.csv, cores.csv, report.html and the plots as PNG files.
 
     Exits 1 when the mapping breaks the profile's limits (a failed check; --allow-violations exits 0).
     """
@@ -190,10 +216,11 @@ def report(bundle_path: Path, dataset: str, samples: int | None, batch_size: int
     if output.exists() and not force:  # fail before the run, not after it
         raise UserError(f"{output} already exists; choose another output directory or pass --force to replace it")
     bundle = load_bundle(bundle_path)
-    analysis, rank = _run(bundle, dataset, "sim", samples, batch_size, data_dir, profile_name)
+    analysis, rank = _run(bundle, (dataset, array, steps, layout), "sim", samples, batch_size, data_dir,
+                          profile_name)
     if rank != 0:
         return
-    data = build(analysis, bundle, dataset=dataset, split="test")
+    data = build(analysis, bundle, dataset=dataset or f"array {array.name}", split="test" if dataset else "input")
     Console(width=None if sys.stdout.isatty() else TABLE_WIDTH).print(console_table(data))
     write_dir(output, report_files(data, analysis.activity), force=force)
     if neurobench_path is not None:
