@@ -269,27 +269,27 @@ def _limit_text(layer: dict[str, Any]) -> str:
 def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     """The headline figures (label, value) every view starts with: the simulate summary, the HTML table."""
     run, hw, tm, nb = report["run"], report["hardware"]["neurons"], report["timing"], report["neurobench"]
+    # labels short, provenance in the value: the lines also make the simulate summary
     bottleneck = tm["bottleneck"]
     accuracy = (f"{100 * run['accuracy']:.2f} % on {run['samples']} {run['dataset']} {run['split']} samples"
                 if run["accuracy"] is not None else "none (no classifier readout, or no labels)")
     lines = [
         ("accuracy (simulated)", accuracy),
-        (f"time per step ({hw['labels']['time']})", f"{time_text(tm['step_ns'])}; latency "
-                                                    f"{time_text(hw['latency_ns'])} per inference, "
-                                                    f"{hw['samples_per_s']:,.0f} samples/s streamed"),
+        ("time per step", f"{time_text(tm['step_ns'])}; latency {time_text(hw['latency_ns'])} per inference, "
+                          f"{hw['samples_per_s']:,.0f} samples/s streamed ({hw['labels']['time']})"),
     ]
     if bottleneck:
-        lines.append(("bottleneck (estimated)", f"{bottleneck['layer']}, core #{bottleneck['core']}: "
+        lines.append(("bottleneck", f"{bottleneck['layer']}, core #{bottleneck['core']}: "
                       f"{time_text(bottleneck['time_per_step_ns'])} per step, limited by "
-                      f"{timing.TERM_LABELS[bottleneck['limited_by']]}"))
+                      f"{timing.TERM_LABELS[bottleneck['limited_by']]} ({tm['provenance']})"))
     lines += [
-        (f"energy per inference ({hw['labels']['total_energy']})",
-         f"{energy_text(hw['energy_pj_total'])}: dynamic {energy_text(hw['energy_pj_dynamic'])} "
-         f"({hw['labels']['energy']}), static {energy_text(hw['energy_pj_static'])}"),
+        ("energy per inference", f"{energy_text(hw['energy_pj_total'])}: dynamic "
+                                 f"{energy_text(hw['energy_pj_dynamic'])}, static {energy_text(hw['energy_pj_static'])} "
+                                 f"({hw['labels']['total_energy']})"),
         ("cores / chips", f"{hw['cores']} / {hw['chips']} on {report['profile']['name']}, "
                           f"{len(report['mapping']['violations'])} violation(s)"),
-        ("synaptic ops per inference (simulated)", _si(hw["synaptic_ops"], "")),
-        ("NeuroBench", f"activation sparsity {nb['activation_sparsity']:.3f}, connection sparsity "
+        ("synaptic ops per inference", f"{_si(hw['synaptic_ops'], '')} (simulated)"),
+        ("NeuroBench (simulated)", f"activation sparsity {nb['activation_sparsity']:.3f}, connection sparsity "
                        f"{nb['connection_sparsity']:.3f}, {nb['parameter_count']:,} parameters, footprint "
                        f"{_si(nb['footprint'], 'B')}, effective SOPs {_si(nb['synaptic_operations']['Effective_ACs'], '')}"
                        f" ACs + {_si(nb['synaptic_operations']['Effective_MACs'], '')} MACs"),

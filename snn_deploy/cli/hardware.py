@@ -122,12 +122,13 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
     echo(f"{bundle_path}: {report['run']['samples']} {label} sample(s), backend {backend}, "
          f"{report['run']['processes']} process(es)")
     for label, value in summary_lines(report):
-        echo(f"  {label:<40}{value}")
+        echo(f"  {label:<38}{value}")
     for model, label in (("neurons", "coincidence neurons"), ("embedded", "embedded cores")):
         hw = report["hardware"][model]
-        echo(f"  {'spike products as ' + label:<40}{hw['cores']} cores on {hw['chips']} chip(s), "
-             f"{energy_text(hw['energy_pj_total'])} and {time_text(hw['latency_ns'])} per inference (estimated)")
-    echo(f"  {'simulator throughput':<40}{report['run']['samples_per_s']:.3g} samples/s, "
+        echo(f"  {'spike products as ' + label:<38}{hw['cores']} cores on {hw['chips']} chip(s), "
+             f"{energy_text(hw['energy_pj_total'])} and {time_text(hw['latency_ns'])} per inference "
+             f"({hw['provenance']})")
+    echo(f"  {'simulator throughput':<38}{report['run']['samples_per_s']:.3g} samples/s, "
          f"{report['run']['steps_per_s']:.3g} steps/s (wall clock on this machine)")
     if console.verbosity() > 0:
         from rich.console import Console
