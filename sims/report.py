@@ -237,10 +237,8 @@ def _si(value: float, unit: str) -> str:
     return f"{value:.3g} {unit}".rstrip()
 
 
-def energy_text(pj: float | None) -> str:
-    """Picojoules in the largest unit that keeps the number readable ("not modelled" for None)."""
-    if pj is None:
-        return "not modelled"
+def energy_text(pj: float) -> str:
+    """Picojoules in the largest unit that keeps the number readable."""
     for factor, unit in ((1e9, "mJ"), (1e6, "uJ"), (1e3, "nJ")):
         if pj >= factor:
             return f"{pj / factor:.3g} {unit}"

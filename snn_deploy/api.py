@@ -307,14 +307,15 @@ class Results:
         return {layer["name"]: layer["spikes"] for layer in self.report["layers"]}
 
     @property
-    def energy_pj(self) -> dict[str, float | None]:
-        """Estimated energy per inference: ``total``, ``dynamic``, ``static`` (None where not modelled)."""
+    def energy_pj(self) -> dict[str, float]:
+        """Energy per inference (calibrated or estimated: ``report["hardware"]["neurons"]["labels"]`` says which):
+        ``total``, ``dynamic``, ``static`` (0 where the profile has no static power figure)."""
         hw = self.report["hardware"]["neurons"]
         return {"total": hw["energy_pj_total"], "dynamic": hw["energy_pj_dynamic"], "static": hw["energy_pj_static"]}
 
     @property
     def time_per_step_ns(self) -> float:
-        """Estimated time of one step with samples streamed back to back."""
+        """Time of one step with samples streamed back to back (calibrated or estimated, as the energy)."""
         return self.report["timing"]["step_ns"]
 
     @property
