@@ -80,14 +80,15 @@ def conv_operations(graph: Graph, activity: Activity) -> dict[str, ConvOps]:
 def metrics(graph: Graph, activity: Activity, *, weight_bits: int, accuracy: float | None) -> dict[str, Any]:
     """The NeuroBench metrics of ``graph`` running ``activity``, in NeuroBench's result layout."""
     lifs = graph.of_kind(LIFNode)
-    readout = graph.readout
+    readout = graph.classifier  # None for a network without a classifier (an imported regression network)
     learned = [c for c in graph.of_kind(ConvNode) if c.role != "spike_pool" and not is_routing(c)]
     weights = sum(c.weight.size for c in learned)
     biases = sum(np.asarray(n.bias_mant).size for n in lifs)
-    readout_params = readout.weight.size + readout.bias.size
+    readout_params = readout.weight.size + readout.bias.size if readout is not None else 0
+    readout_weights = readout.weight if readout is not None else np.zeros(0)
     zeros = sum(int(c.weight.size - np.count_nonzero(c.weight)) for c in learned)
-    zeros += int(readout.weight.size - np.count_nonzero(readout.weight))
-    connections = weights + readout.weight.size
+    zeros += int(readout_weights.size - np.count_nonzero(readout_weights))
+    connections = weights + readout_weights.size
     outputs = sum(n.neurons for n in lifs) * activity.T * max(activity.samples, 1)
     spikes = sum(float(activity.spikes[n.name].sum()) for n in lifs)
     ops = conv_operations(graph, activity).values()

@@ -280,8 +280,8 @@ class Results:
     analysis: Analysis
 
     @property
-    def accuracy(self) -> float:
-        """Simulated top-1 accuracy (0..1)."""
+    def accuracy(self) -> float | None:
+        """Simulated top-1 accuracy (0..1); None without a classifier readout or labels."""
         return self.report["run"]["accuracy"]
 
     @property
@@ -335,8 +335,8 @@ def simulate(bundle: str | Path | Bundle, dataset: str | None = None, *, inputs:
              labels: torch.Tensor | None = None, samples: int | None = None, backend: str = "sim",
              profile: str | None = None, batch_size: int = 32, data_dir: str | Path | None = None) -> Results:
     """``snn-deploy simulate``: run ``bundle`` on ``dataset``'s test split (the first ``samples``, default all), or
-    on ``inputs`` ([N, C, H, W] images or [T, N, C, H, W] frames) with ``labels``, and estimate what it costs on
-    ``profile`` (default: the bundle's target)."""
+    on ``inputs`` ([N, C, H, W] images or [T, N, C, H, W] frames) with ``labels`` (optional: without them the
+    accuracy is None), and estimate what it costs on ``profile`` (default: the bundle's target)."""
     import torch
 
     from snn_deploy.graph import profile as hardware_profile
@@ -350,10 +350,9 @@ def simulate(bundle: str | Path | Bundle, dataset: str | None = None, *, inputs:
         raise UserError(f"samples must be positive, got {samples}")
     if inputs is None:
         inputs, labels = bundle_tensors(b.graph, dataset, "test", samples or 2**62, data_dir)
-    elif labels is None:
-        raise UserError("inputs need labels (the accuracy is part of the results)")
     hw = hardware_profile(profile or b.manifest.get("target", "loihi2"))
-    activity = run_dataset(b.graph, inputs, torch.as_tensor(labels), backend=backend, batch_size=batch_size)
+    activity = run_dataset(b.graph, inputs, None if labels is None else torch.as_tensor(labels), backend=backend,
+                           batch_size=batch_size)
     analysis = analyse(b.graph, hw, activity)
     return Results(build(analysis, b, dataset=dataset or "inputs", split="test"), analysis)
 

@@ -49,6 +49,7 @@ def test_simulate_on_inputs_and_bad_calls(tmp_path):
     x = torch.rand(3, 1, 8, 8)
     results = sd.simulate(bundle, inputs=x, labels=torch.tensor([0, 1, 2]))
     assert results.report["run"]["samples"] == 3 and len(results.cores) == results.report["mapping"]["cores"]
+    assert sd.simulate(bundle, inputs=x).accuracy is None  # no labels: no accuracy, the rest as usual
     with pytest.raises(UserError, match="not both"):
         sd.simulate(bundle, "digits", inputs=x, labels=torch.tensor([0, 1, 2]))
     with pytest.raises(UserError, match="already exists"):

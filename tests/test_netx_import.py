@@ -99,7 +99,7 @@ def test_pilotnet_cli_export_and_simulate_on_the_image(tmp_path):
     result = runner.invoke(cli, ["simulate", str(bundle), "--input", str(PILOTNET / "image.npy"), "--layout", "whc",
                                  "--steps", "16", "--json", str(tmp_path / "run.json")])
     assert result.exit_code == 0, result.output
-    assert "accuracy                none" in result.output
+    assert "none (no classifier readout, or no labels)" in result.output
     import json
     report = json.loads((tmp_path / "run.json").read_text())
     assert report["run"]["accuracy"] is None and report["run"]["samples"] == 1
