@@ -20,16 +20,18 @@ from snn_deploy.sims.timing import TERM_LABELS
 PLOTS = ("layer_time", "timeline", "energy_layers", "energy_components", "core_utilisation", "firing_rate",
          "spike_raster")
 CAPTIONS = {
-    "layer_time": "Estimated busy time per step of each layer's slowest core, coloured by what limits that core "
-                  "(synaptic ops, neuron updates, spike messages sent); the dashed line is the whole step "
-                  "(slowest core + routing + barrier). Layers run in parallel: the longest bar sets the step.",
-    "timeline": "Estimated time of every step (tick) of one inference on its own (bars), and the parts of the "
+    "layer_time": "Busy time per step of each layer's slowest core (the cost model's time: calibrated or "
+                  "estimated, as the summary says), coloured by what limits that core (synaptic ops, neuron updates, "
+                  "spike messages sent or received); the dashed line is the whole step (slowest core or mesh link, "
+                  "plus the barrier). Layers run in parallel: the longest bar sets the step.",
+    "timeline": "Time of every step (tick) of one inference on its own (bars), and the parts of the "
                 "cost model that make it (lines: e.g. the slowest core's compute, spike routing, the barrier). The "
                 "first ticks fill the pipeline (layer depth), the last ones drain it.",
-    "energy_layers": "Estimated dynamic energy per inference of each layer (synaptic ops, neuron updates and the "
-                     "spike messages it sends), spike products as coincidence neurons.",
-    "energy_components": "Estimated dynamic energy per inference by component, for both models of the spike "
-                         "products (coincidence-neuron arrays on neurocores, or embedded cores).",
+    "energy_layers": "Dynamic energy per inference of each layer (synaptic ops, neuron updates and the spike "
+                     "messages it sends), spike products as coincidence neurons; static energy is per chip, in the "
+                     "summary.",
+    "energy_components": "Dynamic energy per inference by component, for both models of the spike products "
+                         "(coincidence-neuron arrays on neurocores, or embedded cores).",
     "core_utilisation": "Fullest core of each layer as a percentage of the profile's per-core limits (neurons, "
                         "synaptic memory, fan-in, fan-out); above 100 % is a violation.",
     "firing_rate": "Simulated spikes per neuron and step of each layer (graded spikes: non-zero values).",
@@ -96,12 +98,12 @@ def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     ax.barh(rows, times, color=colours)
     ax.axvline(report["timing"]["step_ns"], color="black", linestyle="--", linewidth=1)
     _log_if_wide(ax, times + [report["timing"]["step_ns"]])
-    ax.set_xlabel("ns per step (estimated)")
+    ax.set_xlabel(f"ns per step ({report['timing']['provenance']})")
     terms = report["timing"]["terms"]
     ax.legend(handles=[Patch(color=TERM_COLOURS[t], label=f"limited by {TERM_LABELS[t]}") for t in terms]
-              + [plt.Line2D([], [], color="black", linestyle="--", label="step")], fontsize=7, ncol=4,
+              + [plt.Line2D([], [], color="black", linestyle="--", label="step")], fontsize=7, ncol=3,
               loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
-    ax.set_title("Time per step by layer (slowest core)", pad=22)
+    ax.set_title("Time per step by layer (slowest core)", pad=34)
     save(fig, "layer_time")
 
     timeline = report["timing"]["timeline_ns"]
@@ -114,7 +116,7 @@ def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     ax.axvspan(-0.5, report["bundle"]["T"] - 0.5, color="tab:orange", alpha=0.08, label="input steps")
     ax.set_xlabel(f"tick (T = {report['bundle']['T']} input steps + {len(ticks) - report['bundle']['T']} to drain "
                   "the pipeline)")
-    ax.set_ylabel("us (estimated)")
+    ax.set_ylabel(f"us ({report['timing']['provenance']})")
     if len(ticks) <= 40:
         ax.set_xticks(ticks)
     ax.legend(fontsize=7)
@@ -125,7 +127,7 @@ def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     energy = [layer["energy_pj"] / 1e3 for layer in layers]
     ax.barh(rows, energy, color="tab:orange")
     _log_if_wide(ax, energy)
-    ax.set_xlabel("nJ per inference (estimated, dynamic)")
+    ax.set_xlabel(f"nJ per inference ({report['hardware']['neurons']['provenance']}, dynamic)")
     ax.set_title("Energy by layer")
     save(fig, "energy_layers")
 
@@ -140,7 +142,7 @@ def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     ax.set_yticks(range(len(components)), [k.replace("_", " ") for k in components], fontsize=8)
     ax.set_ylim(len(components) - 0.5, -0.5)
     _log_if_wide(ax, values)
-    ax.set_xlabel("nJ per inference (estimated, dynamic)")
+    ax.set_xlabel(f"nJ per inference ({report['hardware']['neurons']['provenance']}, dynamic)")
     ax.legend(fontsize=7)
     ax.set_title("Energy by component")
     save(fig, "energy_components")
