@@ -121,7 +121,7 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
         hw = report["hardware"][model]
         echo(f"  {analysis.profile.name}, products as {label + ':':21s}{hw['cores']} cores on {hw['chips']} chip(s), "
              f"{energy_text(hw['energy_pj_total'])} and {time_text(hw['latency_ns'])} per inference, "
-             f"{hw['samples_per_s']:,.0f} samples/s streamed (estimated)")
+             f"{hw['samples_per_s']:,.0f} samples/s streamed ({hw['labels']['total_energy']})")
     echo(f"  simulator throughput    {run['samples_per_s']:.3g} samples/s, {run['steps_per_s']:.3g} steps/s "
          "(wall clock on this machine)")
     violations = analysis.mappings["neurons"].violations
