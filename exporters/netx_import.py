@@ -22,8 +22,11 @@ Lava, read from its source (docs/netx_import.md has the table):
   ``LIFRefractory``). lava-dl's loader ignores refDelay and wgtExp; wgtExp must be 0.
 * Weights and biases are read as netx reads them (``astype(int)``).
 
+* dense ``delay``: per-synapse delays (netx builds Lava's ``DelayDense``: a spike reaches its target 1 + delay
+  steps later), expanded as netx does (one value, per output, per input, or the matrix): ``ConvNode.delay``.
+
 Everything else netx or its files can hold (sigma-delta and resonate-and-fire neurons, recurrent or complex dense,
-synaptic delays, pool / convT / average / concat layers, dilation, per-neuron conv biases, dense layers without a
+pool / convT / average / concat layers, dilation, per-neuron conv biases, dense layers without a
 neuron) is collected and refused in one :class:`UserError` naming every such layer. A file that is not HDF5,
 holds no ``layer`` group, or whose layers contradict each other is refused in one line naming what is wrong.
 """
@@ -191,6 +194,24 @@ def _bias(group: h5py.Group, channels: int, neurons: int, problems: list[str]) -
     return bias
 
 
+def _dense_delays(group: h5py.Group, n_out: int, n_in: int, problems: list[str]) -> np.ndarray | None:
+    """A dense layer's ``delay`` as netx expands it to (n_out, n_in): one value for all, one per output neuron,
+    one per input, or the full matrix (``astype(int)``); beyond 62 (which netx clamps) or negative is refused."""
+    delay = _array(group, "delay")
+    if delay.size == 1:
+        delay = np.full((n_out, n_in), delay.reshape(-1)[0])
+    elif delay.ndim == 1 and delay.size == n_out:  # netx checks per-output first
+        delay = np.repeat(delay.reshape(-1, 1), n_in, axis=1)
+    elif delay.ndim == 1 and delay.size == n_in:
+        delay = np.repeat(delay.reshape(1, -1), n_out, axis=0)
+    elif delay.shape != (n_out, n_in):
+        raise _Damaged(f"{group.name}/delay shaped {delay.shape} fits neither {n_out} outputs nor {n_in} inputs")
+    if delay.min() < 0 or delay.max() > L.MAX_SYNAPTIC_DELAY:
+        problems.append(f"delays outside 0..{L.MAX_SYNAPTIC_DELAY} (netx clamps them)")
+        return None
+    return delay
+
+
 def optimize_weight_bits(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
     """lava-dl's ``netx.utils.optimize_weight_bits`` (what netx does to dense weights): the weights shifted left by
     the scale bits, their bit width and the exponent. Re-stated here so that import needs no lava-dl; a test checks
@@ -342,8 +363,7 @@ class _Builder:
             data = None
         else:
             data = _array(group, "weight", size=n_out * n_in).reshape(n_out, n_in)
-        if "delay" in group:
-            problems.append("synaptic delays")
+        delay = _dense_delays(group, n_out, n_in, problems) if "delay" in group else None
         name = f"fc-{self.counts['fc']}"
         synapse = None
         if data is not None and not problems:
@@ -356,7 +376,8 @@ class _Builder:
                     problems.append(str(exc))
                 else:
                     synapse = ConvNode(f"{name}.synapse", (source,), (n_out, 1, 1),
-                                       weight=weight.reshape(n_out, *in_shape), graded=self._graded(source))
+                                       weight=weight.reshape(n_out, *in_shape), graded=self._graded(source),
+                                       delay=np.zeros(0) if delay is None else delay.reshape(n_out, *in_shape))
         self._synapse_lif(layer, "fc", synapse, (n_out, 1, 1), problems)
 
     def add(self, layer: _Layer) -> None:
