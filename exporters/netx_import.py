@@ -21,7 +21,6 @@ Lava, read from its source (docs/netx_import.md has the table):
   and what Intel's silicon traces show: no dead step) is the plain LIF, r > 1 holds v for r - 1 steps (Lava's
   ``LIFRefractory``). lava-dl's loader ignores refDelay and wgtExp; wgtExp must be 0.
 * Weights and biases are read as netx reads them (``astype(int)``).
-
 * dense ``delay``: per-synapse delays (netx builds Lava's ``DelayDense``: a spike reaches its target 1 + delay
   steps later), expanded as netx does (one value, per output, per input, or the matrix): ``ConvNode.delay``.
 
@@ -235,7 +234,7 @@ def optimize_weight_bits(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
     return weight << scale_bits if scale_bits >= 0 else weight >> -scale_bits, 8 - scale_bits - n, -scale_bits
 
 
-def dense_hardware_weights(weight: np.ndarray) -> np.ndarray:
+def netx_dense_weights(weight: np.ndarray) -> np.ndarray:
     """The dense weights as Lava's Dense uses them after netx's rescaling (``optimize_weight_bits``) and its own
     clip / truncation: when those keep every weight (``w << s`` with exponent ``-s``, so ``(W s) << s >> s = W s``)
     that is the file's integers with exponent 0; otherwise lava-dl would run other weights than the file holds, and
@@ -371,7 +370,7 @@ class _Builder:
                 problems.append("all-zero weights (netx's weight scaling divides by the largest weight)")
             else:
                 try:
-                    weight = dense_hardware_weights(data)
+                    weight = netx_dense_weights(data)
                 except ValueError as exc:
                     problems.append(str(exc))
                 else:

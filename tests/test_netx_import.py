@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from snn_deploy.cli import cli
 from snn_deploy.errors import UserError
 from snn_deploy.graph import LIFNode
-from snn_deploy.exporters.netx_import import dense_hardware_weights, optimize_weight_bits, read_netx
+from snn_deploy.exporters.netx_import import netx_dense_weights, optimize_weight_bits, read_netx
 from snn_deploy.fixedpoint import loihi_v_register
 from snn_deploy.sims.simulator import input_sequence, simulate
 
@@ -121,7 +121,7 @@ def test_optimize_weight_bits_is_lava_dls():
             np.testing.assert_array_equal(mine[0], expected[0])
             assert mine[1:] == expected[1:3]
         try:
-            kept = dense_hardware_weights(weight)
+            kept = netx_dense_weights(weight)
         except ValueError:
             # lava-dl + Lava would run other weights: e.g. all <= 0 scaled as mixed, then clipped as inhibitory
             lava_runs = _lava_dense_weights(expected)
