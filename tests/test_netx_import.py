@@ -103,6 +103,12 @@ def test_pilotnet_cli_export_and_simulate_on_the_image(tmp_path):
     import json
     report = json.loads((tmp_path / "run.json").read_text())
     assert report["run"]["accuracy"] is None and report["run"]["samples"] == 1
+    result = runner.invoke(cli, ["verify", str(bundle), "--backends", "sim,onnx", "--input",
+                                 str(PILOTNET / "image.npy"), "--layout", "whc"])
+    assert result.exit_code == 0 and "all backends agree" in result.output, result.output
+    result = runner.invoke(cli, ["verify", str(bundle), "--backends", "sim,lava", "--input",
+                                 str(PILOTNET / "image.npy"), "--layout", "whc"])
+    assert result.exit_code == 2 and "bias-driven input (image)" in result.output
 
 
 def test_optimize_weight_bits_is_lava_dls():
