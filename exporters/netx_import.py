@@ -246,7 +246,8 @@ def netx_dense_weights(weight: np.ndarray) -> np.ndarray:
         kept = np.asarray(quantize_weights(scaled, bits))
     except ValueError:
         kept = None
-    if kept is None or not np.array_equal(kept, scaled) or not np.array_equal(scaled, weight.astype(np.int64) << -exponent):
+    unchanged = kept is not None and np.array_equal(kept, scaled)
+    if not unchanged or not np.array_equal(scaled, weight.astype(np.int64) << -exponent):
         raise ValueError("weights that netx's rescaling and Lava's 8-bit truncation would change")
     return weight.astype(np.int64)
 
@@ -313,12 +314,15 @@ class _Builder:
         if groups < 1 or in_shape[0] % groups or shape[0] % groups:
             raise _Damaged(f"{layer.label}: groups {groups} does not divide {in_shape[0]} input and {shape[0]} "
                            "output channels")
-        data = group["weight"] if "weight" in group else None
+        data = group["weight"] if "weight" in group and isinstance(group["weight"], h5py.Dataset) else None
         if data is None or data.ndim not in (4, 5) or tuple(data.shape[:2]) != (shape[0], in_shape[0] // groups):
             raise _Damaged(f"{layer.label}: weight {None if data is None else tuple(data.shape)} does not fit "
                            f"{shape[0]} output and {in_shape[0] // groups} input channels per group")
         if data.ndim == 5 and data.shape[4] != 1:
-            problems.append("3-D kernels")
+            self.refuse(layer, ["3-D kernels"])
+            self.prev, self.prev_shape = f"conv-{self.counts['conv']}", shape
+            self.counts["conv"] += 1
+            return
         kernel = tuple(int(k) for k in data.shape[2:4])
         weight = _array(group, "weight", shape=tuple(data.shape)).reshape(*data.shape[:4])
         stride, padding = _pair(group, "stride", 1), _pair(group, "padding", 0)
@@ -346,7 +350,7 @@ class _Builder:
         return source == "input" and isinstance(self.nodes[0], InputNode) and self.nodes[0].drive == "current" \
             and self.input_message_bits > 0
 
-    def dense(self, layer: _Layer, recurrent: bool = False) -> None:
+    def dense(self, layer: _Layer, kind: str = "dense") -> None:
         group, problems = layer.group, []
         source, in_shape = self.source(layer)
         port = isinstance(self.nodes[-1], InputNode) and self.nodes[-1].drive == "current"
@@ -355,10 +359,9 @@ class _Builder:
         self.flatten_next = False
         n_out = int(np.prod(_chw(group)))
         n_in = int(np.prod(in_shape))
-        if recurrent:
-            problems.append("recurrent dense (dense_rec)")
-        if "weight" in group and isinstance(group["weight"], h5py.Group):
-            problems.append("complex weights")
+        if kind != "dense":
+            problems.append({"dense_rec": "recurrent dense (dense_rec)", "dense_comp": "complex dense"}[kind])
+        if "weight" in group and isinstance(group["weight"], h5py.Group):  # complex weights (weight/real, imag)
             data = None
         else:
             data = _array(group, "weight", size=n_out * n_in).reshape(n_out, n_in)
@@ -387,11 +390,8 @@ class _Builder:
             self.conv(layer)
         elif kind == "flatten":
             self.flatten_next = True
-        elif kind in ("dense", "dense_rec"):
-            self.dense(layer, recurrent=kind == "dense_rec")
-        elif kind == "dense_comp":
-            self.refuse(layer, ["complex dense"])
-            self.dense(layer)
+        elif kind in ("dense", "dense_rec", "dense_comp"):
+            self.dense(layer, kind)
         else:
             self.refuse(layer, [f"{kind} layers (netx runs input, conv, flatten, dense)"])
 
