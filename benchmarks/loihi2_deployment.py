@@ -82,9 +82,12 @@ def row(name: str, rate: float, seed: int = 0) -> dict:
 
 def markdown(rows: list[dict], rate: float) -> str:
     cal = LOIHI2.calibration
-    head = ("| configuration | input (C, H, W) x T | neurons | synapses (stored) | SynMem units (MB) | cores | chips "
-            "| pipeline latency (steps) | violations | energy / inference (dynamic + static) | time / inference "
-            "(streamed; latency) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+    title = ("# What a Loihi 2 deployment of each published zoo configuration takes\n\n"
+             f"Written by `python benchmarks/loihi2_deployment.py --rate {rate} --markdown docs/loihi2_deployment.md` "
+             "(random weights, seed 0; the stated firing rate, not a simulation, drives time and energy).\n\n")
+    head = title + ("| configuration | input (C, H, W) x T | neurons | synapses (stored) | SynMem units (MB) | cores "
+                    "| chips | pipeline latency (steps) | violations | energy / inference (dynamic + static) "
+                    "| time / inference (streamed; latency) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
     lines = []
     for r in rows:
         e, t = r["energy_mJ"], r["time_ms"]

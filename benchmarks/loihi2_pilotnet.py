@@ -19,8 +19,8 @@ and one dynamic-energy scale are fitted, each the ratio of measured to predicted
 network can only calibrate, not validate. The measured run used another frame of the same data set
 (``PilotNetDataset`` frame 100, lava-dl's benchmark notebook) than ``image.npy``.
 
-If SANA-FE (``sanafe``, GPL-3) is installed, nothing of it is imported here either: it is not installed in this
-environment (see docs/hardware.md for why its Loihi 1 comparison is not run).
+SANA-FE (``sanafe``, GPL-3) is not compared here: docs/hardware.md says why (the mapped network does not fit its
+shipped Loihi architecture file).
 """
 
 from __future__ import annotations

@@ -21,9 +21,11 @@ Lava, read from its source (docs/netx_import.md has the table):
   and what Intel's silicon traces show: no dead step) is the plain LIF, r > 1 holds v for r - 1 steps (Lava's
   ``LIFRefractory``). lava-dl's loader ignores refDelay and wgtExp; wgtExp must be 0.
 * Weights and biases are read as netx reads them (``astype(int)``).
+* dense ``delay``: per-synapse delays (netx builds Lava's ``DelayDense``: a spike reaches its target 1 + delay
+  steps later), expanded as netx does (one value, per output, per input, or the matrix): ``ConvNode.delay``.
 
 Everything else netx or its files can hold (sigma-delta and resonate-and-fire neurons, recurrent or complex dense,
-synaptic delays, pool / convT / average / concat layers, dilation, per-neuron conv biases, dense layers without a
+pool / convT / average / concat layers, dilation, per-neuron conv biases, dense layers without a
 neuron) is collected and refused in one :class:`UserError` naming every such layer. A file that is not HDF5,
 holds no ``layer`` group, or whose layers contradict each other is refused in one line naming what is wrong.
 """
@@ -191,6 +193,24 @@ def _bias(group: h5py.Group, channels: int, neurons: int, problems: list[str]) -
     return bias
 
 
+def _dense_delays(group: h5py.Group, n_out: int, n_in: int, problems: list[str]) -> np.ndarray | None:
+    """A dense layer's ``delay`` as netx expands it to (n_out, n_in): one value for all, one per output neuron,
+    one per input, or the full matrix (``astype(int)``); beyond 62 (which netx clamps) or negative is refused."""
+    delay = _array(group, "delay")
+    if delay.size == 1:
+        delay = np.full((n_out, n_in), delay.reshape(-1)[0])
+    elif delay.ndim == 1 and delay.size == n_out:  # netx checks per-output first
+        delay = np.repeat(delay.reshape(-1, 1), n_in, axis=1)
+    elif delay.ndim == 1 and delay.size == n_in:
+        delay = np.repeat(delay.reshape(1, -1), n_out, axis=0)
+    elif delay.shape != (n_out, n_in):
+        raise _Damaged(f"{group.name}/delay shaped {delay.shape} fits neither {n_out} outputs nor {n_in} inputs")
+    if delay.min() < 0 or delay.max() > L.MAX_SYNAPTIC_DELAY:
+        problems.append(f"delays outside 0..{L.MAX_SYNAPTIC_DELAY} (netx clamps them)")
+        return None
+    return delay
+
+
 def optimize_weight_bits(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
     """lava-dl's ``netx.utils.optimize_weight_bits`` (what netx does to dense weights): the weights shifted left by
     the scale bits, their bit width and the exponent. Re-stated here so that import needs no lava-dl; a test checks
@@ -214,7 +234,7 @@ def optimize_weight_bits(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
     return weight << scale_bits if scale_bits >= 0 else weight >> -scale_bits, 8 - scale_bits - n, -scale_bits
 
 
-def dense_hardware_weights(weight: np.ndarray) -> np.ndarray:
+def netx_dense_weights(weight: np.ndarray) -> np.ndarray:
     """The dense weights as Lava's Dense uses them after netx's rescaling (``optimize_weight_bits``) and its own
     clip / truncation: when those keep every weight (``w << s`` with exponent ``-s``, so ``(W s) << s >> s = W s``)
     that is the file's integers with exponent 0; otherwise lava-dl would run other weights than the file holds, and
@@ -226,7 +246,8 @@ def dense_hardware_weights(weight: np.ndarray) -> np.ndarray:
         kept = np.asarray(quantize_weights(scaled, bits))
     except ValueError:
         kept = None
-    if kept is None or not np.array_equal(kept, scaled) or not np.array_equal(scaled, weight.astype(np.int64) << -exponent):
+    unchanged = kept is not None and np.array_equal(kept, scaled)
+    if not unchanged or not np.array_equal(scaled, weight.astype(np.int64) << -exponent):
         raise ValueError("weights that netx's rescaling and Lava's 8-bit truncation would change")
     return weight.astype(np.int64)
 
@@ -293,12 +314,15 @@ class _Builder:
         if groups < 1 or in_shape[0] % groups or shape[0] % groups:
             raise _Damaged(f"{layer.label}: groups {groups} does not divide {in_shape[0]} input and {shape[0]} "
                            "output channels")
-        data = group["weight"] if "weight" in group else None
+        data = group["weight"] if "weight" in group and isinstance(group["weight"], h5py.Dataset) else None
         if data is None or data.ndim not in (4, 5) or tuple(data.shape[:2]) != (shape[0], in_shape[0] // groups):
             raise _Damaged(f"{layer.label}: weight {None if data is None else tuple(data.shape)} does not fit "
                            f"{shape[0]} output and {in_shape[0] // groups} input channels per group")
         if data.ndim == 5 and data.shape[4] != 1:
-            problems.append("3-D kernels")
+            self.refuse(layer, ["3-D kernels"])
+            self.prev, self.prev_shape = f"conv-{self.counts['conv']}", shape
+            self.counts["conv"] += 1
+            return
         kernel = tuple(int(k) for k in data.shape[2:4])
         weight = _array(group, "weight", shape=tuple(data.shape)).reshape(*data.shape[:4])
         stride, padding = _pair(group, "stride", 1), _pair(group, "padding", 0)
@@ -326,7 +350,7 @@ class _Builder:
         return source == "input" and isinstance(self.nodes[0], InputNode) and self.nodes[0].drive == "current" \
             and self.input_message_bits > 0
 
-    def dense(self, layer: _Layer, recurrent: bool = False) -> None:
+    def dense(self, layer: _Layer, kind: str = "dense") -> None:
         group, problems = layer.group, []
         source, in_shape = self.source(layer)
         port = isinstance(self.nodes[-1], InputNode) and self.nodes[-1].drive == "current"
@@ -335,15 +359,13 @@ class _Builder:
         self.flatten_next = False
         n_out = int(np.prod(_chw(group)))
         n_in = int(np.prod(in_shape))
-        if recurrent:
-            problems.append("recurrent dense (dense_rec)")
-        if "weight" in group and isinstance(group["weight"], h5py.Group):
-            problems.append("complex weights")
+        if kind != "dense":
+            problems.append({"dense_rec": "recurrent dense (dense_rec)", "dense_comp": "complex dense"}[kind])
+        if "weight" in group and isinstance(group["weight"], h5py.Group):  # complex weights (weight/real, imag)
             data = None
         else:
             data = _array(group, "weight", size=n_out * n_in).reshape(n_out, n_in)
-        if "delay" in group:
-            problems.append("synaptic delays")
+        delay = _dense_delays(group, n_out, n_in, problems) if "delay" in group else None
         name = f"fc-{self.counts['fc']}"
         synapse = None
         if data is not None and not problems:
@@ -351,12 +373,13 @@ class _Builder:
                 problems.append("all-zero weights (netx's weight scaling divides by the largest weight)")
             else:
                 try:
-                    weight = dense_hardware_weights(data)
+                    weight = netx_dense_weights(data)
                 except ValueError as exc:
                     problems.append(str(exc))
                 else:
                     synapse = ConvNode(f"{name}.synapse", (source,), (n_out, 1, 1),
-                                       weight=weight.reshape(n_out, *in_shape), graded=self._graded(source))
+                                       weight=weight.reshape(n_out, *in_shape), graded=self._graded(source),
+                                       delay=np.zeros(0) if delay is None else delay.reshape(n_out, *in_shape))
         self._synapse_lif(layer, "fc", synapse, (n_out, 1, 1), problems)
 
     def add(self, layer: _Layer) -> None:
@@ -367,11 +390,8 @@ class _Builder:
             self.conv(layer)
         elif kind == "flatten":
             self.flatten_next = True
-        elif kind in ("dense", "dense_rec"):
-            self.dense(layer, recurrent=kind == "dense_rec")
-        elif kind == "dense_comp":
-            self.refuse(layer, ["complex dense"])
-            self.dense(layer)
+        elif kind in ("dense", "dense_rec", "dense_comp"):
+            self.dense(layer, kind)
         else:
             self.refuse(layer, [f"{kind} layers (netx runs input, conv, flatten, dense)"])
 

@@ -40,7 +40,7 @@ from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
     ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode, conv_sum_bound,
-    input_sequence, product_sum_bound, value_bounds,
+    input_sequence, product_sum_bound, refuse_features, value_bounds,
 )
 from snn_deploy.io import write_bytes_atomic
 
@@ -169,9 +169,6 @@ class _Builder:
     def lif(self, node: LIFNode) -> None:
         """Loihi's CUBA LIF unrolled over T steps, with :func:`snn_deploy.fixedpoint.lif_step`'s arithmetic."""
         I64, name, steps = TensorProto.INT64, node.name, self.graph.T
-        if node.refractory:
-            raise UserError(f"ONNX export: LIF {name!r} has a refractory period ({node.refractory} steps), which the "
-                            "ONNX graph does not model; use the simulator")
         params = node.params()
         bias = params.bias().numpy()
         decay_u, decay_v = params.decay_factors()
@@ -259,6 +256,7 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
     ``batch``: a fixed batch size, or None for a symbolic ``batch`` dimension. Raises :class:`UserError` when
     a node cannot be computed exactly with onnxruntime's operators.
     """
+    refuse_features(graph, "ONNX export", supported=("bias-driven input", "periodic state reset"))
     readout = graph.classifier
     bounds = value_bounds(graph)
     builder = _Builder(graph, bounds)

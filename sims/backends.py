@@ -6,7 +6,7 @@ A backend is a name and a runner ``run(graph, x, model) -> (spikes, logits)``: f
 [T, B, C, H, W] (uint8, functional time base) of every LIF node it exposes, and the readout's logits [B, classes].
 ``model`` is what the graph was made from, passed only to backends that declare ``needs_model``: the
 integer-mode torch model (the torch reference), or the path of an imported netx file (the ``netx`` backend:
-lava-dl's own loader in Lava); the others run the graph alone. To add one (e.g. a lava-dl netx runner), write its runner and call
+lava-dl's own loader in Lava); the others run the graph alone. To add one, write its runner and call
 :func:`register`; import what it needs inside the runner and name it in ``requires``, so that listing backends
 stays cheap and a missing library gives a clear error only when the backend is chosen.
 

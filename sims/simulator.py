@@ -118,6 +118,10 @@ class ConvKernel:
         self.fanout = fanout[0, 0].flatten() * (w.shape[0] // node.groups)  # float64 [H * W], exact integers
         # torch's CPU convolution of 1x1 kernels is several times slower than the same sums as a batched matmul
         self.pointwise = w.shape[2:] == (1, 1) and tuple(node.padding) == (0, 0) and node.groups == 1
+        delay = torch.from_numpy(node.delay)
+        self.by_delay = [(int(d), (w * (delay == d)).to(torch.float32), (w * (delay == d)).to(torch.float64))
+                         for d in delay.unique().tolist()] if node.delay.size else []
+        """Per delay value d: the kernel of the synapses with that delay (float32, float64)."""
 
     def operand(self, x: torch.Tensor) -> torch.Tensor:
         """What the convolution multiplies, as exact floats (float32 where the sums allow, see the class): x
@@ -127,11 +131,21 @@ class ConvKernel:
         exact32 = (_max_abs(values) if node.graded else 1) * self.row_l1 < self.FLOAT32_EXACT
         return _as_float(values, torch.float32 if exact32 else torch.float64)
 
-    def convolve(self, operand: torch.Tensor) -> torch.Tensor:
-        """Currents of an :meth:`operand`, exact integers in its dtype: the convolution, then the weight exponent
-        (``<< weight_exp``: a power-of-two scaling, exact in floats)."""
+    def convolve(self, operand: torch.Tensor, steps: int = 1) -> torch.Tensor:
+        """Currents of an :meth:`operand` ([steps * B, C, H, W]), exact integers in its dtype: the convolution, then
+        the weight exponent (``<< weight_exp``: a power-of-two scaling, exact in floats). With synaptic delays, the
+        synapses of delay d add their currents d steps later (the first d steps of each get none)."""
+        if not self.by_delay:
+            return self._convolve(operand, self.w32 if operand.dtype == torch.float32 else self.w64)
+        out = None
+        for d, w32, w64 in self.by_delay:
+            part = self._convolve(operand, w32 if operand.dtype == torch.float32 else w64).unflatten(0, (steps, -1))
+            out = torch.zeros_like(part) if out is None else out
+            out[d:] += part[:max(steps - d, 0)]
+        return out.flatten(0, 1)
+
+    def _convolve(self, operand: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         node = self.node
-        weight = self.w32 if operand.dtype == torch.float32 else self.w64
         if self.pointwise:
             x = operand[:, :, ::node.stride[0], ::node.stride[1]]
             out = (weight.flatten(1) @ x.reshape(*x.shape[:2], -1)).reshape(x.shape[0], -1, *x.shape[2:])
@@ -194,7 +208,7 @@ def _conv(kernel: ConvKernel, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray
     steps, batch = x.shape[:2]
     operand = kernel.operand(x.flatten(0, 1))
     events = _as_float(x != 0, torch.float32) if kernel.node.graded else operand.unflatten(0, (steps, batch))
-    currents = kernel.convolve(operand)
+    currents = kernel.convolve(operand, steps)
     overflow = int((currents.abs() >= L.UV_HALF).sum()) if _max_abs(currents) >= L.UV_HALF else 0
     return currents.unflatten(0, (steps, batch)), kernel.synaptic_ops_per_step(events), overflow
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from snn_deploy.cli import cli
 from snn_deploy.errors import UserError
 from snn_deploy.graph import LIFNode
-from snn_deploy.exporters.netx_import import dense_hardware_weights, optimize_weight_bits, read_netx
+from snn_deploy.exporters.netx_import import netx_dense_weights, optimize_weight_bits, read_netx
 from snn_deploy.fixedpoint import loihi_v_register
 from snn_deploy.sims.simulator import input_sequence, simulate
 
@@ -103,6 +103,12 @@ def test_pilotnet_cli_export_and_simulate_on_the_image(tmp_path):
     import json
     report = json.loads((tmp_path / "run.json").read_text())
     assert report["run"]["accuracy"] is None and report["run"]["samples"] == 1
+    result = runner.invoke(cli, ["verify", str(bundle), "--backends", "sim,onnx", "--input",
+                                 str(PILOTNET / "image.npy"), "--layout", "whc"])
+    assert result.exit_code == 0 and "all backends agree" in result.output, result.output
+    result = runner.invoke(cli, ["verify", str(bundle), "--backends", "sim,lava", "--input",
+                                 str(PILOTNET / "image.npy"), "--layout", "whc"])
+    assert result.exit_code == 2 and "bias-driven input (image)" in result.output
 
 
 def test_optimize_weight_bits_is_lava_dls():
@@ -121,7 +127,7 @@ def test_optimize_weight_bits_is_lava_dls():
             np.testing.assert_array_equal(mine[0], expected[0])
             assert mine[1:] == expected[1:3]
         try:
-            kept = dense_hardware_weights(weight)
+            kept = netx_dense_weights(weight)
         except ValueError:
             # lava-dl + Lava would run other weights: e.g. all <= 0 scaled as mixed, then clipped as inhibitory
             lava_runs = _lava_dense_weights(expected)
@@ -179,9 +185,30 @@ def test_small_file_round_trip_and_refractory(tmp_path):
     assert spikes == [0, 1, 0, 0, 0, 1]
 
 
+def test_dense_delays_are_carried_and_simulated(tmp_path):
+    """netx's per-output delay vector: a spike reaches output neuron o delay[o] steps later (functional)."""
+    layers = _small_net()
+    layers[3]["delay"] = np.array([0, 1, 2, 3, 0])
+    graph = read_netx(_write(tmp_path / "net.net", layers), steps=8)
+    node = graph["fc-0.synapse"]
+    assert node.delay.shape == node.weight.shape and node.delay[3].max() == 3
+    plain = read_netx(_write(tmp_path / "plain.net", _small_net()), steps=8)
+    x = torch.zeros(8, 1, 2, 4, 4)
+    x[:3] = 1  # input spikes at steps 0-2: conv-0 fires at step 1
+    delayed = simulate(graph, x, traces={"fc-0"}).traces["fc-0"].u[:, 0, :, 0, 0]
+    undelayed = simulate(plain, x, traces={"fc-0"}).traces["fc-0"].u[:, 0, :, 0, 0]
+    conv0 = simulate(plain, x).spikes["conv-0"]
+    assert conv0.any() and undelayed.any()
+    for o, d in enumerate([0, 1, 2, 3, 0]):  # u holds only this step's input (iDecay 4096)
+        assert torch.equal(delayed[d:, o], undelayed[:8 - d, o]) and not delayed[:d, o].any()
+    from snn_deploy.exporters.onnx_export import to_onnx
+    with pytest.raises(UserError, match="synaptic delays"):
+        to_onnx(graph)
+
+
 def test_unsupported_layers_are_all_named_in_one_line(tmp_path):
     layers = _small_net(type=np.bytes_(b"SDNN"))
-    layers[3]["delay"] = np.ones(5)
+    layers[3]["delay"] = np.full(5, 70)
     layers.append({"type": np.bytes_(b"pool"), "shape": np.array([5])})
     path = _write(tmp_path / "bad.net", layers)
     out = tmp_path / "out.loihi"
@@ -189,7 +216,7 @@ def test_unsupported_layers_are_all_named_in_one_line(tmp_path):
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "3 layer(s)" in lines[0]
-    for what in ("layer/1 (conv): SDNN neurons", "layer/3 (dense): synaptic delays", "layer/4 (pool)"):
+    for what in ("layer/1 (conv): SDNN neurons", "layer/3 (dense): delays outside 0..62", "layer/4 (pool)"):
         assert what in lines[0]
     assert not out.exists()
 

@@ -112,3 +112,22 @@ def test_verify_cli_runs_the_netx_backend_from_the_registry(tmp_path):
     assert report["exact"] and all(layer["mismatches"]["netx"] == 0 for layer in report["layers"])
     with pytest.raises(UserError, match="netx file"):
         backends.get("netx").run(read_netx(path), x.to(torch.float64), None)
+
+
+def test_dense_delays_match_lavas_delay_dense(tmp_path):
+    """A dense layer with per-synapse delays: lava-dl builds Lava's DelayDense; the simulator's delays agree."""
+    from test_netx_import import _small_net, _write
+
+    rng = np.random.default_rng(5)
+    layers = _small_net()
+    layers[1]["weight"] = rng.integers(-3, 8, (3, 2, 3, 3)).astype(float)
+    layers[3]["delay"] = rng.integers(0, 4, (5, 12))
+    path = _write(tmp_path / "delays.net", layers)
+    graph = read_netx(path, steps=10)
+    assert graph["fc-0.synapse"].delay.size
+    x = torch.from_numpy((rng.uniform(0, 1, (10, 2, 2, 4, 4)) < 0.6).astype(np.float64))
+    expected = simulate(graph, x).spikes
+    got = run_netx(path, graph, input_sequence(graph, x).numpy())
+    for name, spikes in got.items():
+        assert int((spikes != expected[name]).sum()) == 0, name
+    assert got["fc-0"].sum() > 0

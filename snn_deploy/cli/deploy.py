@@ -202,22 +202,25 @@ def _export_netx(path: Path, target: str, output: Path, force: bool) -> None:
     click.echo(f"wrote {output}")
 
 
-def _verify_netx(path: Path, backends: str, dataset: str | None, array: Path | None, steps: int | None,
-                 layout: str, samples: int, data_dir: Path | None, json_path: Path | None) -> None:
-    """``verify NETWORK.net``: the imported graph on the chosen backends (no torch model exists)."""
+def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | None, steps: int | None,
+                  layout: str, samples: int, data_dir: Path | None, json_path: Path | None) -> None:
+    """``verify NETWORK.net`` (the imported graph; the netx backend runs the file) or ``verify BUNDLE`` (the
+    bundle's graph): the graph-only backends, as no torch model exists."""
+    from snn_deploy.exporters.bundle import load_bundle
     from snn_deploy.exporters.netx_import import read_netx
-    from snn_deploy.sims.verify import render, report_json, run_backends
     from snn_deploy.io import write_json_atomic
     from snn_deploy.sims.driver import bundle_tensors
     from snn_deploy.sims.inputs import array_input
+    from snn_deploy.sims.verify import render, report_json, run_backends
 
+    netx = not path.is_dir()
     chosen = [b.strip() for b in backends.split(",") if b.strip()]
-    allowed = [*registry.names(graph_only=True), registry.NETX]
+    allowed = [*registry.names(graph_only=True), *([registry.NETX] if netx else [])]
     if len(chosen) < 2 or any(b not in allowed for b in chosen):
-        raise UserError(f"--backends for a netx network needs two or more of {', '.join(allowed)} (no torch model "
-                        f"exists); got {backends!r}")
-    graph = read_netx(path)
-    if steps is not None:  # every backend runs these steps (ONNX unrolls T); the reset interval stays the file's
+        raise UserError(f"--backends for a {'netx network' if netx else 'bundle'} needs two or more of "
+                        f"{', '.join(allowed)} (no torch model exists); got {backends!r}")
+    graph = read_netx(path) if netx else load_bundle(path).graph
+    if steps is not None:  # every backend runs these steps (ONNX unrolls T); the reset interval stays the same
         graph = dataclasses.replace(graph, T=steps)
     if (dataset is None) == (array is None):
         raise UserError("give either --dataset or --input (a .npy array), not both or neither")
@@ -225,7 +228,7 @@ def _verify_netx(path: Path, backends: str, dataset: str | None, array: Path | N
         x, y = array_input(graph, array, steps=steps, layout=layout), None
     else:
         x, y = bundle_tensors(graph, dataset, "test", samples, data_dir)
-    report = run_backends(path, graph, x, y.tolist() if y is not None else None, chosen)
+    report = run_backends(path if netx else None, graph, x, y.tolist() if y is not None else None, chosen)
     render(report)
     if json_path is not None:
         write_json_atomic(json_path, report_json(report))
@@ -302,17 +305,19 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
            layout: str, samples: int, calibrate: str | None, data_dir: Path | None, json_path: Path | None) -> None:
     """Run the same inputs through every backend and compare the spikes of every layer.
 
-    MODEL is a snn-deploy model file, or a lava-dl netx network (backends sim, onnx, netx: lava-dl's own loader
-    in Lava). Exits 1 (and names the first diverging layer and step) on any mismatch.
+    MODEL is a snn-deploy model file, a lava-dl netx network (backends sim, lava, onnx, netx: lava-dl's own
+    loader in Lava) or a bundle directory (sim, lava, onnx). Exits 1 (and names the first diverging layer and step)
+    on any mismatch.
     """
     from snn_deploy.exporters.netx_import import looks_like_netx
 
-    if looks_like_netx(model_path):
-        backends = backends or f"sim,{registry.NETX}"
-        _verify_netx(model_path, backends, dataset, array, steps, layout, samples, data_dir, json_path)
+    if model_path.is_dir() or looks_like_netx(model_path):
+        backends = backends or ("sim,onnx" if model_path.is_dir() else f"sim,{registry.NETX}")
+        _verify_graph(model_path, backends, dataset, array, steps, layout, samples, data_dir, json_path)
         return
     if dataset is None or array is not None:
-        raise UserError("verify of a model file runs a data set: pass --dataset (--input is for netx networks)")
+        raise UserError("verify of a model file runs a data set: pass --dataset (--input is for netx networks and "
+                        "bundles)")
     from snn_deploy.data.tensors import dataset_tensors
     from snn_deploy.exporters.pipeline import lower_for_target, prepare
     from snn_deploy.graph import profile

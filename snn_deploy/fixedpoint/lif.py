@@ -235,8 +235,8 @@ def lif_run(a_in: Array, *, du: int, dv: int, vth: int, bias_mant: Array = 0, bi
     if a.dim() < 1:
         raise ValueError("a_in must be shaped [T, ...]; got a scalar")
     require_range("a_in", a, *L.A_IN_RANGE)
-    params = LIFParams(du=int(du), dv=int(dv), vth=int(vth), bias_mant=as_tensor(bias_mant), bias_exp=as_tensor(bias_exp),
-                       refractory=int(refractory))
+    params = LIFParams(du=int(du), dv=int(dv), vth=int(vth), bias_mant=as_tensor(bias_mant),
+                       bias_exp=as_tensor(bias_exp), refractory=int(refractory))
     neuron_shape = a.shape[1:]
     state = LIFState.zeros(neuron_shape)
     if u0 is not None:

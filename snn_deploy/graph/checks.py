@@ -50,6 +50,7 @@ def netx_features(graph: Graph) -> dict[str, list[str]]:
     network."""
     found = {"bias-driven input": [n.name for n in graph.of_kind(InputNode) if n.drive == "bias"],
              "refractory period": [n.name for n in graph.of_kind(LIFNode) if n.refractory],
+             "synaptic delays": [n.name for n in graph.of_kind(ConvNode) if n.delay.size],
              "periodic state reset": ["every LIF"] if graph.reset_steps(graph.T) else []}
     return {what: nodes for what, nodes in found.items() if nodes}
 

@@ -115,6 +115,9 @@ class ConvNode(Node):
     role: ConvRole = "synapse"
     """``synapse``, or ``spike_pool``: the depthwise all-ones sum of a max-pool of spikes (the OR of each window
     when its LIF fires on any input), set by the lowering, which is where that fact is known."""
+    delay: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Per-synapse delay in steps, shaped like ``weight`` (empty: none): an input at functional step t reaches the
+    target at step t + delay (Lava's ``DelayDense``, which netx builds for a dense layer with ``delay``)."""
     kind: ClassVar[str] = "conv"
     latency: ClassVar[int] = 1
 
@@ -127,7 +130,12 @@ class ConvNode(Node):
                              "a non-negative exponent")
         if self.role not in CONV_ROLES:
             raise ValueError(f"{self.name}: conv role {self.role!r} is not one of {', '.join(CONV_ROLES)}")
+        delay = np.asarray(self.delay, dtype=np.int64)
+        if delay.size and (delay.shape != weight.shape or delay.min() < 0 or delay.max() > L.MAX_SYNAPTIC_DELAY):
+            raise ValueError(f"{self.name}: delays must be shaped like the kernel {weight.shape} and lie in "
+                             f"0..{L.MAX_SYNAPTIC_DELAY}")
         object.__setattr__(self, "weight", weight.astype(WEIGHT_DTYPE, copy=False))
+        object.__setattr__(self, "delay", delay if delay.any() else np.zeros(0, dtype=np.int64))
 
     @property
     def synapses(self) -> int:
