@@ -92,8 +92,7 @@ class InputNode(Node):
     @property
     def payload_range(self) -> tuple[int, int]:
         """The integer payloads the hardware receives: ``[0, 2^bits - 1]``, or ``+-(2^(bits-1) - 1)`` signed."""
-        hi = (1 << (self.payload_bits - int(self.signed))) - 1
-        return (-hi if self.signed else 0), hi
+        return L.payload_range(self.payload_bits, self.signed)
 
     @property
     def max_abs(self) -> int:
