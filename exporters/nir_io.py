@@ -48,11 +48,22 @@ SPIKE_PRODUCT_EXTENSION = "snn_deploy.spike_product"
 READOUT_PARTS = ("pool", "flatten", "affine")
 LONG_TAU_STEPS = 1e9
 """Stand-in for an infinite time constant (du = -1 or dv = 0: no decay) in the float-equivalent parameters."""
+THRESHOLD_MARGIN = 0.5
+"""Integer voltage units added to the float-equivalent threshold (``v_threshold = (vth 2^6 + margin) / (2^6 vth)``).
+Loihi fires iff the integer v exceeds ``vth 2^6``, i.e. reaches ``vth 2^6 + 1``, and many decisions sit exactly on
+``vth 2^6``: at the bare threshold a float consumer decides them by rounding. Any threshold strictly between the two
+integers gives the integer decision for the integer voltage; the middle leaves the float voltage half a unit either
+way for its rounding and for Loihi's truncated decay (docs/nir_mapping.md, measured there)."""
 
 
 def float_scale(vth: int) -> float:
     """Integer voltage units per float unit: the float threshold is 1 (0 for vth = 0)."""
     return float((1 << L.VTH_SHIFT) * max(vth, 1))
+
+
+def float_threshold(vth: int) -> float:
+    """The float-equivalent threshold of integer ``vth``: ``(vth 2^6 + THRESHOLD_MARGIN) / float_scale(vth)``."""
+    return ((1 << L.VTH_SHIFT) * vth + THRESHOLD_MARGIN) / float_scale(vth)
 
 
 def _meta(node: Node, order: int, **fields) -> dict:
@@ -95,11 +106,11 @@ def _lif_to_nir(node: LIFNode, order: int, bias_on_conv: bool, host: bool) -> ni
     bias = np.zeros(shape[0], dtype=np.float32) if bias_on_conv else float_bias(node)
 
     def full(value) -> np.ndarray:  # a read-only broadcast view: no memory per neuron until written
-        return np.broadcast_to(np.asarray(value, dtype=np.float32), shape)
+        return np.broadcast_to(np.asarray(value, dtype=np.float64), shape)  # float64: 1e-4 stays >= dt
 
     return nir.CubaLIF(
         tau_syn=full(DT * syn_steps), tau_mem=full(DT * mem_steps), r=full(mem_steps),
-        v_leak=full(bias.reshape(-1, 1, 1) * mem_steps), v_threshold=full((1 << L.VTH_SHIFT) * node.vth / scale),
+        v_leak=full(bias.reshape(-1, 1, 1) * mem_steps), v_threshold=full(float_threshold(node.vth)),
         v_reset=full(0.0), w_in=full(syn_steps),
         metadata=_meta(node, order, du=node.du, dv=node.dv, vth=node.vth, bias_mant=_compact(node.bias_mant),
                        bias_exp=_compact(node.bias_exp), host=host))
@@ -178,7 +189,8 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
         elif isinstance(node, SpikeProductNode):
             nodes[node.name] = nir.Delay(delay=np.broadcast_to(np.float32(np.nan), node.shape), metadata=_meta(
                 node, order, heads=node.heads, multiplier=node.multiplier, extension=SPIKE_PRODUCT_EXTENSION,
-                operands=list(node.inputs)))
+                operands=list(node.inputs),
+                float_scale=(1 << L.ACT_SHIFT) * node.multiplier / float_scale(_consumer_vth(graph, node.name))))
         elif isinstance(node, ReadoutNode):
             c, h, w = node.shape
             prefix = node.name
