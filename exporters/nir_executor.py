@@ -116,7 +116,7 @@ class EulerNeuron(Neuron):
 
     def __init__(self, node: nir.NIRNode, dt: float, dtype: torch.dtype) -> None:
         def p(value) -> torch.Tensor:
-            return torch.as_tensor(np.asarray(value, dtype=np.float64)).to(dtype)
+            return torch.from_numpy(np.array(value, dtype=np.float64)).to(dtype)
 
         self.kind = type(node)
         self.threshold, self.reset_to = p(node.v_threshold), p(getattr(node, "v_reset", 0.0))
@@ -245,7 +245,7 @@ class Executor:
         self.input_name, self.output_name = inputs[0], outputs[0]
 
     def _tensor(self, value) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(value, dtype=np.float64)).to(self.dtype)
+        return torch.from_numpy(np.array(value, dtype=np.float64)).to(self.dtype)
 
     def _prepare(self, name: str, node: nir.NIRNode) -> dict:
         if isinstance(node, nir.Conv2d):
