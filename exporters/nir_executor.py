@@ -3,8 +3,8 @@ r"""Reference executor: a NIR file run whole in plain PyTorch, read as a standar
 It reads what NIR defines (node types, float parameters, edges; every edge into a node is summed) plus the one
 documented extension ``snn_deploy.spike_product`` (docs/nir_mapping.md), never the integer metadata that
 ``nir_io.read`` deploys from. Agreement between this executor and ``snn-deploy simulate`` on an exported file is
-therefore what another framework can reproduce from the file's floats; ``neurons="snntorch"`` / ``"norse"`` take
-each spiking node from that framework's own NIR node map instead (the standard-node part run by the framework,
+therefore what another framework can reproduce from the file's floats; ``neurons="snntorch"`` / ``"norse"`` /
+``"spikingjelly"`` take each spiking node from that framework's own NIR node map instead (the standard-node part run by the framework,
 the wiring and the extension here).
 
 Time is discrete with the graph's step ``dt`` (graph metadata ``snn_deploy.dt``, else ``nir_io.DT``) and forward
@@ -200,8 +200,21 @@ def norse_neurons() -> NeuronFactory:
     return make
 
 
+def spikingjelly_neurons() -> NeuronFactory:
+    """Spiking nodes as SpikingJelly's ``import_from_nir(graph, dt=dt)`` maps them (its node map)."""
+    from spikingjelly.activation_based.nir_exchange.from_nir import _NodeMapper
+
+    def make(name: str, node: nir.NIRNode, dt: float) -> Neuron:
+        try:
+            module = _NodeMapper(dt=dt).map_dict[type(node)](node)
+        except (KeyError, ValueError, NotImplementedError) as exc:
+            raise UserError(f"{name}: SpikingJelly's NIR importer refuses {type(node).__name__}: {exc}") from None
+        return _Framework(module, stateful_call=True)
+    return make
+
+
 NEURONS: dict[str, Callable[[], NeuronFactory]] = {"torch": torch_neurons, "snntorch": snntorch_neurons,
-                                                  "norse": norse_neurons}
+                                                  "norse": norse_neurons, "spikingjelly": spikingjelly_neurons}
 
 
 def _as_pair(value) -> tuple[int, int]:

@@ -5,8 +5,8 @@ The executor (``snn_deploy.exporters.nir_executor``) reads only NIR's float para
 integer reference (itself checked against Lava's bit-accurate models elsewhere). Models: the demo-size
 ``qkformer-tiny-8x8`` (the demo's architecture) and ``spikformer-tiny-8x8`` with every layer active
 (``export_testing.quantized``), over the whole digits test set (355 images, inputs on the 8-bit payload grid).
-Their neurons are computed three ways: plain PyTorch (forward Euler, float32), snnTorch's and Norse's own NIR node
-maps (skipped where the framework is not installed). A trained demo model is measured by
+Their neurons are computed four ways: plain PyTorch (forward Euler, float32), and snnTorch's, Norse's and
+SpikingJelly's own NIR node maps (each skipped where the framework is not installed). A trained demo model is measured by
 ``benchmarks/nir_consumers.py`` (docs/nir_mapping.md).
 """
 
@@ -58,6 +58,8 @@ def _available(module: str) -> bool:
     "torch",
     pytest.param("snntorch", marks=pytest.mark.skipif(not _available("snntorch"), reason="snnTorch not installed")),
     pytest.param("norse", marks=pytest.mark.skipif(not _available("norse"), reason="Norse not installed")),
+    pytest.param("spikingjelly", marks=pytest.mark.skipif(not _available("spikingjelly"),
+                                                          reason="SpikingJelly not installed")),
 ])
 def test_whole_file_agrees_with_the_simulator_on_every_digit(exported, neurons):
     graph, ir, x, reference = exported
@@ -94,6 +96,20 @@ def test_time_constants_and_thresholds_are_float64_with_the_margin(exported):
         assert lif.tau_syn.min() >= nir_io.DT  # SpikingJelly rejects tau < dt; float32 made 1e-4 smaller
         scale = nir_io.float_scale(node.vth)
         np.testing.assert_allclose(lif.v_threshold * scale, 64 * node.vth + nir_io.THRESHOLD_MARGIN, rtol=1e-15)
+
+
+@pytest.mark.skipif(not _available("spikingjelly"), reason="SpikingJelly not installed")
+def test_spikingjelly_takes_the_float64_time_constants_and_refused_float32(exported):
+    """SpikingJelly requires tau >= dt: 1e-4 as float32 is 9.99999974e-05."""
+    from spikingjelly.activation_based.nir_exchange.from_nir import _NodeMapper
+
+    graph, ir, _, _ = exported
+    lif = ir.nodes[graph.of_kind(LIFNode)[0].name]
+    _NodeMapper(dt=nir_io.DT).map_cuba_lif(lif)
+    as_float32 = nir.CubaLIF(**{f: getattr(lif, f).astype(np.float32) for f in
+                                ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in")})
+    with pytest.raises(ValueError, match="at least dt"):
+        _NodeMapper(dt=nir_io.DT).map_cuba_lif(as_float32)
 
 
 def test_spike_product_scale_is_the_multiplier_over_the_consumer_threshold(exported):
