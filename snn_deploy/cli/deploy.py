@@ -155,11 +155,16 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
 @click.option("--input-on-host", is_flag=True, help="Compute the analog input layer (the convs reading the input "
               "and the LIFs they feed) on the host; the chip receives its binary spikes (loihi1 needs this).")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
+@click.option("--dt", type=float, help="NIR input: the step (s) to read its time constants with (default: the "
+              "file's dt, else 1e-4, snnTorch's; Norse files: the square of Norse's dt). See docs/nir_mapping.md.")
+@click.option("--steps", type=int, help="NIR input: time steps to run the imported network (default: the file's, "
+              "else 16).")
 @exit_on_user_error
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-           force: bool) -> None:
-    """Export MODEL for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
+           force: bool, dt: float | None, steps: int | None) -> None:
+    """Export MODEL (a model file, or a NIR graph from snnTorch, Norse, SpikingJelly, ...) for Loihi (a bundle),
+    or as NIR, ONNX or lava-dl netx."""
     from snn_deploy.exporters import pipeline
     from snn_deploy.exporters.bundle import sha256
     from snn_deploy.modelfile import load_model
@@ -172,8 +177,14 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     if input_on_host and target in ("onnx", "netx"):
         raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement (use "
                         "--target loihi, loihi1, loihi2 or nir)")
-    model_file = load_model(model_path)
     hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
+    if model_path.suffix.lower() == ".nir":
+        if rewrites or rewrite_eval:
+            raise UserError("--rewrite applies to snn-deploy model files, not to NIR graphs")
+        return _export_nir(model_path, target, hw, output, dataset, data_dir, dt, steps, input_on_host, force)
+    if dt is not None or steps is not None:
+        raise UserError("--dt and --steps apply to NIR input files only")
+    model_file = load_model(model_path)
     calibration = _calibration(model_file, dataset, data_dir)
     evaluate = _evaluator(model_file, rewrite_eval, eval_samples, data_dir) if rewrite_eval else None
     if target in ("loihi", "loihi1", "loihi2"):
@@ -192,6 +203,33 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     graph = pipeline.lower_for_target(prepared, hw, input_on_host=input_on_host)
     _write_single_file(target, graph, output)
     click.echo(f"wrote {output}")
+
+
+def _export_nir(path: Path, target: str, hw, output: Path, dataset: str | None, data_dir: Path | None,
+                dt: float | None, steps: int | None, input_on_host: bool, force: bool) -> None:
+    """``export GRAPH.nir``: import (snn-deploy's own files exactly, others quantized), then write like a model."""
+    from snn_deploy.exporters import nir_import
+    from snn_deploy.exporters.bundle import sha256, write_bundle
+    from snn_deploy.exporters.pipeline import place_and_check
+    from snn_deploy.sims.driver import InputSpec
+
+    ir = nir_import.load(path)
+    calibration = None
+    if dataset is not None:
+        c, h, _ = nir_import.input_layout(ir)
+        spec = InputSpec(c, h, steps or nir_import.DEFAULT_STEPS)
+        calibration = dataset_tensors(spec, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
+    graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps)
+    graph = place_and_check(graph, hw, input_on_host=input_on_host)
+    if target in ("loihi", "loihi1", "loihi2"):
+        extra = {"arch": None, "source_model": {"path": path.name, "sha256": sha256(path), "format": "nir"},
+                 "rewrites": {}}
+        write_bundle(graph, output, target=hw, quantization=quantization, extra=extra, force=force)
+        click.echo(f"wrote {output}/ ({len(graph.nodes)} nodes, {graph.T} steps, pipeline latency "
+                   f"{max(graph.depths().values())} steps)")
+    else:
+        _write_single_file(target, graph, output)
+        click.echo(f"wrote {output}")
 
 
 def _evaluator(model_file, dataset: str, count: int, data_dir: Path | None):
