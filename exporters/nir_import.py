@@ -158,7 +158,37 @@ def load(path: Path) -> nir.NIRGraph:
     except FileNotFoundError:
         raise UserError(f"{path}: no such NIR file") from None
     except Exception as exc:  # h5py / nir raise many types for damaged or foreign files
+        if "type mismatch" in str(exc):  # nir checks the edges' shapes while reading
+            raise UserError(f"{path}: mismatched shapes ({str(exc).splitlines()[0]}); export it again") from None
+        unknown = _unknown_types(path)
+        if unknown:
+            raise UserError(f"{path}: unknown NIR primitive(s) {', '.join(unknown)} (this snn-deploy reads nir "
+                            f"{nir.version}'s primitives); export with a NIR version that has them") from None
         raise UserError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc}); export it again") from None
+
+
+def _unknown_types(path: Path) -> list[str]:
+    """``node 'name': Type`` for every node type the installed nir does not define (nir fails on them bare)."""
+    import h5py
+
+    known = {name for name, cls in vars(nir.ir).items() if isinstance(cls, type) and issubclass(cls, nir.NIRNode)}
+    found: list[str] = []
+
+    def visit(group, prefix: str) -> None:
+        for name, node in group.get("nodes", {}).items():
+            kind = node["type"][()] if "type" in node else b""
+            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+            if kind not in known:
+                found.append(f"{kind or '(none)'} at node {prefix + name!r}")
+            elif kind == "NIRGraph":
+                visit(node, f"{prefix}{name}.")
+
+    try:
+        with h5py.File(path, "r") as file:
+            visit(file["node"], "")
+    except Exception:  # not even HDF5: the caller reports the file as damaged
+        return []
+    return found
 
 
 def written_by_snn_deploy(ir: nir.NIRGraph) -> bool:
@@ -207,7 +237,8 @@ def _check_finite(ir: nir.NIRGraph) -> list[Problem]:
     return bad
 
 
-def _topological(ir: nir.NIRGraph) -> tuple[list[str], dict[str, list[str]]]:
+def _topological(ir: nir.NIRGraph) -> tuple[list[str], dict[str, list[str]], list[str]]:
+    """(order, predecessors, the nodes on or after a cycle, which have no order)."""
     unknown = sorted({n for e in ir.edges for n in e if n not in ir.nodes})
     if unknown:
         raise UserError(f"NIR graph has edges to or from nodes it does not define: {', '.join(unknown)}")
@@ -226,11 +257,7 @@ def _topological(ir: nir.NIRGraph) -> tuple[list[str], dict[str, list[str]]]:
             waiting[nxt] -= 1
             if waiting[nxt] == 0:
                 ready.append(nxt)
-    if len(order) < len(ir.nodes):
-        cyclic = [n for n in ir.nodes if n not in order]
-        raise UserError(f"NIR graph has a cycle (recurrent edge) through {', '.join(cyclic)}: the deployed graph is "
-                        "feed-forward; recurrent layers cannot be imported")
-    return order, preds
+    return order, preds, [n for n in ir.nodes if n not in order]
 
 
 def _apply(node: nir.NIRNode, x: torch.Tensor, bias: bool) -> torch.Tensor:
@@ -261,8 +288,15 @@ def _apply(node: nir.NIRNode, x: torch.Tensor, bias: bool) -> torch.Tensor:
     raise TypeError(type(node).__name__)
 
 
-def _structure(ir: nir.NIRGraph) -> _Structure:
+def _refusal(problems: list[Problem]) -> str:
+    return f"{len(problems)} NIR node(s) cannot be deployed on Loihi: {summarize(problems)}"
+
+
+def _structure(ir: nir.NIRGraph) -> tuple[_Structure, list[Problem]]:
+    """Order, shapes, and the nodes refused by kind or value (not finite, unsupported); shape errors raise."""
     problems = _check_finite(ir)
+    if problems:  # damaged values: nothing below is meaningful
+        raise UserError(_refusal(problems))
     for name, node in ir.nodes.items():
         if isinstance(node, nir.NIRGraph):
             problems.append(Problem(name, "nested graph (a recurrent layer such as RLeaky / RSynaptic)",
@@ -276,9 +310,12 @@ def _structure(ir: nir.NIRGraph) -> _Structure:
         elif not isinstance(node, (*NEURONS, *LINEAR, nir.Input, nir.Output)):
             problems.append(Problem(name, f"unsupported primitive {type(node).__name__}",
                                     "see docs/nir_mapping.md for the supported ones"))
-    if problems:
-        raise UserError(f"{len(problems)} NIR node(s) cannot be imported: {summarize(problems)}")
-    order, preds = _topological(ir)
+    order, preds, cyclic = _topological(ir)
+    if cyclic:
+        problems.append(Problem(", ".join(cyclic), "cycle (recurrent edge) through these nodes",
+                                "the deployed graph is feed-forward; recurrent layers cannot be imported"))
+    if cyclic:  # no order, so no shapes: report what is known
+        raise UserError(_refusal(problems))
     inputs = [n for n in order if isinstance(ir.nodes[n], nir.Input)]
     outputs = [n for n in order if isinstance(ir.nodes[n], nir.Output)]
     if len(inputs) != 1 or len(outputs) != 1:
@@ -312,7 +349,7 @@ def _structure(ir: nir.NIRGraph) -> _Structure:
                 raise UserError(f"mismatched shapes: NIR node {name!r} ({type(node).__name__}) cannot take input "
                                 f"{list(shape)}: {str(exc).splitlines()[0]}") from None
         shapes[name] = shape
-    return _Structure(order, preds, shapes, inputs[0], outputs[0])
+    return _Structure(order, preds, shapes, inputs[0], outputs[0]), problems
 
 
 # --- composing linear paths ----------------------------------------------------------------------------------------
@@ -420,10 +457,10 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
     steps = int(steps if steps is not None else meta.get("T", DEFAULT_STEPS))
     if not dt > 0 or steps < 1:
         raise UserError(f"the import step dt must be positive and steps at least 1 (got dt={dt}, steps={steps})")
-    s = _structure(ir)
+    s, problems = _structure(ir)
+    refused = {p.node for p in problems}
     input_scale, signed = calibrate_input(calibration)
     report = QuantReport(input_scale=input_scale, input_signed=signed)
-    problems: list[Problem] = []
     notes: dict[str, list[str]] = {}
     graph_shape: dict[str, Shape] = {}
     nodes: list[Node] = []
@@ -435,12 +472,13 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
                            signed=signed))
     for name in s.order:
         node = ir.nodes[name]
-        if not isinstance(node, NEURONS):
-            continue
+        if not isinstance(node, NEURONS) or name in refused or refused & set(_sources(ir, s, name)):
+            continue  # refused, or reads a refused node (reported there)
         try:
             built = _neuron(ir, s, name, graph_shape, dt, input_scale, signed)
         except _Refused as exc:
             problems.append(Problem(name, str(exc), "see docs/nir_mapping.md, 'Importing standard NIR'"))
+            refused.add(name)
             continue
         convs, lif, record, dyn = built
         nodes += [*convs, lif]
@@ -454,7 +492,7 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
         except _Refused as exc:
             problems.append(Problem(s.output, str(exc), "end with a spiking layer or a Linear/Affine readout of one"))
     if problems:
-        raise UserError(f"{len(problems)} NIR node(s) cannot be deployed on Loihi: {summarize(problems)}")
+        raise UserError(_refusal(problems))
     record = report.to_dict()
     record["nir_import"] = {"schema_version": IMPORT_SCHEMA, "dt": dt, "steps": steps, "approximations": notes}
     return Graph(nodes, T=steps), record
@@ -534,7 +572,7 @@ def input_layout(ir: nir.NIRGraph) -> Shape:
     """The deployed (C, H, W) input shape of a NIR graph, for reading calibration data before importing."""
     if written_by_snn_deploy(ir):
         return nir_io.from_nir(ir).input.shape
-    s = _structure(ir)
+    s, _ = _structure(ir)
     try:
         return layout(s.shapes[s.input])
     except _Refused as exc:

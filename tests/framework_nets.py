@@ -86,7 +86,7 @@ def fit_readout(counts: torch.Tensor, labels: torch.Tensor, steps: int) -> tuple
     rates = counts.reshape(len(counts), -1).double() / steps
     features = torch.cat([rates, torch.ones(len(rates), 1, dtype=torch.float64)], 1)
     target = torch.nn.functional.one_hot(labels, CLASSES).double() * 0.4
-    ridge = 1e-2 * torch.eye(features.shape[1], dtype=torch.float64)
+    ridge = 1.0 * torch.eye(features.shape[1], dtype=torch.float64)
     solution = torch.linalg.solve(features.T @ features + ridge, features.T @ target)
     return solution[:-1].T.float().contiguous(), solution[-1].float().contiguous()
 
