@@ -40,10 +40,11 @@ def main() -> None:
     torch.manual_seed(0)
 
     import snn_deploy.models as zoo
-    from snn_deploy.cli.deploy import dataset_tensors
+    from snn_deploy.data.tensors import dataset_tensors
     from snn_deploy.exporters.lower import lower
     from snn_deploy.quant import quantize
-    from snn_deploy.sims.simulator import input_sequence, readout_input, readout_logits, simulate
+    from snn_deploy.sims.simulator import readout_input, readout_logits, simulate
+    from snn_deploy.graph import input_sequence
 
     model = zoo.create(args.model, mode="loihi").eval()
     quantize(model)

@@ -36,9 +36,8 @@ import torch.nn.functional as F
 
 from snn_deploy.errors import UserError
 from snn_deploy.exporters import nir_io
-from snn_deploy.exporters.bundle import Problem, summarize
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, Node, Problem, ReadoutNode, Shape, summarize
 from snn_deploy.quant import INPUT_PAYLOAD_BITS, QuantReport, calibrate_input, quantize_layer
 
 DEFAULT_DT = nir_io.DT

@@ -22,10 +22,11 @@ import numpy as np
 import torch
 
 from snn_deploy.console import progress
+from snn_deploy.data.tensors import Input, dataset_tensors
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import ConvNode, Graph, LIFNode, SpikeProductNode, SumNode
+from snn_deploy.graph import ConvNode, Graph, LIFNode, SpikeProductNode, SumNode, input_sequence
 from snn_deploy.sims.mapper import summands
-from snn_deploy.sims.simulator import ConvKernel, input_sequence, readout_input, readout_logits, simulate
+from snn_deploy.sims.simulator import ConvKernel, readout_input, readout_logits, simulate
 
 BACKENDS = ("sim", "lava")
 PRODUCT_COUNTS = ("pairs", "kv_nonzero", "gates", "out_nonzero", "accumulates")
@@ -35,23 +36,12 @@ currents an embedded core sends), and the accumulates of ``q (k^T v)`` as the si
 RASTER_LAYERS, RASTER_NEURONS, RASTER_SAMPLES = 6, 8, 4
 
 
-@dataclass(frozen=True)
-class InputSpec:
-    """What :func:`snn_deploy.cli.deploy.dataset_tensors` reads from a model config, taken from a bundle instead."""
-
-    in_channels: int
-    img_size: int
-    T: int
-
-
 def bundle_tensors(graph: Graph, dataset: str, split: str, count: int, data_dir: Path | None):
     """Up to ``count`` samples of ``split`` shaped for ``graph``'s input (bundles carry no model config)."""
-    from snn_deploy.cli.deploy import dataset_tensors
-
     c, h, w = graph.input.shape
     if h != w:
         raise UserError(f"the bundle's input is {h} x {w}; data sets provide square inputs only")
-    return dataset_tensors(InputSpec(c, h, graph.T), dataset, split, count, data_dir)
+    return dataset_tensors(Input(c, h, graph.T), dataset, split, count, data_dir)
 
 
 @dataclass

@@ -38,9 +38,10 @@ from typing import Literal
 
 import numpy as np
 
-from snn_deploy.exporters.bundle import Problem, target_problems
-from snn_deploy.exporters.graph import ConvNode, Graph, LIFNode, Shape, SpikeProductNode, SumNode
-from snn_deploy.sims.profiles import HardwareProfile
+from snn_deploy.graph import (
+    ConvNode, Graph, HardwareProfile, LIFNode, Problem, Shape, SpikeProductNode, SumNode, target_problems,
+)
+
 
 PRODUCT_MODELS = ("neurons", "embedded")
 SUM_MODELS = ("expand", "relay")

@@ -1,7 +1,7 @@
 """Tick-by-tick integer simulator of a deployed graph: batched, vectorised, exact.
 
 Every node is evaluated with the arithmetic of :mod:`snn_deploy.fixedpoint` (LIF:
-:func:`~snn_deploy.fixedpoint.lif_step` in place on float32 tensors where
+:func:`~snn_deploy.fixedpoint.lif_step_inplace` on float32 tensors where
 :func:`~snn_deploy.fixedpoint.lif.float_dtype` proves that exact, else on float64 tensors, which hold every Loihi
 integer exactly; synapses: convolution of integers in float32 where the sums provably stay below 2^24, else
 float64, then the weight exponent). The run is functional (zero latency per node), which is what the integer
@@ -20,12 +20,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snn_deploy.exporters.graph import (
-    ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode, conv_row_l1, value_bounds,
-)
-from snn_deploy.fixedpoint import LIFParams, LIFState, lif_step
+from snn_deploy.fixedpoint import LIFState, lif_step_inplace, spike_product
 from snn_deploy.fixedpoint.lif import float_dtype
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.graph import (
+    ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode, conv_row_l1, input_sequence,
+    value_bounds,
+)
 
 
 @dataclass
@@ -57,17 +58,6 @@ class SimResult:
         return self.logits.argmax(1)
 
 
-def input_sequence(graph: Graph, x: torch.Tensor) -> torch.Tensor:
-    """Float inputs [B, C, H, W] (repeated T times) or [T, B, C, H, W] -> integer payloads [T, B, C, H, W]."""
-    node = graph.input
-    if x.dim() == 4:
-        x = x.unsqueeze(0).expand(graph.T, *x.shape)
-    if x.dim() != 5 or tuple(x.shape[2:]) != node.shape:
-        raise ValueError(f"input shape {tuple(x.shape)} does not fit the graph's input {node.shape} "
-                         "(expected [B, C, H, W] or [T, B, C, H, W])")
-    return torch.from_numpy(node.encode(x.detach().cpu().numpy()))
-
-
 class ConvKernel:
     """A conv node prepared once: weights as float tensors and the border-aware fan-out of every input position.
 
@@ -75,7 +65,7 @@ class ConvKernel:
     larger inputs switch to float64 (exact below 2^53).
     """
 
-    FLOAT32_EXACT = 1 << 24
+    FLOAT32_EXACT = L.FLOAT32_EXACT
 
     def __init__(self, node: ConvNode, in_shape: tuple[int, int, int]) -> None:
         self.node = node
@@ -102,7 +92,7 @@ class ConvKernel:
 
     def convolve(self, operand: torch.Tensor) -> torch.Tensor:
         """Currents of an :meth:`operand`, exact integers in its dtype: the convolution, then the weight exponent
-        (a power-of-two scaling, exact in floats; a negative one floors, as the integer right shift does)."""
+        (``<< weight_exp``: a power-of-two scaling, exact in floats)."""
         node = self.node
         weight = self.w32 if operand.dtype == torch.float32 else self.w64
         if self.pointwise:
@@ -110,10 +100,8 @@ class ConvKernel:
             out = (weight.flatten(1) @ x.reshape(*x.shape[:2], -1)).reshape(x.shape[0], -1, *x.shape[2:])
         else:
             out = F.conv2d(operand, weight, stride=node.stride, padding=node.padding, groups=node.groups)
-        if node.weight_exp > 0:
-            out.mul_(2.0 ** node.weight_exp)
-        elif node.weight_exp < 0:
-            out.mul_(2.0 ** node.weight_exp).floor_()
+        if node.weight_exp:
+            out.mul_(float(1 << node.weight_exp))
         return out
 
     def currents(self, x: torch.Tensor) -> torch.Tensor:
@@ -180,15 +168,14 @@ def _lif(node: LIFNode, current: torch.Tensor, trace: bool = False
     each step, and (with ``trace``) its state after every step. The state is float32 where that is exact for these
     inputs (:func:`float_dtype`), else float64 (exact for every Loihi integer, and faster than int64); every step
     updates it in place."""
-    params = LIFParams(node.du, node.dv, node.vth, torch.from_numpy(node.bias_mant).reshape(-1, 1, 1),
-                       torch.from_numpy(node.bias_exp).reshape(-1, 1, 1))
+    params = node.params()
     dtype = float_dtype(params, _max_abs(current))
     bias = params.bias().to(dtype)
     state = LIFState.zeros(current.shape[1:], dtype=dtype)
     spikes = torch.empty(current.shape, dtype=dtype)
     us, vs = (torch.empty(current.shape, dtype=dtype) for _ in range(2)) if trace else (None, None)
     for t in range(current.shape[0]):
-        lif_step(state, current[t], params, bias, spikes_out=spikes[t])
+        lif_step_inplace(state, current[t], params, bias, spikes[t])
         if trace:
             us[t], vs[t] = state.u, state.v
     recorded = MembraneTrace(us.to(torch.int64), vs.to(torch.int64)) if trace else None
@@ -197,19 +184,19 @@ def _lif(node: LIFNode, current: torch.Tensor, trace: bool = False
 
 def _spike_product(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor,
                    v: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
-    """``q (k^T v)`` per head of spikes [T, B, C, H, W]: currents (float64, exact) and synaptic ops per step."""
+    """:func:`~snn_deploy.fixedpoint.spike_product` of spikes [T, B, C, H, W]: currents (float64, exact) and
+    synaptic ops per step."""
     steps, b, c, h, w = q.shape
     d = c // node.heads
+    qf, kf, vf = (_as_float(x, torch.float64).reshape(steps * b, c, h * w) for x in (q, k, v))
+    out = spike_product(qf, kf, vf, node.heads, node.multiplier)
 
-    def heads(x: torch.Tensor) -> torch.Tensor:  # [T, B, C, H, W] -> [T * B, heads, N, d]
-        return _as_float(x, torch.float64).reshape(steps * b, node.heads, d, h * w).transpose(-1, -2)
+    def per_head(x: torch.Tensor) -> torch.Tensor:  # events per (step * sample, head, token)
+        return x.reshape(steps * b, node.heads, d, h * w).sum(2)
 
-    qh, kh, vh = heads(q), heads(k), heads(v)
-    kv = kh.transpose(-1, -2) @ vh
-    out = torch.round(qh @ kv) * node.multiplier
     # accumulates: k^T v adds one per token and (k event, v event) pair; q (k^T v) adds a row of d per q event
-    sops = (kh.sum(-1) * vh.sum(-1)).reshape(steps, -1).sum(1) + qh.reshape(steps, -1).sum(1) * d
-    return out.transpose(-1, -2).reshape(steps, b, c, h, w), sops.to(torch.int64).numpy()
+    sops = (per_head(kf) * per_head(vf)).reshape(steps, -1).sum(1) + qf.reshape(steps, -1).sum(1) * d
+    return out.reshape(steps, b, c, h, w), sops.to(torch.int64).numpy()
 
 
 def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,

@@ -10,12 +10,11 @@ import pytest
 import torch
 
 from export_testing import images, quantized
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SumNode
 from snn_deploy.exporters.lower import lower
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, LOIHI, LOIHI2, ReadoutNode, SumNode
 from snn_deploy.sims.cost import barrier_ns, hardware_cost, paper_energy, rates
 from snn_deploy.sims.driver import Shard, run_dataset
 from snn_deploy.sims.mapper import map_graph
-from snn_deploy.sims.profiles import LOIHI, LOIHI2
 from snn_deploy.sims.simulator import simulate
 
 

@@ -21,18 +21,20 @@ from export_testing import error_line as _error_line
 from export_testing import run_cli as _run
 from snn_deploy.errors import UserError
 from snn_deploy.exporters import lava_build, nir_io, pipeline
-from snn_deploy.exporters.bundle import NETWORK_FILE, Bundle, load_bundle, target_problems, write_bundle
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, analog_input_layer
+from snn_deploy.exporters.bundle import NETWORK_FILE, Bundle, load_bundle, write_bundle
 from snn_deploy.exporters.lower import lower
 from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
+from snn_deploy.graph import (
+    ConvNode, Graph, InputNode, LIFNode, LOIHI, LOIHI2, ReadoutNode, analog_input_layer, input_sequence,
+    target_problems,
+)
 from snn_deploy.modelfile import save_model
 from snn_deploy.sims.cost import hardware_cost, paper_energy
 from snn_deploy.sims.driver import run_dataset
 from snn_deploy.sims.mapper import HOST, map_graph
-from snn_deploy.sims.profiles import LOIHI, LOIHI2
 from snn_deploy.sims.report import analyse, build, csv_text, schema
 from snn_deploy.sims.schema import validate
-from snn_deploy.sims.simulator import input_sequence, simulate
+from snn_deploy.sims.simulator import simulate
 
 
 def conv_chain() -> Graph:

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from snn_deploy.exporters import lava_build
-from snn_deploy.exporters.graph import (
-    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode,
+from snn_deploy.graph import (
+    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode, input_sequence,
 )
-from snn_deploy.sims.simulator import input_sequence, simulate
+from snn_deploy.sims.simulator import simulate
 
 pytestmark = pytest.mark.lava
 

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from export_testing import quantized
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode
 from snn_deploy.exporters.lower import lower
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, LOIHI, LOIHI2, ReadoutNode, SpikeProductNode, SumNode
 from snn_deploy.sims.mapper import map_graph, population_depths, populations, weight_bits
-from snn_deploy.sims.profiles import LOIHI, LOIHI2
 
 
 

@@ -10,13 +10,11 @@ import torch
 
 from export_testing import quantized
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import (
-    ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode,
-)
 from snn_deploy.exporters.lower import lower
 from snn_deploy.exporters.netx_export import layer_nodes, load_netx, netx_problems, to_netx
 from snn_deploy.fixedpoint import torch_image_to_lava
-from snn_deploy.sims.simulator import input_sequence, simulate
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode, input_sequence
+from snn_deploy.sims.simulator import simulate
 
 
 def _lif(name: str, source: str, shape, rng, *, vth: int, du: int = 4095, dv: int = 2048) -> LIFNode:
@@ -141,11 +139,18 @@ def test_parameters_netx_cannot_express_are_refused(tmp_path):
     rng = np.random.default_rng(0)
     graph = conv_chain(rng)
     bad_bias = LIFNode("l2", ("c2",), (6, 4, 4), vth=60, bias_mant=np.full(6, 5), bias_exp=np.zeros(6, np.int64))
-    bad_exp = ConvNode("fc2", ("l3",), (5, 1, 1), weight=np.ones((5, 10, 1, 1), np.int64), weight_exp=-1)
+    bad_exp = ConvNode("fc2", ("l3",), (5, 1, 1), weight=np.full((5, 10, 1, 1), 200, np.int64), weight_exp=1)
     nodes = [bad_bias if n.name == "l2" else bad_exp if n.name == "fc2" else n for n in graph.nodes]
     problems = netx_problems(Graph(nodes, T=graph.T))
     assert set(problems) == {"l2", "fc2"}
-    assert "bias" in problems["l2"][0] and "weight exponent -1" in problems["fc2"][0]
+    assert "bias" in problems["l2"][0] and "outside 8 bits" in problems["fc2"][0]
     with pytest.raises(UserError):
         to_netx(Graph(nodes, T=graph.T), tmp_path / "net.h5")
     assert not (tmp_path / "net.h5").exists()
+
+
+def test_negative_weight_exponents_are_refused_by_the_graph():
+    """Currents are (W x) << weight_exp with weight_exp >= 0 (Lava's Conv can fold only a left shift into its
+    weights): a ConvNode with a negative exponent cannot be made, so no backend needs a right-shift branch."""
+    with pytest.raises(ValueError, match="weight_exp -1"):
+        ConvNode("fc2", ("l3",), (5, 1, 1), weight=np.ones((5, 10, 1, 1), np.int64), weight_exp=-1)

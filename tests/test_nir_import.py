@@ -23,7 +23,7 @@ import torch
 import framework_nets as fn
 from export_testing import error_line, run_cli
 from snn_deploy.exporters import nir_import, nir_io
-from snn_deploy.exporters.graph import ConvNode, LIFNode
+from snn_deploy.graph import ConvNode, LIFNode
 from snn_deploy.fixedpoint import limits as L
 
 INSTALLED = {name: importlib.util.find_spec(module) is not None

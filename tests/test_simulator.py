@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from export_testing import images, quantized
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
 from snn_deploy.exporters.lower import lower
 from snn_deploy.fixedpoint import lif_run
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
 from snn_deploy.sims.simulator import simulate
 
 

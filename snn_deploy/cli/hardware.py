@@ -23,7 +23,7 @@ def _run(bundle, dataset: str, backend: str, samples: int | None, batch_size: in
          profile_name: str | None):
     """Run a loaded bundle and analyse; returns (analysis, rank)."""
     from snn_deploy.sims.driver import backend_runner, bundle_tensors, init_shard, run_dataset
-    from snn_deploy.sims.profiles import profile
+    from snn_deploy.graph import profile
     from snn_deploy.sims.report import analyse
 
     if samples is not None and samples < 1:
@@ -65,7 +65,8 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
              profile_name: str | None, backend: str, json_path: Path | None, trace_layers: str | None,
              traces_out: Path | None, trace_samples: int) -> None:
     """Run BUNDLE on a data set: accuracy, SOPs, and estimated latency, energy and throughput on the chip."""
-    from snn_deploy.exporters.bundle import load_bundle, summarize
+    from snn_deploy.exporters.bundle import load_bundle
+    from snn_deploy.graph import summarize
     from snn_deploy.io import write_json_atomic
     from snn_deploy.sims.report import build, energy_text, time_text
 
@@ -106,7 +107,7 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
 
 def _trace_names(graph, spec: str) -> list[str]:
     """LIF node names from ``--traces`` (comma-separated, or 'all'), in graph order."""
-    from snn_deploy.exporters.graph import LIFNode
+    from snn_deploy.graph import LIFNode
 
     lifs = [n.name for n in graph.of_kind(LIFNode)]
     if spec.strip() == "all":

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from snn_deploy.exporters.graph import Graph, LIFNode
+from snn_deploy.graph import Graph, LIFNode
 from snn_deploy.neurons import IntegerLIF, QuantizedLIF
 
 Spikes = dict[str, torch.Tensor]
@@ -119,7 +119,8 @@ def _sim_backend(graph: Graph, x: torch.Tensor) -> tuple[Spikes, torch.Tensor]:
 
 def _lava_backend(graph: Graph, x: torch.Tensor) -> tuple[Spikes, torch.Tensor]:
     from snn_deploy.exporters import lava_build
-    from snn_deploy.sims.simulator import input_sequence, readout_input, readout_logits
+    from snn_deploy.sims.simulator import readout_input, readout_logits
+    from snn_deploy.graph import input_sequence
 
     spikes = lava_build.run(graph, input_sequence(graph, x)).spikes
     return spikes, readout_logits(graph.readout, readout_input(graph, spikes))
