@@ -247,6 +247,9 @@ class Agreement:
     framework: str
     layers: list[tuple[str, float, float, float]]
     """(layer, source rate, per-entry agreement, spike IoU) per spiking layer."""
+    forced: list[float]
+    """Per spiking layer: its spike IoU when it reads the source's own spikes of the layer before (teacher forcing;
+    the first layer reads the image either way): the layer's own arithmetic, without propagated differences."""
     predictions: float
     """Fraction of samples where both predict the same class (the output layer's spike count, first maximum)."""
     accuracy_source: float
@@ -268,13 +271,41 @@ def compare(net: SourceNet, graph, x: torch.Tensor, y: torch.Tensor) -> Agreemen
         union = int((ours | ref).sum())
         rows.append((name, ref.float().mean().item(), (ours == ref).float().mean().item(),
                      int((ours & ref).sum()) / union if union else 1.0))
+    forced = [rows[0][3]] + [_iou(result_k, ref) for result_k, ref in
+                             ((_forced(graph, name, prev, x), src) for name, prev, src in
+                              zip(net.layers[1:], source, source[1:]))]
     last = net.layers[-1]
     lag = net.lag[-1]
     ours = result.spikes[last].reshape(graph.T, len(x), -1)[:graph.T - lag].sum(0)
     ref = source[-1].reshape(graph.T, len(x), -1)[lag:].sum(0)
     pred_ours, pred_ref = _first_max(ours), _first_max(ref)
-    return Agreement(net.framework, rows, (pred_ours == pred_ref).double().mean().item(),
+    return Agreement(net.framework, rows, forced, (pred_ours == pred_ref).double().mean().item(),
                      (pred_ref == y).double().mean().item(), (pred_ours == y).double().mean().item(), len(x))
+
+
+def _iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.reshape(a.shape[0], a.shape[1], -1).bool(), b.reshape(b.shape[0], b.shape[1], -1).bool()
+    union = int((a | b).sum())
+    return int((a & b).sum()) / union if union else 1.0
+
+
+def _forced(graph, name: str, previous: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Spikes [T, B, ...] of LIF ``name`` simulated alone on the source's spikes of the layer before (the payload of
+    an input node with scale 1: spikes are 0 / 1 either way)."""
+    import dataclasses
+
+    import numpy as np
+
+    from snn_deploy.graph import Graph, InputNode, ReadoutNode
+    from snn_deploy.sims.simulator import simulate
+
+    lif = graph[name]
+    convs = [dataclasses.replace(graph[c], graded=True) for c in lif.inputs]
+    source = graph[convs[0].inputs[0]]
+    nodes = [InputNode(source.name, (), source.shape, scale=1.0), *convs, lif,
+             ReadoutNode("forced.readout", (name,), lif.shape, weight=np.eye(lif.shape[0]), bias=np.zeros(lif.shape[0]))]
+    spikes = previous.reshape(graph.T, len(x), *source.shape)
+    return simulate(Graph(nodes, T=graph.T), spikes).spikes[name]
 
 
 def _first_max(counts: torch.Tensor) -> torch.Tensor:
@@ -282,11 +313,11 @@ def _first_max(counts: torch.Tensor) -> torch.Tensor:
 
 
 def table(rows: list[Agreement]) -> str:
-    lines = [f"{'framework':20s} {'layer':10s} {'rate':>7s} {'agreement':>10s} {'spike IoU':>10s} "
+    lines = [f"{'framework':18s} {'layer':6s} {'rate':>7s} {'agreement':>10s} {'spike IoU':>10s} {'forced IoU':>10s} "
              f"{'predictions':>12s} {'acc src':>8s} {'acc ours':>8s}"]
     for a in rows:
-        for i, (layer, rate, agree, iou) in enumerate(a.layers):
+        for i, ((layer, rate, agree, iou), forced) in enumerate(zip(a.layers, a.forced)):
             tail = (f" {a.predictions:12.4f} {a.accuracy_source:8.4f} {a.accuracy_deployed:8.4f}"
                     if i == len(a.layers) - 1 else "")
-            lines.append(f"{a.framework:20s} {layer:10s} {rate:7.4f} {agree:10.6f} {iou:10.6f}{tail}")
+            lines.append(f"{a.framework:18s} {layer:6s} {rate:7.4f} {agree:10.6f} {iou:10.6f} {forced:10.6f}{tail}")
     return "\n".join(lines)
