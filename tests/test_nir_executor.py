@@ -25,7 +25,7 @@ from export_testing import quantized
 from snn_deploy.errors import UserError
 from snn_deploy.data.digits import raw_digits, resample, split_indices
 from snn_deploy.exporters import nir_executor, nir_io
-from snn_deploy.exporters.graph import LIFNode, SpikeProductNode
+from snn_deploy.graph import LIFNode, SpikeProductNode
 from snn_deploy.exporters.lower import lower
 from snn_deploy.sims.simulator import simulate
 
