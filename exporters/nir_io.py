@@ -48,12 +48,14 @@ hard-codes this step (and asserts ``r == tau_mem / dt``); Norse's takes it as ``
 SPIKE_PRODUCT_EXTENSION = "snn_deploy.spike_product"
 LONG_TAU_STEPS = 1e9
 """Stand-in for an infinite time constant (du = -1 or dv = 0: no decay) in the float-equivalent parameters."""
-THRESHOLD_MARGIN = 0.5
+THRESHOLD_MARGIN = 0.6
 """Integer voltage units added to the float-equivalent threshold (``v_threshold = (vth 2^6 + margin) / (2^6 vth)``).
 Loihi fires iff the integer v exceeds ``vth 2^6``, i.e. reaches ``vth 2^6 + 1``, and many decisions sit exactly on
-``vth 2^6``: at the bare threshold a float consumer decides them by rounding. Any threshold strictly between the two
-integers gives the integer decision for the integer voltage; the middle leaves the float voltage half a unit either
-way for its rounding and for Loihi's truncated decay (docs/nir_mapping.md, measured there)."""
+``vth 2^6``: at the bare threshold a float consumer decides them by rounding. Between the two integers, the float
+voltage may differ from Loihi's by the truncation of its decays: for dv = 2048 an odd positive v loses exactly half
+a unit, so a float consumer sees ``vth 2^6 + 0.5`` where Loihi has ``vth 2^6``; 0.6 resolves that (and every
+positive error up to 0.6), not too close to 1 for the rarer negative errors (a negative v truncates upward).
+Measured on the demo models' whole files: docs/nir_mapping.md."""
 
 
 def float_scale(vth: int) -> float:
