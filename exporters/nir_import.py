@@ -17,7 +17,8 @@ The mapping (docs/nir_mapping.md, "Importing standard NIR", has the derivation):
   composition becomes an exact full-map kernel (a dense synapse), and the layer it feeds is then laid out as a
   vector ``(n, 1, 1)``.
 * The ``Output`` node is read on the host: a :class:`ReadoutNode` of the spike counts of the last spiking layer
-  (identity), or of the linear nodes between them (an ``Affine`` readout), averaged over steps.
+  (identity), or of the linear nodes between them (an ``Affine`` readout), averaged over steps; a layer the
+  readout reads position by position is laid out as a vector.
 
 What the deployed graph cannot express is refused, every offending node in one error: non-zero ``v_reset``,
 thresholds <= 0, time constants shorter than ``dt``, non-uniform time constants within a node, recurrent edges
@@ -469,12 +470,14 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
         raise UserError(f"NIR Input {s.input!r}: {exc}") from None
     nodes.append(InputNode(s.input, (), graph_shape[s.input], scale=input_scale, payload_bits=INPUT_PAYLOAD_BITS,
                            signed=signed))
+    readout = _readout_map(ir, s)
+    vector = {readout[0]} if readout and _per_position(readout[1], layout(s.shapes[readout[0]])) is None else set()
     for name in s.order:
         node = ir.nodes[name]
         if not isinstance(node, NEURONS) or name in refused or refused & set(_sources(ir, s, name)):
             continue  # refused, or reads a refused node (reported there)
         try:
-            built = _neuron(ir, s, name, graph_shape, dt, input_scale, signed)
+            built = _neuron(ir, s, name, graph_shape, dt, input_scale, signed, vector=name in vector)
         except _Refused as exc:
             problems.append(Problem(name, str(exc), "see docs/nir_mapping.md, 'Importing standard NIR'"))
             refused.add(name)
@@ -487,7 +490,9 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
             notes[name] = list(dyn.notes)
     if not problems:
         try:
-            nodes.append(_readout(ir, s, graph_shape))
+            if readout is None:
+                raise _Refused("the output must read exactly one spiking layer")
+            nodes.append(_readout(s, graph_shape, *readout))
         except _Refused as exc:
             problems.append(Problem(s.output, str(exc), "end with a spiking layer or a Linear/Affine readout of one"))
     if problems:
@@ -498,7 +503,8 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
 
 
 def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, Shape], dt: float,
-            input_scale: float, signed: bool):
+            input_scale: float, signed: bool, *, vector: bool = False):
+    """The ConvNodes and LIFNode of neuron ``name`` (``vector``: lay it out as (n, 1, 1))."""
     shape = s.shapes[name]
     dyn = neuron_dynamics(ir.nodes[name], shape, dt)
     sources = _sources(ir, s, name)
@@ -511,7 +517,7 @@ def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, S
     nir_layout = layout(shape)
     bias = dyn.bias_gain * _constant(ir, s, name) + dyn.leak
     singles = {src: _single_conv(ir, s, name, src) for src in sources}
-    structural = (len(shape) >= 2 and all(singles.values())
+    structural = (not vector and len(shape) >= 2 and all(singles.values())
                   and all(graph_shape[src] == layout(s.shapes[src]) for src in sources))
     gain_c, bias_c = _per_channel(dyn.gain), _per_channel(bias)
     if structural and gain_c is not None and bias_c is not None:
@@ -543,22 +549,30 @@ def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, S
     return convs, lif, record, dyn
 
 
-def _readout(ir: nir.NIRGraph, s: _Structure, graph_shape: dict[str, Shape]) -> ReadoutNode:
-    """The host's classifier: the output's linear map from the last spiking layer, applied to its mean over steps
-    (and, for a (C, H, W) layer, over positions: exact where the map weighs every position of a channel alike)."""
+def _readout_map(ir: nir.NIRGraph, s: _Structure) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """(source layer, [classes, n] map from its spikes, bias) of the ``Output``; None unless it reads one layer."""
     sources = _sources(ir, s, s.output)
-    if len(sources) != 1 or sources[0] == s.input:
-        raise _Refused("the output must read exactly one spiking layer")
-    source = sources[0]
-    matrix = _dense(ir, s, s.output, source)
-    bias = _constant(ir, s, s.output).reshape(-1)
+    if len(sources) != 1 or sources[0] == s.input or not isinstance(ir.nodes[sources[0]], NEURONS):
+        return None
+    return sources[0], _dense(ir, s, s.output, sources[0]), _constant(ir, s, s.output).reshape(-1)
+
+
+def _per_position(matrix: np.ndarray, shape: Shape) -> np.ndarray | None:
+    """[classes, C] when ``matrix`` weighs every position of a channel of a (C, H, W) map alike, else None."""
+    c, h, w = shape
+    per = matrix.reshape(len(matrix), c, h * w)
+    return per[:, :, 0] if np.allclose(per, per[:, :, :1], rtol=1e-12, atol=0) else None
+
+
+def _readout(s: _Structure, graph_shape: dict[str, Shape], source: str, matrix: np.ndarray,
+             bias: np.ndarray) -> ReadoutNode:
+    """The host's classifier: the output's linear map from the last spiking layer, applied to its mean over steps
+    and, for a (C, H, W) layer, over positions (such a layer is laid out as a vector unless the map weighs every
+    position of a channel alike)."""
     c, h, w = graph_shape[source]
-    per_position = matrix.reshape(len(matrix), c, h * w)
-    if h * w > 1 and not np.allclose(per_position, per_position[:, :, :1], rtol=1e-12, atol=0):
-        raise _Refused(f"reads the {c} x {h} x {w} spike map {source} position by position; the host readout "
-                       "averages positions (flatten the layer into a vector first)")
-    return ReadoutNode(f"{s.output}.readout", (source,), (c, h, w), weight=per_position[:, :, 0] * (h * w),
-                       bias=bias)
+    weight = _per_position(matrix, (c, h, w))
+    assert weight is not None, "to_graph lays such a layer out as a vector"
+    return ReadoutNode(f"{s.output}.readout", (source,), (c, h, w), weight=weight * (h * w), bias=bias)
 
 
 def import_file(path: Path, *, calibration: torch.Tensor | None = None, dt: float | None = None,

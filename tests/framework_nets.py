@@ -257,10 +257,15 @@ class Agreement:
     samples: int
 
 
+def simulate(graph, x: torch.Tensor):
+    """snn-deploy's integer simulator (the reference every backend is checked against)."""
+    from snn_deploy.sims.simulator import simulate as run
+
+    return run(graph, x)
+
+
 def compare(net: SourceNet, graph, x: torch.Tensor, y: torch.Tensor) -> Agreement:
     """Run the source network and the imported graph (snn-deploy's integer simulator) on the same inputs."""
-    from snn_deploy.sims.simulator import simulate
-
     source = net.run(x, graph.T)
     result = simulate(graph, x)
     rows = []
@@ -297,7 +302,6 @@ def _forced(graph, name: str, previous: torch.Tensor, x: torch.Tensor) -> torch.
     import numpy as np
 
     from snn_deploy.graph import Graph, InputNode, ReadoutNode
-    from snn_deploy.sims.simulator import simulate
 
     lif = graph[name]
     convs = [dataclasses.replace(graph[c], graded=True) for c in lif.inputs]

@@ -80,6 +80,47 @@ def test_every_framework_export_of_one_network_imports_to_the_same_integers(data
                 assert (a.du, a.dv, a.vth) == (b.du, b.dv, b.vth)
 
 
+@needs("spikingjelly")
+def test_on_loihi_grid_the_import_is_spike_exact(data):
+    """Where the float network's arithmetic is Loihi's, the import reproduces it spike for spike: integer-valued
+    IF neurons (no decay to truncate), binary images, conv weights ``m 255/64`` with even ``m`` up to 254 (the
+    quantizer then picks ``vth = 64`` and keeps ``m``), and a threshold no sum can equal (``255 k != 64``), so
+    SpikingJelly's ``v >= 1`` and Loihi's ``v > vth`` decide alike. The Affine readout of the flattened map makes
+    the layer a vector and runs on the host."""
+    with fn._quiet():
+        from spikingjelly.activation_based import functional, layer, neuron
+        from spikingjelly.activation_based.nir_exchange import export_to_nir
+
+    g = torch.Generator().manual_seed(5)
+    m = 2 * torch.randint(-15, 16, (fn.CHANNELS, 1, 3, 3), generator=g).float()
+    m[0, 0, 1, 1] = 254
+    conv = layer.Conv2d(1, fn.CHANNELS, 3, padding=1, bias=False)
+    readout = layer.Linear(fn.CHANNELS * fn.SIDE ** 2, fn.CLASSES)
+    with torch.no_grad():
+        conv.weight[:] = m * 255 / 64
+        readout.weight[:] = torch.randn(readout.weight.shape, generator=g)
+    net = torch.nn.Sequential(conv, neuron.IFNode(), layer.Flatten(), readout)
+    with fn._quiet():
+        ir = export_to_nir(net, torch.zeros(1, 1, fn.SIDE, fn.SIDE))
+    x = (data[1][0][:64] > 0.5).float()
+    graph, record = nir_import.to_graph(ir, steps=fn.STEPS)
+    assert record["units"][0]["vth"] == 64 and record["units"][0]["weights_clipped"] == 0
+    functional.reset_net(net)
+    spikes, logits = [], []
+    with torch.no_grad():
+        for _ in range(fn.STEPS):
+            z = net[1](net[0](x))
+            spikes.append(z)
+            logits.append(net[3](net[2](z)))
+    result = fn.simulate(graph, x)
+    ours = result.spikes[next(n for n in ir.nodes if isinstance(ir.nodes[n], nir.IF))]
+    assert graph.of_kind(LIFNode)[0].shape == (fn.CHANNELS * fn.SIDE ** 2, 1, 1)
+    source = torch.stack(spikes)
+    assert 0.05 < source.mean() < 0.5
+    assert torch.equal(ours.reshape(source.shape[0], len(x), -1).bool(), source.reshape(source.shape[0], len(x), -1).bool())
+    torch.testing.assert_close(result.logits, torch.stack(logits).mean(0).double(), rtol=1e-5, atol=1e-5)
+
+
 def test_neuron_equations_at_the_step_dt():
     dt = 1e-4
     lif = nir.LIF(tau=np.array([8e-4]), r=np.array([8.0]), v_leak=np.array([0.5]), v_threshold=np.array([2.0]),
