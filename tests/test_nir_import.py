@@ -237,16 +237,21 @@ def test_snn_deploy_files_still_load_exactly(tmp_path):
             assert (a.du, a.dv, a.vth) == (b.du, b.dv, b.vth) and np.array_equal(a.bias_mant, b.bias_mant)
 
 
-@needs("snntorch")
-def test_done_means_export_and_simulate_an_snntorch_file(tmp_path, data):
+@pytest.mark.parametrize("framework", [pytest.param(f, marks=needs(f))
+                                       for f in ("snntorch", "norse-lifbox", "spikingjelly-lif")])
+def test_done_means_export_and_simulate_a_framework_file(tmp_path, data, framework):
+    """``snn-deploy export NET.nir --target loihi --calibrate digits -o b && snn-deploy simulate b --dataset
+    digits``, with the writer's step (Norse: ``--dt 1e-6``, the square of its dt)."""
     fit, _ = data
-    nir.write(str(tmp_path / "snntorch_net.nir"), fn.build("snntorch", fit).ir)
+    net = fn.build(framework, fit)
+    source = tmp_path / f"{framework}_net.nir"
+    nir.write(str(source), net.ir)
+    step = () if net.dt == nir_import.DEFAULT_DT else ("--dt", net.dt)
     bundle = tmp_path / "b"
-    code, output = run_cli("export", tmp_path / "snntorch_net.nir", "--target", "loihi", "--calibrate", "digits",
-                           "-o", bundle)
+    code, output = run_cli("export", source, "--target", "loihi", "--calibrate", "digits", "-o", bundle, *step)
     assert code == 0, output
     code, output = run_cli("simulate", bundle, "--dataset", "digits", "--samples", "64")
     assert code == 0, output
     assert float(output.split("accuracy")[1].split("%")[0]) >= 85.0
-    code, output = run_cli("export", tmp_path / "snntorch_net.nir", "--target", "onnx", "-o", tmp_path / "n.onnx")
+    code, output = run_cli("export", source, "--target", "onnx", "-o", tmp_path / "n.onnx", *step)
     assert code == 0 and (tmp_path / "n.onnx").stat().st_size > 0, output
