@@ -255,3 +255,20 @@ def test_done_means_export_and_simulate_a_framework_file(tmp_path, data, framewo
     assert float(output.split("accuracy")[1].split("%")[0]) >= 85.0
     code, output = run_cli("export", source, "--target", "onnx", "-o", tmp_path / "n.onnx", *step)
     assert code == 0 and (tmp_path / "n.onnx").stat().st_size > 0, output
+
+
+@needs("snntorch")
+@pytest.mark.parametrize("backends", [["sim", "onnx"], pytest.param(["sim", "lava"], marks=pytest.mark.lava)])
+def test_an_imported_network_runs_spike_for_spike_in_every_backend(data, backends):
+    """Downstream of the import everything is the deployed graph: ONNX Runtime and Lava's bit-accurate models
+    reproduce the simulator exactly (Lava: a few steps and samples, it is slow)."""
+    from snn_deploy.sims.verify import run_backends
+
+    fit, (x, _) = data
+    net = fn.build("snntorch", fit)
+    graph, _ = nir_import.to_graph(net.ir, dt=net.dt, steps=4, calibration=fit[0])
+    report = run_backends(None, graph, x[:4], None, backends)
+    assert sum(layer.spikes["sim"] for layer in report.layers) > 0
+    for layer in report.layers:
+        assert layer.mismatches[backends[1]] == 0, layer
+    assert report.predictions[backends[0]] == report.predictions[backends[1]]
