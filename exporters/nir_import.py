@@ -53,6 +53,7 @@ LINEAR = (nir.Conv1d, nir.Conv2d, nir.Linear, nir.Affine, nir.Scale, nir.SumPool
           nir.Delay)
 NON_SPIKING = (nir.CubaLI, nir.LI, nir.I)
 IMPORT_SCHEMA = 1
+READOUT_FIX = "end with a spiking layer, or a Linear/Affine readout of one"
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,11 @@ def _array(value, shape: tuple[int, ...]) -> np.ndarray:
         return np.zeros(shape)
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
-    return np.broadcast_to(np.asarray(value, dtype=np.float64), shape)
+    value = np.asarray(value, dtype=np.float64)
+    try:
+        return np.broadcast_to(value, shape)
+    except ValueError:
+        raise _Refused(f"a parameter shaped {list(value.shape)} does not fit the node's input {list(shape)}") from None
 
 
 def _decay(step_fraction: np.ndarray, offset: int, what: str) -> tuple[int, str | None]:
@@ -451,6 +456,9 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
     :data:`DEFAULT_DT`) for ``steps`` time steps, its input scale set by ``calibration`` (inputs in [0, 1] without).
     """
     if written_by_snn_deploy(ir):
+        if dt is not None or steps is not None:
+            raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T and dt; "
+                            "drop --dt and --steps")
         return nir_io.from_nir(ir), {"frontend": "snn-deploy NIR file (exact integers from its metadata)"}
     meta = ir.metadata if isinstance(ir.metadata, dict) else {}
     dt = float(dt if dt is not None else meta.get("dt", DEFAULT_DT))
@@ -470,8 +478,12 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
         raise UserError(f"NIR Input {s.input!r}: {exc}") from None
     nodes.append(InputNode(s.input, (), graph_shape[s.input], scale=input_scale, payload_bits=INPUT_PAYLOAD_BITS,
                            signed=signed))
-    readout = _readout_map(ir, s)
-    vector = {readout[0]} if readout and _per_position(readout[1], layout(s.shapes[readout[0]])) is None else set()
+    try:
+        readout = _readout_map(ir, s)
+        vector = {readout[0]} if readout and _per_position(readout[1], layout(s.shapes[readout[0]])) is None else set()
+    except _Refused as exc:
+        problems.append(Problem(s.output, str(exc), READOUT_FIX))
+        readout, vector = None, set()
     for name in s.order:
         node = ir.nodes[name]
         if not isinstance(node, NEURONS) or name in refused or refused & set(_sources(ir, s, name)):
@@ -488,15 +500,11 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
         report.units.append(record)
         if dyn.notes:
             notes[name] = list(dyn.notes)
-    if not problems:
-        try:
-            if readout is None:
-                raise _Refused("the output must read exactly one spiking layer")
-            nodes.append(_readout(s, graph_shape, *readout))
-        except _Refused as exc:
-            problems.append(Problem(s.output, str(exc), "end with a spiking layer or a Linear/Affine readout of one"))
+    if not problems and readout is None:
+        problems.append(Problem(s.output, "the output must read exactly one spiking layer", READOUT_FIX))
     if problems:
         raise UserError(_refusal(problems))
+    nodes.append(_readout(s, graph_shape, *readout))
     record = report.to_dict()
     record["nir_import"] = {"schema_version": IMPORT_SCHEMA, "dt": dt, "steps": steps, "approximations": notes}
     return Graph(nodes, T=steps), record
