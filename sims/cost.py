@@ -29,7 +29,7 @@ import numpy as np
 
 from snn_deploy.graph import CMOS_45NM, ConvNode, Figure, Graph, HardwareProfile, SpikeProductNode
 from snn_deploy.sims.driver import Activity
-from snn_deploy.sims.mapper import HOST, Mapping, summands
+from snn_deploy.sims.mapper import HOST, Mapping
 
 COMPONENTS = ("synaptic_ops", "neuron_updates_active", "neuron_updates_inactive", "spike_delivery",
               "mesh_hops_east_west", "mesh_hops_north_south")
@@ -308,7 +308,7 @@ def paper_energy(graph: Graph, activity: Activity) -> PaperEstimate:
     e_ac, e_mac = CMOS_45NM["accumulate"].value, CMOS_45NM["mac"].value
 
     def rate(name: str) -> float:
-        events = sum(float(activity.spikes[s].sum()) for s in summands(graph, name))
+        events = sum(float(activity.spikes[s].sum()) for s in graph.summands(name))
         return events / n / (np.prod(graph[name].shape) * T)
 
     layers = []

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snn_deploy.fixedpoint import LIFState, lif_step_inplace, spike_product
+from snn_deploy.fixedpoint import LIFState, lif_step_inplace, spike_product, split_heads
 from snn_deploy.fixedpoint.lif import float_dtype
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
@@ -38,6 +38,39 @@ class MembraneTrace:
     v: torch.Tensor
 
 
+PRODUCT_COUNTS = ("pairs", "kv_nonzero", "gates", "out_nonzero", "accumulates")
+"""Per spike product and step: k-v coincidences (the ``and`` array's spikes), non-zero entries of k^T v (``kv``
+graded spikes), (token, i, j) with q[token, i] = 1 and kv[i, j] != 0 (``gate`` spikes), non-zero outputs (graded
+currents an embedded core sends), and the accumulates of ``q (k^T v)`` (the product's synaptic ops)."""
+
+
+@dataclass
+class EventCounts:
+    """The activity of one batch as the hardware sees it, per step ([T] int64, summed over the batch).
+
+    A sum node has no hardware: a conv reading a residual stream receives every summand's spikes as separate
+    events, so conv events are kept per (conv, source) for its input itself (one event per non-zero value) and
+    for every summand behind it. :func:`simulate` counts these in its pass (``counts=True``);
+    :func:`count_events` counts the same from the recorded spikes of a backend that returns spikes only.
+    """
+
+    input_events: np.ndarray
+    """Non-zero input payloads (graded spikes the host sends)."""
+    spikes: dict[str, np.ndarray]
+    """Per LIF node."""
+    conv_events: dict[tuple[str, str], np.ndarray]
+    """Per (conv node, source): synaptic operations from that source's events (see the class docstring)."""
+    sum_events: dict[str, np.ndarray]
+    """Per sum node: non-zero values (the graded spikes a relay sends)."""
+    products: dict[str, dict[str, np.ndarray]]
+    """Per spike product: the :data:`PRODUCT_COUNTS`."""
+
+
+def conv_sources(graph: Graph, conv: ConvNode) -> list[str]:
+    """The sources whose events a conv's synaptic ops are counted for: its input and every summand behind it."""
+    return list(dict.fromkeys([conv.inputs[0], *graph.summands(conv.inputs[0])]))
+
+
 @dataclass
 class SimResult:
     """Outputs of one batch: recorded spikes [T, B, *shape] (uint8) per LIF node, logits, and activity counts."""
@@ -52,6 +85,8 @@ class SimResult:
     """Per conv node: currents outside Lava's 24-bit Conv accumulator (where Lava would wrap)."""
     traces: dict[str, MembraneTrace] = field(default_factory=dict)
     """Per LIF node asked for (``simulate(traces=...)``): its state after every step."""
+    events: EventCounts | None = None
+    """With ``simulate(counts=True)``: the activity the hardware sees, counted in the same pass."""
 
     @property
     def predictions(self) -> torch.Tensor:
@@ -182,27 +217,81 @@ def _lif(node: LIFNode, current: torch.Tensor, trace: bool = False
     return spikes.to(torch.bool), _count(spikes.flatten(1)).to(torch.int64).numpy(), recorded
 
 
-def _spike_product(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor,
-                   v: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
-    """:func:`~snn_deploy.fixedpoint.spike_product` of spikes [T, B, C, H, W]: currents (float64, exact) and
-    synaptic ops per step."""
+def _events_per_step(x: torch.Tensor) -> np.ndarray:
+    """Non-zero values of x [T, ...] at each step ([T] int64)."""
+    return (x != 0).flatten(1).sum(1).numpy()
+
+
+def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """Spikes [T, B, C, H, W] (any dtype, 0/1) -> float64 [T * B, heads, N, d]."""
+    steps, b, c, h, w = x.shape
+    return split_heads(_as_float(x, torch.float64).reshape(steps * b, c, h * w), heads)
+
+
+def _per_step(x: torch.Tensor, steps: int) -> np.ndarray:
+    return x.reshape(steps, -1).sum(1).to(torch.int64).numpy()
+
+
+def _accumulates(qh: torch.Tensor, kh: torch.Tensor, vh: torch.Tensor, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """(k-v coincidences, accumulates) per step of heads [T * B, heads, N, d]: k^T v adds one per token and
+    (k event, v event) pair; q (k^T v) adds a row of d per q event."""
+    pairs = _per_step(kh.sum(-1) * vh.sum(-1), steps)
+    return pairs, pairs + _per_step(qh, steps) * qh.shape[-1]
+
+
+def product_counts(heads: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[str, np.ndarray]:
+    """The :data:`PRODUCT_COUNTS` at each step of spikes q, k, v [T, B, C, H, W] ([T] int64 each)."""
+    steps = q.shape[0]
+    qh, kh, vh = (_heads(x, heads) for x in (q, k, v))
+    kv = kh.transpose(-1, -2) @ vh
+    nonzero = kv != 0
+    pairs, accumulates = _accumulates(qh, kh, vh, steps)
+    return {"pairs": pairs, "kv_nonzero": _per_step(nonzero, steps),
+            "gates": _per_step(qh.sum(-2).unsqueeze(-1) * nonzero, steps),
+            "out_nonzero": _per_step((qh @ kv) != 0, steps), "accumulates": accumulates}
+
+
+def _spike_product(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, counts: bool
+                   ) -> tuple[torch.Tensor, np.ndarray, dict[str, np.ndarray] | None]:
+    """:func:`~snn_deploy.fixedpoint.spike_product` of spikes [T, B, C, H, W]: currents (float64, exact),
+    synaptic ops per step, and with ``counts`` the :data:`PRODUCT_COUNTS`."""
     steps, b, c, h, w = q.shape
-    d = c // node.heads
     qf, kf, vf = (_as_float(x, torch.float64).reshape(steps * b, c, h * w) for x in (q, k, v))
     out = spike_product(qf, kf, vf, node.heads, node.multiplier)
+    if counts:
+        found = product_counts(node.heads, q, k, v)
+        return out.reshape(steps, b, c, h, w), found["accumulates"], found
+    sops = _accumulates(*(split_heads(x, node.heads) for x in (qf, kf, vf)), steps)[1]
+    return out.reshape(steps, b, c, h, w), sops, None
 
-    def per_head(x: torch.Tensor) -> torch.Tensor:  # events per (step * sample, head, token)
-        return x.reshape(steps * b, node.heads, d, h * w).sum(2)
 
-    # accumulates: k^T v adds one per token and (k event, v event) pair; q (k^T v) adds a row of d per q event
-    sops = (per_head(kf) * per_head(vf)).reshape(steps, -1).sum(1) + qf.reshape(steps, -1).sum(1) * d
-    return out.reshape(steps, b, c, h, w), sops.to(torch.int64).numpy()
+def count_events(graph: Graph, payload: torch.Tensor, spikes: dict[str, torch.Tensor],
+                 kernels: dict[str, ConvKernel]) -> EventCounts:
+    """:class:`EventCounts` of one batch from its input payloads [T, B, ...] and every LIF's recorded spikes,
+    for backends that return spikes only (``kernels``: a :class:`ConvKernel` per conv node, made once)."""
+    values = {graph.input.name: payload, **spikes}
+    for node in graph.of_kind(SumNode):
+        values[node.name] = sum(values[i].to(torch.int64) for i in node.inputs)
+    events = EventCounts(_events_per_step(payload), {}, {}, {}, {})
+    for node in graph.nodes:
+        if isinstance(node, LIFNode):
+            events.spikes[node.name] = _events_per_step(spikes[node.name])
+        elif isinstance(node, SumNode):
+            events.sum_events[node.name] = _events_per_step(values[node.name])
+        elif isinstance(node, ConvNode):
+            for source in conv_sources(graph, node):
+                events.conv_events[(node.name, source)] = kernels[node.name].synaptic_ops_per_step(
+                    _as_float(values[source] != 0, torch.float32))
+        elif isinstance(node, SpikeProductNode):
+            events.products[node.name] = product_counts(node.heads, *(spikes[i] for i in node.inputs))
+    return events
 
 
 def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
-             traces: set[str] | None = None) -> SimResult:
+             traces: set[str] | None = None, counts: bool = False) -> SimResult:
     """Run a batch through ``graph``. ``record``: LIF node names whose spikes to keep (default: all);
-    ``traces``: LIF node names whose membrane state (u, v) to keep at every step (default: none)."""
+    ``traces``: LIF node names whose membrane state (u, v) to keep at every step (default: none); ``counts``:
+    also count the activity the hardware sees (:class:`EventCounts`) in the same pass."""
     payload = input_sequence(graph, x)
     lif_names = {n.name for n in graph.of_kind(LIFNode)}
     record = lif_names if record is None else set(record)
@@ -215,9 +304,11 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
     uses = Counter(i for node in graph.nodes for i in node.inputs)
     values: dict[str, torch.Tensor] = {}
     spikes: dict[str, torch.Tensor] = {}
-    counts: dict[str, np.ndarray] = {}
+    spike_counts: dict[str, np.ndarray] = {}
     sops: dict[str, np.ndarray] = {}
     overflow: dict[str, int] = {}
+    events = EventCounts(_events_per_step(payload), spike_counts, {}, {}, {}) if counts else None
+    sources: dict[str, torch.Tensor] = {graph.input.name: payload}  # spike sources of convs, while counting
     for node in graph.nodes:
         inputs = [values[i] for i in node.inputs]
         for i in node.inputs:  # free every value after its last consumer
@@ -231,24 +322,36 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
             values[node.name], sops[node.name], out_of_range = _conv(kernel, inputs[0])
             if out_of_range:
                 overflow[node.name] = out_of_range
+            if events is not None:
+                events.conv_events[(node.name, node.inputs[0])] = sops[node.name]
+                for source in conv_sources(graph, node)[1:]:
+                    events.conv_events[(node.name, source)] = kernel.synaptic_ops_per_step(
+                        _as_float(sources[source] != 0, torch.float32))
         elif isinstance(node, LIFNode):
             single = len(inputs) == 1 and inputs[0].is_floating_point()
             current = inputs[0] if single else _add(inputs, sum(bounds[i] for i in node.inputs))
-            values[node.name], counts[node.name], trace = _lif(node, current, node.name in traces)
+            values[node.name], spike_counts[node.name], trace = _lif(node, current, node.name in traces)
             if trace is not None:
                 kept[node.name] = trace
             if node.name in record:
                 spikes[node.name] = values[node.name].view(torch.uint8)
+            if events is not None:
+                sources[node.name] = values[node.name]
         elif isinstance(node, SumNode):
             values[node.name] = _add(inputs, bounds[node.name])
+            if events is not None:
+                events.sum_events[node.name] = _events_per_step(values[node.name])
         elif isinstance(node, SpikeProductNode):
-            values[node.name], sops[node.name] = _spike_product(node, *inputs)
+            values[node.name], sops[node.name], found = _spike_product(node, *inputs, events is not None)
+            if events is not None:
+                events.products[node.name] = found
         elif isinstance(node, ReadoutNode):
             values[node.name] = inputs[0]
         else:
             raise TypeError(f"simulator has no rule for node kind {node.kind!r}")
     readout = graph.readout
-    return SimResult(spikes, readout_logits(readout, values[readout.name]), counts, sops, overflow, kept)
+    logits = readout_logits(readout, values[readout.name])
+    return SimResult(spikes, logits, spike_counts, sops, overflow, kept, events)
 
 
 def readout_logits(readout: ReadoutNode, features: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from export_testing import images, quantized
+from graph_testing import Draw, lif
 from snn_deploy.errors import UserError
 from snn_deploy.exporters.lower import lower
 from snn_deploy.exporters.onnx_export import (
@@ -54,10 +55,8 @@ def test_fixed_batch_and_per_step_inputs():
         run_onnx(session, graph, x[:3])
 
 
-def _lif(name: str, inputs: tuple[str, ...], shape, rng, **params) -> LIFNode:
-    c = shape[0]
-    return LIFNode(name, inputs, shape, bias_mant=rng.integers(*L.BIAS_MANT_RANGE, c), bias_exp=rng.integers(-5, 8, c),
-                   **params)
+BIASES = dict(bias_mant=Draw(*L.BIAS_MANT_RANGE), bias_exp=Draw(-5, 8))
+"""Every bias mantissa, exponents of both signs."""
 
 
 def test_integer_corners_signed_payloads_decays_wrap_and_exponents():
@@ -68,14 +67,14 @@ def test_integer_corners_signed_payloads_decays_wrap_and_exponents():
         InputNode("input", (), (2, 6, 6), scale=127.0, payload_bits=8, signed=True),
         ConvNode("c1", ("input",), (4, 6, 6), weight=rng.integers(-256, 256, (4, 2, 3, 3)), padding=(1, 1),
                  graded=True),
-        _lif("l1", ("c1",), (4, 6, 6), rng, du=100, dv=3000, vth=300),
+        lif("l1", ("c1",), (4, 6, 6), du=100, dv=3000, vth=300, rng=rng, **BIASES),
         ConvNode("c1b", ("input",), (4, 6, 6), weight=rng.integers(-256, 256, (4, 2, 3, 3)), padding=(1, 1),
                  weight_exp=3),
         ConvNode("c2", ("l1",), (4, 6, 6), weight=rng.integers(-256, 256, (4, 4, 3, 3)), padding=(1, 1), weight_exp=5),
-        _lif("l2", ("c1b", "c2"), (4, 6, 6), rng, du=-1, dv=0, vth=L.VTH_RANGE[1]),
+        lif("l2", ("c1b", "c2"), (4, 6, 6), du=-1, dv=0, vth=L.VTH_RANGE[1], rng=rng, **BIASES),
         ConvNode("c3", ("input",), (3, 3, 3), weight=rng.integers(0, 256, (3, 2, 5, 5)), stride=(2, 2),
                  padding=(2, 2), graded=True),
-        _lif("l3", ("c3",), (3, 3, 3), rng, du=-1, dv=0, vth=L.VTH_RANGE[1]),
+        lif("l3", ("c3",), (3, 3, 3), du=-1, dv=0, vth=L.VTH_RANGE[1], rng=rng, **BIASES),
         ReadoutNode("head", ("l2",), (4, 6, 6), weight=rng.normal(size=(3, 4)), bias=rng.normal(size=3)),
     ]
     graph = Graph(nodes, T=8)

@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 
 from snn_deploy.errors import UserError, exit_on_user_error
+from snn_deploy.sims import backends as registry
 
 TARGETS = ("loihi", "loihi1", "loihi2", "nir", "onnx", "netx")
-BACKENDS = ("torch", "sim", "lava", "onnx")
+BACKENDS = registry.names()
 CALIBRATION_SAMPLES = 256
 
 
@@ -265,7 +266,7 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--backends", default="torch,sim,lava,onnx", show_default=True,
+@click.option("--backends", default=",".join(BACKENDS), show_default=True,
               help=f"Comma-separated, first is the reference: {', '.join(BACKENDS)}.")
 @click.option("--dataset", required=True, help="Data set whose test samples to run.")
 @click.option("--samples", default=32, show_default=True, help="Number of test samples.")

@@ -266,6 +266,14 @@ class Graph:
             depth[node.name] = base + node.latency
         return depth
 
+    def summands(self, name: str) -> list[str]:
+        """The spike sources behind a node: itself, or every summand of a (nested) sum node (a sum has no
+        hardware of its own: its consumers receive every summand)."""
+        node = self[name]
+        if isinstance(node, SumNode):
+            return [s for i in node.inputs for s in self.summands(i)]
+        return [name]
+
     def consumers(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {n.name: [] for n in self.nodes}
         for node in self.nodes:
