@@ -38,6 +38,8 @@ import nir
 import numpy as np
 import torch
 
+from snn_deploy.agreement import agreement
+
 CHANNELS, CLASSES, SIDE = 8, 10, 8
 DECAY = 0.125
 """dt / tau of every LIF: 1 - beta for snnTorch, 1/tau for SpikingJelly, dt tau_mem_inv for Norse."""
@@ -270,12 +272,9 @@ def compare(net: SourceNet, graph, x: torch.Tensor, y: torch.Tensor) -> Agreemen
     result = simulate(graph, x)
     rows = []
     for name, lag, ref in zip(net.layers, net.lag, source):
-        ours = result.spikes[name].reshape(graph.T, len(x), -1).bool()
-        ref = ref.reshape(graph.T, len(x), -1).bool()
-        ours, ref = ours[:graph.T - lag], ref[lag:]  # Norse LIFCell: the source trails by `lag` steps
-        union = int((ours | ref).sum())
-        rows.append((name, ref.float().mean().item(), (ours == ref).float().mean().item(),
-                     int((ours & ref).sum()) / union if union else 1.0))
+        ours = result.spikes[name].reshape(graph.T, len(x), -1).bool()[:graph.T - lag]
+        ref = ref.reshape(graph.T, len(x), -1).bool()[lag:]  # a source that trails by `lag` steps
+        rows.append((name, ref.float().mean().item(), agreement(ours, ref).fraction, _iou(ours, ref)))
     forced = [rows[0][3]] + [_iou(result_k, ref) for result_k, ref in
                              ((_forced(graph, name, prev, x), src) for name, prev, src in
                               zip(net.layers[1:], source, source[1:]))]
@@ -289,9 +288,12 @@ def compare(net: SourceNet, graph, x: torch.Tensor, y: torch.Tensor) -> Agreemen
 
 
 def _iou(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.reshape(a.shape[0], a.shape[1], -1).bool(), b.reshape(b.shape[0], b.shape[1], -1).bool()
-    union = int((a | b).sum())
-    return int((a & b).sum()) / union if union else 1.0
+    """Spikes emitted by both over spikes emitted by either, from :func:`snn_deploy.agreement.agreement` (for 0/1
+    spikes the mismatches are the symmetric difference)."""
+    result = agreement(a.reshape(b.shape).bool(), b.bool())
+    both = (sum(result.spikes) - result.mismatches) // 2
+    union = sum(result.spikes) - both
+    return both / union if union else 1.0
 
 
 def _forced(graph, name: str, previous: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
