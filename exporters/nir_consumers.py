@@ -23,7 +23,6 @@ import nir
 import numpy as np
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.nir_executor import is_spike_product
 from snn_deploy.exporters.nir_io import DT
 
 RUN_WHOLE = ("run the whole file with snn_deploy.exporters.nir_executor.Executor (neurons='snntorch', 'norse' or "
@@ -95,8 +94,6 @@ def lacks(ir: nir.NIRGraph, tool: str) -> list[str]:
     missing = Counter(type(n).__name__ for n in ir.nodes.values() if not isinstance(n, importer.maps))
     reasons = [f"no {name} ({count} node{'s' * (count > 1)}: {WHAT.get(name, 'a standard node')})"
                for name, count in sorted(missing.items())]
-    if any(is_spike_product(n) for n in ir.nodes.values()) and "Delay" not in missing:
-        reasons.append("the spike product's three operands arrive summed (NIR sums every edge)")
     if nir.SumPool2d in importer.maps:  # every one of them maps it to a pool without padding
         padded = [k for k, n in ir.nodes.items() if isinstance(n, nir.SumPool2d) and np.any(np.asarray(n.padding))]
         if padded:

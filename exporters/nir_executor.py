@@ -174,43 +174,44 @@ class _Framework(Neuron):
         return z.float()
 
 
+def _framework_neurons(label: str, build: Callable[[nir.NIRNode, float], torch.nn.Module | None],
+                       stateful_call: bool) -> NeuronFactory:
+    """Neurons built by a framework's node map ``build(node, dt)``; a refusal is a :class:`UserError`."""
+    def make(name: str, node: nir.NIRNode, dt: float) -> Neuron:
+        try:
+            module = build(node, dt)
+        except (KeyError, ValueError, AssertionError, NotImplementedError) as exc:
+            raise UserError(f"{name}: {label}'s NIR importer refuses {type(node).__name__}: {exc}") from None
+        if module is None:
+            raise UserError(f"{name}: {label}'s NIR importer has no mapping for {type(node).__name__}")
+        return _Framework(module, stateful_call)
+    return make
+
+
 def snntorch_neurons() -> NeuronFactory:
     """Spiking nodes as snnTorch's ``import_from_nir`` maps them (its node map, its fixed step 1e-4 s)."""
     from snntorch.import_nir import _nir_to_snntorch_module
 
-    def make(name: str, node: nir.NIRNode, dt: float) -> Neuron:
+    def build(node: nir.NIRNode, dt: float) -> torch.nn.Module | None:
         if not np.isclose(dt, 1e-4):
-            raise UserError(f"snnTorch's NIR importer assumes dt = 1e-4 s; this file's step is {dt}")
-        module = _nir_to_snntorch_module(node, init_hidden=True)
-        if module is None:
-            raise UserError(f"{name}: snnTorch's NIR importer has no mapping for {type(node).__name__}")
-        return _Framework(module, stateful_call=False)
-    return make
+            raise ValueError(f"it assumes dt = 1e-4 s; this file's step is {dt}")
+        return _nir_to_snntorch_module(node, init_hidden=True)
+    return _framework_neurons("snnTorch", build, stateful_call=False)
 
 
 def norse_neurons() -> NeuronFactory:
     """Spiking nodes as Norse's ``from_nir(graph, dt=dt)`` maps them (its node map, at this file's step)."""
     from norse.torch.utils.import_nir import _import_norse_module
 
-    def make(name: str, node: nir.NIRNode, dt: float) -> Neuron:
-        module = _import_norse_module(node, dt=dt)
-        if module is None:
-            raise UserError(f"{name}: Norse's NIR importer has no mapping for {type(node).__name__}")
-        return _Framework(module, stateful_call=True)
-    return make
+    return _framework_neurons("Norse", lambda node, dt: _import_norse_module(node, dt=dt), stateful_call=True)
 
 
 def spikingjelly_neurons() -> NeuronFactory:
     """Spiking nodes as SpikingJelly's ``import_from_nir(graph, dt=dt)`` maps them (its node map)."""
     from spikingjelly.activation_based.nir_exchange.from_nir import _NodeMapper
 
-    def make(name: str, node: nir.NIRNode, dt: float) -> Neuron:
-        try:
-            module = _NodeMapper(dt=dt).map_dict[type(node)](node)
-        except (KeyError, ValueError, NotImplementedError) as exc:
-            raise UserError(f"{name}: SpikingJelly's NIR importer refuses {type(node).__name__}: {exc}") from None
-        return _Framework(module, stateful_call=True)
-    return make
+    return _framework_neurons("SpikingJelly", lambda node, dt: _NodeMapper(dt=dt).map_dict[type(node)](node),
+                              stateful_call=True)
 
 
 NEURONS: dict[str, Callable[[], NeuronFactory]] = {"torch": torch_neurons, "snntorch": snntorch_neurons,
@@ -324,9 +325,14 @@ class Executor:
 
     @torch.no_grad()
     def run(self, x: torch.Tensor, steps: int | None = None) -> ExecResult:
-        """Run inputs [B, *shape] (the same at every step) or [T, B, *shape] from a fresh state."""
+        """Run inputs [B, *shape] (the same at each of ``steps`` steps, default the graph's ``T``) or [T, B, *shape]
+        from a fresh state."""
+        per_sample = len(np.atleast_1d(self.ir.nodes[self.input_name].input_type["input"]))
+        if x.dim() not in (per_sample + 1, per_sample + 2):
+            raise UserError(f"inputs shaped {tuple(x.shape)} do not fit the graph's {per_sample}-dimensional input "
+                            "(expected [B, *shape] or [T, B, *shape])")
         steps = steps or int(_meta(self.ir).get("T", 1))
-        frames = x.unsqueeze(0).expand(steps, *x.shape) if x.dim() == 4 else x
+        frames = x.unsqueeze(0).expand(steps, *x.shape) if x.dim() == per_sample + 1 else x
         self.reset()
         spikes: dict[str, list[torch.Tensor]] = {}
         outputs = torch.stack([self.step(frame, spikes) for frame in frames])

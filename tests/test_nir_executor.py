@@ -154,3 +154,14 @@ def test_cuba_lif_follows_the_nir_equations():
     spikes = nir_executor.Executor(ir, dtype=torch.float64).run(x).spikes["lif"][:, 0]
     # v: 0.6 -> 0.9 -> 1.05 (spike);  1.5 (spike) -> 0 -> 0.2
     assert spikes.tolist() == [[False, True], [False, False], [True, False]]
+
+
+def test_damaged_files_and_misshapen_inputs_are_one_error(tmp_path):
+    bad = tmp_path / "bad.nir"
+    bad.write_bytes(b"not an HDF5 file")
+    with pytest.raises(UserError, match="not a readable NIR file"):
+        nir_executor.run_file(bad, torch.zeros(1, 2))
+    ir = _graph({"input": nir.Input(np.array([2])), "lif": _lif(), "output": nir.Output(np.array([2]))},
+                [("input", "lif"), ("lif", "output")])
+    with pytest.raises(UserError, match="do not fit the graph's 1-dimensional input"):
+        nir_executor.Executor(ir).run(torch.zeros(4, 1, 1, 2))
