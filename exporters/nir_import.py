@@ -583,12 +583,6 @@ def _readout(s: _Structure, graph_shape: dict[str, Shape], source: str, matrix: 
     return ReadoutNode(f"{s.output}.readout", (source,), (c, h, w), weight=weight * (h * w), bias=bias)
 
 
-def import_file(path: Path, *, calibration: torch.Tensor | None = None, dt: float | None = None,
-                steps: int | None = None) -> tuple[Graph, dict]:
-    """:func:`load` then :func:`to_graph`."""
-    return to_graph(load(path), calibration=calibration, dt=dt, steps=steps)
-
-
 def input_layout(ir: nir.NIRGraph) -> Shape:
     """The deployed (C, H, W) input shape of a NIR graph, for reading calibration data before importing."""
     if written_by_snn_deploy(ir):
@@ -600,5 +594,5 @@ def input_layout(ir: nir.NIRGraph) -> Shape:
         raise UserError(f"NIR Input {s.input!r}: {exc}") from None
 
 
-__all__ = ["DEFAULT_DT", "DEFAULT_STEPS", "NeuronDynamics", "import_file", "input_layout", "layout", "load",
+__all__ = ["DEFAULT_DT", "DEFAULT_STEPS", "NeuronDynamics", "input_layout", "layout", "load",
            "neuron_dynamics", "to_graph", "written_by_snn_deploy"]
