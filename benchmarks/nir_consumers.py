@@ -1,6 +1,7 @@
 """Which NIR consumer runs which exported file, and how close it comes to `snn-deploy simulate`.
 
-Usage: python benchmarks/nir_consumers.py NETWORK.nir|BUNDLE [...] [--margins 0,0.5,0.9] [--samples 355]
+Usage: python benchmarks/nir_consumers.py NETWORK.nir|BUNDLE [...] [--margins 0,0.5,0.9] [--bias-multiple 8]
+       [--samples 355]
 
 For each file (a bundle's ``network.nir``, e.g. from ``snn-deploy export demo-out/model.pt --target loihi2 -o b``;
 models with 8x8 inputs, the digits data set), on the digits test set (inputs on the 8-bit payload grid):
@@ -12,7 +13,11 @@ models with 8x8 inputs, the digits data set), on the digits test set (inputs on 
    extension) runs the whole file with neurons from plain PyTorch and from each installed framework's node map:
    predictions equal to the integer simulator's (from the file's integer metadata), LIF spike entries that differ,
    largest logit difference;
-3. with ``--margins``: the plain-PyTorch run of the same graph rewritten with other threshold margins.
+3. with ``--margins``: the plain-PyTorch run of the same graph rewritten with other threshold margins;
+4. with ``--bias-multiple N``: a design alternative, not what export does: every LIF bias rounded to a multiple of
+   N integer voltage units (mantissa rounded, clipped to 13 bits), which makes Loihi's truncating decay exact for
+   ``log2(N) + 1`` steps at dv = 2048 (currents are multiples of 2^6): the simulator's accuracy of that graph and
+   the plain-PyTorch executor against it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--margins", default="", help="threshold margins (integer voltage units) to compare")
+    parser.add_argument("--bias-multiple", type=int, default=0, help="also measure biases rounded to multiples of "
+                        "this many integer units (a power of two)")
     parser.add_argument("--samples", type=int, default=355)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -52,8 +59,8 @@ def main() -> None:
         images, labels = raw_digits()
         x = resample(images[split_indices(labels)[1]], graph.input.shape[1])[:args.samples]
         reference = simulate(graph, x)
-        accuracy = float((reference.predictions == torch.from_numpy(labels[split_indices(labels)[1]])[:len(x)])
-                         .double().mean())
+        y = torch.from_numpy(labels[split_indices(labels)[1]])[:len(x)]
+        accuracy = float((reference.predictions == y).double().mean())
         print(f"\n{path}: {len(graph.nodes)} nodes, T={graph.T}, {len(x)} test digits, simulator accuracy "
               f"{100 * accuracy:.2f} %, threshold margin in file "
               f"{_margin_in_file(graph, ir, nir_io):.3f}")
@@ -81,6 +88,36 @@ def main() -> None:
                 rewritten = nir_io.to_nir(graph)
             result = nir_executor.Executor(rewritten).run(grid)
             print(f"  executor, margin {margin:.4f}:      " + _compare(reference, result))
+        if args.bias_multiple:
+            aligned = _biases_on_multiples(graph, args.bias_multiple)
+            aligned_reference = simulate(aligned, x)
+            result = nir_executor.Executor(nir_io.to_nir(aligned)).run(grid)
+            accuracy = float((aligned_reference.predictions == y).double().mean())
+            changed = int((aligned_reference.predictions != reference.predictions).sum())
+            print(f"  biases on multiples of {args.bias_multiple}: simulator accuracy {100 * accuracy:.2f} %, "
+                  f"predictions changed by the rounding {changed}; executor: " + _compare(aligned_reference, result))
+
+
+def _biases_on_multiples(graph, multiple: int):
+    """``graph`` with every LIF bias ``mant << exp`` rounded to a multiple of ``multiple`` integer units."""
+    import dataclasses
+
+    import numpy as np
+
+    from snn_deploy.fixedpoint import limits as L
+    from snn_deploy.graph import Graph, LIFNode
+
+    shift = multiple.bit_length() - 1
+    nodes = []
+    for node in graph.nodes:
+        if isinstance(node, LIFNode):
+            mant, exp = np.broadcast_arrays(node.bias_mant.astype(np.int64), node.bias_exp.astype(np.int64))
+            step = 1 << np.maximum(shift - exp, 0)
+            lo, hi = L.BIAS_MANT_RANGE
+            mant = np.clip(np.round(mant / step) * step, lo // step * step, hi // step * step).astype(np.int64)
+            node = dataclasses.replace(node, bias_mant=mant, bias_exp=exp.copy())
+        nodes.append(node)
+    return Graph(nodes, T=graph.T, host=graph.host)
 
 
 def _margin_in_file(graph, ir, nir_io) -> float:

@@ -4,8 +4,8 @@ It reads what NIR defines (node types, float parameters, edges; every edge into 
 documented extension ``snn_deploy.spike_product`` (docs/nir_mapping.md), never the integer metadata that
 ``nir_io.read`` deploys from. Agreement between this executor and ``snn-deploy simulate`` on an exported file is
 therefore what another framework can reproduce from the file's floats; ``neurons="snntorch"`` / ``"norse"`` /
-``"spikingjelly"`` take each spiking node from that framework's own NIR node map instead (the standard-node part run by the framework,
-the wiring and the extension here).
+``"spikingjelly"`` take each spiking node from that framework's own NIR node map instead (the standard-node part
+run by the framework, the wiring and the extension here).
 
 Time is discrete with the graph's step ``dt`` (graph metadata ``snn_deploy.dt``, else ``nir_io.DT``) and forward
 Euler. At every step the nodes run in topological order of the edges (no recurrent edges):

@@ -6,8 +6,8 @@ integer reference (itself checked against Lava's bit-accurate models elsewhere).
 ``qkformer-tiny-8x8`` (the demo's architecture) and ``spikformer-tiny-8x8`` with every layer active
 (``export_testing.quantized``), over the whole digits test set (355 images, inputs on the 8-bit payload grid).
 Their neurons are computed four ways: plain PyTorch (forward Euler, float32), and snnTorch's, Norse's and
-SpikingJelly's own NIR node maps (each skipped where the framework is not installed). A trained demo model is measured by
-``benchmarks/nir_consumers.py`` (docs/nir_mapping.md).
+SpikingJelly's own NIR node maps (each skipped where the framework is not installed). Trained demo models are
+measured by ``benchmarks/nir_consumers.py`` (docs/nir_mapping.md).
 """
 
 from __future__ import annotations
