@@ -7,8 +7,8 @@ therefore what another framework can reproduce from the file's floats; ``neurons
 ``"spikingjelly"`` take each spiking node from that framework's own NIR node map instead (the standard-node part
 run by the framework, the wiring and the extension here).
 
-Time is discrete with the graph's step ``dt`` (graph metadata ``snn_deploy.dt``, else ``nir_io.DT``) and forward
-Euler. At every step the nodes run in topological order of the edges (no recurrent edges):
+Time is discrete with the step ``dt`` (the ``dt`` argument, else graph metadata ``snn_deploy.dt``, else
+``nir_io.DT``) and forward Euler. At every step the nodes run in topological order of the edges (no recurrent edges):
 
 * ``Conv2d``: ``conv2d(x, weight, bias)``; ``SumPool2d``: window sums (zero padding); ``AvgPool2d``: window means;
   ``Affine``: ``W x + b``; ``Linear``: ``W x``; ``Scale``: ``s * x``; ``Flatten``: over the dimensions of one
@@ -232,14 +232,14 @@ class Executor:
     """A NIR graph prepared once (parameters as tensors, node order, neurons); :meth:`run` executes a batch."""
 
     def __init__(self, ir: nir.NIRGraph, *, neurons: str | NeuronFactory = "torch",
-                 dtype: torch.dtype = torch.float32) -> None:
+                 dtype: torch.dtype = torch.float32, dt: float | None = None) -> None:
         meta = _meta(ir)
         known = {SPIKE_PRODUCT_EXTENSION}
         needed = [_str(e) for e in np.atleast_1d(meta.get("required_extensions", []))]
         if [e for e in needed if e not in known]:
             raise UserError(f"NIR file requires extensions {needed}; this executor implements {sorted(known)}")
         self.ir, self.dtype = ir, dtype
-        self.dt = float(meta.get("dt", DT))
+        self.dt = float(dt if dt is not None else meta.get("dt", DT))  # files of other tools carry no dt
         self.order = topological_order(ir)
         self.sources = {name: [s for s, d in ir.edges if d == name] for name in ir.nodes}
         unsupported = [f"{name} ({type(node).__name__})" for name, node in ir.nodes.items()
