@@ -7,7 +7,8 @@ Mapping (documented in docs/nir_mapping.md):
   weight exponent, graded flag, ``role``, ``host`` (placement: computed on the host, see :attr:`Graph.host`).
 * LIFNode -> ``nir.CubaLIF`` under the time-step convention ``dt`` (``DT`` = 1e-4 s, snnTorch's fixed step;
   Norse takes ``dt`` as an argument) and forward Euler: tau_syn = dt 4096/(du+1), w_in = 4096/(du+1),
-  tau_mem = dt 4096/dv, r = 4096/dv, threshold in units of the integer threshold; metadata: du, dv, vth, bias
+  tau_mem = dt 4096/dv, r = 4096/dv, threshold in units of the integer threshold plus a margin
+  (:data:`THRESHOLD_MARGIN`), all float64 (SpikingJelly requires tau >= dt); metadata: du, dv, vth, bias
   mantissas and exponents, ``host``. The bias is a constant input to v each step: when the synaptic current has no
   memory (du = 4095, tau_syn = dt: every LIF the lowering emits) it is written as the ``bias`` of the Conv2d that feeds
   the LIF (the same current under forward Euler at ``dt``), so ``v_leak`` = 0, which importers that reject
@@ -19,7 +20,8 @@ Mapping (documented in docs/nir_mapping.md):
 * ReadoutNode -> ``nir.SumPool2d`` over the whole map, ``nir.Flatten``, ``nir.Affine`` (weights divided by the
   token count): the mean over tokens. The mean over time is the consumer's (documented).
 * SpikeProductNode (SSA) -> extension ``snn_deploy.spike_product``: a ``nir.Delay`` whose delays are NaN, with the
-  operand order in metadata. NIR sums the three incoming edges, so a consumer that does not know the extension
+  operand order and ``float_scale`` (the multiplier over the consuming LIF's threshold: the current in float units)
+  in metadata. NIR sums the three incoming edges, so a consumer that does not know the extension
   sees an invalid delay and must fail; it cannot run a different network silently. The graph's metadata lists
   ``required_extensions``.
 
