@@ -1,4 +1,4 @@
-"""Agreement of imported NIR networks with the frameworks that wrote them (snnTorch, Norse, SpikingJelly).
+"""Agreement of imported NIR networks with the frameworks that wrote them (snnTorch, Norse, SpikingJelly, Sinabs).
 
 Each framework builds the same small network (tests/framework_nets.py: conv 8x3x3 -> LIF -> Linear 512->10 -> LIF on
 8x8 digits, readout fitted by least squares), exports it with its own NIR exporter, and snn-deploy imports it
@@ -42,7 +42,7 @@ def main() -> None:
     fit = fn.digits("train", fn.FIT_SAMPLES)
     x, y = fn.digits("test", args.samples)
     rows, skipped = [], []
-    for framework in ("snntorch", "norse-lifbox", "norse-lif", "spikingjelly-lif", "spikingjelly-if"):
+    for framework in fn.FRAMEWORKS:
         package = framework.split("-")[0]
         if importlib.util.find_spec(package) is None:
             skipped.append(f"{framework} ({package} not installed)")

@@ -1,4 +1,4 @@
-"""Small networks built in snnTorch, Norse and SpikingJelly, exported with each tool's own NIR exporter, and the
+"""Small networks built in snnTorch, Norse, SpikingJelly and Sinabs, exported with each tool's own NIR exporter, and the
 source framework's own forward pass: the reference for snn-deploy's NIR import (tests/test_nir_import.py,
 benchmarks/nir_frameworks.py).
 
@@ -24,6 +24,9 @@ How each tool's exporter is driven (nir 1.0.8, nirtorch 2.6):
   ``dt/tau_syn``: the same only for ``tau_syn = dt`` (used here: a current without memory).
 * SpikingJelly 2.0.0: ``nir_exchange.export_to_nir(net, sample)`` works as is (LIFNode with ``decay_input``,
   IFNode). It fires on ``v >= threshold`` where Loihi fires on ``v > vth``.
+* Sinabs 3.1.3 (declares nir <= 1.0.4; run here on nir 1.0.8): ``sinabs.to_nir`` works once the network has run
+  (its neurons size their state on the first call) and leaves torch tensors in the nodes, converted here for
+  ``nir.write``. ``IAF`` with ``SingleSpike`` and ``MembraneReset``; it fires on ``v >= threshold``.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ DECAY = 0.125
 """dt / tau of every LIF: 1 - beta for snnTorch, 1/tau for SpikingJelly, dt tau_mem_inv for Norse."""
 STEPS = 16
 FIT_SAMPLES = 512
-FRAMEWORKS = ("snntorch", "norse-lifbox", "norse-lif", "spikingjelly")
+FRAMEWORKS = ("snntorch", "norse-lifbox", "norse-lif", "spikingjelly-lif", "spikingjelly-if", "sinabs-iaf")
 
 
 @dataclass
@@ -232,11 +235,49 @@ def spikingjelly_net(fit: tuple[torch.Tensor, torch.Tensor], output_neuron: str 
     return SourceNet(f"spikingjelly-{output_neuron}", ir, run, names, dt=1e-4, lag=[0, 0])
 
 
+# --- Sinabs ----------------------------------------------------------------------------------------------------------
+
+def sinabs_net(fit: tuple[torch.Tensor, torch.Tensor], steps: int = STEPS, seed: int = 0) -> SourceNet:
+    """``IAF`` neurons with one spike per step and reset to 0 (sinabs's defaults, several spikes per step and reset
+    by subtraction, are not Loihi's). Sinabs writes ``IF(r = 1)`` and integrates ``v += I``: import at ``dt = 1``."""
+    with _quiet():
+        import sinabs
+        import sinabs.layers as sl
+        from sinabs.activation import MembraneReset, SingleSpike
+
+    options = dict(spike_fn=SingleSpike, reset_fn=MembraneReset())
+    conv = torch.nn.Conv2d(1, CHANNELS, 3, padding=1)
+    linear = torch.nn.Linear(CHANNELS * SIDE * SIDE, CLASSES)
+    with torch.no_grad():
+        conv.weight[:], conv.bias[:] = conv_parameters(seed)
+    lif1, lif2 = sl.IAF(**options), sl.IAF(**options)
+
+    def run(x: torch.Tensor, t: int) -> list[torch.Tensor]:  # sinabs runs [B, T, ...]
+        lif1.reset_states()
+        lif2.reset_states()
+        frames = x[:, None].expand(len(x), t, *x.shape[1:]).flatten(0, 1)
+        with torch.no_grad():
+            z1 = lif1(conv(frames).reshape(len(x), t, CHANNELS, SIDE, SIDE))
+            z2 = lif2(linear(z1.flatten(2)))
+        return [z1.transpose(0, 1).flatten(2), z2.transpose(0, 1)]
+
+    _fit(linear, run, fit, steps)
+    net = torch.nn.Sequential(conv, sl.IAFSqueeze(batch_size=1, **options), torch.nn.Flatten(), linear,
+                              sl.IAFSqueeze(batch_size=1, **options))
+    with _quiet(), torch.no_grad():
+        net(torch.zeros(1, 1, SIDE, SIDE))  # sinabs sizes its neuron state on the first call; to_nir reads it
+        ir = sinabs.to_nir(net, torch.zeros(1, 1, SIDE, SIDE))
+    ir = nir.NIRGraph(nodes={k: _numpy_fields(v) for k, v in ir.nodes.items()}, edges=ir.edges)
+    return SourceNet("sinabs-iaf", ir, run, ["1", "4"], dt=1.0, lag=[0, 0])
+
+
 def build(framework: str, fit: tuple[torch.Tensor, torch.Tensor], steps: int = STEPS) -> SourceNet:
     if framework == "snntorch":
         return snntorch_net(fit, steps)
     if framework.startswith("norse-"):
         return norse_net(fit, framework.split("-", 1)[1], steps)
+    if framework == "sinabs-iaf":
+        return sinabs_net(fit, steps)
     if framework.startswith("spikingjelly"):
         return spikingjelly_net(fit, framework.split("-", 1)[1] if "-" in framework else "lif", steps)
     raise ValueError(framework)
