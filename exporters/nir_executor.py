@@ -16,7 +16,7 @@ Time is discrete with the step ``dt`` (the ``dt`` argument, else graph metadata 
 * ``CubaLIF``: :math:`I_t = I_{t-1} + \frac{dt}{\tau_{syn}} (w_{in} S_t - I_{t-1})`,
   :math:`v' = v_{t-1} + \frac{dt}{\tau_{mem}} (v_{leak} - v_{t-1} + r I_t)`, :math:`z_t = v' > v_{th}`,
   :math:`v_t = v_{reset}` where :math:`z_t` else :math:`v'`. ``LIF`` is the same with :math:`I_t = S_t`;
-  ``IF``: :math:`v' = v_{t-1} + r S_t`.
+  ``IF``: :math:`v' = v_{t-1} + dt\, r S_t` (NIR's :math:`\dot v = R I`).
 * ``Delay`` carrying ``snn_deploy.spike_product`` (metadata ``extension``): per head, ``q (k^T v) * scale`` of the
   operands named by ``operands`` in that order; ``scale`` (metadata ``float_scale``) is the integer multiplier
   divided by the consuming LIF's integer threshold, as every float weight of the file is.
@@ -118,7 +118,7 @@ class EulerNeuron(Neuron):
         def p(value) -> torch.Tensor:
             return torch.from_numpy(np.array(value, dtype=np.float64)).to(dtype)
 
-        self.kind = type(node)
+        self.kind, self.dt = type(node), dt
         self.threshold, self.reset_to = p(node.v_threshold), p(getattr(node, "v_reset", 0.0))
         self.r = p(node.r)
         if isinstance(node, nir.CubaLIF):
@@ -142,7 +142,7 @@ class EulerNeuron(Neuron):
         elif self.kind is nir.LIF:
             v = self.v + self.mem * (self.leak - self.v + self.r * x)
         else:
-            v = self.v + self.r * x
+            v = self.v + self.dt * self.r * x
         z = v > self.threshold
         self.v = torch.where(z, self.reset_to.expand_as(v), v)
         return z.to(self.dtype)
@@ -214,8 +214,9 @@ def spikingjelly_neurons() -> NeuronFactory:
                               stateful_call=True)
 
 
-NEURONS: dict[str, Callable[[], NeuronFactory]] = {"torch": torch_neurons, "snntorch": snntorch_neurons,
-                                                  "norse": norse_neurons, "spikingjelly": spikingjelly_neurons}
+FRAMEWORKS: dict[str, Callable[[], NeuronFactory]] = {"snntorch": snntorch_neurons, "norse": norse_neurons,
+                                                     "spikingjelly": spikingjelly_neurons}
+"""``Executor(neurons=...)`` names besides ``"torch"`` (this module's own neurons, in the executor's dtype)."""
 
 
 def _as_pair(value) -> tuple[int, int]:
@@ -247,7 +248,10 @@ class Executor:
         if unsupported:
             raise UserError(f"the reference executor cannot run NIR nodes {unsupported}: it implements "
                             f"{sorted(t.__name__ for t in SPIKING + STATELESS)} and {SPIKE_PRODUCT_EXTENSION}")
-        factory = NEURONS[neurons]() if isinstance(neurons, str) else neurons
+        if isinstance(neurons, str) and neurons != "torch" and neurons not in FRAMEWORKS:
+            raise UserError(f"unknown neurons {neurons!r}; choose torch, {', '.join(FRAMEWORKS)} or a factory")
+        factory = (torch_neurons(dtype) if neurons == "torch" else
+                   FRAMEWORKS[neurons]() if isinstance(neurons, str) else neurons)
         self.neurons = {name: factory(name, node, self.dt) for name, node in ir.nodes.items()
                         if isinstance(node, SPIKING)}
         self.params = {name: self._prepare(name, node) for name, node in ir.nodes.items()}

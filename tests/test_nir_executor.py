@@ -154,6 +154,10 @@ def test_cuba_lif_follows_the_nir_equations():
     spikes = nir_executor.Executor(ir, dtype=torch.float64).run(x).spikes["lif"][:, 0]
     # v: 0.6 -> 0.9 -> 1.05 (spike);  1.5 (spike) -> 0 -> 0.2
     assert spikes.tolist() == [[False, True], [False, False], [True, False]]
+    ir.nodes["lif"] = nir.IF(r=np.full(2, 1e4), v_threshold=np.ones(2))  # dv/dt = r I: v += dt r x = x
+    spikes = nir_executor.Executor(ir, dtype=torch.float64).run(x).spikes["lif"][:, 0]
+    # v: 0.6 -> 1.2 (spike) -> 0.6;  1.5 (spike) -> 0 -> 0.2
+    assert spikes.tolist() == [[False, True], [True, False], [False, False]]
 
 
 def test_damaged_files_and_misshapen_inputs_are_one_error(tmp_path):
