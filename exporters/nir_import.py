@@ -406,16 +406,17 @@ def _constant(ir: nir.NIRGraph, s: _Structure, target: str) -> np.ndarray:
 
 
 def _single_conv(ir: nir.NIRGraph, s: _Structure, target: str, source: str) -> str | None:
-    """The conv node when ``source -> conv -> target`` is the whole path (it then keeps its kernel)."""
-    if len(s.preds[target]) != 1:
+    """The conv node when ``source -> conv -> target`` is the whole path from ``source`` and every input of
+    ``target`` is such a conv (several sum, as in a residual block): it then keeps its kernel."""
+    direct = all(isinstance(ir.nodes[p], (nir.Conv1d, nir.Conv2d)) and len(s.preds[p]) == 1
+                 and not isinstance(ir.nodes[s.preds[p][0]], LINEAR) for p in s.preds[target])
+    convs = [p for p in s.preds[target] if s.preds[p] == [source]]
+    if not direct or len(convs) != 1:
         return None
-    conv = s.preds[target][0]
-    node = ir.nodes[conv]
-    if not isinstance(node, (nir.Conv1d, nir.Conv2d)) or s.preds[conv] != [source] or isinstance(node.padding, str):
+    node = ir.nodes[convs[0]]
+    if isinstance(node.padding, str) or np.any(np.atleast_1d(node.dilation) != 1):
         return None
-    if np.any(np.atleast_1d(node.dilation) != 1):
-        return None
-    return conv
+    return convs[0]
 
 
 # --- building the deployed graph -----------------------------------------------------------------------------------
