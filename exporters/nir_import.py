@@ -54,6 +54,7 @@ LINEAR = (nir.Conv1d, nir.Conv2d, nir.Linear, nir.Affine, nir.Scale, nir.SumPool
 NON_SPIKING = (nir.CubaLI, nir.LI, nir.I)
 IMPORT_SCHEMA = 1
 READOUT_FIX = "end with a spiking layer, or a Linear/Affine readout of one"
+NEURON_FIX = "see docs/nir_mapping.md, 'Importing standard NIR'"
 
 
 @dataclass(frozen=True)
@@ -243,7 +244,7 @@ def _check_finite(ir: nir.NIRGraph) -> list[Problem]:
 
 
 def _topological(ir: nir.NIRGraph) -> tuple[list[str], dict[str, list[str]], list[str]]:
-    """(order, predecessors, the nodes on or after a cycle, which have no order)."""
+    """(order, predecessors, the nodes on cycles, which leave the rest of the graph without an order)."""
     unknown = sorted({n for e in ir.edges for n in e if n not in ir.nodes})
     if unknown:
         raise UserError(f"NIR graph has edges to or from nodes it does not define: {', '.join(unknown)}")
@@ -262,7 +263,13 @@ def _topological(ir: nir.NIRGraph) -> tuple[list[str], dict[str, list[str]], lis
             waiting[nxt] -= 1
             if waiting[nxt] == 0:
                 ready.append(nxt)
-    return order, preds, [n for n in ir.nodes if n not in order]
+    left = {n for n in ir.nodes if n not in order}
+    while True:  # drop what only lies downstream of a cycle: the rest is on one (or between two)
+        tails = {n for n in left if not any(m in left for m in succs[n])}
+        if not tails:
+            break
+        left -= tails
+    return order, preds, [n for n in ir.nodes if n in left]
 
 
 def _apply(node: nir.NIRNode, x: torch.Tensor, bias: bool) -> torch.Tensor:
@@ -297,7 +304,7 @@ def _refusal(problems: list[Problem]) -> str:
     return f"{len(problems)} NIR node(s) cannot be deployed on Loihi: {summarize(problems)}"
 
 
-def _structure(ir: nir.NIRGraph) -> tuple[_Structure, list[Problem]]:
+def _structure(ir: nir.NIRGraph, dt: float = DEFAULT_DT) -> tuple[_Structure, list[Problem]]:
     """Order, shapes, and the nodes refused by kind or value (not finite, unsupported); shape errors raise."""
     problems = _check_finite(ir)
     if problems:  # damaged values: nothing below is meaningful
@@ -316,10 +323,15 @@ def _structure(ir: nir.NIRGraph) -> tuple[_Structure, list[Problem]]:
             problems.append(Problem(name, f"unsupported primitive {type(node).__name__}",
                                     "see docs/nir_mapping.md for the supported ones"))
     order, preds, cyclic = _topological(ir)
-    if cyclic:
+    if cyclic:  # no order, so no shapes: check each neuron on its own parameters' shape, then report it all
         problems.append(Problem(", ".join(cyclic), "cycle (recurrent edge) through these nodes",
                                 "the deployed graph is feed-forward; recurrent layers cannot be imported"))
-    if cyclic:  # no order, so no shapes: report what is known
+        for name, node in ir.nodes.items():
+            if isinstance(node, NEURONS):
+                try:
+                    neuron_dynamics(node, np.shape(getattr(node, "threshold", getattr(node, "v_threshold", 1))), dt)
+                except _Refused as exc:
+                    problems.append(Problem(name, str(exc), NEURON_FIX))
         raise UserError(_refusal(problems))
     inputs = [n for n in order if isinstance(ir.nodes[n], nir.Input)]
     outputs = [n for n in order if isinstance(ir.nodes[n], nir.Output)]
@@ -466,7 +478,7 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
     steps = int(steps if steps is not None else meta.get("T", DEFAULT_STEPS))
     if not dt > 0 or steps < 1:
         raise UserError(f"the import step dt must be positive and steps at least 1 (got dt={dt}, steps={steps})")
-    s, problems = _structure(ir)
+    s, problems = _structure(ir, dt)
     refused = {p.node for p in problems}
     input_scale, signed = calibrate_input(calibration)
     report = QuantReport(input_scale=input_scale, input_signed=signed)
@@ -492,7 +504,7 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
         try:
             built = _neuron(ir, s, name, graph_shape, dt, input_scale, signed, vector=name in vector)
         except _Refused as exc:
-            problems.append(Problem(name, str(exc), "see docs/nir_mapping.md, 'Importing standard NIR'"))
+            problems.append(Problem(name, str(exc), NEURON_FIX))
             refused.add(name)
             continue
         convs, lif, record, dyn = built

@@ -213,6 +213,11 @@ def test_everything_loihi_cannot_express_is_listed_in_one_error(tmp_path):
     assert "v_reset is not 0 (Loihi resets v to 0) at lif " in line
     assert "non-spiking LI neuron at li " in line
     assert "delays" not in line and "lif2" not in line  # lif2 reads the refused li: reported there only
+    ir.edges.append(("lif2", "w2"))  # a recurrent edge: reported with the rest
+    code, output, _ = _export(tmp_path, ir)
+    line = error_line(output)
+    assert code == 2 and "cycle (recurrent edge) through these nodes at lif2, w2 (" in line, output
+    assert "v_reset is not 0" in line and "non-spiking LI" in line and "shorter than the step dt" in line
     ir.edges = [("in", "fc"), ("fc", "lif2"), ("lif2", "out")]
     del ir.nodes["li"], ir.nodes["w"], ir.nodes["w2"], ir.nodes["lif"]
     code, output, _ = _export(tmp_path, ir)
