@@ -8,7 +8,11 @@ IoU (spikes emitted by both over spikes emitted by either), the IoU when the lay
 the layer before (its own arithmetic without propagated differences), and per network the prediction agreement
 (class = the output layer's spike count) and both accuracies.
 
-    python benchmarks/nir_frameworks.py [--samples N] [--steps T] [--json out.json]
+    python benchmarks/nir_frameworks.py [--samples N] [--steps T] [--json out.json] [--write DIR]
+
+``--write DIR`` also saves each framework's file (``DIR/snntorch_net.nir``, ...) with the ``--dt`` to export it
+with, for the README's command: ``snn-deploy export DIR/snntorch_net.nir --target loihi --calibrate digits -o b &&
+snn-deploy simulate b --dataset digits``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+import nir
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -37,6 +42,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=None, help="Test digits (default: all 355).")
     parser.add_argument("--steps", type=int, default=fn.STEPS, help="Time steps per sample.")
     parser.add_argument("--json", type=Path, help="Also write the figures as JSON.")
+    parser.add_argument("--write", type=Path, metavar="DIR", help="Also save each framework's NIR file here.")
     args = parser.parse_args()
     torch.set_num_threads(1)
     fit = fn.digits("train", fn.FIT_SAMPLES)
@@ -50,6 +56,11 @@ def main() -> None:
         start = time.perf_counter()
         net = fn.build(framework, fit, args.steps)
         graph, _ = nir_import.to_graph(net.ir, dt=net.dt, steps=args.steps, calibration=fit[0])
+        if args.write:
+            args.write.mkdir(parents=True, exist_ok=True)
+            nir.write(str(args.write / f"{framework.replace('-', '_')}_net.nir"), net.ir)
+            print(f"wrote {args.write / (framework.replace('-', '_') + '_net.nir')} (export with --dt {net.dt:g})",
+                  file=sys.stderr)
         rows.append(fn.compare(net, graph, x, y))
         print(f"{framework}: exported, imported (dt = {net.dt:g} s), simulated in {time.perf_counter() - start:.1f} s",
               file=sys.stderr)
