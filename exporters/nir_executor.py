@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from snn_deploy.errors import UserError
 from snn_deploy.exporters.nir_io import DT, SPIKE_PRODUCT_EXTENSION
+from snn_deploy.fixedpoint.limits import payload_range
 
 SPIKING = (nir.CubaLIF, nir.LIF, nir.IF)
 STATELESS = (nir.Input, nir.Output, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d, nir.Affine, nir.Linear, nir.Scale,
@@ -362,9 +363,8 @@ def payload_grid(ir: nir.NIRGraph, x: torch.Tensor) -> torch.Tensor:
     the input include ``scale``, so feeding these equals feeding the integer payloads."""
     (node,) = [n for n in ir.nodes.values() if isinstance(n, nir.Input)]
     m = _meta(node)
-    scale, bits, signed = float(m["scale"]), int(m["payload_bits"]), bool(m["signed"])
-    hi = (1 << (bits - int(signed))) - 1
-    return torch.clamp(torch.round(x.double() * scale), -hi if signed else 0, hi) / scale
+    scale, (lo, hi) = float(m["scale"]), payload_range(int(m["payload_bits"]), bool(m["signed"]))
+    return torch.clamp(torch.round(x.double() * scale), lo, hi) / scale
 
 
 def run_file(path: Path, x: torch.Tensor, **options) -> ExecResult:
