@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from snn_deploy.cli.params import POSITIVE
 from snn_deploy.errors import UserError, exit_on_user_error
 
 PROFILE_CHOICES = ("loihi1", "loihi2")
@@ -26,8 +27,6 @@ def _run(bundle, dataset: str, backend: str, samples: int | None, batch_size: in
     from snn_deploy.sims.profiles import profile
     from snn_deploy.sims.report import analyse
 
-    if samples is not None and samples < 1:
-        raise UserError(f"--samples must be positive, got {samples}")
     backend_runner(backend)  # a missing Lava fails before any data is read
     hw = profile(profile_name or bundle.manifest.get("target", "loihi2"))
     x, y = bundle_tensors(bundle.graph, dataset, "test", samples or ALL_SAMPLES, data_dir)
@@ -40,8 +39,9 @@ def _common(command):
     options = [
         click.argument("bundle_path", metavar="BUNDLE", type=click.Path(path_type=Path)),
         click.option("--dataset", required=True, help="Data set whose test split to run (see `snn-deploy datasets`)."),
-        click.option("--samples", type=int, help="Number of test samples (default: the whole split)."),
-        click.option("--batch-size", default=32, show_default=True, help="Samples per simulator batch."),
+        click.option("--samples", type=POSITIVE, help="Number of test samples (default: the whole split)."),
+        click.option("--batch-size", type=POSITIVE, default=32, show_default=True,
+                     help="Samples per simulator batch."),
         click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets."),
         click.option("--profile", "profile_name", type=click.Choice(PROFILE_CHOICES),
                      help="Hardware profile (default: the bundle's target)."),
@@ -59,20 +59,21 @@ def _common(command):
 @click.option("--traces", "trace_layers", metavar="LAYERS", help="LIF layers whose membrane state (u, v) to record "
               "at every step, comma-separated, or 'all'; written to --traces-out.")
 @click.option("--traces-out", type=click.Path(path_type=Path), help="NumPy .npz file for --traces.")
-@click.option("--trace-samples", default=4, show_default=True, help="Test samples whose traces to record.")
+@click.option("--trace-samples", type=POSITIVE, default=4, show_default=True,
+              help="Test samples whose traces to record.")
+@click.option("--force", is_flag=True, help="Replace an existing --json or --traces-out file.")
 @exit_on_user_error
 def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: int, data_dir: Path | None,
              profile_name: str | None, backend: str, json_path: Path | None, trace_layers: str | None,
-             traces_out: Path | None, trace_samples: int) -> None:
+             traces_out: Path | None, trace_samples: int, force: bool) -> None:
     """Run BUNDLE on a data set: accuracy, SOPs, and estimated latency, energy and throughput on the chip."""
     from snn_deploy.exporters.bundle import load_bundle, summarize
-    from snn_deploy.io import write_json_atomic
+    from snn_deploy.io import check_outputs, write_json_atomic
     from snn_deploy.sims.report import build, energy_text, time_text
 
     if (trace_layers is None) != (traces_out is None):
         raise UserError("--traces and --traces-out go together: name the layers and the .npz file to write")
-    if trace_samples < 1:
-        raise UserError(f"--trace-samples must be positive, got {trace_samples}")
+    check_outputs(json_path, traces_out, inputs=[bundle_path], force=force)
     bundle = load_bundle(bundle_path)
     traced = _trace_names(bundle.graph, trace_layers) if trace_layers is not None else []  # refused before the run
     analysis, rank = _run(bundle, dataset, backend, samples, batch_size, data_dir, profile_name)
@@ -154,10 +155,10 @@ def report(bundle_path: Path, dataset: str, samples: int | None, batch_size: int
     from rich.console import Console
 
     from snn_deploy.exporters.bundle import load_bundle
+    from snn_deploy.io import check_outputs
     from snn_deploy.sims.report import build, console_table, report_files, write_dir
 
-    if output.exists() and not force:  # fail before the run, not after it
-        raise UserError(f"{output} already exists; choose another output directory or pass --force to replace it")
+    check_outputs(output, inputs=[bundle_path], force=force, directory=True)  # fail before the run, not after it
     bundle = load_bundle(bundle_path)
     analysis, rank = _run(bundle, dataset, "sim", samples, batch_size, data_dir, profile_name)
     if rank != 0:
