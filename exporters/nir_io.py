@@ -275,4 +275,8 @@ def read(path: Path) -> Graph:
         raise UserError(f"{path}: no such NIR file") from None
     except Exception as exc:  # h5py / nir raise many types for damaged files
         raise UserError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
-    return from_nir(ir)
+    try:
+        return from_nir(ir)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:  # crafted metadata
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        raise UserError(f"{path}: damaged snn-deploy metadata ({detail}); export the network again") from None

@@ -18,6 +18,7 @@ The rules every command that writes follows (README, "Bad input"):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -32,6 +33,16 @@ from snn_deploy.errors import UserError
 from snn_deploy.interrupts import raise_if_interrupted
 
 TMP_SUFFIXES = (".tmp", ".tmpdir")
+HASH_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, read in chunks of :data:`HASH_CHUNK` bytes (never whole into memory)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @cache

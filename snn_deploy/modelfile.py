@@ -133,20 +133,20 @@ def load_model(path: str | Path, *, arch: str | None = None) -> ModelFile:
 
     try:
         config = config_from_dict(family, _field(record, "config", dict, path))
-        check_model_size(rebuild, f"model file {path}")
+        check_model_size(lambda: build(config, mode="float", arch=stored), f"model file {path}")
         model = rebuild()
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
         raise UserError(f"model file {path} has an invalid configuration ({exc}); create it again") from None
     state = _field(record, "state_dict", dict, path)
     fix = "the file is damaged or was not written by snn-deploy: create it again"
     check_state(model, state, f"model file {path}", fix=fix)
-    stored_digest = record.get("state_sha256")
-    if stored_digest is not None and stored_digest != state_digest(state):
-        raise UserError(f"model file {path} is damaged: its tensors do not match their recorded sha256 (a flipped "
-                        "bit or an edit); create or download it again")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         detail = " ".join(str(exc).split())
         raise UserError(f"model file {path} does not match its own configuration ({detail}); create it again") from None
+    stored_digest = record.get("state_sha256")
+    if stored_digest is not None and stored_digest != state_digest(state):
+        raise UserError(f"model file {path} is damaged: its tensors do not match their recorded sha256 (a flipped "
+                        "bit or an edit); create or download it again")
     return ModelFile(model.eval(), stored, mode, quantization, _field(record, "provenance", dict, path))

@@ -5,7 +5,6 @@ torch and the zoo are imported inside the commands so that other commands start 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -56,14 +55,6 @@ def models(as_json: bool) -> None:
     console.print(table)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @click.command("import")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--arch", required=True, help="Architecture name (see `snn-deploy models`).")
@@ -87,7 +78,7 @@ def import_checkpoint(checkpoint: Path, arch: str, output: Path, neuron_mode: st
                       in_channels: int | None, img_size: int | None, T: int | None, legacy_ssa: bool, ema: bool,
                       force: bool) -> None:
     """Read an official training CHECKPOINT (timm, QKFormer or bare state dict) into a snn-deploy model file."""
-    from snn_deploy.io import check_outputs
+    from snn_deploy.io import check_outputs, sha256_file
     from snn_deploy.modelfile import save_model
     from snn_deploy.models.checkpoint import import_checkpoint as load_checkpoint
 
@@ -98,7 +89,7 @@ def import_checkpoint(checkpoint: Path, arch: str, output: Path, neuron_mode: st
         overrides["legacy_ssa"] = True
     model, report = load_checkpoint(checkpoint, arch, mode=neuron_mode, ema=ema, **overrides)
     save_model(model, output, source=checkpoint.name, created_from=f"official checkpoint ({report.layout})",
-               provenance={"source_sha256": _sha256(checkpoint)})
+               provenance={"source_sha256": sha256_file(checkpoint)})
     prefix = f", stripped prefix {report.prefix!r}" if report.prefix else ""
     click.echo(f"imported {report.loaded} tensors from {checkpoint} ({report.layout}{prefix}) as {arch}")
     if ema:
