@@ -194,7 +194,8 @@ def _node_problem(node: Any, shapes: dict[str, tuple[int, int, int]]) -> str | N
             return f"input shapes {ins} differ from its shape {node.shape}"
         if not (_in_range(node.du, L.DU_RANGE) and _in_range(node.dv, L.DV_RANGE) and _in_range(node.vth, L.VTH_RANGE)):
             return f"du/dv/vth {node.du!r}/{node.dv!r}/{node.vth!r} outside Loihi's ranges"
-        if not (_int_array_in(node.bias_mant, L.BIAS_MANT_RANGE, c) and _int_array_in(node.bias_exp, L.BIAS_EXP_RANGE, c)):
+        if not (_int_array_in(node.bias_mant, L.BIAS_MANT_RANGE, c)
+                and _int_array_in(node.bias_exp, L.BIAS_EXP_RANGE, c)):
             return "bias mantissas/exponents are not per-channel integers in Loihi's ranges"
     elif isinstance(node, SumNode):
         if not ins or any(s != node.shape for s in ins):

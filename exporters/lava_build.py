@@ -47,7 +47,7 @@ from snn_deploy.exporters.graph import (
 )
 from snn_deploy.exporters.lava_procs import DelayLine, SpikeProduct, SumRelay, model_map
 from snn_deploy.fixedpoint.synapse import torch_conv_weight_to_lava, torch_image_to_lava
-from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog
+from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog, within
 
 Progress = Callable[[int, int], None]
 """Called with (Lava steps done, total Lava steps) after each sample."""
@@ -289,7 +289,7 @@ def _end_runtime(source: Source) -> None:
     memory through Lava's own manager so nothing is left in /dev/shm."""
     infrastructure = _infrastructure(source)
     end_processes(list(infrastructure.actors))
-    infrastructure.smm.shutdown()
+    within(10, infrastructure.smm.shutdown)
 
 
 def _aligned(frames: np.ndarray, depth: int, steps: int, samples: int) -> torch.Tensor:

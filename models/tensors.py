@@ -53,8 +53,8 @@ def check_tensors(state: Mapping[str, object], expected: Mapping[str, torch.Tens
                     if tuple(v.shape) != tuple(expected[k].shape))
     if shapes:
         problems.append(f"shape mismatch(es) (file vs model): {_listed(shapes)}")
-    kinds = sorted(f"{k} {v.dtype}" for k, v in tensors.items()
-                   if v.is_floating_point() != expected[k].is_floating_point() or v.is_complex() or v.dtype == torch.bool)
+    kinds = sorted(f"{k} {v.dtype}" for k, v in tensors.items() if v.is_complex() or v.dtype == torch.bool
+                   or v.is_floating_point() != expected[k].is_floating_point())
     if kinds:
         problems.append(f"wrong dtype(s): {_listed(kinds)}")
     if problems:

@@ -9,12 +9,13 @@ exception surfaces even in a blocking receive); the caller then ends the workers
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -88,9 +89,18 @@ def watchdog(timeout_s: float) -> Iterator[Watch]:
 
 
 def end_processes(processes: list[multiprocessing.Process]) -> None:
-    """Kill ``processes`` (the workers of a run that stalled) and reap them."""
+    """Kill ``processes`` (the workers of a run that stalled) with SIGKILL by process id (no lock of the stalled
+    run is touched) and reap them."""
     for process in processes:
-        if process.is_alive():
-            process.kill()
+        if process.pid is not None and process.exitcode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
     for process in processes:
         multiprocessing.Process.join(process, 5)  # Lava's SystemProcess.join takes no timeout
+
+
+def within(seconds: float, cleanup: Callable[[], None]) -> None:
+    """Run ``cleanup`` in a daemon thread and wait at most ``seconds``: cleanup after a stall must not hang."""
+    worker = threading.Thread(target=cleanup, daemon=True)
+    worker.start()
+    worker.join(seconds)

@@ -181,7 +181,8 @@ def test_non_finite_float_options_are_refused(tmp_path, option, value):
 ])
 def test_numeric_options_out_of_range_are_refused_with_the_range_in_help(files, tmp_path, command, option, value):
     model, bundle = files
-    base = {"train": ["train", *TRAIN, "-o", tmp_path / "m.pt"], "pretrain": ["pretrain", *PRETRAIN, "-o", tmp_path / "m.pt"],
+    base = {"train": ["train", *TRAIN, "-o", tmp_path / "m.pt"],
+            "pretrain": ["pretrain", *PRETRAIN, "-o", tmp_path / "m.pt"],
             "eval": ["eval", model, "--dataset", "digits"], "verify": ["verify", model, "--dataset", "digits"],
             "quantize": ["quantize", model, "-o", tmp_path / "q.pt"], "export": ["export", model, "-o", tmp_path / "e"],
             "simulate": ["simulate", bundle, "--dataset", "digits"],
@@ -272,7 +273,8 @@ def test_an_output_that_is_an_input_is_refused_even_with_force(files, tmp_path, 
 def test_every_existing_output_needs_force(files, tmp_path, command):
     model, bundle = files
     out = tmp_path / "out.x"
-    existing = {"train-metrics": tmp_path / "out.metrics.json", "train-checkpoint": tmp_path / "out.ckpt"}.get(command, out)
+    existing = {"train-metrics": tmp_path / "out.metrics.json",
+                "train-checkpoint": tmp_path / "out.ckpt"}.get(command, out)
     existing.write_bytes(b"precious")
     refused(WRITERS[command.split("-")[0] if command.startswith("train") else command](model, bundle, out),
             str(existing), "--force", watch=(tmp_path,))
@@ -481,13 +483,14 @@ def test_kill_9_during_training_then_resume_gives_the_uninterrupted_model(tmp_pa
     args = [*TRAIN, "--epochs", "3"]
     assert invoke("train", *args, "-o", tmp_path / "straight.pt")[0] == 0
     out = tmp_path / "killed.pt"
-    run = subprocess.Popen([EXE, "train", *args, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    run = subprocess.Popen([EXE, "train", *args, "-o", str(out)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not out.with_suffix(".ckpt").exists() and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     run.send_signal(signal.SIGKILL)
     run.wait()
-    assert run.returncode == -signal.SIGKILL, run.stderr.read()
+    assert run.returncode == -signal.SIGKILL
     assert out.with_suffix(".ckpt").exists() and not out.exists()
     status, _, err = invoke("train", *args, "-o", out, "--resume")
     assert status == 0, err
@@ -521,8 +524,8 @@ def test_two_concurrent_exports_to_the_same_output_end_with_one_complete_bundle(
     out = tmp_path / "same.loihi"
     runs = [subprocess.Popen([EXE, "export", str(model), "-o", str(out), "--force"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    results = [(r.wait(timeout=300), r.stderr.read()) for r in runs]
-    assert all(code == 0 for code, _ in results), results
+    results = [(r.communicate(timeout=300)[1], r.returncode) for r in runs]
+    assert all(code == 0 for _, code in results), results
     loaded = load_bundle(out)  # every hash checks: one bundle, not a mix
     assert loaded.manifest["arch"] == "qkformer-tiny"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["same.loihi"]
@@ -571,9 +574,10 @@ def test_a_lava_worker_that_crashes_or_hangs_ends_the_run_with_one_error(monkeyp
     monkeypatch.setattr(PyLoihiExtractorModel, "run_spk", broken)  # the workers are forked: they inherit it
     graph = residual_and_graph()
     payload = input_sequence(graph, torch.rand(1, *graph.input.shape, generator=torch.Generator().manual_seed(0)))
+    timeout = 4 if behaviour == "hang" else 120  # a crash is seen within a second, however slow the machine
     start = time.monotonic()
     with pytest.raises(UserError, match="Lava stopped answering") as info:
-        lava_build.run(graph, payload, progress=lambda done, total: None, timeout_s=4)
+        lava_build.run(graph, payload, progress=lambda done, total: None, timeout_s=timeout)
     assert time.monotonic() - start < 60
     assert ("ended with status 3" if behaviour == "crash" else "no answer for 4 s") in str(info.value)
 

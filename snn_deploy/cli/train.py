@@ -13,7 +13,9 @@ from typing import Any, TypeVar
 
 import click
 
-from snn_deploy.cli.params import FiniteFloat, NON_NEGATIVE, NON_NEGATIVE_FLOAT, OPEN_FRACTION, POSITIVE, POSITIVE_FLOAT
+from snn_deploy.cli.params import (
+    NON_NEGATIVE, NON_NEGATIVE_FLOAT, OPEN_FRACTION, POSITIVE, POSITIVE_FLOAT, FiniteFloat,
+)
 from snn_deploy.errors import UserError, exit_on_user_error
 
 R = TypeVar("R")
@@ -91,7 +93,8 @@ def common_options(command: Callable) -> Callable:
 
 @click.command("train")
 @common_options
-@click.option("--label-smoothing", type=FiniteFloat(0.0, 1.0, max_open=True), help="Label smoothing of the cross-entropy (default: per data set).")
+@click.option("--label-smoothing", type=FiniteFloat(0.0, 1.0, max_open=True),
+              help="Label smoothing of the cross-entropy (default: per data set).")
 @click.option("--augment/--no-augment", default=True, show_default=True, help="Training augmentation of the data set.")
 @click.option("--micro-batches", type=POSITIVE, default=1, show_default=True,
               help="Split each process's batch into this many gradient-accumulation steps (BatchNorm groups).")

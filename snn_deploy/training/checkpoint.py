@@ -33,7 +33,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def load_checkpoint(path: Path, settings: dict[str, Any], world_size: int, model: torch.nn.Module) -> dict[str, Any]:
+def load_checkpoint(path: Path, settings: dict[str, Any], world_size: int,
+                    model: torch.nn.Module) -> dict[str, Any]:
     """The checkpoint at ``path``, which must belong to a run with these settings and process count and hold
     valid tensors for ``model``."""
     if not path.exists():
