@@ -26,7 +26,7 @@ def main() -> None:
     torch.set_num_threads(1)
 
     import snn_deploy.quant as quant
-    from snn_deploy.cli.deploy import dataset_tensors
+    from snn_deploy.data.tensors import dataset_tensors
     from snn_deploy.fixedpoint import limits as L
     from snn_deploy.modelfile import load_model
     from snn_deploy.quant_check import compare_quantized

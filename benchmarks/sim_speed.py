@@ -1,13 +1,18 @@
 """Simulator throughput against Lava and the PyTorch integer-mode forward, side by side on one batch.
 
 Usage: python benchmarks/sim_speed.py [--model spikformer-tiny] [--batch 8] [--lava-samples 4] [--repeats 3]
-                                     [--threads 1] [--no-lava]
+                                     [--threads 1] [--no-lava] [--command]
 
 The same quantized tiny model (random weights, digits test images) runs the same batch through: the integer
 PyTorch model (``model(x)`` in float64, no_grad), the simulator (``simulate``), and Lava's bit-accurate CPU models
 (``lava_build.run``, one OS process per Lava process; compile time reported apart). Throughput is time steps x
 samples per second, best of ``--repeats`` (Lava: one run on the first ``--lava-samples`` of the batch, since Lava
 runs samples back to back and its throughput does not depend on the batch). All must predict the same classes.
+
+``--command`` also times what users run: ``snn-deploy simulate BUNDLE --dataset digits`` (in process, every test
+digit, batches of 32: bundle and data loading, the counted simulation, mapping, cost model and report) on a bundle
+of the same model, and the counted simulation alone (``run_dataset``: the simulator with the hardware's event
+counts), each against the bare simulator (``simulate`` over the same samples and batches), and prints the ratios.
 """
 
 from __future__ import annotations
@@ -35,15 +40,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
     parser.add_argument("--lava-samples", type=int, default=4, help="samples of the batch Lava runs")
     parser.add_argument("--no-lava", action="store_true")
+    parser.add_argument("--command", action="store_true", help="also time `snn-deploy simulate` (see above)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
     import snn_deploy.models as zoo
-    from snn_deploy.cli.deploy import dataset_tensors
+    from snn_deploy.data.tensors import dataset_tensors
     from snn_deploy.exporters.lower import lower
     from snn_deploy.quant import quantize
-    from snn_deploy.sims.simulator import input_sequence, readout_input, readout_logits, simulate
+    from snn_deploy.sims.simulator import readout_input, readout_logits, simulate
+    from snn_deploy.graph import input_sequence
 
     model = zoo.create(args.model, mode="loihi").eval()
     quantize(model)
@@ -86,6 +93,47 @@ def main() -> None:
               f"{rate['simulator'] / rate['lava (with compile and start-up)']:.0f}x with compile")
     agree = all(bool((p == predictions["torch"]).all()) for p in predictions.values())
     print(f"  predictions agree across backends: {agree}")
+    if args.command:
+        time_command(model, graph, args.repeats)
+
+
+def time_command(model, graph, repeats: int, batch: int = 32) -> None:
+    """``snn-deploy simulate`` on a bundle of ``graph`` over the digits test split against the bare simulator."""
+    import tempfile
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from snn_deploy.cli import cli
+    from snn_deploy.data.tensors import dataset_tensors
+    from snn_deploy.exporters.bundle import write_bundle
+    from snn_deploy.graph import LOIHI2
+    from snn_deploy.sims.driver import run_dataset
+    from snn_deploy.sims.simulator import simulate
+
+    x, y = dataset_tensors(model.config, "digits", "test", 1 << 30, None)
+    n = x.shape[-4]
+
+    def bare():
+        for start in range(0, n, batch):
+            simulate(graph, x[start:start + batch])
+
+    bare_s, _ = best_of(repeats, bare)
+    counted_s, _ = best_of(repeats, lambda: run_dataset(graph, x, y, batch_size=batch))
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = write_bundle(graph, Path(tmp) / "model.loihi", target=LOIHI2, quantization={}, extra={})
+        args = ["simulate", str(bundle), "--dataset", "digits", "--batch-size", str(batch)]
+
+        def command():
+            result = CliRunner().invoke(cli, args, catch_exceptions=False)
+            assert result.exit_code == 0, result.output
+
+        command_s, _ = best_of(repeats, command)
+    print(f"`snn-deploy simulate` ({n} digits, batch {batch}) against the bare simulator on the same batches:")
+    print(f"  bare simulator                        {bare_s:8.3f} s  {n / bare_s:10.1f} samples / s")
+    print(f"  counted simulation (run_dataset)      {counted_s:8.3f} s  {n / counted_s:10.1f} samples / s")
+    print(f"  snn-deploy simulate (whole command)   {command_s:8.3f} s  {n / command_s:10.1f} samples / s")
+    print(f"  counted / bare time: {counted_s / bare_s:.2f}x; command / bare time: {command_s / bare_s:.2f}x")
 
 
 if __name__ == "__main__":

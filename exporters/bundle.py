@@ -18,66 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from snn_deploy import __version__
 from snn_deploy.errors import UserError
 from snn_deploy.exporters import nir_io
 from snn_deploy.exporters.bundle_check import (
     check_files, check_graph, check_manifest, check_nir_sizes, read_manifest,
 )
-from snn_deploy.exporters.graph import (
-    ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, value_bounds,
-)
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.graph import ConvNode, Graph, HardwareProfile, LIFNode, ReadoutNode, SpikeProductNode, current_bounds
 from snn_deploy.io import atomic_directory, sha256_file as sha256, write_json_atomic
-from snn_deploy.sims.profiles import HardwareProfile
 
 BUNDLE_FORMAT = "snn-deploy-bundle"
 BUNDLE_VERSION = 1
 NETWORK_FILE, QUANT_FILE, MANIFEST_FILE = "network.nir", "quantization.json", "manifest.json"
 LIBRARIES = ("torch", "numpy", "nir", "lava-nc", "lava-dl", "onnx", "onnxruntime")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A reason the graph cannot run on the target as it is: where, what, and the fix."""
-
-    node: str
-    what: str
-    fix: str
-
-
-
-def summarize(problems: list[Problem]) -> str:
-    """All problems on one line, grouped by what is wrong: ``what at a, b, c (fix); ...``."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for p in problems:
-        groups.setdefault((p.what, p.fix), []).append(p.node)
-    return "; ".join(f"{what} at {', '.join(nodes)} ({fix})" for (what, fix), nodes in groups.items())
-
-
-def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
-    """Every construct of ``graph`` the target cannot carry, all at once."""
-    problems = []
-    if not target.graded_spikes:
-        for node in graph.nodes:
-            if isinstance(node, ConvNode) and node.graded and node.name not in graph.host:
-                if isinstance(graph[node.inputs[0]], InputNode):
-                    what, fix = "analog input", "export for loihi2, or pass --input-on-host to compute it on the host"
-                else:
-                    what, fix = "integer residual stream", "export for loihi2"
-                problems.append(Problem(node.name, f"{what} as graded spikes, but {target.name} has binary "
-                                        "spikes only", fix))
-            if isinstance(node, SpikeProductNode):
-                problems.append(Problem(node.name, "spike product needs graded messages",
-                                        "export for loihi2 (embedded cores)"))
-    return problems
-
-
-def current_bounds(graph: Graph) -> dict[str, int]:
-    """Largest |input current| each LIF can receive in one step, from weights and input ranges (worst case)."""
-    values = value_bounds(graph)
-    return {n.name: sum(values[i] for i in n.inputs) for n in graph.nodes if isinstance(n, LIFNode)}
 
 
 def risk_report(graph: Graph, target: HardwareProfile) -> list[dict[str, Any]]:

@@ -27,10 +27,8 @@ from typing import Any
 import numpy as np
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import (
-    ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode,
-)
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.graph import CONV_ROLES, ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode
 from snn_deploy.io import sha256_file
 
 MAX_MANIFEST_BYTES = 16 * 2**20
@@ -187,8 +185,8 @@ def _node_problem(node: Any, shapes: dict[str, tuple[int, int, int]]) -> str | N
             return f"stride {node.stride!r} / padding {node.padding!r} out of range"
         if conv_output(ins[0][1:], k.shape[2:], node.stride, node.padding) != (h, w):
             return f"output size {h} x {w} does not follow from input {ins[0][1:]} and kernel {k.shape[2:]}"
-        if not _in_range(node.weight_exp, WEIGHT_EXP_RANGE):
-            return f"weight_exp {node.weight_exp!r} outside {WEIGHT_EXP_RANGE}"
+        if not _in_range(node.weight_exp, WEIGHT_EXP_RANGE) or node.role not in CONV_ROLES:
+            return f"weight_exp {node.weight_exp!r} outside {WEIGHT_EXP_RANGE} or unknown role {node.role!r}"
     elif isinstance(node, LIFNode):
         if not ins or any(s != node.shape for s in ins):
             return f"input shapes {ins} differ from its shape {node.shape}"

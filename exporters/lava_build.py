@@ -1,4 +1,4 @@
-"""A :class:`~snn_deploy.exporters.graph.Graph` as a Lava process network, run bit-exactly in Lava's CPU models.
+"""A :class:`~snn_deploy.graph.Graph` as a Lava process network, run bit-exactly in Lava's CPU models.
 
 :func:`build` maps each node to a Lava process in Lava's (W, H, C) layout: the input to a ``RingBuffer`` source,
 convolutions to ``Conv``, LIF populations to ``LIFReset``, sums, spike products and path-balancing delays to the
@@ -42,11 +42,9 @@ from lava.proc.lif.process import LIFReset
 
 from snn_deploy.console import progress as console_progress
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import (
-    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode,
-)
 from snn_deploy.exporters.lava_procs import DelayLine, SpikeProduct, SumRelay, model_map
 from snn_deploy.fixedpoint.synapse import torch_conv_weight_to_lava, torch_image_to_lava
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode
 from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog, within
 
 Progress = Callable[[int, int], None]
@@ -116,24 +114,11 @@ class LavaRun:
     """Everything, stopping the runtime included."""
 
 
-def _ungrouped(weight: np.ndarray, groups: int) -> np.ndarray:
-    """A grouped torch kernel as the equivalent block-diagonal kernel with one group."""
-    c_out, c_in_group = weight.shape[:2]
-    out_per_group = c_out // groups
-    full = np.zeros((c_out, c_in_group * groups, *weight.shape[2:]), dtype=weight.dtype)
-    for g in range(groups):
-        rows = slice(g * out_per_group, (g + 1) * out_per_group)
-        full[rows, g * c_in_group:(g + 1) * c_in_group] = weight[rows]
-    return full
-
-
 def _conv(node: ConvNode, in_shape: Shape) -> Conv:
     """Lava ignores ``weight_exp`` in Conv and never clips its weights: the exponent goes into the weights."""
-    if node.weight_exp < 0:
-        raise UserError(f"{node.name}: weight_exp {node.weight_exp} < 0 cannot be folded into Lava Conv weights")
-    weight, groups = np.asarray(node.weight, dtype=np.int64) << node.weight_exp, node.groups
+    weight, groups = node.folded_weight(), node.groups
     if groups > MAX_CONV_GROUPS:
-        weight, groups = _ungrouped(weight, groups), 1
+        weight, groups = node.dense_kernel(weight), 1
     conv = Conv(weight=torch_conv_weight_to_lava(weight), input_shape=lava_shape(in_shape),
                 stride=node.stride[::-1], padding=node.padding[::-1], groups=groups,
                 num_message_bits=24 if node.graded else 0)

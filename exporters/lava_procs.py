@@ -1,6 +1,6 @@
 """Lava processes for the graph operations Lava has no process for, with fixed-point CPU models.
 
-* :class:`SumRelay` - a :class:`~snn_deploy.exporters.graph.SumNode`: Lava already sums every OutPort connected to
+* :class:`SumRelay` - a :class:`~snn_deploy.graph.SumNode`: Lava already sums every OutPort connected to
   one InPort; the relay forwards that integer sum as a graded message in the same step, so the sum has zero
   latency like the node it implements.
 * :class:`DelayLine` - ``d`` steps of delay for graded or binary messages: balances paths of unequal latency.
@@ -30,6 +30,8 @@ from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from snn_deploy.fixedpoint import spike_product as fixed_spike_product
 
 LavaShape = tuple[int, ...]
 
@@ -73,16 +75,16 @@ class SpikeProduct(AbstractProcess):
 
 
 def spike_product(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, multiplier: int) -> np.ndarray:
-    """The product on (W, H, C) spike maps in exact int64. Token order is irrelevant: k^T v sums over all tokens
-    and each output token reads only its own q, so Lava's column-major tokens give the same map as row-major."""
+    """:func:`snn_deploy.fixedpoint.spike_product` of (W, H, C) spike maps in exact int64. Token order is
+    irrelevant: k^T v sums over all tokens and each output token reads only its own q, so Lava's column-major
+    tokens give the same map as row-major."""
     w, h, c = q.shape
 
-    def tokens(x: np.ndarray) -> np.ndarray:  # (W, H, C) -> (tokens, heads, d)
-        return (x != 0).astype(np.int64).reshape(w * h, heads, c // heads)
+    def channels_by_tokens(x: np.ndarray) -> np.ndarray:  # (W, H, C) -> (C, tokens), events as 0/1
+        return (x != 0).astype(np.int64).reshape(w * h, c).T
 
-    qt, kt, vt = tokens(q), tokens(k), tokens(v)
-    kv = np.einsum("nhi,nhj->hij", kt, vt)
-    return (np.einsum("nhi,hij->nhj", qt, kv) * multiplier).reshape(w, h, c)
+    out = fixed_spike_product(*(channels_by_tokens(x) for x in (q, k, v)), heads, multiplier)
+    return out.T.reshape(w, h, c)
 
 
 @implements(proc=SumRelay, protocol=LoihiProtocol)

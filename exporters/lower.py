@@ -1,4 +1,4 @@
-"""Lowering: an integer-mode model of the zoo -> :class:`~snn_deploy.exporters.graph.Graph`.
+"""Lowering: an integer-mode model of the zoo -> :class:`~snn_deploy.graph.Graph`.
 
 One function per building block, dispatched on its class, mirrors that block's ``forward``: units become a
 :class:`ConvNode` and a :class:`LIFNode`; residual additions become :class:`SumNode`; a max-pool of spikes becomes
@@ -17,10 +17,10 @@ import torch
 from torch import nn
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import (
-    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode,
-)
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.graph import (
+    ConvNode, ConvRole, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode,
+)
 from snn_deploy.models.attention import QKChannelAttention, QKTokenAttention, SpikingSelfAttention
 from snn_deploy.models.blocks import Block, SpikingMLP
 from snn_deploy.models.embed import SPS, ShortcutEmbed
@@ -84,11 +84,12 @@ class Lowering:
 
     # --- units ---------------------------------------------------------------------------------------------------
     def conv(self, name: str, source: str, weight: np.ndarray, *, graded: bool, stride=(1, 1), padding=(0, 0),
-             groups: int = 1, weight_exp: int = 0) -> str:
+             groups: int = 1, weight_exp: int = 0, role: ConvRole = "synapse") -> str:
         shape = self.shapes[source]
         hw = _out_hw(shape, weight.shape[2:], stride, padding)
         return self.add(ConvNode(name, (source,), (weight.shape[0], *hw), weight=weight, stride=tuple(stride),
-                                 padding=tuple(padding), groups=groups, weight_exp=weight_exp, graded=graded))
+                                 padding=tuple(padding), groups=groups, weight_exp=weight_exp, graded=graded,
+                                 role=role))
 
     def lif(self, name: str, sources: tuple[str, ...], *, du: int, dv: int, vth: int, bias_mant=None, bias_exp=None) -> str:
         shape = self.shapes[sources[0]]
@@ -104,7 +105,7 @@ class Lowering:
         s = (pool.stride,) * 2 if isinstance(pool.stride, int) else tuple(pool.stride)
         p = (pool.padding,) * 2 if isinstance(pool.padding, int) else tuple(pool.padding)
         summed = self.conv(f"{name}.sum", source, np.ones((channels, 1, *k), dtype=np.int64), graded=False,
-                           stride=s, padding=p, groups=channels)
+                           stride=s, padding=p, groups=channels, role="spike_pool")
         return self.lif(name, (summed,), du=L.DECAY_UNITY - 1, dv=NO_MEMORY_DV, vth=0)
 
     def unit(self, host: UnitHost, prefix: str, key: str, source: str) -> str:

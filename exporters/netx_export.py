@@ -23,7 +23,7 @@ What netx loads (lava-dl 0.6, ``netx/hdf5.py``) decides what can be carried:
 * No readout: netx ends at the last layer's spikes; the graph's ReadoutNode stays on the host.
 
 Pipeline latency: each layer's synapse delays by one step, so node n's functional step t appears at Lava step
-``t + depths[n]`` (:meth:`~snn_deploy.exporters.graph.Graph.depths`).
+``t + depths[n]`` (:meth:`~snn_deploy.graph.Graph.depths`).
 """
 
 from __future__ import annotations
@@ -35,13 +35,10 @@ from typing import Any
 
 import h5py
 import numpy as np
-import torch
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.bundle import current_bounds
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
-from snn_deploy.fixedpoint import LIFParams
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, current_bounds
 from snn_deploy.io import write_bytes_atomic
 
 NETX_BIAS_EXP = 6
@@ -57,13 +54,8 @@ def _is_dense(node: ConvNode, in_shape: tuple[int, int, int]) -> bool:
     return node.groups == 1 and node.padding == (0, 0) and tuple(node.weight.shape[2:]) == in_shape[1:]
 
 
-def _folded_weight(node: ConvNode) -> np.ndarray:
-    return node.weight.astype(np.int64) << max(node.weight_exp, 0)
-
-
 def _netx_bias(node: LIFNode) -> np.ndarray:
-    params = LIFParams(node.du, node.dv, node.vth, torch.from_numpy(node.bias_mant), torch.from_numpy(node.bias_exp))
-    return params.bias().numpy()
+    return node.params().bias().reshape(-1).numpy()
 
 
 def _conv_problems(node: ConvNode, graph: Graph, after_dense: bool) -> list[str]:
@@ -71,9 +63,7 @@ def _conv_problems(node: ConvNode, graph: Graph, after_dense: bool) -> list[str]
     problems = []
     if not isinstance(source, (InputNode, LIFNode)):
         problems.append(f"reads {source.kind} {source.name}")
-    if node.weight_exp < 0:
-        problems.append(f"weight exponent {node.weight_exp} (netx layers carry none; only >= 0 folds into weights)")
-    weight = _folded_weight(node)
+    weight = node.folded_weight()
     lo, hi = -(1 << L.WEIGHT_BITS), (1 << L.WEIGHT_BITS) - 1
     if weight.size and (weight.min() < lo or weight.max() > hi):
         problems.append(f"weights << weight_exp outside 8 bits [{lo}, {hi}]")
@@ -188,7 +178,7 @@ def _write_layers(f: h5py.File, graph: Graph) -> None:
     neuron_of = {node.inputs[0]: node for node in graph.of_kind(LIFNode)}
     for node in graph.of_kind(ConvNode):
         in_shape = graph[node.inputs[0]].shape
-        weight = _folded_weight(node)
+        weight = node.folded_weight()
         if _is_dense(node, in_shape):
             if spatial and index > 1:
                 layer("flatten")

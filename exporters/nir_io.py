@@ -4,7 +4,7 @@ Mapping (documented in docs/nir_mapping.md):
 
 * InputNode -> ``nir.Input``; metadata: payload scale, bits, sign.
 * ConvNode -> ``nir.Conv2d`` with float-equivalent weights (see :func:`float_scale`); metadata: integer kernel,
-  weight exponent, graded flag, ``host`` (placement: computed on the host, see :attr:`Graph.host`).
+  weight exponent, graded flag, ``role``, ``host`` (placement: computed on the host, see :attr:`Graph.host`).
 * LIFNode -> ``nir.CubaLIF`` under the time-step convention ``dt`` (``DT`` = 1e-4 s, snnTorch's fixed step;
   Norse takes ``dt`` as an argument) and forward Euler: tau_syn = dt 4096/(du+1), w_in = 4096/(du+1),
   tau_mem = dt 4096/dv, r = 4096/dv, threshold in units of the integer threshold; metadata: du, dv, vth, bias
@@ -13,8 +13,8 @@ Mapping (documented in docs/nir_mapping.md):
   the LIF (the same current under forward Euler at ``dt``), so ``v_leak`` = 0, which importers that reject
   ``v_leak`` (snnTorch) or also apply it to the synapse (Norse) need; otherwise, or when no Conv2d feeds only this
   LIF, it is ``v_leak`` = bias 4096/dv.
-* a depthwise all-ones ConvNode (the sum inside a max-pool of spikes) -> ``nir.SumPool2d``; other grouped
-  kernels are written ungrouped (zeros between groups).
+* a ConvNode whose role is ``spike_pool`` (the all-ones sum inside a max-pool of spikes) -> ``nir.SumPool2d``;
+  other grouped kernels are written ungrouped (zeros between groups).
 * SumNode -> ``nir.Scale`` of ones: NIR sums every edge into a node.
 * ReadoutNode -> ``nir.SumPool2d`` over the whole map, ``nir.Flatten``, ``nir.Affine`` (weights divided by the
   token count): the mean over tokens. The mean over time is the consumer's (documented).
@@ -29,15 +29,17 @@ Reading a file back gives an identical :class:`Graph` (the integers come from me
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import h5py
 import nir
 import numpy as np
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import (
-    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode,
-)
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.graph import (
+    ConvNode, Graph, InputNode, LIFNode, NODE_TYPES, Node, ReadoutNode, SpikeProductNode, SumNode,
+)
 
 NIR_FORMAT = "snn-deploy-nir"
 NIR_FORMAT_VERSION = 1
@@ -45,7 +47,6 @@ DT = 1e-4
 """Time-step convention of the float-equivalent parameters (seconds per hardware step). snnTorch's NIR importer
 hard-codes this step (and asserts ``r == tau_mem / dt``); Norse's takes it as ``from_nir(..., dt=1e-4)``."""
 SPIKE_PRODUCT_EXTENSION = "snn_deploy.spike_product"
-READOUT_PARTS = ("pool", "flatten", "affine")
 LONG_TAU_STEPS = 1e9
 """Stand-in for an infinite time constant (du = -1 or dv = 0: no decay) in the float-equivalent parameters."""
 
@@ -60,11 +61,40 @@ def _meta(node: Node, order: int, **fields) -> dict:
                            "shape": list(node.shape), **fields}}
 
 
+def _stored(value: Any) -> Any:
+    """A node field as NIR metadata: integer arrays compacted, tuples as lists."""
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.integer):
+        return _compact(value)
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _fields(node: Node, host: bool | None = None) -> dict[str, Any]:
+    """Every field of ``node`` (:meth:`Node.parameters`) as metadata, with its placement."""
+    stored = {name: _stored(value) for name, value in node.parameters().items()}
+    return stored if host is None else {**stored, "host": host}
+
+
+def _loaded(value: Any, default: Any) -> Any:
+    """A stored field converted back to the type of its default."""
+    if isinstance(default, np.ndarray):
+        return np.asarray(value, dtype=default.dtype)
+    if isinstance(default, tuple):
+        return tuple(int(v) for v in value)
+    if isinstance(default, str):
+        return _as_str(value)
+    return type(default)(value)  # bool, int, float
+
+
+def _node(cls: type[Node], common: dict[str, Any], stored: dict) -> Node:
+    """The node of class ``cls`` from its stored fields (a field not stored keeps its default)."""
+    return cls(**common, **{name: _loaded(stored[name], default) for name, default in cls.parameter_defaults().items()
+                            if name in stored})
+
+
 def float_bias(node: LIFNode) -> np.ndarray:
     """Per-channel bias of ``node`` in float units (the float threshold is 1), float32 [C]: the constant added to
-    v each step (``mant << exp``; ``>>`` for a negative exponent, as Lava computes it)."""
-    mant, exp = np.broadcast_arrays(node.bias_mant.astype(np.int64), node.bias_exp.astype(np.int64))
-    exact = np.where(exp >= 0, mant << np.maximum(exp, 0), mant >> np.maximum(-exp, 0))
+    v each step (:meth:`LIFParams.bias <snn_deploy.fixedpoint.LIFParams.bias>`)."""
+    exact = node.params().bias().reshape(-1).numpy()
     return np.broadcast_to(exact.astype(np.float64) / float_scale(node.vth), node.shape[:1]).astype(np.float32)
 
 
@@ -81,7 +111,7 @@ def bias_carriers(graph: Graph) -> dict[str, str]:
             continue
         for name in node.inputs:
             source = graph[name]
-            if isinstance(source, ConvNode) and not _is_sum_pool(source) and consumers[name] == [node.name]:
+            if isinstance(source, ConvNode) and source.role != "spike_pool" and consumers[name] == [node.name]:
                 carriers[name] = node.name
                 break
     return carriers
@@ -99,10 +129,9 @@ def _lif_to_nir(node: LIFNode, order: int, bias_on_conv: bool, host: bool) -> ni
 
     return nir.CubaLIF(
         tau_syn=full(DT * syn_steps), tau_mem=full(DT * mem_steps), r=full(mem_steps),
-        v_leak=full(bias.reshape(-1, 1, 1) * mem_steps), v_threshold=full((1 << L.VTH_SHIFT) * node.vth / scale),
+        v_leak=full(bias.reshape(-1, 1, 1) * mem_steps), v_threshold=full(node.params().threshold() / scale),
         v_reset=full(0.0), w_in=full(syn_steps),
-        metadata=_meta(node, order, du=node.du, dv=node.dv, vth=node.vth, bias_mant=_compact(node.bias_mant),
-                       bias_exp=_compact(node.bias_exp), host=host))
+        metadata=_meta(node, order, **_fields(node, host)))
 
 
 def _compact(values: np.ndarray) -> np.ndarray:
@@ -112,25 +141,6 @@ def _compact(values: np.ndarray) -> np.ndarray:
         if values.size == 0 or (values.min() >= info.min and values.max() <= info.max):
             return values.astype(dtype)
     return values.astype(np.int64)
-
-
-def _is_sum_pool(node: ConvNode) -> bool:
-    """A depthwise all-ones kernel is a sum pool (NIR's Conv2d type check ignores groups, SumPool2d is exact)."""
-    co, ci = node.weight.shape[:2]
-    return node.groups == co and ci == 1 and node.weight_exp == 0 and bool((node.weight == 1).all())
-
-
-def _dense_kernel(node: ConvNode) -> np.ndarray:
-    """The grouped kernel as an equivalent ungrouped one (zeros between groups), float32."""
-    if node.groups == 1:
-        return node.weight.astype(np.float32)
-    co, ci_g = node.weight.shape[:2]
-    out_g = co // node.groups
-    dense = np.zeros((co, ci_g * node.groups, *node.weight.shape[2:]), dtype=np.float32)
-    for o in range(co):
-        g = o // out_g
-        dense[o, g * ci_g:(g + 1) * ci_g] = node.weight[o]
-    return dense
 
 
 def _consumer_vth(graph: Graph, name: str) -> int:
@@ -145,20 +155,17 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
     input_scale = graph.input.scale
     carriers = bias_carriers(graph)
     for order, node in enumerate(graph.nodes):
-        edges += [(_out_name(graph[i]), node.name) for i in node.inputs]
+        edges += [(i, node.name) for i in node.inputs]
         if isinstance(node, InputNode):
             nodes[node.name] = nir.Input(input_type={"input": np.array(node.shape)},
-                                         metadata=_meta(node, order, scale=node.scale, payload_bits=node.payload_bits,
-                                                        signed=node.signed))
+                                         metadata=_meta(node, order, **_fields(node)))
         elif isinstance(node, ConvNode):
             source = graph[node.inputs[0]]
             per_unit = (1 << L.ACT_SHIFT) * 2.0 ** node.weight_exp / float_scale(_consumer_vth(graph, node.name))
             if isinstance(source, InputNode):
                 per_unit *= input_scale
-            meta = _meta(node, order, weight=_compact(node.weight), weight_exp=node.weight_exp, graded=node.graded,
-                         stride=list(node.stride), padding=list(node.padding), groups=node.groups,
-                         host=node.name in graph.host)
-            if _is_sum_pool(node):
+            meta = _meta(node, order, **_fields(node, node.name in graph.host))
+            if node.role == "spike_pool":
                 nodes[node.name] = nir.SumPool2d(kernel_size=np.array(node.weight.shape[2:]),
                                                  stride=np.array(node.stride), padding=np.array(node.padding),
                                                  metadata=meta)
@@ -166,7 +173,7 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
                 bias = (float_bias(graph[carriers[node.name]]) if node.name in carriers
                         else np.zeros(node.weight.shape[0], dtype=np.float32))
                 nodes[node.name] = nir.Conv2d(
-                    input_shape=tuple(source.shape[1:]), weight=(_dense_kernel(node) * per_unit).astype(np.float32),
+                    input_shape=tuple(source.shape[1:]), weight=(node.dense_kernel().astype(np.float32) * per_unit).astype(np.float32),
                     stride=node.stride,
                     padding=node.padding, dilation=(1, 1), groups=1, bias=bias,
                     metadata=meta)
@@ -177,8 +184,7 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
             nodes[node.name] = nir.Scale(scale=np.broadcast_to(np.float32(1), node.shape), metadata=_meta(node, order))
         elif isinstance(node, SpikeProductNode):
             nodes[node.name] = nir.Delay(delay=np.broadcast_to(np.float32(np.nan), node.shape), metadata=_meta(
-                node, order, heads=node.heads, multiplier=node.multiplier, extension=SPIKE_PRODUCT_EXTENSION,
-                operands=list(node.inputs)))
+                node, order, **_fields(node), extension=SPIKE_PRODUCT_EXTENSION, operands=list(node.inputs)))
         elif isinstance(node, ReadoutNode):
             c, h, w = node.shape
             prefix = node.name
@@ -187,8 +193,7 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
             nodes[f"{prefix}.flatten"] = nir.Flatten(input_type={"input": np.array([c, 1, 1])}, start_dim=0,
                                                      end_dim=-1)
             nodes[f"{prefix}.affine"] = nir.Affine(weight=node.weight / (h * w), bias=node.bias.copy(),
-                                                   metadata={"snn_deploy": {"weight": node.weight, "bias": node.bias,
-                                                                            "host": True}})
+                                                   metadata={"snn_deploy": _fields(node, True)})
             edges = [(s, f"{prefix}.pool" if d == prefix else d) for s, d in edges]
             edges += [(f"{prefix}.pool", f"{prefix}.flatten"), (f"{prefix}.flatten", f"{prefix}.affine"),
                       (f"{prefix}.affine", "output")]
@@ -202,17 +207,27 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
 
-def _out_name(node: Node) -> str:
-    return node.name
-
-
 def _as_str(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _conv_role(nir_type: str) -> str:
+    """The role of a conv in a file written before roles were recorded: its sum pools are SumPool2d nodes."""
+    return "spike_pool" if nir_type == "SumPool2d" else "synapse"
+
+
+def _ours(metadata: object) -> dict | None:
+    return metadata.get("snn_deploy") if isinstance(metadata, dict) else None
+
+
 def from_nir(ir: nir.NIRGraph) -> Graph:
     """Rebuild the exact :class:`Graph` from a NIR graph written by :func:`to_nir`."""
-    meta = ir.metadata.get("snn_deploy") if isinstance(ir.metadata, dict) else None
+    nodes = {key: (type(node).__name__, _ours(node.metadata)) for key, node in ir.nodes.items()}
+    return _graph(_ours(ir.metadata), nodes)
+
+
+def _graph(meta: dict | None, stored: dict[str, tuple[str, dict | None]]) -> Graph:
+    """The graph from its NIR metadata and every NIR node's (type name, snn-deploy metadata)."""
     if not meta or _as_str(meta.get("format")) != NIR_FORMAT:
         raise UserError("this NIR file was not written by snn-deploy (no snn_deploy metadata): it carries no "
                         "integer parameters to deploy")
@@ -224,13 +239,12 @@ def from_nir(ir: nir.NIRGraph) -> Graph:
     if unknown:
         raise UserError(f"NIR file requires unknown extensions {unknown}; upgrade snn-deploy")
     records = []
-    for key, node in ir.nodes.items():
-        m = node.metadata.get("snn_deploy") if isinstance(node.metadata, dict) else None
+    for key, (nir_type, m) in stored.items():
         if m and "kind" in m:
-            records.append((int(m["order"]), key, node, m))
+            records.append((int(m["order"]), key, nir_type, m))
     nodes: list[Node] = []
     host: set[str] = set()
-    for _, key, node, m in sorted(records, key=lambda r: r[0]):
+    for _, key, nir_type, m in sorted(records, key=lambda r: r[0]):
         common = dict(name=_as_str(m["name"]), inputs=tuple(_as_str(i) for i in np.atleast_1d(m["inputs"])),
                       shape=tuple(int(s) for s in m["shape"]))
         if len(m["inputs"]) == 0:
@@ -238,27 +252,13 @@ def from_nir(ir: nir.NIRGraph) -> Graph:
         kind = _as_str(m["kind"])
         if bool(m.get("host", False)):  # files without placement: everything on the chip
             host.add(common["name"])
-        if kind == "input":
-            nodes.append(InputNode(**common, scale=float(m["scale"]), payload_bits=int(m["payload_bits"]),
-                                   signed=bool(m["signed"])))
-        elif kind == "conv":
-            nodes.append(ConvNode(**common, weight=np.asarray(m["weight"], dtype=np.int64),
-                                  stride=tuple(int(s) for s in m["stride"]), padding=tuple(int(p) for p in m["padding"]),
-                                  groups=int(m["groups"]), weight_exp=int(m["weight_exp"]), graded=bool(m["graded"])))
-        elif kind == "lif":
-            nodes.append(LIFNode(**common, du=int(m["du"]), dv=int(m["dv"]), vth=int(m["vth"]),
-                                 bias_mant=np.asarray(m["bias_mant"], dtype=np.int64),
-                                 bias_exp=np.asarray(m["bias_exp"], dtype=np.int64)))
-        elif kind == "sum":
-            nodes.append(SumNode(**common))
-        elif kind == "spike_product":
-            nodes.append(SpikeProductNode(**common, heads=int(m["heads"]), multiplier=int(m["multiplier"])))
-        elif kind == "readout":
-            affine = ir.nodes[f"{common['name']}.affine"].metadata["snn_deploy"]
-            nodes.append(ReadoutNode(**common, weight=np.asarray(affine["weight"], dtype=np.float64),
-                                     bias=np.asarray(affine["bias"], dtype=np.float64)))
-        else:
+        if kind not in NODE_TYPES:
             raise UserError(f"NIR node {key!r} has unknown snn-deploy kind {kind!r}; upgrade snn-deploy")
+        cls = NODE_TYPES[kind]
+        fields = stored[f"{common['name']}.affine"][1] if cls is ReadoutNode else m
+        if cls is ConvNode and "role" not in fields:  # written before roles were recorded
+            fields = {**fields, "role": _conv_role(nir_type)}
+        nodes.append(_node(cls, common, fields))
     return Graph(nodes, T=int(meta["T"]), host=frozenset(host))
 
 
@@ -270,13 +270,38 @@ def write(graph: Graph, path: Path) -> None:
 def read(path: Path) -> Graph:
     """Read a graph written by :func:`write`; any other or damaged file is a :class:`UserError`."""
     try:
-        ir = nir.read(str(path))
+        meta, stored = _read_metadata(path)
     except FileNotFoundError:
         raise UserError(f"{path}: no such NIR file") from None
-    except Exception as exc:  # h5py / nir raise many types for damaged files
+    except Exception as exc:  # h5py raises many types for damaged files
         raise UserError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
     try:
-        return from_nir(ir)
+        return _graph(meta, stored)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:  # crafted metadata
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
         raise UserError(f"{path}: damaged snn-deploy metadata ({detail}); export the network again") from None
+
+
+def _read_metadata(path: Path) -> tuple[dict | None, dict[str, tuple[str, dict | None]]]:
+    """The graph's and every node's snn-deploy metadata, and each node's NIR type, straight from the HDF5 file
+    (the layout ``nir.write`` produces). Everything :func:`from_nir` needs, without reading the float-equivalent
+    parameters (most of the file), which makes loading a bundle several times faster than ``nir.read``."""
+    with h5py.File(path, "r") as f:
+        root = f["node"]
+        nodes = {}
+        for key, group in root["nodes"].items():
+            meta = _hdf_dict(group["metadata"]) if "metadata" in group else None
+            nodes[key] = (_as_str(group["type"][()]), _ours(meta))
+        return _ours(_hdf_dict(root["metadata"]) if "metadata" in root else None), nodes
+
+
+def _hdf_dict(group: h5py.Group) -> dict:
+    """An HDF5 group as nested dicts, strings decoded (as ``nir.read`` gives metadata)."""
+    out = {}
+    for key, item in group.items():
+        if isinstance(item, h5py.Group):
+            out[key] = _hdf_dict(item)
+        else:
+            value = item[()]
+            out[key] = value.decode() if isinstance(value, bytes) else value
+    return out

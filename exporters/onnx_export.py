@@ -1,6 +1,6 @@
 """The deployed graph as ONNX: onnxruntime runs it bit-exactly like :func:`~snn_deploy.sims.simulator.simulate`.
 
-Input ``payload``: int64 [T, B, C, H, W], the integer payloads of :class:`~snn_deploy.exporters.graph.InputNode`
+Input ``payload``: int64 [T, B, C, H, W], the integer payloads of :class:`~snn_deploy.graph.InputNode`
 (``clip(round(x * scale), payload_range)``, one map per step; :func:`encode_input` makes them from float images as
 the simulator does). The model clips it to ``payload_range`` itself, because the exactness proof below assumes it.
 Outputs: ``spikes/<LIF node name>`` uint8 [T, B, C, H, W] for every LIF node, and ``logits`` float64 [B, classes].
@@ -37,13 +37,12 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import (
-    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode, conv_sum_bound, product_sum_bound, value_bounds,
-)
-from snn_deploy.fixedpoint import LIFParams
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.graph import (
+    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode, conv_sum_bound,
+    input_sequence, product_sum_bound, value_bounds,
+)
 from snn_deploy.io import write_bytes_atomic
-from snn_deploy.sims.simulator import ConvKernel, input_sequence
 
 OPSET = 17
 IR_VERSION = 8
@@ -51,7 +50,6 @@ IR_VERSION = 8
 INPUT_NAME = "payload"
 LOGITS_NAME = "logits"
 SPIKES_PREFIX = "spikes/"
-FLOAT32_EXACT = ConvKernel.FLOAT32_EXACT
 
 _NP_TYPES = {TensorProto.INT64: np.int64, TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64,
              TensorProto.BOOL: np.bool_, TensorProto.UINT8: np.uint8}
@@ -59,7 +57,7 @@ _NP_TYPES = {TensorProto.INT64: np.int64, TensorProto.FLOAT: np.float32, TensorP
 
 def encode_input(graph: Graph, x: torch.Tensor | np.ndarray) -> np.ndarray:
     """Float images [B, C, H, W] (repeated T times) or [T, B, C, H, W] -> the model's int64 ``payload`` input,
-    exactly as the simulator encodes them (:func:`~snn_deploy.sims.simulator.input_sequence`)."""
+    exactly as the simulator encodes them (:func:`~snn_deploy.graph.input_sequence`)."""
     return input_sequence(graph, torch.as_tensor(x)).numpy().astype(np.int64, copy=False)
 
 
@@ -128,7 +126,7 @@ class _Builder:
 
     def conv(self, node: ConvNode) -> None:
         exact_bound = conv_sum_bound(node, self.bounds)
-        if exact_bound >= FLOAT32_EXACT:
+        if exact_bound >= L.FLOAT32_EXACT:
             raise UserError(f"ONNX export: conv {node.name!r} can reach partial sums of {exact_bound} >= 2^24, where "
                             "float32 is no longer exact, and onnxruntime has no float64 Conv; reduce its input range "
                             "or weights")
@@ -137,10 +135,8 @@ class _Builder:
         y = self.op("Conv", [x, self.weight(node, node.weight, TensorProto.FLOAT)], node.name,
                     kernel_shape=[kh, kw], strides=list(node.stride), group=node.groups,
                     pads=[node.padding[0], node.padding[1], node.padding[0], node.padding[1]])
-        if node.weight_exp:  # x 2^e is exact in float; a negative exponent is an arithmetic shift: floor
-            y = self.op("Mul", [y, self.const(2.0 ** node.weight_exp, TensorProto.FLOAT)], node.name)
-            if node.weight_exp < 0:
-                y = self.op("Floor", [y], node.name)
+        if node.weight_exp:  # << e is x 2^e, exact in float
+            y = self.op("Mul", [y, self.const(float(1 << node.weight_exp), TensorProto.FLOAT)], node.name)
         self.set_value(node, self.op("Cast", [y], node.name, to=TensorProto.INT64), TensorProto.INT64)
 
     def add_all(self, tensors: list[str], scope: str) -> str:
@@ -158,7 +154,7 @@ class _Builder:
         if exact_bound >= L.FLOAT64_EXACT:
             raise UserError(f"ONNX export: spike product {node.name!r} can reach sums of {exact_bound} >= 2^53, "
                             "beyond exact float64")
-        dtype = TensorProto.FLOAT if exact_bound < FLOAT32_EXACT else TensorProto.DOUBLE
+        dtype = TensorProto.FLOAT if exact_bound < L.FLOAT32_EXACT else TensorProto.DOUBLE
         c, h, w = node.shape
         heads = [self.reshape(self.value(i, dtype), [-1, node.heads, c // node.heads, h * w], node.name)
                  for i in node.inputs]  # [T*B, heads, d, tokens]: the transposes of q_h, k_h, v_h
@@ -173,16 +169,14 @@ class _Builder:
     def lif(self, node: LIFNode) -> None:
         """Loihi's CUBA LIF unrolled over T steps, with :func:`snn_deploy.fixedpoint.lif_step`'s arithmetic."""
         I64, name, steps = TensorProto.INT64, node.name, self.graph.T
-        params = LIFParams(node.du, node.dv, node.vth, torch.from_numpy(node.bias_mant),
-                           torch.from_numpy(node.bias_exp))
-        bias = params.bias().numpy().reshape(-1, 1, 1)
-        decay_u = L.DECAY_UNITY - (node.du + L.CURRENT_DECAY_OFFSET)
-        decay_v = L.DECAY_UNITY - (node.dv + L.VOLTAGE_DECAY_OFFSET)
+        params = node.params()
+        bias = params.bias().numpy()
+        decay_u, decay_v = params.decay_factors()
         a_in = self.add_all([self.value(i, I64) for i in node.inputs], name)
         scaled = self.op("Mul", [a_in, self.const(1 << L.ACT_SHIFT, I64)], name)
         inputs = self.op("Split", [scaled], name, outputs=steps, axis=0) if steps > 1 else [scaled]
         u_bounds = _u_bounds(sum(self.bounds[i] for i in node.inputs) << L.ACT_SHIFT, decay_u, steps)
-        threshold = self.const(node.vth << L.VTH_SHIFT, I64)
+        threshold = self.const(params.threshold(), I64)
         u = v = None
         spikes = []
         for t in range(steps):

@@ -15,14 +15,13 @@ from typing import Any
 import torch
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.bundle import Problem, summarize, target_problems, write_bundle
-from snn_deploy.exporters.graph import Graph, analog_input_layer
+from snn_deploy.exporters.bundle import write_bundle
 from snn_deploy.exporters.lower import lower
+from snn_deploy.graph import Graph, HardwareProfile, Problem, analog_input_layer, summarize, target_problems
 from snn_deploy.modelfile import ModelFile
 from snn_deploy.models import SpikingNetwork, build
 from snn_deploy.neurons import neuron_mode
 from snn_deploy.quant import QuantReport, quantize
-from snn_deploy.sims.profiles import HardwareProfile
 
 REWRITES = {
     "maxpool-after-lif": "move every max-pool of analog BatchNorm output after its LIF (pool spikes, as Spikformer "

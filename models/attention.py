@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from snn_deploy.fixedpoint import spike_product
 from snn_deploy.models.units import UnitHost, pointwise
 from snn_deploy.neurons import make_lif
 
@@ -15,23 +16,11 @@ ATTN_THRESHOLD = 0.5
 """Threshold of the attention neuron (``attn_lif``) in every official file."""
 
 
-def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """[T, B, C, N] -> [T, B, heads, N, C/heads]; channel c belongs to head c // (C/heads)."""
-    t, b, c, n = x.shape
-    return x.reshape(t, b, heads, c // heads, n).transpose(-1, -2)
-
-
-def merge_heads(x: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`split_heads`: [T, B, heads, N, d] -> [T, B, heads*d, N]."""
-    t, b, h, n, d = x.shape
-    return x.transpose(-1, -2).reshape(t, b, h * d, n)
-
-
 class SpikingSelfAttention(UnitHost):
     """SSA: q, k, v spikes; per head ``q @ (k^T @ v) * scale`` -> attention LIF (0.5) -> proj unit.
 
-    Evaluating ``k^T v`` first keeps the cost linear in the token count (d x d per head instead of N x N); the
-    result equals ``(q k^T) v`` exactly because all operands are small integers.
+    The product is :func:`snn_deploy.fixedpoint.spike_product` (``k^T v`` first: linear in the token count, and
+    equal to ``(q k^T) v`` exactly because all operands are small integers).
     """
 
     def __init__(self, dim: int, heads: int, *, mode: str, scale: float = 0.125, layer: str = "conv1d",
@@ -47,9 +36,9 @@ class SpikingSelfAttention(UnitHost):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t, b, c, h, w = x.shape
-        q, k, v = (split_heads(self.unit(key, x).flatten(3), self.heads) for key in ("q", "k", "v"))
-        y = (q @ (k.transpose(-1, -2) @ v)) * self.scale
-        y = self.attn_lif(merge_heads(y)).reshape(t, b, c, h, w)
+        q, k, v = (self.unit(key, x).flatten(3) for key in ("q", "k", "v"))
+        y = spike_product(q, k, v, self.heads) * self.scale
+        y = self.attn_lif(y).reshape(t, b, c, h, w)
         return self.unit("proj", y, neuron_over_time_batch=self.legacy)
 
 

@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snn_deploy.exporters.graph import ConvNode, Graph, SpikeProductNode
+from snn_deploy.graph import CMOS_45NM, ConvNode, Figure, Graph, HardwareProfile, SpikeProductNode
 from snn_deploy.sims.driver import Activity
-from snn_deploy.sims.mapper import HOST, Mapping, summands
-from snn_deploy.sims.profiles import CMOS_45NM, Figure, HardwareProfile
+from snn_deploy.sims.mapper import HOST, Mapping
 
 COMPONENTS = ("synaptic_ops", "neuron_updates_active", "neuron_updates_inactive", "spike_delivery",
               "mesh_hops_east_west", "mesh_hops_north_south")
@@ -254,13 +253,6 @@ def _ticks(core: CoreLoad, edge: EdgeLoad, t: dict[str, Figure], T: int, ticks: 
 
 # --- the papers' 45 nm convention --------------------------------------------------------------------------------
 
-def is_spike_pool(node: ConvNode) -> bool:
-    """A max-pool lowered to a depthwise all-ones sum (OR of spikes): the papers count no operations for pooling."""
-    c_out, c_in_group = node.weight.shape[:2]
-    return node.groups == c_out and c_in_group == 1 and node.weight.shape[2:] != (1, 1) and bool(
-        (node.weight == 1).all())
-
-
 def paper_flops(node: ConvNode) -> int:
     """Operations per step as the papers count a conv: output positions x kernel weights. A learned layer counts
     every weight; a fixed routing pattern of the lowering (all non-zero weights equal: head sums, channel
@@ -316,12 +308,12 @@ def paper_energy(graph: Graph, activity: Activity) -> PaperEstimate:
     e_ac, e_mac = CMOS_45NM["accumulate"].value, CMOS_45NM["mac"].value
 
     def rate(name: str) -> float:
-        events = sum(float(activity.spikes[s].sum()) for s in summands(graph, name))
+        events = sum(float(activity.spikes[s].sum()) for s in graph.summands(name))
         return events / n / (np.prod(graph[name].shape) * T)
 
     layers = []
     for node in graph.nodes:
-        if isinstance(node, ConvNode) and not is_spike_pool(node):
+        if isinstance(node, ConvNode) and node.role != "spike_pool":  # the papers count no operations for pooling
             flops = paper_flops(node)
             if node.inputs[0] == graph.input.name:
                 layers.append(PaperLayer(node.name, "mac", flops, 1.0, 0.0, e_mac * flops))

@@ -1,10 +1,12 @@
 """Run a data set through a deployed graph in batches and keep the activity the cost model needs.
 
-Why not just call :func:`~snn_deploy.sims.simulator.simulate`: a hardware estimate needs activity counted the way
-the chip sees it. A sum node has no hardware, so a conv reading a residual stream receives every summand's spikes
-as separate events (the simulator counts one event per non-zero integer); and the coincidence-neuron model of
-spike products needs counts the simulator does not report (k-v coincidences, non-zero k^T v entries, gated q
-events). Both are counted here from the recorded spikes, identically for every backend (``sim``, ``lava``).
+A hardware estimate needs activity counted the way the chip sees it
+(:class:`~snn_deploy.sims.simulator.EventCounts`): a sum node has no hardware, so a conv reading a residual stream
+receives every summand's spikes as separate events, and the coincidence-neuron model of spike products needs
+k-v coincidences, non-zero k^T v entries and gated q events. The simulator counts these in its one pass
+(``simulate(counts=True)``); other backends' recorded spikes are counted by
+:func:`~snn_deploy.sims.simulator.count_events` with the same functions. Backends come from
+:mod:`snn_deploy.sims.backends`.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) each process runs a contiguous shard of the samples and the counts are
 summed with gloo; every process returns the totals, and callers write from rank 0 only.
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,36 +23,21 @@ import numpy as np
 import torch
 
 from snn_deploy.console import progress
+from snn_deploy.data.tensors import Input, dataset_tensors
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import ConvNode, Graph, LIFNode, SpikeProductNode, SumNode
-from snn_deploy.sims.mapper import summands
-from snn_deploy.sims.simulator import ConvKernel, input_sequence, readout_input, readout_logits, simulate
+from snn_deploy.graph import ConvNode, Graph, LIFNode, SpikeProductNode, SumNode, input_sequence
+from snn_deploy.sims import backends
+from snn_deploy.sims.simulator import PRODUCT_COUNTS, ConvKernel, EventCounts, conv_sources, count_events
 
-BACKENDS = ("sim", "lava")
-PRODUCT_COUNTS = ("pairs", "kv_nonzero", "gates", "out_nonzero", "accumulates")
-"""Per spike product and step: k-v coincidences (the ``and`` array's spikes), non-zero entries of k^T v (``kv``
-graded spikes), (token, i, j) with q[token, i] = 1 and kv[i, j] != 0 (``gate`` spikes), non-zero outputs (graded
-currents an embedded core sends), and the accumulates of ``q (k^T v)`` as the simulator counts them."""
 RASTER_LAYERS, RASTER_NEURONS, RASTER_SAMPLES = 6, 8, 4
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What :func:`snn_deploy.cli.deploy.dataset_tensors` reads from a model config, taken from a bundle instead."""
-
-    in_channels: int
-    img_size: int
-    T: int
 
 
 def bundle_tensors(graph: Graph, dataset: str, split: str, count: int, data_dir: Path | None):
     """Up to ``count`` samples of ``split`` shaped for ``graph``'s input (bundles carry no model config)."""
-    from snn_deploy.cli.deploy import dataset_tensors
-
     c, h, w = graph.input.shape
     if h != w:
         raise UserError(f"the bundle's input is {h} x {w}; data sets provide square inputs only")
-    return dataset_tensors(InputSpec(c, h, graph.T), dataset, split, count, data_dir)
+    return dataset_tensors(Input(c, h, graph.T), dataset, split, count, data_dir)
 
 
 @dataclass
@@ -91,6 +77,17 @@ class Activity:
     def accuracy(self) -> float:
         return self.correct / self.samples if self.samples else float("nan")
 
+    def add(self, events: EventCounts) -> None:
+        """Add one batch's counts."""
+        self.input_events += events.input_events
+        for totals, batch in ((self.spikes, events.spikes), (self.conv_events, events.conv_events),
+                              (self.sum_events, events.sum_events)):
+            for key, counts in totals.items():
+                counts += batch[key]
+        for name, counts in self.products.items():
+            for key in PRODUCT_COUNTS:
+                counts[key] += events.products[name][key]
+
     def arrays(self) -> list[np.ndarray]:
         """Every count array in a fixed order (for summing across processes)."""
         out = [d[k] for d in (self.spikes, self.conv_events, self.sum_events) for k in sorted(d)]
@@ -105,61 +102,13 @@ def _zeros(graph: Graph, backend: str) -> Activity:
         if isinstance(node, LIFNode):
             act.spikes[node.name] = np.zeros(T, dtype=np.int64)
         elif isinstance(node, ConvNode):
-            for s in {node.inputs[0], *summands(graph, node.inputs[0])}:
+            for s in conv_sources(graph, node):
                 act.conv_events[(node.name, s)] = np.zeros(T, dtype=np.int64)
         elif isinstance(node, SumNode):
             act.sum_events[node.name] = np.zeros(T, dtype=np.int64)
         elif isinstance(node, SpikeProductNode):
             act.products[node.name] = {c: np.zeros(T, dtype=np.int64) for c in PRODUCT_COUNTS}
     return act
-
-
-def product_counts(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[str, int]:
-    """The :data:`PRODUCT_COUNTS` of one step of spikes [B, C, H, W]."""
-    b, c, h, w = q.shape
-    d = c // node.heads
-
-    def heads(x: torch.Tensor) -> torch.Tensor:  # [B, heads, N, d]
-        return x.reshape(b, node.heads, d, h * w).transpose(-1, -2).to(torch.float64)
-
-    qh, kh, vh = heads(q), heads(k), heads(v)
-    kv = kh.transpose(-1, -2) @ vh
-    pairs = int((kh.sum(-1) * vh.sum(-1)).sum())
-    q_events = qh.sum(-2)  # per (sample, head, i): tokens where q fired
-    return {"pairs": pairs, "kv_nonzero": int((kv != 0).sum()),
-            "gates": int((q_events.unsqueeze(-1) * (kv != 0)).sum()),
-            "out_nonzero": int(((qh @ kv) != 0).sum()), "accumulates": pairs + int(qh.sum()) * d}
-
-
-class Counter:
-    """Adds one batch's spikes to an :class:`Activity`; conv kernels are prepared once."""
-
-    def __init__(self, graph: Graph, activity: Activity) -> None:
-        self.graph, self.act = graph, activity
-        self.kernels = {n.name: ConvKernel(n, graph[n.inputs[0]].shape) for n in graph.of_kind(ConvNode)}
-
-    def add(self, payload: torch.Tensor, spikes: dict[str, torch.Tensor], logits: torch.Tensor,
-            labels: torch.Tensor) -> None:
-        act, graph = self.act, self.graph
-        act.samples += int(labels.numel())
-        act.correct += int((logits.argmax(1) == labels).sum())
-        values = {graph.input.name: payload, **spikes}
-        for node in graph.of_kind(SumNode):
-            values[node.name] = sum(values[i].to(torch.int64) for i in node.inputs)
-        act.input_events += (payload != 0).flatten(1).sum(1).numpy()
-        for name in act.spikes:
-            act.spikes[name] += spikes[name].flatten(1).sum(1, dtype=torch.int64).numpy()
-        for name in act.sum_events:
-            act.sum_events[name] += (values[name] != 0).flatten(1).sum(1).numpy()
-        for (conv, source), counts in act.conv_events.items():
-            kernel, x = self.kernels[conv], values[source]
-            counts += np.array([kernel.synaptic_ops(x[t]) for t in range(graph.T)], dtype=np.int64)
-        for name, counts in act.products.items():
-            node = graph[name]
-            q, k, v = (spikes[i] for i in node.inputs)
-            for t in range(graph.T):
-                for key, n in product_counts(node, q[t], k[t], v[t]).items():
-                    counts[key][t] += n
 
 
 def _raster(graph: Graph, spikes: dict[str, torch.Tensor]) -> Raster:
@@ -174,32 +123,6 @@ def _raster(graph: Graph, spikes: dict[str, torch.Tensor]) -> Raster:
             neurons.append((name, i))
             rows.append(s[:, :, i].transpose(0, 1).reshape(-1).numpy())
     return Raster(neurons, np.stack(rows).astype(np.uint8))
-
-
-def _sim(graph: Graph, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    result = simulate(graph, x)
-    return result.spikes, result.logits
-
-
-def _lava(graph: Graph, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    from snn_deploy.exporters import lava_build
-
-    spikes = lava_build.run(graph, input_sequence(graph, x)).spikes
-    return spikes, readout_logits(graph.readout, readout_input(graph, spikes))
-
-
-def backend_runner(backend: str) -> Callable[[Graph, torch.Tensor], tuple[dict[str, torch.Tensor], torch.Tensor]]:
-    """The runner of ``backend``; ``lava`` fails with a :class:`UserError` where Lava cannot be imported."""
-    if backend == "sim":
-        return _sim
-    if backend != "lava":
-        raise UserError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    try:
-        from snn_deploy.exporters import lava_build  # noqa: F401
-    except ImportError as exc:
-        raise UserError(f"--backend lava needs Lava (snn_deploy.exporters.lava_build could not be imported: "
-                        f"{exc}); use --backend sim") from None
-    return _lava
 
 
 @dataclass(frozen=True)
@@ -252,20 +175,30 @@ def run_dataset(graph: Graph, x: torch.Tensor, labels: torch.Tensor, *, backend:
     """
     if batch_size < 1:
         raise UserError(f"--batch-size must be positive, got {batch_size}")
-    run = backend_runner(backend)
+    runner = backends.get(backend, graph_only=True)
+    kernels: dict[str, ConvKernel] = {}  # for counting the spikes of backends that do not count, made once
     axis = 1 if x.dim() == 5 else 0
     part = shard.slice(x.shape[axis])
     x, labels = x.narrow(axis, part.start, part.stop - part.start), labels[part]
     act = _zeros(graph, backend)
-    counter = Counter(graph, act)
     n = labels.numel()
     with progress("simulating", n, shard.rank == 0) as advance:
         for start in range(0, n, batch_size):
             xb = x.narrow(axis, start, min(batch_size, n - start))
             began = time.perf_counter()
-            spikes, logits = run(graph, xb)
-            act.backend_s += time.perf_counter() - began
-            counter.add(input_sequence(graph, xb), spikes, logits, labels[start:start + batch_size])
+            if runner.run_counted is not None:
+                spikes, logits, events = runner.run_counted(graph, xb)
+                act.backend_s += time.perf_counter() - began
+            else:
+                spikes, logits = runner.run(graph, xb, None)
+                act.backend_s += time.perf_counter() - began
+                kernels = kernels or {n.name: ConvKernel(n, graph[n.inputs[0]].shape)
+                                      for n in graph.of_kind(ConvNode)}
+                events = count_events(graph, input_sequence(graph, xb), spikes, kernels)
+            yb = labels[start:start + batch_size]
+            act.samples += int(yb.numel())
+            act.correct += int((logits.argmax(1) == yb).sum())
+            act.add(events)
             if act.raster is None:
                 act.raster = _raster(graph, spikes)
             advance(int(xb.shape[axis]))

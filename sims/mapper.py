@@ -38,9 +38,10 @@ from typing import Literal
 
 import numpy as np
 
-from snn_deploy.exporters.bundle import Problem, target_problems
-from snn_deploy.exporters.graph import ConvNode, Graph, LIFNode, Shape, SpikeProductNode, SumNode
-from snn_deploy.sims.profiles import HardwareProfile
+from snn_deploy.graph import (
+    ConvNode, Graph, HardwareProfile, LIFNode, Problem, Shape, SpikeProductNode, SumNode, target_problems,
+)
+
 
 PRODUCT_MODELS = ("neurons", "embedded")
 SUM_MODELS = ("expand", "relay")
@@ -237,19 +238,11 @@ def weight_bits(weight: np.ndarray) -> int:
     return int(np.abs(scaled).max()).bit_length()
 
 
-def summands(graph: Graph, name: str) -> list[str]:
-    """The spike sources behind a node: itself, or every summand of a (nested) sum node."""
-    node = graph[name]
-    if isinstance(node, SumNode):
-        return [s for i in node.inputs for s in summands(graph, i)]
-    return [name]
-
-
 def _conv_projections(graph: Graph, conv: ConvNode, sums: str) -> list[Projection]:
     c_out, c_in_group = conv.weight.shape[:2]
     kh, kw = conv.weight.shape[2:]
     cmap = ChannelMap("groups", c_out // conv.groups, c_in_group)
-    sources = summands(graph, conv.inputs[0]) if sums == "expand" else [conv.inputs[0]]
+    sources = graph.summands(conv.inputs[0]) if sums == "expand" else [conv.inputs[0]]
     return [Projection(conv.name, s, graph[s].shape, cmap, (kh, kw), conv.stride, conv.padding,
                        weight_bits(conv.weight), c_in_group * kh * kw) for s in sources]
 

@@ -21,12 +21,11 @@ import numpy as np
 
 from snn_deploy import __version__
 from snn_deploy.exporters.bundle import Bundle
-from snn_deploy.exporters.graph import Graph
+from snn_deploy.graph import Graph, HardwareProfile
 from snn_deploy.io import atomic_directory, default_mode
 from snn_deploy.sims.cost import COMPONENTS, HardwareCost, PaperEstimate, hardware_cost, paper_energy, rates
 from snn_deploy.sims.driver import Activity
 from snn_deploy.sims.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
-from snn_deploy.sims.profiles import HardwareProfile
 from snn_deploy.sims.schema import validate
 
 SCHEMA_VERSION = 2

@@ -1,7 +1,7 @@
 """Tick-by-tick integer simulator of a deployed graph: batched, vectorised, exact.
 
 Every node is evaluated with the arithmetic of :mod:`snn_deploy.fixedpoint` (LIF:
-:func:`~snn_deploy.fixedpoint.lif_step` in place on float32 tensors where
+:func:`~snn_deploy.fixedpoint.lif_step_inplace` on float32 tensors where
 :func:`~snn_deploy.fixedpoint.lif.float_dtype` proves that exact, else on float64 tensors, which hold every Loihi
 integer exactly; synapses: convolution of integers in float32 where the sums provably stay below 2^24, else
 float64, then the weight exponent). The run is functional (zero latency per node), which is what the integer
@@ -20,12 +20,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snn_deploy.exporters.graph import (
-    ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode, conv_row_l1, value_bounds,
-)
-from snn_deploy.fixedpoint import LIFParams, LIFState, lif_step
+from snn_deploy.fixedpoint import LIFState, lif_step_inplace, spike_product, split_heads
 from snn_deploy.fixedpoint.lif import float_dtype
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.graph import (
+    ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode, conv_row_l1, input_sequence,
+    value_bounds,
+)
 
 
 @dataclass
@@ -35,6 +36,39 @@ class MembraneTrace:
 
     u: torch.Tensor
     v: torch.Tensor
+
+
+PRODUCT_COUNTS = ("pairs", "kv_nonzero", "gates", "out_nonzero", "accumulates")
+"""Per spike product and step: k-v coincidences (the ``and`` array's spikes), non-zero entries of k^T v (``kv``
+graded spikes), (token, i, j) with q[token, i] = 1 and kv[i, j] != 0 (``gate`` spikes), non-zero outputs (graded
+currents an embedded core sends), and the accumulates of ``q (k^T v)`` (the product's synaptic ops)."""
+
+
+@dataclass
+class EventCounts:
+    """The activity of one batch as the hardware sees it, per step ([T] int64, summed over the batch).
+
+    A sum node has no hardware: a conv reading a residual stream receives every summand's spikes as separate
+    events, so conv events are kept per (conv, source) for its input itself (one event per non-zero value) and
+    for every summand behind it. :func:`simulate` counts these in its pass (``counts=True``);
+    :func:`count_events` counts the same from the recorded spikes of a backend that returns spikes only.
+    """
+
+    input_events: np.ndarray
+    """Non-zero input payloads (graded spikes the host sends)."""
+    spikes: dict[str, np.ndarray]
+    """Per LIF node."""
+    conv_events: dict[tuple[str, str], np.ndarray]
+    """Per (conv node, source): synaptic operations from that source's events (see the class docstring)."""
+    sum_events: dict[str, np.ndarray]
+    """Per sum node: non-zero values (the graded spikes a relay sends)."""
+    products: dict[str, dict[str, np.ndarray]]
+    """Per spike product: the :data:`PRODUCT_COUNTS`."""
+
+
+def conv_sources(graph: Graph, conv: ConvNode) -> list[str]:
+    """The sources whose events a conv's synaptic ops are counted for: its input and every summand behind it."""
+    return list(dict.fromkeys([conv.inputs[0], *graph.summands(conv.inputs[0])]))
 
 
 @dataclass
@@ -51,21 +85,12 @@ class SimResult:
     """Per conv node: currents outside Lava's 24-bit Conv accumulator (where Lava would wrap)."""
     traces: dict[str, MembraneTrace] = field(default_factory=dict)
     """Per LIF node asked for (``simulate(traces=...)``): its state after every step."""
+    events: EventCounts | None = None
+    """With ``simulate(counts=True)``: the activity the hardware sees, counted in the same pass."""
 
     @property
     def predictions(self) -> torch.Tensor:
         return self.logits.argmax(1)
-
-
-def input_sequence(graph: Graph, x: torch.Tensor) -> torch.Tensor:
-    """Float inputs [B, C, H, W] (repeated T times) or [T, B, C, H, W] -> integer payloads [T, B, C, H, W]."""
-    node = graph.input
-    if x.dim() == 4:
-        x = x.unsqueeze(0).expand(graph.T, *x.shape)
-    if x.dim() != 5 or tuple(x.shape[2:]) != node.shape:
-        raise ValueError(f"input shape {tuple(x.shape)} does not fit the graph's input {node.shape} "
-                         "(expected [B, C, H, W] or [T, B, C, H, W])")
-    return torch.from_numpy(node.encode(x.detach().cpu().numpy()))
 
 
 class ConvKernel:
@@ -75,7 +100,7 @@ class ConvKernel:
     larger inputs switch to float64 (exact below 2^53).
     """
 
-    FLOAT32_EXACT = 1 << 24
+    FLOAT32_EXACT = L.FLOAT32_EXACT
 
     def __init__(self, node: ConvNode, in_shape: tuple[int, int, int]) -> None:
         self.node = node
@@ -102,7 +127,7 @@ class ConvKernel:
 
     def convolve(self, operand: torch.Tensor) -> torch.Tensor:
         """Currents of an :meth:`operand`, exact integers in its dtype: the convolution, then the weight exponent
-        (a power-of-two scaling, exact in floats; a negative one floors, as the integer right shift does)."""
+        (``<< weight_exp``: a power-of-two scaling, exact in floats)."""
         node = self.node
         weight = self.w32 if operand.dtype == torch.float32 else self.w64
         if self.pointwise:
@@ -110,10 +135,8 @@ class ConvKernel:
             out = (weight.flatten(1) @ x.reshape(*x.shape[:2], -1)).reshape(x.shape[0], -1, *x.shape[2:])
         else:
             out = F.conv2d(operand, weight, stride=node.stride, padding=node.padding, groups=node.groups)
-        if node.weight_exp > 0:
-            out.mul_(2.0 ** node.weight_exp)
-        elif node.weight_exp < 0:
-            out.mul_(2.0 ** node.weight_exp).floor_()
+        if node.weight_exp:
+            out.mul_(float(1 << node.weight_exp))
         return out
 
     def currents(self, x: torch.Tensor) -> torch.Tensor:
@@ -180,42 +203,95 @@ def _lif(node: LIFNode, current: torch.Tensor, trace: bool = False
     each step, and (with ``trace``) its state after every step. The state is float32 where that is exact for these
     inputs (:func:`float_dtype`), else float64 (exact for every Loihi integer, and faster than int64); every step
     updates it in place."""
-    params = LIFParams(node.du, node.dv, node.vth, torch.from_numpy(node.bias_mant).reshape(-1, 1, 1),
-                       torch.from_numpy(node.bias_exp).reshape(-1, 1, 1))
+    params = node.params()
     dtype = float_dtype(params, _max_abs(current))
     bias = params.bias().to(dtype)
     state = LIFState.zeros(current.shape[1:], dtype=dtype)
     spikes = torch.empty(current.shape, dtype=dtype)
     us, vs = (torch.empty(current.shape, dtype=dtype) for _ in range(2)) if trace else (None, None)
     for t in range(current.shape[0]):
-        lif_step(state, current[t], params, bias, spikes_out=spikes[t])
+        lif_step_inplace(state, current[t], params, bias, spikes[t])
         if trace:
             us[t], vs[t] = state.u, state.v
     recorded = MembraneTrace(us.to(torch.int64), vs.to(torch.int64)) if trace else None
     return spikes.to(torch.bool), _count(spikes.flatten(1)).to(torch.int64).numpy(), recorded
 
 
-def _spike_product(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor,
-                   v: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
-    """``q (k^T v)`` per head of spikes [T, B, C, H, W]: currents (float64, exact) and synaptic ops per step."""
-    steps, b, c, h, w = q.shape
-    d = c // node.heads
+def _events_per_step(x: torch.Tensor) -> np.ndarray:
+    """Non-zero values of x [T, ...] at each step ([T] int64)."""
+    return (x != 0).flatten(1).sum(1).numpy()
 
-    def heads(x: torch.Tensor) -> torch.Tensor:  # [T, B, C, H, W] -> [T * B, heads, N, d]
-        return _as_float(x, torch.float64).reshape(steps * b, node.heads, d, h * w).transpose(-1, -2)
 
-    qh, kh, vh = heads(q), heads(k), heads(v)
+def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """Spikes [T, B, C, H, W] (any dtype, 0/1) -> float64 [T * B, heads, N, d]."""
+    steps, b, c, h, w = x.shape
+    return split_heads(_as_float(x, torch.float64).reshape(steps * b, c, h * w), heads)
+
+
+def _per_step(x: torch.Tensor, steps: int) -> np.ndarray:
+    return x.reshape(steps, -1).sum(1).to(torch.int64).numpy()
+
+
+def _accumulates(qh: torch.Tensor, kh: torch.Tensor, vh: torch.Tensor, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """(k-v coincidences, accumulates) per step of heads [T * B, heads, N, d]: k^T v adds one per token and
+    (k event, v event) pair; q (k^T v) adds a row of d per q event."""
+    pairs = _per_step(kh.sum(-1) * vh.sum(-1), steps)
+    return pairs, pairs + _per_step(qh, steps) * qh.shape[-1]
+
+
+def product_counts(heads: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[str, np.ndarray]:
+    """The :data:`PRODUCT_COUNTS` at each step of spikes q, k, v [T, B, C, H, W] ([T] int64 each)."""
+    steps = q.shape[0]
+    qh, kh, vh = (_heads(x, heads) for x in (q, k, v))
     kv = kh.transpose(-1, -2) @ vh
-    out = torch.round(qh @ kv) * node.multiplier
-    # accumulates: k^T v adds one per token and (k event, v event) pair; q (k^T v) adds a row of d per q event
-    sops = (kh.sum(-1) * vh.sum(-1)).reshape(steps, -1).sum(1) + qh.reshape(steps, -1).sum(1) * d
-    return out.transpose(-1, -2).reshape(steps, b, c, h, w), sops.to(torch.int64).numpy()
+    nonzero = kv != 0
+    pairs, accumulates = _accumulates(qh, kh, vh, steps)
+    return {"pairs": pairs, "kv_nonzero": _per_step(nonzero, steps),
+            "gates": _per_step(qh.sum(-2).unsqueeze(-1) * nonzero, steps),
+            "out_nonzero": _per_step((qh @ kv) != 0, steps), "accumulates": accumulates}
+
+
+def _spike_product(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, counts: bool
+                   ) -> tuple[torch.Tensor, np.ndarray, dict[str, np.ndarray] | None]:
+    """:func:`~snn_deploy.fixedpoint.spike_product` of spikes [T, B, C, H, W]: currents (float64, exact),
+    synaptic ops per step, and with ``counts`` the :data:`PRODUCT_COUNTS`."""
+    steps, b, c, h, w = q.shape
+    qf, kf, vf = (_as_float(x, torch.float64).reshape(steps * b, c, h * w) for x in (q, k, v))
+    out = spike_product(qf, kf, vf, node.heads, node.multiplier)
+    if counts:
+        found = product_counts(node.heads, q, k, v)
+        return out.reshape(steps, b, c, h, w), found["accumulates"], found
+    sops = _accumulates(*(split_heads(x, node.heads) for x in (qf, kf, vf)), steps)[1]
+    return out.reshape(steps, b, c, h, w), sops, None
+
+
+def count_events(graph: Graph, payload: torch.Tensor, spikes: dict[str, torch.Tensor],
+                 kernels: dict[str, ConvKernel]) -> EventCounts:
+    """:class:`EventCounts` of one batch from its input payloads [T, B, ...] and every LIF's recorded spikes,
+    for backends that return spikes only (``kernels``: a :class:`ConvKernel` per conv node, made once)."""
+    values = {graph.input.name: payload, **spikes}
+    for node in graph.of_kind(SumNode):
+        values[node.name] = sum(values[i].to(torch.int64) for i in node.inputs)
+    events = EventCounts(_events_per_step(payload), {}, {}, {}, {})
+    for node in graph.nodes:
+        if isinstance(node, LIFNode):
+            events.spikes[node.name] = _events_per_step(spikes[node.name])
+        elif isinstance(node, SumNode):
+            events.sum_events[node.name] = _events_per_step(values[node.name])
+        elif isinstance(node, ConvNode):
+            for source in conv_sources(graph, node):
+                events.conv_events[(node.name, source)] = kernels[node.name].synaptic_ops_per_step(
+                    _as_float(values[source] != 0, torch.float32))
+        elif isinstance(node, SpikeProductNode):
+            events.products[node.name] = product_counts(node.heads, *(spikes[i] for i in node.inputs))
+    return events
 
 
 def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
-             traces: set[str] | None = None) -> SimResult:
+             traces: set[str] | None = None, counts: bool = False) -> SimResult:
     """Run a batch through ``graph``. ``record``: LIF node names whose spikes to keep (default: all);
-    ``traces``: LIF node names whose membrane state (u, v) to keep at every step (default: none)."""
+    ``traces``: LIF node names whose membrane state (u, v) to keep at every step (default: none); ``counts``:
+    also count the activity the hardware sees (:class:`EventCounts`) in the same pass."""
     payload = input_sequence(graph, x)
     lif_names = {n.name for n in graph.of_kind(LIFNode)}
     record = lif_names if record is None else set(record)
@@ -228,9 +304,11 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
     uses = Counter(i for node in graph.nodes for i in node.inputs)
     values: dict[str, torch.Tensor] = {}
     spikes: dict[str, torch.Tensor] = {}
-    counts: dict[str, np.ndarray] = {}
+    spike_counts: dict[str, np.ndarray] = {}
     sops: dict[str, np.ndarray] = {}
     overflow: dict[str, int] = {}
+    events = EventCounts(_events_per_step(payload), spike_counts, {}, {}, {}) if counts else None
+    sources: dict[str, torch.Tensor] = {graph.input.name: payload}  # spike sources of convs, while counting
     for node in graph.nodes:
         inputs = [values[i] for i in node.inputs]
         for i in node.inputs:  # free every value after its last consumer
@@ -244,24 +322,36 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
             values[node.name], sops[node.name], out_of_range = _conv(kernel, inputs[0])
             if out_of_range:
                 overflow[node.name] = out_of_range
+            if events is not None:
+                events.conv_events[(node.name, node.inputs[0])] = sops[node.name]
+                for source in conv_sources(graph, node)[1:]:
+                    events.conv_events[(node.name, source)] = kernel.synaptic_ops_per_step(
+                        _as_float(sources[source] != 0, torch.float32))
         elif isinstance(node, LIFNode):
             single = len(inputs) == 1 and inputs[0].is_floating_point()
             current = inputs[0] if single else _add(inputs, sum(bounds[i] for i in node.inputs))
-            values[node.name], counts[node.name], trace = _lif(node, current, node.name in traces)
+            values[node.name], spike_counts[node.name], trace = _lif(node, current, node.name in traces)
             if trace is not None:
                 kept[node.name] = trace
             if node.name in record:
                 spikes[node.name] = values[node.name].view(torch.uint8)
+            if events is not None:
+                sources[node.name] = values[node.name]
         elif isinstance(node, SumNode):
             values[node.name] = _add(inputs, bounds[node.name])
+            if events is not None:
+                events.sum_events[node.name] = _events_per_step(values[node.name])
         elif isinstance(node, SpikeProductNode):
-            values[node.name], sops[node.name] = _spike_product(node, *inputs)
+            values[node.name], sops[node.name], found = _spike_product(node, *inputs, events is not None)
+            if events is not None:
+                events.products[node.name] = found
         elif isinstance(node, ReadoutNode):
             values[node.name] = inputs[0]
         else:
             raise TypeError(f"simulator has no rule for node kind {node.kind!r}")
     readout = graph.readout
-    return SimResult(spikes, readout_logits(readout, values[readout.name]), counts, sops, overflow, kept)
+    logits = readout_logits(readout, values[readout.name])
+    return SimResult(spikes, logits, spike_counts, sops, overflow, kept, events)
 
 
 def readout_logits(readout: ReadoutNode, features: torch.Tensor) -> torch.Tensor:

@@ -65,11 +65,15 @@ class LoihiLIF(nn.Module):
         bias = self.params.bias().to(torch.float64)
         spikes, us, vs = [], [], []
         for a_t in a:
-            s, state = lif_step(state, a_t, self.params, bias, surrogate_alpha=self.alpha)
+            s, state = lif_step(state, a_t, self.params, bias, spike_fn=self._spike)
             spikes.append(s)
             us.append(state.u)
             vs.append(state.v)
         return torch.stack(spikes), torch.stack(us), torch.stack(vs)
+
+    def _spike(self, x: torch.Tensor, threshold: int) -> torch.Tensor:
+        """The spike with a sigmoid surrogate gradient scaled to the threshold."""
+        return spike(x, alpha=self.alpha, width=float(max(threshold, 1)))
 
     def forward(self, a_in: torch.Tensor) -> torch.Tensor:
         spikes = self.run(a_in)[0]

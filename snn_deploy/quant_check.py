@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from snn_deploy.agreement import agreement
 from snn_deploy.neurons import FloatLIF, IntegerLIF, QuantizedLIF
 
 CHECK_SCHEMA = 1
@@ -23,7 +24,8 @@ _NEURONS = (FloatLIF, QuantizedLIF, IntegerLIF)
 
 @dataclass
 class LayerAgreement:
-    """Spike counts of one neuron layer in both models and how many outputs differ."""
+    """Spike counts of one neuron layer in both models and how many outputs differ, summed over batches of
+    :func:`snn_deploy.agreement.agreement`."""
 
     layer: str
     outputs: int = 0
@@ -92,11 +94,11 @@ def compare_quantized(original: nn.Module, quantized: nn.Module, x: torch.Tensor
             if name not in after:
                 continue
             row = rows.setdefault(name, LayerAgreement(name))
-            b, a = out.to(torch.float64), after[name]
-            row.outputs += b.numel()
-            row.spikes_before += int(b.sum())
-            row.spikes_after += int(a.sum())
-            row.mismatches += int((b != a).sum())
+            found = agreement(out, after[name])
+            row.outputs += found.outputs
+            row.spikes_before += found.spikes[0]
+            row.spikes_after += found.spikes[1]
+            row.mismatches += found.mismatches
         pred_before, pred_after = logits_before.argmax(1), logits_after.argmax(1)
         check.samples += int(yb.numel())
         check.correct_before += int((pred_before == yb).sum())

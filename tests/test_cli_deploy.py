@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 
 import pytest
@@ -49,7 +48,7 @@ def test_quantize_writes_an_integer_model_that_exports(model_files, tmp_path):
 
 @pytest.mark.parametrize("case", ["missing", "truncated", "pickled-code", "not-a-model", "float-uncalibrated",
                                   "exists", "binary-target", "unknown-rewrite"])
-def test_bad_input_is_one_line_exit_2_and_nothing_written(model_files, tmp_path, case):
+def test_bad_input_is_one_line_exit_2_and_nothing_written(model_files, tmp_path, case, pickled_code):
     root, loihi, floaty = model_files
     source, extra = loihi, []
     out_path = tmp_path / "out.loihi"
@@ -59,11 +58,8 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(model_files, tmp_path,
         source = tmp_path / "cut.pt"
         source.write_bytes(loihi.read_bytes()[:2000])
     elif case == "pickled-code":
-        class Boom:
-            def __reduce__(self):
-                return (os.system, ("touch " + str(tmp_path / "pwned"),))
         source = tmp_path / "evil.pt"
-        source.write_bytes(pickle.dumps({"format": "snn-deploy-model", "x": Boom()}))
+        source.write_bytes(pickle.dumps({"format": "snn-deploy-model", "x": pickled_code.payload}))
     elif case == "not-a-model":
         source = tmp_path / "text.pt"
         source.write_text("hello")
@@ -83,7 +79,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(model_files, tmp_path,
     assert len(line) < 1500
     after = sorted(p.name for p in tmp_path.iterdir())
     assert after == before, f"export left files behind: {set(after) - set(before)}"
-    assert not (tmp_path / "pwned").exists()
+    assert not pickled_code.ran
     if case == "exists":
         assert (out_path / "keep").read_text() == "mine"
     if case == "binary-target":

@@ -10,18 +10,13 @@ import pytest
 import torch
 
 from export_testing import images, quantized
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SumNode
+from graph_testing import lif
 from snn_deploy.exporters.lower import lower
+from snn_deploy.graph import ConvNode, Graph, InputNode, LOIHI, LOIHI2, ReadoutNode, SumNode
 from snn_deploy.sims.cost import barrier_ns, hardware_cost, paper_energy, rates
 from snn_deploy.sims.driver import Shard, run_dataset
 from snn_deploy.sims.mapper import map_graph
-from snn_deploy.sims.profiles import LOIHI, LOIHI2
 from snn_deploy.sims.simulator import simulate
-
-
-def _lif(name: str, source: str, shape) -> LIFNode:
-    zeros = np.zeros(shape[0], dtype=np.int64)
-    return LIFNode(name, (source,), shape, du=4095, dv=4095, vth=0, bias_mant=zeros, bias_exp=zeros)
 
 
 def corner_event(*extra) -> tuple[Graph, torch.Tensor]:
@@ -30,7 +25,7 @@ def corner_event(*extra) -> tuple[Graph, torch.Tensor]:
     nodes = [InputNode("input", (), (1, 3, 3), scale=1.0),
              ConvNode("conv", ("input",), (2, 3, 3), weight=np.ones((2, 1, 3, 3), dtype=np.int64), padding=(1, 1),
                       graded=True),
-             _lif("lif", "conv", (2, 3, 3)), *extra]
+             lif("lif", "conv", (2, 3, 3)), *extra]
     last = nodes[-1]
     graph = Graph([*nodes, ReadoutNode("head", (last.name,), last.shape, weight=np.zeros((2, last.shape[0])),
                                        bias=np.zeros(2))], T=2)
@@ -84,7 +79,7 @@ def test_45nm_convention_by_hand():
     """First conv: 9 positions x 2 x 9 weights = 162 MACs (counted once) at 4.6 pJ. Then a 1x1 conv 2 -> 3 channels:
     54 FLOPs per step; its input fires 8 of 18 neurons per step, so SOPs = 8/18 x T x 54 = 48 at 0.9 pJ."""
     second = ConvNode("conv2", ("lif",), (3, 3, 3), weight=np.ones((3, 2, 1, 1), dtype=np.int64))
-    graph, x = corner_event(second, _lif("lif2", "conv2", (3, 3, 3)))
+    graph, x = corner_event(second, lif("lif2", "conv2", (3, 3, 3)))
     activity = run_dataset(graph, x, torch.zeros(1, dtype=torch.long))
     paper = paper_energy(graph, activity)
     first, layer = paper.layers
@@ -104,7 +99,7 @@ def test_residual_sum_events_expanded_and_relayed():
     spikes and send 8 graded spikes, which the conv sees as the simulator does."""
     extra = [SumNode("sum", ("lif", "lif"), (2, 3, 3)),
              ConvNode("conv2", ("sum",), (1, 3, 3), weight=np.ones((1, 2, 1, 1), dtype=np.int64), graded=True),
-             _lif("lif2", "conv2", (1, 3, 3))]
+             lif("lif2", "conv2", (1, 3, 3))]
     graph, x = corner_event(*extra)
     activity = run_dataset(graph, x, torch.zeros(1, dtype=torch.long))
     assert activity.conv_events[("conv2", "lif")].tolist() == [8, 8]
@@ -143,7 +138,7 @@ def test_shards_cover_every_sample_once():
 @pytest.mark.lava
 def test_lava_backend_counts_the_same_activity():
     graph, x = corner_event(ConvNode("conv2", ("lif",), (3, 3, 3), weight=np.ones((3, 2, 1, 1), dtype=np.int64)),
-                            _lif("lif2", "conv2", (3, 3, 3)))
+                            lif("lif2", "conv2", (3, 3, 3)))
     x = torch.cat([x, x.flip(-1)])
     labels = torch.tensor([0, 1])
     sim, lava = (run_dataset(graph, x, labels, backend=b) for b in ("sim", "lava"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -52,21 +51,14 @@ def test_missing_dataset_names_layout_and_options(tmp_path):
     assert "cifar-10-batches-py" in message and "--data-dir" in message and "SNN_DEPLOY_DATA" in message
 
 
-class _Evil:
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-def test_pickle_with_code_is_refused_without_running_it(tmp_path):
+def test_pickle_with_code_is_refused_without_running_it(tmp_path, pickled_code):
     folder = tmp_path / "cifar-10-batches-py"
     write_cifar10(folder, per_batch=2, rng=np.random.default_rng(0))
-    evil = _Evil()
-    evil.marker = tmp_path / "pwned"
-    (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": evil}, protocol=2))
+    (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": pickled_code.payload}, protocol=2))
     with pytest.raises(UserError) as exc:
         open_splits("cifar10", size=32, T=4, data_dir=tmp_path)
     assert "refusing" in one_line(exc) and "system" in str(exc.value)
-    assert not evil.marker.exists()
+    assert not pickled_code.ran
 
 
 @pytest.mark.parametrize("damage", ["truncate", "wrong_shape", "bad_labels", "not_a_dict"])

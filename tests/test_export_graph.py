@@ -13,12 +13,11 @@ from export_testing import active_model, images, quantized
 from snn_deploy.errors import UserError
 from snn_deploy.exporters import nir_io
 from snn_deploy.exporters.bundle import MANIFEST_FILE, NETWORK_FILE, load_bundle, write_bundle
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, SpikeProductNode, SumNode
 from snn_deploy.exporters.lower import lower
-from snn_deploy.exporters.verify import compare, torch_spikes
+from snn_deploy.sims.verify import compare, torch_spikes
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, LOIHI, LOIHI2, SpikeProductNode, SumNode
 from snn_deploy.quant import QuantReport, bias_to_mant_exp, choose_vth_and_exponent, quantize, restructure
-from snn_deploy.sims.profiles import LOIHI, LOIHI2
 from snn_deploy.sims.simulator import simulate
 
 DEPLOYABLE_TINY = ["spikformer-tiny", "spikformer-v2-tiny"]
@@ -158,7 +157,7 @@ def test_bundle_round_trip_hashes_and_refusals(tmp_path):
 
 
 def test_binary_spike_target_lists_every_graded_layer():
-    from snn_deploy.exporters.bundle import target_problems
+    from snn_deploy.graph import target_problems
 
     graph = _graph()
     problems = target_problems(graph, LOIHI)
@@ -181,7 +180,7 @@ def test_graph_structure_of_tiny_spikformer():
 
 @pytest.mark.parametrize("name", ["spikformer-tiny", "qkformer-tiny"])
 def test_input_layer_worst_case_fits_the_current_register(name):
-    from snn_deploy.exporters.bundle import current_bounds
+    from snn_deploy.graph import current_bounds
     from snn_deploy.quant import INPUT_CURRENT_MAX
 
     graph = lower(quantized(name))

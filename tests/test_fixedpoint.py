@@ -13,7 +13,7 @@ from snn_deploy.fixedpoint import (
     torch_conv_weight_to_lava, trunc_shift, wrap_signed, wrap_u,
 )
 from snn_deploy.fixedpoint import limits as L
-from snn_deploy.fixedpoint.lif import LIFState, float_dtype, lif_step
+from snn_deploy.fixedpoint.lif import LIFState, float_dtype, lif_step, lif_step_inplace
 from snn_deploy.neurons import FloatLIF, LoihiLIF, QuantizedLIF, make_lif, neuron_mode, set_neuron_mode
 
 
@@ -159,10 +159,29 @@ def test_float_state_in_place_equals_the_integer_arithmetic(case):
         state = LIFState.zeros(a.shape[1:], kind)
         out = torch.empty(a.shape[1:], dtype=kind)
         for t in range(a.shape[0]):
-            lif_step(state, a[t].to(kind), params, spikes_out=out)
+            lif_step_inplace(state, a[t].to(kind), params, params.bias(), out)
             assert out.tolist() == spikes[t].tolist(), (kind, t)
             assert state.u.tolist() == us[t].tolist() and state.v.tolist() == vs[t].tolist(), (kind, t)
         fresh, s = LIFState.zeros(a.shape[1:], kind), None
         for t in range(a.shape[0]):  # the allocating form agrees too
             s, fresh = lif_step(fresh, a[t].to(kind), params)
         assert s.tolist() == spikes[-1].tolist() and fresh.v.tolist() == vs[-1].tolist()
+
+
+def test_spike_product_is_q_times_k_transpose_v_per_head():
+    """fixedpoint.spike_product against the definition written out as loops: y[c, n] = m * sum_i q[i, n] *
+    sum_n' k[i, n'] v[c, n'] over the channels i of c's head; numpy and torch give the same integers."""
+    from snn_deploy.fixedpoint import spike_product
+
+    rng = np.random.default_rng(5)
+    heads, d, tokens, m = 2, 3, 5, 7
+    q, k, v = (rng.integers(0, 2, (heads * d, tokens)) for _ in range(3))
+    expected = np.zeros((heads * d, tokens), dtype=np.int64)
+    for c in range(heads * d):
+        head = range((c // d) * d, (c // d + 1) * d)
+        for n in range(tokens):
+            expected[c, n] = m * sum(q[i, n] * sum(k[i, j] * v[c, j] for j in range(tokens)) for i in head)
+    assert np.array_equal(spike_product(q, k, v, heads, m), expected)
+    batched = spike_product(torch.from_numpy(np.stack([q, k])).double(), torch.from_numpy(np.stack([k, k])).double(),
+                            torch.from_numpy(np.stack([v, v])).double(), heads, m)
+    assert batched[0].tolist() == expected.tolist()

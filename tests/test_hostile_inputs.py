@@ -33,12 +33,11 @@ from snn_deploy.cli import cli
 from snn_deploy.errors import UserError
 from snn_deploy.exporters import bundle_check
 from snn_deploy.exporters.bundle import MANIFEST_FILE, NETWORK_FILE, load_bundle, write_bundle
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
 from snn_deploy.exporters.lower import lower
+from snn_deploy.graph import LOIHI2, ConvNode, Graph, InputNode, LIFNode, ReadoutNode
 from snn_deploy.io import sha256_file
 from snn_deploy.modelfile import save_model
 from snn_deploy.models.tensors import state_digest
-from snn_deploy.sims.profiles import LOIHI2
 
 EXE = shutil.which("snn-deploy") or str(Path(sys.executable).parent / "snn-deploy")
 TRAIN = ["--model", "spikformer-tiny-8x8", "--dataset", "digits", "--T", "2", "--batch-size", "20",
@@ -303,9 +302,9 @@ NIR_EDITS = {
     "kind-unknown": (set_meta("patch_embed1.proj_conv", "kind", "banana"), "unknown snn-deploy kind"),
     "order-garbage": (set_meta("patch_embed1.proj_conv", "order", "first"), "damaged snn-deploy metadata"),
     "weight-strings": (set_meta("patch_embed1.proj_conv", "weight", np.array([b"a", b"b"])), "damaged"),
-    "decay-range": (set_meta("patch_embed1.proj_lif", "du", 99999), "outside Loihi's ranges"),
+    "decay-range": (set_meta("patch_embed1.proj_lif", "du", 99999), "du"),
     "edge-mismatch": (set_meta("patch_embed1.proj_lif", "shape", np.array([8, 8, 8])), "differ from its shape"),
-    "missing-field": (lambda f: f["node/nodes/patch_embed1.proj_lif/metadata/snn_deploy"].__delitem__("vth"),
+    "missing-field": (lambda f: f["node/nodes/patch_embed1.proj_lif/metadata/snn_deploy"].__delitem__("inputs"),
                       "damaged snn-deploy metadata"),
     "T-absurd": (lambda f: (f["node/metadata/snn_deploy"].__delitem__("T"),
                             f["node/metadata/snn_deploy"].create_dataset("T", data=10**9)), "not an integer in 1.."),
@@ -563,7 +562,7 @@ def test_a_lava_worker_that_crashes_or_hangs_ends_the_run_with_one_error(monkeyp
     from lava.proc.io.extractor import PyLoihiExtractorModel
 
     from snn_deploy.exporters import lava_build
-    from snn_deploy.sims.simulator import input_sequence
+    from snn_deploy.graph import input_sequence
     from test_lava_build import residual_and_graph
 
     def broken(self):

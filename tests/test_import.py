@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import pytest
@@ -160,21 +159,12 @@ def test_container_without_state_dict(tmp_path):
         import_checkpoint(path, "spikformer-tiny")
 
 
-class Exploit:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
-
-
-def test_malicious_checkpoint_is_refused_and_not_executed(tmp_path):
-    marker = tmp_path / "executed"
+def test_malicious_checkpoint_is_refused_and_not_executed(tmp_path, pickled_code):
     path = tmp_path / "checkpoint.pth"
-    torch.save({"state_dict": small_state(), "args": Exploit(marker)}, path)
+    torch.save({"state_dict": small_state(), "args": pickled_code.payload}, path)
     with pytest.raises(UserError, match=r"pickled code \((posix|nt)\.system\)"):
         import_checkpoint(path, "spikformer-cifar10-4-256", **SMALL["spikformer-cifar10-4-256"])
-    assert not marker.exists()
+    assert not pickled_code.ran
 
 
 def test_cli_import_writes_a_model_file(tmp_path):

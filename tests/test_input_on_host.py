@@ -19,42 +19,40 @@ import torch
 from export_testing import active_model, quantized
 from export_testing import error_line as _error_line
 from export_testing import run_cli as _run
+from graph_testing import Draw, lif
 from snn_deploy.errors import UserError
 from snn_deploy.exporters import lava_build, nir_io, pipeline
-from snn_deploy.exporters.bundle import NETWORK_FILE, Bundle, load_bundle, target_problems, write_bundle
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, analog_input_layer
+from snn_deploy.exporters.bundle import NETWORK_FILE, Bundle, load_bundle, write_bundle
 from snn_deploy.exporters.lower import lower
 from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
+from snn_deploy.graph import (
+    ConvNode, Graph, InputNode, LOIHI, LOIHI2, ReadoutNode, analog_input_layer, input_sequence,
+    target_problems,
+)
 from snn_deploy.modelfile import save_model
 from snn_deploy.sims.cost import hardware_cost, paper_energy
 from snn_deploy.sims.driver import run_dataset
 from snn_deploy.sims.mapper import HOST, map_graph
-from snn_deploy.sims.profiles import LOIHI, LOIHI2
 from snn_deploy.sims.report import analyse, build, csv_text, schema
 from snn_deploy.sims.schema import validate
-from snn_deploy.sims.simulator import input_sequence, simulate
+from snn_deploy.sims.simulator import simulate
 
 
 def conv_chain() -> Graph:
     """A sequential network whose only construct Loihi 1 cannot carry is its analog input: graded payloads -> conv
     -> LIF -> strided conv -> LIF -> dense -> LIF, leaky neurons with biases."""
     rng = np.random.default_rng(0)
-
-    def lif(name: str, source: str, shape: tuple[int, int, int], vth: int) -> LIFNode:
-        c = shape[0]
-        return LIFNode(name, (source,), shape, du=3000, dv=500, vth=vth, bias_mant=rng.integers(-20, 60, c),
-                       bias_exp=rng.integers(0, 3, c))
-
+    leaky = dict(du=3000, dv=500, bias_mant=Draw(-20, 60), bias_exp=Draw(0, 3), rng=rng)
     return Graph([
         InputNode("input", (), (2, 8, 8), scale=255.0),
         ConvNode("c1", ("input",), (4, 8, 8), weight=rng.integers(-60, 80, (4, 2, 3, 3)), padding=(1, 1),
                  graded=True),
-        lif("l1", "c1", (4, 8, 8), vth=400),
+        lif("l1", "c1", (4, 8, 8), vth=400, **leaky),
         ConvNode("c2", ("l1",), (6, 4, 4), weight=rng.integers(-100, 128, (6, 4, 3, 3)), stride=(2, 2),
                  padding=(1, 1)),
-        lif("l2", "c2", (6, 4, 4), vth=60),
+        lif("l2", "c2", (6, 4, 4), vth=60, **leaky),
         ConvNode("fc", ("l2",), (10, 1, 1), weight=rng.integers(-120, 128, (10, 6, 4, 4))),
-        lif("l3", "fc", (10, 1, 1), vth=100),
+        lif("l3", "fc", (10, 1, 1), vth=100, **leaky),
         ReadoutNode("head", ("l3",), (10, 1, 1), weight=rng.normal(size=(3, 10)), bias=np.zeros(3)),
     ], T=4)
 

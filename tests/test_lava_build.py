@@ -11,32 +11,14 @@ import numpy as np
 import pytest
 import torch
 
+from graph_testing import Draw, lif, random_conv, readout
 from snn_deploy.exporters import lava_build
-from snn_deploy.exporters.graph import (
-    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode,
-)
-from snn_deploy.sims.simulator import input_sequence, simulate
+from snn_deploy.graph import Graph, InputNode, Node, SpikeProductNode, SumNode, input_sequence
+from snn_deploy.sims.simulator import simulate
 
 pytestmark = pytest.mark.lava
-
-
-def _conv(rng: np.random.Generator, name: str, source: str, shape: tuple[int, int, int], c_in: int,
-          kernel: tuple[int, int] = (3, 3), *, low: int = -6, high: int = 10, **geometry) -> ConvNode:
-    groups = geometry.get("groups", 1)
-    weight = rng.integers(low, high, (shape[0], c_in // groups, *kernel))
-    return ConvNode(name, (source,), shape, weight=weight, **geometry)
-
-
-def _lif(rng: np.random.Generator, name: str, inputs: tuple[str, ...], shape: tuple[int, int, int], vth: int,
-         bias: int = 40) -> LIFNode:
-    """Leaky in both u and v, with positive and negative biases: state carries over steps (and would over samples)."""
-    c = shape[0]
-    return LIFNode(name, inputs, shape, du=3000, dv=500, vth=vth,
-                   bias_mant=rng.integers(-bias, bias, c), bias_exp=rng.integers(0, 3, c))
-
-
-def _readout(source: str, channels: int) -> ReadoutNode:
-    return ReadoutNode("head", (source,), (channels, 1, 1), weight=np.zeros((2, channels)), bias=np.zeros(2))
+LEAKY = dict(du=3000, dv=500, bias_mant=Draw(-40, 40), bias_exp=Draw(0, 3))
+"""Leaky in both u and v, with positive and negative biases: state carries over steps (and would over samples)."""
 
 
 def residual_and_graph(steps: int = 4) -> Graph:
@@ -46,17 +28,17 @@ def residual_and_graph(steps: int = 4) -> Graph:
     rng = np.random.default_rng(1)
     nodes: list[Node] = [
         InputNode("input", (), (2, 6, 5), scale=15.0, payload_bits=4),
-        _conv(rng, "c1", "input", (4, 6, 5), 2, padding=(1, 1), graded=True, weight_exp=1),
-        _lif(rng, "l1", ("c1",), (4, 6, 5), vth=700),
-        _conv(rng, "c2", "l1", (4, 6, 5), 4, padding=(1, 1)),
-        _lif(rng, "l2", ("c2",), (4, 6, 5), vth=40),
+        random_conv(rng, "c1", "input", (4, 6, 5), 2, padding=(1, 1), graded=True, weight_exp=1),
+        lif("l1", ("c1",), (4, 6, 5), vth=700, rng=rng, **LEAKY),
+        random_conv(rng, "c2", "l1", (4, 6, 5), 4, padding=(1, 1)),
+        lif("l2", ("c2",), (4, 6, 5), vth=40, rng=rng, **LEAKY),
         SumNode("add", ("l1", "l2"), (4, 6, 5)),
-        _conv(rng, "c3", "add", (6, 3, 4), 4, (3, 2), stride=(2, 1), padding=(1, 0), graded=True),
-        _lif(rng, "l3", ("c3",), (6, 3, 4), vth=80),
-        _conv(rng, "pool", "l3", (6, 3, 4), 6, low=1, high=3, padding=(1, 1), groups=6),
-        _lif(rng, "and", ("c3", "pool"), (6, 3, 4), vth=100),
+        random_conv(rng, "c3", "add", (6, 3, 4), 4, (3, 2), stride=(2, 1), padding=(1, 0), graded=True),
+        lif("l3", ("c3",), (6, 3, 4), vth=80, rng=rng, **LEAKY),
+        random_conv(rng, "pool", "l3", (6, 3, 4), 6, low=1, high=3, padding=(1, 1), groups=6),
+        lif("and", ("c3", "pool"), (6, 3, 4), vth=100, rng=rng, **LEAKY),
     ]
-    return Graph([*nodes, _readout("and", 6)], steps)
+    return Graph([*nodes, readout("and", (6, 1, 1))], steps)
 
 
 def spike_product_graph(steps: int = 3) -> Graph:
@@ -66,14 +48,14 @@ def spike_product_graph(steps: int = 3) -> Graph:
     nodes: list[Node] = [
         InputNode("input", (), (2, 3, 2), scale=15.0, payload_bits=4),
         *[node for name in "qkv" for node in (
-            _conv(rng, f"{name}_conv", "input", shape, 2, padding=(1, 1), graded=True),
-            _lif(rng, f"{name}_lif", (f"{name}_conv",), shape, vth=200))],
-        _conv(rng, "v2_conv", "v_lif", shape, 4, (1, 1)),
-        _lif(rng, "v2_lif", ("v2_conv",), shape, vth=10),
+            random_conv(rng, f"{name}_conv", "input", shape, 2, padding=(1, 1), graded=True),
+            lif(f"{name}_lif", (f"{name}_conv",), shape, vth=200, rng=rng, **LEAKY))],
+        random_conv(rng, "v2_conv", "v_lif", shape, 4, (1, 1)),
+        lif("v2_lif", ("v2_conv",), shape, vth=10, rng=rng, **LEAKY),
         SpikeProductNode("product", ("q_lif", "k_lif", "v2_lif"), shape, heads=2, multiplier=3),
-        _lif(rng, "attn_lif", ("product",), shape, vth=5),
+        lif("attn_lif", ("product",), shape, vth=5, rng=rng, **LEAKY),
     ]
-    return Graph([*nodes, _readout("attn_lif", 4)], steps)
+    return Graph([*nodes, readout("attn_lif", (4, 1, 1))], steps)
 
 
 def _compare(graph: Graph, samples: int, seed: int = 0, **run_args) -> lava_build.LavaRun:
@@ -118,8 +100,9 @@ def test_many_groups_are_expanded():
     rng = np.random.default_rng(3)
     shape = (130, 2, 3)
     graph = Graph([InputNode("input", (), shape, scale=15.0, payload_bits=4),
-                   _conv(rng, "pool", "input", shape, 130, low=1, high=4, padding=(1, 1), groups=130, graded=True),
-                   _lif(rng, "or", ("pool",), shape, vth=60), _readout("or", 130)], 2)
+                   random_conv(rng, "pool", "input", shape, 130, low=1, high=4, padding=(1, 1), groups=130,
+                               graded=True),
+                   lif("or", ("pool",), shape, vth=60, rng=rng, **LEAKY), readout("or", (130, 1, 1))], 2)
     _compare(graph, samples=1)
 
 

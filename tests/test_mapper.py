@@ -8,17 +8,10 @@ import numpy as np
 import pytest
 
 from export_testing import quantized
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode
+from graph_testing import lif
 from snn_deploy.exporters.lower import lower
+from snn_deploy.graph import ConvNode, Graph, InputNode, LOIHI, LOIHI2, ReadoutNode, SpikeProductNode, SumNode
 from snn_deploy.sims.mapper import map_graph, population_depths, populations, weight_bits
-from snn_deploy.sims.profiles import LOIHI, LOIHI2
-
-
-
-def _lif(name: str, source: str, shape) -> LIFNode:
-    c = shape[0]
-    return LIFNode(name, (source,), shape, vth=1, bias_mant=np.zeros(c, dtype=np.int64),
-                   bias_exp=np.zeros(c, dtype=np.int64))
 
 
 def _layer(c_in: int, shape, kernel=(1, 1), padding=(0, 0), name: str = "lif") -> Graph:
@@ -27,7 +20,7 @@ def _layer(c_in: int, shape, kernel=(1, 1), padding=(0, 0), name: str = "lif") -
     return Graph([
         InputNode("input", (), (c_in, *shape[1:])),
         ConvNode("conv", ("input",), shape, weight=weight, padding=padding, graded=True),
-        _lif(name, "conv", shape),
+        lif(name, "conv", shape, dv=2048, vth=1),
         ReadoutNode("head", (name,), shape, weight=np.zeros((2, shape[0])), bias=np.zeros(2)),
     ], T=2)
 
@@ -80,10 +73,10 @@ def _residual_graph() -> Graph:
     nodes = [InputNode("input", (), (5, 1, 1))]
     for name in "ab":
         nodes += [ConvNode(f"{name}_conv", ("input",), (5, 1, 1), weight=np.full((5, 5, 1, 1), 127), graded=True),
-                  _lif(name, f"{name}_conv", (5, 1, 1))]
+                  lif(name, f"{name}_conv", (5, 1, 1), dv=2048, vth=1)]
     nodes += [SumNode("sum", ("a", "b"), (5, 1, 1)),
               ConvNode("c_conv", ("sum",), (3, 1, 1), weight=np.full((3, 5, 1, 1), 127), graded=True),
-              _lif("c", "c_conv", (3, 1, 1)),
+              lif("c", "c_conv", (3, 1, 1), dv=2048, vth=1),
               ReadoutNode("head", ("c",), (3, 1, 1), weight=np.zeros((2, 3)), bias=np.zeros(2))]
     return Graph(nodes, T=2)
 
@@ -128,9 +121,9 @@ def test_every_violation_is_reported_at_once():
     graph = Graph([
         InputNode("input", (), (10, 2, 2)),
         ConvNode("conv1", ("input",), (4, 2, 2), weight=weight, graded=True),
-        _lif("fan_in", "conv1", (4, 2, 2)),
+        lif("fan_in", "conv1", (4, 2, 2), dv=2048, vth=1),
         ConvNode("conv2", ("fan_in",), (4, 2, 2), weight=wide),
-        _lif("memory", "conv2", (4, 2, 2)),
+        lif("memory", "conv2", (4, 2, 2), dv=2048, vth=1),
         ReadoutNode("head", ("memory",), (4, 2, 2), weight=np.zeros((2, 4)), bias=np.zeros(2)),
     ], T=2)
     mapping = map_graph(graph, replace(LOIHI, fan_in_per_core=8, synaptic_memory_bytes_per_core=4))
@@ -170,8 +163,9 @@ def test_spike_product_as_coincidence_neurons_has_the_documented_arrays():
     nodes = [InputNode("input", (), shape)]
     for name in "qkv":
         nodes += [ConvNode(f"{name}_conv", ("input",), shape, weight=np.eye(4, dtype=np.int64)[:, :, None, None],
-                           graded=True), _lif(name, f"{name}_conv", shape)]
-    nodes += [SpikeProductNode("p", ("q", "k", "v"), shape, heads=2, multiplier=3), _lif("attn", "p", shape),
+                           graded=True), lif(name, f"{name}_conv", shape, dv=2048, vth=1)]
+    nodes += [SpikeProductNode("p", ("q", "k", "v"), shape, heads=2, multiplier=3),
+              lif("attn", "p", shape, dv=2048, vth=1),
               ReadoutNode("head", ("attn",), shape, weight=np.zeros((2, 4)), bias=np.zeros(2))]
     graph = Graph(nodes, T=2)
     mapping = map_graph(graph, LOIHI2)

@@ -73,23 +73,12 @@ def write_record(path: Path, **changes) -> Path:
     return path
 
 
-class Exploit:
-    """Unpickling this would run a shell command that creates a marker file."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
-
-
-def test_pickled_code_is_refused_and_not_executed(tmp_path):
-    marker = tmp_path / "executed"
+def test_pickled_code_is_refused_and_not_executed(tmp_path, pickled_code):
     path = tmp_path / "evil.pt"
-    torch.save({"format": FORMAT, "payload": Exploit(marker)}, path)
+    torch.save({"format": FORMAT, "payload": pickled_code.payload}, path)
     with pytest.raises(UserError, match=r"pickled code \((posix|nt)\.system\)"):
         load_model(path)
-    assert not marker.exists()
+    assert not pickled_code.ran
 
 
 @pytest.mark.parametrize("make, fragment", [

@@ -9,21 +9,17 @@ import pytest
 import torch
 
 from export_testing import quantized
+from graph_testing import Draw, lif
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import (
-    ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode,
-)
 from snn_deploy.exporters.lower import lower
 from snn_deploy.exporters.netx_export import layer_nodes, load_netx, netx_problems, to_netx
 from snn_deploy.fixedpoint import torch_image_to_lava
-from snn_deploy.sims.simulator import input_sequence, simulate
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode, input_sequence
+from snn_deploy.sims.simulator import simulate
 
 
-def _lif(name: str, source: str, shape, rng, *, vth: int, du: int = 4095, dv: int = 2048) -> LIFNode:
-    """Biases of the form mant << 6, what netx's CUBA neurons (bias_exp = 6) carry."""
-    c = shape[0]
-    return LIFNode(name, (source,), shape, du=du, dv=dv, vth=vth, bias_mant=rng.integers(-40, 60, c),
-                   bias_exp=np.full(c, 6))
+NETX_BIAS = dict(bias_mant=Draw(-40, 60), bias_exp=6)
+"""Biases of the form mant << 6, what netx's CUBA neurons (bias_exp = 6) carry."""
 
 
 def conv_chain(rng) -> Graph:
@@ -32,14 +28,14 @@ def conv_chain(rng) -> Graph:
     return Graph([
         InputNode("input", (), (2, 8, 8), scale=255.0),
         ConvNode("c1", ("input",), (4, 8, 8), weight=rng.integers(-60, 80, (4, 2, 3, 3)), padding=(1, 1), graded=True),
-        _lif("l1", "c1", (4, 8, 8), rng, vth=200, du=1000, dv=500),
+        lif("l1", "c1", (4, 8, 8), vth=200, du=1000, dv=500, rng=rng, **NETX_BIAS),
         ConvNode("c2", ("l1",), (6, 4, 4), weight=rng.integers(-100, 128, (6, 4, 3, 3)), stride=(2, 2), padding=(1, 1),
                  weight_exp=1),
-        _lif("l2", "c2", (6, 4, 4), rng, vth=60),
+        lif("l2", "c2", (6, 4, 4), vth=60, dv=2048, rng=rng, **NETX_BIAS),
         ConvNode("fc1", ("l2",), (10, 1, 1), weight=rng.integers(-256, 255, (10, 6, 4, 4))),
-        _lif("l3", "fc1", (10, 1, 1), rng, vth=100),
+        lif("l3", "fc1", (10, 1, 1), vth=100, dv=2048, rng=rng, **NETX_BIAS),
         ConvNode("fc2", ("l3",), (5, 1, 1), weight=rng.integers(-200, 200, (5, 10, 1, 1))),
-        _lif("l4", "fc2", (5, 1, 1), rng, vth=50, du=-1, dv=0),
+        lif("l4", "fc2", (5, 1, 1), vth=50, du=-1, dv=0, rng=rng, **NETX_BIAS),
         ReadoutNode("head", ("l4",), (5, 1, 1), weight=np.eye(5), bias=np.zeros(5)),
     ], T=5)
 
@@ -49,7 +45,7 @@ def dense_chain(rng) -> Graph:
     return Graph([
         InputNode("input", (), (3, 2, 2), scale=255.0),
         ConvNode("fc1", ("input",), (8, 1, 1), weight=rng.integers(0, 200, (8, 3, 2, 2))),
-        _lif("l1", "fc1", (8, 1, 1), rng, vth=1200, du=2000, dv=100),
+        lif("l1", "fc1", (8, 1, 1), vth=1200, du=2000, dv=100, rng=rng, **NETX_BIAS),
         ConvNode("fc2", ("l1",), (4, 1, 1), weight=-rng.integers(0, 8, (4, 8, 1, 1)) * 4),
         LIFNode("l2", ("fc2",), (4, 1, 1), du=4095, dv=4095, vth=0, bias_mant=np.array([40, 30, 20, 10]),
                 bias_exp=np.full(4, 6)),
@@ -141,11 +137,18 @@ def test_parameters_netx_cannot_express_are_refused(tmp_path):
     rng = np.random.default_rng(0)
     graph = conv_chain(rng)
     bad_bias = LIFNode("l2", ("c2",), (6, 4, 4), vth=60, bias_mant=np.full(6, 5), bias_exp=np.zeros(6, np.int64))
-    bad_exp = ConvNode("fc2", ("l3",), (5, 1, 1), weight=np.ones((5, 10, 1, 1), np.int64), weight_exp=-1)
+    bad_exp = ConvNode("fc2", ("l3",), (5, 1, 1), weight=np.full((5, 10, 1, 1), 200, np.int64), weight_exp=1)
     nodes = [bad_bias if n.name == "l2" else bad_exp if n.name == "fc2" else n for n in graph.nodes]
     problems = netx_problems(Graph(nodes, T=graph.T))
     assert set(problems) == {"l2", "fc2"}
-    assert "bias" in problems["l2"][0] and "weight exponent -1" in problems["fc2"][0]
+    assert "bias" in problems["l2"][0] and "outside 8 bits" in problems["fc2"][0]
     with pytest.raises(UserError):
         to_netx(Graph(nodes, T=graph.T), tmp_path / "net.h5")
     assert not (tmp_path / "net.h5").exists()
+
+
+def test_negative_weight_exponents_are_refused_by_the_graph():
+    """Currents are (W x) << weight_exp with weight_exp >= 0 (Lava's Conv can fold only a left shift into its
+    weights): a ConvNode with a negative exponent cannot be made, so no backend needs a right-shift branch."""
+    with pytest.raises(ValueError, match="weight_exp -1"):
+        ConvNode("fc2", ("l3",), (5, 1, 1), weight=np.ones((5, 10, 1, 1), np.int64), weight_exp=-1)

@@ -25,10 +25,10 @@ import torch
 
 from export_testing import images, quantized
 from snn_deploy.exporters import nir_io
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
 from snn_deploy.exporters.lower import lower
 from snn_deploy.fixedpoint import LIFParams
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
 from snn_deploy.sims.simulator import simulate
 
 try:
@@ -51,7 +51,7 @@ def standard_chain(name: str = MODEL, steps: int = STEPS) -> Graph:
     full = lower(quantized(name))
     nodes = []
     for node in full.nodes:
-        if isinstance(node, ConvNode) and nir_io._is_sum_pool(node):
+        if isinstance(node, ConvNode) and node.role == "spike_pool":
             break
         nodes.append(node)
     last = nodes[-1]

@@ -8,15 +8,15 @@ import pytest
 import torch
 
 from export_testing import images, quantized
+from graph_testing import Draw, lif
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
 from snn_deploy.exporters.lower import lower
-from snn_deploy.exporters.graph import value_bounds
 from snn_deploy.exporters.onnx_export import (
     encode_input, onnx_bytes, onnx_session, run_onnx, save_onnx, to_onnx,
 )
 from snn_deploy.fixedpoint import limits as L
-from snn_deploy.sims.simulator import ConvKernel, input_sequence, simulate
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, input_sequence, value_bounds
+from snn_deploy.sims.simulator import ConvKernel, simulate
 
 
 def _assert_same(graph: Graph, x: torch.Tensor, spikes: dict[str, torch.Tensor], logits: torch.Tensor) -> None:
@@ -55,28 +55,26 @@ def test_fixed_batch_and_per_step_inputs():
         run_onnx(session, graph, x[:3])
 
 
-def _lif(name: str, inputs: tuple[str, ...], shape, rng, **params) -> LIFNode:
-    c = shape[0]
-    return LIFNode(name, inputs, shape, bias_mant=rng.integers(*L.BIAS_MANT_RANGE, c), bias_exp=rng.integers(-5, 8, c),
-                   **params)
+BIASES = dict(bias_mant=Draw(*L.BIAS_MANT_RANGE), bias_exp=Draw(-5, 8))
+"""Every bias mantissa, exponents of both signs."""
 
 
 def test_integer_corners_signed_payloads_decays_wrap_and_exponents():
     """Negative currents under decay (ORT's integer Div must truncate toward zero), u's 24-bit wrap (no current
-    decay, currents above 2^17), both signs of weight exponent, binary reads of graded payloads, two inputs."""
+    decay, currents above 2^17), weight exponents, binary reads of graded payloads, two inputs."""
     rng = np.random.default_rng(0)
     nodes = [
         InputNode("input", (), (2, 6, 6), scale=127.0, payload_bits=8, signed=True),
         ConvNode("c1", ("input",), (4, 6, 6), weight=rng.integers(-256, 256, (4, 2, 3, 3)), padding=(1, 1),
-                 graded=True, weight_exp=-2),
-        _lif("l1", ("c1",), (4, 6, 6), rng, du=100, dv=3000, vth=300),
+                 graded=True),
+        lif("l1", ("c1",), (4, 6, 6), du=100, dv=3000, vth=300, rng=rng, **BIASES),
         ConvNode("c1b", ("input",), (4, 6, 6), weight=rng.integers(-256, 256, (4, 2, 3, 3)), padding=(1, 1),
                  weight_exp=3),
         ConvNode("c2", ("l1",), (4, 6, 6), weight=rng.integers(-256, 256, (4, 4, 3, 3)), padding=(1, 1), weight_exp=5),
-        _lif("l2", ("c1b", "c2"), (4, 6, 6), rng, du=-1, dv=0, vth=L.VTH_RANGE[1]),
+        lif("l2", ("c1b", "c2"), (4, 6, 6), du=-1, dv=0, vth=L.VTH_RANGE[1], rng=rng, **BIASES),
         ConvNode("c3", ("input",), (3, 3, 3), weight=rng.integers(0, 256, (3, 2, 5, 5)), stride=(2, 2),
                  padding=(2, 2), graded=True),
-        _lif("l3", ("c3",), (3, 3, 3), rng, du=-1, dv=0, vth=L.VTH_RANGE[1]),
+        lif("l3", ("c3",), (3, 3, 3), du=-1, dv=0, vth=L.VTH_RANGE[1], rng=rng, **BIASES),
         ReadoutNode("head", ("l2",), (4, 6, 6), weight=rng.normal(size=(3, 4)), bias=rng.normal(size=3)),
     ]
     graph = Graph(nodes, T=8)

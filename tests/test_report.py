@@ -18,7 +18,7 @@ from export_testing import quantized
 from snn_deploy.cli import cli
 from snn_deploy.exporters.bundle import write_bundle
 from snn_deploy.exporters.lower import lower
-from snn_deploy.sims.profiles import LOIHI2
+from snn_deploy.graph import LOIHI2
 from snn_deploy.sims.report import PLOTS
 from snn_deploy.sims.schema import validate
 

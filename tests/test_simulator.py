@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from export_testing import images, quantized
-from snn_deploy.exporters.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
 from snn_deploy.exporters.lower import lower
-from snn_deploy.fixedpoint import lif_run
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.fixedpoint import conv_step, lif_run
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
+from snn_deploy.sims.simulator import ConvKernel, simulate
 
 
 def _unfold_sops(x: torch.Tensor, layer: nn.Module) -> int:
@@ -100,3 +102,28 @@ def test_membrane_traces_equal_lif_run_on_an_independently_computed_current():
     assert simulate(graph, x).traces == {}  # none unless asked
     with pytest.raises(ValueError, match="membrane traces"):
         simulate(graph, x, traces={"conv"})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_conv_kernel_equals_fixedpoint_conv_step(data):
+    """The simulator's conv (float32 / float64 convolution or the pointwise matmul, then the exponent) against
+    fixedpoint.conv_step, Lava Conv's arithmetic, shifted by the weight exponent: grouped, strided, padded,
+    binary and graded inputs, 1x1 and larger kernels."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    groups = data.draw(st.sampled_from([1, 2]))
+    c_in, c_out = 2 * data.draw(st.integers(1, 3)), 2 * data.draw(st.integers(1, 3))
+    kernel = data.draw(st.sampled_from([(1, 1), (3, 3), (2, 3)]))
+    stride = data.draw(st.sampled_from([(1, 1), (2, 2), (2, 1)]))
+    padding = (0, 0) if kernel == (1, 1) and data.draw(st.booleans()) else data.draw(st.sampled_from([(0, 0), (1, 1)]))
+    graded, weight_exp = data.draw(st.booleans()), data.draw(st.integers(0, 3))
+    h, w = data.draw(st.integers(3, 7)), data.draw(st.integers(3, 7))
+    out_hw = tuple((n + 2 * p - k) // s + 1 for n, p, k, s in zip((h, w), padding, kernel, stride))
+    weight = rng.integers(-256, 256, (c_out, c_in // groups, *kernel))
+    node = ConvNode("conv", ("input",), (c_out, *out_hw), weight=weight, stride=stride, padding=padding,
+                    groups=groups, weight_exp=weight_exp, graded=graded)
+    x = torch.from_numpy(rng.integers(-300, 300, (3, c_in, h, w)) * (rng.random((3, c_in, h, w)) < 0.5))
+    expected = conv_step(x, weight, stride=stride, padding=padding, groups=groups, graded=graded) << weight_exp
+    got = ConvKernel(node, (c_in, h, w)).currents(x)
+    assert got.dtype in (torch.float32, torch.float64)
+    assert torch.equal(got.to(torch.int64), expected)

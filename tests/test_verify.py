@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from export_testing import images, quantized
-from snn_deploy.exporters.graph import LIFNode
 from snn_deploy.exporters.lower import lower
-from snn_deploy.exporters.verify import compare, report_json, run_backends
+from snn_deploy.sims.verify import compare, report_json, run_backends
+from snn_deploy.graph import LIFNode
 from snn_deploy.sims.simulator import simulate
 
 

@@ -9,37 +9,18 @@ import click
 
 from snn_deploy.cli.params import NON_NEGATIVE, POSITIVE
 from snn_deploy.errors import UserError, exit_on_user_error
+from snn_deploy.sims import backends as registry
 
 TARGETS = ("loihi", "loihi1", "loihi2", "nir", "onnx", "netx")
-BACKENDS = ("torch", "sim", "lava", "onnx")
+BACKENDS = registry.names()
 CALIBRATION_SAMPLES = 256
-
-
-def dataset_tensors(config, dataset: str, split: str, count: int, data_dir: Path | None):
-    """Up to ``count`` samples of a split as model input (images [N, C, H, W]; event frames [T, N, 2, H, W])
-    and their labels, in split order (no augmentation)."""
-    import torch
-
-    from snn_deploy.data import open_splits
-
-    splits = open_splits(dataset, size=config.img_size, T=config.T, data_dir=data_dir)
-    samples = getattr(splits, split)
-    n = min(count, len(samples))
-    if n == 0:
-        raise UserError(f"data set {dataset!r} has no {split} samples")
-    x = torch.stack([samples.sample(i, None) for i in range(n)])
-    if x.dim() == 5:  # [N, T, C, H, W] event frames -> time first
-        x = x.transpose(0, 1).contiguous()
-    expected = (config.in_channels, config.img_size, config.img_size)
-    if tuple(x.shape[-3:]) != expected:
-        raise UserError(f"data set {dataset!r} gives samples shaped {tuple(x.shape[-3:])}, the model expects "
-                        f"{expected}; pick the data set the model was built for")
-    return x, samples.labels[:n].clone()
 
 
 def _calibration(model_file, dataset: str | None, data_dir: Path | None):
     if dataset is None:
         return None
+    from snn_deploy.data.tensors import dataset_tensors
+
     return dataset_tensors(model_file.model.config, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
 
 
@@ -79,6 +60,7 @@ def quantize(model_path: Path, dataset: str | None, eval_dataset: str | None, ev
     eval_dataset = eval_dataset or dataset
     test = None
     if eval_dataset and eval_samples:
+        from snn_deploy.data.tensors import dataset_tensors
         test = dataset_tensors(model_file.model.config, eval_dataset, "test", eval_samples, data_dir)
     original = copy.deepcopy(model_file.model).eval() if test is not None else None
     prepared = prepare(model_file, calibration=_calibration(model_file, dataset, data_dir), rewrites=[])
@@ -162,7 +144,7 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     from snn_deploy.exporters.bundle import sha256
     from snn_deploy.io import check_outputs
     from snn_deploy.modelfile import load_model
-    from snn_deploy.sims.profiles import profile
+    from snn_deploy.graph import profile
 
     suffix = {"nir": ".nir", "onnx": ".onnx", "netx": ".net"}.get(target, ".loihi")
     output = output or model_path.with_suffix(suffix)
@@ -195,6 +177,8 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
 def _evaluator(model_file, dataset: str, count: int, data_dir: Path | None):
     """Accuracy of a model on the first ``count`` test samples of ``dataset``."""
     import torch
+
+    from snn_deploy.data.tensors import dataset_tensors
 
     x, y = dataset_tensors(model_file.model.config, dataset, "test", count, data_dir)
 
@@ -237,7 +221,7 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--backends", default="torch,sim,lava,onnx", show_default=True,
+@click.option("--backends", default=",".join(BACKENDS), show_default=True,
               help=f"Comma-separated, first is the reference: {', '.join(BACKENDS)}.")
 @click.option("--dataset", required=True, help="Data set whose test samples to run.")
 @click.option("--samples", type=POSITIVE, default=32, show_default=True, help="Number of test samples.")
@@ -252,11 +236,12 @@ def verify(model_path: Path, backends: str, dataset: str, samples: int, calibrat
 
     Exits 1 (and names the first diverging layer and step) on any mismatch.
     """
-    from snn_deploy.exporters.verify import render, report_json, run_backends
+    from snn_deploy.data.tensors import dataset_tensors
     from snn_deploy.exporters.pipeline import lower_for_target, prepare
+    from snn_deploy.graph import profile
     from snn_deploy.io import check_outputs, write_json_atomic
     from snn_deploy.modelfile import load_model
-    from snn_deploy.sims.profiles import profile
+    from snn_deploy.sims.verify import render, report_json, run_backends
 
     check_outputs(json_path, inputs=[model_path], force=force)
     chosen = [b.strip() for b in backends.split(",") if b.strip()]

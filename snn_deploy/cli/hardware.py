@@ -13,6 +13,7 @@ import click
 
 from snn_deploy.cli.params import POSITIVE
 from snn_deploy.errors import UserError, exit_on_user_error
+from snn_deploy.sims import backends as registry
 
 PROFILE_CHOICES = ("loihi1", "loihi2")
 ALL_SAMPLES = sys.maxsize
@@ -23,11 +24,11 @@ TABLE_WIDTH = 160
 def _run(bundle, dataset: str, backend: str, samples: int | None, batch_size: int, data_dir: Path | None,
          profile_name: str | None):
     """Run a loaded bundle and analyse; returns (analysis, rank)."""
-    from snn_deploy.sims.driver import backend_runner, bundle_tensors, init_shard, run_dataset
-    from snn_deploy.sims.profiles import profile
+    from snn_deploy.graph import profile
+    from snn_deploy.sims.driver import bundle_tensors, init_shard, run_dataset
     from snn_deploy.sims.report import analyse
 
-    backend_runner(backend)  # a missing Lava fails before any data is read
+    registry.get(backend, graph_only=True)  # a missing library fails before any data is read
     hw = profile(profile_name or bundle.manifest.get("target", "loihi2"))
     x, y = bundle_tensors(bundle.graph, dataset, "test", samples or ALL_SAMPLES, data_dir)
     shard = init_shard()
@@ -53,8 +54,8 @@ def _common(command):
 
 @click.command()
 @_common
-@click.option("--backend", type=click.Choice(("sim", "lava")), default="sim", show_default=True,
-              help="sim: the vectorised integer simulator; lava: Lava's bit-accurate CPU models (slow).")
+@click.option("--backend", type=click.Choice(registry.names(graph_only=True)), default="sim", show_default=True,
+              help=registry.help_text(graph_only=True))
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the full report as JSON.")
 @click.option("--traces", "trace_layers", metavar="LAYERS", help="LIF layers whose membrane state (u, v) to record "
               "at every step, comma-separated, or 'all'; written to --traces-out.")
@@ -67,7 +68,8 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
              profile_name: str | None, backend: str, json_path: Path | None, trace_layers: str | None,
              traces_out: Path | None, trace_samples: int, force: bool) -> None:
     """Run BUNDLE on a data set: accuracy, SOPs, and estimated latency, energy and throughput on the chip."""
-    from snn_deploy.exporters.bundle import load_bundle, summarize
+    from snn_deploy.exporters.bundle import load_bundle
+    from snn_deploy.graph import summarize
     from snn_deploy.io import check_outputs, write_json_atomic
     from snn_deploy.sims.report import build, energy_text, time_text
 
@@ -107,7 +109,7 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
 
 def _trace_names(graph, spec: str) -> list[str]:
     """LIF node names from ``--traces`` (comma-separated, or 'all'), in graph order."""
-    from snn_deploy.exporters.graph import LIFNode
+    from snn_deploy.graph import LIFNode
 
     lifs = [n.name for n in graph.of_kind(LIFNode)]
     if spec.strip() == "all":

@@ -7,7 +7,7 @@ train and test :class:`~snn_deploy.data.base.Samples`. Nothing is downloaded, ev
 
 from snn_deploy.data.base import LazySamples, Samples, Splits, Subset, TensorSamples, first_per_class
 from snn_deploy.data.catalog import open_splits
-from snn_deploy.data.registry import DatasetInfo, TrainDefaults, info, names
+from snn_deploy.data.registry import DatasetInfo, info, names
 
-__all__ = ["DatasetInfo", "LazySamples", "Samples", "Splits", "Subset", "TensorSamples", "TrainDefaults",
+__all__ = ["DatasetInfo", "LazySamples", "Samples", "Splits", "Subset", "TensorSamples",
            "first_per_class", "info", "names", "open_splits"]

@@ -11,14 +11,15 @@ from snn_deploy.data.cifar import CIFAR10, CIFAR100, CifarLayout, open_cifar
 from snn_deploy.data.digits import open_digits
 from snn_deploy.data.ndigits import open_ndigits
 from snn_deploy.data.paths import data_root, locate, require
-from snn_deploy.data.registry import DatasetInfo, TrainDefaults, info, register
+from snn_deploy.data.registry import DatasetInfo, info, register
+from snn_deploy.optimisation import Optimisation
 
-DIGITS_DEFAULTS = TrainDefaults(epochs=20, batch_size=16, lr=3e-3, weight_decay=0.01, warmup_epochs=1)
-NDIGITS_DEFAULTS = TrainDefaults(epochs=25, batch_size=16, lr=5e-3, weight_decay=0.01, warmup_epochs=1)
-CIFAR_DEFAULTS = TrainDefaults(epochs=300, batch_size=128, lr=5e-4, weight_decay=0.06, warmup_epochs=20)
-IMAGENET_DEFAULTS = TrainDefaults(epochs=300, batch_size=128, lr=5e-4, weight_decay=0.05, warmup_epochs=20,
-                                  label_smoothing=0.1)
-DVS_DEFAULTS = TrainDefaults(epochs=200, batch_size=16, lr=1e-3, weight_decay=0.06, warmup_epochs=10)
+DIGITS_DEFAULTS = Optimisation(epochs=20, batch_size=16, lr=3e-3, weight_decay=0.01, warmup_epochs=1)
+NDIGITS_DEFAULTS = Optimisation(epochs=25, batch_size=16, lr=5e-3, weight_decay=0.01, warmup_epochs=1)
+CIFAR_DEFAULTS = Optimisation(epochs=300, batch_size=128, lr=5e-4, weight_decay=0.06, warmup_epochs=20)
+IMAGENET_DEFAULTS = Optimisation(epochs=300, batch_size=128, lr=5e-4, weight_decay=0.05, warmup_epochs=20,
+                                 label_smoothing=0.1)
+DVS_DEFAULTS = Optimisation(epochs=200, batch_size=16, lr=1e-3, weight_decay=0.06, warmup_epochs=10)
 
 
 def _finder(folder: str, looks_right: Callable[[Path], bool]) -> Callable[[Path], Path | None]:
@@ -43,7 +44,7 @@ def _cifar(name: str, layout: CifarLayout, source: str) -> DatasetInfo:
 
 
 def _imagefolder(name: str, title: str, folder: str, classes: int | None, sizes: tuple[int | None, int | None],
-                 defaults: TrainDefaults) -> DatasetInfo:
+                 defaults: Optimisation) -> DatasetInfo:
     layout = "train/<class>/*.jpg|png and val/<class>/*.jpg|png"
     return DatasetInfo(
         name, title, "image", channels=3, classes=classes, native_size=None, sizes=sizes,

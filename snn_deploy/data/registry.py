@@ -12,18 +12,7 @@ from pathlib import Path
 
 from snn_deploy.data.base import Splits
 from snn_deploy.errors import lookup
-
-
-@dataclass(frozen=True)
-class TrainDefaults:
-    """Training settings used unless the command line overrides them (AdamW, cosine schedule after warm-up)."""
-
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    warmup_epochs: int
-    label_smoothing: float = 0.0
+from snn_deploy.optimisation import Optimisation
 
 
 @dataclass(frozen=True)
@@ -42,7 +31,8 @@ class DatasetInfo:
     native_size: int | None
     sizes: tuple[int | None, int | None]
     source: str
-    defaults: TrainDefaults
+    defaults: Optimisation
+    """Training settings used unless the command line overrides them."""
     opener: Callable[..., Splits]
     present: Callable[[Path], Path | None] | None = None
     layout: str = "built in"

@@ -1,6 +1,7 @@
 """Loihi fixed-point arithmetic: the one definition every snn-deploy backend uses or is tested against."""
 
-from snn_deploy.fixedpoint.lif import LIFParams, LIFState, lif_run, lif_step, trunc_shift, wrap_u
+from snn_deploy.fixedpoint.lif import LIFParams, LIFState, lif_run, lif_step, lif_step_inplace, trunc_shift, wrap_u
+from snn_deploy.fixedpoint.product import merge_heads, spike_product, split_heads
 from snn_deploy.fixedpoint.synapse import (
     DENSE_DELAY,
     SignMode,
@@ -20,6 +21,8 @@ from snn_deploy.fixedpoint.synapse import (
 
 __all__ = [
     "DENSE_DELAY", "LIFParams", "LIFState", "SignMode", "apply_exponent", "conv_run", "conv_step", "delay",
-    "dense_run", "dense_step", "lava_conv_weight_to_torch", "lif_run", "lif_step", "quantize_weights", "sign_mode",
-    "torch_conv_weight_to_lava", "torch_image_to_lava", "trunc_shift", "wrap_signed", "wrap_u",
+    "dense_run", "dense_step", "lava_conv_weight_to_torch", "lif_run", "lif_step",
+    "lif_step_inplace", "merge_heads", "quantize_weights",
+    "sign_mode", "spike_product", "split_heads", "torch_conv_weight_to_lava", "torch_image_to_lava", "trunc_shift",
+    "wrap_signed", "wrap_u",
 ]

@@ -13,20 +13,21 @@ Per time step, with integer state u, v and integer input current a (all per neur
 2^24 (Lava's two comparisons, not a modulo); u is not reset by a spike. ``du``, ``dv`` and ``vth`` are shared by a
 population, ``bias_mant`` and ``bias_exp`` are per neuron (broadcast against the neuron axes).
 
-The same :func:`lif_step` runs on int64 tensors (exact integer reference) and on float64 tensors (training): every
-intermediate is an integer below 2^53, so float64 is exact, and rounding uses a straight-through estimator so
-gradients flow. The spike takes a surrogate gradient (:func:`snn_deploy.surrogate.spike`). Outside autograd it can
-also step in place (no allocations), and on float32 where :func:`float_dtype` proves that exact (the simulator).
+The same pure :func:`lif_step` runs on int64 tensors (exact integer reference) and on float64 tensors (training):
+every intermediate is an integer below 2^53, so float64 is exact, and rounding uses a straight-through estimator so
+gradients flow; a trainable neuron passes its own ``spike_fn`` for the spike's surrogate gradient (this package
+holds no training code). :func:`lif_step_inplace` is the same step outside autograd, overwriting the state (no
+allocations), also on float32 where :func:`float_dtype` proves that exact (the simulator).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from snn_deploy.fixedpoint import limits as L
-from snn_deploy.surrogate import spike
 from snn_deploy.fixedpoint._backend import Array, as_tensor, like_input, require_integers, require_range
 
 
@@ -55,6 +56,15 @@ class LIFParams:
         mant = torch.as_tensor(self.bias_mant, dtype=torch.int64)
         exp = torch.as_tensor(self.bias_exp, dtype=torch.int64)
         return torch.where(exp >= 0, mant << exp.clamp(min=0), mant >> (-exp).clamp(min=0))
+
+    def threshold(self) -> int:
+        """The voltage a spike must exceed: ``vth << 6`` (MSB-aligned like the input, see ``limits.VTH_SHIFT``)."""
+        return int(self.vth) << L.VTH_SHIFT
+
+    def decay_factors(self) -> tuple[int, int]:
+        """What u and v are multiplied by (over 4096) each step: ``4096 - (du + 1)`` and ``4096 - dv``."""
+        return (L.DECAY_UNITY - (int(self.du) + L.CURRENT_DECAY_OFFSET),
+                L.DECAY_UNITY - (int(self.dv) + L.VOLTAGE_DECAY_OFFSET))
 
 
 @dataclass
@@ -93,12 +103,6 @@ def wrap_u(u: torch.Tensor, *, inplace: bool = False) -> torch.Tensor:
     return torch.where(wrapped <= -L.UV_HALF, wrapped + full, wrapped, out=out)
 
 
-def _decay_factors(params: LIFParams) -> tuple[int, int]:
-    """What u and v are multiplied by (over 4096) each step."""
-    return (L.DECAY_UNITY - (int(params.du) + L.CURRENT_DECAY_OFFSET),
-            L.DECAY_UNITY - (int(params.dv) + L.VOLTAGE_DECAY_OFFSET))
-
-
 def float_dtype(params: LIFParams, max_abs_input: int) -> torch.dtype:
     """The narrowest float dtype in which :func:`lif_step` is exact for this population and integer inputs of at
     most ``max_abs_input`` in magnitude (from any state it produces, e.g. zero).
@@ -109,7 +113,7 @@ def float_dtype(params: LIFParams, max_abs_input: int) -> torch.dtype:
     integer; adding the bias (at most 2^19) can leave 2^24, but a rounded sum beyond it clamps as the exact one does.
     Otherwise float64, which holds every integer below 2^53.
     """
-    powers_of_two = all(f & (f - 1) == 0 for f in _decay_factors(params))  # 0 (no current memory) included
+    powers_of_two = all(f & (f - 1) == 0 for f in params.decay_factors())  # 0 (no current memory) included
     if powers_of_two and max_abs_input << L.ACT_SHIFT <= L.UV_HALF:
         return torch.float32
     return torch.float64
@@ -127,23 +131,14 @@ def _decay(x: torch.Tensor, factor: int, inplace: bool) -> torch.Tensor:
     return torch.mul(x, factor, out=out).div_(L.DECAY_UNITY, rounding_mode="trunc")
 
 
-def lif_step(state: LIFState, a_in: torch.Tensor, params: LIFParams, bias: torch.Tensor | None = None,
-             surrogate_alpha: float = 4.0, *, spikes_out: torch.Tensor | None = None) -> tuple[torch.Tensor, LIFState]:
-    """One time step; returns (spikes, new state), spikes in the state's dtype. ``bias`` may be passed precomputed
-    (``params.bias()``).
+SpikeFn = Callable[[torch.Tensor, int], torch.Tensor]
+"""``spike_fn(v - threshold, threshold)`` -> spikes: a trainable neuron's spike with its surrogate gradient."""
 
-    With ``spikes_out`` (a tensor of the state's dtype; outside autograd) the step runs in place, so that a loop over
-    many steps allocates nothing (the simulator): the new state overwrites ``state``'s tensors, the spikes
-    ``spikes_out``, and both are returned.
-    """
-    if bias is None:
-        bias = params.bias()
-    bias = bias.to(state.v.dtype)
-    inplace = spikes_out is not None
-    tracked = torch.is_grad_enabled() and any(t.requires_grad for t in (state.u, state.v, a_in, bias))
-    if inplace and tracked:
-        raise ValueError("lif_step(spikes_out=...) updates the state in place, which autograd cannot differentiate")
-    decay_u, decay_v = _decay_factors(params)
+
+def _integrate(state: LIFState, a_in: torch.Tensor, params: LIFParams, bias: torch.Tensor, *, inplace: bool,
+               tracked: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The new u and v before the spike (see the module docstring); ``inplace``: into ``state``'s tensors."""
+    decay_u, decay_v = params.decay_factors()
     u_out = state.u if inplace else None
     # du = 4095 keeps none of the old current (the deployed default): skip the decay arithmetic
     u = (torch.mul(a_in, 1 << L.ACT_SHIFT, out=u_out) if decay_u == 0 else
@@ -151,12 +146,36 @@ def lif_step(state: LIFState, a_in: torch.Tensor, params: LIFParams, bias: torch
     # u and the decayed v are fresh tensors (or the state's own, in place): the rest updates them in place
     u = wrap_u(u, inplace=not tracked)
     v = _decay(state.v, decay_v, inplace).add_(u).add_(bias).clamp_(L.V_MIN, L.V_MAX)
-    threshold = int(params.vth) << L.VTH_SHIFT
+    return u, v
+
+
+def lif_step(state: LIFState, a_in: torch.Tensor, params: LIFParams, bias: torch.Tensor | None = None,
+             spike_fn: SpikeFn | None = None) -> tuple[torch.Tensor, LIFState]:
+    """One time step; returns (spikes, new state), spikes in the state's dtype; ``state`` is left unchanged.
+    ``bias`` may be passed precomputed (``params.bias()``). Under autograd, ``spike_fn`` (default: the plain
+    comparison, no gradient) makes the spike differentiable."""
+    bias = (params.bias() if bias is None else bias).to(state.v.dtype)
+    tracked = torch.is_grad_enabled() and any(t.requires_grad for t in (state.u, state.v, a_in, bias))
+    u, v = _integrate(state, a_in, params, bias, inplace=False, tracked=tracked)
+    threshold = params.threshold()
     if tracked:
-        spikes = spike(v - threshold, alpha=surrogate_alpha, width=float(max(threshold, 1)))
+        spikes = spike_fn(v - threshold, threshold) if spike_fn is not None else (v > threshold).to(v.dtype)
         return spikes, LIFState(u, v * (1 - spikes.detach()))
-    spikes = torch.gt(v, threshold, out=spikes_out if inplace else torch.empty_like(v))
+    spikes = torch.gt(v, threshold, out=torch.empty_like(v))
     return spikes, LIFState(u, v.addcmul_(v, spikes, value=-1))  # reset: v - v * s, exact for 0/1 spikes
+
+
+def lif_step_inplace(state: LIFState, a_in: torch.Tensor, params: LIFParams, bias: torch.Tensor,
+                     spikes_out: torch.Tensor) -> torch.Tensor:
+    """:func:`lif_step` overwriting ``state``'s tensors with the new state and ``spikes_out`` (the state's dtype)
+    with the spikes, which it returns: a loop over many steps allocates nothing (the simulator). Outside autograd."""
+    bias = bias.to(state.v.dtype)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (state.u, state.v, a_in, bias)):
+        raise ValueError("lif_step_inplace updates the state in place, which autograd cannot differentiate")
+    state.u, v = _integrate(state, a_in, params, bias, inplace=True, tracked=False)
+    spikes = torch.gt(v, params.threshold(), out=spikes_out)
+    state.v = v.addcmul_(v, spikes, value=-1)  # reset: v - v * s, exact for 0/1 spikes
+    return spikes
 
 
 def lif_run(a_in: Array, *, du: int, dv: int, vth: int, bias_mant: Array = 0, bias_exp: Array = 0,
@@ -183,6 +202,6 @@ def lif_run(a_in: Array, *, du: int, dv: int, vth: int, bias_mant: Array = 0, bi
     bias = torch.broadcast_to(params.bias(), neuron_shape)
     spikes, us, vs = (torch.empty_like(a) for _ in range(3))
     for t in range(a.shape[0]):
-        lif_step(state, a[t], params, bias, spikes_out=spikes[t])
+        lif_step_inplace(state, a[t], params, bias, spikes[t])
         us[t], vs[t] = state.u, state.v
     return like_input(a_in, spikes), like_input(a_in, us), like_input(a_in, vs)

@@ -46,5 +46,7 @@ WEIGHT_BITS = 8
 """Weights are clipped to 8 bits: [-256, 255] for mixed sign, [0, 255] excitatory, [-255, 0] inhibitory."""
 CONV_ACC_BITS = 24
 """Lava's fixed-point Conv wraps its output to 24-bit two's complement and ignores weight_exp."""
+FLOAT32_EXACT = 1 << 24
+"""float32 holds every integer below 2^24: sums of integers computed in float32 are exact while they stay below."""
 FLOAT64_EXACT = 1 << 53
 """Integer sums are computed with float64 BLAS / convolution; exact while every partial sum stays below 2^53."""

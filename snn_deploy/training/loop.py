@@ -11,12 +11,12 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from snn_deploy.optimisation import Optimisation
 from snn_deploy.training.batches import EpochView, micro_split, train_batches
 from snn_deploy.training.checkpoint import load_checkpoint, save_checkpoint
 from snn_deploy.training.progress import Reporter, reporter
@@ -24,23 +24,6 @@ from snn_deploy.training.runtime import World
 from snn_deploy.training.schedule import learning_rate
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, int]]
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Optimisation settings the loop needs (a subset of each command's settings)."""
-
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    warmup_epochs: int
-    micro_batches: int
-
-    @classmethod
-    def of(cls, settings: Any) -> "Schedule":
-        return cls(settings.epochs, settings.batch_size, settings.lr, settings.weight_decay, settings.warmup_epochs,
-                   settings.micro_batches)
 
 
 @dataclass
@@ -59,7 +42,7 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.op
 
 
 def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, view: EpochView, loss_fn: LossFn, *, epoch: int,
-              schedule: Schedule, world: World, progress: Reporter) -> dict:
+              schedule: Optimisation, world: World, progress: Reporter) -> dict:
     """One pass over the training view; returns the epoch's record (mean loss, accuracy, last learning rate)."""
     net.train()
     steps = len(view) // schedule.batch_size
@@ -85,7 +68,7 @@ def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, view: EpochView,
     return {"epoch": epoch + 1, "lr": lr, "train_loss": loss_all / seen_all, "train_accuracy": correct_all / seen_all}
 
 
-def fit(model: nn.Module, loss_fn: LossFn, view: EpochView, *, schedule: Schedule, world: World,
+def fit(model: nn.Module, loss_fn: LossFn, view: EpochView, *, schedule: Optimisation, world: World,
         checkpoint: Path, settings: dict, resume: bool, after_epoch: Callable[[], dict],
         describe: Callable[[dict, dict], str]) -> Run:
     """Train ``model`` for the schedule's epochs (from the checkpoint if ``resume``), checkpointing every epoch.

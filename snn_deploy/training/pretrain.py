@@ -24,7 +24,7 @@ from snn_deploy.io import write_json_atomic
 from snn_deploy.models import SpikingNetwork
 from snn_deploy.training.batches import EpochView, check_batch
 from snn_deploy.training.checkpoint import checkpoint_path
-from snn_deploy.training.loop import Schedule, fit, timing_summary
+from snn_deploy.training.loop import fit, timing_summary
 from snn_deploy.training.modelsetup import build_for, input_size
 from snn_deploy.training.runtime import World, make_deterministic
 from snn_deploy.training.settings import PretrainSettings
@@ -137,7 +137,7 @@ def pretrain(settings: PretrainSettings, *, output: Path, data_dir: str | Path |
                            width=settings.decoder_width, depth=settings.decoder_depth)
     mae = MaskedAutoencoder(encoder, decoder, side).to(world.device)
     view = MaskedView(splits.train, seed=settings.seed, augment=settings.augment, tokens=tokens, masked=masked)
-    run = fit(mae, lambda net, x, mask: (net(x, mask), 0), view, schedule=Schedule.of(settings), world=world,
+    run = fit(mae, lambda net, x, mask: (net(x, mask), 0), view, schedule=settings, world=world,
               checkpoint=checkpoint_path(output), settings=settings.as_dict(), resume=resume,
               after_epoch=dict, describe=lambda r, t: (
                   f"epoch {r['epoch']}/{settings.epochs}  masked-patch loss {r['train_loss']:.4f}  "

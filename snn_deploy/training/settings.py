@@ -12,56 +12,38 @@ from typing import Any, TypeVar
 
 from snn_deploy.data import info
 from snn_deploy.errors import UserError
+from snn_deploy.optimisation import Optimisation
 
 S = TypeVar("S", "TrainSettings", "PretrainSettings")
 
 
-@dataclass(frozen=True)
-class TrainSettings:
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings(Optimisation):
     """One training run. ``init`` is the file name of a pre-trained model whose encoder starts the run."""
 
     model: str
     dataset: str
     neuron: str
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    warmup_epochs: int
-    label_smoothing: float
     T: int
     seed: int
     augment: bool
-    micro_batches: int
     labels_per_class: int | None
     init: str | None
 
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
-
-@dataclass(frozen=True)
-class PretrainSettings:
-    """One masked-image-modelling run (see :mod:`snn_deploy.training.pretrain`)."""
+@dataclass(frozen=True, kw_only=True)
+class PretrainSettings(Optimisation):
+    """One masked-image-modelling run (see :mod:`snn_deploy.training.pretrain`); label smoothing is unused."""
 
     model: str
     dataset: str
     neuron: str
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    warmup_epochs: int
     T: int
     seed: int
     augment: bool
-    micro_batches: int
     mask_ratio: float
     decoder_width: int
     decoder_depth: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def resolve(cls: type[S], model: str, dataset: str, *, T: int | None = None, **given: Any) -> S:

@@ -20,7 +20,7 @@ from snn_deploy.io import write_json_atomic
 from snn_deploy.training.batches import EpochView, check_batch, model_input
 from snn_deploy.training.checkpoint import checkpoint_path
 from snn_deploy.training.evaluate import deployed, evaluate
-from snn_deploy.training.loop import Schedule, fit, timing_summary
+from snn_deploy.training.loop import fit, timing_summary
 from snn_deploy.training.modelsetup import build_for, input_size, load_encoder
 from snn_deploy.training.runtime import World, make_deterministic
 from snn_deploy.training.settings import TrainSettings
@@ -70,7 +70,7 @@ def train(settings: TrainSettings, *, output: Path, data_dir: str | Path | None,
         return {"test_loss": score.loss, "test_accuracy": score.accuracy}
 
     run = fit(model, classification_loss(data.kind, settings.label_smoothing),
-              EpochView(train_set, seed=settings.seed, augment=settings.augment), schedule=Schedule.of(settings),
+              EpochView(train_set, seed=settings.seed, augment=settings.augment), schedule=settings,
               world=world, checkpoint=checkpoint_path(output), settings=settings.as_dict(), resume=resume,
               after_epoch=test_score, describe=epoch_line(settings.epochs))
     metrics = {

@@ -1,22 +1,23 @@
 """Fidelity: run the same inputs through several backends and compare the spikes of every layer.
 
-Backends produce, per LIF node of the graph, spikes [T, B, C, H, W] (uint8) in the functional time base:
-``torch`` (the integer-mode model, read with forward hooks; nodes without a module of their own, such as the AND
-relay of Q-K attention, are not visible there), ``sim`` (:mod:`snn_deploy.sims.simulator`), ``lava``
-(:mod:`snn_deploy.exporters.lava_build`, Lava's bit-accurate CPU models), ``onnx`` (onnxruntime). The report
-names the first layer, in graph order, where any backend disagrees with the first backend, and its first step.
+Backends (:mod:`snn_deploy.sims.backends`: ``torch``, ``sim``, ``lava``, ``onnx``) produce, per LIF node of
+the graph, spikes [T, B, C, H, W] (uint8) in the functional time base; the torch model, read with forward hooks
+(:func:`torch_spikes`), has no module for some nodes (the AND relay of Q-K attention). Agreement is
+:func:`snn_deploy.agreement.agreement`. The report names the first layer, in graph order, where any backend
+disagrees with the first backend, and its first step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from snn_deploy.exporters.graph import Graph, LIFNode
+from snn_deploy.agreement import agreement
+from snn_deploy.graph import Graph, LIFNode
 from snn_deploy.neurons import IntegerLIF, QuantizedLIF
+from snn_deploy.sims import backends
 
 Spikes = dict[str, torch.Tensor]
 
@@ -98,46 +99,19 @@ def compare(graph: Graph, results: dict[str, tuple[Spikes, torch.Tensor]], label
             if got[backend] is None or reference is None or backend == reference:
                 mismatches[backend], first[backend] = None, None
                 continue
-            diff = got[backend] != got[reference]
-            mismatches[backend] = int(diff.sum())
-            idx = diff.reshape(diff.shape[0], diff.shape[1], -1).any(-1).nonzero()
-            first[backend] = (int(idx[0, 0]), int(idx[0, 1])) if len(idx) else None
+            found = agreement(got[reference], got[backend])
+            mismatches[backend], first[backend] = found.mismatches, found.first
         layers.append(LayerAgreement(node.name, node.neurons, spikes, mismatches, first))
     predictions = {b: results[b][1].argmax(1).tolist() for b in names}
     return VerifyReport(names, int(next(iter(results.values()))[1].shape[0]), graph.T, layers, predictions, labels)
 
 
-Backend = Callable[[torch.Tensor], tuple[Spikes, torch.Tensor]]
-
-
-def _sim_backend(graph: Graph, x: torch.Tensor) -> tuple[Spikes, torch.Tensor]:
-    from snn_deploy.sims.simulator import simulate
-
-    result = simulate(graph, x)
-    return result.spikes, result.logits
-
-
-def _lava_backend(graph: Graph, x: torch.Tensor) -> tuple[Spikes, torch.Tensor]:
-    from snn_deploy.exporters import lava_build
-    from snn_deploy.sims.simulator import input_sequence, readout_input, readout_logits
-
-    spikes = lava_build.run(graph, input_sequence(graph, x)).spikes
-    return spikes, readout_logits(graph.readout, readout_input(graph, spikes))
-
-
-def _onnx_backend(graph: Graph, x: torch.Tensor) -> tuple[Spikes, torch.Tensor]:
-    from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
-
-    spikes, logits = run_onnx(to_onnx(graph), graph, x)
-    return {k: torch.as_tensor(v).to(torch.uint8) for k, v in spikes.items()}, torch.as_tensor(logits)
-
-
 def run_backends(model: nn.Module, graph: Graph, x: torch.Tensor, labels: list[int] | None,
-                 backends: list[str]) -> VerifyReport:
-    """Run ``x`` through every backend (in order; the first is the reference) and compare."""
-    runners = {"torch": lambda g, inp: torch_spikes(model, g, inp), "sim": _sim_backend, "lava": _lava_backend,
-               "onnx": _onnx_backend}
-    return compare(graph, {name: runners[name](graph, x) for name in backends}, labels)
+                 names: list[str]) -> VerifyReport:
+    """Run ``x`` through every backend named (in order; the first is the reference; see
+    :mod:`snn_deploy.sims.backends`) and compare. Every backend is checked to be available before any runs."""
+    chosen = [backends.get(name) for name in names]
+    return compare(graph, {b.name: b.run(graph, x, model) for b in chosen}, labels)
 
 
 def report_json(report: VerifyReport) -> dict:

@@ -8,9 +8,13 @@ the network; comparisons shift by each node's depth. Shapes are per sample: (C, 
 Node kinds:
 
 * :class:`InputNode` - graded integer payloads ``round(x * scale)`` clipped to ``payload_bits``.
-* :class:`ConvNode` - Loihi synapse: integer kernel (torch orientation), stride, padding, groups, weight exponent;
-  binary (spikes) or graded (integer) input. Pointwise (1x1) layers are 1x1 convolutions.
+* :class:`ConvNode` - Loihi synapse: integer kernel (torch orientation), stride, padding, groups, weight exponent
+  (``>= 0``: currents are ``(W x) << weight_exp``); binary (spikes) or graded (integer) input. Pointwise (1x1)
+  layers are 1x1 convolutions. Its :attr:`~ConvNode.role` says what the lowering built it for: a learned or routing
+  synapse, or the all-ones sum inside a max-pool of spikes (``spike_pool``: NIR writes it as a SumPool2d, the
+  papers' operation count skips it).
 * :class:`LIFNode` - Loihi CUBA LIF population with per-channel bias; input = sum of its incoming currents.
+  :meth:`LIFNode.params` gives its :class:`~snn_deploy.fixedpoint.LIFParams` (validated when the node is made).
 * :class:`SumNode` - integer sum of spike tensors (the residual stream); no hardware of its own: each consumer
   receives every summand.
 * :class:`SpikeProductNode` - SSA's ``q (k^T v)`` per head between spike tensors, times an integer multiplier,
@@ -25,14 +29,19 @@ model and the target checks read the placement.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import ClassVar
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+import torch
 
 from snn_deploy.errors import UserError
+from snn_deploy.fixedpoint import LIFParams
 
 Shape = tuple[int, int, int]
+ConvRole = Literal["synapse", "spike_pool"]
+CONV_ROLES: tuple[str, ...] = ("synapse", "spike_pool")
+_COMMON = ("name", "inputs", "shape")
 WEIGHT_DTYPE = np.int16
 """Kernels are stored as int16: Loihi weights are 8 bit (9 with sign), and large models stay small in memory."""
 
@@ -47,6 +56,16 @@ class Node:
     kind: ClassVar[str] = "node"
     latency: ClassVar[int] = 0
 
+    def parameters(self) -> dict[str, Any]:
+        """The node's own fields (all but name, inputs and shape), by name: what a file must store."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _COMMON}
+
+    @classmethod
+    def parameter_defaults(cls) -> dict[str, Any]:
+        """Every own field's default value (its type tells a reader how to convert a stored value)."""
+        return {f.name: f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+                for f in fields(cls) if f.name not in _COMMON}
+
 
 @dataclass(frozen=True, eq=False)
 class InputNode(Node):
@@ -57,8 +76,14 @@ class InputNode(Node):
 
     @property
     def payload_range(self) -> tuple[int, int]:
+        """The integer payloads the hardware receives: ``[0, 2^bits - 1]``, or ``+-(2^(bits-1) - 1)`` signed."""
         hi = (1 << (self.payload_bits - int(self.signed))) - 1
         return (-hi if self.signed else 0), hi
+
+    @property
+    def max_abs(self) -> int:
+        """Largest |payload|."""
+        return max(abs(v) for v in self.payload_range)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Float inputs -> the integer payloads the hardware receives."""
@@ -73,6 +98,9 @@ class ConvNode(Node):
     groups: int = 1
     weight_exp: int = 0
     graded: bool = False
+    role: ConvRole = "synapse"
+    """``synapse``, or ``spike_pool``: the depthwise all-ones sum of a max-pool of spikes (the OR of each window
+    when its LIF fires on any input), set by the lowering, which is where that fact is known."""
     kind: ClassVar[str] = "conv"
     latency: ClassVar[int] = 1
 
@@ -80,11 +108,35 @@ class ConvNode(Node):
         weight = np.asarray(self.weight)
         if weight.size and np.abs(weight).max() > np.iinfo(WEIGHT_DTYPE).max:
             raise ValueError(f"{self.name}: kernel values beyond 16 bits cannot be Loihi weights")
+        if self.weight_exp < 0:  # nothing produces one; Lava's Conv can only fold a left shift into its weights
+            raise ValueError(f"{self.name}: weight_exp {self.weight_exp} < 0; currents are (W x) << weight_exp with "
+                             "a non-negative exponent")
+        if self.role not in CONV_ROLES:
+            raise ValueError(f"{self.name}: conv role {self.role!r} is not one of {', '.join(CONV_ROLES)}")
         object.__setattr__(self, "weight", weight.astype(WEIGHT_DTYPE, copy=False))
 
     @property
     def synapses(self) -> int:
         return int(self.weight.size)
+
+    def folded_weight(self) -> np.ndarray:
+        """The kernel with the exponent applied, ``W << weight_exp`` (int64): the weights of a synapse that
+        carries no exponent (Lava's Conv, netx layers)."""
+        return self.weight.astype(np.int64) << self.weight_exp
+
+    def dense_kernel(self, weight: np.ndarray | None = None) -> np.ndarray:
+        """``weight`` (default: the kernel) of this grouped conv as an equivalent ungrouped kernel: zeros between
+        groups, [C_out, C_in, kh, kw], same dtype."""
+        weight = self.weight if weight is None else weight
+        if self.groups == 1:
+            return weight
+        c_out, c_in_group = weight.shape[:2]
+        out_per_group = c_out // self.groups
+        full = np.zeros((c_out, c_in_group * self.groups, *weight.shape[2:]), dtype=weight.dtype)
+        for g in range(self.groups):
+            rows = slice(g * out_per_group, (g + 1) * out_per_group)
+            full[rows, g * c_in_group:(g + 1) * c_in_group] = weight[rows]
+        return full
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,9 +148,19 @@ class LIFNode(Node):
     bias_exp: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     kind: ClassVar[str] = "lif"
 
+    def __post_init__(self) -> None:
+        self.params()  # validate the integer ranges once, where the node is made
+
     @property
     def neurons(self) -> int:
         return int(np.prod(self.shape))
+
+    def params(self) -> LIFParams:
+        """The population's fixed-point parameters; biases as int64 tensors [C, 1, 1] (per channel, broadcast
+        over the map)."""
+        def per_channel(values: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.asarray(values, dtype=np.int64)).reshape(-1, 1, 1)
+        return LIFParams(self.du, self.dv, self.vth, per_channel(self.bias_mant), per_channel(self.bias_exp))
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,6 +185,7 @@ class ReadoutNode(Node):
 
 NODE_TYPES: dict[str, type[Node]] = {cls.kind: cls for cls in
                                      (InputNode, ConvNode, LIFNode, SumNode, SpikeProductNode, ReadoutNode)}
+"""Every node class by its :attr:`~Node.kind`: what a reader of a stored graph dispatches on."""
 
 
 @dataclass
@@ -203,6 +266,14 @@ class Graph:
             depth[node.name] = base + node.latency
         return depth
 
+    def summands(self, name: str) -> list[str]:
+        """The spike sources behind a node: itself, or every summand of a (nested) sum node (a sum has no
+        hardware of its own: its consumers receive every summand)."""
+        node = self[name]
+        if isinstance(node, SumNode):
+            return [s for i in node.inputs for s in self.summands(i)]
+        return [name]
+
     def consumers(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {n.name: [] for n in self.nodes}
         for node in self.nodes:
@@ -218,49 +289,15 @@ def analog_input_layer(graph: Graph) -> frozenset[str]:
     return frozenset(convs | {n.name for n in graph.of_kind(LIFNode) if convs & set(n.inputs)})
 
 
-def conv_row_l1(weight: np.ndarray) -> int:
-    """Largest L1 norm of one output channel's kernel: the most one input unit can move one output."""
-    return int(np.abs(weight).reshape(weight.shape[0], -1).sum(1).max()) if weight.size else 0
 
 
-def value_bounds(graph: Graph) -> dict[str, int]:
-    """Largest |value| every node can output at one step, for any input within the payload range.
-
-    Inputs: the payload range; LIF: 1 (spikes); conv: ``max|x| * L1(weight row)`` (``max|x|`` = 1 for binary
-    inputs) shifted by the weight exponent (rounded up); sum: sum of its inputs; spike product:
-    ``max|q| max|k| max|v| * tokens * head_dim * |multiplier|``; readout: its input. Exporters use these to prove
-    float arithmetic exact and to report overflow risks.
-    """
-    bound: dict[str, int] = {}
-    for node in graph.nodes:
-        inputs = [bound[i] for i in node.inputs]
-        if isinstance(node, InputNode):
-            bound[node.name] = max(abs(v) for v in node.payload_range)
-        elif isinstance(node, ConvNode):
-            raw = conv_sum_bound(node, bound)
-            e = node.weight_exp
-            bound[node.name] = raw << e if e >= 0 else -((-raw) >> -e)
-        elif isinstance(node, LIFNode):
-            bound[node.name] = 1
-        elif isinstance(node, SumNode):
-            bound[node.name] = sum(inputs)
-        elif isinstance(node, SpikeProductNode):
-            bound[node.name] = product_sum_bound(node, inputs) * abs(node.multiplier)
-        elif isinstance(node, ReadoutNode):
-            bound[node.name] = inputs[0]
-        else:
-            raise TypeError(f"no bound rule for node kind {node.kind!r}")
-    return bound
-
-
-def conv_sum_bound(node: ConvNode, bound: dict[str, int]) -> int:
-    """Largest |partial sum| of the convolution before the weight exponent."""
-    max_in = bound[node.inputs[0]] if node.graded else 1
-    return max_in * conv_row_l1(node.weight)
-
-
-def product_sum_bound(node: SpikeProductNode, inputs: list[int]) -> int:
-    """Largest |partial sum| of ``k^T v`` (tokens terms) and ``q (k^T v)`` (head_dim terms of those)."""
-    c, h, w = node.shape
-    mq, mk, mv = inputs
-    return mq * mk * mv * h * w * (c // node.heads)
+def input_sequence(graph: Graph, x: torch.Tensor) -> torch.Tensor:
+    """Float inputs [B, C, H, W] (repeated T times) or [T, B, C, H, W] -> integer payloads [T, B, C, H, W]
+    (:meth:`InputNode.encode`): what every backend is fed."""
+    node = graph.input
+    if x.dim() == 4:
+        x = x.unsqueeze(0).expand(graph.T, *x.shape)
+    if x.dim() != 5 or tuple(x.shape[2:]) != node.shape:
+        raise ValueError(f"input shape {tuple(x.shape)} does not fit the graph's input {node.shape} "
+                         "(expected [B, C, H, W] or [T, B, C, H, W])")
+    return torch.from_numpy(node.encode(x.detach().cpu().numpy()))

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from snn_deploy.errors import UserError
+from snn_deploy.fixedpoint import limits as L
+
 LOIHI_PAPER = "Davies et al., IEEE Micro 38(1) 2018, Table 2 (0.75 V, pre-silicon)"
 LOIHI2_BRIEF = "Intel Loihi 2 product brief, 2021"
 LAVA_SOURCES = "lava-nc 0.10.0 fixed-point models (see snn_deploy/fixedpoint/limits.py)"
@@ -135,8 +138,9 @@ _LOIHI_LIMITS = {
 _E1, _T1 = _loihi_costs(1.0, 1.0, False, LOIHI_PAPER)
 LOIHI = HardwareProfile(
     name="loihi", graded_spikes=False, neurons_per_core=1024, synaptic_memory_bytes_per_core=128 * 1024,
-    weight_bits=8, max_synaptic_delay=62, fan_in_per_core=4096, fan_out_per_core=4096, cores_per_chip=128,
-    mesh=(4, 8), input_current_bits=16, cores_per_tile=4, embedded_cores_per_chip=3, limit_sources=_LOIHI_LIMITS,
+    weight_bits=L.WEIGHT_BITS, max_synaptic_delay=62, fan_in_per_core=4096, fan_out_per_core=4096,
+    cores_per_chip=128, mesh=(4, 8), input_current_bits=L.A_IN_HW_BITS, cores_per_tile=4,
+    embedded_cores_per_chip=3, limit_sources=_LOIHI_LIMITS,
     energy_pj=_E1, time_ns=_T1, sources=(LOIHI_PAPER,),
 )
 
@@ -156,8 +160,9 @@ _LOIHI2_LIMITS = {
 _E2, _T2 = _loihi_costs(1.0, 0.1, True, _LOIHI2_SCALING)
 LOIHI2 = HardwareProfile(
     name="loihi2", graded_spikes=True, neurons_per_core=8192, synaptic_memory_bytes_per_core=128 * 1024,
-    weight_bits=8, max_synaptic_delay=62, fan_in_per_core=4096, fan_out_per_core=4096, cores_per_chip=128,
-    mesh=(4, 8), input_current_bits=16, cores_per_tile=4, embedded_cores_per_chip=6, limit_sources=_LOIHI2_LIMITS,
+    weight_bits=L.WEIGHT_BITS, max_synaptic_delay=62, fan_in_per_core=4096, fan_out_per_core=4096,
+    cores_per_chip=128, mesh=(4, 8), input_current_bits=L.A_IN_HW_BITS, cores_per_tile=4,
+    embedded_cores_per_chip=6, limit_sources=_LOIHI2_LIMITS,
     energy_pj=_E2, time_ns=_T2, sources=(LOIHI2_BRIEF, _LOIHI2_SCALING),
 )
 
@@ -173,8 +178,6 @@ PROFILES = {"loihi": LOIHI, "loihi1": LOIHI, "loihi2": LOIHI2}
 
 def profile(name: str) -> HardwareProfile:
     """The profile called ``name`` (``loihi`` / ``loihi1`` or ``loihi2``)."""
-    from snn_deploy.errors import UserError
-
     if name not in PROFILES:
         raise UserError(f"unknown hardware profile {name!r}; choose one of loihi1, loihi2")
     return PROFILES[name]

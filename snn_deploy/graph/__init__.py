@@ -1,0 +1,34 @@
+"""The deployed integer graph: the hub every frontend produces and every backend and hardware model reads.
+
+Ground floor (imports only :mod:`snn_deploy.fixedpoint` and :mod:`snn_deploy.errors`): the node classes and their
+meaning (:mod:`.nodes`), worst-case value bounds (:mod:`.bounds`), the hardware target profiles (:mod:`.profiles`)
+and the checks of whether a graph fits a target (:mod:`.checks`).
+"""
+
+from snn_deploy.graph.bounds import conv_row_l1, conv_sum_bound, current_bounds, product_sum_bound, value_bounds
+from snn_deploy.graph.checks import Problem, summarize, target_problems
+from snn_deploy.graph.nodes import (
+    CONV_ROLES,
+    NODE_TYPES,
+    WEIGHT_DTYPE,
+    ConvNode,
+    ConvRole,
+    Graph,
+    InputNode,
+    LIFNode,
+    Node,
+    ReadoutNode,
+    Shape,
+    SpikeProductNode,
+    SumNode,
+    analog_input_layer,
+    input_sequence,
+)
+from snn_deploy.graph.profiles import CMOS_45NM, LOIHI, LOIHI2, PROFILES, Figure, HardwareProfile, Source, profile
+
+__all__ = [
+    "CMOS_45NM", "CONV_ROLES", "LOIHI", "LOIHI2", "NODE_TYPES", "PROFILES", "WEIGHT_DTYPE", "ConvNode", "ConvRole", "Figure",
+    "Graph", "HardwareProfile", "InputNode", "LIFNode", "Node", "Problem", "ReadoutNode", "Shape", "Source",
+    "SpikeProductNode", "SumNode", "analog_input_layer", "conv_row_l1", "conv_sum_bound", "current_bounds",
+    "input_sequence", "product_sum_bound", "profile", "summarize", "target_problems", "value_bounds",
+]

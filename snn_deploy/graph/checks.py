@@ -1,0 +1,43 @@
+"""Whether a deployed graph can run on a hardware target: every problem at once, each with where, what and the fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from snn_deploy.graph.nodes import ConvNode, Graph, InputNode, SpikeProductNode
+from snn_deploy.graph.profiles import HardwareProfile
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A reason the graph cannot run on the target as it is: where, what, and the fix."""
+
+    node: str
+    what: str
+    fix: str
+
+
+def summarize(problems: list[Problem]) -> str:
+    """All problems on one line, grouped by what is wrong: ``what at a, b, c (fix); ...``."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for p in problems:
+        groups.setdefault((p.what, p.fix), []).append(p.node)
+    return "; ".join(f"{what} at {', '.join(nodes)} ({fix})" for (what, fix), nodes in groups.items())
+
+
+def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
+    """Every construct of ``graph`` the target cannot carry, all at once."""
+    problems = []
+    if not target.graded_spikes:
+        for node in graph.nodes:
+            if isinstance(node, ConvNode) and node.graded and node.name not in graph.host:
+                if isinstance(graph[node.inputs[0]], InputNode):
+                    what, fix = "analog input", "export for loihi2, or pass --input-on-host to compute it on the host"
+                else:
+                    what, fix = "integer residual stream", "export for loihi2"
+                problems.append(Problem(node.name, f"{what} as graded spikes, but {target.name} has binary "
+                                        "spikes only", fix))
+            if isinstance(node, SpikeProductNode):
+                problems.append(Problem(node.name, "spike product needs graded messages",
+                                        "export for loihi2 (embedded cores)"))
+    return problems
