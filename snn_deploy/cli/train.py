@@ -47,8 +47,11 @@ def check_output(output: Path, force: bool, resume: bool, init: Path | None = No
     from snn_deploy.training.checkpoint import checkpoint_path
     from snn_deploy.training.trainer import metrics_path
 
-    check_outputs(output, metrics_path(output), None if resume else checkpoint_path(output), inputs=[init],
-                  force=force)
+    checkpoint = checkpoint_path(output)
+    if checkpoint.exists() and not (resume or force):
+        raise UserError(f"{checkpoint} holds an interrupted run of {output}: pass --resume to continue it, or --force "
+                        "to start over")
+    check_outputs(output, metrics_path(output), None if resume else checkpoint, inputs=[init], force=force)
 
 
 def check_names(model: str, dataset: str) -> None:

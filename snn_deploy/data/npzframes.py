@@ -37,7 +37,8 @@ def class_folders(folder: Path) -> list[Path]:
 def checked_arrays(path: Path, keys: tuple[str, ...], shapes: dict[str, tuple[int, ...]] | None = None,
                    hint: str = "") -> dict[str, np.ndarray]:
     """The arrays ``keys`` of an npz file after checking each header's shape and dtype against its byte count, the
-    ``shapes`` required (``hint`` says how to fix a mismatch) and :data:`MAX_SAMPLE_BYTES`."""
+    ``shapes`` required (``hint``, formatted with the declared shape, says how to fix a mismatch) and
+    :data:`MAX_SAMPLE_BYTES`."""
     try:
         with zipfile.ZipFile(path) as archive:
             members = {name[:-4]: archive.getinfo(name) for name in archive.namelist() if name.endswith(".npy")}
@@ -58,7 +59,8 @@ def checked_arrays(path: Path, keys: tuple[str, ...], shapes: dict[str, tuple[in
                                     f"the file is truncated or damaged")
                 wanted = (shapes or {}).get(key)
                 if wanted is not None and tuple(shape) != wanted:
-                    raise UserError(f"{path} holds {key} of shape {tuple(shape)}, this model needs {wanted}; {hint}")
+                    raise UserError(f"{path} holds {key} of shape {tuple(shape)}, this model needs {wanted}; "
+                                    f"{hint.format(*shape)}")
                 declared += stored
                 if declared > MAX_SAMPLE_BYTES:
                     raise UserError(f"{path} declares {declared} bytes of arrays, more than {MAX_SAMPLE_BYTES} for "
@@ -77,8 +79,7 @@ def load_sample(path: Path, *, T: int, size: int) -> torch.Tensor:
         has_frames = "frames.npy" in archive.namelist()
     if has_frames:
         frames = checked_arrays(path, ("frames",), {"frames": (T, 2, size, size)},
-                                "pass --T with the file's frame count if the sizes otherwise match, or regenerate "
-                                "the frames")["frames"]
+                                "pass --T {0} if the sizes otherwise match, or regenerate the frames")["frames"]
         return torch.from_numpy(frames.astype(np.float32))
     arrays = checked_arrays(path, EVENT_KEYS)
     n = arrays["x"].size
