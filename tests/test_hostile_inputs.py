@@ -479,7 +479,7 @@ def test_stale_temporaries_of_killed_runs_are_removed_and_live_ones_kept(files, 
 
 
 def test_kill_9_during_training_then_resume_gives_the_uninterrupted_model(tmp_path):
-    args = [*TRAIN, "--epochs", "3"]
+    args = [*TRAIN, "--epochs", "2"]
     assert invoke("train", *args, "-o", tmp_path / "straight.pt")[0] == 0
     out = tmp_path / "killed.pt"
     run = subprocess.Popen([EXE, "train", *args, "-o", str(out)], stdout=subprocess.DEVNULL,
