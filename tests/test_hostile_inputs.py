@@ -344,6 +344,15 @@ def test_a_link_leading_out_of_the_bundle_is_refused(files, tmp_path):
     refused(["report", path, "--dataset", "digits", "-o", tmp_path / "r"], "link leading outside", watch=(tmp_path,))
 
 
+def test_traces_larger_than_their_limit_are_refused_before_the_run(files, tmp_path, monkeypatch):
+    from snn_deploy.cli import hardware
+
+    _, bundle = files
+    monkeypatch.setattr(hardware, "MAX_TRACE_BYTES", 10_000)  # the real limit (4 GiB), scaled down
+    refused(["simulate", bundle, "--dataset", "digits", "--traces", "all", "--traces-out", tmp_path / "t.npz",
+             "--trace-samples", "50"], "--traces", "smaller --trace-samples", watch=(tmp_path,))
+
+
 def test_the_work_a_graph_implies_is_limited_before_any_loop():
     """A valid but gigantic graph (a 1024 x 1024 x 1024 conv) is refused from its shapes alone."""
     weight = np.ones((1024, 1, 3, 3), np.int16)

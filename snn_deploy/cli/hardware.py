@@ -18,6 +18,10 @@ from snn_deploy.sims import backends as registry
 PROFILE_CHOICES = ("loihi1", "loihi2")
 ALL_SAMPLES = sys.maxsize
 TABLE_WIDTH = 160
+MAX_TRACE_BYTES = 4 * 2**30
+"""Memory of --traces (u and v as int64, spikes as one byte, per traced neuron, step and sample), checked before
+the run."""
+TRACE_BYTES_PER_VALUE = 8 + 8 + 1
 """Console width of the layer table when stdout is not a terminal (rich would assume 80 and cut layer names)."""
 
 
@@ -78,6 +82,11 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
     check_outputs(json_path, traces_out, inputs=[bundle_path], force=force)
     bundle = load_bundle(bundle_path)
     traced = _trace_names(bundle.graph, trace_layers) if trace_layers is not None else []  # refused before the run
+    trace_bytes = trace_samples * bundle.graph.T * TRACE_BYTES_PER_VALUE * sum(
+        bundle.graph[name].neurons for name in traced)
+    if trace_bytes > MAX_TRACE_BYTES:
+        raise UserError(f"--traces of {len(traced)} layer(s) over {trace_samples} samples would take {trace_bytes:,} "
+                        f"bytes, more than {MAX_TRACE_BYTES:,}; trace fewer layers or pass a smaller --trace-samples")
     analysis, rank = _run(bundle, dataset, backend, samples, batch_size, data_dir, profile_name)
     if rank != 0:
         return
