@@ -380,10 +380,13 @@ def test_a_zip_bomb_model_file_is_refused_before_inflating(files, tmp_path):
     refused(["export", bomb, "-o", tmp_path / "x"], "decompression bomb", watch=(tmp_path,))
 
 
-def test_a_config_declaring_a_huge_model_is_refused_before_allocation(files, tmp_path):
+@pytest.mark.parametrize("config, message", [(dict(embed_dim=2**16, depth=64), "more than the limit"),
+                                             (dict(embed_dim=-32), "invalid configuration"),
+                                             (dict(depth="two"), "invalid configuration")])
+def test_a_config_declaring_a_huge_or_invalid_model_is_refused_before_allocation(files, tmp_path, config, message):
     model, _ = files
-    bad = rewrite_model(model, tmp_path / "huge.pt", lambda r: r["config"].update(embed_dim=2**16, depth=64))
-    refused(["eval", bad, "--dataset", "digits"], "more than the limit", watch=(tmp_path,))
+    bad = rewrite_model(model, tmp_path / "bad.pt", lambda r: r["config"].update(config))
+    refused(["eval", bad, "--dataset", "digits"], message, watch=(tmp_path,))
 
 
 def test_a_flipped_bit_in_a_model_file_is_detected(files, tmp_path):
