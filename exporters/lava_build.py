@@ -156,7 +156,7 @@ def _in_port(process: AbstractProcess, index: int) -> InPort:
 
 
 def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
-    """The Lava network for ``graph`` fed integer ``payload`` [T, B, C, H, W] (``sims.simulator.input_sequence``)."""
+    """The Lava network for ``graph`` fed integer ``payload`` [T, B, C, H, W] (``snn_deploy.graph.input_sequence``)."""
     payload = np.asarray(payload)
     expected = (graph.T, graph.input.shape)
     if payload.ndim != 5 or (payload.shape[0], tuple(payload.shape[2:])) != expected:

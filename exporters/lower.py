@@ -124,7 +124,8 @@ class Lowering:
         if 1 << exp != neuron.input_multiplier:
             raise UserError(f"{_join(prefix, spec.neuron)}: input multiplier {neuron.input_multiplier} is not 2^e")
         current = self.conv(layer_name, source, weight, graded=spec.input != "spikes", weight_exp=exp, **geometry)
-        spikes = self.lif(_join(prefix, spec.neuron), (current,), du=neuron.du, dv=neuron.dv, vth=neuron.vth,
+        params = neuron.core.params
+        spikes = self.lif(_join(prefix, spec.neuron), (current,), du=params.du, dv=params.dv, vth=params.vth,
                           bias_mant=neuron.bias_mant.numpy(), bias_exp=neuron.bias_exp.numpy())
         if spec.pool is not None:
             spikes = self.spike_maxpool(_join(prefix, spec.pool), spikes, getattr(host, spec.pool))

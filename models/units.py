@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from snn_deploy.fixedpoint import limits as L
 from snn_deploy.neurons import make_lif
 
 INPUT_KINDS = ("analog", "spikes", "integer")
@@ -62,8 +63,7 @@ class QuantizedInput(nn.Module):
 
     @property
     def payload_range(self) -> tuple[int, int]:
-        hi = (1 << (self.payload_bits - int(self.signed))) - 1
-        return (-hi if self.signed else 0), hi
+        return L.payload_range(self.payload_bits, self.signed)
 
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
         return torch.round(x.to(torch.float64) * self.scale).clamp(*self.payload_range)

@@ -1,5 +1,7 @@
-"""Check the package import rules (README, "Layout"): no import cycle among snn-deploy's packages, and library
-code never imports the CLI. Every import counts, including those inside functions.
+"""Check the package import rules (README, "Layout"): no import cycle among snn-deploy's packages, library code
+never imports the CLI, and the packages of :data:`LAYERS` import only downward (so ``exporters`` never imports
+``sims``, and the graph and the arithmetic import nothing above them). Every import counts, including those
+inside functions.
 
 Nodes are the packages (``snn_deploy.graph``, ``snn_deploy.models``, ...) and the modules at the top of
 ``snn_deploy`` (``snn_deploy.neurons``, ...). Prints the offending edges and exits 1 if a rule is broken.
@@ -17,6 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"models": "snn_deploy.models", "exporters": "snn_deploy.exporters", "sims": "snn_deploy.sims"}
 """Top-level folders installed under ``snn_deploy`` (pyproject's package-dir)."""
 CLI = "snn_deploy.cli"
+LAYERS = ("snn_deploy.cli", "snn_deploy.sims", "snn_deploy.exporters", "snn_deploy.training", "snn_deploy.models",
+          "snn_deploy.data", "snn_deploy.graph", "snn_deploy.fixedpoint")
+"""Top to bottom: each of these packages may import only those after it (the data flow: commands run the
+hardware model and backends, which read what the exporters produce from models, down to the graph and the
+arithmetic)."""
 
 
 def node_of(module: str) -> str | None:
@@ -105,6 +112,11 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def upward(found: dict[tuple[str, str], list[str]]) -> list[tuple[str, str]]:
+    """Edges from a package of :data:`LAYERS` to one at its level or above it."""
+    return sorted((s, d) for s, d in found if s in LAYERS and d in LAYERS and LAYERS.index(d) <= LAYERS.index(s))
+
+
 def problems() -> list[str]:
     """Every broken rule, one line each (empty when the rules hold)."""
     found = edges()
@@ -115,6 +127,8 @@ def problems() -> list[str]:
     for (src, dst), files in sorted(found.items()):
         if dst == CLI and src != CLI:
             out.append(f"library code imports the CLI: {src} -> {dst} ({', '.join(files)})")
+    for src, dst in upward(found):
+        out.append(f"upward import: {src} -> {dst} ({', '.join(found[(src, dst)])}); see LAYERS")
     for component in cycles(graph):
         members = set(component)
         inside = sorted(f"{s} -> {d} ({', '.join(f)})" for (s, d), f in found.items()
@@ -129,7 +143,7 @@ def main() -> int:
         print(line)
     if not broken:
         print(f"import rules hold: {len({n for edge in edges() for n in edge})} packages and modules, no cycle, "
-              "no library import of the CLI")
+              "no library import of the CLI, no upward import")
     return 1 if broken else 0
 
 

@@ -18,6 +18,8 @@ r"""Spiking neuron modules: thin ``nn.Module`` wrappers over functional steps; i
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -87,29 +89,34 @@ class LoihiLIF(nn.Module):
 class IntegerLIF(nn.Module):
     """Integer-mode neuron population: ``a = x * input_multiplier`` (x must hold integers) into a :class:`LoihiLIF`.
 
-    ``bias_mant`` / ``bias_exp`` are per channel; the channel axis is dimension 2 of [T, B, C, ...], and the bias
-    broadcasts over the remaining (spatial or token) axes.
+    Like :class:`QuantizedLIF`, it holds its population parameters in ``core`` (a :class:`LoihiLIF`, whose
+    ``params`` carry du, dv and vth). ``bias_mant`` / ``bias_exp`` are per channel buffers (saved with the model);
+    the channel axis is dimension 2 of [T, B, C, ...], and the bias broadcasts over the remaining (spatial or
+    token) axes.
     """
 
     def __init__(self, *, du: int, dv: int, vth: int, bias_mant: torch.Tensor, bias_exp: torch.Tensor,
                  input_multiplier: int = 1) -> None:
         super().__init__()
         LIFParams(du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp)  # validate ranges once
-        self.du, self.dv, self.vth, self.input_multiplier = int(du), int(dv), int(vth), int(input_multiplier)
+        self.core = LoihiLIF(LIFParams(du=int(du), dv=int(dv), vth=int(vth)))
+        self.input_multiplier = int(input_multiplier)
         self.register_buffer("bias_mant", torch.as_tensor(bias_mant, dtype=torch.int64).reshape(-1))
         self.register_buffer("bias_exp", torch.as_tensor(bias_exp, dtype=torch.int64).reshape(-1))
 
     def params_for(self, x: torch.Tensor) -> LIFParams:
         """LIF parameters with the per-channel bias shaped to broadcast against x [T, B, C, ...] minus T."""
         view = (-1,) + (1,) * (x.dim() - 3)
-        return LIFParams(self.du, self.dv, self.vth, self.bias_mant.reshape(view), self.bias_exp.reshape(view))
+        return dataclasses.replace(self.core.params, bias_mant=self.bias_mant.reshape(view),
+                                   bias_exp=self.bias_exp.reshape(view))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = x.to(torch.float64) * self.input_multiplier
-        return LoihiLIF(self.params_for(x))(a).to(x.dtype)
+        return LoihiLIF(self.params_for(x), self.core.alpha)(a).to(x.dtype)
 
     def extra_repr(self) -> str:
-        return f"du={self.du}, dv={self.dv}, vth={self.vth}, input_multiplier={self.input_multiplier}"
+        p = self.core.params
+        return f"du={p.du}, dv={p.dv}, vth={p.vth}, input_multiplier={self.input_multiplier}"
 
 
 class QuantizedLIF(nn.Module):

@@ -110,7 +110,7 @@ def _row_l1(weight: torch.Tensor) -> int:
 
 
 def _payload_max(signed: bool) -> int:
-    return (1 << (INPUT_PAYLOAD_BITS - int(signed))) - 1
+    return L.payload_range(INPUT_PAYLOAD_BITS, signed)[1]
 
 
 def fold_batchnorm(layer: nn.Module, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -241,7 +241,7 @@ def calibrate_input(samples: torch.Tensor | None) -> tuple[float, bool]:
         return float((1 << INPUT_PAYLOAD_BITS) - 1), False
     signed = bool((samples < 0).any())
     max_abs = float(samples.abs().max())
-    top = (1 << (INPUT_PAYLOAD_BITS - int(signed))) - 1
+    top = _payload_max(signed)
     return (top / max_abs if max_abs > 0 else float(top)), signed
 
 

@@ -23,6 +23,12 @@ def test_cycles_and_cli_imports_are_found():
     assert check_imports.node_of("torch.nn") is None
 
 
+def test_upward_imports_are_found():
+    found = {("snn_deploy.exporters", "snn_deploy.sims"): ["exporters/x.py"],
+             ("snn_deploy.sims", "snn_deploy.exporters"): ["sims/y.py"]}
+    assert check_imports.upward(found) == [("snn_deploy.exporters", "snn_deploy.sims")]
+
+
 def test_function_level_imports_count(tmp_path):
     source = tmp_path / "m.py"
     source.write_text("def f():\n    from snn_deploy.cli.deploy import x\n    from . import y\n")

@@ -73,9 +73,17 @@ def unit(module, layer, bn, x, threshold=1.0, pool=None, stride=1):
 
 
 def randomize(module: nn.Module) -> nn.Module:
-    """Random BatchNorm statistics and affine parameters, float64, eval mode."""
+    """Seeded weights, random BatchNorm statistics and affine parameters, float64, eval mode.
+
+    Conv and linear weights are redrawn from the same seeded generator, so a test's outcome does not depend on
+    the global torch RNG state left by the tests that ran before it."""
     gen = torch.Generator().manual_seed(0)
     for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Conv1d, nn.Linear)):
+            bound = 1.0 / np.sqrt(m.weight[0].numel())
+            m.weight.data.copy_((torch.rand(m.weight.shape, generator=gen) * 2 - 1) * bound)
+            if m.bias is not None:
+                m.bias.data.copy_((torch.rand(m.bias.shape, generator=gen) * 2 - 1) * bound)
         if isinstance(m, nn.BatchNorm2d):
             c = m.num_features
             m.running_mean.copy_(torch.randn(c, generator=gen) * 0.3)

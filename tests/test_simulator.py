@@ -127,3 +127,27 @@ def test_conv_kernel_equals_fixedpoint_conv_step(data):
     got = ConvKernel(node, (c_in, h, w)).currents(x)
     assert got.dtype in (torch.float32, torch.float64)
     assert torch.equal(got.to(torch.int64), expected)
+
+
+def test_counts_in_the_pass_equal_counts_from_the_spikes():
+    """simulate(counts=True) counts the hardware's events inside its pass; count_events counts them afterwards from
+    recorded spikes (other backends): the same numbers on a network with residual sums and spike products."""
+    from snn_deploy.graph import ConvNode as Conv, SpikeProductNode, SumNode, input_sequence
+    from snn_deploy.sims.simulator import count_events
+
+    graph = lower(quantized("spikformer-tiny"))
+    assert graph.of_kind(SumNode) and graph.of_kind(SpikeProductNode)
+    x = images(3)
+    result = simulate(graph, x, counts=True)
+    kernels = {n.name: ConvKernel(n, graph[n.inputs[0]].shape) for n in graph.of_kind(Conv)}
+    after = count_events(graph, input_sequence(graph, x), result.spikes, kernels)
+    inside = result.events
+    assert np.array_equal(inside.input_events, after.input_events)
+    for field in ("spikes", "conv_events", "sum_events"):
+        ours, theirs = getattr(inside, field), getattr(after, field)
+        assert ours.keys() == theirs.keys() and all(np.array_equal(ours[k], theirs[k]) for k in ours), field
+    sources = [conv for conv, _ in inside.conv_events]
+    assert max(sources.count(conv) for conv in sources) > 1  # a conv reading a residual sum: every summand counted
+    for name, counts in after.products.items():
+        assert all(np.array_equal(inside.products[name][k], v) for k, v in counts.items())
+        assert np.array_equal(counts["accumulates"], result.synaptic_ops[name])

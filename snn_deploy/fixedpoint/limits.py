@@ -42,6 +42,13 @@ decayed u plus the input lies in (-3 * 2^23, 3 * 2^23). Beyond it Lava's u leave
 A_IN_HW_BITS = 16
 """Loihi's synaptic input register (Lava declares a_in as 16-bit); hardware profiles enforce this narrower range."""
 
+def payload_range(bits: int, signed: bool) -> tuple[int, int]:
+    """The integer payloads a ``bits``-bit graded spike carries: ``[0, 2^bits - 1]``, or ``+-(2^(bits-1) - 1)``
+    signed (symmetric, so negating a payload never overflows)."""
+    hi = (1 << (bits - int(signed))) - 1
+    return (-hi if signed else 0), hi
+
+
 WEIGHT_BITS = 8
 """Weights are clipped to 8 bits: [-256, 255] for mixed sign, [0, 255] excitatory, [-255, 0] inhibitory."""
 CONV_ACC_BITS = 24

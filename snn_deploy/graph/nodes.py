@@ -37,6 +37,7 @@ import torch
 
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import LIFParams
+from snn_deploy.fixedpoint import limits as L
 
 Shape = tuple[int, int, int]
 ConvRole = Literal["synapse", "spike_pool"]
@@ -77,8 +78,7 @@ class InputNode(Node):
     @property
     def payload_range(self) -> tuple[int, int]:
         """The integer payloads the hardware receives: ``[0, 2^bits - 1]``, or ``+-(2^(bits-1) - 1)`` signed."""
-        hi = (1 << (self.payload_bits - int(self.signed))) - 1
-        return (-hi if self.signed else 0), hi
+        return L.payload_range(self.payload_bits, self.signed)
 
     @property
     def max_abs(self) -> int:

@@ -18,8 +18,8 @@ S = TypeVar("S", "TrainSettings", "PretrainSettings")
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrainSettings(Optimisation):
-    """One training run. ``init`` is the file name of a pre-trained model whose encoder starts the run."""
+class RunSettings(Optimisation):
+    """What every training command runs: the model, its data, its neurons, steps, seed and augmentation."""
 
     model: str
     dataset: str
@@ -27,20 +27,20 @@ class TrainSettings(Optimisation):
     T: int
     seed: int
     augment: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings(RunSettings):
+    """One training run. ``init`` is the file name of a pre-trained model whose encoder starts the run."""
+
     labels_per_class: int | None
     init: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
-class PretrainSettings(Optimisation):
+class PretrainSettings(RunSettings):
     """One masked-image-modelling run (see :mod:`snn_deploy.training.pretrain`); label smoothing is unused."""
 
-    model: str
-    dataset: str
-    neuron: str
-    T: int
-    seed: int
-    augment: bool
     mask_ratio: float
     decoder_width: int
     decoder_depth: int
@@ -58,7 +58,7 @@ def resolve(cls: type[S], model: str, dataset: str, *, T: int | None = None, **g
     return settings
 
 
-def validate(s: TrainSettings | PretrainSettings) -> None:
+def validate(s: RunSettings) -> None:
     """Each bad value is a :class:`UserError` naming the option."""
     checks = [
         (s.epochs >= 1, "--epochs must be at least 1"),
