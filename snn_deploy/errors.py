@@ -39,8 +39,8 @@ def exit_on_user_error(command: F) -> F:
             raise click.exceptions.Exit(USAGE_EXIT_CODE) from None
         except KeyboardInterrupt as exc:
             stop = exc if isinstance(exc, Interrupted) else Interrupted(2)
-            click.echo(f"error: interrupted ({stop.name}); no output was written or replaced, run the command "
-                       "again to redo it", err=True)
+            click.echo(f"error: interrupted ({stop.name}); no partial output was left (outputs are replaced only "
+                       "when complete); run the command again (training continues with --resume)", err=True)
             raise click.exceptions.Exit(stop.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

@@ -463,7 +463,7 @@ def test_interrupts_leave_no_partial_output_and_no_temporary(files, tmp_path, mo
         args += ["--samples", "2"]
     line = refused(args, "interrupted", "Ctrl-C" if signum == signal.SIGINT else "SIGTERM",
                    watch=(tmp_path,), code=128 + signum)
-    assert "no output was written" in line
+    assert "no partial output" in line
 
 
 def test_stale_temporaries_of_killed_runs_are_removed_and_live_ones_kept(files, tmp_path):
