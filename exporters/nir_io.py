@@ -280,7 +280,11 @@ def read(path: Path) -> Graph:
         raise UserError(f"{path}: no such NIR file") from None
     except Exception as exc:  # h5py raises many types for damaged files
         raise UserError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
-    return _graph(meta, stored)
+    try:
+        return _graph(meta, stored)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:  # crafted metadata
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        raise UserError(f"{path}: damaged snn-deploy metadata ({detail}); export the network again") from None
 
 
 def _read_metadata(path: Path) -> tuple[dict | None, dict[str, tuple[str, dict | None]]]:

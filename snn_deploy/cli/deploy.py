@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from snn_deploy.cli.params import NON_NEGATIVE, POSITIVE
 from snn_deploy.errors import UserError, exit_on_user_error
 from snn_deploy.sims import backends as registry
 
@@ -32,7 +33,8 @@ def _calibration(model_file, dataset: str | None, data_dir: Path | None):
               "scale (needed for float-neuron models).")
 @click.option("--eval", "eval_dataset", metavar="DATASET", help="Data set whose test split measures accuracy and "
               "per-layer spike agreement before and after (default: the --calibrate data set).")
-@click.option("--eval-samples", default=256, show_default=True, help="Test samples for the comparison (0: skip).")
+@click.option("--eval-samples", type=NON_NEGATIVE, default=256, show_default=True,
+              help="Test samples for the comparison (0: skip).")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Quantized model file.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the report as JSON.")
@@ -49,15 +51,11 @@ def quantize(model_path: Path, dataset: str | None, eval_dataset: str | None, ev
 
     from snn_deploy.console import progress
     from snn_deploy.exporters.pipeline import prepare
-    from snn_deploy.io import write_json_atomic
+    from snn_deploy.io import check_outputs, write_json_atomic
     from snn_deploy.modelfile import load_model, save_model
     from snn_deploy.quant_check import compare_quantized
 
-    for path in (output, json_path):
-        if path is not None and path.exists() and not force:
-            raise UserError(f"{path} already exists; choose another output or pass --force to replace it")
-    if eval_samples < 0:
-        raise UserError(f"--eval-samples must be 0 or more, got {eval_samples}")
+    check_outputs(output, json_path, inputs=[model_path], force=force)
     model_file = load_model(model_path)
     if model_file.neuron_mode == "integer":
         raise UserError(f"{model_path} already holds a quantized (integer) model; quantize its float or loihi "
@@ -136,7 +134,7 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
               help="Apply a documented rewrite (maxpool-after-lif); repeatable.")
 @click.option("--rewrite-eval", metavar="DATASET", help="Measure the accuracy change of the rewrites on this data "
               "set's test split (reported and stored in the bundle manifest).")
-@click.option("--eval-samples", default=256, show_default=True, help="Test samples for --rewrite-eval.")
+@click.option("--eval-samples", type=POSITIVE, default=256, show_default=True, help="Test samples for --rewrite-eval.")
 @click.option("--input-on-host", is_flag=True, help="Compute the analog input layer (the convs reading the input "
               "and the LIFs they feed) on the host; the chip receives its binary spikes (loihi1 needs this).")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
@@ -149,13 +147,13 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     from snn_deploy.exporters import pipeline
     from snn_deploy.exporters.bundle import sha256
     from snn_deploy.exporters.netx_import import looks_like_netx
+    from snn_deploy.io import check_outputs
     from snn_deploy.modelfile import load_model
     from snn_deploy.graph import profile
 
     suffix = {"nir": ".nir", "onnx": ".onnx", "netx": ".net"}.get(target, ".loihi")
     output = output or model_path.with_suffix(suffix)
-    if output.exists() and not force:
-        raise UserError(f"{output} already exists; choose another output or pass --force to replace it")
+    check_outputs(output, inputs=[model_path], force=force, directory=suffix == ".loihi")
     if looks_like_netx(model_path):
         if dataset or rewrites or rewrite_eval or input_on_host:
             raise UserError("a netx network is already integer: --calibrate, --rewrite, --rewrite-eval and "
@@ -263,16 +261,13 @@ def load_json(path: Path) -> dict:
 
 
 def _write_single_file(target: str, graph, output: Path) -> None:
-    import tempfile
-
-    from snn_deploy.io import write_bytes_atomic
+    from snn_deploy.io import atomic_path
 
     if target == "nir":
         from snn_deploy.exporters import nir_io
 
-        with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
-            nir_io.write(graph, Path(tmp) / "network.nir")
-            write_bytes_atomic(output, (Path(tmp) / "network.nir").read_bytes())
+        with atomic_path(output) as tmp:
+            nir_io.write(graph, tmp)
     elif target == "onnx":
         from snn_deploy.exporters.onnx_export import save_onnx, to_onnx
 
@@ -280,9 +275,7 @@ def _write_single_file(target: str, graph, output: Path) -> None:
     elif target == "netx":
         from snn_deploy.exporters.netx_export import to_netx
 
-        with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
-            to_netx(graph, Path(tmp) / "network.net")
-            write_bytes_atomic(output, (Path(tmp) / "network.net").read_bytes())
+        to_netx(graph, output)
 
 
 @click.command()
@@ -293,16 +286,18 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 @click.option("--dataset", help="Data set whose test samples to run.")
 @click.option("--input", "array", type=click.Path(path_type=Path), help="Instead of --dataset (netx networks): one "
               "sample from a .npy array, as `simulate --input` takes it.")
-@click.option("--steps", type=int, help="Steps to run an --input array.")
+@click.option("--steps", type=POSITIVE, help="Steps to run an --input array.")
 @click.option("--layout", type=click.Choice(("chw", "whc")), default="chw", show_default=True,
               help="--input layout (whc: Lava's).")
-@click.option("--samples", default=32, show_default=True, help="Number of test samples.")
+@click.option("--samples", type=POSITIVE, default=32, show_default=True, help="Number of test samples.")
 @click.option("--calibrate", "calibrate", metavar="DATASET", help="Calibration data for a float model.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the report as JSON.")
+@click.option("--force", is_flag=True, help="Replace an existing --json file.")
 @exit_on_user_error
 def verify(model_path: Path, backends: str | None, dataset: str | None, array: Path | None, steps: int | None,
-           layout: str, samples: int, calibrate: str | None, data_dir: Path | None, json_path: Path | None) -> None:
+           layout: str, samples: int, calibrate: str | None, data_dir: Path | None, json_path: Path | None,
+           force: bool) -> None:
     """Run the same inputs through every backend and compare the spikes of every layer.
 
     MODEL is a snn-deploy model file, a lava-dl netx network (backends sim, lava, onnx, netx: lava-dl's own
@@ -310,7 +305,9 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
     on any mismatch.
     """
     from snn_deploy.exporters.netx_import import looks_like_netx
+    from snn_deploy.io import check_outputs
 
+    check_outputs(json_path, inputs=[model_path, array], force=force)
     if model_path.is_dir() or looks_like_netx(model_path):
         backends = backends or ("sim,onnx" if model_path.is_dir() else f"sim,{registry.NETX}")
         _verify_graph(model_path, backends, dataset, array, steps, layout, samples, data_dir, json_path)
