@@ -80,9 +80,10 @@ def check_manifest(bundle: Path, data: dict[str, Any], network_file: str) -> Non
     T = data.get("T")
     if not _is_int(T) or not 1 <= T <= MAX_T:
         raise _damaged(where, f"T is {T!r}, not an integer in 1..{MAX_T}")
-    for key in ("target", "arch"):
-        if key in data and not isinstance(data[key], str):
-            raise _damaged(where, f"{key} is a {type(data[key]).__name__}, not a string")
+    if "target" in data and not isinstance(data["target"], str):
+        raise _damaged(where, f"target is a {type(data['target']).__name__}, not a string")
+    if data.get("arch") is not None and not isinstance(data["arch"], str):  # null: imported, not from the zoo
+        raise _damaged(where, f"arch is a {type(data['arch']).__name__}, not a string or null")
     if "input" in data and not isinstance(data["input"], dict):
         raise _damaged(where, "input is not an object")
     files = data.get("files")
@@ -236,8 +237,9 @@ def check_graph(graph: Graph, where: str) -> None:
         if problem:
             raise _damaged(where, f"node {node.name!r} ({node.kind}): {problem}")
         shapes[node.name] = node.shape
-    if not isinstance(graph.nodes[-1], ReadoutNode):
-        raise _damaged(where, "the graph does not end in a readout")
+    readouts = [i for i, node in enumerate(graph.nodes) if isinstance(node, ReadoutNode)]
+    if readouts and readouts != [len(graph.nodes) - 1]:  # a classifier is optional (imported regression networks)
+        raise _damaged(where, "a readout node that is not the graph's last node")
     ops, state = work(graph)
     if ops > MAX_WORK or state > MAX_STATE:
         raise UserError(f"{where}: the network implies {ops:.3g} synaptic operations and {state:.3g} state values "
