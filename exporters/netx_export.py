@@ -38,7 +38,7 @@ import numpy as np
 
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
-from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, current_bounds
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, current_bounds, refuse_features
 from snn_deploy.io import write_bytes_atomic
 
 NETX_BIAS_EXP = 6
@@ -202,6 +202,7 @@ def to_netx(graph: Graph, path: Path | str) -> int:
 
     Raises :class:`UserError` listing every node netx cannot carry (see :func:`netx_problems`).
     """
+    refuse_features(graph, "the netx writer")
     problems = netx_problems(graph)
     if problems:
         listed = "; ".join(f"{name} ({', '.join(reasons)})" for name, reasons in problems.items())

@@ -218,9 +218,13 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
             raise TypeError(f"no NIR mapping for node kind {node.kind!r}")
     extensions = [SPIKE_PRODUCT_EXTENSION] if graph.of_kind(SpikeProductNode) else []
     meta = {"snn_deploy": {"format": NIR_FORMAT, "format_version": NIR_FORMAT_VERSION, "T": graph.T, "dt": DT,
+                           "reset_interval": graph.reset_interval, "reset_offset": graph.reset_offset,
                            "required_extensions": extensions,
                            "time_mean_readout": "the class is the argmax of the output's mean over time steps"}}
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+    # nir 1.0.8 infers a Conv2d's output from the kernel's height alone, so a graph with a non-square kernel (a
+    # dense layer over a non-square map) fails its type check although every shape is right: skip the check there
+    square = all(n.weight.shape[2] == n.weight.shape[3] for n in graph.of_kind(ConvNode))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=square)
 
 
 def _as_str(value) -> str:
@@ -275,7 +279,8 @@ def _graph(meta: dict | None, stored: dict[str, tuple[str, dict | None]]) -> Gra
         if cls is ConvNode and "role" not in fields:  # written before roles were recorded
             fields = {**fields, "role": _conv_role(nir_type)}
         nodes.append(_node(cls, common, fields))
-    return Graph(nodes, T=int(meta["T"]), host=frozenset(host))
+    return Graph(nodes, T=int(meta["T"]), host=frozenset(host), reset_interval=int(meta.get("reset_interval", 0)),
+                 reset_offset=int(meta.get("reset_offset", 0)))
 
 
 def write(graph: Graph, path: Path) -> None:
@@ -291,7 +296,11 @@ def read(path: Path) -> Graph:
         raise UserError(f"{path}: no such NIR file") from None
     except Exception as exc:  # h5py raises many types for damaged files
         raise UserError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
-    return _graph(meta, stored)
+    try:
+        return _graph(meta, stored)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:  # crafted metadata
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        raise UserError(f"{path}: damaged snn-deploy metadata ({detail}); export the network again") from None
 
 
 def _read_metadata(path: Path) -> tuple[dict | None, dict[str, tuple[str, dict | None]]]:

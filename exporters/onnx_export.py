@@ -40,7 +40,7 @@ from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
     ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode, conv_sum_bound,
-    input_sequence, product_sum_bound, value_bounds,
+    input_sequence, product_sum_bound, refuse_features, value_bounds,
 )
 from snn_deploy.io import write_bytes_atomic
 
@@ -172,21 +172,39 @@ class _Builder:
         params = node.params()
         bias = params.bias().numpy()
         decay_u, decay_v = params.decay_factors()
-        a_in = self.add_all([self.value(i, I64) for i in node.inputs], name)
-        scaled = self.op("Mul", [a_in, self.const(1 << L.ACT_SHIFT, I64)], name)
-        inputs = self.op("Split", [scaled], name, outputs=steps, axis=0) if steps > 1 else [scaled]
-        u_bounds = _u_bounds(sum(self.bounds[i] for i in node.inputs) << L.ACT_SHIFT, decay_u, steps)
+        source = self.graph[node.inputs[0]]
+        if isinstance(source, InputNode) and source.drive == "bias":  # payloads join the bias mantissa each step
+            exp = np.unique(node.bias_exp)
+            if exp.size != 1 or exp[0] < 0:
+                raise UserError(f"ONNX export: LIF {name!r} reads a bias input with per-channel or negative bias "
+                                "exponents; only one exponent >= 0 is exported")
+            mant = self.op("Add", [self.value(source.name, I64), self.const(node.bias_mant.reshape(-1, 1, 1), I64)],
+                           name)
+            per_step = self.op("Mul", [mant, self.const(1 << int(exp[0]), I64)], name)
+            biases = self.op("Split", [per_step], name, outputs=steps, axis=0) if steps > 1 else [per_step]
+            zero = self.op("Mul", [per_step, self.const(0, I64)], name)
+            inputs = self.op("Split", [zero], name, outputs=steps, axis=0) if steps > 1 else [zero]
+            u_bounds = [0] * steps
+        else:
+            a_in = self.add_all([self.value(i, I64) for i in node.inputs], name)
+            scaled = self.op("Mul", [a_in, self.const(1 << L.ACT_SHIFT, I64)], name)
+            inputs = self.op("Split", [scaled], name, outputs=steps, axis=0) if steps > 1 else [scaled]
+            u_bounds = _u_bounds(sum(self.bounds[i] for i in node.inputs) << L.ACT_SHIFT, decay_u, steps)
+            biases = [self.const(bias, I64)] * steps if bias.any() else None
+        resets = set(self.graph.reset_steps(steps))
         threshold = self.const(params.threshold(), I64)
         u = v = None
         spikes = []
         for t in range(steps):
+            if t in resets:  # the state restarts from zero (LIFReset)
+                u = v = None
             u = inputs[t] if u is None or decay_u == 0 else self.op("Add", [self.decay(u, decay_u, name), inputs[t]],
                                                                      name)
             if u_bounds[t] >= L.UV_HALF:  # provably inside 24 bits otherwise: the wrap would be the identity
                 u = self.wrap(u, name)
             v_in = u if v is None else self.op("Add", [self.decay(v, decay_v, name), u], name)
-            if bias.any():
-                v_in = self.op("Add", [v_in, self.const(bias, I64)], name)
+            if biases is not None:
+                v_in = self.op("Add", [v_in, biases[t]], name)
             v_new = self.op("Clip", [v_in, self.const(L.V_MIN, I64), self.const(L.V_MAX, I64)], name)
             spike = self.op("Greater", [v_new, threshold], name)
             spikes.append(spike)
@@ -238,7 +256,8 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
     ``batch``: a fixed batch size, or None for a symbolic ``batch`` dimension. Raises :class:`UserError` when
     a node cannot be computed exactly with onnxruntime's operators.
     """
-    readout = graph.readout
+    refuse_features(graph, "ONNX export", supported=("bias-driven input", "periodic state reset"))
+    readout = graph.classifier
     bounds = value_bounds(graph)
     builder = _Builder(graph, bounds)
     for node in graph.nodes:
@@ -251,7 +270,9 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
         builder.op("Reshape", [spikes, builder.const([graph.T, -1, *node.shape], TensorProto.INT64)], node.name,
                    name=name)
         outputs.append(helper.make_tensor_value_info(name, TensorProto.UINT8, [graph.T, batch_dim, *node.shape]))
-    outputs.append(helper.make_tensor_value_info(LOGITS_NAME, TensorProto.DOUBLE, [batch_dim, len(readout.bias)]))
+    if readout is not None:  # a network without a classifier (an imported regression network) has no logits
+        outputs.append(helper.make_tensor_value_info(LOGITS_NAME, TensorProto.DOUBLE,
+                                                     [batch_dim, len(readout.bias)]))
     payload = helper.make_tensor_value_info(INPUT_NAME, TensorProto.INT64, [graph.T, batch_dim, *graph.input.shape])
     onnx_graph = helper.make_graph(builder.nodes, "snn_deploy", [payload], outputs, builder.initializers,
                                    doc_string=_encoding_doc(graph.input))
@@ -288,7 +309,7 @@ def onnx_session(model_or_path: onnx.ModelProto | Path | str) -> ort.InferenceSe
 
 
 def run_onnx(model_or_path: onnx.ModelProto | Path | str | ort.InferenceSession, graph: Graph,
-             x: torch.Tensor | np.ndarray) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+             x: torch.Tensor | np.ndarray) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
     """Run float inputs ``x`` (as :func:`~snn_deploy.sims.simulator.simulate` takes them) through the model.
 
     Returns (spikes, logits) in the simulator's types: LIF node name -> uint8 [T, B, C, H, W], float64 [B, classes].
@@ -301,4 +322,4 @@ def run_onnx(model_or_path: onnx.ModelProto | Path | str | ort.InferenceSession,
     results = dict(zip(names, session.run(names, {INPUT_NAME: payload})))
     spikes = {name[len(SPIKES_PREFIX):]: torch.from_numpy(value) for name, value in results.items()
               if name.startswith(SPIKES_PREFIX)}
-    return spikes, torch.from_numpy(results[LOGITS_NAME])
+    return spikes, torch.from_numpy(results[LOGITS_NAME]) if LOGITS_NAME in results else None

@@ -4,8 +4,9 @@ choices all read it.
 A backend is a name and a runner ``run(graph, x, model) -> (spikes, logits)``: float inputs ``x`` as
 :func:`~snn_deploy.graph.input_sequence` takes them ([B, C, H, W] or [T, B, C, H, W]) in, and out the spikes
 [T, B, C, H, W] (uint8, functional time base) of every LIF node it exposes, and the readout's logits [B, classes].
-``model`` is the integer-mode torch model, passed only to backends that declare ``needs_model`` (the torch
-reference); the others run the graph alone. To add one (e.g. a lava-dl netx runner), write its runner and call
+``model`` is what the graph was made from, passed only to backends that declare ``needs_model``: the
+integer-mode torch model (the torch reference), or the path of an imported netx file (the ``netx`` backend:
+lava-dl's own loader in Lava); the others run the graph alone. To add one, write its runner and call
 :func:`register`; import what it needs inside the runner and name it in ``requires``, so that listing backends
 stays cheap and a missing library gives a clear error only when the backend is chosen.
 
@@ -122,6 +123,8 @@ def _lava(graph: Graph, x: torch.Tensor, model: Any = None) -> tuple[Spikes, tor
     from snn_deploy.sims.simulator import readout_input, readout_logits
 
     spikes = lava_build.run(graph, input_sequence(graph, x)).spikes
+    if graph.classifier is None:  # an imported regression network: no logits
+        return spikes, None
     return spikes, readout_logits(graph.readout, readout_input(graph, spikes))
 
 
@@ -131,7 +134,25 @@ def _onnx(graph: Graph, x: torch.Tensor, model: Any = None) -> tuple[Spikes, tor
     from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
 
     spikes, logits = run_onnx(to_onnx(graph), graph, x)
-    return {k: torch.as_tensor(v).to(torch.uint8) for k, v in spikes.items()}, torch.as_tensor(logits)
+    return ({k: torch.as_tensor(v).to(torch.uint8) for k, v in spikes.items()},
+            torch.as_tensor(logits) if logits is not None else None)
+
+
+NETX = "netx"
+"""The backend that runs a lava-dl netx file itself: its "model" is the file's path (``verify NETWORK.net``)."""
+
+
+def _netx(graph: Graph, x: torch.Tensor, model: Any) -> tuple[Spikes, None]:
+    from pathlib import Path
+
+    from snn_deploy.exporters.netx_lava import run_netx
+    from snn_deploy.graph import input_sequence
+
+    if not isinstance(model, (str, Path)):
+        raise UserError("backend netx runs a lava-dl netx file with lava-dl's own loader: "
+                        "`snn-deploy verify NETWORK.net --backends sim,netx` (a model file: export it with "
+                        "--target netx first)")
+    return run_netx(model, graph, input_sequence(graph, x).numpy()), None
 
 
 register(Backend("torch", _torch, "the integer-mode PyTorch model (forward hooks on its neurons)", needs_model=True,
@@ -141,3 +162,6 @@ register(Backend("lava", _lava, "Lava's bit-accurate CPU models (slow)", require
                  missing_hint="use --backend sim"))
 register(Backend("onnx", _onnx, "ONNX Runtime running the exported ONNX model",
                  requires=("onnxruntime", "snn_deploy.exporters.onnx_export")))
+register(Backend(NETX, _netx, "lava-dl's own netx.hdf5.Network running the netx file in Lava (netx files only)",
+                 needs_model=True, requires=("lava.lib.dl.netx.hdf5", "snn_deploy.exporters.netx_lava"),
+                 missing_hint="it needs lava-nc and lava-dl"))

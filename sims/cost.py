@@ -5,20 +5,27 @@ the mapper's cores and the simulated activity; the papers' convention (:func:`pa
 Spikformer V2 and QKFormer publish, so users can put their model next to the published numbers. They answer
 different questions and are never mixed.
 
-Hardware model, per core and tick (figures from the profile; docs/hardware.md has the derivation):
+Hardware model (figures from the profile; docs/hardware.md has the derivation). Per core and tick:
 
 * synaptic ops: the simulator's counts of each projection, shared among the population's cores in proportion to
   the synapses each holds (events spread uniformly);
-* neuron updates: every neuron updates every tick; *active* = it spikes, *inactive* = the others;
-* spike messages: a spike goes once to every destination core its neuron has an axon to; a message costs a
-  within-tile delivery plus one east-west hop per column and one north-south hop per row of the mesh crossed;
-* tick time = slowest core (ops x per-op time) + routing (the busiest sender's messages x within-tile spike time,
-  plus the longest path in hops) + barrier synchronisation (interpolated over the tiles in use).
+* neuron (dendrite) updates: every neuron updates every tick; *active* = it spikes, *inactive* = the others;
+* spikes out / in: a spike goes once to every destination core its neuron has an axon to (a message), routed X
+  then Y (dimension order) over the mesh; a message costs a within-tile delivery plus one east-west hop per column
+  and one north-south hop per row crossed.
+
+Tick time, a max-affine (roofline) lower bound in the spirit of Timcheck et al. (arXiv 2601.10035): the largest of
+every core's compute (synaptic ops x t_syn + active x t_active + inactive x t_inactive), every core's messages out
+and in (x the within-tile spike time), and every mesh link's load under X-Y routing (x the hop time of its
+direction); plus barrier synchronisation (interpolated over the tiles in use). Every time is multiplied by the
+profile's calibrated time scale (1 without a calibration).
+
+Energy per inference: dynamic = sum of operations x per-operation energy, times the calibrated energy scale;
+static = the profile's static power per chip x chips x the run time of one inference streamed (``T`` ticks).
 
 Timing: population ``p`` at depth ``d_p`` handles functional step ``t`` at tick ``t + d_p``. One inference alone
 takes ``T + depth`` ticks (latency); samples streamed back to back take ``T`` ticks each, every tick mixing
 steps of consecutive samples (throughput). Energy per inference counts ``T`` ticks of every neuron (streamed).
-Static power is not modelled (no published figure).
 """
 
 from __future__ import annotations
@@ -105,8 +112,15 @@ class EdgeLoad:
     depth: np.ndarray
     sender: np.ndarray
     """Index of the sending core, HOST for the host or an embedded core."""
-    layer: list[str]
-    """Population the edge's energy is charged to: its sender, or the receiver for off-core senders."""
+    receiver: np.ndarray
+    """Index of the receiving core, HOST for an embedded core."""
+    src_tile: np.ndarray
+    """[E, 2] global (row, column) of the sender's tile."""
+    dst_tile: np.ndarray
+    owner: np.ndarray
+    """Per edge, the index into ``owners`` of the population its energy is charged to: its sender, or the receiver
+    for off-core senders."""
+    owners: list[str]
 
 
 def loads(graph: Graph, mapping: Mapping, r: Rates) -> tuple[CoreLoad, EdgeLoad]:
@@ -123,7 +137,8 @@ def loads(graph: Graph, mapping: Mapping, r: Rates) -> tuple[CoreLoad, EdgeLoad]
         share = per_core / np.maximum(per_core.sum(1, keepdims=True), 1)
         synops[span.start:span.stop] = share.T @ r.synops[pop.name]
         spikes[span.start:span.stop] = neurons[span.start:span.stop, None] / pop.neurons * r.spikes[pop.name]
-    messages, ew, ns, edge_depth, sender, layer = [], [], [], [], [], []
+    messages, ew, ns, edge_depth, sender, receiver, src_tile, dst_tile, owner = [], [], [], [], [], [], [], [], []
+    owners: dict[str, int] = {}
     for tr in mapping.traffic:
         source_neurons = _source_neurons(graph, mapping, tr.source)
         rate = r.spikes[tr.source] / source_neurons
@@ -132,10 +147,15 @@ def loads(graph: Graph, mapping: Mapping, r: Rates) -> tuple[CoreLoad, EdgeLoad]
         ns.append(np.abs(tr.src_tile[:, 0] - tr.dst_tile[:, 0]))
         edge_depth.append(np.full(len(tr.axons), mapping.depths[tr.source]))
         sender.append(tr.src)
-        owner = tr.population if (tr.src == HOST).all() else tr.source
-        layer += [owner] * len(tr.axons)
+        receiver.append(tr.dst)
+        src_tile.append(tr.src_tile.reshape(-1, 2))
+        dst_tile.append(tr.dst_tile.reshape(-1, 2))
+        name = tr.population if (tr.src == HOST).all() else tr.source
+        owner.append(np.full(len(tr.axons), owners.setdefault(name, len(owners))))
     edges = EdgeLoad(np.concatenate(messages) if messages else np.zeros((0, T)),
-                     *(np.concatenate(a) if a else np.zeros(0, int) for a in (ew, ns, edge_depth, sender)), layer)
+                     *(np.concatenate(a) if a else np.zeros(0, int) for a in (ew, ns, edge_depth, sender, receiver)),
+                     *(np.concatenate(a) if a else np.zeros((0, 2), int) for a in (src_tile, dst_tile)),
+                     np.concatenate(owner) if owner else np.zeros(0, int), list(owners))
     return CoreLoad(synops, spikes, neurons, depth), edges
 
 
@@ -145,29 +165,49 @@ def _source_neurons(graph: Graph, mapping: Mapping, name: str) -> int:
     return int(np.prod(graph[name].shape))
 
 
+TIME_KEYS = ("synaptic_op", "neuron_update_active", "neuron_update_inactive", "spike_within_tile",
+             "mesh_hop_east_west", "mesh_hop_north_south")
+BOUNDS = ("compute", "spikes_out", "spikes_in", "links")
+"""The affine bounds of a tick, before the barrier: per-core compute, per-core messages out and in, mesh links."""
+
+
 @dataclass
 class HardwareCost:
-    """Per-inference energy and timing of one mapping (every figure an estimate built on the profile's figures)."""
+    """Per-inference energy and timing of one mapping (figures built on the profile's, labelled by provenance)."""
 
     products: str
     energy_pj: dict[str, float]
+    """Dynamic energy by component (calibrated energy scale applied)."""
     layer_energy_pj: dict[str, dict[str, float]]
     layer_synops: dict[str, float]
     core_synops: np.ndarray
     """Synaptic ops per core and inference."""
     tick_ns: dict[str, np.ndarray]
-    """``compute``, ``routing``, ``barrier`` and ``total`` per tick of one inference alone (T + depth ticks)."""
+    """Each bound of :data:`BOUNDS`, ``barrier`` and ``total`` per tick of one inference alone (T + depth ticks)."""
     steady_tick_ns: np.ndarray
     """Tick times with samples streamed back to back (T ticks per sample)."""
+    core_time_ns: np.ndarray
+    """[cores, T]: each core's own bound (the largest of its compute, messages out and in) per streamed tick."""
+    layer_time_ns: dict[str, float]
+    """Per layer: its slowest core's time summed over the T streamed ticks of one inference (0 on the host)."""
+    static_energy_pj: float
+    """Static power x chips x the streamed time of one inference (0 where the profile has no static figure)."""
     barrier: Figure
     constants: dict[str, Figure]
+    labels: dict[str, str]
+    """``time`` and ``energy``: how the figures were obtained (calibrated on what with which residual, or
+    estimated from what)."""
     embedded_accumulates: float | None = None
     """Embedded model: accumulates per inference on the embedded cores (time and energy not published)."""
     notes: list[str] = field(default_factory=list)
 
     @property
-    def energy_total_pj(self) -> float:
+    def dynamic_energy_pj(self) -> float:
         return float(sum(self.energy_pj.values()))
+
+    @property
+    def energy_total_pj(self) -> float:
+        return self.dynamic_energy_pj + self.static_energy_pj
 
     @property
     def latency_ns(self) -> float:
@@ -178,14 +218,43 @@ class HardwareCost:
         return float(self.steady_tick_ns.sum())
 
     @property
+    def time_per_step_ns(self) -> float:
+        return self.time_per_sample_ns / max(self.steady_tick_ns.size, 1)
+
+    @property
     def synaptic_ops(self) -> float:
         return float(self.core_synops.sum())
+
+    @property
+    def bottleneck_core(self) -> int:
+        """The core whose own bound, summed over a streamed inference, is the largest (-1: no cores)."""
+        totals = self.core_time_ns.sum(1)
+        return int(totals.argmax()) if totals.size else -1
+
+
+def scales(profile: HardwareProfile) -> tuple[float, float]:
+    """(time, energy) scales of the profile's calibration; (1, 1) without one."""
+    cal = profile.calibration
+    return (cal.time_scale.value, cal.energy_scale.value) if cal else (1.0, 1.0)
+
+
+def labels(profile: HardwareProfile) -> dict[str, str]:
+    """How the profile's time and energy figures were obtained, as reports print them."""
+    cal = profile.calibration
+    if cal:
+        return {"time": cal.label("time_per_step"), "energy": cal.label("dynamic_energy"),
+                "total_energy": cal.label("total_energy")}
+    source = profile.energy_pj["synaptic_op"].source if profile.energy_pj else profile.name
+    text = f"estimated from {source}"
+    return {"time": text, "energy": text, "total_energy": text}
 
 
 def hardware_cost(graph: Graph, mapping: Mapping, activity: Activity) -> HardwareCost:
     """Energy per inference by component and layer, and tick times, of ``mapping`` running ``activity``."""
     profile = mapping.profile
-    e, t = profile.energy_pj, profile.time_ns
+    time_scale, energy_scale = scales(profile)
+    e = {k: f.value * energy_scale for k, f in profile.energy_pj.items()}
+    t = {k: f.value * time_scale for k, f in profile.time_ns.items()}
     r = rates(graph, mapping, activity)
     core, edge = loads(graph, mapping, r)
     T = activity.T
@@ -194,61 +263,130 @@ def hardware_cost(graph: Graph, mapping: Mapping, activity: Activity) -> Hardwar
                 "neuron_updates_inactive": inactive}
     hop_messages = {"spike_delivery": edge.messages, "mesh_hops_east_west": edge.messages * edge.east_west[:, None],
                     "mesh_hops_north_south": edge.messages * edge.north_south[:, None]}
-    energy = {k: float(v.sum()) * e[ENERGY_KEYS[k]].value for k, v in {**per_core, **hop_messages}.items()}
+    energy = {k: float(v.sum()) * e[ENERGY_KEYS[k]] for k, v in {**per_core, **hop_messages}.items()}
     layer_energy = {name: dict.fromkeys(COMPONENTS, 0.0) for name in mapping.layers}
     for name, layer in mapping.layers.items():
         for k, v in per_core.items():
-            layer_energy[name][k] = float(v[layer.cores.start:layer.cores.stop].sum()) * e[ENERGY_KEYS[k]].value
+            layer_energy[name][k] = float(v[layer.cores.start:layer.cores.stop].sum()) * e[ENERGY_KEYS[k]]
     for k, v in hop_messages.items():
-        per_edge = v.sum(1) * e[ENERGY_KEYS[k]].value
-        for owner, value in zip(edge.layer, per_edge):
-            layer_energy[owner][k] += float(value)
+        per_edge = v.sum(1) * e[ENERGY_KEYS[k]]
+        for name, value in zip(edge.owners, np.bincount(edge.owner, per_edge, minlength=len(edge.owners))):
+            layer_energy[name][k] += float(value)
     layer_synops = {name: float(core.synops[layer.cores.start:layer.cores.stop].sum())
                     for name, layer in mapping.layers.items()}
-    barrier = barrier_ns(profile, mapping.tiles_used)
-    single = _ticks(core, edge, t, T, T + mapping.pipeline_depth, barrier.value, streamed=False)
-    steady = _ticks(core, edge, t, T, T, barrier.value, streamed=True)["total"]
-    constants = {f"energy.{k}": e[k] for k in ENERGY_KEYS.values()}
-    constants.update({f"time.{k}": t[k] for k in ("synaptic_op", "neuron_update_active", "neuron_update_inactive",
-                                                  "spike_within_tile", "mesh_hop_east_west", "mesh_hop_north_south")})
-    constants["time.barrier_sync"] = barrier
-    notes = ["static (leakage) power is not modelled: no published figure",
-             "chip-to-chip links are costed as on-chip mesh hops (no published figure): a lower bound"]
+    raw_barrier = barrier_ns(profile, mapping.tiles_used)
+    barrier = Figure(raw_barrier.value * time_scale, "ns", raw_barrier.source, raw_barrier.estimated)
+    mesh = (max((c.tile[0] for c in mapping.cores), default=0) + 1, max((c.tile[1] for c in mapping.cores),
+                                                                          default=0) + 1)
+    single, _ = _ticks(core, edge, t, T, T + mapping.pipeline_depth, barrier.value, mesh, streamed=False)
+    steady, core_time = _ticks(core, edge, t, T, T, barrier.value, mesh, streamed=True)
+    layer_time = {name: float(core_time[layer.cores.start:layer.cores.stop].max(0).sum()) if len(layer.cores)
+                  else 0.0 for name, layer in mapping.layers.items()}
+    constants = {f"energy.{k}": _scaled(profile.energy_pj[k], energy_scale, profile, "energy")
+                 for k in ENERGY_KEYS.values()}
+    constants.update({f"time.{k}": _scaled(profile.time_ns[k], time_scale, profile, "time") for k in TIME_KEYS})
+    constants["time.barrier_sync"] = _scaled(raw_barrier, time_scale, profile, "time")
+    notes = []
+    static_pj = 0.0
+    if profile.static_power_w is not None:
+        constants["static_power_per_chip"] = profile.static_power_w
+        static_pj = profile.static_power_w.value * mapping.chips * float(steady["total"].sum()) * 1e3
+    else:
+        notes.append("static (leakage) power is not modelled: no published figure")
+    notes.append("chip-to-chip links are costed as on-chip mesh hops (no published figure): a lower bound")
+    if profile.calibration:
+        notes += list(profile.calibration.caveats)
     accumulates = None
     if mapping.products == "embedded" and activity.products:
         accumulates = float(sum(c["accumulates"].sum() for c in activity.products.values())) / max(activity.samples, 1)
         notes.append("spike products run on embedded x86 cores: their accumulates are counted but not timed or "
                      "costed (Intel publishes no per-operation figures for them)")
-    return HardwareCost(mapping.products, energy, layer_energy, layer_synops, core.synops.sum(1), single, steady,
-                        barrier, constants, accumulates, notes)
+    return HardwareCost(mapping.products, energy, layer_energy, layer_synops, core.synops.sum(1), single,
+                        steady["total"], core_time, layer_time, static_pj, barrier, constants, labels(profile),
+                        accumulates, notes)
 
 
-def _ticks(core: CoreLoad, edge: EdgeLoad, t: dict[str, Figure], T: int, ticks: int, barrier: float, *,
-           streamed: bool) -> dict[str, np.ndarray]:
-    """Tick times: population at depth d handles step (tick - d), modulo T when samples are streamed."""
-    def at(values: np.ndarray, depth: np.ndarray) -> np.ndarray:
-        step = np.arange(ticks)[None, :] - depth[:, None]
+def _scaled(figure: Figure, scale: float, profile: HardwareProfile, what: str) -> Figure:
+    """A per-operation figure as the model uses it: times the calibrated scale, with the calibration named."""
+    if not profile.calibration or scale == 1.0:
+        return figure
+    return Figure(figure.value * scale, figure.unit, f"{figure.source}; x {scale:.4g} ({what} scale "
+                  f"{labels(profile)['time' if what == 'time' else 'energy']})", estimated=figure.estimated)
+
+
+def scatter(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """[size, steps]: ``values`` [n, steps] summed by ``index`` (np.add.at, by bincount: many times faster)."""
+    if not len(index):
+        return np.zeros((size, values.shape[1]))
+    return np.stack([np.bincount(index, values[:, k], minlength=size) for k in range(values.shape[1])], 1)
+
+
+def link_loads(src_tile: np.ndarray, dst_tile: np.ndarray, messages: np.ndarray, mesh: tuple[int, int]
+               ) -> dict[str, np.ndarray]:
+    """Messages per step on every directed mesh link under X-Y (dimension-order) routing: along the sender's row
+    to the receiver's column, then along that column. ``messages`` [edges, steps]; keys ``east``, ``west``
+    [rows, columns - 1, steps] and ``south``, ``north`` [rows - 1, columns, steps]."""
+    rows, cols = mesh
+    steps = messages.shape[1]
+    (r0, c0), (r1, c1) = src_tile.T, dst_tile.T
+    out = {}
+    for name, axis, fixed, a, b, size in (("east", 1, r0, c0, c1, (rows, cols + 1)),
+                                           ("west", 1, r0, c1, c0, (rows, cols + 1)),
+                                           ("south", 0, c1, r0, r1, (rows + 1, cols)),
+                                           ("north", 0, c1, r1, r0, (rows + 1, cols))):
+        go = b > a  # links a -> b, indexed by their lower end
+        start = np.ravel_multi_index((fixed[go], a[go]) if axis == 1 else (a[go], fixed[go]), size)
+        end = np.ravel_multi_index((fixed[go], b[go]) if axis == 1 else (b[go], fixed[go]), size)
+        diff = (scatter(start, messages[go], size[0] * size[1])
+                - scatter(end, messages[go], size[0] * size[1])).reshape(*size, steps)
+        load = np.cumsum(diff, axis=axis)
+        out[name] = load[:, :-1] if axis == 1 else load[:-1]
+    return out
+
+
+def _ticks(core: CoreLoad, edge: EdgeLoad, t: dict[str, float], T: int, ticks: int, barrier: float,
+           mesh: tuple[int, int], *, streamed: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Tick times (population at depth d handles step tick - d, modulo T when streamed) and each core's own bound
+    per tick. Messages are summed per step within each source depth before they are placed on ticks, so memory
+    stays [edges, T] however deep the pipeline."""
+    def place(values: np.ndarray, depth: np.ndarray | int) -> np.ndarray:
+        """[..., T] per functional step -> [..., ticks]: step tick - depth (modulo T when streamed), else 0."""
+        step = np.arange(ticks) - np.asarray(depth)[..., None]
         if streamed:
-            step %= T
+            step = step % T
         valid = (step >= 0) & (step < T)
-        picked = np.take_along_axis(values, np.clip(step, 0, T - 1), 1) if values.size else values
+        picked = np.take_along_axis(values, np.broadcast_to(np.clip(step, 0, T - 1), values.shape[:-1] + (ticks,)),
+                                    -1) if values.size else np.zeros(values.shape[:-1] + (ticks,))
         return np.where(valid, picked, 0.0)
 
-    synops, spikes = at(core.synops, core.depth), at(core.spikes, core.depth)
-    compute = (synops * t["synaptic_op"].value + spikes * t["neuron_update_active"].value
-               + (core.neurons[:, None] - spikes) * t["neuron_update_inactive"].value)
-    messages = at(edge.messages, edge.depth)
-    sent = np.zeros((len(core.neurons), ticks))
-    on_core = edge.sender != HOST
-    np.add.at(sent, edge.sender[on_core], messages[on_core])
-    path = (t["spike_within_tile"].value + edge.east_west * t["mesh_hop_east_west"].value
-            + edge.north_south * t["mesh_hop_north_south"].value)
-    longest = np.where(messages > 0, path[:, None], 0.0).max(0) if len(path) else np.zeros(ticks)
-    routing = (sent.max(0) if len(sent) else np.zeros(ticks)) * t["spike_within_tile"].value + longest
-    parts = {"compute": compute.max(0) if len(compute) else np.zeros(ticks), "routing": routing,
-             "barrier": np.full(ticks, barrier)}
-    parts["total"] = parts["compute"] + parts["routing"] + parts["barrier"]
-    return parts
+    n = len(core.neurons)
+    synops, spikes = place(core.synops, core.depth), place(core.spikes, core.depth)
+    compute = (synops * t["synaptic_op"] + spikes * t["neuron_update_active"]
+               + (core.neurons[:, None] - spikes) * t["neuron_update_inactive"])
+    sent, received = np.zeros((n, ticks)), np.zeros((n, ticks))
+    hop = {"east": t["mesh_hop_east_west"], "west": t["mesh_hop_east_west"],
+           "south": t["mesh_hop_north_south"], "north": t["mesh_hop_north_south"]}
+    link_time: dict[str, np.ndarray] = {}
+    for depth in np.unique(edge.depth):
+        group = edge.depth == depth
+        messages = edge.messages[group]
+        for index, total in ((edge.sender[group], sent), (edge.receiver[group], received)):
+            on = index != HOST
+            total += place(scatter(index[on], messages[on], n), int(depth))
+        for name, load in link_loads(edge.src_tile[group], edge.dst_tile[group], messages, mesh).items():
+            placed = place(load, int(depth))
+            link_time[name] = link_time[name] + placed if name in link_time else placed
+    links = np.zeros(ticks)
+    for name, load in link_time.items():
+        if load.size:
+            links = np.maximum(links, load.reshape(-1, ticks).max(0) * hop[name])
+    spike_out, spike_in = sent * t["spike_within_tile"], received * t["spike_within_tile"]
+    core_time = np.maximum(np.maximum(compute, spike_out), spike_in)
+    zero = np.zeros(ticks)
+    parts = {"compute": compute.max(0) if n else zero, "spikes_out": spike_out.max(0) if n else zero,
+             "spikes_in": spike_in.max(0) if n else zero, "links": links, "barrier": np.full(ticks, barrier)}
+    parts["total"] = np.maximum.reduce([parts[b] for b in BOUNDS]) + parts["barrier"]
+    return parts, core_time
 
 
 # --- the papers' 45 nm convention --------------------------------------------------------------------------------

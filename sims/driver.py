@@ -56,6 +56,8 @@ class Activity:
     backend: str
     samples: int = 0
     correct: int = 0
+    labelled: bool = True
+    """False for runs without labels (raw arrays, or a graph without a classifier): accuracy is then None."""
     spikes: dict[str, np.ndarray] = field(default_factory=dict)
     """Per LIF node."""
     conv_events: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
@@ -74,7 +76,9 @@ class Activity:
     raster: Raster | None = None
 
     @property
-    def accuracy(self) -> float:
+    def accuracy(self) -> float | None:
+        if not self.labelled:
+            return None
         return self.correct / self.samples if self.samples else float("nan")
 
     def add(self, events: EventCounts) -> None:
@@ -95,8 +99,7 @@ class Activity:
         return out + [self.input_events]
 
 
-def _zeros(graph: Graph, backend: str) -> Activity:
-    T = graph.T
+def _zeros(graph: Graph, backend: str, T: int) -> Activity:
     act = Activity(T, backend, input_events=np.zeros(T, dtype=np.int64))
     for node in graph.nodes:
         if isinstance(node, LIFNode):
@@ -167,9 +170,10 @@ def _reduce(act: Activity, shard: Shard) -> None:
     act.backend_s, act.processes = float(slowest), shard.world
 
 
-def run_dataset(graph: Graph, x: torch.Tensor, labels: torch.Tensor, *, backend: str = "sim", batch_size: int = 32,
-                shard: Shard = Shard()) -> Activity:
-    """Run samples ``x`` ([N, C, H, W] images or [T, N, C, H, W] frames) with ``labels`` through ``graph``.
+def run_dataset(graph: Graph, x: torch.Tensor, labels: torch.Tensor | None, *, backend: str = "sim",
+                batch_size: int = 32, shard: Shard = Shard()) -> Activity:
+    """Run samples ``x`` ([N, C, H, W] images held for T steps, or [steps, N, C, H, W] per step) with ``labels``
+    through ``graph``. Without labels, or for a graph without a classifier, accuracy is None.
 
     Returns the totals over all processes. The raster holds the first samples of rank 0's shard.
     """
@@ -179,9 +183,13 @@ def run_dataset(graph: Graph, x: torch.Tensor, labels: torch.Tensor, *, backend:
     kernels: dict[str, ConvKernel] = {}  # for counting the spikes of backends that do not count, made once
     axis = 1 if x.dim() == 5 else 0
     part = shard.slice(x.shape[axis])
-    x, labels = x.narrow(axis, part.start, part.stop - part.start), labels[part]
-    act = _zeros(graph, backend)
-    n = labels.numel()
+    x = x.narrow(axis, part.start, part.stop - part.start)
+    if graph.classifier is None:
+        labels = None
+    labels = labels[part] if labels is not None else None
+    act = _zeros(graph, backend, x.shape[0] if x.dim() == 5 else graph.T)
+    act.labelled = labels is not None
+    n = int(x.shape[axis])
     with progress("simulating", n, shard.rank == 0) as advance:
         for start in range(0, n, batch_size):
             xb = x.narrow(axis, start, min(batch_size, n - start))
@@ -195,9 +203,9 @@ def run_dataset(graph: Graph, x: torch.Tensor, labels: torch.Tensor, *, backend:
                 kernels = kernels or {n.name: ConvKernel(n, graph[n.inputs[0]].shape)
                                       for n in graph.of_kind(ConvNode)}
                 events = count_events(graph, input_sequence(graph, xb), spikes, kernels)
-            yb = labels[start:start + batch_size]
-            act.samples += int(yb.numel())
-            act.correct += int((logits.argmax(1) == yb).sum())
+            act.samples += int(xb.shape[axis])
+            if labels is not None and logits is not None:
+                act.correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
             act.add(events)
             if act.raster is None:
                 act.raster = _raster(graph, spikes)

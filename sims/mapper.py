@@ -39,9 +39,9 @@ from typing import Literal
 import numpy as np
 
 from snn_deploy.graph import (
-    ConvNode, Graph, HardwareProfile, LIFNode, Problem, Shape, SpikeProductNode, SumNode, target_problems,
+    ConvNode, Graph, HardwareProfile, InputNode, LIFNode, Problem, Shape, SpikeProductNode, SumNode, target_problems,
 )
-
+from snn_deploy.graph.profiles import CompilerModel
 
 PRODUCT_MODELS = ("neurons", "embedded")
 SUM_MODELS = ("expand", "relay")
@@ -142,10 +142,14 @@ class Core:
     synapses: int
     stored_synapses: int
     memory_bits: int
+    synmem_units: int = 0
+    """Units of Loihi 2's synaptic memory register (profiles with a :class:`CompilerModel`; 0 otherwise)."""
 
     def utilisation(self, profile: HardwareProfile) -> dict[str, float]:
+        memory = (self.synmem_units / profile.compiler.synmem_units_per_core if profile.compiler
+                  else self.memory_bits / (8 * profile.synaptic_memory_bytes_per_core))
         return {"neurons": self.neurons / profile.neurons_per_core,
-                "memory": self.memory_bits / (8 * profile.synaptic_memory_bytes_per_core),
+                "memory": memory,
                 "fan_in": self.fan_in / profile.fan_in_per_core,
                 "fan_out": self.fan_out / profile.fan_out_per_core}
 
@@ -291,6 +295,8 @@ def _lif_populations(graph: Graph, lif: LIFNode, products: str, sums: str) -> li
     projections: list[Projection] = []
     for name in lif.inputs:
         source = graph[name]
+        if isinstance(source, InputNode) and source.drive == "bias":
+            continue  # driven through its bias (netx's input layer): no synapses
         if isinstance(source, ConvNode):
             projections += _conv_projections(graph, source, sums)
         elif isinstance(source, SpikeProductNode):
@@ -330,7 +336,7 @@ def population_depths(graph: Graph, pops: list[Population]) -> dict[str, int]:
         for proj in pop.projections:
             if proj.source not in depth:  # an embedded product: computes when its q, k, v arrive
                 depth[proj.source] = max(depth[i] for i in graph[proj.source].inputs)
-        depth[pop.name] = max(depth[p.source] + 1 for p in pop.projections)
+        depth[pop.name] = max((depth[p.source] + 1 for p in pop.projections), default=0)
     return depth
 
 
@@ -378,43 +384,68 @@ class Tiling:
     """[projections, tiles]"""
     stored: np.ndarray
     memory_bits: np.ndarray
+    synmem: np.ndarray
+    """Loihi 2 synaptic memory register units per tile (zeros without a :class:`CompilerModel`)."""
 
     @property
     def count(self) -> int:
         return int(self.neurons.size)
+
+    def memory_use(self, profile: HardwareProfile) -> tuple[np.ndarray, int]:
+        """Per tile: what the profile's synaptic memory limit is checked against, and that limit."""
+        if profile.compiler:
+            return self.synmem, profile.compiler.synmem_units_per_core
+        return self.memory_bits, 8 * profile.synaptic_memory_bytes_per_core
 
 
 def _outer(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     return (a[:, None, None] * b[None, :, None] * c[None, None, :]).ravel()
 
 
-def _tiling(pop: Population, tile: tuple[int, int, int], sharing: bool) -> Tiling:
+def population_coded(pop: Population, proj: Projection, compiler: CompilerModel | None) -> bool:
+    """Loihi 2's convolutional connectivity: a shared-kernel projection onto a spatial population arrives on one
+    population-coded axon per source core (the compiler's ``AxonIn`` of 1-2 for conv layers), not one per neuron."""
+    return compiler is not None and proj.shared_per_channel > 0 and pop.shape[1] * pop.shape[2] > 1
+
+
+def _tiling(pop: Population, tile: tuple[int, int, int], sharing: bool,
+            compiler: CompilerModel | None = None) -> Tiling:
     """Metrics of every tile. With sharing, a conv's kernel slices are stored once per core even when it reads
-    several summands (the same weights serve every source population)."""
+    several summands (the same weights serve every source population). With a :class:`CompilerModel`, also the
+    synaptic memory register units: one list per input axon (per source channel and kernel tap with a shared
+    kernel), each ``header + ceil(synapses x units per synapse)``; population-coded projections count one input
+    axon each."""
     blocks = tuple(_blocks(n, t) for n, t in zip(pop.shape, tile))
     n_c, n_h, n_w = (b[:, 1] - b[:, 0] for b in blocks)
     neurons = _outer(n_c, n_h, n_w)
     fan_in = np.zeros_like(neurons)
     stored = np.zeros_like(neurons)
     memory = np.zeros_like(neurons)
+    synmem = np.zeros_like(neurons)
     synapses = np.zeros((len(pop.projections), neurons.size), dtype=np.int64)
     shared_done: set[str] = set()
+    spatial = len(n_h) * len(n_w)
     for j, proj in enumerate(pop.projections):
         chans = np.array([len(c) for c in _channel_sets(proj.channels, pop.shape[0], tile[0])])
         rows, taps_h = _proj_spatial(proj, pop.shape, tile, 0)
         cols, taps_w = _proj_spatial(proj, pop.shape, tile, 1)
-        fan_in += _outer(chans, rows[:, 1] - rows[:, 0], cols[:, 1] - cols[:, 0])
+        axons = _outer(chans, rows[:, 1] - rows[:, 0], cols[:, 1] - cols[:, 0])
+        fan_in += 1 if population_coded(pop, proj, compiler) else axons
         synapses[j] = _outer(n_c * proj.channels.per_channel, taps_h, taps_w)
         if sharing and proj.shared_per_channel:
             if proj.synapse in shared_done:
                 continue
             shared_done.add(proj.synapse)
-            kept = np.repeat(n_c * proj.shared_per_channel, len(n_h) * len(n_w))
+            kept = np.repeat(n_c * proj.shared_per_channel, spatial)
+            lists = np.repeat(chans * (proj.shared_per_channel // proj.channels.per_channel), spatial)
         else:
-            kept = synapses[j]
+            kept, lists = synapses[j], axons
         stored += kept
         memory += kept * proj.weight_bits
-    return Tiling(tile, blocks, neurons, fan_in, synapses, stored, memory)
+        if compiler:
+            synmem += compiler.synmem_units(lists, kept, proj.weight_bits if population_coded(pop, proj, compiler)
+                                            else None)
+    return Tiling(tile, blocks, neurons, fan_in, synapses, stored, memory, synmem)
 
 
 def _candidates(shape: Shape, cap: int) -> list[tuple[int, int, int]]:
@@ -424,59 +455,110 @@ def _candidates(shape: Shape, cap: int) -> list[tuple[int, int, int]]:
     return sorted(boxes, key=lambda t: (math.prod(-(-n // s) for n, s in zip(shape, t)), -t[0] * t[1] * t[2], t))
 
 
-def _single_neuron(pop: Population, sharing: bool) -> tuple[int, int]:
-    """(fan-in, memory bits) of the worst single neuron. Maxima are taken per axis and projection: exact for one
-    projection, an upper bound for several (their worst neurons are the interior ones, so it is tight in practice)."""
+def _single_neuron(pop: Population, sharing: bool, compiler: CompilerModel | None = None) -> tuple[int, int]:
+    """(fan-in, memory) of the worst single neuron: memory in bits, or in synaptic memory register units with a
+    :class:`CompilerModel`. Maxima are taken per axis and projection: exact for one projection, an upper bound for
+    several (their worst neurons are the interior ones, so it is tight in practice)."""
     fan_in = memory = 0
     shared_done: set[str] = set()
     for proj in pop.projections:
         chans = max(len(c) for c in _channel_sets(proj.channels, pop.shape[0], 1))
         (rows, taps_h), (cols, taps_w) = (_proj_spatial(proj, pop.shape, (1, 1, 1), axis) for axis in (0, 1))
-        fan_in += chans * int((rows[:, 1] - rows[:, 0]).max()) * int((cols[:, 1] - cols[:, 0]).max())
+        axons = chans * int((rows[:, 1] - rows[:, 0]).max()) * int((cols[:, 1] - cols[:, 0]).max())
+        fan_in += 1 if population_coded(pop, proj, compiler) else axons
         if sharing and proj.shared_per_channel:
             kept = 0 if proj.synapse in shared_done else proj.shared_per_channel
+            lists = 0 if proj.synapse in shared_done else proj.shared_per_channel // proj.channels.per_channel
             shared_done.add(proj.synapse)
         else:
             kept = proj.channels.per_channel * int(taps_h.max()) * int(taps_w.max())
-        memory += kept * proj.weight_bits
+            lists = axons
+        if compiler:
+            memory += int(compiler.synmem_units(np.array(lists), np.array(kept), proj.weight_bits
+                                                if population_coded(pop, proj, compiler) else None))
+        else:
+            memory += kept * proj.weight_bits
     return fan_in, memory
+
+
+def _over(t: Tiling, profile: HardwareProfile, ignore: set[str]) -> float:
+    """How far the fullest tile is over the fan-in and memory limits (a ratio; <= 1: it fits)."""
+    memory, limit = t.memory_use(profile)
+    ratios = [0.0]
+    if "fan_in" not in ignore:
+        ratios.append(t.fan_in.max() / profile.fan_in_per_core)
+    if "memory" not in ignore:
+        ratios.append(memory.max() / limit)
+    return float(max(ratios))
 
 
 def _partition(pop: Population, profile: HardwareProfile, sharing: bool, cap: int,
                ignore: set[str]) -> Tiling:
-    memory_limit = 8 * profile.synaptic_memory_bytes_per_core
+    cap = min(cap, profile.neurons_per_core)
+    if profile.compiler:
+        found = _compiler_partition(pop, profile, sharing, cap, ignore)
+        if found is not None:
+            return found
     chosen: Tiling | None = None
     best_key = None
     best_cores = None
-    for tile in _candidates(pop.shape, min(cap, profile.neurons_per_core)):
+    for tile in _candidates(pop.shape, cap):
         cores = math.prod(-(-n // s) for n, s in zip(pop.shape, tile))
         if best_cores is not None and cores > best_cores:
             break
-        t = _tiling(pop, tile, sharing)
-        if ("fan_in" not in ignore and t.fan_in.max() > profile.fan_in_per_core) or (
-                "memory" not in ignore and t.memory_bits.max() > memory_limit):
+        t = _tiling(pop, tile, sharing, profile.compiler)
+        if _over(t, profile, ignore) > 1:
             continue
-        key = (int(t.fan_in.max()), int(t.memory_bits.max()))
+        key = (int(t.fan_in.max()), int(t.memory_use(profile)[0].max()))
         if best_key is None or key < best_key:
             chosen, best_key, best_cores = t, key, cores
     assert chosen is not None, "the 1 x 1 x 1 box always fits once single-neuron violations are ignored"
     return chosen
 
 
+def _compiler_partition(pop: Population, profile: HardwareProfile, sharing: bool, cap: int,
+                        ignore: set[str]) -> Tiling | None:
+    """Loihi 2's compiler as its printed output shows it (:class:`~snn_deploy.graph.profiles.CompilerModel`):
+    a spatial layer is cut into W slices of whole (C, H) planes, the whole layer first, then 2^k columns; a
+    non-spatial layer is cut into equal channel groups, their number multiplied by the ratio of the fullest core's
+    use to its limit until every core fits. None where no such cut fits (the free search takes over)."""
+    c, h, w = pop.shape
+    if h * w > 1:
+        widths = [w] + [1 << k for k in range(max(w - 1, 1).bit_length() - 1, -1, -1) if (1 << k) < w]
+        for width in widths:
+            if c * h * width <= cap:
+                t = _tiling(pop, (c, h, width), sharing, profile.compiler)
+                if _over(t, profile, ignore) <= 1:
+                    return t
+        return None
+    groups = -(-c // cap)
+    while True:
+        t = _tiling(pop, (-(-c // groups), 1, 1), sharing, profile.compiler)
+        ratio = _over(t, profile, ignore)
+        if ratio <= 1:
+            return t
+        if groups >= c:
+            return None
+        groups = min(c, groups * max(2, math.ceil(ratio)))
+
+
 def _neuron_violations(pop: Population, profile: HardwareProfile, sharing: bool) -> tuple[set[str], list[Problem]]:
     """Limits a single neuron of ``pop`` breaks: no partition can fix these."""
-    fan_in, bits = _single_neuron(pop, sharing)
+    fan_in, used = _single_neuron(pop, sharing, profile.compiler)
     broken, problems = set(), []
     if fan_in > profile.fan_in_per_core:
         broken.add("fan_in")
         problems.append(Problem(pop.name, f"one neuron reads {fan_in} input axons, over the {profile.name} limit of "
                                 f"{profile.fan_in_per_core} per core", "reduce the layer's fan-in (fewer input "
                                 "channels or summands, a smaller kernel) or split its input channels"))
-    memory = 8 * profile.synaptic_memory_bytes_per_core
-    if bits > memory:
+    if profile.compiler:
+        limit, unit, memory = profile.compiler.synmem_units_per_core, "units", "synaptic memory register"
+    else:
+        limit, unit, memory = 8 * profile.synaptic_memory_bytes_per_core, "bits", "synaptic memory"
+    if used > limit:
         broken.add("memory")
-        problems.append(Problem(pop.name, f"one neuron's synapses need {bits} bits, over the {memory}-bit synaptic "
-                                "memory of a core", "use fewer or narrower weights per neuron"))
+        problems.append(Problem(pop.name, f"one neuron's synapses need {used} {unit}, over the {limit}-{unit[:-1]} "
+                                f"{memory} of a core", "use fewer or narrower weights per neuron"))
     for proj in pop.projections:
         if proj.weight_bits > profile.weight_bits:
             problems.append(Problem(proj.synapse, f"weights need {proj.weight_bits} bits, {profile.name} stores "
@@ -510,7 +592,7 @@ def _whole(shape: Shape) -> Tiling:
     whole = np.array([c * h * w])
     none = np.zeros(1, dtype=np.int64)
     return Tiling((c, h, w), (np.array([[0, c]]), np.array([[0, h]]), np.array([[0, w]])), whole, none,
-                  np.zeros((0, 1), dtype=np.int64), none, none)
+                  np.zeros((0, 1), dtype=np.int64), none, none, none)
 
 
 # --- placement ------------------------------------------------------------------------------------------------
@@ -551,7 +633,7 @@ def map_graph(graph: Graph, profile: HardwareProfile, *, products: str = "neuron
     caps = {p.name: profile.neurons_per_core for p in pops}
     tilings = {p.name: _partition(p, profile, kernel_sharing, caps[p.name], ignore[p.name]) for p in pops}
     for _ in range(MAX_FAN_OUT_ROUNDS):
-        fan_out = _fan_out(graph, pops, tilings, products)
+        fan_out = _fan_out(graph, pops, tilings, products, profile.compiler)
         over = [name for name, f in fan_out.items() if f.max() > profile.fan_out_per_core and caps[name] > 1]
         if not over:
             break
@@ -560,7 +642,7 @@ def map_graph(graph: Graph, profile: HardwareProfile, *, products: str = "neuron
             caps[name] = max(1, min(caps[name] - 1, int(t.neurons.max() * profile.fan_out_per_core
                                                          // fan_out[name].max())))
             tilings[name] = _partition(by_name[name], profile, kernel_sharing, caps[name], ignore[name])
-    fan_out = _fan_out(graph, pops, tilings, products)
+    fan_out = _fan_out(graph, pops, tilings, products, profile.compiler)
     for name, f in fan_out.items():
         if f.max() > profile.fan_out_per_core:
             problems.append(Problem(name, f"a core sends {int(f.max())} output axons, over the {profile.name} limit "
@@ -605,12 +687,21 @@ def _edges(graph: Graph, pops: list[Population], tilings: dict[str, Tiling], pro
                 yield _Edge(None, -1, name, tilings[name].neurons[:, None], node.name)
 
 
-def _fan_out(graph: Graph, pops: list[Population], tilings: dict[str, Tiling], products: str
-             ) -> dict[str, np.ndarray]:
+def _fan_out(graph: Graph, pops: list[Population], tilings: dict[str, Tiling], products: str,
+             compiler: CompilerModel | None = None) -> dict[str, np.ndarray]:
+    """Output axons per core: one per (neuron, destination core); with a :class:`CompilerModel`, one per (source
+    core, destination core) for population-coded targets and one per (neuron, destination layer) otherwise."""
     fan_out = {p.name: np.zeros(tilings[p.name].count, dtype=np.int64) for p in pops}
     for edge in _edges(graph, pops, tilings, products):
-        if edge.source in fan_out:
+        if edge.source not in fan_out:
+            continue
+        if compiler is None:
             fan_out[edge.source] += edge.overlap.sum(1)
+        elif edge.population is not None and population_coded(
+                edge.population, edge.population.projections[edge.projection], compiler):
+            fan_out[edge.source] += (edge.overlap > 0).sum(1)
+        else:
+            fan_out[edge.source] += edge.overlap.max(1)
     return fan_out
 
 
@@ -641,7 +732,8 @@ def _place(pops: list[Population], tilings: dict[str, Tiling], fan_out: dict[str
             chip, tile = _tile_of(len(cores), profile, chips_per_row)
             cores.append(Core(len(cores), pop.name, (int(c0), int(c1), int(h0), int(h1), int(w0), int(w1)), chip,
                               tile, int(t.neurons[i]), int(t.fan_in[i]), int(fan_out[pop.name][i]),
-                              int(t.synapses[:, i].sum()), int(t.stored[i]), int(t.memory_bits[i])))
+                              int(t.synapses[:, i].sum()), int(t.stored[i]), int(t.memory_bits[i]),
+                              int(t.synmem[i])))
         span = range(first[pop.name], len(cores))
         use = [cores[i].utilisation(profile) for i in span]
         worst = max(u[m] for u in use for m in METRICS)

@@ -28,7 +28,7 @@ from snn_deploy.sims.driver import Activity
 from snn_deploy.sims.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
 from snn_deploy.sims.schema import validate
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_FILE = "report.schema.json"
 PLOTS = ("firing_rate", "energy_breakdown", "core_utilisation", "spike_raster")
 CSV_COLUMNS = ("name", "kind", "node", "placement", "shape", "neurons", "synapses", "stored_synapses", "cores", "tile",
@@ -77,9 +77,12 @@ def _spread(values: np.ndarray) -> dict[str, float]:
 def _cost_json(mapping: Mapping, cost: HardwareCost) -> dict[str, Any]:
     per_sample = cost.time_per_sample_ns
     return {
-        "provenance": "estimated", "spike_products": cost.products, "cores": len(mapping.cores),
+        "provenance": "calibrated" if mapping.profile.calibration else "estimated", "labels": cost.labels,
+        "spike_products": cost.products, "cores": len(mapping.cores),
         "chips": mapping.chips, "violations": len(mapping.violations),
         "energy_pj": {k: cost.energy_pj[k] for k in COMPONENTS}, "energy_pj_total": cost.energy_total_pj,
+        "energy_pj_dynamic": cost.dynamic_energy_pj, "energy_pj_static": cost.static_energy_pj,
+        "time_per_step_ns": cost.time_per_step_ns,
         "latency_ns": cost.latency_ns, "time_per_sample_ns": per_sample,
         "samples_per_s": 1e9 / per_sample if per_sample else 0.0, "ticks": int(cost.tick_ns["total"].size),
         "tick_ns": _spread(cost.tick_ns["total"]), "synaptic_ops": cost.synaptic_ops,
@@ -107,7 +110,7 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
     mapping, cost = analysis.mappings["neurons"], analysis.costs["neurons"]
     spikes = rates(graph, mapping, act).spikes
     paper_by_layer = _paper_by_layer(graph, analysis.paper, mapping)
-    total = cost.energy_total_pj
+    total = cost.dynamic_energy_pj
     layers = []
     for name, layer in mapping.layers.items():
         energy = sum(cost.layer_energy_pj[name].values())
@@ -205,16 +208,17 @@ def console_table(report: dict[str, Any]):
     from rich.table import Table
 
     hw = report["hardware"]["neurons"]
-    table = Table(title=f"{report['bundle']['path']} on {report['profile']['name']} (estimated; spike products as "
-                        "coincidence neurons)")
+    table = Table(title=f"{report['bundle']['path']} on {report['profile']['name']} ({hw['provenance']}; spike "
+                        "products as coincidence neurons; energy share: of the dynamic energy)")
     for column in ("layer", "shape", "neurons", "synapses", "cores", "firing rate", "SOPs", "energy"):
         table.add_column(column, justify="left" if column == "layer" else "right")
     for layer in report["layers"]:
         table.add_row(layer["name"], "x".join(map(str, layer["shape"])), f"{layer['neurons']:,}",
                       f"{layer['synapses']:,}", _cores_text(layer), f"{layer['firing_rate']:.3f}",
                       _si(layer["synaptic_ops"], ""), f"{100 * layer['energy_share']:.1f} %")
-    table.caption = (f"{hw['cores']} cores on {hw['chips']} chip(s); {energy_text(hw['energy_pj_total'])} and "
-                     f"{time_text(hw['latency_ns'])} per inference")
+    table.caption = (f"{hw['cores']} cores on {hw['chips']} chip(s); {energy_text(hw['energy_pj_total'])} "
+                     f"({hw['labels']['total_energy']}) and {time_text(hw['latency_ns'])} ({hw['labels']['time']}) "
+                     "per inference")
     return table
 
 
@@ -297,11 +301,13 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
     run, hw, paper = report["run"], report["hardware"], report["paper_45nm"]
     summary = [
         ["accuracy (simulated)", (f"{100 * run['accuracy']:.2f} % on {run['samples']} {run['dataset']} "
-                                  f"{run['split']} samples")],
-        *[[f"energy per inference (estimated, spike products: {m})", energy_text(hw[m]["energy_pj_total"])]
+                                  f"{run['split']} samples" if run["accuracy"] is not None
+                                  else "none (no classifier readout, or no labels)")],
+        *[[f"energy per inference (spike products: {m}; {hw[m]['labels']['total_energy']})",
+           f"{energy_text(hw[m]['energy_pj_total'])} ({energy_text(hw[m]['energy_pj_static'])} static)"] for m in hw],
+        *[[f"latency per inference ({m}; {hw[m]['labels']['time']})", time_text(hw[m]["latency_ns"])] for m in hw],
+        *[[f"throughput streamed ({m}; {hw[m]['labels']['time']})", f"{hw[m]['samples_per_s']:.4g} samples/s"]
           for m in hw],
-        *[[f"latency per inference (estimated, {m})", time_text(hw[m]["latency_ns"])] for m in hw],
-        *[[f"throughput streamed (estimated, {m})", f"{hw[m]['samples_per_s']:.4g} samples/s"] for m in hw],
         ["energy per inference (45 nm paper convention)", energy_text(paper["energy_pj"])],
         ["SOPs per inference (45 nm paper convention)", _si(paper["sops"], "")],
         ["cores / chips", f"{report['mapping']['cores']} / {report['mapping']['chips']}"],

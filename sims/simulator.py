@@ -13,6 +13,7 @@ simulator's latency model reports that depth.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -55,7 +56,7 @@ class EventCounts:
     """
 
     input_events: np.ndarray
-    """Non-zero input payloads (graded spikes the host sends)."""
+    """Non-zero input payloads (graded spikes the host sends; none for a bias-driven input)."""
     spikes: dict[str, np.ndarray]
     """Per LIF node."""
     conv_events: dict[tuple[str, str], np.ndarray]
@@ -76,7 +77,8 @@ class SimResult:
     """Outputs of one batch: recorded spikes [T, B, *shape] (uint8) per LIF node, logits, and activity counts."""
 
     spikes: dict[str, torch.Tensor]
-    logits: torch.Tensor
+    logits: torch.Tensor | None
+    """None for a graph without a classifier readout."""
     spike_counts: dict[str, np.ndarray]
     """Per LIF node: spikes emitted at each step, summed over the batch ([T] int64)."""
     synaptic_ops: dict[str, np.ndarray]
@@ -116,6 +118,10 @@ class ConvKernel:
         self.fanout = fanout[0, 0].flatten() * (w.shape[0] // node.groups)  # float64 [H * W], exact integers
         # torch's CPU convolution of 1x1 kernels is several times slower than the same sums as a batched matmul
         self.pointwise = w.shape[2:] == (1, 1) and tuple(node.padding) == (0, 0) and node.groups == 1
+        delay = torch.from_numpy(node.delay)
+        self.by_delay = [(int(d), (w * (delay == d)).to(torch.float32), (w * (delay == d)).to(torch.float64))
+                         for d in delay.unique().tolist()] if node.delay.size else []
+        """Per delay value d: the kernel of the synapses with that delay (float32, float64)."""
 
     def operand(self, x: torch.Tensor) -> torch.Tensor:
         """What the convolution multiplies, as exact floats (float32 where the sums allow, see the class): x
@@ -125,11 +131,21 @@ class ConvKernel:
         exact32 = (_max_abs(values) if node.graded else 1) * self.row_l1 < self.FLOAT32_EXACT
         return _as_float(values, torch.float32 if exact32 else torch.float64)
 
-    def convolve(self, operand: torch.Tensor) -> torch.Tensor:
-        """Currents of an :meth:`operand`, exact integers in its dtype: the convolution, then the weight exponent
-        (``<< weight_exp``: a power-of-two scaling, exact in floats)."""
+    def convolve(self, operand: torch.Tensor, steps: int = 1) -> torch.Tensor:
+        """Currents of an :meth:`operand` ([steps * B, C, H, W]), exact integers in its dtype: the convolution, then
+        the weight exponent (``<< weight_exp``: a power-of-two scaling, exact in floats). With synaptic delays, the
+        synapses of delay d add their currents d steps later (the first d steps of each get none)."""
+        if not self.by_delay:
+            return self._convolve(operand, self.w32 if operand.dtype == torch.float32 else self.w64)
+        out = None
+        for d, w32, w64 in self.by_delay:
+            part = self._convolve(operand, w32 if operand.dtype == torch.float32 else w64).unflatten(0, (steps, -1))
+            out = torch.zeros_like(part) if out is None else out
+            out[d:] += part[:max(steps - d, 0)]
+        return out.flatten(0, 1)
+
+    def _convolve(self, operand: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         node = self.node
-        weight = self.w32 if operand.dtype == torch.float32 else self.w64
         if self.pointwise:
             x = operand[:, :, ::node.stride[0], ::node.stride[1]]
             out = (weight.flatten(1) @ x.reshape(*x.shape[:2], -1)).reshape(x.shape[0], -1, *x.shape[2:])
@@ -192,25 +208,36 @@ def _conv(kernel: ConvKernel, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray
     steps, batch = x.shape[:2]
     operand = kernel.operand(x.flatten(0, 1))
     events = _as_float(x != 0, torch.float32) if kernel.node.graded else operand.unflatten(0, (steps, batch))
-    currents = kernel.convolve(operand)
+    currents = kernel.convolve(operand, steps)
     overflow = int((currents.abs() >= L.UV_HALF).sum()) if _max_abs(currents) >= L.UV_HALF else 0
     return currents.unflatten(0, (steps, batch)), kernel.synaptic_ops_per_step(events), overflow
 
 
-def _lif(node: LIFNode, current: torch.Tensor, trace: bool = False
-         ) -> tuple[torch.Tensor, np.ndarray, MembraneTrace | None]:
-    """Spikes (bool [T, B, C, H, W]) of a LIF population driven by ``current`` [T, B, C, H, W], their number at
-    each step, and (with ``trace``) its state after every step. The state is float32 where that is exact for these
-    inputs (:func:`float_dtype`), else float64 (exact for every Loihi integer, and faster than int64); every step
-    updates it in place."""
+def _lif(node: LIFNode, current: torch.Tensor | None, trace: bool = False, *, bias_payload: torch.Tensor | None = None,
+         resets: frozenset[int] = frozenset()) -> tuple[torch.Tensor, np.ndarray, MembraneTrace | None]:
+    """Spikes (bool [T, B, C, H, W]) of a LIF population driven by ``current`` [T, B, C, H, W] (None: no synaptic
+    input) and, for a bias-driven input layer, ``bias_payload`` (integers [T, B, C, H, W] added to its bias
+    mantissa), their number at each step, and (with ``trace``) its state after every step. The state is float32
+    where that is exact for these inputs (:func:`float_dtype`), else float64 (exact for every Loihi integer, and
+    faster than int64); every step updates it in place; it is zeroed before the steps in ``resets``."""
     params = node.params()
+    if current is None:
+        current = torch.zeros(bias_payload.shape, dtype=torch.float32)
     dtype = float_dtype(params, _max_abs(current))
     bias = params.bias().to(dtype)
+    if bias_payload is not None:
+        mant = params.bias_mant + bias_payload.to(torch.int64)
+        lo, hi = L.BIAS_MANT_RANGE
+        if mant.numel() and (int(mant.min()) < lo or int(mant.max()) > hi):
+            raise ValueError(f"{node.name}: bias input plus bias mantissa leaves the 13-bit range [{lo}, {hi}]")
+        bias = dataclasses.replace(params, bias_mant=mant).bias().to(dtype)
     state = LIFState.zeros(current.shape[1:], dtype=dtype)
     spikes = torch.empty(current.shape, dtype=dtype)
     us, vs = (torch.empty(current.shape, dtype=dtype) for _ in range(2)) if trace else (None, None)
     for t in range(current.shape[0]):
-        lif_step_inplace(state, current[t], params, bias, spikes[t])
+        if t in resets:
+            state.reset()
+        lif_step_inplace(state, current[t], params, bias if bias_payload is None else bias[t], spikes[t])
         if trace:
             us[t], vs[t] = state.u, state.v
     recorded = MembraneTrace(us.to(torch.int64), vs.to(torch.int64)) if trace else None
@@ -265,6 +292,14 @@ def _spike_product(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v: 
     return out.reshape(steps, b, c, h, w), sops, None
 
 
+def _sent_events(graph: Graph, payload: torch.Tensor) -> np.ndarray:
+    """Input events per step: the non-zero payloads the host sends; none for a bias-driven input, whose image is
+    written into its layer's biases once (lava-dl's ``bias_mant``), not sent."""
+    if graph.input.drive == "bias":
+        return np.zeros(payload.shape[0], dtype=np.int64)
+    return _events_per_step(payload)
+
+
 def count_events(graph: Graph, payload: torch.Tensor, spikes: dict[str, torch.Tensor],
                  kernels: dict[str, ConvKernel]) -> EventCounts:
     """:class:`EventCounts` of one batch from its input payloads [T, B, ...] and every LIF's recorded spikes,
@@ -272,7 +307,7 @@ def count_events(graph: Graph, payload: torch.Tensor, spikes: dict[str, torch.Te
     values = {graph.input.name: payload, **spikes}
     for node in graph.of_kind(SumNode):
         values[node.name] = sum(values[i].to(torch.int64) for i in node.inputs)
-    events = EventCounts(_events_per_step(payload), {}, {}, {}, {})
+    events = EventCounts(_sent_events(graph, payload), {}, {}, {}, {})
     for node in graph.nodes:
         if isinstance(node, LIFNode):
             events.spikes[node.name] = _events_per_step(spikes[node.name])
@@ -300,6 +335,7 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
         if names - lif_names:
             raise ValueError(f"only LIF {what} can be recorded; {sorted(names - lif_names)} are no LIF nodes")
     kept: dict[str, MembraneTrace] = {}
+    resets = frozenset(graph.reset_steps(payload.shape[0]))
     bounds = value_bounds(graph)
     uses = Counter(i for node in graph.nodes for i in node.inputs)
     values: dict[str, torch.Tensor] = {}
@@ -307,7 +343,7 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
     spike_counts: dict[str, np.ndarray] = {}
     sops: dict[str, np.ndarray] = {}
     overflow: dict[str, int] = {}
-    events = EventCounts(_events_per_step(payload), spike_counts, {}, {}, {}) if counts else None
+    events = EventCounts(_sent_events(graph, payload), spike_counts, {}, {}, {}) if counts else None
     sources: dict[str, torch.Tensor] = {graph.input.name: payload}  # spike sources of convs, while counting
     for node in graph.nodes:
         inputs = [values[i] for i in node.inputs]
@@ -328,9 +364,13 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
                     events.conv_events[(node.name, source)] = kernel.synaptic_ops_per_step(
                         _as_float(sources[source] != 0, torch.float32))
         elif isinstance(node, LIFNode):
+            bias_driven = isinstance(graph[node.inputs[0]], InputNode) and graph[node.inputs[0]].drive == "bias"
             single = len(inputs) == 1 and inputs[0].is_floating_point()
-            current = inputs[0] if single else _add(inputs, sum(bounds[i] for i in node.inputs))
-            values[node.name], spike_counts[node.name], trace = _lif(node, current, node.name in traces)
+            current = (None if bias_driven else inputs[0] if single
+                       else _add(inputs, sum(bounds[i] for i in node.inputs)))
+            values[node.name], spike_counts[node.name], trace = _lif(
+                node, current, node.name in traces, bias_payload=inputs[0] if bias_driven else None,
+                resets=resets)
             if trace is not None:
                 kept[node.name] = trace
             if node.name in record:
@@ -349,8 +389,8 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
             values[node.name] = inputs[0]
         else:
             raise TypeError(f"simulator has no rule for node kind {node.kind!r}")
-    readout = graph.readout
-    logits = readout_logits(readout, values[readout.name])
+    readout = graph.classifier
+    logits = readout_logits(readout, values[readout.name]) if readout is not None else None
     return SimResult(spikes, logits, spike_counts, sops, overflow, kept, events)
 
 

@@ -1,6 +1,6 @@
 """Fidelity: run the same inputs through several backends and compare the spikes of every layer.
 
-Backends (:mod:`snn_deploy.sims.backends`: ``torch``, ``sim``, ``lava``, ``onnx``) produce, per LIF node of
+Backends (:mod:`snn_deploy.sims.backends`: ``torch``, ``sim``, ``lava``, ``onnx``, ``netx``) produce, per LIF node of
 the graph, spikes [T, B, C, H, W] (uint8) in the functional time base; the torch model, read with forward hooks
 (:func:`torch_spikes`), has no module for some nodes (the AND relay of Q-K attention). Agreement is
 :func:`snn_deploy.agreement.agreement`. The report names the first layer, in graph order, where any backend
@@ -102,8 +102,10 @@ def compare(graph: Graph, results: dict[str, tuple[Spikes, torch.Tensor]], label
             found = agreement(got[reference], got[backend])
             mismatches[backend], first[backend] = found.mismatches, found.first
         layers.append(LayerAgreement(node.name, node.neurons, spikes, mismatches, first))
-    predictions = {b: results[b][1].argmax(1).tolist() for b in names}
-    return VerifyReport(names, int(next(iter(results.values()))[1].shape[0]), graph.T, layers, predictions, labels)
+    predictions = {b: results[b][1].argmax(1).tolist() if results[b][1] is not None else None for b in names}
+    some = next(iter(next(iter(results.values()))[0].values()))  # [T, B, ...] spikes of some layer
+    return VerifyReport(names, int(some.shape[1]), int(some.shape[0]), layers, predictions,
+                        labels if graph.classifier is not None else None)
 
 
 def run_backends(model: nn.Module, graph: Graph, x: torch.Tensor, labels: list[int] | None,

@@ -32,11 +32,11 @@ def lava_modules() -> dict[str, Any]:
         from lava.proc.dense.process import Dense
         from lava.proc.io.sink import RingBuffer as Sink
         from lava.proc.io.source import RingBuffer as Source
-        from lava.proc.lif.process import LIF
+        from lava.proc.lif.process import LIF, LIFRefractory, LIFReset
     except Exception as exc:  # ImportError, or a failure inside lava's own import chain
         raise LavaUnavailable(f"cannot import lava-nc: {type(exc).__name__}: {exc}") from exc
     return dict(RunSteps=RunSteps, Loihi2SimCfg=Loihi2SimCfg, Conv=Conv, Dense=Dense, Sink=Sink,
-                Source=Source, LIF=LIF)
+                Source=Source, LIF=LIF, LIFReset=LIFReset, LIFRefractory=LIFRefractory)
 
 
 @contextmanager
@@ -65,23 +65,49 @@ def _run_to_sink(lava: dict[str, Any], x: np.ndarray, make_process, in_port: str
     return np.moveaxis(np.asarray(data), -1, 0).astype(np.int64)
 
 
-def run_lif(a_in: np.ndarray, *, du: int, dv: int, vth: int, bias_mant: Any = 0, bias_exp: Any = 0
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lava ``LIF`` fed integer currents [T, N] directly; returns (spikes, u, v), each [T, N], read every step."""
+def run_lif(a_in: np.ndarray, *, du: int, dv: int, vth: int, bias_mant: Any = 0, bias_exp: Any = 0,
+            reset_interval: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lava ``LIF`` fed integer currents [T, N] directly; returns (spikes, u, v), each [T, N], read every step.
+    ``reset_interval`` > 0 runs ``LIFReset`` (reset_offset 1: zeroed before steps 0, interval, 2 interval, ...)."""
     lava = lava_modules()
     a_in = np.asarray(a_in)
     steps, n = a_in.shape
     src = _source(lava, a_in)
-    lif = lava["LIF"](shape=(n,), du=du, dv=dv, vth=vth,
-                      bias_mant=np.broadcast_to(np.asarray(bias_mant), (n,)).copy(),
-                      bias_exp=np.broadcast_to(np.asarray(bias_exp), (n,)).copy())
+    kind, extra = (("LIFReset", dict(reset_interval=reset_interval, reset_offset=1)) if reset_interval
+                   else ("LIF", {}))
+    lif = lava[kind](shape=(n,), du=du, dv=dv, vth=vth,
+                     bias_mant=np.broadcast_to(np.asarray(bias_mant), (n,)).copy(),
+                     bias_exp=np.broadcast_to(np.asarray(bias_exp), (n,)).copy(), **extra)
+    return _run_state(lava, src, lif, steps, n, "fixed_pt")
+
+
+def run_lif_refractory(a_in: np.ndarray, *, du: float, vth: float, bias_mant: Any = 0, refractory_period: int = 1
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lava ``LIFRefractory`` (no voltage leak) fed currents [T, N]; returns (spikes, u, v) read every step.
+
+    Lava has only a floating-point model of it (``PyLifRefractoryModelFloat``), so this runs that model: with
+    du in {0, 1}, dv = 0 and integer inputs it computes integers exactly, which is how the fixed-point refractory
+    period is checked against it (inputs and threshold scaled by 2^6 as the fixed-point neuron aligns them)."""
+    lava = lava_modules()
+    a_in = np.asarray(a_in)
+    steps, n = a_in.shape
+    src = _source(lava, a_in)
+    lif = lava["LIFRefractory"](shape=(n,), du=du, dv=0.0, vth=vth,
+                                bias_mant=np.broadcast_to(np.asarray(bias_mant, dtype=float), (n,)).copy(),
+                                refractory_period=refractory_period)
+    return _run_state(lava, src, lif, steps, n, "floating_pt")
+
+
+def _run_state(lava: dict[str, Any], src: Any, lif: Any, steps: int, n: int, tag: str
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run ``src -> lif -> sink`` one step at a time, reading u and v after each."""
     sink = lava["Sink"](shape=(n,), buffer=steps)
     src.s_out.connect(lif.a_in)
     lif.s_out.connect(sink.a_in)
     us, vs = [], []
     with _running(lif):
         for _ in range(steps):
-            lif.run(condition=lava["RunSteps"](num_steps=1), run_cfg=lava["Loihi2SimCfg"](select_tag="fixed_pt"))
+            lif.run(condition=lava["RunSteps"](num_steps=1), run_cfg=lava["Loihi2SimCfg"](select_tag=tag))
             us.append(lif.u.get().copy())
             vs.append(lif.v.get().copy())
         spikes = np.moveaxis(np.asarray(sink.data.get()), -1, 0)

@@ -65,9 +65,13 @@ def test_report_json_validates_against_its_schema(report_dir):
     report = json.loads((out / "report.json").read_text())
     schema = json.loads((out / "report.schema.json").read_text())
     assert validate(report, schema) == []
-    assert report["schema_version"] == 2 and report["run"]["samples"] == int(SAMPLES)
+    assert report["schema_version"] == 3 and report["run"]["samples"] == int(SAMPLES)
     assert report["bundle"]["arch"] == "qkformer-tiny" and report["mapping"]["violations"] == []
-    assert sum(layer["energy_share"] for layer in report["layers"]) == pytest.approx(1.0)
+    assert sum(layer["energy_share"] for layer in report["layers"]) == pytest.approx(1.0)  # of the dynamic energy
+    hw = report["hardware"]["neurons"]
+    assert hw["provenance"] == "calibrated" and hw["labels"]["time"].startswith(
+        "calibrated on PilotNet LIF (lava-dl benchmark), residual")
+    assert hw["energy_pj_total"] == pytest.approx(hw["energy_pj_dynamic"] + hw["energy_pj_static"])
     assert {layer["kind"] for layer in report["layers"]} == {"lif", "sum", "and", "kv", "gate"}
     assert all(f["source"] for f in report["hardware"]["neurons"]["constants"].values())
     # the schema is not vacuous: damaged copies fail

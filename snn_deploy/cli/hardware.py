@@ -6,43 +6,72 @@ Both run the test split through the simulator (or Lava) in batches, sharded acro
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 import click
 
+from snn_deploy.cli.params import POSITIVE
 from snn_deploy.errors import UserError, exit_on_user_error
 from snn_deploy.sims import backends as registry
 
 PROFILE_CHOICES = ("loihi1", "loihi2")
 ALL_SAMPLES = sys.maxsize
 TABLE_WIDTH = 160
+MAX_TRACE_BYTES = 4 * 2**30
+"""Memory of --traces (u and v as int64, spikes as one byte, per traced neuron, step and sample), checked before
+the run."""
+TRACE_BYTES_PER_VALUE = 8 + 8 + 1
 """Console width of the layer table when stdout is not a terminal (rich would assume 80 and cut layer names)."""
 
 
-def _run(bundle, dataset: str, backend: str, samples: int | None, batch_size: int, data_dir: Path | None,
+def _inputs(graph, source, samples: int | None, data_dir: Path | None, count: int = ALL_SAMPLES):
+    """(x, labels) from a data set's test split, or one sample from ``--input`` (labels None)."""
+    from snn_deploy.sims.driver import bundle_tensors
+    from snn_deploy.sims.inputs import array_input
+
+    dataset, array, steps, layout = source
+    if (dataset is None) == (array is None):
+        raise UserError("give either --dataset (a named data set) or --input (a .npy array), not both or neither")
+    if array is not None:
+        return array_input(graph, array, steps=steps, layout=layout), None
+    if steps is not None:
+        raise UserError("--steps applies to --input arrays; a data set runs the bundle's T steps")
+    return bundle_tensors(graph, dataset, "test", min(samples or ALL_SAMPLES, count), data_dir)
+
+
+def _run(bundle, source, backend: str, samples: int | None, batch_size: int, data_dir: Path | None,
          profile_name: str | None):
     """Run a loaded bundle and analyse; returns (analysis, rank)."""
     from snn_deploy.graph import profile
-    from snn_deploy.sims.driver import bundle_tensors, init_shard, run_dataset
+    from snn_deploy.sims.driver import init_shard, run_dataset
     from snn_deploy.sims.report import analyse
 
-    if samples is not None and samples < 1:
-        raise UserError(f"--samples must be positive, got {samples}")
     registry.get(backend, graph_only=True)  # a missing library fails before any data is read
     hw = profile(profile_name or bundle.manifest.get("target", "loihi2"))
-    x, y = bundle_tensors(bundle.graph, dataset, "test", samples or ALL_SAMPLES, data_dir)
+    graph = bundle.graph
+    x, y = _inputs(graph, source, samples, data_dir)
+    if x.dim() == 5 and x.shape[0] != graph.T:  # an --input run of other --steps: one inference is that long
+        graph = dataclasses.replace(graph, T=int(x.shape[0]))
     shard = init_shard()
-    activity = run_dataset(bundle.graph, x, y, backend=backend, batch_size=batch_size, shard=shard)
-    return analyse(bundle.graph, hw, activity), shard.rank
+    activity = run_dataset(graph, x, y, backend=backend, batch_size=batch_size, shard=shard)
+    return analyse(graph, hw, activity), shard.rank
 
 
 def _common(command):
     options = [
         click.argument("bundle_path", metavar="BUNDLE", type=click.Path(path_type=Path)),
-        click.option("--dataset", required=True, help="Data set whose test split to run (see `snn-deploy datasets`)."),
-        click.option("--samples", type=int, help="Number of test samples (default: the whole split)."),
-        click.option("--batch-size", default=32, show_default=True, help="Samples per simulator batch."),
+        click.option("--dataset", help="Data set whose test split to run (see `snn-deploy datasets`)."),
+        click.option("--input", "array", type=click.Path(path_type=Path), help="Instead of --dataset: one sample "
+                     "from a .npy array (values the input encodes; for an imported netx network the integers "
+                     "themselves, e.g. the bias image), held over the steps or one map per step."),
+        click.option("--steps", type=POSITIVE, help="Steps to run an --input array (default: the bundle's T, or the "
+                     "array's length)."),
+        click.option("--layout", type=click.Choice(("chw", "whc")), default="chw", show_default=True,
+                     help="--input layout: chw ([C,H,W] or [T,C,H,W]) or Lava's whc ([W,H,C] or [W,H,C,T])."),
+        click.option("--samples", type=POSITIVE, help="Number of test samples (default: the whole split)."),
+        click.option("--batch-size", type=POSITIVE, default=32, show_default=True, help="Samples per simulator batch."),
         click.option("--data-dir", type=click.Path(path_type=Path), help="Root of on-disk data sets."),
         click.option("--profile", "profile_name", type=click.Choice(PROFILE_CHOICES),
                      help="Hardware profile (default: the bundle's target)."),
@@ -60,31 +89,44 @@ def _common(command):
 @click.option("--traces", "trace_layers", metavar="LAYERS", help="LIF layers whose membrane state (u, v) to record "
               "at every step, comma-separated, or 'all'; written to --traces-out.")
 @click.option("--traces-out", type=click.Path(path_type=Path), help="NumPy .npz file for --traces.")
-@click.option("--trace-samples", default=4, show_default=True, help="Test samples whose traces to record.")
+@click.option("--trace-samples", type=POSITIVE, default=4, show_default=True,
+              help="Test samples whose traces to record.")
+@click.option("--force", is_flag=True, help="Replace an existing --json or --traces-out file.")
 @exit_on_user_error
-def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: int, data_dir: Path | None,
-             profile_name: str | None, backend: str, json_path: Path | None, trace_layers: str | None,
-             traces_out: Path | None, trace_samples: int) -> None:
-    """Run BUNDLE on a data set: accuracy, SOPs, and estimated latency, energy and throughput on the chip."""
+def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: int | None, layout: str,
+             samples: int | None, batch_size: int, data_dir: Path | None, profile_name: str | None, backend: str,
+             json_path: Path | None, trace_layers: str | None, traces_out: Path | None, trace_samples: int,
+             force: bool) -> None:
+    """Run BUNDLE on a data set or a .npy array: accuracy (where the network classifies and the data has labels),
+    SOPs, and estimated latency, energy and throughput on the chip."""
     from snn_deploy.exporters.bundle import load_bundle
     from snn_deploy.graph import summarize
-    from snn_deploy.io import write_json_atomic
+    from snn_deploy.io import check_outputs, write_json_atomic
     from snn_deploy.sims.report import build, energy_text, time_text
 
     if (trace_layers is None) != (traces_out is None):
         raise UserError("--traces and --traces-out go together: name the layers and the .npz file to write")
-    if trace_samples < 1:
-        raise UserError(f"--trace-samples must be positive, got {trace_samples}")
+    check_outputs(json_path, traces_out, inputs=[bundle_path, array], force=force)
     bundle = load_bundle(bundle_path)
     traced = _trace_names(bundle.graph, trace_layers) if trace_layers is not None else []  # refused before the run
-    analysis, rank = _run(bundle, dataset, backend, samples, batch_size, data_dir, profile_name)
+    trace_bytes = trace_samples * bundle.graph.T * TRACE_BYTES_PER_VALUE * sum(
+        bundle.graph[name].neurons for name in traced)
+    if trace_bytes > MAX_TRACE_BYTES:
+        raise UserError(f"--traces of {len(traced)} layer(s) over {trace_samples} samples would take {trace_bytes:,} "
+                        f"bytes, more than {MAX_TRACE_BYTES:,}; trace fewer layers or pass a smaller --trace-samples")
+    source = (dataset, array, steps, layout)
+    analysis, rank = _run(bundle, source, backend, samples, batch_size, data_dir, profile_name)
     if rank != 0:
         return
-    report = build(analysis, bundle, dataset=dataset, split="test")
+    label = dataset or f"array {array.name}"
+    report = build(analysis, bundle, dataset=label, split="test" if dataset else "input")
     run, paper = report["run"], report["paper_45nm"]
     echo = click.echo
-    echo(f"{bundle_path}: {run['samples']} {dataset} test samples, backend {backend}, {run['processes']} process(es)")
-    echo(f"  accuracy                {100 * run['accuracy']:.2f} %  (simulated)")
+    echo(f"{bundle_path}: {run['samples']} {label} sample(s), backend {backend}, {run['processes']} process(es)")
+    if run["accuracy"] is None:
+        echo("  accuracy                none (no classifier readout, or no labels)")
+    else:
+        echo(f"  accuracy                {100 * run['accuracy']:.2f} %  (simulated)")
     echo(f"  synaptic ops            {report['hardware']['neurons']['synaptic_ops']:,.0f} per inference "
          "(simulated; every summand of a residual sum counted as the chip receives it)")
     echo(f"  SOPs, 45 nm convention  {paper['sops']:,.0f} per inference; energy {energy_text(paper['energy_pj'])} "
@@ -93,7 +135,7 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
         hw = report["hardware"][model]
         echo(f"  {analysis.profile.name}, products as {label + ':':21s}{hw['cores']} cores on {hw['chips']} chip(s), "
              f"{energy_text(hw['energy_pj_total'])} and {time_text(hw['latency_ns'])} per inference, "
-             f"{hw['samples_per_s']:,.0f} samples/s streamed (estimated)")
+             f"{hw['samples_per_s']:,.0f} samples/s streamed ({hw['labels']['total_energy']})")
     echo(f"  simulator throughput    {run['samples_per_s']:.3g} samples/s, {run['steps_per_s']:.3g} steps/s "
          "(wall clock on this machine)")
     violations = analysis.mappings["neurons"].violations
@@ -102,8 +144,9 @@ def simulate(bundle_path: Path, dataset: str, samples: int | None, batch_size: i
     if json_path is not None:
         write_json_atomic(json_path, report)
     if traces_out is not None:
-        _write_traces(bundle.graph, traced, dataset, trace_samples, data_dir, traces_out)
-        echo(f"  membrane traces         {traces_out} ({trace_samples} samples; simulator, functional time base)")
+        _write_traces(bundle.graph, traced, source, trace_samples, data_dir, traces_out)
+        shown = 1 if array is not None else trace_samples
+        echo(f"  membrane traces         {traces_out} ({shown} sample(s); simulator, functional time base)")
 
 
 def _trace_names(graph, spec: str) -> list[str]:
@@ -121,20 +164,20 @@ def _trace_names(graph, spec: str) -> list[str]:
     return [name for name in lifs if name in asked]
 
 
-def _write_traces(graph, names: list[str], dataset: str, count: int, data_dir: Path | None, out: Path) -> None:
-    """Simulate the first ``count`` test samples recording u, v and spikes of ``names``; write one .npz
-    (``<layer>.u``, ``<layer>.v``, ``<layer>.spikes``: [T, B, C, H, W]; ``labels``), atomically."""
+def _write_traces(graph, names: list[str], source, count: int, data_dir: Path | None, out: Path) -> None:
+    """Simulate the first ``count`` test samples (or the --input array) recording u, v and spikes of ``names``;
+    write one .npz (``<layer>.u``, ``<layer>.v``, ``<layer>.spikes``: [T, B, C, H, W]; ``labels`` where the data
+    has them), atomically."""
     import io
 
     import numpy as np
 
     from snn_deploy.io import write_bytes_atomic
-    from snn_deploy.sims.driver import bundle_tensors
     from snn_deploy.sims.simulator import simulate as run_graph
 
-    x, y = bundle_tensors(graph, dataset, "test", count, data_dir)
+    x, y = _inputs(graph, source, None, data_dir, count)
     result = run_graph(graph, x, record=set(names), traces=set(names))
-    arrays = {"labels": y.numpy()}
+    arrays = {"labels": y.numpy()} if y is not None else {}
     for name in names:
         trace = result.traces[name]
         arrays.update({f"{name}.u": trace.u.numpy(), f"{name}.v": trace.v.numpy(),
@@ -149,22 +192,25 @@ def _write_traces(graph, names: list[str], dataset: str, count: int, data_dir: P
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Report directory.")
 @click.option("--force", is_flag=True, help="Replace an existing report directory.")
 @exit_on_user_error
-def report(bundle_path: Path, dataset: str, samples: int | None, batch_size: int, data_dir: Path | None,
-           profile_name: str | None, output: Path, force: bool) -> None:
+def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: int | None, layout: str,
+           samples: int | None, batch_size: int, data_dir: Path | None, profile_name: str | None, output: Path,
+           force: bool) -> None:
     """Write a per-layer hardware report of BUNDLE on a data set: report.json (+ schema), layers.csv, report.html
     and the plots as PNG files in OUTPUT."""
     from rich.console import Console
 
     from snn_deploy.exporters.bundle import load_bundle
+    from snn_deploy.io import check_outputs
     from snn_deploy.sims.report import build, console_table, report_files, write_dir
 
-    if output.exists() and not force:  # fail before the run, not after it
-        raise UserError(f"{output} already exists; choose another output directory or pass --force to replace it")
+    # fail before the run, not after it
+    check_outputs(output, inputs=[bundle_path, array], force=force, directory=True)
     bundle = load_bundle(bundle_path)
-    analysis, rank = _run(bundle, dataset, "sim", samples, batch_size, data_dir, profile_name)
+    analysis, rank = _run(bundle, (dataset, array, steps, layout), "sim", samples, batch_size, data_dir,
+                          profile_name)
     if rank != 0:
         return
-    data = build(analysis, bundle, dataset=dataset, split="test")
+    data = build(analysis, bundle, dataset=dataset or f"array {array.name}", split="test" if dataset else "input")
     Console(width=None if sys.stdout.isatty() else TABLE_WIDTH).print(console_table(data))
     write_dir(output, report_files(data, analysis.activity), force=force)
     click.echo(f"wrote {output}/ (report.json, layers.csv, report.html, plots)")

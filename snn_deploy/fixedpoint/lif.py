@@ -9,6 +9,11 @@ Per time step, with integer state u, v and integer input current a (all per neur
           -(2^{23}-1),\; 2^{23}-1\big),\qquad b = m_b \ll e_b \;(\gg -e_b \text{ if } e_b < 0)\\
     s &= [\,v > 2^6 v_{th}\,],\qquad v \leftarrow v\,(1 - s)
 
+With a refractory period P > 0 (Lava's ``LIFRefractory``), a neuron that spikes at step t keeps v = 0 (no decay,
+input or bias) at steps t + 1 .. t + P while u integrates as usual; a counter r of steps left is part of the
+state: ``held = r > 0``, and after the spike ``r = P if s else max(r - 1, 0)``. A reset (Lava's ``LIFReset``,
+:meth:`LIFState.reset`) zeroes u, v and r.
+
 ``trunc0`` rounds toward zero; ``wrap24`` maps values above 2^23 down by 2^24 and values at or below -2^23 up by
 2^24 (Lava's two comparisons, not a modulo); u is not reset by a spike. ``du``, ``dv`` and ``vth`` are shared by a
 population, ``bias_mant`` and ``bias_exp`` are per neuron (broadcast against the neuron axes).
@@ -40,8 +45,12 @@ class LIFParams:
     vth: int
     bias_mant: int | torch.Tensor = 0
     bias_exp: int | torch.Tensor = 0
+    refractory: int = 0
+    """Refractory period in steps (0: none), see the module docstring."""
 
     def __post_init__(self) -> None:
+        if int(self.refractory) < 0:
+            raise ValueError(f"refractory must be >= 0; got {self.refractory}")
         require_range("du", self.du, *L.DU_RANGE)
         require_range("dv", self.dv, *L.DV_RANGE)
         require_range("vth", self.vth, *L.VTH_RANGE)
@@ -74,10 +83,18 @@ class LIFState:
 
     u: torch.Tensor
     v: torch.Tensor
+    refractory: torch.Tensor | None = None
+    """Refractory steps left per neuron (v's dtype); None until a population with a refractory period steps."""
 
     @classmethod
     def zeros(cls, shape: torch.Size | tuple[int, ...], dtype: torch.dtype = torch.int64) -> "LIFState":
         return cls(torch.zeros(shape, dtype=dtype), torch.zeros(shape, dtype=dtype))
+
+    def reset(self) -> None:
+        """Zero u, v and the refractory counter in place (Lava's ``LIFReset`` at its reset steps)."""
+        for t in (self.u, self.v, self.refractory):
+            if t is not None:
+                t.zero_()
 
 
 def trunc_shift(x: torch.Tensor, bits: int) -> torch.Tensor:
@@ -156,13 +173,34 @@ def lif_step(state: LIFState, a_in: torch.Tensor, params: LIFParams, bias: torch
     comparison, no gradient) makes the spike differentiable."""
     bias = (params.bias() if bias is None else bias).to(state.v.dtype)
     tracked = torch.is_grad_enabled() and any(t.requires_grad for t in (state.u, state.v, a_in, bias))
+    if params.refractory and tracked:
+        raise ValueError("refractory periods are modelled for inference only (no gradient)")
     u, v = _integrate(state, a_in, params, bias, inplace=False, tracked=tracked)
     threshold = params.threshold()
     if tracked:
         spikes = spike_fn(v - threshold, threshold) if spike_fn is not None else (v > threshold).to(v.dtype)
         return spikes, LIFState(u, v * (1 - spikes.detach()))
+    left = _hold(state, v, params, inplace=False)
     spikes = torch.gt(v, threshold, out=torch.empty_like(v))
-    return spikes, LIFState(u, v.addcmul_(v, spikes, value=-1))  # reset: v - v * s, exact for 0/1 spikes
+    _count_down(left, spikes, params)
+    return spikes, LIFState(u, v.addcmul_(v, spikes, value=-1), left)  # reset: v - v * s, exact for 0/1 spikes
+
+
+def _hold(state: LIFState, v: torch.Tensor, params: LIFParams, *, inplace: bool) -> torch.Tensor | None:
+    """The refractory counter (None without a refractory period), with v held at 0 where it is running (the 0 the
+    neuron's spike left); ``inplace``: the state's own counter, else a copy."""
+    if not params.refractory:
+        return None
+    left = state.refractory if state.refractory is not None else torch.zeros_like(v)
+    left = left if inplace else left.clone()
+    v.masked_fill_(left > 0, 0)
+    return left
+
+
+def _count_down(left: torch.Tensor | None, spikes: torch.Tensor, params: LIFParams) -> None:
+    """After the spike: ``r = P`` where the neuron spiked, else ``max(r - 1, 0)`` (in place)."""
+    if left is not None:
+        left.sub_(1).clamp_(min=0).masked_fill_(spikes.bool(), int(params.refractory))
 
 
 def lif_step_inplace(state: LIFState, a_in: torch.Tensor, params: LIFParams, bias: torch.Tensor,
@@ -173,18 +211,23 @@ def lif_step_inplace(state: LIFState, a_in: torch.Tensor, params: LIFParams, bia
     if torch.is_grad_enabled() and any(t.requires_grad for t in (state.u, state.v, a_in, bias)):
         raise ValueError("lif_step_inplace updates the state in place, which autograd cannot differentiate")
     state.u, v = _integrate(state, a_in, params, bias, inplace=True, tracked=False)
+    state.refractory = _hold(state, v, params, inplace=True)
     spikes = torch.gt(v, params.threshold(), out=spikes_out)
+    _count_down(state.refractory, spikes, params)
     state.v = v.addcmul_(v, spikes, value=-1)  # reset: v - v * s, exact for 0/1 spikes
     return spikes
 
 
 def lif_run(a_in: Array, *, du: int, dv: int, vth: int, bias_mant: Array = 0, bias_exp: Array = 0,
-            u0: Array | None = None, v0: Array | None = None) -> tuple[Array, Array, Array]:
+            u0: Array | None = None, v0: Array | None = None, refractory: int = 0,
+            reset_interval: int = 0) -> tuple[Array, Array, Array]:
     """Run a population over T steps of integer input currents ``a_in`` shaped [T, ...].
 
     Returns (spikes, u, v), each [T, ...] int64 (numpy if ``a_in`` is numpy, else torch): the values after every
     step, as Lava's ``LIF`` shows them when read after that step. ``bias_mant``/``bias_exp`` broadcast against the
-    neuron axes ``a_in.shape[1:]``; ``u0``/``v0`` give a start state (default zero).
+    neuron axes ``a_in.shape[1:]``; ``u0``/``v0`` give a start state (default zero). ``refractory``: the refractory
+    period (module docstring); ``reset_interval`` > 0 zeroes the state before every step ``t > 0`` with
+    ``t % reset_interval == 0`` (Lava's ``LIFReset`` with ``reset_offset = 1``, its time steps counting from 1).
     """
     a = as_tensor(a_in, None)
     require_integers("a_in", a)
@@ -192,7 +235,8 @@ def lif_run(a_in: Array, *, du: int, dv: int, vth: int, bias_mant: Array = 0, bi
     if a.dim() < 1:
         raise ValueError("a_in must be shaped [T, ...]; got a scalar")
     require_range("a_in", a, *L.A_IN_RANGE)
-    params = LIFParams(du=int(du), dv=int(dv), vth=int(vth), bias_mant=as_tensor(bias_mant), bias_exp=as_tensor(bias_exp))
+    params = LIFParams(du=int(du), dv=int(dv), vth=int(vth), bias_mant=as_tensor(bias_mant),
+                       bias_exp=as_tensor(bias_exp), refractory=int(refractory))
     neuron_shape = a.shape[1:]
     state = LIFState.zeros(neuron_shape)
     if u0 is not None:
@@ -202,6 +246,23 @@ def lif_run(a_in: Array, *, du: int, dv: int, vth: int, bias_mant: Array = 0, bi
     bias = torch.broadcast_to(params.bias(), neuron_shape)
     spikes, us, vs = (torch.empty_like(a) for _ in range(3))
     for t in range(a.shape[0]):
+        if reset_interval and t and t % reset_interval == 0:
+            state.reset()
         lif_step_inplace(state, a[t], params, bias, spikes[t])
         us[t], vs[t] = state.u, state.v
     return like_input(a_in, spikes), like_input(a_in, us), like_input(a_in, vs)
+
+
+REFRACTORY_COUNTER_SHIFT = 7
+"""Loihi keeps a neuron's refractory counter in its v register, above bit 7: Intel's Loihi 2 PilotNet traces read
+v = refDelay << 7 = 128 at every spike step (refDelay 1) where Lava's model shows the reset v = 0."""
+
+
+def loihi_v_register(v: Array, spikes: Array, *, refractory: int = 0) -> Array:
+    """v as Loihi's register reads after each step: :data:`REFRACTORY_COUNTER_SHIFT` applied to the refractory
+    counter (refDelay = ``refractory`` + 1) at spike steps, v elsewhere. Observed for refDelay 1 only, so other
+    periods are refused rather than guessed."""
+    if refractory:
+        raise ValueError("Loihi's v register during a refractory period was never observed here (refDelay 1 only)")
+    vt, st = as_tensor(v), as_tensor(spikes)
+    return like_input(v, torch.where(st != 0, torch.full_like(vt, (refractory + 1) << REFRACTORY_COUNTER_SHIFT), vt))

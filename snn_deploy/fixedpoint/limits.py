@@ -57,3 +57,7 @@ FLOAT32_EXACT = 1 << 24
 """float32 holds every integer below 2^24: sums of integers computed in float32 are exact while they stay below."""
 FLOAT64_EXACT = 1 << 53
 """Integer sums are computed with float64 BLAS / convolution; exact while every partial sum stays below 2^53."""
+
+MAX_SYNAPTIC_DELAY = 62
+"""Lava's DelayDense (``max_delay=62`` as netx builds it) and Loihi's 6-bit delay field: a spike reaches its target
+1 + delay steps later, delay 0..62."""

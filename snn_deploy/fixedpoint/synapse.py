@@ -55,12 +55,12 @@ def quantize_weights(weights: Array, num_weight_bits: int = L.WEIGHT_BITS, mode:
 
     ``mode`` defaults to :func:`sign_mode` of the whole matrix, as Lava's Dense does.
     """
-    require_range("num_weight_bits", num_weight_bits, 1, L.WEIGHT_BITS)
     w = as_tensor(weights, None)
     require_integers("weights", w)
     w = w.to(torch.int64)
     mode = mode or sign_mode(w)
     mixed = int(mode is SignMode.MIXED)
+    require_range("num_weight_bits", num_weight_bits, 1, L.WEIGHT_BITS + mixed)  # 9 mixed-sign bits drop none
     magnitude = -w if mode is SignMode.INHIBITORY else w
     magnitude = magnitude.clamp(-(1 << L.WEIGHT_BITS) * mixed, (1 << L.WEIGHT_BITS) - 1)
     drop = L.WEIGHT_BITS - num_weight_bits + mixed

@@ -6,7 +6,7 @@ and the checks of whether a graph fits a target (:mod:`.checks`).
 """
 
 from snn_deploy.graph.bounds import conv_row_l1, conv_sum_bound, current_bounds, product_sum_bound, value_bounds
-from snn_deploy.graph.checks import Problem, summarize, target_problems
+from snn_deploy.graph.checks import Problem, netx_features, refuse_features, summarize, target_problems
 from snn_deploy.graph.nodes import (
     CONV_ROLES,
     NODE_TYPES,
@@ -30,5 +30,5 @@ __all__ = [
     "CMOS_45NM", "CONV_ROLES", "LOIHI", "LOIHI2", "NODE_TYPES", "PROFILES", "WEIGHT_DTYPE", "ConvNode", "ConvRole", "Figure",
     "Graph", "HardwareProfile", "InputNode", "LIFNode", "Node", "Problem", "ReadoutNode", "Shape", "Source",
     "SpikeProductNode", "SumNode", "analog_input_layer", "conv_row_l1", "conv_sum_bound", "current_bounds",
-    "input_sequence", "product_sum_bound", "profile", "summarize", "target_problems", "value_bounds",
+    "input_sequence", "netx_features", "product_sum_bound", "refuse_features", "profile", "summarize", "target_problems", "value_bounds",
 ]

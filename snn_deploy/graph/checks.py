@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from snn_deploy.graph.nodes import ConvNode, Graph, InputNode, SpikeProductNode
+from snn_deploy.errors import UserError
+from snn_deploy.graph.nodes import ConvNode, Graph, InputNode, LIFNode, SpikeProductNode
 from snn_deploy.graph.profiles import HardwareProfile
 
 
@@ -41,3 +42,22 @@ def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
                 problems.append(Problem(node.name, "spike product needs graded messages",
                                         "export for loihi2 (embedded cores)"))
     return problems
+
+
+def netx_features(graph: Graph) -> dict[str, list[str]]:
+    """The constructs lava-dl netx imports bring that not every backend models, with the nodes using each: a
+    backend that cannot compute one refuses the graph with :func:`refuse_features` instead of computing another
+    network."""
+    found = {"bias-driven input": [n.name for n in graph.of_kind(InputNode) if n.drive == "bias"],
+             "refractory period": [n.name for n in graph.of_kind(LIFNode) if n.refractory],
+             "synaptic delays": [n.name for n in graph.of_kind(ConvNode) if n.delay.size],
+             "periodic state reset": ["every LIF"] if graph.reset_steps(graph.T) else []}
+    return {what: nodes for what, nodes in found.items() if nodes}
+
+
+def refuse_features(graph: Graph, backend: str, supported: tuple[str, ...] = ()) -> None:
+    """Raise a :class:`UserError` naming every :func:`netx_features` construct ``backend`` does not model."""
+    missing = {what: nodes for what, nodes in netx_features(graph).items() if what not in supported}
+    if missing:
+        listed = "; ".join(f"{what} ({', '.join(nodes)})" for what, nodes in missing.items())
+        raise UserError(f"{backend} does not model {listed}; use the simulator (sim), onnx or the netx backend")

@@ -7,7 +7,9 @@ the network; comparisons shift by each node's depth. Shapes are per sample: (C, 
 
 Node kinds:
 
-* :class:`InputNode` - graded integer payloads ``round(x * scale)`` clipped to ``payload_bits``.
+* :class:`InputNode` - graded integer payloads ``round(x * scale)`` clipped to ``payload_bits``; with
+  ``drive="bias"`` the payloads are not sent but added to the per-neuron bias mantissa of the LIF reading it
+  (lava-dl netx's input layer, driven through its ``bias_mant`` by an image held over the steps).
 * :class:`ConvNode` - Loihi synapse: integer kernel (torch orientation), stride, padding, groups, weight exponent
   (``>= 0``: currents are ``(W x) << weight_exp``); binary (spikes) or graded (integer) input. Pointwise (1x1)
   layers are 1x1 convolutions. Its :attr:`~ConvNode.role` says what the lowering built it for: a learned or routing
@@ -19,7 +21,12 @@ Node kinds:
   receives every summand.
 * :class:`SpikeProductNode` - SSA's ``q (k^T v)`` per head between spike tensors, times an integer multiplier,
   as currents. The one operation NIR has no node for (see docs/nir_mapping.md).
-* :class:`ReadoutNode` - the classifier, on the host: float Affine of the mean over tokens and steps.
+* :class:`ReadoutNode` - the classifier, on the host: float Affine of the mean over tokens and steps. Optional:
+  an imported regression network (PilotNet) ends at its last LIF and has no classifier.
+
+A fully connected layer is a ConvNode whose kernel covers its whole (unpadded) input map: torch's (C, H, W)
+flatten order, which is lava-dl netx's. :attr:`Graph.reset_interval` zeroes every LIF's state every that many
+functional steps (netx's ``reset_interval``; 0: never).
 
 Placement: :attr:`Graph.host` names the convs and LIFs the host computes instead of the chip (the analog input
 layer under ``export --input-on-host``, :func:`analog_input_layer`); the chip then receives those LIFs' binary
@@ -73,7 +80,14 @@ class InputNode(Node):
     scale: float = 255.0
     payload_bits: int = 8
     signed: bool = False
+    drive: str = "current"
+    """``current``: payloads are sent on synapses; ``bias``: they are added to the reading LIF's bias mantissa."""
     kind: ClassVar[str] = "input"
+    DRIVES: ClassVar[tuple[str, ...]] = ("current", "bias")
+
+    def __post_init__(self) -> None:
+        if self.drive not in self.DRIVES:
+            raise ValueError(f"{self.name}: input drive {self.drive!r} is not one of {self.DRIVES}")
 
     @property
     def payload_range(self) -> tuple[int, int]:
@@ -101,6 +115,9 @@ class ConvNode(Node):
     role: ConvRole = "synapse"
     """``synapse``, or ``spike_pool``: the depthwise all-ones sum of a max-pool of spikes (the OR of each window
     when its LIF fires on any input), set by the lowering, which is where that fact is known."""
+    delay: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Per-synapse delay in steps, shaped like ``weight`` (empty: none): an input at functional step t reaches the
+    target at step t + delay (Lava's ``DelayDense``, which netx builds for a dense layer with ``delay``)."""
     kind: ClassVar[str] = "conv"
     latency: ClassVar[int] = 1
 
@@ -113,7 +130,12 @@ class ConvNode(Node):
                              "a non-negative exponent")
         if self.role not in CONV_ROLES:
             raise ValueError(f"{self.name}: conv role {self.role!r} is not one of {', '.join(CONV_ROLES)}")
+        delay = np.asarray(self.delay, dtype=np.int64)
+        if delay.size and (delay.shape != weight.shape or delay.min() < 0 or delay.max() > L.MAX_SYNAPTIC_DELAY):
+            raise ValueError(f"{self.name}: delays must be shaped like the kernel {weight.shape} and lie in "
+                             f"0..{L.MAX_SYNAPTIC_DELAY}")
         object.__setattr__(self, "weight", weight.astype(WEIGHT_DTYPE, copy=False))
+        object.__setattr__(self, "delay", delay if delay.any() else np.zeros(0, dtype=np.int64))
 
     @property
     def synapses(self) -> int:
@@ -146,6 +168,9 @@ class LIFNode(Node):
     vth: int = 1
     bias_mant: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     bias_exp: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    refractory: int = 0
+    """Steps a neuron stays refractory after a spike (v held at 0, u still integrates): Lava's ``LIFRefractory``
+    ``refractory_period``; 0 is the plain LIF."""
     kind: ClassVar[str] = "lif"
 
     def __post_init__(self) -> None:
@@ -160,7 +185,8 @@ class LIFNode(Node):
         over the map)."""
         def per_channel(values: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.asarray(values, dtype=np.int64)).reshape(-1, 1, 1)
-        return LIFParams(self.du, self.dv, self.vth, per_channel(self.bias_mant), per_channel(self.bias_exp))
+        return LIFParams(self.du, self.dv, self.vth, per_channel(self.bias_mant), per_channel(self.bias_exp),
+                         self.refractory)
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,6 +223,11 @@ class Graph:
     host: frozenset[str] = frozenset()
     """Convs and LIFs computed on the host, not the chip (see the module docstring); checked by
     :meth:`_check_host`."""
+    reset_interval: int = 0
+    """Every LIF's u and v are zeroed every ``reset_interval`` functional steps (0: never), see :meth:`reset_steps`."""
+    reset_offset: int = 0
+    """The first reset comes after ``reset_interval + reset_offset`` steps: 0 is Lava's ``LIFReset`` as netx sets
+    it up; Intel's Loihi 2 PilotNet traces show 1 (docs/netx_import.md)."""
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -210,6 +241,14 @@ class Graph:
         if not self.nodes or not isinstance(self.nodes[0], InputNode):
             raise ValueError("a graph starts with its InputNode")
         self.host = frozenset(self.host)
+        if self.reset_interval < 0 or not 0 <= self.reset_offset < max(self.reset_interval, 1):
+            raise ValueError(f"reset_interval {self.reset_interval} must be >= 0 and reset_offset "
+                             f"{self.reset_offset} in [0, reset_interval)")
+        for node in self.nodes:
+            if isinstance(node, InputNode) and node.drive == "bias":
+                readers = [n for n in self.nodes if node.name in n.inputs]
+                if not all(isinstance(n, LIFNode) and n.inputs == (node.name,) for n in readers):
+                    raise ValueError(f"bias-driven input {node.name!r} can only be read, alone, by LIF nodes")
         if self.host:
             self._check_host(seen)
 
@@ -246,11 +285,23 @@ class Graph:
         return self.nodes[0]  # type: ignore[return-value]
 
     @property
+    def classifier(self) -> ReadoutNode | None:
+        """The readout, or None for a network without one (an imported regression network)."""
+        node = self.nodes[-1]
+        return node if isinstance(node, ReadoutNode) else None
+
+    @property
     def readout(self) -> ReadoutNode:
         node = self.nodes[-1]
         if not isinstance(node, ReadoutNode):
             raise UserError("graph has no readout node; it was not exported from a classifier")
         return node
+
+    def reset_steps(self, steps: int) -> list[int]:
+        """The functional steps (of a run of ``steps``) before which every LIF's state is zeroed."""
+        if not self.reset_interval:
+            return []
+        return list(range(self.reset_interval + self.reset_offset, steps, self.reset_interval))
 
     def of_kind(self, kind: type[Node]) -> list[Node]:
         return [n for n in self.nodes if isinstance(n, kind)]

@@ -2,9 +2,12 @@
 
 Every figure carries its source. Loihi's come from Davies et al., "Loihi: A Neuromorphic Manycore Processor with
 On-Chip Learning", IEEE Micro 38(1), 2018 (Table 2 and text; pre-silicon figures at 0.75 V). Loihi 2's limits come
-from Intel's 2021 product brief ("Taking Neuromorphic Computing to the Next Level with Loihi 2"); Intel published
-no per-operation energies or times for Loihi 2, so those are Loihi's figures scaled as stated and marked
-``estimated``. Integer limits carry their source in :attr:`HardwareProfile.limit_sources` (every one is required),
+from Intel's 2021 product brief ("Taking Neuromorphic Computing to the Next Level with Loihi 2") and from what Intel's
+Loihi 2 compiler printed for PilotNet LIF (lava-dl's benchmark notebook: its ``SynMem`` register and per-core
+partition, :class:`CompilerModel`); inferred figures are flagged ``estimated``. Intel published no per-operation
+energies or times for Loihi 2: its cost figures are Loihi's, times one time scale and one energy scale fitted on
+PilotNet LIF's measured Loihi 2 figures (:class:`Calibration`, fitted by ``benchmarks/loihi2_pilotnet.py``, whose
+output is pasted here: nothing is refitted at run time), plus the measured static power per chip. Integer limits carry their source in :attr:`HardwareProfile.limit_sources` (every one is required),
 so a report can print each number with where it comes from.
 
 :data:`CMOS_45NM` holds the energies the SNN papers use for their published estimates (Horowitz, ISSCC 2014).
@@ -12,8 +15,10 @@ so a report can print each number with where it comes from.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, fields
 
+import numpy as np
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
 
@@ -39,6 +44,74 @@ class Source:
 
     text: str
     estimated: bool = False
+
+
+LAVA_DL_BENCHMARK = ("lava-dl tutorials/lava/lib/dl/netx/pilotnet_snn/benchmark.ipynb (commit d825ac5), saved output of "
+                     "Intel's Loihi 2 compiler and profilers for PilotNet LIF on an Oheo Gulch board")
+TIMCHECK = "Timcheck, Pierro, Shrestha, 'A Compute and Communication Runtime Model for Loihi 2', arXiv 2601.10035 (2026)"
+
+
+@dataclass(frozen=True)
+class CompilerModel:
+    """How Intel's Loihi 2 compiler partitions layers, as far as its printed output shows (the compiler itself is
+    closed source). What it printed for PilotNet LIF (``LAVA_DL_BENCHMARK``):
+
+    * ``Violation core_id=3 reg_name='SynMem' allocation=61440 ... registers[reg_name]=12000`` then
+      ``max_ratio=6``, then ``allocation=12800 ... =12000``: the dense 2560 -> 100 layer needs 61440 units of the
+      12000-unit synaptic memory register on one core; cut into 6 groups (``ceil(61440 / 12000)``) a group of 17
+      neurons still needs 12800, so it is cut again (12 cores, the table's row). A layer is split by the ratio of
+      allocation to register until every core fits.
+    * Dense allocations per input axon: 61440 / 2560 = 24 units for 100 targets, 12800 / 2560 = 5 for 17, and the
+      table's 1300 / 100 = 13 for 50, 150 / 50 = 3 for 10, 10 / 10 = 1 for 1. All five are
+      ``ceil((header + n x 15) / 64)`` with a header of 19 to 36 bits (32 taken): one list per (input axon, core)
+      in 64-bit words, 15 bits per synapse (Loihi's widest synapse: a 9-bit weight and a 6-bit delay). Our
+      inference from the printed figures, not Intel's documentation: ``estimated``.
+    * Conv rows hold 3, 4, 5, 5, 5 units per (input channel, kernel tap) list for 24, 36, 48, 64, 64 output
+      channels: narrower than dense synapses. We store a conv synapse in the layer's weight bits (no delay field),
+      which gives 3, 3, 4, 5, 5: within one word per list.
+    * Every conv layer's per-core box is a slice of whole (H, C) planes, ``W`` columns wide, and every printed ``W``
+      is a power of two (input 16, conv 4, 4, 8, 8, 16): layers with a spatial extent are cut into W slices of
+      ``2^k`` columns (the whole layer first). A layer no W slice fits is cut freely.
+    * Conv layers receive on 1 or 2 input axons per core (``AxonIn``): convolutional connectivity sends one
+      population-coded axon per source core, not one per source neuron; dense layers one per source neuron
+      (``AxonIn`` 2560). Conv-4's 2048 neurons per core, sending to 12 dense cores, use 1280 ``AxonMap`` entries:
+      output axons are not one per (neuron, destination core) as on Loihi 1; we count one per (neuron,
+      destination layer) for dense targets and one per (source core, destination core) for conv targets.
+    """
+
+    synmem_units_per_core: int
+    word_bits: int
+    list_header_bits: int
+    dense_synapse_bits: int
+    source: Source
+
+    def synmem_units(self, lists: np.ndarray, synapses: np.ndarray, bits: int | None = None) -> np.ndarray:
+        """Register units of ``lists`` axon lists holding ``synapses`` synapses in all (spread evenly over the
+        lists), each synapse ``bits`` wide (``dense_synapse_bits`` when None)."""
+        bits = self.dense_synapse_bits if bits is None else bits
+        lists = np.asarray(lists)
+        per_list = np.divide(synapses, lists, out=np.zeros(np.shape(synapses), dtype=float), where=lists > 0)
+        words = np.ceil((self.list_header_bits + per_list * bits) / self.word_bits - 1e-9)
+        return (lists * np.where(lists > 0, words, 0)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One time scale and one dynamic-energy scale on the profile's per-operation figures, fitted on one measured
+    network; static power as measured. Residuals are those of the stored constants on that network."""
+
+    on: str
+    """What it was fitted on, as reports print it."""
+    time_scale: Figure
+    energy_scale: Figure
+    residual_pct: dict[str, float]
+    """``time_per_step``, ``dynamic_energy``, ``total_energy``: (predicted - measured) / measured x 100."""
+    prior_error_pct: dict[str, float]
+    """The same errors with both scales at their prior 1 (Loihi's figures unscaled)."""
+    caveats: tuple[str, ...]
+
+    def label(self, quantity: str) -> str:
+        return f"calibrated on {self.on}, residual {self.residual_pct[quantity]:+.1f} %"
 
 
 LIMIT_UNITS = {
@@ -75,6 +148,13 @@ class HardwareProfile:
     energy_pj: dict[str, Figure] = field(default_factory=dict)
     time_ns: dict[str, Figure] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
+    compiler: CompilerModel | None = None
+    """Loihi 2: how its compiler partitions (synaptic memory register, W slices, population axons); None: a free
+    box search against the byte limits (Loihi)."""
+    calibration: Calibration | None = None
+    """Scales fitted on silicon measurements; None: every cost figure is an estimate from the sources."""
+    static_power_w: Figure | None = None
+    """Static (leakage) power per chip, as measured; None: not modelled."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -144,27 +224,68 @@ LOIHI = HardwareProfile(
     energy_pj=_E1, time_ns=_T1, sources=(LOIHI_PAPER,),
 )
 
-_LOIHI2_SCALING = (f"{LOIHI2_BRIEF}: no per-operation figures published; Loihi's figures ({LOIHI_PAPER}) with "
-                   "time divided by 10 (the brief's 'up to 10x faster') and energy unchanged")
+_LOIHI2_PRIORS = (f"{LOIHI2_BRIEF}: no per-operation figures published; Loihi's ({LOIHI_PAPER}) as priors, "
+                  "each multiplied by the profile's fitted time or energy scale (see Calibration)")
 _AS_LOIHI = f"not in the {LOIHI2_BRIEF}; Loihi's figure assumed"
 _LOIHI2_LIMITS = {
     **{k: Source(f"{_AS_LOIHI} ({v.text})", estimated=True) for k, v in _LOIHI_LIMITS.items()},
-    "neurons_per_core": Source(f"{LOIHI2_BRIEF}: up to 1 M neurons on 128 cores, about 8192 per core",
-                               estimated=True),
+    "neurons_per_core": Source(
+        f"{LOIHI2_BRIEF}: up to 1 M neurons on 128 cores, i.e. 8192 one-variable neurons per core; a CUBA LIF "
+        "keeps two state variables (current u and voltage v), so 4096 (our inference; consistent with the compiler "
+        f"fitting 3168 but not 6336 input neurons on one core, {LAVA_DL_BENCHMARK})", estimated=True),
+    "synaptic_memory_bytes_per_core": Source(
+        "Loihi's 128 KB assumed (a secondary report of the brief: '128 KB of local SRAM per core, flexibly "
+        "partitioned'); the Loihi 2 mapper budgets the compiler's SynMem register instead (CompilerModel)",
+        estimated=True),
+    "fan_in_per_core": Source(
+        f"Loihi's 4096 assumed; the compiler gave a dense core 2560 input axons ({LAVA_DL_BENCHMARK}); conv "
+        "projections count one axon per projection (population-coded, CompilerModel)", estimated=True),
+    "fan_out_per_core": Source(
+        "Loihi's 4096 assumed; counted per (neuron, destination layer) for dense targets and per (source core, "
+        "destination core) for conv targets (CompilerModel)", estimated=True),
     "cores_per_chip": Source(f"{LOIHI2_BRIEF}: 128 neuro cores per chip"),
     "embedded_cores_per_chip": Source(f"{LOIHI2_BRIEF}: 6 embedded x86 cores per chip"),
     "graded_spikes": Source(f"{LOIHI2_BRIEF}: graded spikes with integer payloads"),
     "weight_bits": _LOIHI_LIMITS["weight_bits"],
     "input_current_bits": _LOIHI_LIMITS["input_current_bits"],
 }
-_E2, _T2 = _loihi_costs(1.0, 0.1, True, _LOIHI2_SCALING)
-LOIHI2 = HardwareProfile(
-    name="loihi2", graded_spikes=True, neurons_per_core=8192, synaptic_memory_bytes_per_core=128 * 1024,
-    weight_bits=L.WEIGHT_BITS, max_synaptic_delay=62, fan_in_per_core=4096, fan_out_per_core=4096,
-    cores_per_chip=128, mesh=(4, 8), input_current_bits=L.A_IN_HW_BITS, cores_per_tile=4,
-    embedded_cores_per_chip=6, limit_sources=_LOIHI2_LIMITS,
-    energy_pj=_E2, time_ns=_T2, sources=(LOIHI2_BRIEF, _LOIHI2_SCALING),
+LOIHI2_COMPILER = CompilerModel(
+    synmem_units_per_core=12000, word_bits=64, list_header_bits=32, dense_synapse_bits=15,
+    source=Source(f"{LAVA_DL_BENCHMARK}: 'reg_name=SynMem allocation=61440 ... =12000', 'max_ratio=6', "
+                  "'allocation=12800 ... =12000' and the per-core distribution table; register size as printed, "
+                  "list layout inferred from the printed allocations (see CompilerModel)", estimated=True))
+_E2, _T2 = _loihi_costs(1.0, 1.0, True, _LOIHI2_PRIORS)
+LOIHI2_UNCALIBRATED = HardwareProfile(
+    name="loihi2", graded_spikes=True, neurons_per_core=4096, synaptic_memory_bytes_per_core=128 * 1024,
+    weight_bits=L.WEIGHT_BITS, max_synaptic_delay=62, fan_in_per_core=4096, fan_out_per_core=4096, cores_per_chip=128,
+    mesh=(4, 8), input_current_bits=L.A_IN_HW_BITS, cores_per_tile=4, embedded_cores_per_chip=6, limit_sources=_LOIHI2_LIMITS,
+    energy_pj=_E2, time_ns=_T2, sources=(LOIHI2_BRIEF, LAVA_DL_BENCHMARK, TIMCHECK, _LOIHI2_PRIORS),
+    compiler=LOIHI2_COMPILER,
+    static_power_w=Figure(0.232078, "W", f"{LAVA_DL_BENCHMARK}: measured static power per chip (board idle "
+                          "power with the other chips removed)"),
 )
+"""Loihi 2 with its cost figures at their priors (both scales 1): what ``benchmarks/loihi2_pilotnet.py`` fits."""
+
+PILOTNET_LIF = "PilotNet LIF (lava-dl benchmark)"
+LOIHI2_CALIBRATION = Calibration(
+    on=PILOTNET_LIF,
+    time_scale=Figure(0.2187, "x", f"fitted by benchmarks/loihi2_pilotnet.py: measured 152.8 us per step "
+                      f"({LAVA_DL_BENCHMARK}: 408.91 inferences / s of 16 steps) / 698.9 us predicted at the prior 1 "
+                      "(Loihi's pre-silicon times); the brief's 'up to 10x faster' would be 0.1", estimated=True),
+    energy_scale=Figure(0.8384, "x", "fitted by benchmarks/loihi2_pilotnet.py: measured 1.093544 mJ dynamic energy "
+                        "per 16-step inference / 1.304273 mJ predicted at the prior 1 (Loihi's pre-silicon energies)",
+                        estimated=True),
+    residual_pct={"time_per_step": 0.0, "dynamic_energy": 0.0, "total_energy": 0.0},
+    prior_error_pct={"time_per_step": 357.3, "dynamic_energy": 19.3, "total_energy": 134.8},
+    caveats=("calibrated on one network (PilotNet LIF): a calibration, not a validation; the residuals are those "
+             "of the stored, rounded scales on that network and say nothing about other networks",
+             "the measured run used another frame of the same data set (lava-dl's PilotNetDataset frame 100) than "
+             "the image.npy the activity was counted on"),
+)
+"""Output of ``python benchmarks/loihi2_pilotnet.py`` (activity of image.npy, reset interval 16, 16 steps per
+inference), pasted here; the package never refits."""
+
+LOIHI2 = dataclasses.replace(LOIHI2_UNCALIBRATED, calibration=LOIHI2_CALIBRATION)
 
 CMOS_45NM = {
     "accumulate": Figure(0.9, "pJ", f"{HOROWITZ}: fp32 add; E_AC of the Spikformer / QKFormer energy estimates"),

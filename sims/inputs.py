@@ -1,0 +1,70 @@
+"""Raw input arrays from a .npy file, shaped for a graph: run a bundle on any data, not only on a named data set.
+
+The array holds what a data-set sample would: the values the input node encodes (payload = round(x * scale)).
+For an imported lava-dl netx network the scale is 1, so the array holds the integers themselves: the bias image of
+a bias-driven input layer (lava-dl's PilotNet writes ``image.npy`` into the input layer's ``bias_mant``), or the
+spikes / graded payloads of a network whose first layer reads the input port.
+
+Layouts: ``chw`` (snn-deploy's): ``[C, H, W]`` held over every step, or ``[T, C, H, W]`` one map per step;
+``whc`` (Lava's, as lava-dl's data and golden traces are stored): ``[W, H, C]`` held, or ``[W, H, C, T]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from snn_deploy.errors import UserError
+from snn_deploy.graph import Graph
+
+LAYOUTS = ("chw", "whc")
+MAX_STEPS = 1 << 16
+
+
+def array_input(graph: Graph, path: Path, *, steps: int | None = None, layout: str = "chw") -> torch.Tensor:
+    """One sample from ``path`` as the simulator's per-step input [steps, 1, C, H, W] (float64).
+
+    ``steps`` defaults to the graph's T for a held map and to the array's length for a per-step one; a per-step
+    array shorter than ``steps`` is an error (nothing is padded). Values must encode into the input's payload range
+    without clipping.
+    """
+    if layout not in LAYOUTS:
+        raise UserError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if steps is not None and not 1 <= steps <= MAX_STEPS:
+        raise UserError(f"--steps must lie in 1..{MAX_STEPS}, got {steps}")
+    try:
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (ValueError, OSError) as exc:
+        raise UserError(f"{path}: not a NumPy .npy array ({exc})") from None
+    if not isinstance(data, np.ndarray) or data.dtype.kind not in "biuf":
+        raise UserError(f"{path}: expected one numeric .npy array")
+    node = graph.input
+    c, h, w = node.shape
+    held_shape = (c, h, w) if layout == "chw" else (w, h, c)
+    if data.ndim == 3 and tuple(data.shape) == held_shape:
+        x = np.asarray(data, dtype=np.float64)
+        x = x if layout == "chw" else x.transpose(2, 1, 0)
+        seq = np.broadcast_to(x, (steps or graph.T, c, h, w))
+    elif data.ndim == 4 and tuple(data.shape[1:] if layout == "chw" else data.shape[:3]) == held_shape:
+        length = data.shape[0] if layout == "chw" else data.shape[3]
+        steps = steps or length
+        if steps > length:
+            raise UserError(f"{path}: holds {length} steps, fewer than --steps {steps}")
+        x = np.asarray(data[:steps] if layout == "chw" else data[..., :steps], dtype=np.float64)
+        seq = x if layout == "chw" else x.transpose(3, 2, 1, 0)
+    else:
+        per_step = f"[T, {c}, {h}, {w}]" if layout == "chw" else f"[{w}, {h}, {c}, T]"
+        raise UserError(f"{path}: shape {list(data.shape)} fits neither the bundle's input {list(held_shape)} nor "
+                        f"{per_step} in layout {layout} (choose --layout chw or whc)")
+    if not np.all(np.isfinite(seq)):
+        raise UserError(f"{path}: holds NaN or infinite values")
+    payload = np.round(seq * node.scale)
+    lo, hi = node.payload_range
+    if payload.size and (payload.min() < lo or payload.max() > hi):
+        raise UserError(f"{path}: values encode to payloads in [{payload.min():.0f}, {payload.max():.0f}], outside "
+                        f"the input's {node.payload_bits}-bit range [{lo}, {hi}] (scale {node.scale})")
+    return torch.from_numpy(np.ascontiguousarray(seq)).unsqueeze(1)
