@@ -13,9 +13,7 @@ nothing behind; an existing output is replaced only with ``force``.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +21,14 @@ from typing import Any
 from snn_deploy import __version__
 from snn_deploy.errors import UserError
 from snn_deploy.exporters import nir_io
+from snn_deploy.exporters.bundle_check import (
+    check_files, check_graph, check_manifest, check_nir_sizes, read_manifest,
+)
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
     ConvNode, Graph, HardwareProfile, InputNode, LIFNode, ReadoutNode, SpikeProductNode, current_bounds,
 )
-from snn_deploy.io import atomic_directory, write_json_atomic
+from snn_deploy.io import atomic_directory, sha256_file as sha256, write_json_atomic
 
 BUNDLE_FORMAT = "snn-deploy-bundle"
 BUNDLE_VERSION = 1
@@ -43,10 +44,6 @@ def risk_report(graph: Graph, target: HardwareProfile) -> list[dict[str, Any]]:
         rows.append({"neuron": name, "worst_case_current": worst,
                      "exceeds_hardware_register": worst > hw, "exceeds_exact_range": worst > L.A_IN_RANGE[1]})
     return rows
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def library_versions() -> dict[str, str]:
@@ -115,25 +112,21 @@ class Bundle:
 
 
 def load_bundle(path: Path) -> Bundle:
-    """Read a bundle directory; a missing file, a hash mismatch or another format is a :class:`UserError`."""
+    """Read a bundle directory, validated by :mod:`snn_deploy.exporters.bundle_check` before anything large is
+    read; every problem is a one-line :class:`UserError`."""
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"{path}: not a bundle directory (export one with `snn-deploy export MODEL -o {path}`)")
-    manifest_path = path / MANIFEST_FILE
-    try:
-        data = json.loads(manifest_path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no {MANIFEST_FILE}; not a snn-deploy bundle") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{manifest_path}: damaged JSON ({exc}); export the bundle again") from None
+    data = read_manifest(path, MANIFEST_FILE)
     if data.get("format") != BUNDLE_FORMAT or data.get("format_version") != BUNDLE_VERSION:
         raise UserError(f"{path}: bundle format {data.get('format')!r} version {data.get('format_version')!r} is "
                         f"not {BUNDLE_FORMAT!r} version {BUNDLE_VERSION}; export it again with this snn-deploy")
-    for name, digest in data.get("files", {}).items():
-        file = path / name
-        if not file.is_file():
-            raise UserError(f"{path}: {name} is missing; export the bundle again")
-        if sha256(file) != digest:
-            raise UserError(f"{path}: {name} does not match its hash in {MANIFEST_FILE} (modified or damaged); "
-                            "export the bundle again")
-    return Bundle(path, nir_io.read(path / NETWORK_FILE), data)
+    check_manifest(path, data, NETWORK_FILE)
+    check_files(path, data["files"], MANIFEST_FILE)
+    check_nir_sizes(path / NETWORK_FILE)
+    graph = nir_io.read(path / NETWORK_FILE)
+    check_graph(graph, str(path / NETWORK_FILE))
+    if graph.T != data["T"]:
+        raise UserError(f"{path}: manifest T = {data['T']} but the network was exported for T = {graph.T}; the "
+                        "bundle is damaged, export it again")
+    return Bundle(path, graph, data)

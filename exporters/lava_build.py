@@ -41,11 +41,13 @@ from lava.proc.io.source import RingBuffer as Source
 from lava.proc.lif.process import LIFReset
 
 from snn_deploy.console import progress as console_progress
+from snn_deploy.errors import UserError
 from snn_deploy.exporters.lava_procs import DelayLine, SpikeProduct, SumRelay, model_map
 from snn_deploy.fixedpoint.synapse import torch_conv_weight_to_lava, torch_image_to_lava
 from snn_deploy.graph import (
     ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode, refuse_features,
 )
+from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog, within
 
 Progress = Callable[[int, int], None]
 """Called with (Lava steps done, total Lava steps) after each sample."""
@@ -211,34 +213,71 @@ def _process(node: Node, graph: Graph, depths: dict[str, int], payload: np.ndarr
     raise TypeError(f"no Lava process for node kind {node.kind!r}")
 
 
-def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress | None = None) -> LavaRun:
+def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress | None = None,
+        timeout_s: float | None = None) -> LavaRun:
     """Run integer ``payload`` [T, B, C, H, W] through ``graph`` in Lava, all samples in one compiled runtime.
 
     Returns every LIF node's spikes re-aligned to the functional time base: equal to ``simulate(graph, x).spikes``.
+    A Lava worker that crashes, or a call that makes no progress for ``timeout_s`` seconds (default:
+    :func:`snn_deploy.watchdog.timeout_from_env`), ends the run with a :class:`UserError` instead of Lava's hang.
     """
+    limit = timeout_s if timeout_s is not None else timeout_from_env()
     start = time.perf_counter()
     net = build(graph, payload)
     source = net.source
-    source.create_runtime(run_cfg=net.run_config())
-    compiled = time.perf_counter()
     frames: dict[str, list[np.ndarray]] = {name: [] for name in net.recorders}
+    stalled = None
     try:
-        with console_progress("Lava", net.steps, show=progress is None) as advance:  # a caller's callback or a bar
-            done = 0
-            for chunk in net.chunks():
-                source.run(condition=RunSteps(num_steps=chunk))
-                for name, recorder in net.recorders.items():
-                    frames[name].append(np.stack([recorder.receive() for _ in range(chunk)]).astype(np.uint8))
-                done += chunk
-                advance(chunk)
-                if progress:
-                    progress(done, net.steps)
-        stepped = time.perf_counter()
-    finally:
-        source.stop()
+        with watchdog(limit) as watch:
+            source.create_runtime(run_cfg=net.run_config())
+            watch.workers = list(_infrastructure(source).actors)
+            compiled = time.perf_counter()
+            stop = True  # a stalled runtime cannot be stopped: its workers are killed instead
+            try:
+                with console_progress("Lava", net.steps, show=progress is None) as advance:  # a caller's callback
+                    done = 0
+                    for chunk in net.chunks():
+                        watch.alive()
+                        source.run(condition=RunSteps(num_steps=chunk))
+                        for name, recorder in net.recorders.items():
+                            frames[name].append(np.stack([recorder.receive() for _ in range(chunk)]).astype(np.uint8))
+                        done += chunk
+                        advance(chunk)
+                        if progress:
+                            progress(done, net.steps)
+                stepped = time.perf_counter()
+            except Stalled:
+                stop = False
+                raise
+            finally:
+                if stop:
+                    watch.workers = []  # they end now, as they should
+                    watch.alive()
+                    source.stop()
+    except Stalled as exc:
+        stalled = exc
+    if stalled is not None:
+        _end_runtime(source)
+        raise UserError(f"Lava stopped answering ({stalled}); the run was ended. Check `snn-deploy doctor`; for a "
+                        f"network whose steps legitimately take longer, set ${TIMEOUT_ENV} (seconds, now "
+                        f"{limit:g})")
     depths = graph.depths()
     spikes = {name: _aligned(np.concatenate(f), depths[name], graph.T, net.samples) for name, f in frames.items()}
     return LavaRun(spikes, net.steps, compiled - start, stepped - compiled, time.perf_counter() - start)
+
+
+def _infrastructure(source: Source):
+    """Lava's message infrastructure of the running network: its actors (one OS process per Lava process and the
+    runtime service) and its shared-memory manager. Lava offers no public handle on them."""
+    return source.runtime._messaging_infrastructure
+
+
+def _end_runtime(source: Source) -> None:
+    """Kill the workers of a stalled runtime (stopping it would wait for them forever), then release its shared
+    memory through Lava's own manager so nothing is left in /dev/shm."""
+    infrastructure = _infrastructure(source)
+    end_processes(list(infrastructure.actors))
+    within(10, infrastructure.smm.shutdown)
 
 
 def _aligned(frames: np.ndarray, depth: int, steps: int, samples: int) -> torch.Tensor:

@@ -7,7 +7,8 @@ Mapping (documented in docs/nir_mapping.md):
   weight exponent, graded flag, ``role``, ``host`` (placement: computed on the host, see :attr:`Graph.host`).
 * LIFNode -> ``nir.CubaLIF`` under the time-step convention ``dt`` (``DT`` = 1e-4 s, snnTorch's fixed step;
   Norse takes ``dt`` as an argument) and forward Euler: tau_syn = dt 4096/(du+1), w_in = 4096/(du+1),
-  tau_mem = dt 4096/dv, r = 4096/dv, threshold in units of the integer threshold; metadata: du, dv, vth, bias
+  tau_mem = dt 4096/dv, r = 4096/dv, threshold in units of the integer threshold plus a margin
+  (:data:`THRESHOLD_MARGIN`), all float64 (SpikingJelly requires tau >= dt); metadata: du, dv, vth, bias
   mantissas and exponents, ``host``. The bias is a constant input to v each step: when the synaptic current has no
   memory (du = 4095, tau_syn = dt: every LIF the lowering emits) it is written as the ``bias`` of the Conv2d that feeds
   the LIF (the same current under forward Euler at ``dt``), so ``v_leak`` = 0, which importers that reject
@@ -19,7 +20,8 @@ Mapping (documented in docs/nir_mapping.md):
 * ReadoutNode -> ``nir.SumPool2d`` over the whole map, ``nir.Flatten``, ``nir.Affine`` (weights divided by the
   token count): the mean over tokens. The mean over time is the consumer's (documented).
 * SpikeProductNode (SSA) -> extension ``snn_deploy.spike_product``: a ``nir.Delay`` whose delays are NaN, with the
-  operand order in metadata. NIR sums the three incoming edges, so a consumer that does not know the extension
+  operand order and ``float_scale`` (the multiplier over the consuming LIF's threshold: the current in float units)
+  in metadata. NIR sums the three incoming edges, so a consumer that does not know the extension
   sees an invalid delay and must fail; it cannot run a different network silently. The graph's metadata lists
   ``required_extensions``.
 
@@ -49,11 +51,24 @@ hard-codes this step (and asserts ``r == tau_mem / dt``); Norse's takes it as ``
 SPIKE_PRODUCT_EXTENSION = "snn_deploy.spike_product"
 LONG_TAU_STEPS = 1e9
 """Stand-in for an infinite time constant (du = -1 or dv = 0: no decay) in the float-equivalent parameters."""
+THRESHOLD_MARGIN = 0.6
+"""Integer voltage units added to the float-equivalent threshold (``v_threshold = (vth 2^6 + margin) / (2^6 vth)``).
+Loihi fires iff the integer v exceeds ``vth 2^6``, i.e. reaches ``vth 2^6 + 1``, and many decisions sit exactly on
+``vth 2^6``: at the bare threshold a float consumer decides them by rounding. Between the two integers, the float
+voltage may differ from Loihi's by the truncation of its decays: for dv = 2048 an odd positive v loses exactly half
+a unit, so a float consumer sees ``vth 2^6 + 0.5`` where Loihi has ``vth 2^6``; 0.6 resolves that (and every
+positive error up to 0.6), not too close to 1 for the rarer negative errors (a negative v truncates upward).
+Measured on the demo models' whole files: docs/nir_mapping.md."""
 
 
 def float_scale(vth: int) -> float:
     """Integer voltage units per float unit: the float threshold is 1 (0 for vth = 0)."""
     return float((1 << L.VTH_SHIFT) * max(vth, 1))
+
+
+def float_threshold(vth: int) -> float:
+    """The float-equivalent threshold of integer ``vth``: ``(vth 2^6 + THRESHOLD_MARGIN) / float_scale(vth)``."""
+    return ((1 << L.VTH_SHIFT) * vth + THRESHOLD_MARGIN) / float_scale(vth)
 
 
 def _meta(node: Node, order: int, **fields) -> dict:
@@ -125,11 +140,11 @@ def _lif_to_nir(node: LIFNode, order: int, bias_on_conv: bool, host: bool) -> ni
     bias = np.zeros(shape[0], dtype=np.float32) if bias_on_conv else float_bias(node)
 
     def full(value) -> np.ndarray:  # a read-only broadcast view: no memory per neuron until written
-        return np.broadcast_to(np.asarray(value, dtype=np.float32), shape)
+        return np.broadcast_to(np.asarray(value, dtype=np.float64), shape)  # float64: 1e-4 stays >= dt
 
     return nir.CubaLIF(
         tau_syn=full(DT * syn_steps), tau_mem=full(DT * mem_steps), r=full(mem_steps),
-        v_leak=full(bias.reshape(-1, 1, 1) * mem_steps), v_threshold=full(node.params().threshold() / scale),
+        v_leak=full(bias.reshape(-1, 1, 1) * mem_steps), v_threshold=full(float_threshold(node.vth)),
         v_reset=full(0.0), w_in=full(syn_steps),
         metadata=_meta(node, order, **_fields(node, host)))
 
@@ -184,7 +199,8 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
             nodes[node.name] = nir.Scale(scale=np.broadcast_to(np.float32(1), node.shape), metadata=_meta(node, order))
         elif isinstance(node, SpikeProductNode):
             nodes[node.name] = nir.Delay(delay=np.broadcast_to(np.float32(np.nan), node.shape), metadata=_meta(
-                node, order, **_fields(node), extension=SPIKE_PRODUCT_EXTENSION, operands=list(node.inputs)))
+                node, order, **_fields(node), extension=SPIKE_PRODUCT_EXTENSION, operands=list(node.inputs),
+                float_scale=(1 << L.ACT_SHIFT) * node.multiplier / float_scale(_consumer_vth(graph, node.name))))
         elif isinstance(node, ReadoutNode):
             c, h, w = node.shape
             prefix = node.name
@@ -280,7 +296,11 @@ def read(path: Path) -> Graph:
         raise UserError(f"{path}: no such NIR file") from None
     except Exception as exc:  # h5py raises many types for damaged files
         raise UserError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
-    return _graph(meta, stored)
+    try:
+        return _graph(meta, stored)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:  # crafted metadata
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        raise UserError(f"{path}: damaged snn-deploy metadata ({detail}); export the network again") from None
 
 
 def _read_metadata(path: Path) -> tuple[dict | None, dict[str, tuple[str, dict | None]]]:

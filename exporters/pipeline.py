@@ -96,7 +96,11 @@ def prepare(model_file: ModelFile, *, calibration: torch.Tensor | None, rewrites
 def lower_for_target(prepared: Prepared, target: HardwareProfile, *, input_on_host: bool = False) -> Graph:
     """Lower, place the analog input layer on the host if asked (a binary-spike chip then receives spikes only),
     and check the target's limits; all problems at once."""
-    graph = lower(prepared.model)
+    return place_and_check(lower(prepared.model), target, input_on_host=input_on_host)
+
+
+def place_and_check(graph: Graph, target: HardwareProfile, *, input_on_host: bool = False) -> Graph:
+    """Place the analog input layer on the host if asked and check the target's limits (any frontend's graph)."""
     if input_on_host:
         graph = dataclasses.replace(graph, host=analog_input_layer(graph))
     problems = target_problems(graph, target)

@@ -3,7 +3,8 @@
 #
 # - Interpreter: $SNN_DEPLOY_PYTHON if set, else python3.11, else python3.10 (lava-nc needs >= 3.10).
 # - Packages: requirements/lock.txt (every version pinned, installed with --no-deps so nothing is re-resolved),
-#   then lava-nc and lava-dl with --no-deps --ignore-requires-python (requirements/lava.txt), then this
+#   then lava-nc and lava-dl with --no-deps --ignore-requires-python (requirements/lava.txt), then the SNN
+#   frameworks the NIR tests compare against with --no-deps (requirements/frameworks.txt), then this
 #   project in editable mode. Python 3.11's import error in lava-nc and lava-dl's heavy import chain are handled
 #   at import time by snn_deploy.lava_compat; site-packages is never edited.
 # - A stamp holding the hash of the interpreter and the requirement files skips all of this when nothing changed.
@@ -29,7 +30,7 @@ pick_python() {
 }
 
 PY="$(pick_python)"
-WANT="$("$PY" -c 'import sys; print(sys.version)' | head -1) $(cat "$ROOT/requirements/lock.txt" "$ROOT/requirements/lava.txt" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+WANT="$("$PY" -c 'import sys; print(sys.version)' | head -1) $(cat "$ROOT/requirements/lock.txt" "$ROOT/requirements/lava.txt" "$ROOT/requirements/frameworks.txt" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" && -x "$VENV/bin/python" ]]; then
     export VENV
@@ -48,6 +49,8 @@ say "installing pinned dependencies (requirements/lock.txt)"
 pip_install --no-deps -r "$ROOT/requirements/lock.txt"
 say "installing lava-nc and lava-dl without their outdated pins (requirements/lava.txt)"
 pip_install --no-deps --ignore-requires-python -r "$ROOT/requirements/lava.txt"
+say "installing the SNN frameworks the NIR tests compare against, without their torch pins (requirements/frameworks.txt)"
+pip_install --no-deps -r "$ROOT/requirements/frameworks.txt"
 say "installing snn-deploy (editable)"
 pip_install --no-deps --no-build-isolation -e "$ROOT"
 "$VENV/bin/python" -c 'import snn_deploy, torch, lava.proc.lif.process, lava.lib.dl.netx' \

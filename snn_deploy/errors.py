@@ -1,7 +1,8 @@
 """User-facing errors: one clear line saying what is wrong, where, and what to do.
 
 Library code raises :class:`UserError` for problems the user can fix (bad file, unknown name, wrong option);
-command-line code turns it into ``error: ...`` on stderr and exit status 2 with :func:`exit_on_user_error`.
+command-line code turns it into ``error: ...`` on stderr and exit status 2 with :func:`exit_on_user_error`, which
+also turns Ctrl-C and SIGTERM into one line and exit 130 / 143 (see :mod:`snn_deploy.interrupts`).
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ class UserError(Exception):
 
 
 def exit_on_user_error(command: F) -> F:
-    """Decorate a click command so a :class:`UserError` prints ``error: <message>`` to stderr and exits 2."""
+    """Decorate a click command so a :class:`UserError` prints ``error: <message>`` to stderr and exits 2, and an
+    interrupt prints one line and exits 128 + the signal number (outputs are atomic: nothing was written)."""
+    from snn_deploy.interrupts import Interrupted, signals_as_interrupts
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with signals_as_interrupts():
+                return command(*args, **kwargs)
         except UserError as exc:
             from snn_deploy import console
 
@@ -43,6 +47,11 @@ def exit_on_user_error(command: F) -> F:
                 traceback.print_exc()
             click.echo(f"error: {exc}", err=True)
             raise click.exceptions.Exit(USAGE_EXIT_CODE) from None
+        except KeyboardInterrupt as exc:
+            stop = exc if isinstance(exc, Interrupted) else Interrupted(2)
+            click.echo(f"error: interrupted ({stop.name}); no partial output was left (outputs are replaced only "
+                       "when complete); run the command again (training continues with --resume)", err=True)
+            raise click.exceptions.Exit(stop.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -170,32 +170,45 @@ def _neuron_threshold(neuron: nn.Module) -> tuple[float, float]:
     return neuron.threshold, neuron.tau
 
 
-def _quantize_unit(host: UnitHost, prefix: str, spec, input_scale: float, input_signed: bool) -> UnitQuant:
-    layer = getattr(host, spec.layer)
-    theta, tau = _neuron_threshold(getattr(host, spec.neuron))
-    w_folded, b_folded = fold_batchnorm(layer, getattr(host, spec.bn))
-    analog = spec.input == "analog"
+def quantize_layer(layer: str, w_folded: torch.Tensor, b_folded: torch.Tensor, tau_theta: float, *,
+                   input_scale: float | None = None, input_signed: bool = False,
+                   neuron: str = "") -> tuple[UnitQuant, torch.Tensor]:
+    """Quantize one synapse -> LIF layer given in float: weights ``w_folded`` (first axis: output channel) and
+    per-channel bias ``b_folded`` in units of the neuron's input, ``tau_theta`` the float input that reaches the
+    threshold in one step (tau * threshold). ``input_scale`` marks the analog input layer (payloads
+    ``round(x * input_scale)``). Returns the record and the integer weights. Every frontend (the zoo's units,
+    NIR import) quantizes through here."""
+    analog = input_scale is not None
     w_eff = w_folded / input_scale if analog else w_folded
-    max_abs = float(w_eff.abs().max())
-    vth, exp = choose_vth_and_exponent(max_abs, tau * theta)
-    bias_peak = float(b_folded.abs().max()) * (1 << L.ACT_SHIFT) / (tau * theta)  # |bias| in v units per unit vth
+    max_abs = float(w_eff.abs().max()) if w_eff.numel() else 0.0
+    vth, exp = choose_vth_and_exponent(max_abs, tau_theta)
+    bias_peak = float(b_folded.abs().max()) * (1 << L.ACT_SHIFT) / tau_theta  # |bias| in v units per unit vth
     if bias_peak * vth > BIAS_V_MAX:  # a clipped bias shifts every neuron of its channel: give up resolution
         vth = max(1, math.floor(BIAS_V_MAX / bias_peak))
-    k = vth / (tau * theta)
+    k = vth / tau_theta
     wq, clipped = quantize_weight_tensor(w_eff * k / (1 << exp))
     while analog and vth > 1:  # a bright image is a realistic worst case: keep u = a << 6 within 24 bits
         worst = _row_l1(wq) * _payload_max(input_signed) << exp
         if worst <= INPUT_CURRENT_MAX:
             break
         vth = max(1, min(vth - 1, math.floor(vth * INPUT_CURRENT_MAX / worst)))
-        k = vth / (tau * theta)
+        k = vth / tau_theta
         wq, clipped = quantize_weight_tensor(w_eff * k / (1 << exp))
     mant, bexp, bias_clipped = bias_to_mant_exp(b_folded * k * (1 << L.ACT_SHIFT))
-    record = UnitQuant(layer=f"{prefix}.{spec.layer}" if prefix else spec.layer, vth=vth, weight_exp=exp,
-                       current_scale=k, weight_max_abs=max_abs, weights_clipped=clipped, weights_total=wq.numel(),
-                       bias_mant=mant.tolist(), bias_exp=bexp.tolist(), bias_clipped=bias_clipped,
-                       input_scale=input_scale if analog else None,
-                       neuron=f"{prefix}.{spec.neuron}" if prefix else spec.neuron)
+    record = UnitQuant(layer=layer, vth=vth, weight_exp=exp, current_scale=k, weight_max_abs=max_abs,
+                       weights_clipped=clipped, weights_total=wq.numel(), bias_mant=mant.tolist(),
+                       bias_exp=bexp.tolist(), bias_clipped=bias_clipped, input_scale=input_scale, neuron=neuron)
+    return record, wq
+
+
+def _quantize_unit(host: UnitHost, prefix: str, spec, input_scale: float, input_signed: bool) -> UnitQuant:
+    layer = getattr(host, spec.layer)
+    theta, tau = _neuron_threshold(getattr(host, spec.neuron))
+    w_folded, b_folded = fold_batchnorm(layer, getattr(host, spec.bn))
+    record, wq = quantize_layer(f"{prefix}.{spec.layer}" if prefix else spec.layer, w_folded, b_folded, tau * theta,
+                                input_scale=input_scale if spec.input == "analog" else None,
+                                input_signed=input_signed,
+                                neuron=f"{prefix}.{spec.neuron}" if prefix else spec.neuron)
     _install_unit(host, spec, record, tau, input_signed, weight=wq)
     return record
 

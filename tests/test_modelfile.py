@@ -122,5 +122,5 @@ def test_file_layout_is_plain_data(tmp_path):
     assert "torch._utils" in found and found <= {"torch._utils", "torch", "collections"}, found
     record = torch.load(path, map_location="cpu", weights_only=True)
     assert set(record) == {"format", "format_version", "arch", "family", "config", "neuron_mode", "state_dict",
-                           "quantization", "provenance"}
+                           "state_sha256", "quantization", "provenance"}
     assert record["config"]["embed_dim"] == 32 and record["family"] == "qkformer"

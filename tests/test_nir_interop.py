@@ -171,7 +171,8 @@ def test_bias_is_the_conv_bias_and_lif_parameters_import_as_documented(tmp_path)
         module = lifs[node.name.replace(".", "_")]
         assert float(module.alpha) == 1 - (node.du + 1) / L.DECAY_UNITY  # 0: the current has no memory
         assert float(module.beta) == pytest.approx(1 - node.dv / L.DECAY_UNITY, abs=1e-6)
-        assert float(module.threshold) == pytest.approx(1.0, abs=1e-6)
+        assert float(module.threshold) == pytest.approx(nir_io.float_threshold(node.vth), rel=1e-7)  # float32
+        assert lif.v_threshold.dtype == np.float64 and np.all(lif.v_threshold > 1)  # 1 + margin / (64 vth)
         torch.testing.assert_close(getattr(net, node.inputs[0].replace(".", "_")).bias,
                                    torch.from_numpy(conv.bias).float())
 

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from snn_deploy import __version__
 from snn_deploy.cli.options import verbosity_options
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineUsageError(click.UsageError):
+    """A usage error (bad option value, unknown option) as one ``error:`` line, like every other bad input."""
+
+    def show(self, file: Any = None) -> None:
+        where = f"; see `{self.ctx.command_path} --help`" if self.ctx is not None else ""
+        click.echo(f"error: {self.format_message().rstrip('.')}{where}", err=True)
+
+
+class Group(click.Group):
+    """The command group; usage errors of every command are reported as :class:`OneLineUsageError`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            if isinstance(exc, OneLineUsageError):
+                raise
+            raise OneLineUsageError(exc.format_message(), exc.ctx) from None
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="snn-deploy")
 def cli() -> None:
     """Deploy spiking transformers to Loihi-class neuromorphic hardware.

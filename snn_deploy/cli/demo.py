@@ -20,6 +20,10 @@ from pathlib import Path
 
 import click
 
+from snn_deploy.cli.params import POSITIVE
+from snn_deploy.cli.train import SEED
+from snn_deploy.errors import exit_on_user_error
+
 DEMO_MODEL = "qkformer-tiny-8x8"
 DEMO_DATASET = "digits"
 
@@ -43,9 +47,12 @@ def _step(title: str, args: list[str]) -> float:
 @click.command()
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True, help="Directory the demo writes (replaced on every run).")
-@click.option("--epochs", type=int, default=None, help="Training epochs (default: the data set's default).")
-@click.option("--verify-samples", default=32, show_default=True, help="Test digits checked in all four backends.")
-@click.option("--seed", default=0, show_default=True, help="Training seed (same seed: same model, same figures).")
+@click.option("--epochs", type=POSITIVE, default=None, help="Training epochs (default: the data set's default).")
+@click.option("--verify-samples", type=POSITIVE, default=32, show_default=True,
+              help="Test digits checked in all four backends.")
+@click.option("--seed", type=SEED, default=0, show_default=True,
+              help="Training seed (same seed: same model, same figures).")
+@exit_on_user_error
 def demo(output: Path, epochs: int | None, verify_samples: int, seed: int) -> None:
     """Train a tiny QKFormer on digits, export it for Loihi 2, verify it in Lava, simulate it, report."""
     from snn_deploy.cli.doctor import run_checks
@@ -57,7 +64,10 @@ def demo(output: Path, epochs: int | None, verify_samples: int, seed: int) -> No
     if problems:
         sys.exit(1)
     click.secho("environment: all doctor checks passed (Lava fixed-point models agree with snn_deploy)", fg="green")
-    output.mkdir(parents=True, exist_ok=True)
+    from snn_deploy.io import check_parent
+
+    check_parent(output)
+    output.mkdir(exist_ok=True)
     model, bundle, report = output / "model.pt", output / "model.loihi", output / "report"
     train_args = ["train", "--model", DEMO_MODEL, "--dataset", DEMO_DATASET, "-o", str(model), "--seed", str(seed),
                   "--force"] + (["--epochs", str(epochs), "--warmup-epochs", str(min(2, epochs - 1))] if epochs else [])
@@ -67,9 +77,10 @@ def demo(output: Path, epochs: int | None, verify_samples: int, seed: int) -> No
                                                 "--force"]),
         "verify": _step("verify: PyTorch integer mode, simulator, Lava, ONNX",
                         ["verify", str(model), "--backends", "torch,sim,lava,onnx", "--dataset", DEMO_DATASET,
-                         "--samples", str(verify_samples), "--json", str(output / "verify.json")]),
+                         "--samples", str(verify_samples), "--json", str(output / "verify.json"), "--force"]),
         "simulate": _step("simulate the test set on the hardware model",
-                          ["simulate", str(bundle), "--dataset", DEMO_DATASET, "--json", str(output / "simulate.json")]),
+                          ["simulate", str(bundle), "--dataset", DEMO_DATASET, "--json", str(output / "simulate.json"),
+                           "--force"]),
         "report": _step("report", ["report", str(bundle), "--dataset", DEMO_DATASET, "-o", str(report), "--force"]),
     }
     click.secho(f"\ndemo finished in {time.perf_counter() - start:.0f} s "

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_option
+from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_option, to_stdout
+from snn_deploy.cli.params import NON_NEGATIVE, POSITIVE
 from snn_deploy.errors import UserError, exit_on_user_error
 from snn_deploy.sims import backends as registry
 
@@ -33,7 +34,8 @@ def _calibration(model_file, dataset: str | None, data_dir: Path | None):
               "scale (needed for float-neuron models).")
 @click.option("--eval", "eval_dataset", metavar="DATASET", help="Data set whose test split measures accuracy and "
               "per-layer spike agreement before and after (default: the --calibrate data set).")
-@click.option("--eval-samples", default=256, show_default=True, help="Test samples for the comparison (0: skip).")
+@click.option("--eval-samples", type=NON_NEGATIVE, default=256, show_default=True,
+              help="Test samples for the comparison (0: skip).")
 @data_dir_option()
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Quantized model file.")
 @json_option("Also write the report as JSON")
@@ -50,15 +52,12 @@ def quantize(model_path: Path, dataset: str | None, eval_dataset: str | None, ev
 
     from snn_deploy.console import progress
     from snn_deploy.exporters.pipeline import prepare
+    from snn_deploy.io import check_outputs
     from snn_deploy.modelfile import load_model, save_model
     from snn_deploy.quant_check import compare_quantized
 
     claim_stdout(json_path)
-    for path in (output, json_path):
-        if path is not None and path.exists() and not force:
-            raise UserError(f"{path} already exists; choose another output or pass --force to replace it")
-    if eval_samples < 0:
-        raise UserError(f"--eval-samples must be 0 or more, got {eval_samples}")
+    check_outputs(output, None if to_stdout(json_path) else json_path, inputs=[model_path], force=force)
     model_file = load_model(model_path)
     if model_file.neuron_mode == "integer":
         raise UserError(f"{model_path} already holds a quantized (integer) model; quantize its float or loihi "
@@ -136,26 +135,36 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
               help="Apply a documented rewrite (maxpool-after-lif); repeatable.")
 @click.option("--rewrite-eval", metavar="DATASET", help="Measure the accuracy change of the rewrites on this data "
               "set's test split (reported and stored in the bundle manifest).")
-@click.option("--eval-samples", default=256, show_default=True, help="Test samples for --rewrite-eval.")
+@click.option("--eval-samples", type=POSITIVE, default=256, show_default=True, help="Test samples for --rewrite-eval.")
 @click.option("--input-on-host", is_flag=True, help="Compute the analog input layer (the convs reading the input "
               "and the LIFs they feed) on the host; the chip receives its binary spikes (loihi1 needs this).")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
+@click.option("--dt", type=float, help="NIR input: the step (s) to read its time constants with (default: the "
+              "file's dt, else 1e-4, snnTorch's; Norse files: the square of Norse's dt). See docs/nir_mapping.md.")
+@click.option("--steps", type=int, help="NIR input: time steps to run the imported network (default: the file's, "
+              "else 16).")
 @exit_on_user_error
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-           force: bool) -> None:
-    """Export MODEL (a snn-deploy model file, or a lava-dl netx network) for Loihi (a bundle), or as NIR, ONNX or
-    lava-dl netx."""
+           force: bool, dt: float | None, steps: int | None) -> None:
+    """Export MODEL (a snn-deploy model file, a lava-dl netx network, or a NIR graph from snnTorch, Norse,
+    SpikingJelly, Sinabs, ...) for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
     from snn_deploy.exporters import pipeline
     from snn_deploy.exporters.bundle import sha256
     from snn_deploy.exporters.netx_import import looks_like_netx
+    from snn_deploy.io import check_outputs
     from snn_deploy.modelfile import load_model
     from snn_deploy.graph import profile
 
     suffix = {"nir": ".nir", "onnx": ".onnx", "netx": ".net"}.get(target, ".loihi")
     output = output or model_path.with_suffix(suffix)
-    if output.exists() and not force:
-        raise UserError(f"{output} already exists; choose another output or pass --force to replace it")
+    check_outputs(output, inputs=[model_path], force=force, directory=suffix == ".loihi")
+    if model_path.suffix.lower() == ".nir":
+        if rewrites or rewrite_eval:
+            raise UserError("--rewrite applies to snn-deploy model files, not to NIR graphs")
+        return _export_nir(model_path, target, output, dataset, data_dir, dt, steps, input_on_host, force)
+    if dt is not None or steps is not None:
+        raise UserError("--dt and --steps apply to NIR input files only")
     if looks_like_netx(model_path):
         if dataset or rewrites or rewrite_eval or input_on_host:
             raise UserError("a netx network is already integer: --calibrate, --rewrite, --rewrite-eval and "
@@ -165,8 +174,8 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     if input_on_host and target in ("onnx", "netx"):
         raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement (use "
                         "--target loihi, loihi1, loihi2 or nir)")
-    model_file = load_model(model_path)
     hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
+    model_file = load_model(model_path)
     calibration = _calibration(model_file, dataset, data_dir)
     evaluate = _evaluator(model_file, rewrite_eval, eval_samples, data_dir) if rewrite_eval else None
     if target in ("loihi", "loihi1", "loihi2"):
@@ -185,6 +194,37 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     graph = pipeline.lower_for_target(prepared, hw, input_on_host=input_on_host)
     _write_single_file(target, graph, output)
     click.echo(f"wrote {output}")
+
+
+def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
+                dt: float | None, steps: int | None, input_on_host: bool, force: bool) -> None:
+    """``export GRAPH.nir``: import (snn-deploy's own files exactly, others quantized), then write like a model."""
+    from snn_deploy.exporters import nir_import
+    from snn_deploy.graph import profile
+    from snn_deploy.exporters.bundle import sha256, write_bundle
+    from snn_deploy.data.tensors import Input, dataset_tensors
+    from snn_deploy.exporters.pipeline import place_and_check
+
+    ir = nir_import.load(path)
+    calibration = None
+    if dataset is not None:
+        c, h, _ = nir_import.input_layout(ir)
+        spec = Input(c, h, steps or nir_import.DEFAULT_STEPS)
+        calibration = dataset_tensors(spec, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
+    if input_on_host and target in ("onnx", "netx"):
+        raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement")
+    graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps)
+    hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
+    graph = place_and_check(graph, hw, input_on_host=input_on_host)
+    if target in ("loihi", "loihi1", "loihi2"):
+        extra = {"arch": None, "source_model": {"path": path.name, "sha256": sha256(path), "format": "nir"},
+                 "rewrites": {}}
+        write_bundle(graph, output, target=hw, quantization=quantization, extra=extra, force=force)
+        click.echo(f"wrote {output}/ ({len(graph.nodes)} nodes, {graph.T} steps, pipeline latency "
+                   f"{max(graph.depths().values())} steps)")
+    else:
+        _write_single_file(target, graph, output)
+        click.echo(f"wrote {output}")
 
 
 def _export_netx(path: Path, target: str, output: Path, force: bool) -> None:
@@ -208,7 +248,6 @@ def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | 
     bundle's graph): the graph-only backends, as no torch model exists."""
     from snn_deploy.exporters.bundle import load_bundle
     from snn_deploy.exporters.netx_import import read_netx
-    from snn_deploy.io import write_json_atomic
     from snn_deploy.sims.driver import bundle_tensors
     from snn_deploy.sims.inputs import array_input
     from snn_deploy.sims.verify import render, report_json, run_backends
@@ -230,8 +269,7 @@ def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | 
         x, y = bundle_tensors(graph, dataset, "test", samples, data_dir)
     report = run_backends(path if netx else None, graph, x, y.tolist() if y is not None else None, chosen)
     render(report)
-    if json_path is not None:
-        write_json_atomic(json_path, report_json(report))
+    emit_json(json_path, report_json(report))
     raise SystemExit(0 if report.exact else 1)
 
 
@@ -263,16 +301,13 @@ def load_json(path: Path) -> dict:
 
 
 def _write_single_file(target: str, graph, output: Path) -> None:
-    import tempfile
-
-    from snn_deploy.io import write_bytes_atomic
+    from snn_deploy.io import atomic_path
 
     if target == "nir":
         from snn_deploy.exporters import nir_io
 
-        with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
-            nir_io.write(graph, Path(tmp) / "network.nir")
-            write_bytes_atomic(output, (Path(tmp) / "network.nir").read_bytes())
+        with atomic_path(output) as tmp:
+            nir_io.write(graph, tmp)
     elif target == "onnx":
         from snn_deploy.exporters.onnx_export import save_onnx, to_onnx
 
@@ -280,9 +315,7 @@ def _write_single_file(target: str, graph, output: Path) -> None:
     elif target == "netx":
         from snn_deploy.exporters.netx_export import to_netx
 
-        with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
-            to_netx(graph, Path(tmp) / "network.net")
-            write_bytes_atomic(output, (Path(tmp) / "network.net").read_bytes())
+        to_netx(graph, output)
 
 
 @click.command()
@@ -293,16 +326,18 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 @click.option("--dataset", help="Data set whose test samples to run.")
 @click.option("--input", "array", type=click.Path(path_type=Path), help="Instead of --dataset (netx networks): one "
               "sample from a .npy array, as `simulate --input` takes it.")
-@click.option("--steps", type=int, help="Steps to run an --input array.")
+@click.option("--steps", type=POSITIVE, help="Steps to run an --input array.")
 @click.option("--layout", type=click.Choice(("chw", "whc")), default="chw", show_default=True,
               help="--input layout (whc: Lava's).")
-@click.option("--samples", default=32, show_default=True, help="Number of test samples.")
+@click.option("--samples", type=POSITIVE, default=32, show_default=True, help="Number of test samples.")
 @click.option("--calibrate", "calibrate", metavar="DATASET", help="Calibration data for a float model.")
 @data_dir_option()
 @json_option("Also write the report as JSON")
+@click.option("--force", is_flag=True, help="Replace an existing --json file.")
 @exit_on_user_error
 def verify(model_path: Path, backends: str | None, dataset: str | None, array: Path | None, steps: int | None,
-           layout: str, samples: int, calibrate: str | None, data_dir: Path | None, json_path: Path | None) -> None:
+           layout: str, samples: int, calibrate: str | None, data_dir: Path | None, json_path: Path | None,
+           force: bool) -> None:
     """Run the same inputs through every backend and compare the spikes of every layer.
 
     MODEL is a snn-deploy model file, a lava-dl netx network (backends sim, lava, onnx, netx: lava-dl's own
@@ -310,7 +345,10 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
     on any mismatch.
     """
     from snn_deploy.exporters.netx_import import looks_like_netx
+    from snn_deploy.io import check_outputs
 
+    claim_stdout(json_path)
+    check_outputs(None if to_stdout(json_path) else json_path, inputs=[model_path, array], force=force)
     if model_path.is_dir() or looks_like_netx(model_path):
         backends = backends or ("sim,onnx" if model_path.is_dir() else f"sim,{registry.NETX}")
         _verify_graph(model_path, backends, dataset, array, steps, layout, samples, data_dir, json_path)
@@ -324,7 +362,6 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
     from snn_deploy.modelfile import load_model
     from snn_deploy.sims.verify import render, report_json, run_backends
 
-    claim_stdout(json_path)
     backends = backends or ",".join(MODEL_BACKENDS)
     chosen = [b.strip() for b in backends.split(",") if b.strip()]
     unknown = [b for b in chosen if b not in BACKENDS]

@@ -12,13 +12,18 @@ from pathlib import Path
 
 import click
 
-from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_option
+from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_option, to_stdout
+from snn_deploy.cli.params import POSITIVE
 from snn_deploy.errors import CHECK_FAILED_EXIT_CODE, UserError, exit_on_user_error
 from snn_deploy.sims import backends as registry
 
 PROFILE_CHOICES = ("loihi1", "loihi2")
 ALL_SAMPLES = sys.maxsize
 TABLE_WIDTH = 160
+MAX_TRACE_BYTES = 4 * 2**30
+"""Memory of --traces (u and v as int64, spikes as one byte, per traced neuron, step and sample), checked before
+the run."""
+TRACE_BYTES_PER_VALUE = 8 + 8 + 1
 """Console width of the layer table when stdout is not a terminal (rich would assume 80 and cut layer names)."""
 
 
@@ -44,8 +49,6 @@ def _run(bundle, source, backend: str, samples: int | None, batch_size: int, dat
     from snn_deploy.sims.driver import init_shard, run_dataset
     from snn_deploy.sims.report import analyse
 
-    if samples is not None and samples < 1:
-        raise UserError(f"--samples must be positive, got {samples}")
     registry.get(backend, graph_only=True)  # a missing library fails before any data is read
     hw = profile(profile_name or bundle.manifest.get("target", "loihi2"))
     graph = bundle.graph
@@ -64,12 +67,12 @@ def _common(command):
         click.option("--input", "array", type=click.Path(path_type=Path), help="Instead of --dataset: one sample "
                      "from a .npy array (values the input encodes; for an imported netx network the integers "
                      "themselves, e.g. the bias image), held over the steps or one map per step."),
-        click.option("--steps", type=int, help="Steps to run an --input array (default: the bundle's T, or the "
+        click.option("--steps", type=POSITIVE, help="Steps to run an --input array (default: the bundle's T, or the "
                      "array's length)."),
         click.option("--layout", type=click.Choice(("chw", "whc")), default="chw", show_default=True,
                      help="--input layout: chw ([C,H,W] or [T,C,H,W]) or Lava's whc ([W,H,C] or [W,H,C,T])."),
-        click.option("--samples", type=int, help="Number of test samples (default: the whole split)."),
-        click.option("--batch-size", default=32, show_default=True, help="Samples per simulator batch."),
+        click.option("--samples", type=POSITIVE, help="Number of test samples (default: the whole split)."),
+        click.option("--batch-size", type=POSITIVE, default=32, show_default=True, help="Samples per simulator batch."),
         data_dir_option(),
         click.option("--profile", "profile_name", type=click.Choice(PROFILE_CHOICES),
                      help="Hardware profile (default: the bundle's target)."),
@@ -92,12 +95,14 @@ def _common(command):
 @click.option("--traces", "trace_layers", metavar="LAYERS", help="LIF layers whose membrane state (u, v) to record "
               "at every step, comma-separated, or 'all'; written to --traces-out.")
 @click.option("--traces-out", type=click.Path(path_type=Path), help="NumPy .npz file for --traces.")
-@click.option("--trace-samples", default=4, show_default=True, help="Test samples whose traces to record.")
+@click.option("--trace-samples", type=POSITIVE, default=4, show_default=True,
+              help="Test samples whose traces to record.")
+@click.option("--force", is_flag=True, help="Replace an existing --json or --traces-out file.")
 @exit_on_user_error
 def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: int | None, layout: str,
              samples: int | None, batch_size: int, data_dir: Path | None, profile_name: str | None,
              neurobench_path: Path | None, allow_violations: bool, backend: str, json_path: Path | None,
-             trace_layers: str | None, traces_out: Path | None, trace_samples: int) -> None:
+             trace_layers: str | None, traces_out: Path | None, trace_samples: int, force: bool) -> None:
     """Run BUNDLE on a data set or a .npy array: accuracy (where the network classifies and the data has labels),
     SOPs, and estimated time per step (bottleneck layer and core), latency, energy (dynamic and static) and
     throughput on the chip.
@@ -106,16 +111,21 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
     """
     from snn_deploy import console
     from snn_deploy.exporters.bundle import load_bundle
-    from snn_deploy.io import write_json_atomic
+    from snn_deploy.io import check_outputs, write_json_atomic
     from snn_deploy.sims.report import build, console_table, energy_text, neurobench_json, summary_lines, time_text
 
     claim_stdout(json_path)
     if (trace_layers is None) != (traces_out is None):
         raise UserError("--traces and --traces-out go together: name the layers and the .npz file to write")
-    if trace_samples < 1:
-        raise UserError(f"--trace-samples must be positive, got {trace_samples}")
+    check_outputs(None if to_stdout(json_path) else json_path, traces_out, neurobench_path,
+                  inputs=[bundle_path, array], force=force)
     bundle = load_bundle(bundle_path)
     traced = _trace_names(bundle.graph, trace_layers) if trace_layers is not None else []  # refused before the run
+    trace_bytes = trace_samples * bundle.graph.T * TRACE_BYTES_PER_VALUE * sum(
+        bundle.graph[name].neurons for name in traced)
+    if trace_bytes > MAX_TRACE_BYTES:
+        raise UserError(f"--traces of {len(traced)} layer(s) over {trace_samples} samples would take {trace_bytes:,} "
+                        f"bytes, more than {MAX_TRACE_BYTES:,}; trace fewer layers or pass a smaller --trace-samples")
     source = (dataset, array, steps, layout)
     analysis, rank = _run(bundle, source, backend, samples, batch_size, data_dir, profile_name)
     if rank != 0:
@@ -216,11 +226,12 @@ def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: in
     from rich.console import Console
 
     from snn_deploy.exporters.bundle import load_bundle
-    from snn_deploy.io import write_json_atomic
+    from snn_deploy.io import check_outputs, write_json_atomic
     from snn_deploy.sims.report import build, console_table, neurobench_json, report_files, write_dir
 
-    if output.exists() and not force:  # fail before the run, not after it
-        raise UserError(f"{output} already exists; choose another output directory or pass --force to replace it")
+    # fail before the run, not after it
+    check_outputs(output, inputs=[bundle_path, array], force=force, directory=True)
+    check_outputs(neurobench_path, inputs=[bundle_path, array], force=force)
     bundle = load_bundle(bundle_path)
     analysis, rank = _run(bundle, (dataset, array, steps, layout), "sim", samples, batch_size, data_dir,
                           profile_name)

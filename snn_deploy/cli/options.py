@@ -68,8 +68,8 @@ class AliasOption(click.Option):
             self.opts = names
 
 
-def time_steps_option(help: str) -> Callable:
-    return click.option("--time-steps", "--T", "T", cls=AliasOption, type=int, metavar="N", help=help)
+def time_steps_option(help: str, kind: Any = int) -> Callable:
+    return click.option("--time-steps", "--T", "T", cls=AliasOption, type=kind, metavar="N", help=help)
 
 
 class PerDatasetOption(click.Option):

@@ -14,12 +14,16 @@ import click
 
 from snn_deploy.cli.options import (config_options, data_dir_option, emit_json, json_option, per_dataset_option,
                                     time_steps_option, to_stdout, toml_text)
+from snn_deploy.cli.params import (
+    NON_NEGATIVE, NON_NEGATIVE_FLOAT, OPEN_FRACTION, POSITIVE, POSITIVE_FLOAT, FiniteFloat,
+)
 from snn_deploy.errors import UserError, exit_on_user_error
 
 R = TypeVar("R")
 NEURON_CHOICES = ("loihi", "float")
 """snn_deploy.neurons.NEURON_MODES in the order of preference for training (loihi first: quantization-aware)."""
 EVAL_SCHEMA = 1
+SEED = click.IntRange(0, 2**32 - 1)
 
 
 def in_world(body: Callable[[Any], R]) -> R:
@@ -37,12 +41,18 @@ def in_world(body: Callable[[Any], R]) -> R:
         leave_world(world)
 
 
-def check_output(output: Path, force: bool) -> None:
-    """Refuse to overwrite without --force, and a missing directory, before any work starts."""
-    if output.exists() and not force:
-        raise UserError(f"{output} already exists; pass --force to overwrite it or choose another -o path")
-    if not output.parent.is_dir():
-        raise UserError(f"cannot write {output}: directory {output.parent} does not exist; create it first")
+def check_output(output: Path, force: bool, resume: bool, init: Path | None = None) -> None:
+    """Every file the run writes (model, metrics, and the checkpoint unless resuming from it) follows the output
+    rules of :mod:`snn_deploy.io`, checked before any work starts."""
+    from snn_deploy.io import check_outputs
+    from snn_deploy.training.checkpoint import checkpoint_path
+    from snn_deploy.training.trainer import metrics_path
+
+    checkpoint = checkpoint_path(output)
+    if checkpoint.exists() and not (resume or force):
+        raise UserError(f"{checkpoint} holds an interrupted run of {output}: pass --resume to continue it, or --force "
+                        "to start over")
+    check_outputs(output, metrics_path(output), None if resume else checkpoint, inputs=[init], force=force)
 
 
 def effective_config(settings: dict[str, Any], **options: Any) -> str:
@@ -69,18 +79,18 @@ def common_options(command: Callable) -> Callable:
         click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
                      help="Model file to write (metrics go to <stem>.metrics.json beside it)."),
         data_dir_option(),
-        per_dataset_option("--epochs", "epochs", int, "Epochs."),
-        per_dataset_option("--batch-size", "batch_size", int, "Global batch size over all processes."),
-        per_dataset_option("--lr", "lr", float, "Peak learning rate of AdamW."),
-        per_dataset_option("--weight-decay", "weight_decay", float, "AdamW weight decay."),
-        per_dataset_option("--warmup-epochs", "warmup_epochs", int, "Linear warm-up epochs before the cosine decay "
-                           "(a default warm-up is shortened to fit --epochs)."),
-        time_steps_option("Time steps (event data: frames per sample). Default: the model's."),
+        per_dataset_option("--epochs", "epochs", POSITIVE, "Epochs."),
+        per_dataset_option("--batch-size", "batch_size", POSITIVE, "Global batch size over all processes."),
+        per_dataset_option("--lr", "lr", POSITIVE_FLOAT, "Peak learning rate of AdamW."),
+        per_dataset_option("--weight-decay", "weight_decay", NON_NEGATIVE_FLOAT, "AdamW weight decay."),
+        per_dataset_option("--warmup-epochs", "warmup_epochs", NON_NEGATIVE, "Linear warm-up epochs before the cosine "
+                           "decay (a default warm-up is shortened to fit --epochs)."),
+        time_steps_option("Time steps (event data: frames per sample). Default: the model's.", POSITIVE),
         click.option("--neuron", type=click.Choice(NEURON_CHOICES), default="loihi", show_default=True,
                      help="loihi: Loihi's integer neuron (quantization-aware); float: the published neuron."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of initialisation, order and "
+        click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of initialisation, order and "
                      "augmentation; the same seed gives byte-identical outputs."),
-        click.option("--threads", type=int, default=DEFAULT_THREADS, show_default=True,
+        click.option("--threads", type=POSITIVE, default=DEFAULT_THREADS, show_default=True,
                      help="Intra-op threads per process (part of what makes a run reproducible)."),
         click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists."),
     ]
@@ -91,11 +101,12 @@ def common_options(command: Callable) -> Callable:
 
 @click.command("train")
 @common_options
-@per_dataset_option("--label-smoothing", "label_smoothing", float, "Label smoothing of the cross-entropy.")
+@per_dataset_option("--label-smoothing", "label_smoothing", FiniteFloat(0.0, 1.0, max_open=True),
+                    "Label smoothing of the cross-entropy.")
 @click.option("--augment/--no-augment", default=True, show_default=True, help="Training augmentation of the data set.")
-@click.option("--micro-batches", type=int, default=1, show_default=True,
+@click.option("--micro-batches", type=POSITIVE, default=1, show_default=True,
               help="Split each process's batch into this many gradient-accumulation steps (BatchNorm groups).")
-@click.option("--labels-per-class", type=int, help="Train on only the first N training samples of each class.")
+@click.option("--labels-per-class", type=POSITIVE, help="Train on only the first N training samples of each class.")
 @click.option("--init", "init_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Start from the encoder of this model file (e.g. from `snn-deploy pretrain`); fresh head.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run from <stem>.ckpt.")
@@ -126,7 +137,7 @@ def train(model: str, dataset: str, output: Path, data_dir: Path | None, epochs:
         click.echo(effective_config(settings.as_dict(), output=output, data_dir=data_dir, init=init_path,
                                     threads=threads, force=force, resume=resume), nl=False)
         return
-    check_output(output, force)
+    check_output(output, force, resume, init_path)
 
     def body(world: Any) -> None:
         metrics = run_training(settings, output=output, data_dir=data_dir, resume=resume, threads=threads,
@@ -149,8 +160,10 @@ def train(model: str, dataset: str, output: Path, data_dir: Path | None, epochs:
 @data_dir_option()
 @click.option("--neuron", type=click.Choice((*NEURON_CHOICES, "integer")), default=None,
               help="Evaluate with these neurons instead of the file's (integer: the model `export` deploys).")
-@click.option("--batch-size", type=int, default=128, show_default=True)
-@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--batch-size", type=POSITIVE, default=128, show_default=True,
+              help="Samples per batch; --legacy-ssa QKFormer models match the official accuracy only at the official "
+              "batch size (64 for CIFAR, 32 for ImageNet).")
+@click.option("--threads", type=POSITIVE, default=1, show_default=True)
 @json_option("Write the result as JSON")
 @exit_on_user_error
 def evaluate(model_file: Path, dataset: str, split: str, data_dir: Path | None, neuron: str | None,
@@ -201,11 +214,12 @@ def evaluate(model_file: Path, dataset: str, split: str, data_dir: Path | None, 
 
 @click.command("pretrain")
 @common_options
-@click.option("--mask-ratio", type=float, default=0.5, show_default=True, help="Fraction of patches masked.")
-@click.option("--decoder-width", type=int, default=64, show_default=True, help="Width of the ANN decoder.")
-@click.option("--decoder-depth", type=int, default=2, show_default=True, help="Transformer layers of the decoder.")
+@click.option("--mask-ratio", type=OPEN_FRACTION, default=0.5, show_default=True, help="Fraction of patches masked.")
+@click.option("--decoder-width", type=POSITIVE, default=64, show_default=True, help="Width of the ANN decoder.")
+@click.option("--decoder-depth", type=POSITIVE, default=2, show_default=True,
+              help="Transformer layers of the decoder.")
 @click.option("--augment/--no-augment", default=True, show_default=True, help="Training augmentation of the data set.")
-@click.option("--micro-batches", type=int, default=1, show_default=True,
+@click.option("--micro-batches", type=POSITIVE, default=1, show_default=True,
               help="Split each process's batch into this many gradient-accumulation steps.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run from <stem>.ckpt.")
 @config_options
@@ -229,7 +243,7 @@ def pretrain(model: str, dataset: str, output: Path, data_dir: Path | None, epoc
         click.echo(effective_config(settings.as_dict(), output=output, data_dir=data_dir, threads=threads,
                                     force=force, resume=resume), nl=False)
         return
-    check_output(output, force)
+    check_output(output, force, resume)
 
     def body(world: Any) -> None:
         metrics = run_pretraining(settings, output=output, data_dir=data_dir, resume=resume, threads=threads,

@@ -5,14 +5,14 @@ torch and the zoo are imported inside the commands so that other commands start 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import click
 
 from snn_deploy.cli.options import emit_json, json_option, time_steps_option, to_stdout
-from snn_deploy.errors import UserError, exit_on_user_error
+from snn_deploy.cli.params import POSITIVE
+from snn_deploy.errors import exit_on_user_error
 
 PIPED_WIDTH = 160
 NEURON_MODE_CHOICES = ("float", "loihi")
@@ -56,14 +56,6 @@ def models(json_path: Path | None) -> None:
     console.print(table)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @click.command("import")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--arch", required=True, help="Architecture name (see `snn-deploy models`).")
@@ -71,32 +63,41 @@ def _sha256(path: Path) -> str:
               help="Model file to write.")
 @click.option("--neuron-mode", type=click.Choice(NEURON_MODE_CHOICES), default="float", show_default=True,
               help="Neurons of the written model.")
-@click.option("--num-classes", type=int, help="Override the architecture's number of classes.")
-@click.option("--in-channels", type=int, help="Override the number of input channels.")
-@click.option("--img-size", type=int, help="Override the input image size.")
-@time_steps_option("Override the default number of time steps.")
+@click.option("--num-classes", type=POSITIVE, help="Override the architecture's number of classes.")
+@click.option("--in-channels", type=POSITIVE, help="Override the number of input channels.")
+@click.option("--img-size", type=POSITIVE, help="Override the input image size.")
+@time_steps_option("Override the default number of time steps.", POSITIVE)
 @click.option("--legacy-ssa", is_flag=True,
-              help="QKFormer only: reproduce the published SSA defect (accuracy comparisons; not deployable).")
+              help="QKFormer only: reproduce the published SSA defect (accuracy comparisons; not deployable). It "
+              "matches the official numbers only at the official evaluation batch size and order: `eval "
+              "--batch-size 64` for CIFAR, 32 for ImageNet (per GPU), unshuffled.")
+@click.option("--ema", is_flag=True, help="Import the EMA weights (timm's state_dict_ema) instead of the trained "
+              "copy.")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @exit_on_user_error
 def import_checkpoint(checkpoint: Path, arch: str, output: Path, neuron_mode: str, num_classes: int | None,
-                      in_channels: int | None, img_size: int | None, T: int | None, legacy_ssa: bool,
+                      in_channels: int | None, img_size: int | None, T: int | None, legacy_ssa: bool, ema: bool,
                       force: bool) -> None:
     """Read an official training CHECKPOINT (timm, QKFormer or bare state dict) into a snn-deploy model file."""
+    from snn_deploy.io import check_outputs, sha256_file
     from snn_deploy.modelfile import save_model
     from snn_deploy.models.checkpoint import import_checkpoint as load_checkpoint
 
-    if output.exists() and not force:
-        raise UserError(f"{output} already exists; pass --force to overwrite it or choose another -o path")
+    check_outputs(output, inputs=[checkpoint], force=force)
     overrides = {k: v for k, v in {"num_classes": num_classes, "in_channels": in_channels, "img_size": img_size,
                                    "T": T}.items() if v is not None}
     if legacy_ssa:
         overrides["legacy_ssa"] = True
-    model, report = load_checkpoint(checkpoint, arch, mode=neuron_mode, **overrides)
+    model, report = load_checkpoint(checkpoint, arch, mode=neuron_mode, ema=ema, **overrides)
     save_model(model, output, source=checkpoint.name, created_from=f"official checkpoint ({report.layout})",
-               provenance={"source_sha256": _sha256(checkpoint)})
+               provenance={"source_sha256": sha256_file(checkpoint)})
     prefix = f", stripped prefix {report.prefix!r}" if report.prefix else ""
     click.echo(f"imported {report.loaded} tensors from {checkpoint} ({report.layout}{prefix}) as {arch}")
+    if ema:
+        click.echo("weights: the EMA copy (state_dict_ema)")
+    elif report.has_ema:
+        click.echo("weights: the trained copy; the checkpoint also holds EMA weights (state_dict_ema): --ema "
+                   "imports those")
     if report.skipped:
         click.echo(f"skipped {len(report.skipped)} unused official tensor(s): {', '.join(report.skipped)}")
     click.echo(f"wrote {output} (neuron mode {neuron_mode})")

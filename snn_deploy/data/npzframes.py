@@ -1,8 +1,9 @@
 """Per-sample ``.npz`` files, the form most DVS pipelines (spikingjelly) store pre-processed samples in.
 
 A file holds either ``frames`` ([T, 2, H, W] counts, already integrated) or the events ``x``, ``y``, ``p`` (and
-``t``), which are integrated here. Array headers are checked against the stored byte counts before any array is
-read, and object arrays are refused (``allow_pickle=False``).
+``t``), which are integrated here. Array headers are checked before any array is read or inflated: against the
+stored byte counts, against the frame shape the model needs, and against :data:`MAX_SAMPLE_BYTES` in total (a
+small, highly compressed file cannot inflate to gigabytes); object arrays are refused (``allow_pickle=False``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from snn_deploy.data.events import Events, frames_by_number
 from snn_deploy.errors import UserError
 
 MAX_ELEMENTS = 2**31
+MAX_SAMPLE_BYTES = 512 * 2**20
+"""Uncompressed bytes of one sample's arrays: far above a DVS128 recording's events (~1 M events, 24 MB)."""
 EVENT_KEYS = ("x", "y", "p")
 
 
@@ -31,8 +34,11 @@ def class_folders(folder: Path) -> list[Path]:
     return sorted((d for d in folder.iterdir() if d.is_dir()), key=natural_key)
 
 
-def checked_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The arrays ``keys`` of an npz file after checking each header's shape and dtype against its byte count."""
+def checked_arrays(path: Path, keys: tuple[str, ...], shapes: dict[str, tuple[int, ...]] | None = None,
+                   hint: str = "") -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of an npz file after checking each header's shape and dtype against its byte count, the
+    ``shapes`` required (``hint``, formatted with the declared shape, says how to fix a mismatch) and
+    :data:`MAX_SAMPLE_BYTES`."""
     try:
         with zipfile.ZipFile(path) as archive:
             members = {name[:-4]: archive.getinfo(name) for name in archive.namelist() if name.endswith(".npy")}
@@ -40,6 +46,7 @@ def checked_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
             if missing:
                 raise UserError(f"{path} has no array {missing[0]!r} (it has {', '.join(sorted(members)) or 'none'}); "
                                 f"expected 'frames' or the events 'x', 'y', 'p'")
+            declared = 0
             for key in keys:
                 with archive.open(members[key]) as f:
                     fmt = np.lib.format
@@ -50,6 +57,14 @@ def checked_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
                 if dtype.hasobject or count > MAX_ELEMENTS or count * dtype.itemsize != stored:
                     raise UserError(f"{path}: array {key!r} declares {dtype} {tuple(shape)} but stores {stored} bytes; "
                                     f"the file is truncated or damaged")
+                wanted = (shapes or {}).get(key)
+                if wanted is not None and tuple(shape) != wanted:
+                    raise UserError(f"{path} holds {key} of shape {tuple(shape)}, this model needs {wanted}; "
+                                    f"{hint.format(*shape)}")
+                declared += stored
+                if declared > MAX_SAMPLE_BYTES:
+                    raise UserError(f"{path} declares {declared} bytes of arrays, more than {MAX_SAMPLE_BYTES} for "
+                                    f"one sample (a decompression bomb?); regenerate the file")
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in keys}
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
@@ -63,10 +78,8 @@ def load_sample(path: Path, *, T: int, size: int) -> torch.Tensor:
     with zipfile.ZipFile(path) as archive:
         has_frames = "frames.npy" in archive.namelist()
     if has_frames:
-        frames = checked_arrays(path, ("frames",))["frames"]
-        if frames.shape != (T, 2, size, size):
-            raise UserError(f"{path} holds frames of shape {frames.shape}, this model needs {(T, 2, size, size)}; "
-                            f"pass --T {frames.shape[0]} if the sizes otherwise match, or regenerate the frames")
+        frames = checked_arrays(path, ("frames",), {"frames": (T, 2, size, size)},
+                                "pass --T {0} if the sizes otherwise match, or regenerate the frames")["frames"]
         return torch.from_numpy(frames.astype(np.float32))
     arrays = checked_arrays(path, EVENT_KEYS)
     n = arrays["x"].size

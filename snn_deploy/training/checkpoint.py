@@ -1,7 +1,9 @@
 """Training checkpoints: ``<output stem>.ckpt`` beside the model file, rewritten atomically after every epoch.
 
 Contents: the settings (``--resume`` refuses a different run), the process count, epochs and optimizer steps
-done, model and optimizer state, and the per-epoch history. Read back with ``weights_only=True``.
+done, model and optimizer state, and the per-epoch history. Read back with ``weights_only=True``; the model's
+tensors are validated like a model file's (shapes, dtypes, finite values), the optimizer state must be finite.
+A write that fails (a full disk) leaves the previous checkpoint as it was and is one ``error:`` line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 
 from snn_deploy.errors import UserError
 from snn_deploy.io import write_bytes_atomic
+from snn_deploy.models.tensors import check_finite, check_state
 from snn_deploy.models.torchfile import read_torch_file
 
 FORMAT = "snn-deploy-train-checkpoint"
@@ -30,8 +33,10 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def load_checkpoint(path: Path, settings: dict[str, Any], world_size: int) -> dict[str, Any]:
-    """The checkpoint at ``path``, which must belong to a run with these settings and process count."""
+def load_checkpoint(path: Path, settings: dict[str, Any], world_size: int,
+                    model: torch.nn.Module) -> dict[str, Any]:
+    """The checkpoint at ``path``, which must belong to a run with these settings and process count and hold
+    valid tensors for ``model``."""
     if not path.exists():
         raise UserError(f"--resume: no checkpoint {path} to resume from; start the run without --resume")
     state = read_torch_file(path, "training checkpoint")
@@ -46,4 +51,9 @@ def load_checkpoint(path: Path, settings: dict[str, Any], world_size: int) -> di
     if state.get("world_size") != world_size:
         raise UserError(f"--resume: checkpoint {path} was written by {state.get('world_size')} process(es), this run "
                         f"has {world_size}; resume with the same process count")
+    fix = "delete it and start the run again without --resume"
+    if not isinstance(state.get("model"), dict) or not isinstance(state.get("optimizer"), dict):
+        raise UserError(f"training checkpoint {path} is damaged (no model or optimizer state); {fix}")
+    check_state(model, state["model"], f"training checkpoint {path}", fix=fix)
+    check_finite(state["optimizer"], f"training checkpoint {path} (optimizer state)", fix=fix)
     return state

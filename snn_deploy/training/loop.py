@@ -78,7 +78,7 @@ def fit(model: nn.Module, loss_fn: LossFn, view: EpochView, *, schedule: Optimis
     optimizer = make_optimizer(model, schedule.lr, schedule.weight_decay)
     run = Run([], [])
     if resume:
-        state = load_checkpoint(checkpoint, settings, world.size)
+        state = load_checkpoint(checkpoint, settings, world.size, model)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         run = Run(state["history"], state["timing"])

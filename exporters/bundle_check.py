@@ -1,0 +1,247 @@
+"""One validator for bundles read from disk: everything a crafted or damaged bundle could use to crash, escape,
+exhaust memory or never finish is refused in one line, before anything large is read or allocated.
+
+Order (each step only after the previous one passed):
+
+1. ``manifest.json``: at most :data:`MAX_MANIFEST_BYTES`; a JSON object whose fields have the types downstream
+   code reads; ``files`` names plain relative paths that stay inside the bundle directory (no ``..``, no absolute
+   path, no symbolic link leading out), ``network.nir`` among them; hashes are read in chunks.
+2. ``network.nir`` (HDF5): the declared size of every array, from HDF5 metadata alone, at most
+   :data:`MAX_NIR_BYTES` in total and :data:`MAX_NIR_ARRAYS` arrays, so a compressed file cannot inflate.
+3. The graph: every node's fields (types, shapes, ranges of the Loihi integers), edges that match shapes, and the
+   work a run implies: ``T x sum over synapse nodes (output neurons x fan-in)`` plus the spike products' terms at
+   most :data:`MAX_WORK` per sample, ``T x sum of node sizes`` at most :data:`MAX_STATE` per sample.
+
+The limits are about 15x the largest model of the zoo (spikformer-8-768 at 224 x 224, T = 4: ~6e10 synaptic
+operations and ~2e8 state values per sample, estimated from its layer sizes), so every real network passes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snn_deploy.errors import UserError
+from snn_deploy.fixedpoint import limits as L
+from snn_deploy.graph import CONV_ROLES, ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode
+from snn_deploy.io import sha256_file
+
+MAX_MANIFEST_BYTES = 16 * 2**20
+MAX_NIR_BYTES = 4 * 2**30
+"""Uncompressed bytes of all arrays of network.nir (the largest zoo model needs < 1 GiB)."""
+MAX_NIR_ARRAYS = 1_000_000
+MAX_T = 100_000
+MAX_SIZE = 1 << 16
+"""Largest channel count, height or width of one node."""
+MAX_WORK = 10**12
+"""Dense synaptic operations per sample (T x output neurons x fan-in, summed), ~15x the largest zoo model."""
+MAX_STATE = 2 * 10**9
+"""Values the simulator holds per sample (T x elements of every node), ~10x the largest zoo model."""
+PAYLOAD_BITS = (1, 24)
+WEIGHT_EXP_RANGE = (-32, 32)
+MAX_MULTIPLIER = 1 << 24
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _damaged(where: str, what: str) -> UserError:
+    return UserError(f"{where}: {what}; the bundle is damaged or was not written by snn-deploy, export it again")
+
+
+def read_manifest(bundle: Path, manifest_file: str) -> dict[str, Any]:
+    """The manifest as a dict, size-checked before reading and JSON-checked."""
+    path = bundle / manifest_file
+    if not path.is_file():
+        raise UserError(f"{bundle}: no {manifest_file}; not a snn-deploy bundle (export one with `snn-deploy export "
+                        f"MODEL -o {bundle}`)")
+    size = path.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise _damaged(str(path), f"{size} bytes, more than the {MAX_MANIFEST_BYTES} a manifest can have")
+    try:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise _damaged(str(path), f"damaged JSON ({type(exc).__name__}: {str(exc)[:80]})") from None
+    if not isinstance(data, dict):
+        raise _damaged(str(path), f"a JSON {type(data).__name__}, not an object")
+    return data
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_manifest(bundle: Path, data: dict[str, Any], network_file: str) -> None:
+    """Field types of the manifest and the ``files`` table (paths inside the bundle, sha256 hex digests)."""
+    where = f"{bundle}/manifest.json"
+    T = data.get("T")
+    if not _is_int(T) or not 1 <= T <= MAX_T:
+        raise _damaged(where, f"T is {T!r}, not an integer in 1..{MAX_T}")
+    if "target" in data and not isinstance(data["target"], str):
+        raise _damaged(where, f"target is a {type(data['target']).__name__}, not a string")
+    if data.get("arch") is not None and not isinstance(data["arch"], str):  # null: imported, not from the zoo
+        raise _damaged(where, f"arch is a {type(data['arch']).__name__}, not a string or null")
+    if "input" in data and not isinstance(data["input"], dict):
+        raise _damaged(where, "input is not an object")
+    files = data.get("files")
+    if not isinstance(files, dict) or network_file not in files:
+        raise _damaged(where, f"'files' must map file names to sha256 digests and include {network_file}")
+    root = bundle.resolve()
+    for name, digest in files.items():
+        if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+            raise _damaged(where, f"the digest of {name!r} is not a sha256 hex string")
+        parts = Path(name).parts
+        if not name or Path(name).is_absolute() or ".." in parts or "\\" in name:
+            raise UserError(f"{where}: file {name!r} lies outside the bundle; bundle files are plain names inside "
+                            "the bundle directory (a crafted bundle?), export it again")
+        if not (bundle / name).resolve().is_relative_to(root):
+            raise UserError(f"{where}: file {name!r} is a link leading outside the bundle; bundle files must be "
+                            "regular files inside it, export it again")
+
+
+def check_files(bundle: Path, files: dict[str, str], manifest_file: str) -> None:
+    """Every listed file exists and matches its hash (read in chunks)."""
+    for name, digest in files.items():
+        file = bundle / name
+        if not file.is_file():
+            raise UserError(f"{bundle}: {name} is missing; export the bundle again")
+        if sha256_file(file) != digest:
+            raise UserError(f"{bundle}: {name} does not match its hash in {manifest_file} (modified or damaged); "
+                            "export the bundle again")
+
+
+def check_nir_sizes(path: Path) -> None:
+    """Declared sizes of every HDF5 array in ``path``, from metadata only (nothing is read or inflated)."""
+    import h5py
+
+    total, count = 0, 0
+    found: list[str] = []
+
+    def visit(name: str, item: Any) -> None:
+        nonlocal total, count
+        if isinstance(item, h5py.Dataset):
+            count += 1
+            shape = item.shape or ()
+            total += math.prod(shape) * item.dtype.itemsize
+            if total > MAX_NIR_BYTES or count > MAX_NIR_ARRAYS:
+                found.append(name)
+                return True  # stops the walk
+        return None
+
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(visit)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise UserError(f"{path}: not a readable NIR file ({type(exc).__name__}: {str(exc)[:120]}); export the "
+                        "bundle again") from None
+    if found:
+        raise UserError(f"{path} declares more than {MAX_NIR_BYTES} bytes or {MAX_NIR_ARRAYS} arrays (at "
+                        f"{found[0]!r}; a decompression bomb or a crafted file?); bundles of real networks are far "
+                        "smaller, export it again")
+
+
+def _shape_ok(shape: Any) -> bool:
+    return (isinstance(shape, tuple) and len(shape) == 3 and all(_is_int(s) for s in shape)
+            and all(1 <= s <= MAX_SIZE for s in shape))
+
+
+def _in_range(value: Any, bounds: tuple[int, int]) -> bool:
+    return _is_int(value) and bounds[0] <= value <= bounds[1]
+
+
+def _int_array_in(values: np.ndarray, bounds: tuple[int, int], size: int) -> bool:
+    return (values.dtype.kind in "iu" and values.ndim <= 1 and values.size in (1, size)
+            and bool(((values >= bounds[0]) & (values <= bounds[1])).all()))
+
+
+def conv_output(hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+                padding: tuple[int, int]) -> tuple[int, int]:
+    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(hw, kernel, stride, padding))  # type: ignore
+
+
+def _node_problem(node: Any, shapes: dict[str, tuple[int, int, int]]) -> str | None:
+    """What is wrong with one node (fields, ranges, agreement with its inputs' shapes), or None."""
+    if not isinstance(node.name, str) or not node.name:
+        return "a node without a name"
+    if not _shape_ok(node.shape):
+        return f"shape {node.shape!r} is not three integers in 1..{MAX_SIZE}"
+    ins = [shapes[i] for i in node.inputs]
+    c, h, w = node.shape
+    if isinstance(node, InputNode):
+        if node.inputs or not _in_range(node.payload_bits, PAYLOAD_BITS) or not math.isfinite(node.scale) \
+                or node.scale <= 0:
+            return f"input payload_bits {node.payload_bits!r} / scale {node.scale!r} out of range"
+    elif isinstance(node, ConvNode):
+        k = node.weight
+        if len(ins) != 1 or k.ndim != 4 or k.shape[0] != c or not _in_range(node.groups, (1, MAX_SIZE)):
+            return f"kernel shape {k.shape} does not fit output channels {c}, or not exactly one input"
+        cin = ins[0][0]
+        if cin % node.groups or c % node.groups or k.shape[1] * node.groups != cin:
+            return f"kernel {k.shape} with {node.groups} group(s) does not fit {cin} input channels"
+        if not (len(node.stride) == 2 and all(_in_range(s, (1, MAX_SIZE)) for s in node.stride)
+                and len(node.padding) == 2 and all(_in_range(p, (0, MAX_SIZE)) for p in node.padding)):
+            return f"stride {node.stride!r} / padding {node.padding!r} out of range"
+        if conv_output(ins[0][1:], k.shape[2:], node.stride, node.padding) != (h, w):
+            return f"output size {h} x {w} does not follow from input {ins[0][1:]} and kernel {k.shape[2:]}"
+        if not _in_range(node.weight_exp, WEIGHT_EXP_RANGE) or node.role not in CONV_ROLES:
+            return f"weight_exp {node.weight_exp!r} outside {WEIGHT_EXP_RANGE} or unknown role {node.role!r}"
+    elif isinstance(node, LIFNode):
+        if not ins or any(s != node.shape for s in ins):
+            return f"input shapes {ins} differ from its shape {node.shape}"
+        if not (_in_range(node.du, L.DU_RANGE) and _in_range(node.dv, L.DV_RANGE) and _in_range(node.vth, L.VTH_RANGE)):
+            return f"du/dv/vth {node.du!r}/{node.dv!r}/{node.vth!r} outside Loihi's ranges"
+        if not (_int_array_in(node.bias_mant, L.BIAS_MANT_RANGE, c)
+                and _int_array_in(node.bias_exp, L.BIAS_EXP_RANGE, c)):
+            return "bias mantissas/exponents are not per-channel integers in Loihi's ranges"
+    elif isinstance(node, SumNode):
+        if not ins or any(s != node.shape for s in ins):
+            return f"input shapes {ins} differ from its shape {node.shape}"
+    elif isinstance(node, SpikeProductNode):
+        if len(ins) != 3 or any(s != node.shape for s in ins):
+            return f"needs three inputs shaped {node.shape}, has {ins}"
+        if not _in_range(node.heads, (1, c)) or c % node.heads or not _in_range(abs(node.multiplier),
+                                                                                (0, MAX_MULTIPLIER)):
+            return f"heads {node.heads!r} / multiplier {node.multiplier!r} out of range"
+    elif isinstance(node, ReadoutNode):
+        if len(ins) != 1 or ins[0] != node.shape:
+            return f"input shapes {ins} differ from its shape {node.shape}"
+        if node.weight.ndim != 2 or node.weight.shape[1] != c or node.bias.shape != node.weight.shape[:1] \
+                or not np.isfinite(node.weight).all() or not np.isfinite(node.bias).all():
+            return f"weight {node.weight.shape} / bias {node.bias.shape} do not fit {c} channels or are not finite"
+    return None
+
+
+def work(graph: Graph) -> tuple[int, int]:
+    """(dense synaptic operations, state values) one sample implies: see the module docstring."""
+    ops = 0
+    for node in graph.nodes:
+        c, h, w = node.shape
+        if isinstance(node, ConvNode):
+            ops += c * h * w * int(np.prod(node.weight.shape[1:]))
+        elif isinstance(node, SpikeProductNode):
+            ops += 2 * h * w * c * (c // node.heads)  # k^T v and q (k^T v): tokens x head_dim^2 per head
+    state = sum(int(np.prod(n.shape)) for n in graph.nodes)
+    return graph.T * ops, graph.T * state
+
+
+def check_graph(graph: Graph, where: str) -> None:
+    """Every node valid, edges matching shapes, and the implied work within :data:`MAX_WORK` / :data:`MAX_STATE`."""
+    if not _is_int(graph.T) or not 1 <= graph.T <= MAX_T:
+        raise _damaged(where, f"T is {graph.T!r}, not an integer in 1..{MAX_T}")
+    shapes: dict[str, tuple[int, int, int]] = {}
+    for node in graph.nodes:
+        problem = _node_problem(node, shapes)
+        if problem:
+            raise _damaged(where, f"node {node.name!r} ({node.kind}): {problem}")
+        shapes[node.name] = node.shape
+    readouts = [i for i, node in enumerate(graph.nodes) if isinstance(node, ReadoutNode)]
+    if readouts and readouts != [len(graph.nodes) - 1]:  # a classifier is optional (imported regression networks)
+        raise _damaged(where, "a readout node that is not the graph's last node")
+    ops, state = work(graph)
+    if ops > MAX_WORK or state > MAX_STATE:
+        raise UserError(f"{where}: the network implies {ops:.3g} synaptic operations and {state:.3g} state values "
+                        f"per sample (T = {graph.T}), over the limits of {MAX_WORK:.0e} and {MAX_STATE:.0e} (about "
+                        "15x the largest zoo model); it is crafted or far too large to simulate")

@@ -1,0 +1,611 @@
+"""Standard NIR graphs (written by snnTorch, Norse, SpikingJelly, ...) -> the deployed integer graph.
+
+A frontend of the graph: the NIR file's continuous-time float parameters become Loihi CUBA LIF populations with
+integer weights, through the one quantizer every frontend uses (:func:`snn_deploy.quant.quantize_layer`, with its
+per-layer report). Files written by snn-deploy itself carry their exact integers and are read by
+:func:`snn_deploy.exporters.nir_io.from_nir` instead (bit-exact, no quantization).
+
+The mapping (docs/nir_mapping.md, "Importing standard NIR", has the derivation):
+
+* Every neuron node (``LIF``, ``CubaLIF``, ``IF``, ``Threshold``) is one :class:`LIFNode`; forward Euler at the
+  consumer's step ``dt`` gives its per-step dynamics (:func:`neuron_dynamics`, the only place the equations are
+  written). Thresholds are divided out per neuron (the float threshold becomes 1), so per-neuron thresholds cost
+  nothing.
+* The linear nodes between two neuron layers (``Conv1d``, ``Conv2d``, ``Linear``, ``Affine``, ``Scale``,
+  ``SumPool2d``, ``AvgPool2d``, ``Flatten``, zero ``Delay``; several edges into a node sum) compose into one
+  linear map per source layer. A single convolution stays a :class:`ConvNode` with its kernel; any other
+  composition becomes an exact full-map kernel (a dense synapse), and the layer it feeds is then laid out as a
+  vector ``(n, 1, 1)``.
+* The ``Output`` node is read on the host: a :class:`ReadoutNode` of the spike counts of the last spiking layer
+  (identity), or of the linear nodes between them (an ``Affine`` readout), averaged over steps; a layer the
+  readout reads position by position is laid out as a vector.
+
+What the deployed graph cannot express is refused, every offending node in one error: non-zero ``v_reset``,
+thresholds <= 0, time constants shorter than ``dt``, non-uniform time constants within a node, recurrent edges
+(cycles, nested graphs), non-spiking neurons (``LI``, ``CubaLI``, ``I``: Loihi transmits spikes), non-zero delays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import nir
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from snn_deploy.errors import UserError
+from snn_deploy.exporters import nir_io
+from snn_deploy.fixedpoint import limits as L
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, Node, Problem, ReadoutNode, Shape, summarize
+from snn_deploy.quant import INPUT_PAYLOAD_BITS, QuantReport, calibrate_input, quantize_layer
+
+DEFAULT_DT = nir_io.DT
+"""The consumer's step when the file names none: 1e-4 s, snnTorch's fixed step and SpikingJelly's default."""
+DEFAULT_STEPS = 16
+"""Time steps of an imported network when the file names none (NIR is continuous-time; ``--steps`` sets it)."""
+DENSE_LIMIT = 1 << 26
+"""Largest composed dense kernel (entries) built while importing: beyond it the network is not a small one."""
+
+NEURONS = (nir.CubaLIF, nir.LIF, nir.IF, nir.Threshold)
+LINEAR = (nir.Conv1d, nir.Conv2d, nir.Linear, nir.Affine, nir.Scale, nir.SumPool2d, nir.AvgPool2d, nir.Flatten,
+          nir.Delay)
+NON_SPIKING = (nir.CubaLI, nir.LI, nir.I)
+IMPORT_SCHEMA = 1
+READOUT_FIX = "end with a spiking layer, or a Linear/Affine readout of one"
+NEURON_FIX = "see docs/nir_mapping.md, 'Importing standard NIR'"
+
+
+@dataclass(frozen=True)
+class NeuronDynamics:
+    """A NIR neuron population as Loihi's CUBA neuron at step ``dt`` (arrays per neuron, NIR shape).
+
+    Loihi: ``u[t] = (1 - (du + 1)/4096) u[t-1] + a[t]``, ``v[t] = (1 - dv/4096) v[t-1] + u[t] + bias``, a spike
+    and ``v = 0`` iff ``v > vth``. In float units of the NIR node (threshold divided out, so the threshold is 1):
+    ``a = gain * (W x)`` for the synaptic input ``W x``, ``bias = bias_gain * b + leak`` for a constant synaptic
+    input ``b`` (its steady state through the current filter; exact when the current has no memory).
+    """
+
+    du: int
+    dv: int
+    gain: np.ndarray
+    bias_gain: np.ndarray
+    leak: np.ndarray
+    notes: tuple[str, ...] = ()
+
+
+def _array(value, shape: tuple[int, ...]) -> np.ndarray:
+    if value is None:
+        return np.zeros(shape)
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    value = np.asarray(value, dtype=np.float64)
+    try:
+        return np.broadcast_to(value, shape)
+    except ValueError:
+        raise _Refused(f"a parameter shaped {list(value.shape)} does not fit the node's input {list(shape)}") from None
+
+
+def _decay(step_fraction: np.ndarray, offset: int, what: str) -> tuple[int, str | None]:
+    """The 12-bit decay ``d`` with ``(d + offset)/4096 = dt/tau`` (Loihi's current has offset 1, its voltage 0)."""
+    if step_fraction.size and not np.allclose(step_fraction, step_fraction.flat[0], rtol=1e-9, atol=0):
+        raise _Refused(f"{what} differs between neurons (one Loihi population has one decay)")
+    fraction = float(step_fraction.flat[0]) if step_fraction.size else 1.0
+    if not 0 <= fraction <= 1 + 1e-9:
+        raise _Refused(f"{what} is shorter than the step dt (dt/tau = {fraction:.4g} > 1: forward Euler is unstable; "
+                       "pass the step the file was written for, --dt)")
+    exact = fraction * L.DECAY_UNITY - offset
+    d = int(np.clip(round(exact), L.DU_RANGE[0] if offset else L.DV_RANGE[0], L.DECAY_UNITY - 1))
+    note = None if abs(d - exact) < 1e-3 else f"{what}: decay 4096 dt/tau = {exact + offset:.4f} rounded to {d + offset}"
+    return d, note
+
+
+class _Refused(Exception):
+    """A node whose parameters Loihi's neuron cannot express (collected, then reported together)."""
+
+
+def neuron_dynamics(node: nir.NIRNode, shape: tuple[int, ...], dt: float) -> NeuronDynamics:
+    """Forward Euler at step ``dt`` of a NIR neuron node, as Loihi CUBA parameters (see :class:`NeuronDynamics`).
+
+    * ``LIF``: ``tau dv/dt = (v_leak - v) + r I``  ->  ``v += (dt/tau) (v_leak - v + r I)``:
+      ``dv = 4096 dt/tau``, ``du = 4095`` (no current memory), ``gain = bias_gain = (dt/tau) r``,
+      ``leak = (dt/tau) v_leak``.
+    * ``CubaLIF``: also ``tau_syn dI/dt = -I + w_in S``  ->  ``I += (dt/tau_syn)(w_in S - I)``:
+      ``du = 4096 dt/tau_syn - 1``, ``gain = (dt/tau_mem) r (dt/tau_syn) w_in``, ``bias_gain = (dt/tau_mem) r w_in``.
+    * ``IF``: ``dv/dt = r I``  ->  ``v += dt r I``: ``dv = 0``, ``gain = bias_gain = dt r``.
+    * ``Threshold``: memoryless, ``dv = 4095`` (Loihi keeps ``trunc(v / 4096)``), gain 1.
+
+    All of them fire where ``v > v_threshold`` and reset to 0, divided by ``v_threshold`` here.
+    """
+    full = lambda value: _array(value, shape)  # noqa: E731
+    if isinstance(node, nir.Threshold):
+        theta = full(node.threshold)
+        one = np.ones(shape)
+        return _normalized(L.DECAY_UNITY - 1, L.DECAY_UNITY - 1, one, one, np.zeros(shape), theta, (), None)
+    if np.any(full(getattr(node, "v_reset", None)) != 0):
+        raise _Refused("v_reset is not 0 (Loihi resets v to 0)")
+    if isinstance(node, nir.IF):
+        gain = dt * full(node.r)
+        return _normalized(L.DECAY_UNITY - 1, 0, gain, gain, np.zeros(shape), full(node.v_threshold), (), None)
+    tau_mem = full(node.tau if isinstance(node, nir.LIF) else node.tau_mem)
+    if np.any(tau_mem <= 0):
+        raise _Refused("a membrane time constant is <= 0")
+    mem = dt / tau_mem
+    dv, dv_note = _decay(mem, L.VOLTAGE_DECAY_OFFSET, "tau_mem")
+    gain = mem * full(node.r)
+    leak = mem * full(node.v_leak)
+    if isinstance(node, nir.LIF):
+        return _normalized(L.DECAY_UNITY - 1, dv, gain, gain, leak, full(node.v_threshold), (dv_note,), None)
+    tau_syn = full(node.tau_syn)
+    if np.any(tau_syn <= 0):
+        raise _Refused("a synaptic time constant is <= 0")
+    syn = dt / tau_syn
+    du, du_note = _decay(syn, L.CURRENT_DECAY_OFFSET, "tau_syn")
+    w_in = full(node.w_in)
+    bias_note = "synaptic bias enters v at its steady state (exact after the current's transient)" if du < 4095 else None
+    return _normalized(du, dv, gain * syn * w_in, gain * w_in, leak, full(node.v_threshold), (dv_note, du_note),
+                       bias_note)
+
+
+def _normalized(du: int, dv: int, gain, bias_gain, leak, theta, notes, bias_note) -> NeuronDynamics:
+    if np.any(theta <= 0):
+        raise _Refused("v_threshold is <= 0 (Loihi's threshold is positive)")
+    return NeuronDynamics(du, dv, gain / theta, bias_gain / theta, leak / theta,
+                          tuple(n for n in (*notes, bias_note) if n))
+
+
+# --- reading -------------------------------------------------------------------------------------------------------
+
+def load(path: Path) -> nir.NIRGraph:
+    """Read a NIR file; a missing or damaged file is a :class:`UserError`."""
+    try:
+        return nir.read(str(path))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such NIR file") from None
+    except Exception as exc:  # h5py / nir raise many types for damaged or foreign files
+        if "type mismatch" in str(exc):  # nir checks the edges' shapes while reading
+            raise UserError(f"{path}: mismatched shapes ({str(exc).splitlines()[0]}); export it again") from None
+        unknown = _unknown_types(path)
+        if unknown:
+            raise UserError(f"{path}: unknown NIR primitive(s) {', '.join(unknown)} (this snn-deploy reads nir "
+                            f"{nir.version}'s primitives); export with a NIR version that has them") from None
+        raise UserError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc}); export it again") from None
+
+
+def _unknown_types(path: Path) -> list[str]:
+    """``node 'name': Type`` for every node type the installed nir does not define (nir fails on them bare)."""
+    import h5py
+
+    known = {name for name, cls in vars(nir.ir).items() if isinstance(cls, type) and issubclass(cls, nir.NIRNode)}
+    found: list[str] = []
+
+    def visit(group, prefix: str) -> None:
+        for name, node in group.get("nodes", {}).items():
+            kind = node["type"][()] if "type" in node else b""
+            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+            if kind not in known:
+                found.append(f"{kind or '(none)'} at node {prefix + name!r}")
+            elif kind == "NIRGraph":
+                visit(node, f"{prefix}{name}.")
+
+    try:
+        with h5py.File(path, "r") as file:
+            visit(file["node"], "")
+    except Exception:  # not even HDF5: the caller reports the file as damaged
+        return []
+    return found
+
+
+def written_by_snn_deploy(ir: nir.NIRGraph) -> bool:
+    meta = ir.metadata.get("snn_deploy") if isinstance(ir.metadata, dict) else None
+    return bool(meta) and nir_io._as_str(meta.get("format")) == nir_io.NIR_FORMAT
+
+
+def layout(shape: tuple[int, ...]) -> Shape:
+    """The deployed graph's (C, H, W) for a NIR shape: (C, L) -> (C, 1, L), (N,) -> (N, 1, 1)."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 3:
+        return shape  # type: ignore[return-value]
+    if len(shape) == 2:
+        return (shape[0], 1, shape[1])
+    if len(shape) == 1:
+        return (shape[0], 1, 1)
+    raise _Refused(f"shape {list(shape)} has no (C, H, W) layout")
+
+
+# --- the graph's structure -----------------------------------------------------------------------------------------
+
+@dataclass
+class _Structure:
+    order: list[str]
+    preds: dict[str, list[str]]
+    shapes: dict[str, tuple[int, ...]]
+    """Output shape of every node (per sample, NIR convention)."""
+    input: str
+    output: str
+
+
+def _check_finite(ir: nir.NIRGraph) -> list[Problem]:
+    bad = []
+    for name, node in ir.nodes.items():
+        if isinstance(node, nir.Delay):
+            continue  # NaN delays are snn-deploy's spike-product marker; refused below as a delay
+        for field, value in vars(node).items():
+            if field in ("input_type", "output_type", "metadata") or value is None or isinstance(value, str):
+                continue
+            try:
+                array = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value, dtype=np.float64)
+            except (TypeError, ValueError):
+                continue
+            if not np.all(np.isfinite(array)):
+                bad.append(Problem(name, f"{field} is not finite (NaN or inf)", "fix the exported parameters"))
+    return bad
+
+
+def _topological(ir: nir.NIRGraph) -> tuple[list[str], dict[str, list[str]], list[str]]:
+    """(order, predecessors, the nodes on cycles, which leave the rest of the graph without an order)."""
+    unknown = sorted({n for e in ir.edges for n in e if n not in ir.nodes})
+    if unknown:
+        raise UserError(f"NIR graph has edges to or from nodes it does not define: {', '.join(unknown)}")
+    preds: dict[str, list[str]] = {n: [] for n in ir.nodes}
+    succs: dict[str, list[str]] = {n: [] for n in ir.nodes}
+    for src, dst in ir.edges:
+        preds[dst].append(src)
+        succs[src].append(dst)
+    waiting = {n: len(p) for n, p in preds.items()}
+    ready = [n for n in ir.nodes if waiting[n] == 0]
+    order: list[str] = []
+    while ready:
+        name = ready.pop(0)
+        order.append(name)
+        for nxt in succs[name]:
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                ready.append(nxt)
+    left = {n for n in ir.nodes if n not in order}
+    while True:  # drop what only lies downstream of a cycle: the rest is on one (or between two)
+        tails = {n for n in left if not any(m in left for m in succs[n])}
+        if not tails:
+            break
+        left -= tails
+    return order, preds, [n for n in ir.nodes if n in left]
+
+
+def _apply(node: nir.NIRNode, x: torch.Tensor, bias: bool) -> torch.Tensor:
+    """One linear node on a batch x [B, *shape] (float64); ``bias`` False drops constant terms."""
+    t = lambda v: torch.as_tensor(np.asarray(v.detach().cpu() if hasattr(v, "detach") else v),  # noqa: E731
+                                  dtype=torch.float64)
+    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
+        conv = F.conv1d if isinstance(node, nir.Conv1d) else F.conv2d
+        b = t(node.bias) if bias and node.bias is not None else None
+        padding = node.padding if isinstance(node.padding, str) else tuple(int(p) for p in np.atleast_1d(node.padding))
+        return conv(x, t(node.weight), b, tuple(int(s) for s in np.atleast_1d(node.stride)), padding,
+                    tuple(int(d) for d in np.atleast_1d(node.dilation)), int(node.groups))
+    if isinstance(node, (nir.Linear, nir.Affine)):
+        y = x @ t(node.weight).T
+        return y + t(node.bias) if bias and isinstance(node, nir.Affine) else y
+    if isinstance(node, nir.Scale):
+        return x * t(node.scale)
+    if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
+        kernel = tuple(int(k) for k in np.broadcast_to(np.asarray(node.kernel_size), (2,)))
+        y = F.avg_pool2d(x, kernel, tuple(int(s) for s in np.broadcast_to(np.asarray(node.stride), (2,))),
+                         tuple(int(p) for p in np.broadcast_to(np.asarray(node.padding), (2,))), count_include_pad=True)
+        return y * (kernel[0] * kernel[1]) if isinstance(node, nir.SumPool2d) else y
+    if isinstance(node, nir.Flatten):
+        start, end = int(node.start_dim), int(node.end_dim)
+        return torch.flatten(x, start + 1 if start >= 0 else start, end + 1 if end >= 0 else end)
+    if isinstance(node, nir.Delay):
+        return x
+    raise TypeError(type(node).__name__)
+
+
+def _refusal(problems: list[Problem]) -> str:
+    return f"{len(problems)} NIR node(s) cannot be deployed on Loihi: {summarize(problems)}"
+
+
+def _structure(ir: nir.NIRGraph, dt: float = DEFAULT_DT) -> tuple[_Structure, list[Problem]]:
+    """Order, shapes, and the nodes refused by kind or value (not finite, unsupported); shape errors raise."""
+    problems = _check_finite(ir)
+    if problems:  # damaged values: nothing below is meaningful
+        raise UserError(_refusal(problems))
+    for name, node in ir.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            problems.append(Problem(name, "nested graph (a recurrent layer such as RLeaky / RSynaptic)",
+                                    "the deployed graph is feed-forward"))
+        elif isinstance(node, NON_SPIKING):
+            problems.append(Problem(name, f"non-spiking {type(node).__name__} neuron",
+                                    "Loihi transmits spikes only; end the network with a spiking layer or a "
+                                    "Linear/Affine readout"))
+        elif isinstance(node, nir.Delay) and not np.all(_array(node.delay, np.shape(node.delay)) == 0):
+            problems.append(Problem(name, "Delay with non-zero (or NaN) delays", "the deployed graph has no delays"))
+        elif not isinstance(node, (*NEURONS, *LINEAR, nir.Input, nir.Output)):
+            problems.append(Problem(name, f"unsupported primitive {type(node).__name__}",
+                                    "see docs/nir_mapping.md for the supported ones"))
+    order, preds, cyclic = _topological(ir)
+    if cyclic:  # no order, so no shapes: check each neuron on its own parameters' shape, then report it all
+        problems.append(Problem(", ".join(cyclic), "cycle (recurrent edge) through these nodes",
+                                "the deployed graph is feed-forward; recurrent layers cannot be imported"))
+        for name, node in ir.nodes.items():
+            if isinstance(node, NEURONS):
+                try:
+                    neuron_dynamics(node, np.shape(getattr(node, "threshold", getattr(node, "v_threshold", 1))), dt)
+                except _Refused as exc:
+                    problems.append(Problem(name, str(exc), NEURON_FIX))
+        raise UserError(_refusal(problems))
+    inputs = [n for n in order if isinstance(ir.nodes[n], nir.Input)]
+    outputs = [n for n in order if isinstance(ir.nodes[n], nir.Output)]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise UserError(f"NIR graph has {len(inputs)} Input and {len(outputs)} Output nodes; the deployed graph needs "
+                        "exactly one of each")
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name in order:
+        node = ir.nodes[name]
+        if isinstance(node, nir.Input):
+            shape = tuple(int(s) for s in np.atleast_1d(node.input_type["input"]))
+            if not shape or min(shape) < 1:
+                raise UserError(f"NIR Input {name!r} has no usable shape ({list(shape)})")
+            shapes[name] = shape
+            continue
+        if not preds[name]:
+            raise UserError(f"NIR node {name!r} has no input edge")
+        incoming = {shapes[p] for p in preds[name]}
+        if len(incoming) > 1:
+            raise UserError(f"mismatched shapes: NIR node {name!r} sums inputs shaped "
+                            f"{', '.join(str(list(s)) for s in sorted(incoming))}")
+        shape = incoming.pop()
+        declared = getattr(node, "input_type", None) or {}
+        want = declared.get("input") if isinstance(declared, dict) else None
+        if want is not None and np.size(want) and tuple(int(s) for s in np.atleast_1d(want)) != shape:
+            raise UserError(f"mismatched shapes: NIR node {name!r} declares input {list(np.atleast_1d(want))} but "
+                            f"receives {list(shape)}")
+        if isinstance(node, LINEAR):
+            try:
+                shape = tuple(_apply(node, torch.zeros((1, *shape), dtype=torch.float64), True).shape[1:])
+            except (RuntimeError, ValueError, IndexError) as exc:
+                raise UserError(f"mismatched shapes: NIR node {name!r} ({type(node).__name__}) cannot take input "
+                                f"{list(shape)}: {str(exc).splitlines()[0]}") from None
+        shapes[name] = shape
+    return _Structure(order, preds, shapes, inputs[0], outputs[0]), problems
+
+
+# --- composing linear paths ----------------------------------------------------------------------------------------
+
+def _sources(ir: nir.NIRGraph, s: _Structure, name: str) -> list[str]:
+    """The neuron or input nodes that reach ``name``'s input through linear nodes only."""
+    found: list[str] = []
+    stack = list(s.preds[name])
+    while stack:
+        p = stack.pop()
+        if isinstance(ir.nodes[p], LINEAR):
+            stack.extend(s.preds[p])
+        elif p not in found:
+            found.append(p)
+    return sorted(found, key=s.order.index)
+
+
+def _response(ir: nir.NIRGraph, s: _Structure, target: str, given: dict[str, torch.Tensor], batch: int,
+              bias: bool) -> torch.Tensor:
+    """The input of ``target`` when the source nodes output ``given`` (others 0): the linear nodes between."""
+    memo: dict[str, torch.Tensor] = {}
+
+    def value(name: str) -> torch.Tensor:
+        if name in given:
+            return given[name]
+        node = ir.nodes[name]
+        if not isinstance(node, LINEAR):
+            return torch.zeros((batch, *s.shapes[name]), dtype=torch.float64)
+        if name not in memo:
+            memo[name] = _apply(node, sum(value(p) for p in s.preds[name]), bias)
+        return memo[name]
+
+    return sum(value(p) for p in s.preds[target])
+
+
+def _dense(ir: nir.NIRGraph, s: _Structure, target: str, source: str) -> np.ndarray:
+    """The exact linear map from ``source``'s output to ``target``'s input: [out, in] over the NIR shapes."""
+    n_in, n_out = int(np.prod(s.shapes[source])), int(np.prod(s.shapes[target]))
+    if n_in * n_out > DENSE_LIMIT:
+        raise _Refused(f"composing the layers from {source} needs a {n_out} x {n_in} kernel (over "
+                       f"{DENSE_LIMIT} entries)")
+    basis = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *s.shapes[source])
+    return _response(ir, s, target, {source: basis}, n_in, bias=False).reshape(n_in, n_out).T.numpy()
+
+
+def _constant(ir: nir.NIRGraph, s: _Structure, target: str) -> np.ndarray:
+    """The constant part of ``target``'s input (biases of the linear nodes), NIR shape."""
+    return _response(ir, s, target, {}, 1, bias=True)[0].numpy().reshape(s.shapes[target])
+
+
+def _single_conv(ir: nir.NIRGraph, s: _Structure, target: str, source: str) -> str | None:
+    """The conv node when ``source -> conv -> target`` is the whole path from ``source`` and every input of
+    ``target`` is such a conv (several sum, as in a residual block): it then keeps its kernel."""
+    direct = all(isinstance(ir.nodes[p], (nir.Conv1d, nir.Conv2d)) and len(s.preds[p]) == 1
+                 and not isinstance(ir.nodes[s.preds[p][0]], LINEAR) for p in s.preds[target])
+    convs = [p for p in s.preds[target] if s.preds[p] == [source]]
+    if not direct or len(convs) != 1:
+        return None
+    node = ir.nodes[convs[0]]
+    if isinstance(node.padding, str) or np.any(np.atleast_1d(node.dilation) != 1):
+        return None
+    return convs[0]
+
+
+# --- building the deployed graph -----------------------------------------------------------------------------------
+
+@dataclass
+class _Path:
+    source: str
+    name: str
+    weight: np.ndarray
+    """Float kernel [C_out, C_in, kh, kw] over the source's layout, rows scaled by the neuron's gain."""
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    groups: int = 1
+
+
+def _conv_path(ir: nir.NIRGraph, conv: str, source: str) -> _Path:
+    node = ir.nodes[conv]
+    weight = np.asarray(node.weight, dtype=np.float64)
+    if isinstance(node, nir.Conv1d):
+        return _Path(source, conv, weight[:, :, None, :], (1, int(np.atleast_1d(node.stride)[0])),
+                     (0, int(np.atleast_1d(node.padding)[0])), int(node.groups))
+    pair = lambda v: tuple(int(x) for x in np.broadcast_to(np.asarray(v), (2,)))  # noqa: E731
+    return _Path(source, conv, weight, pair(node.stride), pair(node.padding), int(node.groups))
+
+
+def _per_channel(values: np.ndarray) -> np.ndarray | None:
+    """[C, ...] -> [C] where every channel holds one value, else None."""
+    flat = values.reshape(values.shape[0], -1)
+    return flat[:, 0] if np.allclose(flat, flat[:, :1], rtol=1e-12, atol=0) else None
+
+
+def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: float | None = None,
+             steps: int | None = None) -> tuple[Graph, dict]:
+    """The deployed graph of a NIR graph, and the quantization record (JSON-serialisable).
+
+    Files written by snn-deploy come back exactly from their metadata; any other NIR graph is imported with the
+    mapping in the module docstring at step ``dt`` (default: the file's ``dt`` metadata, else
+    :data:`DEFAULT_DT`) for ``steps`` time steps, its input scale set by ``calibration`` (inputs in [0, 1] without).
+    """
+    if written_by_snn_deploy(ir):
+        if dt is not None or steps is not None:
+            raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T and dt; "
+                            "drop --dt and --steps")
+        return nir_io.from_nir(ir), {"frontend": "snn-deploy NIR file (exact integers from its metadata)"}
+    meta = ir.metadata if isinstance(ir.metadata, dict) else {}
+    dt = float(dt if dt is not None else meta.get("dt", DEFAULT_DT))
+    steps = int(steps if steps is not None else meta.get("T", DEFAULT_STEPS))
+    if not dt > 0 or steps < 1:
+        raise UserError(f"the import step dt must be positive and steps at least 1 (got dt={dt}, steps={steps})")
+    s, problems = _structure(ir, dt)
+    refused = {p.node for p in problems}
+    input_scale, signed = calibrate_input(calibration)
+    report = QuantReport(input_scale=input_scale, input_signed=signed)
+    notes: dict[str, list[str]] = {}
+    graph_shape: dict[str, Shape] = {}
+    nodes: list[Node] = []
+    try:
+        graph_shape[s.input] = layout(s.shapes[s.input])
+    except _Refused as exc:
+        raise UserError(f"NIR Input {s.input!r}: {exc}") from None
+    nodes.append(InputNode(s.input, (), graph_shape[s.input], scale=input_scale, payload_bits=INPUT_PAYLOAD_BITS,
+                           signed=signed))
+    try:
+        readout = _readout_map(ir, s)
+        vector = {readout[0]} if readout and _per_position(readout[1], layout(s.shapes[readout[0]])) is None else set()
+    except _Refused as exc:
+        problems.append(Problem(s.output, str(exc), READOUT_FIX))
+        readout, vector = None, set()
+    for name in s.order:
+        node = ir.nodes[name]
+        if not isinstance(node, NEURONS) or name in refused or refused & set(_sources(ir, s, name)):
+            continue  # refused, or reads a refused node (reported there)
+        try:
+            built = _neuron(ir, s, name, graph_shape, dt, input_scale, signed, vector=name in vector)
+        except _Refused as exc:
+            problems.append(Problem(name, str(exc), NEURON_FIX))
+            refused.add(name)
+            continue
+        convs, lif, record, dyn = built
+        nodes += [*convs, lif]
+        graph_shape[name] = lif.shape
+        report.units.append(record)
+        if dyn.notes:
+            notes[name] = list(dyn.notes)
+    if not problems and readout is None:
+        problems.append(Problem(s.output, "the output must read exactly one spiking layer", READOUT_FIX))
+    if problems:
+        raise UserError(_refusal(problems))
+    nodes.append(_readout(s, graph_shape, *readout))
+    record = report.to_dict()
+    record["nir_import"] = {"schema_version": IMPORT_SCHEMA, "dt": dt, "steps": steps, "approximations": notes}
+    return Graph(nodes, T=steps), record
+
+
+def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, Shape], dt: float,
+            input_scale: float, signed: bool, *, vector: bool = False):
+    """The ConvNodes and LIFNode of neuron ``name`` (``vector``: lay it out as (n, 1, 1))."""
+    shape = s.shapes[name]
+    dyn = neuron_dynamics(ir.nodes[name], shape, dt)
+    sources = _sources(ir, s, name)
+    missing = [p for p in sources if p not in graph_shape]
+    if missing:
+        raise _Refused(f"reads {', '.join(missing)}, which is not a spiking layer or the input")
+    analog = s.input in sources
+    if analog and len(sources) > 1:
+        raise _Refused("sums the analog input with spikes (the input layer must read the input alone)")
+    nir_layout = layout(shape)
+    bias = dyn.bias_gain * _constant(ir, s, name) + dyn.leak
+    singles = {src: _single_conv(ir, s, name, src) for src in sources}
+    structural = (not vector and len(shape) >= 2 and all(singles.values())
+                  and all(graph_shape[src] == layout(s.shapes[src]) for src in sources))
+    gain_c, bias_c = _per_channel(dyn.gain), _per_channel(bias)
+    if structural and gain_c is not None and bias_c is not None:
+        out_shape = nir_layout
+        paths = [_conv_path(ir, singles[src], src) for src in sources]
+        for path in paths:
+            path.weight = path.weight * gain_c[:, None, None, None]
+        bias_out = bias_c
+    else:  # any composition: one exact full-map kernel per source, the neuron laid out as a vector
+        n = int(np.prod(shape))
+        out_shape = (n, 1, 1)
+        gain, bias_out = dyn.gain.reshape(-1), bias.reshape(-1)
+        paths = []
+        for src in sources:
+            matrix = _dense(ir, s, name, src) * gain[:, None]
+            paths.append(_Path(src, f"{name}.from.{src}", matrix.reshape(n, *graph_shape[src])))
+    widths = [p.weight[0].size for p in paths]
+    stacked = torch.from_numpy(np.concatenate([p.weight.reshape(len(p.weight), -1) for p in paths], axis=1))
+    record, wq = quantize_layer(name, stacked, torch.from_numpy(np.asarray(bias_out, dtype=np.float64)), 1.0,
+                                input_scale=input_scale if analog else None, input_signed=signed, neuron=name)
+    convs = []
+    for path, part in zip(paths, torch.split(wq, widths, dim=1)):
+        kernel = part.reshape(path.weight.shape).to(torch.int64).numpy()
+        convs.append(ConvNode(path.name, (path.source,), out_shape, weight=kernel, stride=path.stride,
+                              padding=path.padding, groups=path.groups, weight_exp=record.weight_exp, graded=analog))
+    lif = LIFNode(name, tuple(c.name for c in convs), out_shape, du=dyn.du, dv=dyn.dv, vth=record.vth,
+                  bias_mant=np.asarray(record.bias_mant, dtype=np.int64),
+                  bias_exp=np.asarray(record.bias_exp, dtype=np.int64))
+    return convs, lif, record, dyn
+
+
+def _readout_map(ir: nir.NIRGraph, s: _Structure) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """(source layer, [classes, n] map from its spikes, bias) of the ``Output``; None unless it reads one layer."""
+    sources = _sources(ir, s, s.output)
+    if len(sources) != 1 or sources[0] == s.input or not isinstance(ir.nodes[sources[0]], NEURONS):
+        return None
+    return sources[0], _dense(ir, s, s.output, sources[0]), _constant(ir, s, s.output).reshape(-1)
+
+
+def _per_position(matrix: np.ndarray, shape: Shape) -> np.ndarray | None:
+    """[classes, C] when ``matrix`` weighs every position of a channel of a (C, H, W) map alike, else None."""
+    c, h, w = shape
+    per = matrix.reshape(len(matrix), c, h * w)
+    return per[:, :, 0] if np.allclose(per, per[:, :, :1], rtol=1e-12, atol=0) else None
+
+
+def _readout(s: _Structure, graph_shape: dict[str, Shape], source: str, matrix: np.ndarray,
+             bias: np.ndarray) -> ReadoutNode:
+    """The host's classifier: the output's linear map from the last spiking layer, applied to its mean over steps
+    and, for a (C, H, W) layer, over positions (such a layer is laid out as a vector unless the map weighs every
+    position of a channel alike)."""
+    c, h, w = graph_shape[source]
+    weight = _per_position(matrix, (c, h, w))
+    assert weight is not None, "to_graph lays such a layer out as a vector"
+    return ReadoutNode(f"{s.output}.readout", (source,), (c, h, w), weight=weight * (h * w), bias=bias)
+
+
+def input_layout(ir: nir.NIRGraph) -> Shape:
+    """The deployed (C, H, W) input shape of a NIR graph, for reading calibration data before importing."""
+    if written_by_snn_deploy(ir):
+        return nir_io.from_nir(ir).input.shape
+    s, _ = _structure(ir)
+    try:
+        return layout(s.shapes[s.input])
+    except _Refused as exc:
+        raise UserError(f"NIR Input {s.input!r}: {exc}") from None
+
+
+__all__ = ["DEFAULT_DT", "DEFAULT_STEPS", "NeuronDynamics", "input_layout", "layout", "load",
+           "neuron_dynamics", "to_graph", "written_by_snn_deploy"]
