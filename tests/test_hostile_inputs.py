@@ -171,7 +171,7 @@ def test_non_finite_float_options_are_refused(tmp_path, option, value):
 
 
 @pytest.mark.parametrize("command, option, value", [
-    ("train", "--threads", "0"), ("train", "--threads", "-1"), ("train", "--T", "0"), ("train", "--epochs", "0"),
+    ("train", "--threads", "0"), ("train", "--threads", "-1"), ("train", "--time-steps", "0"), ("train", "--epochs", "0"),
     ("train", "--warmup-epochs", "-3"), ("train", "--micro-batches", "0"), ("train", "--batch-size", "-4"),
     ("eval", "--batch-size", "0"), ("eval", "--threads", "0"), ("verify", "--samples", "-2"),
     ("quantize", "--eval-samples", "-1"), ("export", "--eval-samples", "0"), ("simulate", "--samples", "0"),
