@@ -35,7 +35,8 @@ import torch
 import torch.nn.functional as F
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.nir_io import DT, SPIKE_PRODUCT_EXTENSION
+from snn_deploy.exporters.nir_io import DT, SPIKE_PRODUCT_EXTENSION, topological
+from snn_deploy.fixedpoint import spike_product
 from snn_deploy.fixedpoint.limits import payload_range
 
 SPIKING = (nir.CubaLIF, nir.LIF, nir.IF)
@@ -76,26 +77,10 @@ def is_spike_product(node: nir.NIRNode) -> bool:
 
 def topological_order(ir: nir.NIRGraph) -> list[str]:
     """Node names in an order where every edge goes forward; a cycle (recurrent edge) is a :class:`UserError`."""
-    missing = sorted({n for edge in ir.edges for n in edge if n not in ir.nodes})
-    if missing:
-        raise UserError(f"NIR graph has edges to or from undefined nodes {missing}")
-    pending = {name: 0 for name in ir.nodes}
-    for _, dst in ir.edges:
-        pending[dst] += 1
-    ready = [name for name in ir.nodes if pending[name] == 0]
-    order = []
-    while ready:
-        name = ready.pop(0)
-        order.append(name)
-        for src, dst in ir.edges:
-            if src == name:
-                pending[dst] -= 1
-                if pending[dst] == 0:
-                    ready.append(dst)
-    if len(order) != len(ir.nodes):
-        cyclic = sorted(n for n in ir.nodes if n not in order)
-        raise UserError(f"NIR graph has recurrent edges through {cyclic}: the reference executor runs feed-forward "
-                        "graphs only")
+    order, _, cyclic = topological(ir)
+    if cyclic:
+        raise UserError(f"NIR graph has recurrent edges through {sorted(cyclic)}: the reference executor runs "
+                        "feed-forward graphs only")
     return order
 
 
@@ -346,15 +331,9 @@ class Executor:
 
 def _spike_product(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, scale: float) -> torch.Tensor:
     """``q (k^T v) * scale`` per head of [B, C, H, W] tensors (channel c in head c // (C / heads), tokens
-    row-major)."""
+    row-major): :func:`snn_deploy.fixedpoint.spike_product` on the float tensors."""
     b, c, h, w = q.shape
-
-    def split(x: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, heads, N, d]
-        return x.reshape(b, heads, c // heads, h * w).transpose(-1, -2)
-
-    qh, kh, vh = split(q), split(k), split(v)
-    out = qh @ (kh.transpose(-1, -2) @ vh) * scale
-    return out.transpose(-1, -2).reshape(b, c, h, w)
+    return spike_product(*(x.reshape(b, c, h * w) for x in (q, k, v)), heads, scale).reshape(b, c, h, w)
 
 
 def payload_grid(ir: nir.NIRGraph, x: torch.Tensor) -> torch.Tensor:

@@ -243,35 +243,6 @@ def _check_finite(ir: nir.NIRGraph) -> list[Problem]:
     return bad
 
 
-def _topological(ir: nir.NIRGraph) -> tuple[list[str], dict[str, list[str]], list[str]]:
-    """(order, predecessors, the nodes on cycles, which leave the rest of the graph without an order)."""
-    unknown = sorted({n for e in ir.edges for n in e if n not in ir.nodes})
-    if unknown:
-        raise UserError(f"NIR graph has edges to or from nodes it does not define: {', '.join(unknown)}")
-    preds: dict[str, list[str]] = {n: [] for n in ir.nodes}
-    succs: dict[str, list[str]] = {n: [] for n in ir.nodes}
-    for src, dst in ir.edges:
-        preds[dst].append(src)
-        succs[src].append(dst)
-    waiting = {n: len(p) for n, p in preds.items()}
-    ready = [n for n in ir.nodes if waiting[n] == 0]
-    order: list[str] = []
-    while ready:
-        name = ready.pop(0)
-        order.append(name)
-        for nxt in succs[name]:
-            waiting[nxt] -= 1
-            if waiting[nxt] == 0:
-                ready.append(nxt)
-    left = {n for n in ir.nodes if n not in order}
-    while True:  # drop what only lies downstream of a cycle: the rest is on one (or between two)
-        tails = {n for n in left if not any(m in left for m in succs[n])}
-        if not tails:
-            break
-        left -= tails
-    return order, preds, [n for n in ir.nodes if n in left]
-
-
 def _apply(node: nir.NIRNode, x: torch.Tensor, bias: bool) -> torch.Tensor:
     """One linear node on a batch x [B, *shape] (float64); ``bias`` False drops constant terms."""
     t = lambda v: torch.as_tensor(np.asarray(v.detach().cpu() if hasattr(v, "detach") else v),  # noqa: E731
@@ -322,7 +293,7 @@ def _structure(ir: nir.NIRGraph, dt: float = DEFAULT_DT) -> tuple[_Structure, li
         elif not isinstance(node, (*NEURONS, *LINEAR, nir.Input, nir.Output)):
             problems.append(Problem(name, f"unsupported primitive {type(node).__name__}",
                                     "see docs/nir_mapping.md for the supported ones"))
-    order, preds, cyclic = _topological(ir)
+    order, preds, cyclic = nir_io.topological(ir)
     if cyclic:  # no order, so no shapes: check each neuron on its own parameters' shape, then report it all
         problems.append(Problem(", ".join(cyclic), "cycle (recurrent edge) through these nodes",
                                 "the deployed graph is feed-forward; recurrent layers cannot be imported"))

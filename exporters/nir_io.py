@@ -326,3 +326,34 @@ def _hdf_dict(group: h5py.Group) -> dict:
             value = item[()]
             out[key] = value.decode() if isinstance(value, bytes) else value
     return out
+
+
+def topological(ir: nir.NIRGraph) -> tuple[list[str], dict[str, list[str]], list[str]]:
+    """(order, predecessors, the nodes on cycles, which leave the rest of the graph without an order).
+
+    One topological sort for every reader of standard NIR (the import and the reference executor)."""
+    unknown = sorted({n for e in ir.edges for n in e if n not in ir.nodes})
+    if unknown:
+        raise UserError(f"NIR graph has edges to or from nodes it does not define: {', '.join(unknown)}")
+    preds: dict[str, list[str]] = {n: [] for n in ir.nodes}
+    succs: dict[str, list[str]] = {n: [] for n in ir.nodes}
+    for src, dst in ir.edges:
+        preds[dst].append(src)
+        succs[src].append(dst)
+    waiting = {n: len(p) for n, p in preds.items()}
+    ready = [n for n in ir.nodes if waiting[n] == 0]
+    order: list[str] = []
+    while ready:
+        name = ready.pop(0)
+        order.append(name)
+        for nxt in succs[name]:
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                ready.append(nxt)
+    left = {n for n in ir.nodes if n not in order}
+    while True:  # drop what only lies downstream of a cycle: the rest is on one (or between two)
+        tails = {n for n in left if not any(m in left for m in succs[n])}
+        if not tails:
+            break
+        left -= tails
+    return order, preds, [n for n in ir.nodes if n in left]
