@@ -28,7 +28,9 @@ import numpy as np
 
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
-from snn_deploy.graph import CONV_ROLES, ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode
+from snn_deploy.graph import (
+    CONV_ROLES, ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode, conv_output_hw,
+)
 from snn_deploy.io import sha256_file
 
 MAX_MANIFEST_BYTES = 16 * 2**20
@@ -157,11 +159,6 @@ def _int_array_in(values: np.ndarray, bounds: tuple[int, int], size: int) -> boo
             and bool(((values >= bounds[0]) & (values <= bounds[1])).all()))
 
 
-def conv_output(hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
-                padding: tuple[int, int]) -> tuple[int, int]:
-    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(hw, kernel, stride, padding))  # type: ignore
-
-
 def _node_problem(node: Any, shapes: dict[str, tuple[int, int, int]]) -> str | None:
     """What is wrong with one node (fields, ranges, agreement with its inputs' shapes), or None."""
     if not isinstance(node.name, str) or not node.name:
@@ -184,7 +181,7 @@ def _node_problem(node: Any, shapes: dict[str, tuple[int, int, int]]) -> str | N
         if not (len(node.stride) == 2 and all(_in_range(s, (1, MAX_SIZE)) for s in node.stride)
                 and len(node.padding) == 2 and all(_in_range(p, (0, MAX_SIZE)) for p in node.padding)):
             return f"stride {node.stride!r} / padding {node.padding!r} out of range"
-        if conv_output(ins[0][1:], k.shape[2:], node.stride, node.padding) != (h, w):
+        if conv_output_hw(ins[0][1:], k.shape[2:], node.stride, node.padding) != (h, w):
             return f"output size {h} x {w} does not follow from input {ins[0][1:]} and kernel {k.shape[2:]}"
         if not _in_range(node.weight_exp, WEIGHT_EXP_RANGE) or node.role not in CONV_ROLES:
             return f"weight_exp {node.weight_exp!r} outside {WEIGHT_EXP_RANGE} or unknown role {node.role!r}"

@@ -19,7 +19,7 @@ from torch import nn
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
-    ConvNode, ConvRole, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode,
+    ConvNode, ConvRole, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode, conv_output_hw,
 )
 from snn_deploy.models.attention import QKChannelAttention, QKTokenAttention, SpikingSelfAttention
 from snn_deploy.models.blocks import Block, SpikingMLP
@@ -54,10 +54,6 @@ def _pointwise_kernel(layer: nn.Module) -> tuple[np.ndarray, dict]:
     return w.to(torch.int64).numpy(), geometry
 
 
-def _out_hw(shape: Shape, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]) -> tuple[int, int]:
-    return tuple((shape[1 + i] + 2 * padding[i] - kernel[i]) // stride[i] + 1 for i in range(2))  # type: ignore[return-value]
-
-
 def _multiplier_as_weight(multiplier: int, where: str) -> tuple[int, int]:
     """An integer current multiplier as (8-bit weight, exponent)."""
     exp = 0
@@ -86,7 +82,7 @@ class Lowering:
     def conv(self, name: str, source: str, weight: np.ndarray, *, graded: bool, stride=(1, 1), padding=(0, 0),
              groups: int = 1, weight_exp: int = 0, role: ConvRole = "synapse") -> str:
         shape = self.shapes[source]
-        hw = _out_hw(shape, weight.shape[2:], stride, padding)
+        hw = conv_output_hw(shape[1:], weight.shape[2:], stride, padding)
         return self.add(ConvNode(name, (source,), (weight.shape[0], *hw), weight=weight, stride=tuple(stride),
                                  padding=tuple(padding), groups=groups, weight_exp=weight_exp, graded=graded,
                                  role=role))

@@ -40,7 +40,7 @@ import h5py
 import numpy as np
 
 from snn_deploy.errors import UserError
-from snn_deploy.graph import WEIGHT_DTYPE, ConvNode, Graph, InputNode, LIFNode, Node
+from snn_deploy.graph import WEIGHT_DTYPE, ConvNode, Graph, InputNode, LIFNode, Node, conv_output_hw
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.fixedpoint.synapse import quantize_weights
 
@@ -331,8 +331,7 @@ class _Builder:
             problems.append(f"dilation {list(dilation)}")
         if min(stride) < 1 or min(padding) < 0:
             raise _Damaged(f"{layer.label}: stride {list(stride)} / padding {list(padding)} invalid")
-        out_hw = tuple((in_shape[1 + i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1
-                       for i in range(2))
+        out_hw = conv_output_hw(in_shape[1:], kernel, stride, padding, dilation)
         if out_hw != shape[1:]:
             raise _Damaged(f"{layer.label}: shape {list(shape)} does not follow from input {list(in_shape)}, kernel "
                            f"{list(kernel)}, stride {list(stride)}, padding {list(padding)} (expected {out_hw})")

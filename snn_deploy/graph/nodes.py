@@ -333,6 +333,13 @@ class Graph:
         return out
 
 
+def conv_output_hw(hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+                   padding: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> tuple[int, int]:
+    """Output (H, W) of a 2-D convolution (torch's rule): ``(n + 2p - d(k - 1) - 1) // s + 1`` per axis."""
+    return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1  # type: ignore[return-value]
+                 for n, k, s, p, d in zip(hw, kernel, stride, padding, dilation))
+
+
 def analog_input_layer(graph: Graph) -> frozenset[str]:
     """The analog input layer: every conv reading the input node and the LIFs those convs feed (the first spiking
     layer). ``export --input-on-host`` computes it on the host, so a binary-spike chip receives spikes only."""
