@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.nir_io import DT, SPIKE_PRODUCT_EXTENSION, topological
+from snn_deploy.exporters.nir_io import DT, SPIKE_PRODUCT_EXTENSION, pair, topological
 from snn_deploy.fixedpoint import spike_product
 from snn_deploy.fixedpoint.limits import payload_range
 
@@ -205,11 +205,6 @@ FRAMEWORKS: dict[str, Callable[[], NeuronFactory]] = {"snntorch": snntorch_neuro
 """``Executor(neurons=...)`` names besides ``"torch"`` (this module's own neurons, in the executor's dtype)."""
 
 
-def _as_pair(value) -> tuple[int, int]:
-    arr = np.atleast_1d(np.asarray(value)).astype(int)
-    return (int(arr[0]), int(arr[-1]))
-
-
 def _flatten_dim(dim: int) -> int:
     """A NIR (per-sample) dimension as a batched tensor's dimension."""
     return dim + 1 if dim >= 0 else dim
@@ -253,11 +248,11 @@ class Executor:
 
     def _prepare(self, name: str, node: nir.NIRNode) -> dict:
         if isinstance(node, nir.Conv2d):
-            return dict(weight=self._tensor(node.weight), bias=self._tensor(node.bias), stride=_as_pair(node.stride),
-                        padding=_as_pair(node.padding), dilation=_as_pair(node.dilation), groups=int(node.groups))
+            return dict(weight=self._tensor(node.weight), bias=self._tensor(node.bias), stride=pair(node.stride),
+                        padding=pair(node.padding), dilation=pair(node.dilation), groups=int(node.groups))
         if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
-            return dict(kernel_size=_as_pair(node.kernel_size), stride=_as_pair(node.stride),
-                        padding=_as_pair(node.padding), divisor_override=1 if isinstance(node, nir.SumPool2d) else None)
+            return dict(kernel_size=pair(node.kernel_size), stride=pair(node.stride),
+                        padding=pair(node.padding), divisor_override=1 if isinstance(node, nir.SumPool2d) else None)
         if isinstance(node, (nir.Affine, nir.Linear)):
             bias = getattr(node, "bias", None)
             return dict(weight=self._tensor(node.weight), bias=None if bias is None else self._tensor(bias))

@@ -259,9 +259,8 @@ def _apply(node: nir.NIRNode, x: torch.Tensor, bias: bool) -> torch.Tensor:
     if isinstance(node, nir.Scale):
         return x * t(node.scale)
     if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
-        kernel = tuple(int(k) for k in np.broadcast_to(np.asarray(node.kernel_size), (2,)))
-        y = F.avg_pool2d(x, kernel, tuple(int(s) for s in np.broadcast_to(np.asarray(node.stride), (2,))),
-                         tuple(int(p) for p in np.broadcast_to(np.asarray(node.padding), (2,))), count_include_pad=True)
+        kernel = nir_io.pair(node.kernel_size)
+        y = F.avg_pool2d(x, kernel, nir_io.pair(node.stride), nir_io.pair(node.padding), count_include_pad=True)
         return y * (kernel[0] * kernel[1]) if isinstance(node, nir.SumPool2d) else y
     if isinstance(node, nir.Flatten):
         start, end = int(node.start_dim), int(node.end_dim)
@@ -421,8 +420,7 @@ def _conv_path(ir: nir.NIRGraph, conv: str, source: str) -> _Path:
     if isinstance(node, nir.Conv1d):
         return _Path(source, conv, weight[:, :, None, :], (1, int(np.atleast_1d(node.stride)[0])),
                      (0, int(np.atleast_1d(node.padding)[0])), int(node.groups))
-    pair = lambda v: tuple(int(x) for x in np.broadcast_to(np.asarray(v), (2,)))  # noqa: E731
-    return _Path(source, conv, weight, pair(node.stride), pair(node.padding), int(node.groups))
+    return _Path(source, conv, weight, nir_io.pair(node.stride), nir_io.pair(node.padding), int(node.groups))
 
 
 def _per_channel(values: np.ndarray) -> np.ndarray | None:

@@ -357,3 +357,8 @@ def topological(ir: nir.NIRGraph) -> tuple[list[str], dict[str, list[str]], list
             break
         left -= tails
     return order, preds, [n for n in ir.nodes if n in left]
+
+
+def pair(value) -> tuple[int, int]:
+    """A 2-D NIR attribute (kernel size, stride, padding, dilation), stored as a scalar or a pair, as two ints."""
+    return tuple(int(x) for x in np.broadcast_to(np.asarray(value), (2,)))  # type: ignore[return-value]
