@@ -138,6 +138,8 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
     for label, value in summary_lines(report):
         echo(f"  {label:<38}{value}")
     for model, label in (("neurons", "coincidence neurons"), ("embedded", "embedded cores")):
+        if not report["bundle"]["spike_products"]:
+            break  # no spike products: one model, already summarised
         hw = report["hardware"][model]
         echo(f"  {'spike products as ' + label:<38}{hw['cores']} cores on {hw['chips']} chip(s), "
              f"{energy_text(hw['energy_pj_total'])} and {time_text(hw['latency_ns'])} per inference "
