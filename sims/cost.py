@@ -301,7 +301,7 @@ def hardware_cost(graph: Graph, mapping: Mapping, activity: Activity) -> Hardwar
                  for k in ENERGY_KEYS.values()}
     constants.update({f"time.{k}": _scaled(profile.time_ns[k], time_scale, profile, "time") for k in TIME_KEYS})
     constants["time.barrier_sync"] = _scaled(raw_barrier, time_scale, profile, "time")
-    notes = []
+    notes = list(profile.calibration.caveats) if profile.calibration else []  # most important first
     static_pj = 0.0
     if profile.static_power_w is not None:
         constants["static_power_per_chip"] = profile.static_power_w
@@ -309,8 +309,6 @@ def hardware_cost(graph: Graph, mapping: Mapping, activity: Activity) -> Hardwar
     else:
         notes.append("static (leakage) power is not modelled: no published figure")
     notes.append("chip-to-chip links are costed as on-chip mesh hops (no published figure): a lower bound")
-    if profile.calibration:
-        notes += list(profile.calibration.caveats)
     accumulates = None
     cost_labels = labels(profile)
     missing = [{"what": "host I/O (input to the chip, results back)", "affects": "throughput, latency, energy",

@@ -395,9 +395,56 @@ def console_table(report: dict[str, Any]):
     return table
 
 
+STATUSES = {
+    "simulated": "counted by running the network (accuracy, spikes, synaptic operations)",
+    "measured": "read off a silicon run (lava-dl's Loihi 2 benchmark notebooks): the static power per chip",
+    "published": "a figure printed in the cited source as is (paper, product brief, compiler output)",
+    "calibrated": "the profile's per-operation figures times one time and one energy scale fitted on measured "
+                  "Loihi 2 runs (on what: the label); carries a range (section 4)",
+    "estimated": "per-operation or per-core figures from the cited sources applied to the simulated counts, not "
+                 "fitted to a measurement (cores and memory; every figure of an uncalibrated profile)",
+    "partial": "a figure that leaves out work the network needs (embedded x86 cores): a lower bound, never "
+               "labelled calibrated",
+    "not modelled": "work or power the model has no figure for; shown next to the figures it would change, never "
+                    "counted as 0",
+    "paper": "the Spikformer / QKFormer papers' 45 nm convention (0.9 pJ per accumulate, 4.6 pJ per MAC)",
+}
+"""Every status word a report uses, as the HTML page and docs/hardware.md define it."""
+PLOT_SECTIONS = {"timeline": "fast", "energy_components": "energy", "energy_layers": "energy",
+                 "layer_time": "bottleneck", "core_utilisation": "bottleneck", "firing_rate": "activity",
+                 "spike_raster": "activity"}
+"""Which question of the page each plot answers."""
+
+
+def _constant_status(key: str, figure: dict[str, Any], calibrated: bool) -> str:
+    if key == "static_power_per_chip":
+        return "measured"
+    if key.startswith("45nm."):
+        return "published"
+    if calibrated:
+        return "calibrated"
+    return "estimated" if figure["estimated"] else "published"
+
+
+def ordered_notes(report: dict[str, Any]) -> list[str]:
+    """The page's notes, most important first: the hardware model's (the calibration's caveats first, then what it
+    leaves out), then NeuroBench's and the papers' conventions; spike-product notes only where the network has
+    spike products."""
+    hw = report["hardware"]
+    products = report["bundle"]["spike_products"] > 0
+    groups = [hw["neurons"]["notes"], hw["embedded"]["notes"] if products else [],
+              report["neurobench"]["notes"], report["paper_45nm"]["notes"]]
+    out: list[str] = []
+    for note in (n for group in groups for n in group):
+        if note not in out and (products or "spike product" not in note and "attention" not in note):
+            out.append(note)
+    return out
+
+
 def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
-    """One self-contained page (template ``templates/report.html.j2``): summary, violations, plots as inline PNGs
-    with captions, per-layer time and energy, the slowest cores, NeuroBench metrics, constants with sources."""
+    """One self-contained page (template ``templates/report.html.j2``) that answers in order: does it fit, how
+    fast, how much energy, how sure, where is the bottleneck and what would fix it; then the per-layer table,
+    activity, constants with their status and source, and the notes (most important first)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     from snn_deploy.sims import plots
@@ -406,16 +453,42 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(energy=energy_text, time=time_text, si=_si)
     hw, paper = report["hardware"], report["paper_45nm"]
-    constants = {**hw["neurons"]["constants"], **{f"45nm.{k}": v for k, v in paper["constants"].items()}}
+    neurons = hw["neurons"]
+    products = report["bundle"]["spike_products"] > 0
+    calibrated = neurons["provenance"] == "calibrated"
+    constants = [(k, v, _constant_status(k, v, calibrated)) for k, v in
+                 {**neurons["constants"], **{f"45nm.{k}": v for k, v in paper["constants"].items()}}.items()]
     slowest = sorted(report["cores"], key=lambda c: -c["busy_ns_per_step"])[:SLOWEST_CORES]
-    figures = [{"name": name, "caption": plots.CAPTIONS[name],
+    figures = [{"name": name, "caption": plots.caption(name, products), "section": PLOT_SECTIONS[name],
                 "src": "data:image/png;base64," + base64.b64encode(images[name]).decode()} for name in plots.PLOTS]
-    notes = sorted({*hw["neurons"]["notes"], *hw["embedded"]["notes"], *paper["notes"],
-                    *report["neurobench"]["notes"]})
+    rng = neurons["ranges"]
+
+    def span(key: str, fmt) -> str:
+        r = (rng or {}).get(key)
+        return f"{fmt(r['low'])} to {fmt(r['high'])}" if r else ("none" if rng is None else "")
+
+    depth = report["bundle"]["pipeline_latency_steps"]
+    speed = [("latency_ns", "latency", time_text, f"one inference on its own: {report['bundle']['T']} steps + "
+                                                  f"{depth} to fill and drain the pipeline"),
+             ("samples_per_s", "throughput (samples/s)", _per_s, "samples streamed back to back, the input already "
+                                                                 "on the chip (host I/O not modelled, section 4)"),
+             ("time_per_sample_ns", "time per sample", time_text, "streamed: T steps per sample"),
+             ("time_per_step_ns", "time per step", time_text, "the slowest core or mesh link, plus the barrier")]
+    energy = [("energy_pj_total", "energy per inference", energy_text, "dynamic + static"),
+              ("energy_pj_dynamic", "dynamic", energy_text, "per-operation energies x simulated counts"),
+              ("energy_pj_static", "static", energy_text,
+               "static power x chips x the streamed time per sample" + (
+                   f" ({energy_text(neurons['energy_pj_static_single'])} for one inference on its own)"
+                   if neurons["energy_pj_static_single"] is not None else "")),
+              ("power_w", "power (W)", _watts, "energy per inference / time per sample, while streaming"),
+              ("edp_pj_s", "energy-delay product", _edp, "energy per inference x latency")]
+    bottleneck = next((value for label, value in summary_lines(report) if label == "bottleneck"), None)
     return env.get_template("report.html.j2").render(
-        r=report, summary=summary_lines(report), figures=figures, constants=constants, slowest=slowest,
-        components=COMPONENTS, models=list(hw), notes=notes, limit_text=_limit_text, cores_text=_cores_text,
-        term_labels=timing.TERM_LABELS)
+        r=report, hw=neurons, rng=rng, products=products, summary=summary_lines(report), figures=figures,
+        constants=constants, slowest=slowest, components=COMPONENTS, models=list(hw) if products else ["neurons"],
+        notes=ordered_notes(report), limit_text=_limit_text, cores_text=_cores_text,
+        term_labels=timing.TERM_LABELS, speed=speed, energy=energy, span=span, statuses=STATUSES,
+        bottleneck=bottleneck)
 
 
 SLOWEST_CORES = 12
