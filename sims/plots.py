@@ -61,9 +61,9 @@ MARGIN_INCHES = (0.8, 0.7)
 """Above (title, legend) and below (axis label) the rows of a per-layer plot."""
 
 
-def _label_bars(ax, bars, values, fmt: str = "{:.3g}") -> None:
+def _label_bars(ax, bars, values) -> None:
     """Each bar's value at its end (linear axes: the small bars stay readable as numbers)."""
-    ax.bar_label(bars, [fmt.format(v) for v in values], fontsize=6, padding=2)
+    ax.bar_label(bars, [f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}" for v in values], fontsize=6, padding=2)
     ax.margins(x=0.12)
 
 
@@ -136,8 +136,8 @@ def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     ax.set_ylabel(f"us ({report['timing']['provenance']})")
     if len(ticks) <= 40:
         ax.set_xticks(ticks)
-    ax.legend(fontsize=7, title=f"under 1 % of a tick throughout: {', '.join(p.replace('_', ' ') for p in zero)}" if zero else None,
-              title_fontsize=7)
+    ax.legend(fontsize=7, title=("under 1 % of a tick\nthroughout: " + ", ".join(p.replace("_", " ") for p in zero))
+              if zero else None, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # off the bars
     ax.set_title("Timeline of one inference")
     save(fig, "timeline")
 
