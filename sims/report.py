@@ -322,9 +322,10 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     accuracy = (f"{100 * run['accuracy']:.2f} % on {run['samples']} {run['dataset']} {run['split']} samples"
                 if run["accuracy"] is not None else "none (no classifier readout, or no labels)")
     depth = report["bundle"]["pipeline_latency_steps"]
-    fits = (f"yes: {hw['cores']} cores on {hw['chips']} chip(s) of {profile}, 0 violations (estimated)"
+    cores = ranged(hw, "cores", lambda v: f"{v:.0f}")
+    fits = (f"yes: {cores} cores on {hw['chips']} chip(s) of {profile}, 0 violations (estimated)"
             if not violations else f"no: {len(violations)} violation(s) of {profile}'s per-core limits "
-                                   f"({hw['cores']} cores on {hw['chips']} chip(s); see violations)")
+                                   f"({cores} cores on {hw['chips']} chip(s); see violations)")
     lines = [
         ("fits", fits),
         ("latency", f"{ranged(hw, 'latency_ns', time_text)} per inference on its own ({report['bundle']['T']} steps "

@@ -11,7 +11,8 @@ is derived only from what is known, all of it data in the profile (:class:`snn_d
   of time by term, or of dynamic energy by component) can be off by the prior-to-calibration factor either way: the
   fit moved every per-operation figure by one scale, and a term the fit did not exercise may have needed the prior
   (no scale) or twice the correction;
-* static power per chip ranges over the measured runs on the same board kind.
+* static power per chip ranges over the measured runs on the same board kind, and the chips it is paid for over
+  the core count's range (the mapper's error on every compiler table it was checked against).
 
 Combined figures (total energy, power, energy-delay product, throughput) use interval arithmetic on these ranges:
 conservative, never narrower than their parts. Method and numbers: docs/hardware.md, "How sure: ranges".
@@ -118,7 +119,8 @@ def ranges(profile: HardwareProfile, mapping: Mapping, cost: HardwareCost, times
             "fit_time_shares": dict(unc.time_shares), "fit_energy_shares": dict(unc.energy_shares),
             "fitted_error": {"time": err_time, "energy": err_energy},
             "fitted_error_source": {"time": err_time_source, "energy": err_energy_source},
-            "prior_factor": prior, "static_power_runs": [
+            "prior_factor": prior, "core_checks": {k: list(v) for k, v in unc.core_checks.items()},
+            "static_power_runs": [
                 {"network": r.network, "role": r.role, "static_power_w": r.static_power_w} for r in unc.runs
                 if r.static_power_w is not None]},
         "time_per_step_ns": _range(step * t_lo, step, step * t_hi),
@@ -127,19 +129,24 @@ def ranges(profile: HardwareProfile, mapping: Mapping, cost: HardwareCost, times
         "samples_per_s": _range(*(1e9 / (per_sample * f) if per_sample else 0.0 for f in (t_hi, 1.0, t_lo))),
         "energy_pj_dynamic": _range(dynamic * e_lo, dynamic, dynamic * e_hi),
     }
+    cores_lo, cores_hi = unc.cores(len(mapping.cores))
+    per_chip = profile.cores_per_chip
+    chips_lo = max(min(-(-cores_lo // per_chip), mapping.chips), 1)
+    chips_hi = max(-(-cores_hi // per_chip), mapping.chips)
+    out["cores"] = _range(cores_lo, len(mapping.cores), cores_hi)
+    out["chips"] = _range(chips_lo, mapping.chips, chips_hi)
     static = unc.static_power_w()
     if profile.static_power_w is None or static is None:
         out["static_power_w"] = None
         out["energy_pj_static"] = None
         total = out["energy_pj_dynamic"]
     else:
-        chips = mapping.chips
         p_lo, p_hi = static
         p_mid = profile.static_power_w.value
-        out["static_power_w"] = _range(p_lo * chips, p_mid * chips, p_hi * chips)
+        out["static_power_w"] = _range(p_lo * chips_lo, p_mid * mapping.chips, p_hi * chips_hi)
         # W x ns = 1e-9 J = 1e3 pJ
-        out["energy_pj_static"] = _range(p_lo * chips * per_sample * t_lo * 1e3, cost.static_energy_pj,
-                                         p_hi * chips * per_sample * t_hi * 1e3)
+        out["energy_pj_static"] = _range(p_lo * chips_lo * per_sample * t_lo * 1e3, cost.static_energy_pj,
+                                         p_hi * chips_hi * per_sample * t_hi * 1e3)
         total = {k: out["energy_pj_dynamic"][k] + out["energy_pj_static"][k] for k in ("low", "central", "high")}
     out["energy_pj_total"] = _range(total["low"], total["central"], total["high"])
     sample = out["time_per_sample_ns"]

@@ -166,6 +166,17 @@ class Uncertainty:
     time_shares: dict[str, float]
     energy_shares: dict[str, float]
     shares_source: str
+    core_checks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Per network with a printed compiler table: (cores the mapper predicts, cores Intel's compiler allocated).
+    Their relative differences make the range of a report's core count (and of the chips static power is paid
+    for)."""
+
+    def cores(self, predicted: int) -> tuple[int, int]:
+        """(low, high) core count around ``predicted``: its relative error on every compiler table, either sign."""
+        errors = [(compiler - ours) / ours for ours, compiler in self.core_checks.values() if ours]
+        low = predicted * (1 + min([0.0, *errors]))
+        high = predicted * (1 + max([0.0, *errors]))
+        return int(np.floor(low + 1e-9)), int(np.ceil(high - 1e-9))
 
     def networks(self, role: str) -> list[str]:
         return [r.network for r in self.runs if r.role == role]
@@ -350,10 +361,11 @@ PILOTNET_LIF = "PilotNet LIF (lava-dl benchmark)"
 SANA_FE = "SANA-FE (Boyle et al., IEEE TCAD 44(8) 2025)"
 PILOTNET_LIF_TIME_SHARES = {"synaptic_ops": 0.9703, "neuron_updates": 0.0293, "spikes_out": 0.0, "spikes_in": 0.0,
                             "links": 0.0, "barrier": 0.0004}
-"""PilotNet LIF's streamed step time by term (:data:`snn_deploy.sims.uncertainty.TIME_PARTS`), pasted."""
+"""PilotNet LIF's streamed step time by term (:data:`snn_deploy.sims.uncertainty.TIME_PARTS`), computed by
+``uncertainty.time_shares`` with the stored scales (tests/test_uncertainty.py fails when they go stale)."""
 PILOTNET_LIF_ENERGY_SHARES = {"synaptic_ops": 0.8734, "neuron_updates_active": 0.046, "neuron_updates_inactive": 0.0716,
                               "spike_delivery": 0.0011, "mesh_hops_east_west": 0.0072, "mesh_hops_north_south": 0.0008}
-"""PilotNet LIF's dynamic energy by component (:data:`snn_deploy.sims.cost.COMPONENTS`), pasted."""
+"""PilotNet LIF's dynamic energy by component (:data:`snn_deploy.sims.cost.COMPONENTS`), computed likewise."""
 LOIHI2_CALIBRATION = Calibration(
     on=PILOTNET_LIF,
     time_scale=Figure(0.2187, "x", f"fitted by benchmarks/loihi2_pilotnet.py: measured 152.8 us per step "
@@ -383,7 +395,8 @@ LOIHI2_CALIBRATION = Calibration(
                              estimated=True)},
         time_shares=PILOTNET_LIF_TIME_SHARES, energy_shares=PILOTNET_LIF_ENERGY_SHARES,
         shares_source="PilotNet LIF's step time by term and dynamic energy by component with the stored scales "
-                      "(activity of image.npy; tests/test_uncertainty.py recomputes them)"),
+                      "(activity of image.npy; tests/test_uncertainty.py recomputes them)",
+        core_checks={PILOTNET_LIF: (72, 74)}),
 )
 """Output of ``python benchmarks/loihi2_pilotnet.py`` (activity of image.npy, reset interval 16, 16 steps per
 inference), pasted here; the package never refits."""
