@@ -11,16 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from export_testing import quantized
-from snn_deploy.cli import cli
-from snn_deploy.exporters.bundle import write_bundle
-from snn_deploy.exporters.lower import lower
 from snn_deploy.graph import LOIHI2
 from snn_deploy.graph.profiles import LOIHI2_CALIBRATION, MeasuredRun
 from snn_deploy.sims import uncertainty
 from snn_deploy.sims.schema import validate
+from test_report import _run, bundle  # noqa: F401  (the qkformer-tiny bundle fixture and the CLI runner)
 
 ROOT = Path(__file__).resolve().parents[1]
 _SPEC = importlib.util.spec_from_file_location("loihi2_pilotnet", ROOT / "benchmarks" / "loihi2_pilotnet.py")
@@ -93,19 +89,6 @@ def test_the_fit_networks_shares_are_the_stored_ones_and_its_measurements_lie_in
     assert r["energy_pj_total"]["low"] < measured.total_energy_mj * 1e9 < r["energy_pj_total"]["high"]
     measured_power = measured.total_energy_mj * 1e-3 / (16 * measured.time_per_step_us * 1e-6)  # 0.679 W
     assert r["power_w"]["low"] < measured_power < r["power_w"]["high"]
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("bundles") / "qk.loihi"
-    write_bundle(lower(quantized("qkformer-tiny")), path, target=LOIHI2, quantization={},
-                 extra={"arch": "qkformer-tiny"})
-    return path
-
-
-def _run(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def test_every_figure_carries_a_range_and_uncosted_work_is_named(bundle):
