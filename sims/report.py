@@ -321,7 +321,7 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     bottleneck = tm["bottleneck"]
     accuracy = (f"{100 * run['accuracy']:.2f} % on {run['samples']} {run['dataset']} {run['split']} samples"
                 if run["accuracy"] is not None else "none (no classifier readout, or no labels)")
-    depth = report["bundle"]["pipeline_latency_steps"]
+    depth = report["hardware"]["neurons"]["ticks"] - report["bundle"]["T"]  # the mapping's pipeline, products included
     cores = ranged(hw, "cores", lambda v: f"{v:.0f}")
     fits = (f"yes: {cores} cores on {hw['chips']} chip(s) of {profile}, 0 violations (estimated)"
             if not violations else f"no: {len(violations)} violation(s) of {profile}'s per-core limits "
@@ -329,7 +329,7 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     lines = [
         ("fits", fits),
         ("latency", f"{ranged(hw, 'latency_ns', time_text)} per inference on its own ({report['bundle']['T']} steps "
-                    f"+ {depth} to fill the pipeline; {hw['provenance']})"),
+                    f"+ {depth} for the pipeline depth; {hw['provenance']})"),
         ("throughput", f"{ranged(hw, 'samples_per_s', _per_s)} samples/s with samples streamed back to back and the "
                        "input already on the chip (host I/O not modelled: see below)"),
         ("time per step", f"{ranged(hw, 'time_per_step_ns', time_text)} ({hw['provenance']})"),
@@ -468,9 +468,9 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
         r = (rng or {}).get(key)
         return f"{fmt(r['low'])} to {fmt(r['high'])}" if r else ("none" if rng is None else "")
 
-    depth = report["bundle"]["pipeline_latency_steps"]
+    depth = report["hardware"]["neurons"]["ticks"] - report["bundle"]["T"]  # the mapping's pipeline, products included
     speed = [("latency_ns", "latency", time_text, f"one inference on its own: {report['bundle']['T']} steps + "
-                                                  f"{depth} to fill and drain the pipeline"),
+                                                  f"{depth} for the pipeline depth (layers in series)"),
              ("samples_per_s", "throughput (samples/s)", _per_s, "samples streamed back to back, the input already "
                                                                  "on the chip (host I/O not modelled, section 4)"),
              ("time_per_sample_ns", "time per sample", time_text, "streamed: T steps per sample"),
