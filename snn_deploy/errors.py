@@ -30,8 +30,15 @@ class UserError(Exception):
 
 def exit_on_user_error(command: F) -> F:
     """Decorate a click command so a :class:`UserError` prints ``error: <message>`` to stderr and exits 2, and an
-    interrupt prints one line and exits 128 + the signal number (outputs are atomic: nothing was written)."""
+    interrupt prints one line and exits 128 + the signal number (outputs are atomic: nothing was written).
+
+    A file-system error that escaped the checks (a path in a directory the user may not read) is one line too.
+    Applied to every command of the command line (``snn_deploy.cli``); wrapping twice adds nothing.
+    """
     from snn_deploy.interrupts import Interrupted, signals_as_interrupts
+
+    if getattr(command, "one_line_errors", False):
+        return command
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -47,12 +54,23 @@ def exit_on_user_error(command: F) -> F:
                 traceback.print_exc()
             click.echo(f"error: {exc}", err=True)
             raise click.exceptions.Exit(USAGE_EXIT_CODE) from None
+        except (PermissionError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            from snn_deploy import console
+
+            if console.verbosity() > 0:
+                import traceback
+
+                traceback.print_exc()
+            click.echo(f"error: cannot access {exc.filename or 'a file'}: {exc.strerror or exc}; check the path and "
+                       "its permissions", err=True)
+            raise click.exceptions.Exit(USAGE_EXIT_CODE) from None
         except KeyboardInterrupt as exc:
             stop = exc if isinstance(exc, Interrupted) else Interrupted(2)
             click.echo(f"error: interrupted ({stop.name}); no partial output was left (outputs are replaced only "
                        "when complete); run the command again (training continues with --resume)", err=True)
             raise click.exceptions.Exit(stop.exit_code) from None
 
+    wrapper.one_line_errors = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
 
 

@@ -34,6 +34,16 @@ def to_stdout(json_path: Path | None) -> bool:
     return json_path is not None and str(json_path) == STDOUT
 
 
+def json_file(json_path: Path | None) -> Path | None:
+    """The file ``--json`` writes (None when it was not given or prints on stdout), for the output checks."""
+    return None if json_path is None or to_stdout(json_path) else json_path
+
+
+def force_json_option() -> Callable:
+    """``--force`` of a command whose only file output is ``--json``."""
+    return click.option("--force", is_flag=True, help="Replace an existing --json file.")
+
+
 def claim_stdout(json_path: Path | None) -> None:
     """With ``--json -`` the JSON owns stdout: silence the command's text output for the rest of the command."""
     if to_stdout(json_path):
