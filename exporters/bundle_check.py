@@ -258,3 +258,19 @@ def check_graph(graph: Graph, where: str) -> None:
         raise UserError(f"{where}: the network implies {ops:.3g} synaptic operations and {state:.3g} state values "
                         f"per sample (T = {graph.T}), over the limits of {MAX_WORK:.0e} and {MAX_STATE:.0e} (about "
                         "15x the largest zoo model); it is crafted or far too large to simulate")
+
+
+def with_steps(graph: Graph, steps: int, option: str = "--steps") -> Graph:
+    """``graph`` run for ``steps`` steps, refused in one line unless ``steps`` lies in 1..:data:`MAX_T` and the
+    work it implies stays within :data:`MAX_WORK` / :data:`MAX_STATE` (checked before anything is allocated)."""
+    import dataclasses
+
+    if not _is_int(steps) or not 1 <= steps <= MAX_T:
+        raise UserError(f"{option} {steps!r} must be an integer in 1..{MAX_T}")
+    longer = dataclasses.replace(graph, T=steps)
+    ops, state = work(longer)
+    if ops > MAX_WORK or state > MAX_STATE:
+        raise UserError(f"{option} {steps}: the network would take {ops:.3g} synaptic operations and {state:.3g} state "
+                        f"values per sample, over the limits of {MAX_WORK:.0e} and {MAX_STATE:.0e}; pass fewer steps")
+    return longer
+

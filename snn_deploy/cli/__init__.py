@@ -78,4 +78,11 @@ _register()
 
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="snn-deploy")
+    try:
+        cli(prog_name="snn-deploy")
+    except SystemExit as stop:
+        if stop.code in (128 + 2, 128 + 15):  # interrupted, cleaned up: end now, not after seconds of collecting
+            import gc                         # what a large model left behind (the interpreter's last pass)
+
+            gc.freeze()
+        raise

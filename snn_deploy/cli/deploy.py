@@ -269,7 +269,8 @@ def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | 
     from snn_deploy.exporters.bundle import load_bundle
     from snn_deploy.exporters.netx_import import read_netx
     from snn_deploy.sims.driver import bundle_tensors
-    from snn_deploy.sims.inputs import array_input
+    from snn_deploy.exporters.bundle_check import with_steps
+    from snn_deploy.sims.inputs import array_input, check_input_size
     from snn_deploy.sims.verify import render, report_json, run_backends
 
     netx = not path.is_dir()
@@ -280,12 +281,13 @@ def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | 
                         f"{', '.join(allowed)} (no torch model exists); got {backends!r}")
     graph = read_netx(path) if netx else load_bundle(path).graph
     if steps is not None:  # every backend runs these steps (ONNX unrolls T); the reset interval stays the same
-        graph = dataclasses.replace(graph, T=steps)
+        graph = with_steps(graph, steps)
     if (dataset is None) == (array is None):
         raise UserError("give either --dataset or --input (a .npy array), not both or neither")
     if array is not None:
         x, y = array_input(graph, array, steps=steps, layout=layout), None
     else:
+        check_input_size(graph, samples, graph.T, f"--dataset {dataset}")
         x, y = bundle_tensors(graph, dataset, "test", samples, data_dir)
     report = run_backends(path if netx else None, graph, x, y.tolist() if y is not None else None, chosen)
     render(report)
@@ -373,9 +375,9 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
         backends = backends or ("sim,onnx" if model_path.is_dir() else f"sim,{registry.NETX}")
         _verify_graph(model_path, backends, dataset, array, steps, layout, samples, data_dir, json_path)
         return
-    if dataset is None or array is not None:
-        raise UserError("verify of a model file runs a data set: pass --dataset (--input is for netx networks and "
-                        "bundles)")
+    if dataset is None or array is not None or steps is not None:
+        raise UserError("verify of a model file runs a data set for the model's T: pass --dataset (--input and "
+                        "--steps are for netx networks and bundles)")
     from snn_deploy.data.tensors import dataset_tensors
     from snn_deploy.exporters.pipeline import lower_for_target, prepare
     from snn_deploy.graph import profile

@@ -121,10 +121,11 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
                   inputs=[bundle_path, array], force=force)
     bundle = load_bundle(bundle_path)
     traced = _trace_names(bundle.graph, trace_layers) if trace_layers is not None else []  # refused before the run
-    trace_bytes = trace_samples * bundle.graph.T * TRACE_BYTES_PER_VALUE * sum(
+    traced_samples = 1 if array is not None else trace_samples
+    trace_bytes = traced_samples * (steps or bundle.graph.T) * TRACE_BYTES_PER_VALUE * sum(
         bundle.graph[name].neurons for name in traced)
     if trace_bytes > MAX_TRACE_BYTES:
-        raise UserError(f"--traces of {len(traced)} layer(s) over {trace_samples} samples would take {trace_bytes:,} "
+        raise UserError(f"--traces of {len(traced)} layer(s) over {traced_samples} samples would take {trace_bytes:,} "
                         f"bytes, more than {MAX_TRACE_BYTES:,}; trace fewer layers or pass a smaller --trace-samples")
     source = (dataset, array, steps, layout)
     analysis, rank = _run(bundle, source, backend, samples, batch_size, data_dir, profile_name)
