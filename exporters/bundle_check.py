@@ -266,7 +266,7 @@ def with_steps(graph: Graph, steps: int, option: str = "--steps") -> Graph:
     import dataclasses
 
     if not _is_int(steps) or not 1 <= steps <= MAX_T:
-        raise UserError(f"{option} {steps!r} must be an integer in 1..{MAX_T}")
+        raise UserError(f"{option} {steps!r} must be an integer in 1..{MAX_T}; pass fewer steps")
     longer = dataclasses.replace(graph, T=steps)
     ops, state = work(longer)
     if ops > MAX_WORK or state > MAX_STATE:

@@ -194,6 +194,14 @@ def test_crafted_netx_files_are_one_line(tmp_path, case):
         refused(command, fragment, str(path), watch=(tmp_path,))
 
 
+def test_onnx_export_of_a_long_netx_network_is_refused_before_unrolling(tmp_path):
+    path = _write(tmp_path / "net.net", _small_net())
+    with h5py.File(path, "r+") as f:
+        f.attrs["T"] = 100_000  # within the step limit: every other backend runs it step by step
+    refused(["export", path, "--target", "onnx", "-o", tmp_path / "net.onnx"], "ONNX export unrolls",
+            "another backend", watch=(tmp_path,))
+
+
 def _netx_bundle(tmp_path: Path) -> Path:
     layers = _small_net()
     layers[0]["neuron"] = _cuba()  # a bias-driven input: the array holds the integers themselves (scale 1)
