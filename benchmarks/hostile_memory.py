@@ -16,6 +16,8 @@ Cases (each refused before anything of the declared size is allocated):
   input;
 * ``yaml-laughs``: a "billion laughs" YAML config (9 levels of 9 aliases);
 * ``verify-steps-1e9``: ``verify BUNDLE --steps 1000000000 --dataset digits``;
+* ``netx-dense-at-limit``: a 10 kB netx file with exactly 2^24 dense weights, accepted (exit 0): what the limit
+  lets a file cost;
 * ``baseline``: ``snn-deploy simulate`` of the intact bundle on 8 digits (for comparison).
 """
 
@@ -32,6 +34,7 @@ import zipfile
 from pathlib import Path
 
 import h5py
+import numpy as np
 import torch
 
 EXE = str(Path(sys.executable).parent / "snn-deploy")
@@ -88,7 +91,16 @@ def make_cases(root: Path) -> dict[str, list[str]]:
     from test_hostile_doors import (BILLION_LAUGHS, _bundle_int8_bomb, _netx_dense_bomb, _standard_big_input,
                                     _standard_gzip_bomb)
 
+    from test_netx_import import _cuba, _write
+
     (root / "laughs.yaml").write_text(BILLION_LAUGHS + "epochs: *i\n")
+    at_limit = _write(root / "at-limit.net", [  # exactly 2^24 dense weights (ones): accepted, and what it costs
+        {"type": np.bytes_(b"input"), "shape": np.array([4096])},
+        {"type": np.bytes_(b"dense"), "shape": np.array([4096]), "weight": np.ones((1, 1)), "neuron": _cuba()}])
+    with h5py.File(at_limit, "r+") as f:
+        del f["layer/1/weight"]
+        f.create_dataset("layer/1/weight", shape=(4096, 4096), dtype="f4", chunks=(256, 4096), compression="gzip",
+                         fillvalue=1)
     sim = ["simulate", "--dataset", "digits", "--samples", "8"]
     return {"baseline": [sim[0], str(bundle), *sim[1:]], "nir-bomb": [sim[0], str(bomb), *sim[1:]],
             "nir-huge-T": [sim[0], str(long), *sim[1:]],
@@ -99,7 +111,8 @@ def make_cases(root: Path) -> dict[str, list[str]]:
             "nir-standard-gzip": ["export", str(_standard_gzip_bomb(root / "gz.nir")), "-o", str(root / "g.loihi")],
             "nir-standard-input": ["export", str(_standard_big_input(root / "in.nir")), "-o", str(root / "i.loihi")],
             "yaml-laughs": ["train", "--config", str(root / "laughs.yaml"), "--print-config"],
-            "verify-steps-1e9": ["verify", str(bundle), "--steps", str(10**9), "--dataset", "digits"]}
+            "verify-steps-1e9": ["verify", str(bundle), "--steps", str(10**9), "--dataset", "digits"],
+            "netx-dense-at-limit": ["export", str(at_limit), "-o", str(root / "at-limit.loihi")]}
 
 
 PROBE = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
@@ -125,7 +138,7 @@ def main() -> None:
     cases = make_cases(root)
     sizes = {"nir-bomb": root / "bomb.loihi" / "network.nir", "model-zip-bomb": root / "zbomb.pt",
              "bundle-int8-widened": root / "int8.loihi" / "network.nir", "netx-dense-bomb": root / "dense.net",
-             "nir-standard-gzip": root / "gz.nir"}
+             "nir-standard-gzip": root / "gz.nir", "netx-dense-at-limit": root / "at-limit.net"}
     print(f"{'case':20s} {'exit':>4s} {'peak RSS':>10s} {'time':>7s}  file size / error line")
     for name in cases:
         code, rss, seconds, line = measure(cases[name])
