@@ -148,8 +148,8 @@ def check_hdf5_sizes(path: Path, *, max_bytes: int, what: str, fix: str) -> None
         raise UserError(f"{path}: not a readable {what} ({type(exc).__name__}: {_short(exc)}); {fix}") from None
     if found:
         raise UserError(f"{path} declares more than {max_bytes} bytes (as read, 64-bit values) or {MAX_NIR_ARRAYS} "
-                        f"arrays (at {found[0]!r}; a decompression bomb or a crafted file?); {what}s of real networks "
-                        f"are far smaller; {fix}")
+                        f"arrays (at {found[0]!r}; a decompression bomb or a crafted file?); {what}s of real "
+                        f"networks are far smaller; {fix}")
 
 
 def _short(exc: Exception) -> str:
@@ -270,7 +270,8 @@ def with_steps(graph: Graph, steps: int, option: str = "--steps") -> Graph:
     longer = dataclasses.replace(graph, T=steps)
     ops, state = work(longer)
     if ops > MAX_WORK or state > MAX_STATE:
-        raise UserError(f"{option} {steps}: the network would take {ops:.3g} synaptic operations and {state:.3g} state "
-                        f"values per sample, over the limits of {MAX_WORK:.0e} and {MAX_STATE:.0e}; pass fewer steps")
+        raise UserError(f"{option} {steps}: the network would take {ops:.3g} synaptic operations and {state:.3g} "
+                        f"state values per sample, over the limits of {MAX_WORK:.0e} and {MAX_STATE:.0e}; pass "
+                        "fewer steps")
     return longer
 

@@ -314,7 +314,8 @@ def read(path: Path) -> Graph:
     return _checked_graph(meta, stored, str(path))
 
 
-NIR_TYPES = frozenset(name for name, cls in vars(nir.ir).items() if isinstance(cls, type) and issubclass(cls, nir.NIRNode))
+NIR_TYPES = frozenset(name for name, cls in vars(nir.ir).items()
+                      if isinstance(cls, type) and issubclass(cls, nir.NIRNode))
 """Node type names the installed nir defines (what ``nir.read`` can build)."""
 
 

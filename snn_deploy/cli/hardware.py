@@ -125,8 +125,9 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
     trace_bytes = traced_samples * (steps or bundle.graph.T) * TRACE_BYTES_PER_VALUE * sum(
         bundle.graph[name].neurons for name in traced)
     if trace_bytes > MAX_TRACE_BYTES:
-        raise UserError(f"--traces of {len(traced)} layer(s) over {traced_samples} samples would take {trace_bytes:,} "
-                        f"bytes, more than {MAX_TRACE_BYTES:,}; trace fewer layers or pass a smaller --trace-samples")
+        raise UserError(f"--traces of {len(traced)} layer(s) over {traced_samples} samples would take "
+                        f"{trace_bytes:,} bytes, more than {MAX_TRACE_BYTES:,}; trace fewer layers or pass a smaller "
+                        "--trace-samples")
     source = (dataset, array, steps, layout)
     analysis, rank = _run(bundle, source, backend, samples, batch_size, data_dir, profile_name)
     if rank != 0:
@@ -215,7 +216,8 @@ def _write_traces(graph, names: list[str], source, count: int, data_dir: Path | 
 @_common
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Report directory.")
 @json_option("Also write the full report (report.json) as JSON")
-@click.option("--force", is_flag=True, help="Replace an existing report directory (and --json / --neurobench file).")
+@click.option("--force", is_flag=True, help="Replace an existing report directory (and --json / --neurobench "
+              "file).")
 @exit_on_user_error
 def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: int | None, layout: str,
            samples: int | None, batch_size: int, data_dir: Path | None, profile_name: str | None,
