@@ -117,6 +117,19 @@ def test_json_to_a_directory_and_unsearchable_paths_are_one_line(tmp_path, monke
             watch=(tmp_path,))
 
 
+@pytest.mark.parametrize("error, fragment", [(PermissionError(13, "Permission denied", "/srv/x.pt"),
+                                               "cannot access /srv/x.pt: Permission denied"),
+                                              (MemoryError("Unable to allocate 477. GiB"), "not enough memory")])
+def test_what_escapes_the_checks_is_still_one_line(monkeypatch, error, fragment):
+    from snn_deploy.cli import zoo
+
+    def fail(name):
+        raise error
+
+    monkeypatch.setattr(zoo, "spec_row", fail)
+    refused(["models"], fragment)
+
+
 def test_json_on_stdout_is_the_only_stdout(files, tmp_path):
     status, out, err = invoke("models", "--json")
     assert status == 0 and isinstance(json.loads(out), list)
