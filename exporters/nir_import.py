@@ -47,6 +47,7 @@ DEFAULT_DT = nir_io.DT
 """The consumer's step when the file names none: 1e-4 s, snnTorch's fixed step and SpikingJelly's default."""
 DEFAULT_STEPS = 16
 """Time steps of an imported network when the file names none (NIR is continuous-time; ``--steps`` sets it)."""
+OWN_FRONTEND = "snn-deploy NIR file (exact integers from its metadata)"
 DENSE_LIMIT = 1 << 25
 """Largest composed dense kernel (entries) built while importing: beyond it the network is not a small one."""
 
@@ -451,14 +452,12 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
         if dt is not None or steps is not None:
             raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T and dt; "
                             "drop --dt and --steps")
-        return _own(ir), {"frontend": "snn-deploy NIR file (exact integers from its metadata)"}
+        return _own(ir), {"frontend": OWN_FRONTEND}
     meta = ir.metadata if isinstance(ir.metadata, dict) else {}
     dt = _number(dt if dt is not None else meta.get("dt", DEFAULT_DT), "dt", "--dt")
-    steps = _number(steps if steps is not None else meta.get("T", DEFAULT_STEPS), "steps", "--steps")
-    if not (0 < dt < float("inf")) or steps != int(steps) or not 1 <= steps <= MAX_T:
-        raise UserError(f"the import step dt must be a positive number and the steps an integer in 1..{MAX_T} (got "
-                        f"dt={dt:g}, steps={steps:g}); pass --dt / --steps")
-    steps = int(steps)
+    if not 0 < dt < float("inf"):
+        raise UserError(f"the import step dt must be a positive number (got dt={dt:g}); pass --dt")
+    steps = import_steps(ir, steps)
     s, problems = _structure(ir, dt)
     refused = {p.node for p in problems}
     input_scale, signed = calibrate_input(calibration)
@@ -504,6 +503,16 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
     graph = Graph(nodes, T=steps)
     check_graph(graph, "the imported NIR graph")  # the limits every bundle has (work per sample, ranges)
     return graph, record
+
+
+def import_steps(ir: nir.NIRGraph, steps: int | None) -> int:
+    """The steps an imported standard NIR graph runs: ``steps`` (``--steps``), else the file's ``T`` metadata, else
+    :data:`DEFAULT_STEPS`; an integer in 1..``MAX_T`` or a one-line :class:`UserError`."""
+    meta = ir.metadata if isinstance(ir.metadata, dict) else {}
+    value = _number(steps if steps is not None else meta.get("T", DEFAULT_STEPS), "steps", "--steps")
+    if value != int(value) or not 1 <= value <= MAX_T:
+        raise UserError(f"the import needs the steps as an integer in 1..{MAX_T} (got {value:g}); pass --steps")
+    return int(value)
 
 
 def _own(ir: nir.NIRGraph) -> Graph:

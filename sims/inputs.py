@@ -26,13 +26,13 @@ MAX_INPUT_BYTES = 256 * 2**20
 """Largest input sequence a run builds (float64 values of every step and sample), checked before allocating."""
 
 
-def check_input_size(graph: Graph, samples: int, steps: int, where: str) -> None:
-    """Refuse (one line) an input of ``samples`` x ``steps`` maps of ``graph``'s input over :data:`MAX_INPUT_BYTES`
+def check_input_size(shape: tuple[int, ...], samples: int, steps: int, where: str) -> None:
+    """Refuse (one line) an input of ``samples`` x ``steps`` maps shaped ``shape`` over :data:`MAX_INPUT_BYTES`
     (Python integers: no overflow)."""
-    size = samples * steps * math.prod(graph.input.shape) * 8
+    size = samples * steps * math.prod(shape) * 8
     if size > MAX_INPUT_BYTES:
-        raise UserError(f"{where}: {samples} sample(s) x {steps} steps of a {list(graph.input.shape)} input take "
-                        f"{size:,} bytes, more than {MAX_INPUT_BYTES:,}; pass fewer --steps or --samples")
+        raise UserError(f"{where}: {samples} sample(s) x {steps} steps of a {list(shape)} input take {size:,} bytes, "
+                        f"more than {MAX_INPUT_BYTES:,}; pass fewer --steps or --samples")
 
 
 def array_input(graph: Graph, path: Path, *, steps: int | None = None, layout: str = "chw") -> torch.Tensor:
@@ -59,7 +59,7 @@ def array_input(graph: Graph, path: Path, *, steps: int | None = None, layout: s
     held_shape = (c, h, w) if layout == "chw" else (w, h, c)
     if data.ndim == 3 and tuple(data.shape) == held_shape:
         steps = steps or graph.T
-        check_input_size(graph, 1, steps, str(path))
+        check_input_size(node.shape, 1, steps, str(path))
         x = np.asarray(data, dtype=np.float64)
         x = x if layout == "chw" else x.transpose(2, 1, 0)
     elif data.ndim == 4 and tuple(data.shape[1:] if layout == "chw" else data.shape[:3]) == held_shape:
@@ -70,7 +70,7 @@ def array_input(graph: Graph, path: Path, *, steps: int | None = None, layout: s
         if steps > length:
             raise UserError(f"{path}: holds {length} steps, fewer than --steps {steps}")
         with_steps(graph, steps)
-        check_input_size(graph, 1, steps, str(path))
+        check_input_size(node.shape, 1, steps, str(path))
         x = np.asarray(data[:steps] if layout == "chw" else data[..., :steps], dtype=np.float64)
         x = x if layout == "chw" else x.transpose(3, 2, 1, 0)
     else:

@@ -267,15 +267,15 @@ def test_own_nir_files_imported_as_nir_pass_the_bundle_checks(files, tmp_path, c
     refused(["export", own, "-o", tmp_path / "out.loihi"], fragment, watch=(tmp_path,))
 
 
-@pytest.mark.parametrize("extra, fragment", [(["--steps", "1000000000"], "steps an integer in 1..100000"),
-                                             (["--steps", "0"], "steps an integer in 1..100000"),
+@pytest.mark.parametrize("extra, fragment", [(["--steps", "1000000000"], "steps as an integer in 1..100000"),
+                                             (["--steps", "0"], "steps as an integer in 1..100000"),
+                                             (["--steps", "100000", "--calibrate", "digits"], "--calibrate digits"),
                                              (["--dt", "nan"], "dt must be a positive number")])
 def test_standard_nir_steps_and_dt_are_range_checked_at_import(tmp_path, extra, fragment):
     from test_nir_import import _chain
 
     nir.write(str(tmp_path / "net.nir"), _chain())
-    refused(["export", tmp_path / "net.nir", "-o", tmp_path / "out.loihi", *extra], fragment, "--steps",
-            watch=(tmp_path,))
+    refused(["export", tmp_path / "net.nir", "-o", tmp_path / "out.loihi", *extra], fragment, watch=(tmp_path,))
 
 
 def test_a_bundle_with_a_node_type_nir_does_not_know_is_refused(files, tmp_path):

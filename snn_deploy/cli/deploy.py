@@ -216,21 +216,29 @@ def _export(model_path: Path, target: str, output: Path, dataset: str | None, da
 def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
                 dt: float | None, steps: int | None, input_on_host: bool, force: bool):
     """``export GRAPH.nir``: import (snn-deploy's own files exactly, others quantized), then write like a model."""
-    from snn_deploy.exporters import nir_import
+    from snn_deploy.exporters import nir_import, nir_io
     from snn_deploy.graph import profile
-    from snn_deploy.exporters.bundle import sha256, write_bundle
+    from snn_deploy.exporters.bundle import read_network, sha256, write_bundle
     from snn_deploy.data.tensors import Input, dataset_tensors
+    from snn_deploy.sims.inputs import check_input_size
     from snn_deploy.exporters.pipeline import place_and_check
 
-    ir = nir_import.load(path)
-    calibration = None
-    if dataset is not None:
-        c, h, _ = nir_import.input_layout(ir)
-        spec = Input(c, h, steps or nir_import.DEFAULT_STEPS)
-        calibration = dataset_tensors(spec, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
     if input_on_host and target in ("onnx", "netx"):
         raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement")
-    graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps)
+    if nir_io.written_by_snn_deploy_file(path):  # exact integers: the bundle's own reader and checks
+        if dt is not None or steps is not None:
+            raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T and dt; "
+                            "drop --dt and --steps")
+        graph, quantization = read_network(path), {"frontend": nir_import.OWN_FRONTEND}
+    else:
+        ir = nir_import.load(path)
+        calibration = None
+        if dataset is not None:
+            c, h, w = nir_import.input_layout(ir)
+            spec = Input(c, h, nir_import.import_steps(ir, steps))
+            check_input_size((c, h, w), CALIBRATION_SAMPLES, spec.T, f"--calibrate {dataset}")
+            calibration = dataset_tensors(spec, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
+        graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps)
     hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
     graph = place_and_check(graph, hw, input_on_host=input_on_host)
     if target in ("loihi", "loihi1", "loihi2"):
@@ -286,7 +294,7 @@ def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | 
     if array is not None:
         x, y = array_input(graph, array, steps=steps, layout=layout), None
     else:
-        check_input_size(graph, samples, graph.T, f"--dataset {dataset}")
+        check_input_size(graph.input.shape, samples, graph.T, f"--dataset {dataset}")
         x, y = bundle_tensors(graph, dataset, "test", samples, data_dir)
     report = run_backends(path if netx else None, graph, x, y.tolist() if y is not None else None, chosen)
     render(report)
