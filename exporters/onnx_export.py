@@ -250,6 +250,10 @@ _DISPATCH = {InputNode: _Builder.input, ConvNode: _Builder.conv, LIFNode: _Build
              SpikeProductNode: _Builder.spike_product, ReadoutNode: _Builder.readout}
 
 
+MAX_UNROLLED_STEPS = 100_000
+"""Largest T x (LIF layers) an ONNX model unrolls (the zoo's largest: 4 x ~100)."""
+
+
 def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
     """``graph`` unrolled over its T steps as an ONNX model (see the module docstring for inputs and outputs).
 
@@ -257,6 +261,11 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
     a node cannot be computed exactly with onnxruntime's operators.
     """
     refuse_features(graph, "ONNX export", supported=("bias-driven input", "periodic state reset"))
+    unrolled = graph.T * len(graph.of_kind(LIFNode))
+    if unrolled > MAX_UNROLLED_STEPS:  # each LIF step is ~8 ONNX nodes: refuse before building millions
+        raise UserError(f"ONNX export unrolls every LIF layer over T: T = {graph.T} x {unrolled // graph.T} LIF "
+                        f"layer(s) = {unrolled:,} steps, more than {MAX_UNROLLED_STEPS:,}; run fewer steps or use "
+                        "another backend (sim, lava)")
     readout = graph.classifier
     bounds = value_bounds(graph)
     builder = _Builder(graph, bounds)
