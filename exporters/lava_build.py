@@ -159,7 +159,7 @@ def _in_port(process: AbstractProcess, index: int) -> InPort:
 
 def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
     """The Lava network for ``graph`` fed integer ``payload`` [T, B, C, H, W] (``snn_deploy.graph.input_sequence``)."""
-    refuse_features(graph, "the Lava builder")
+    refuse_features(graph, "the Lava builder", supported=("recurrent synapses",))
     payload = np.asarray(payload)
     expected = (graph.T, graph.input.shape)
     if payload.ndim != 5 or (payload.shape[0], tuple(payload.shape[2:])) != expected:

@@ -256,7 +256,8 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
     ``batch``: a fixed batch size, or None for a symbolic ``batch`` dimension. Raises :class:`UserError` when
     a node cannot be computed exactly with onnxruntime's operators.
     """
-    refuse_features(graph, "ONNX export", supported=("bias-driven input", "periodic state reset"))
+    refuse_features(graph, "ONNX export", supported=("bias-driven input", "periodic state reset",
+                                                               "recurrent synapses"))
     readout = graph.classifier
     bounds = value_bounds(graph)
     builder = _Builder(graph, bounds)
