@@ -5,7 +5,10 @@ convolutions to ``Conv``, LIF populations to ``LIFReset``, sums, spike products 
 processes of :mod:`snn_deploy.exporters.lava_procs`. The readout stays on the host and is not built. Nodes placed
 on the host (``Graph.host``: the analog input layer under ``export --input-on-host``) are built as the same CPU
 processes as everything else: here they stand for the host code that computes them, with the same arithmetic and
-timing, so the spikes do not change.
+timing, so the spikes do not change. A recurrent conv is a ``Dense`` from its ``LIFReset`` back to it (the
+synapse's one-step latency is the recurrent edge's delay); such a network runs one sample per runtime
+(:func:`_one_by_one`). A recurrent layer that could fire before the first input reaches it (a bias on it or upstream)
+would feed those spikes back into step 0, which the functional graph does not: such a network is refused.
 
 Timing. Conv and the spike product deliver one step late, so node ``n`` shows functional step ``t`` at Lava step
 ``t + depth(n)`` (0-based; Lava's ``time_step`` is that plus one). A node whose inputs have different depths gets
@@ -36,6 +39,7 @@ from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.conv.process import Conv
+from lava.proc.dense.process import Dense
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.source import RingBuffer as Source
 from lava.proc.lif.process import LIFReset
@@ -43,7 +47,7 @@ from lava.proc.lif.process import LIFReset
 from snn_deploy.console import progress as console_progress
 from snn_deploy.errors import UserError
 from snn_deploy.exporters.lava_procs import DelayLine, SpikeProduct, SumRelay, model_map
-from snn_deploy.fixedpoint.synapse import torch_conv_weight_to_lava, torch_image_to_lava
+from snn_deploy.fixedpoint.synapse import quantize_weights, torch_conv_weight_to_lava, torch_image_to_lava
 from snn_deploy.graph import (
     ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode, refuse_features,
 )
@@ -129,6 +133,38 @@ def _conv(node: ConvNode, in_shape: Shape) -> Conv:
     return conv
 
 
+def _recurrent_dense(node: ConvNode) -> Dense:
+    """A recurrent conv as Lava's ``Dense`` from its LIF back to it (flat ports, (C, H, W) order): its one-step
+    latency is the recurrent edge's delay. Its weights must pass Dense's 8-bit clip and truncation unchanged
+    (mixed signs keep 9 bits); the exponent is Dense's ``weight_exp``."""
+    n = int(np.prod(node.shape))
+    weight = node.dense_kernel().astype(np.int64).reshape(n, n)
+    mixed = bool((weight > 0).any() and (weight < 0).any())
+    bits = 8 + mixed
+    if not np.array_equal(np.asarray(quantize_weights(weight, bits)), weight):
+        raise UserError(f"the Lava builder: recurrent synapse {node.name!r} has weights Lava's Dense would clip to "
+                        "8 bits; re-export it")
+    return Dense(weights=weight, weight_exp=node.weight_exp, num_weight_bits=bits, num_message_bits=0)
+
+
+def _refuse_early_feedback(graph: Graph) -> None:
+    """A LIF with recurrent synapses must be silent until the input reaches it: a bias on it or upstream could make
+    it fire while the pipeline fills, and its Dense would deliver those spikes after the reset, into step 0."""
+    upstream: dict[str, set[str]] = {}
+    for node in graph.nodes:
+        upstream[node.name] = set().union(*(upstream[i] for i in node.inputs))
+        if isinstance(node, LIFNode):
+            upstream[node.name].add(node.name)
+    for conv in graph.of_kind(ConvNode):
+        if not conv.recurrent:
+            continue
+        biased = sorted(n for n in upstream[conv.inputs[0]] if graph[n].bias_mant.any())
+        if biased:
+            raise UserError(f"the Lava builder: recurrent layer {conv.inputs[0]!r} could fire before its input "
+                            f"arrives (biases at {', '.join(biased)}), which Lava's Dense would feed back into "
+                            "step 0; use the simulator (sim) or onnx")
+
+
 def _lif(node: LIFNode, depth: int, steps: int) -> LIFReset:
     shape = lava_shape(node.shape)
     return LIFReset(shape=shape, du=node.du, dv=node.dv, vth=node.vth,
@@ -146,7 +182,7 @@ def _source(payload: np.ndarray, total_steps: int) -> Source:
 
 
 def _out_port(process: AbstractProcess) -> OutPort:
-    return process.a_out if isinstance(process, (Conv, SpikeProduct)) else process.s_out
+    return process.a_out if isinstance(process, (Conv, Dense, SpikeProduct)) else process.s_out
 
 
 def _in_port(process: AbstractProcess, index: int) -> InPort:
@@ -160,6 +196,7 @@ def _in_port(process: AbstractProcess, index: int) -> InPort:
 def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
     """The Lava network for ``graph`` fed integer ``payload`` [T, B, C, H, W] (``snn_deploy.graph.input_sequence``)."""
     refuse_features(graph, "the Lava builder", supported=("recurrent synapses",))
+    _refuse_early_feedback(graph)
     payload = np.asarray(payload)
     expected = (graph.T, graph.input.shape)
     if payload.ndim != 5 or (payload.shape[0], tuple(payload.shape[2:])) != expected:
@@ -186,6 +223,11 @@ def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
         if process is None:
             continue
         processes[node.name] = process
+        if isinstance(process, Dense):  # a recurrent synapse: from its LIF back into it
+            lif = processes[node.inputs[0]]
+            lif.s_out.flatten().connect(process.s_in)
+            process.a_out.reshape(tuple(lif.a_in.shape)).connect(lif.a_in)
+            continue
         base = max((depths[i] for i in node.inputs), default=0)
         for index, name in enumerate(node.inputs):
             arriving(name, base - depths[name]).connect(_in_port(process, index))
@@ -201,7 +243,7 @@ def _process(node: Node, graph: Graph, depths: dict[str, int], payload: np.ndarr
     if isinstance(node, InputNode):
         return _source(payload, total)
     if isinstance(node, ConvNode):
-        return _conv(node, graph[node.inputs[0]].shape)
+        return _recurrent_dense(node) if node.recurrent else _conv(node, graph[node.inputs[0]].shape)
     if isinstance(node, LIFNode):
         return _lif(node, depths[node.name], graph.T)
     if isinstance(node, SumNode):
@@ -222,6 +264,8 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
     :func:`snn_deploy.watchdog.timeout_from_env`), ends the run with a :class:`UserError` instead of Lava's hang.
     """
     limit = timeout_s if timeout_s is not None else timeout_from_env()
+    if any(n.recurrent for n in graph.of_kind(ConvNode)) and np.shape(payload)[1] > 1:
+        return _one_by_one(graph, payload, progress, limit)
     start = time.perf_counter()
     net = build(graph, payload)
     source = net.source
@@ -264,6 +308,15 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
     depths = graph.depths()
     spikes = {name: _aligned(np.concatenate(f), depths[name], graph.T, net.samples) for name, f in frames.items()}
     return LavaRun(spikes, net.steps, compiled - start, stepped - compiled, time.perf_counter() - start)
+
+
+def _one_by_one(graph: Graph, payload: np.ndarray | torch.Tensor, progress: Progress | None, limit: float) -> LavaRun:
+    """One runtime per sample: a recurrent Dense delivers the last step's spikes of a sample after LIFReset's reset,
+    into the next sample, where the functional graph (and a fresh chip) starts from nothing."""
+    runs = [run(graph, payload[:, i:i + 1], progress=progress, timeout_s=limit) for i in range(np.shape(payload)[1])]
+    spikes = {name: torch.cat([r.spikes[name] for r in runs], 1) for name in runs[0].spikes}
+    return LavaRun(spikes, sum(r.steps for r in runs), sum(r.compile_s for r in runs), sum(r.run_s for r in runs),
+                   sum(r.wall_s for r in runs))
 
 
 def _infrastructure(source: Source):

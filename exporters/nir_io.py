@@ -4,7 +4,9 @@ Mapping (documented in docs/nir_mapping.md):
 
 * InputNode -> ``nir.Input``; metadata: payload scale, bits, sign.
 * ConvNode -> ``nir.Conv2d`` with float-equivalent weights (see :func:`float_scale`); metadata: integer kernel,
-  weight exponent, graded flag, ``role``, ``host`` (placement: computed on the host, see :attr:`Graph.host`).
+  weight exponent, graded flag, ``role``, ``recurrent``, ``host`` (placement: computed on the host, see
+  :attr:`Graph.host`). A recurrent conv also has the edge back into the LIF it reads: a cycle, NIR's recurrent edge
+  (one step of delay, as every discrete-time NIR consumer runs a cycle).
 * LIFNode -> ``nir.CubaLIF`` under the time-step convention ``dt`` (``DT`` = 1e-4 s, snnTorch's fixed step;
   Norse takes ``dt`` as an argument) and forward Euler: tau_syn = dt 4096/(du+1), w_in = 4096/(du+1),
   tau_mem = dt 4096/dv, r = 4096/dv, threshold in units of the integer threshold plus a margin
@@ -159,6 +161,9 @@ def _compact(values: np.ndarray) -> np.ndarray:
 
 
 def _consumer_vth(graph: Graph, name: str) -> int:
+    node = graph[name]
+    if isinstance(node, ConvNode) and node.recurrent:  # it feeds the LIF it reads
+        return graph[node.inputs[0]].vth
     lifs = [n for n in graph.nodes if name in n.inputs and isinstance(n, LIFNode)]
     return lifs[0].vth if lifs else 1
 
@@ -171,6 +176,8 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
     carriers = bias_carriers(graph)
     for order, node in enumerate(graph.nodes):
         edges += [(i, node.name) for i in node.inputs]
+        if isinstance(node, ConvNode) and node.recurrent:  # the edge back into its LIF: a cycle, as NIR writes one
+            edges.append((node.name, node.inputs[0]))
         if isinstance(node, InputNode):
             nodes[node.name] = nir.Input(input_type={"input": np.array(node.shape)},
                                          metadata=_meta(node, order, **_fields(node)))
