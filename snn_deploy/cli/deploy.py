@@ -143,10 +143,12 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
               "file's dt, else 1e-4, snnTorch's; Norse files: the square of Norse's dt). See docs/nir_mapping.md.")
 @click.option("--steps", type=int, help="NIR input: time steps to run the imported network (default: the file's, "
               "else 16).")
+@click.option("--reset", type=click.Choice(["zero", "subtract"]), help="NIR input: what the network does to v after "
+              "a spike (the file does not say): zero (default, Loihi's) or subtract (refused: Loihi cannot).")
 @exit_on_user_error
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-           force: bool, dt: float | None, steps: int | None) -> None:
+           force: bool, dt: float | None, steps: int | None, reset: str | None) -> None:
     """Export MODEL (a snn-deploy model file, a lava-dl netx network, or a NIR graph from snnTorch, Norse,
     SpikingJelly, Sinabs, ...) for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
     from snn_deploy.exporters import pipeline
@@ -162,9 +164,10 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     if model_path.suffix.lower() == ".nir":
         if rewrites or rewrite_eval:
             raise UserError("--rewrite applies to snn-deploy model files, not to NIR graphs")
-        return _export_nir(model_path, target, output, dataset, data_dir, dt, steps, input_on_host, force)
-    if dt is not None or steps is not None:
-        raise UserError("--dt and --steps apply to NIR input files only")
+        return _export_nir(model_path, target, output, dataset, data_dir, dt, steps, input_on_host, force,
+                           reset or "zero")
+    if dt is not None or steps is not None or reset is not None:
+        raise UserError("--dt, --steps and --reset apply to NIR input files only")
     if looks_like_netx(model_path):
         if dataset or rewrites or rewrite_eval or input_on_host:
             raise UserError("a netx network is already integer: --calibrate, --rewrite, --rewrite-eval and "
@@ -197,7 +200,7 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
 
 
 def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
-                dt: float | None, steps: int | None, input_on_host: bool, force: bool) -> None:
+                dt: float | None, steps: int | None, input_on_host: bool, force: bool, reset: str = "zero") -> None:
     """``export GRAPH.nir``: import (snn-deploy's own files exactly, others quantized), then write like a model."""
     from snn_deploy.exporters import nir_import
     from snn_deploy.graph import profile
@@ -213,7 +216,7 @@ def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data
         calibration = dataset_tensors(spec, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
     if input_on_host and target in ("onnx", "netx"):
         raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement")
-    graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps)
+    graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps, reset=reset)
     hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
     graph = place_and_check(graph, hw, input_on_host=input_on_host)
     if target in ("loihi", "loihi1", "loihi2"):
