@@ -1,0 +1,243 @@
+"""Recurrent networks (issue 22): a neuron's loop back to itself through a Linear, as snnTorch 1.0 writes ``RLeaky``
+in NIR and lava-dl builds a ``dense_rec`` layer, imported, simulated, and compared with the framework's own run,
+ONNX Runtime, Lava (a ``Dense`` back into its ``LIFReset``) and lava-dl's own netx loader.
+
+Framework coverage (their own words, with the installed versions): snnTorch 1.0.0 exports ``RLeaky`` as a flat cycle
+``lif -> w_rec -> lif``. Norse 1.1.0's ``norse.to_nir`` has no mapping for ``LIFRecurrentCell`` (it writes a
+``None`` node), and SpikingJelly 2.0.0's ``export_to_nir`` fails on its recurrent containers
+(``LinearRecurrentContainer``: torch.fx "TraceError: Proxy object cannot be iterated";
+``ElementWiseRecurrentContainer``: nirtorch "The only supported function is addition"); the tests pin both.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+
+import h5py
+import nir
+import numpy as np
+import pytest
+import torch
+
+from export_testing import error_line, run_cli
+from snn_deploy.exporters import nir_import, nir_io
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
+from snn_deploy.sims.simulator import simulate
+
+INSTALLED = {name: importlib.util.find_spec(name) is not None for name in ("snntorch", "norse", "spikingjelly")}
+STEPS = 8
+"""With ``beta = 1/2`` and even weights every v is a multiple of 2^7 for 7 halvings: Loihi's truncated decay is then
+exact over 8 steps, so the float network and Loihi's integers agree bit for bit."""
+
+
+def needs(package: str):
+    return pytest.mark.skipif(not INSTALLED[package], reason=f"{package} is not installed (requirements/frameworks.txt)")
+
+
+def _grid(shape, generator, limit: int) -> torch.Tensor:
+    """Even integers in [-limit, limit] with one entry 252: the quantizer then picks vth = floor(254 / (252 / 64)) =
+    64 and keeps them (254 itself would land a hair under 64: snnTorch writes tau in float32, so the gain
+    dt/tau r is 1 + 3e-8)."""
+    m = 2 * torch.randint(-limit // 2, limit // 2 + 1, shape, generator=generator).float()
+    m.view(-1)[0] = 252
+    return m
+
+
+def snntorch_recurrent(seed: int = 0):
+    """``Linear(16, 24) -> Leaky -> Linear(24, 20) -> RLeaky(20, all-to-all Linear) -> Output`` on the Loihi grid:
+    weights ``m 255/64`` on the binary input (payload 255) and ``m/64`` on spikes with even ``m``, beta 1/2,
+    reset to zero without snnTorch's one-step reset delay (``reset_delay=False``: v = 0 right after the spike, as on
+    Loihi; with the delay snnTorch also drops the next step's input). Returns (net, run, NIR graph)."""
+    import snntorch as snn
+    from snntorch import utils as snn_utils
+    from snntorch.export_nir import export_to_nir
+
+    g = torch.Generator().manual_seed(seed)
+    common = dict(init_hidden=True, reset_mechanism="zero", reset_delay=False)
+    first = torch.nn.Linear(16, 24, bias=False)
+    second = torch.nn.Linear(24, 20, bias=False)
+    recurrent = snn.RLeaky(beta=torch.full((20,), 0.5), threshold=torch.ones(20), linear_features=20, **common)
+    with torch.no_grad():
+        first.weight[:] = _grid((24, 16), g, 16) * 255 / 64
+        second.weight[:] = _grid((20, 24), g, 60) / 64
+        recurrent.recurrent.weight[:] = _grid((20, 20), g, 60) / 64
+        recurrent.recurrent.weight.view(-1)[0] = -40 / 64  # the 252 stays in the feed-forward part
+        recurrent.recurrent.bias.zero_()
+    net = torch.nn.Sequential(first, snn.Leaky(beta=torch.full((24,), 0.5), threshold=torch.ones(24), **common),
+                              second, recurrent)
+
+    def run(x: torch.Tensor, steps: int) -> list[torch.Tensor]:
+        snn_utils.reset(net)
+        out: list[list[torch.Tensor]] = [[], []]
+        with torch.no_grad():
+            for _ in range(steps):
+                h = net[1](net[0](x))
+                out[0].append(h)
+                out[1].append(net[3](net[2](h)))
+        return [torch.stack(o) for o in out]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ir = export_to_nir(net, torch.zeros(1, 16), ignore_dims=[0])
+    return net, run, ir
+
+
+def binary_inputs(count: int, seed: int = 1) -> torch.Tensor:
+    return (torch.rand(count, 16, generator=torch.Generator().manual_seed(seed)) < 0.4).float()
+
+
+@needs("snntorch")
+def test_snntorch_rleaky_is_a_flat_cycle_and_imports_as_a_recurrent_synapse():
+    _, _, ir = snntorch_recurrent()
+    assert ("3.lif", "3.w_rec") in ir.edges and ("3.w_rec", "3.lif") in ir.edges
+    graph, record = nir_import.to_graph(ir, steps=STEPS)
+    recurrent = [n for n in graph.of_kind(ConvNode) if n.recurrent]
+    assert [(n.name, n.inputs, n.shape) for n in recurrent] == [("3.lif.recurrent", ("3.lif",), (20, 1, 1))]
+    assert graph["3.lif"].inputs == ("3.lif.from.1",) and graph.recurrent_synapses("3.lif") == recurrent
+    assert record["nir_import"]["reset"] == "zero"
+    assert [u["vth"] for u in record["units"]] == [64, 64]
+
+
+@needs("snntorch")
+def test_snntorch_recurrent_network_runs_spike_for_spike_like_snntorch():
+    _, run, ir = snntorch_recurrent()
+    graph, record = nir_import.to_graph(ir, steps=STEPS)
+    x = binary_inputs(256)
+    source = run(x, STEPS)
+    result = simulate(graph, x[:, :, None, None])
+    for name, ref in zip(("1", "3.lif"), source):
+        ours = result.spikes[name].reshape(STEPS, len(x), -1).bool()
+        assert 0.05 < ref.mean() < 0.6, "too few or too many spikes for the comparison to mean anything"
+        assert torch.equal(ours, ref.bool()), name
+    # the recurrent synapses matter: without them the same graph gives other spikes
+    rec = graph["3.lif.recurrent"]
+    cut = Graph([n if n is not rec else ConvNode(rec.name, rec.inputs, rec.shape, weight=np.zeros_like(rec.weight),
+                                                 weight_exp=rec.weight_exp, recurrent=True) for n in graph.nodes],
+                T=graph.T)
+    assert not torch.equal(simulate(cut, x[:, :, None, None]).spikes["3.lif"], result.spikes["3.lif"])
+
+
+@needs("snntorch")
+def test_recurrent_network_in_onnx_equals_the_simulator():
+    from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
+
+    _, _, ir = snntorch_recurrent(seed=3)
+    graph, _ = nir_import.to_graph(ir, steps=STEPS)
+    x = binary_inputs(64, seed=4)[:, :, None, None]
+    expected = simulate(graph, x)
+    spikes, logits = run_onnx(to_onnx(graph), graph, x)
+    assert expected.spikes["3.lif"].float().mean() > 0.05
+    for name, value in expected.spikes.items():
+        assert torch.equal(spikes[name], value), name
+    torch.testing.assert_close(logits, expected.logits)
+
+
+@needs("snntorch")
+def test_recurrent_edge_survives_the_bundle_and_is_mapped_and_costed(tmp_path):
+    from snn_deploy.exporters.bundle import load_bundle
+    from snn_deploy.graph import LOIHI2
+    from snn_deploy.sims.mapper import map_graph
+
+    _, _, ir = snntorch_recurrent()
+    nir.write(str(tmp_path / "net.nir"), ir)
+    code, output = run_cli("export", tmp_path / "net.nir", "--target", "loihi", "--steps", str(STEPS),
+                           "-o", tmp_path / "b")
+    assert code == 0, output
+    graph = load_bundle(tmp_path / "b").graph
+    rec = graph["3.lif.recurrent"]
+    assert rec.recurrent and rec.inputs == ("3.lif",)
+    mapping = map_graph(graph, LOIHI2)
+    projections = {p.synapse: p.source for pop in mapping.populations for p in pop.projections}
+    assert projections["3.lif.recurrent"] == "3.lif"
+    x = binary_inputs(32)[:, :, None, None]
+    counted = simulate(graph, x, counts=True)
+    spikes = counted.spikes["3.lif"].to(torch.int64).sum((1, 2, 3, 4)).numpy()
+    assert np.array_equal(counted.events.conv_events[("3.lif.recurrent", "3.lif")], spikes * 20)
+    np.save(tmp_path / "x.npy", x[0].numpy())
+    code, output = run_cli("simulate", tmp_path / "b", "--input", tmp_path / "x.npy", "--json", "-")
+    assert code == 0, output
+
+
+def test_a_bundle_whose_recurrent_conv_reads_no_lif_is_refused(tmp_path):
+    graph = Graph([InputNode("in", (), (4, 1, 1)),
+                   ConvNode("ff", ("in",), (4, 1, 1), weight=np.eye(4, dtype=np.int64)[:, :, None, None] * 10,
+                            graded=True),
+                   LIFNode("lif", ("ff",), (4, 1, 1)),
+                   ConvNode("rec", ("lif",), (4, 1, 1), weight=np.ones((4, 4, 1, 1), dtype=np.int64), recurrent=True),
+                   ReadoutNode("ro", ("lif",), (4, 1, 1), weight=np.eye(4), bias=np.zeros(4))], T=4)
+    nir_io.write(graph, tmp_path / "n.nir")
+    with h5py.File(tmp_path / "n.nir", "r+") as f:
+        del f["node/nodes/rec/metadata/snn_deploy/inputs"]
+        f["node/nodes/rec/metadata/snn_deploy/inputs"] = np.array([b"ff"])
+    from snn_deploy.errors import UserError
+
+    with pytest.raises(UserError, match="recurrent conv 'rec' must read one LIF node"):
+        nir_io.read(tmp_path / "n.nir")
+
+
+@pytest.mark.lava
+@needs("snntorch")
+def test_recurrent_network_in_lava_equals_the_simulator():
+    """Lava's LIFReset with a Dense from the population back to itself: spike for spike, two samples (one runtime
+    each: the Dense would carry a sample's last spikes into the next)."""
+    from snn_deploy.exporters.lava_build import run as lava_run
+    from snn_deploy.graph import input_sequence
+
+    _, _, ir = snntorch_recurrent()
+    graph, _ = nir_import.to_graph(ir, steps=STEPS)
+    x = binary_inputs(2)[:, :, None, None]
+    expected = simulate(graph, x)
+    got = lava_run(graph, input_sequence(graph, x).numpy())
+    assert expected.spikes["3.lif"].sum() > 0
+    for name, value in expected.spikes.items():
+        assert torch.equal(got.spikes[name], value), name
+
+
+def test_reset_by_subtraction_is_refused_by_name(tmp_path):
+    from test_nir_import import _chain
+
+    nir.write(str(tmp_path / "net.nir"), _chain())
+    code, output = run_cli("export", tmp_path / "net.nir", "--target", "loihi", "--reset", "subtract",
+                           "-o", tmp_path / "b")
+    line = error_line(output)
+    assert code == 2 and "reset by subtraction (--reset subtract)" in line and " at lif " in line, output
+    assert not (tmp_path / "b").exists()
+    code, output = run_cli("export", tmp_path / "net.nir", "--target", "loihi", "--reset", "zero", "-o", tmp_path / "b")
+    assert code == 0, output
+
+
+def test_a_cycle_through_two_neurons_is_still_refused(tmp_path):
+    from test_nir_import import _chain
+
+    ir = _chain()
+    ir.nodes["lif2"] = nir.LIF(tau=np.full(3, 2e-4), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3),
+                               v_reset=np.zeros(3))
+    ir.nodes["w"] = nir.Linear(weight=np.eye(3, dtype=np.float32))
+    ir.nodes["w2"] = nir.Linear(weight=np.eye(3, dtype=np.float32))
+    ir.edges += [("lif", "w"), ("w", "lif2"), ("lif2", "w2"), ("w2", "lif")]
+    nir.write(str(tmp_path / "net.nir"), ir)
+    code, output = run_cli("export", tmp_path / "net.nir", "--target", "loihi", "-o", tmp_path / "b")
+    assert code == 2 and "cycle (recurrent edge) through these nodes" in error_line(output), output
+
+
+@needs("norse")
+def test_norse_cannot_export_a_recurrent_cell():
+    import norse.torch as norse
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ir = norse.to_nir(norse.SequentialState(torch.nn.Linear(16, 6), norse.LIFRecurrentCell(6, 6)),
+                          torch.zeros(1, 16))
+    assert any(node is None for node in ir.nodes.values())  # no mapping for LIFRecurrentCell: a None node
+
+
+@needs("spikingjelly")
+def test_spikingjelly_cannot_export_a_recurrent_container():
+    from spikingjelly.activation_based import layer, neuron
+    from spikingjelly.activation_based.nir_exchange import export_to_nir
+
+    net = torch.nn.Sequential(layer.Linear(16, 6), layer.LinearRecurrentContainer(neuron.LIFNode(tau=2.0), 6, 6))
+    with warnings.catch_warnings(), pytest.raises(Exception, match="Proxy object cannot be iterated"):
+        warnings.simplefilter("ignore")
+        export_to_nir(net, torch.zeros(1, 16))
