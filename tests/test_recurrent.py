@@ -241,3 +241,56 @@ def test_spikingjelly_cannot_export_a_recurrent_container():
     with warnings.catch_warnings(), pytest.raises(Exception, match="Proxy object cannot be iterated"):
         warnings.simplefilter("ignore")
         export_to_nir(net, torch.zeros(1, 16))
+
+
+def recurrent_netx_layers(seed: int = 0) -> list[dict]:
+    """A lava-dl netx file with a ``dense_rec`` layer (netx's ``RecurrentDense``): binary input spikes ->
+    dense_rec 16 -> 12 (+ 12 x 12 recurrent) -> dense 12 -> 5, CUBA neurons as lava-dl writes them."""
+    from test_netx_import import _cuba
+
+    rng = np.random.default_rng(seed)
+    return [{"type": np.bytes_(b"input"), "shape": np.array([16])},
+            {"type": np.bytes_(b"dense_rec"), "shape": np.array([12]), "weight": rng.integers(-20, 60, (12, 16)),
+             "weight_rec": rng.integers(-60, 40, (12, 12)), "neuron": _cuba(iDecay=1024, vDecay=512, vThMant=80)},
+            {"type": np.bytes_(b"dense"), "shape": np.array([5]), "weight": rng.integers(-30, 60, (5, 12)),
+             "bias": rng.integers(-40, 40, 5), "neuron": _cuba(vThMant=60)}]
+
+
+def test_netx_dense_rec_imports_as_a_recurrent_synapse(tmp_path):
+    from snn_deploy.exporters.netx_import import read_netx
+    from test_netx_import import _write
+
+    layers = recurrent_netx_layers()
+    graph = read_netx(_write(tmp_path / "rec.net", layers), steps=12)
+    rec = graph["fc-0.recurrent"]
+    assert rec.recurrent and rec.inputs == ("fc-0",) and np.array_equal(rec.weight[:, :, 0, 0], layers[1]["weight_rec"])
+    x = torch.from_numpy(np.random.default_rng(1).integers(0, 2, (12, 4, 16, 1, 1))).double()
+    assert simulate(graph, x).spikes["fc-0"].float().mean() > 0.05
+    layers[1]["delay"] = np.ones(12)
+    from snn_deploy.errors import UserError
+
+    with pytest.raises(UserError, match=r"layer/1 \(dense_rec\): recurrent dense with delays"):
+        read_netx(_write(tmp_path / "delayed.net", layers))
+
+
+@pytest.mark.lava
+def test_recurrent_netx_file_equals_lava_dls_own_loader(tmp_path):
+    """lava-dl's ``netx.hdf5.Network`` builds the file in Lava (its RecurrentDense block); every layer's spikes
+    equal the simulator's over 12 steps, two samples."""
+    from snn_deploy.exporters.netx_import import read_netx
+    from snn_deploy.exporters.netx_lava import run_netx
+    from snn_deploy.graph import input_sequence
+    from test_netx_import import _write
+
+    path = _write(tmp_path / "rec.net", recurrent_netx_layers())
+    graph = read_netx(path, steps=12)
+    x = torch.from_numpy(np.random.default_rng(1).integers(0, 2, (12, 2, 16, 1, 1))).double()
+    payload = input_sequence(graph, x).numpy()
+    expected = simulate(graph, x).spikes
+    got = run_netx(path, graph, payload)
+    assert int(expected["fc-0"].sum()) > 0 and int(expected["fc-1"].sum()) > 0
+    for name, spikes in got.items():
+        assert torch.equal(spikes, expected[name]), name
+    without = Graph([n for n in graph.nodes if not (isinstance(n, ConvNode) and n.recurrent)], T=graph.T,
+                    reset_interval=graph.reset_interval)
+    assert not torch.equal(simulate(without, x).spikes["fc-0"], expected["fc-0"])  # the feedback mattered
