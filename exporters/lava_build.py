@@ -7,8 +7,9 @@ on the host (``Graph.host``: the analog input layer under ``export --input-on-ho
 processes as everything else: here they stand for the host code that computes them, with the same arithmetic and
 timing, so the spikes do not change. A recurrent conv is a ``Dense`` from its ``LIFReset`` back to it (the
 synapse's one-step latency is the recurrent edge's delay); such a network runs one sample per runtime
-(:func:`_one_by_one`). A recurrent layer that could fire before the first input reaches it (a bias on it or upstream)
-would feed those spikes back into step 0, which the functional graph does not: such a network is refused.
+(:func:`_one_by_one`). Its LIFs also start without biases, each given its bias when the sample's step 0
+reaches it (:attr:`LavaNetwork.biases`): a layer firing on its bias while the pipeline fills would otherwise feed
+those spikes back into step 0, where the functional graph has no recurrent input.
 
 Timing. Conv and the spike product deliver one step late, so node ``n`` shows functional step ``t`` at Lava step
 ``t + depth(n)`` (0-based; Lava's ``time_step`` is that plus one). A node whose inputs have different depths gets
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -87,6 +88,9 @@ class LavaNetwork:
     samples: int
     steps: int
     """Lava steps that bring every sample through the deepest LIF: samples * T + that LIF's depth."""
+    biases: dict[int, list[LIFNode]] = field(default_factory=dict)
+    """Lava time step -> the LIFs (built without bias) whose bias is set just before it: their step 0 (a network
+    with recurrent synapses, see the module docstring)."""
 
     @property
     def source(self) -> Source:
@@ -96,8 +100,12 @@ class LavaNetwork:
         return [*self.processes.values(), *self.delays, *self.recorders.values()]
 
     def chunks(self) -> list[int]:
-        """Steps per run call: one sample each, then the tail that drains the pipeline."""
+        """Steps per run call: one sample each, then the tail that drains the pipeline (single steps up to the last
+        step before which a bias is set)."""
         tail = self.steps - self.graph.T * self.samples
+        if self.biases:
+            first = max(self.biases) - 1
+            return [1] * first + [self.steps - first]
         return [self.graph.T] * self.samples + ([tail] if tail else [])
 
     def run_config(self) -> Loihi2SimCfg:
@@ -147,28 +155,10 @@ def _recurrent_dense(node: ConvNode) -> Dense:
     return Dense(weights=weight, weight_exp=node.weight_exp, num_weight_bits=bits, num_message_bits=0)
 
 
-def _refuse_early_feedback(graph: Graph) -> None:
-    """A LIF with recurrent synapses must be silent until the input reaches it: a bias on it or upstream could make
-    it fire while the pipeline fills, and its Dense would deliver those spikes after the reset, into step 0."""
-    upstream: dict[str, set[str]] = {}
-    for node in graph.nodes:
-        upstream[node.name] = set().union(*(upstream[i] for i in node.inputs))
-        if isinstance(node, LIFNode):
-            upstream[node.name].add(node.name)
-    for conv in graph.of_kind(ConvNode):
-        if not conv.recurrent:
-            continue
-        biased = sorted(n for n in upstream[conv.inputs[0]] if graph[n].bias_mant.any())
-        if biased:
-            raise UserError(f"the Lava builder: recurrent layer {conv.inputs[0]!r} could fire before its input "
-                            f"arrives (biases at {', '.join(biased)}), which Lava's Dense would feed back into "
-                            "step 0; use the simulator (sim) or onnx")
-
-
-def _lif(node: LIFNode, depth: int, steps: int) -> LIFReset:
+def _lif(node: LIFNode, depth: int, steps: int, biased: bool = True) -> LIFReset:
     shape = lava_shape(node.shape)
     return LIFReset(shape=shape, du=node.du, dv=node.dv, vth=node.vth,
-                    bias_mant=np.broadcast_to(node.bias_mant, shape).copy(),
+                    bias_mant=np.broadcast_to(node.bias_mant if biased else 0, shape).copy(),
                     bias_exp=np.broadcast_to(node.bias_exp, shape).copy(),
                     reset_interval=steps, reset_offset=reset_offset(depth, steps))
 
@@ -196,7 +186,6 @@ def _in_port(process: AbstractProcess, index: int) -> InPort:
 def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
     """The Lava network for ``graph`` fed integer ``payload`` [T, B, C, H, W] (``snn_deploy.graph.input_sequence``)."""
     refuse_features(graph, "the Lava builder", supported=("recurrent synapses",))
-    _refuse_early_feedback(graph)
     payload = np.asarray(payload)
     expected = (graph.T, graph.input.shape)
     if payload.ndim != 5 or (payload.shape[0], tuple(payload.shape[2:])) != expected:
@@ -218,8 +207,12 @@ def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
             port.connect(line.s_in)
         return delays[(name, delay)].s_out
 
+    recurrent = any(n.recurrent for n in graph.of_kind(ConvNode))
+    biases: dict[int, list[LIFNode]] = {}
     for node in graph.nodes:
-        process = _process(node, graph, depths, payload, total)
+        process = _process(node, graph, depths, payload, total, biased=not recurrent)
+        if recurrent and isinstance(node, LIFNode) and node.bias_mant.any():
+            biases.setdefault(depths[node.name] + 1, []).append(node)
         if process is None:
             continue
         processes[node.name] = process
@@ -235,17 +228,17 @@ def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
     for node in graph.of_kind(LIFNode):
         recorders[node.name] = Extractor(shape=lava_shape(node.shape), buffer_size=max(graph.T, lif_depth))
         processes[node.name].s_out.connect(recorders[node.name].in_port)
-    return LavaNetwork(graph, processes, list(delays.values()), recorders, samples, total)
+    return LavaNetwork(graph, processes, list(delays.values()), recorders, samples, total, biases)
 
 
-def _process(node: Node, graph: Graph, depths: dict[str, int], payload: np.ndarray, total: int
+def _process(node: Node, graph: Graph, depths: dict[str, int], payload: np.ndarray, total: int, biased: bool
              ) -> AbstractProcess | None:
     if isinstance(node, InputNode):
         return _source(payload, total)
     if isinstance(node, ConvNode):
         return _recurrent_dense(node) if node.recurrent else _conv(node, graph[node.inputs[0]].shape)
     if isinstance(node, LIFNode):
-        return _lif(node, depths[node.name], graph.T)
+        return _lif(node, depths[node.name], graph.T, biased)
     if isinstance(node, SumNode):
         return SumRelay(shape=lava_shape(node.shape))
     if isinstance(node, SpikeProductNode):
@@ -282,6 +275,9 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
                     done = 0
                     for chunk in net.chunks():
                         watch.alive()
+                        for lif in net.biases.get(done + 1, []):
+                            net.processes[lif.name].bias_mant.set(
+                                np.broadcast_to(lif.bias_mant, lava_shape(lif.shape)).copy())
                         source.run(condition=RunSteps(num_steps=chunk))
                         for name, recorder in net.recorders.items():
                             frames[name].append(np.stack([recorder.receive() for _ in range(chunk)]).astype(np.uint8))

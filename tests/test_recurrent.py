@@ -180,13 +180,20 @@ def test_a_bundle_whose_recurrent_conv_reads_no_lif_is_refused(tmp_path):
 @needs("snntorch")
 def test_recurrent_network_in_lava_equals_the_simulator():
     """Lava's LIFReset with a Dense from the population back to itself: spike for spike, two samples (one runtime
-    each: the Dense would carry a sample's last spikes into the next)."""
+    each: the Dense would carry a sample's last spikes into the next), with biases strong enough to fire the
+    recurrent layer while the pipeline fills (Lava gives each LIF its bias when step 0 reaches it)."""
+    import dataclasses
+
     from snn_deploy.exporters.lava_build import run as lava_run
     from snn_deploy.graph import input_sequence
 
     _, _, ir = snntorch_recurrent()
     graph, _ = nir_import.to_graph(ir, steps=STEPS)
+    graph = Graph([dataclasses.replace(n, bias_mant=np.arange(n.shape[0]) * 150 - 1500,
+                                       bias_exp=np.full(n.shape[0], 2))
+                   if isinstance(n, LIFNode) else n for n in graph.nodes], T=graph.T)
     x = binary_inputs(2)[:, :, None, None]
+    assert simulate(graph, torch.zeros_like(x)).spikes["3.lif"][:2].any()  # the bias alone fires it at once
     expected = simulate(graph, x)
     got = lava_run(graph, input_sequence(graph, x).numpy())
     assert expected.spikes["3.lif"].sum() > 0
