@@ -334,12 +334,13 @@ class Graph:
     def depths(self) -> dict[str, int]:
         """Steps between the input and each node's output in a timed (Lava) build: the longest path's latency.
 
-        Backends that time the network delay every shorter input path to this depth.
+        Backends that time the network delay every shorter input path to this depth. A recurrent conv feeds back
+        into its LIF, not down the pipeline: it has its LIF's depth.
         """
         depth: dict[str, int] = {}
         for node in self.nodes:
             base = max((depth[i] for i in node.inputs), default=0)
-            depth[node.name] = base + node.latency
+            depth[node.name] = base if isinstance(node, ConvNode) and node.recurrent else base + node.latency
         return depth
 
     def summands(self, name: str) -> list[str]:
