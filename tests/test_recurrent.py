@@ -150,6 +150,8 @@ def test_recurrent_edge_survives_the_bundle_and_is_mapped_and_costed(tmp_path):
     mapping = map_graph(graph, LOIHI2)
     projections = {p.synapse: p.source for pop in mapping.populations for p in pop.projections}
     assert projections["3.lif.recurrent"] == "3.lif"
+    assert mapping.layers["3.lif"].synapses == 20 * 24 + 20 * 20  # feed-forward and recurrent synapses
+    assert mapping.layers["3.lif"].depth == 2 and max(graph.depths().values()) == 2
     x = binary_inputs(32)[:, :, None, None]
     counted = simulate(graph, x, counts=True)
     spikes = counted.spikes["3.lif"].to(torch.int64).sum((1, 2, 3, 4)).numpy()
@@ -157,6 +159,9 @@ def test_recurrent_edge_survives_the_bundle_and_is_mapped_and_costed(tmp_path):
     np.save(tmp_path / "x.npy", x[0].numpy())
     code, output = run_cli("simulate", tmp_path / "b", "--input", tmp_path / "x.npy", "--json", "-")
     assert code == 0, output
+    code, output = run_cli("export", tmp_path / "net.nir", "--target", "netx", "--steps", str(STEPS),
+                           "-o", tmp_path / "net.net")
+    assert code == 2 and "the netx writer does not model recurrent synapses (3.lif.recurrent)" in error_line(output)
 
 
 def test_a_bundle_whose_recurrent_conv_reads_no_lif_is_refused(tmp_path):

@@ -352,10 +352,13 @@ class Graph:
         return [name]
 
     def consumers(self) -> dict[str, list[str]]:
+        """The nodes reading each node's output (a recurrent conv's is read by the LIF it feeds back into)."""
         out: dict[str, list[str]] = {n.name: [] for n in self.nodes}
         for node in self.nodes:
             for i in node.inputs:
                 out[i].append(node.name)
+            if isinstance(node, ConvNode) and node.recurrent:
+                out[node.name].append(node.inputs[0])
         return out
 
 
