@@ -44,8 +44,10 @@ def _grid(shape, generator, limit: int) -> torch.Tensor:
     return m
 
 
-def snntorch_recurrent(seed: int = 0):
-    """``Linear(16, 24) -> Leaky -> Linear(24, 20) -> RLeaky(20, all-to-all Linear) -> Output`` on the Loihi grid:
+def snntorch_recurrent(seed: int = 0, one_to_one: bool = False):
+    """``Linear(16, 24) -> Leaky -> Linear(24, 20) -> RLeaky(20, all-to-all Linear) -> Output`` on the Loihi grid
+    (``one_to_one``: ``all_to_all=False``, each neuron feeding back to itself with weight ``V``, which snnTorch
+    exports as a diagonal ``Linear``):
     weights ``m 255/64`` on the binary input (payload 255) and ``m/64`` on spikes with even ``m``, beta 1/2,
     reset to zero without snnTorch's one-step reset delay (``reset_delay=False``: v = 0 right after the spike, as on
     Loihi; with the delay snnTorch also drops the next step's input). Returns (net, run, NIR graph)."""
@@ -57,13 +59,20 @@ def snntorch_recurrent(seed: int = 0):
     common = dict(init_hidden=True, reset_mechanism="zero", reset_delay=False)
     first = torch.nn.Linear(16, 24, bias=False)
     second = torch.nn.Linear(24, 20, bias=False)
-    recurrent = snn.RLeaky(beta=torch.full((20,), 0.5), threshold=torch.ones(20), linear_features=20, **common)
+    if one_to_one:
+        v = _grid((20,), g, 60) / 64
+        v[0] = -40 / 64  # the 252 stays in the feed-forward part
+        recurrent = snn.RLeaky(beta=torch.full((20,), 0.5), threshold=torch.ones(20), all_to_all=False, V=v,
+                               **common)
+    else:
+        recurrent = snn.RLeaky(beta=torch.full((20,), 0.5), threshold=torch.ones(20), linear_features=20, **common)
     with torch.no_grad():
         first.weight[:] = _grid((24, 16), g, 16) * 255 / 64
         second.weight[:] = _grid((20, 24), g, 60) / 64
-        recurrent.recurrent.weight[:] = _grid((20, 20), g, 60) / 64
-        recurrent.recurrent.weight.view(-1)[0] = -40 / 64  # the 252 stays in the feed-forward part
-        recurrent.recurrent.bias.zero_()
+        if not one_to_one:
+            recurrent.recurrent.weight[:] = _grid((20, 20), g, 60) / 64
+            recurrent.recurrent.weight.view(-1)[0] = -40 / 64  # the 252 stays in the feed-forward part
+            recurrent.recurrent.bias.zero_()
     net = torch.nn.Sequential(first, snn.Leaky(beta=torch.full((24,), 0.5), threshold=torch.ones(24), **common),
                               second, recurrent)
 
@@ -100,8 +109,9 @@ def test_snntorch_rleaky_is_a_flat_cycle_and_imports_as_a_recurrent_synapse():
 
 
 @needs("snntorch")
-def test_snntorch_recurrent_network_runs_spike_for_spike_like_snntorch():
-    _, run, ir = snntorch_recurrent()
+@pytest.mark.parametrize("one_to_one", [False, True])
+def test_snntorch_recurrent_network_runs_spike_for_spike_like_snntorch(one_to_one):
+    _, run, ir = snntorch_recurrent(one_to_one=one_to_one)
     graph, record = nir_import.to_graph(ir, steps=STEPS)
     x = binary_inputs(256)
     source = run(x, STEPS)
