@@ -310,11 +310,7 @@ def _structure(ir: nir.NIRGraph, dt: float = DEFAULT_DT) -> tuple[_Structure, li
         elif not isinstance(node, (*NEURONS, *LINEAR, nir.Input, nir.Output)):
             problems.append(Problem(name, f"unsupported primitive {type(node).__name__}",
                                     "see docs/nir_mapping.md for the supported ones"))
-    order, preds, cyclic = nir_io.topological(ir)
-    recurrent = _recurrent_edges(ir, preds) if cyclic else {}
-    if recurrent:  # order the rest without the edges that close each neuron's own loop
-        kept = [(a, b) for a, b in ir.edges if a not in recurrent.get(b, ())]
-        order, preds, cyclic = nir_io.topological(nir.NIRGraph(nodes=ir.nodes, edges=kept, type_check=False))
+    order, preds, cyclic, recurrent = nir_io.with_loops(ir, NEURONS, LINEAR)
     if cyclic:  # no order, so no shapes: check each neuron on its own parameters' shape, then report it all
         problems.append(Problem(", ".join(cyclic), "cycle (recurrent edge) through these nodes",
                                 "a recurrent edge is imported where a neuron feeds back to itself through linear "
@@ -365,30 +361,6 @@ def _structure(ir: nir.NIRGraph, dt: float = DEFAULT_DT) -> tuple[_Structure, li
             raise UserError(f"mismatched shapes: the recurrent edge from {wrong[0]!r} into NIR node {name!r} carries "
                             f"{list(shapes[wrong[0]])} where {name!r} takes {list(shapes[name])}")
     return _Structure(order, preds, shapes, inputs[0], outputs[0], recurrent), problems
-
-
-def _recurrent_edges(ir: nir.NIRGraph, preds: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Neuron -> its inputs that close a loop from its own output through linear nodes reading nothing else (the
-    linear nodes behind such an input, back to the neuron, see no other source)."""
-    found: dict[str, list[str]] = {}
-    for name, node in ir.nodes.items():
-        if not isinstance(node, NEURONS):
-            continue
-        for p in preds[name]:
-            if not isinstance(ir.nodes[p], LINEAR):
-                continue
-            seen, stack, sources = {p}, [p], set()
-            while stack:
-                for q in preds[stack.pop()]:
-                    if isinstance(ir.nodes[q], LINEAR):
-                        if q not in seen:
-                            seen.add(q)
-                            stack.append(q)
-                    else:
-                        sources.add(q)
-            if sources == {name}:
-                found.setdefault(name, []).append(p)
-    return found
 
 
 # --- composing linear paths ----------------------------------------------------------------------------------------

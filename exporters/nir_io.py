@@ -366,6 +366,42 @@ def topological(ir: nir.NIRGraph) -> tuple[list[str], dict[str, list[str]], list
     return order, preds, [n for n in ir.nodes if n in left]
 
 
+def with_loops(ir: nir.NIRGraph, neurons: tuple[type, ...], linear: tuple[type, ...]
+               ) -> tuple[list[str], dict[str, list[str]], list[str], dict[str, list[str]]]:
+    """:func:`topological` with each neuron's own loops set apart: (order, predecessors, nodes on other cycles,
+    loops). A loop is a cycle from a node of a ``neurons`` type back to itself through ``linear`` nodes that read
+    nothing else (NIR's recurrent layer: snnTorch's ``lif -> w_rec -> lif``); ``loops`` maps the neuron to the
+    nodes whose edges into it close one, which order and predecessors leave out (a discrete-time consumer delays
+    them one step)."""
+    order, preds, cyclic = topological(ir)
+    loops: dict[str, list[str]] = {}
+    for name in cyclic:
+        if isinstance(ir.nodes[name], neurons):
+            closing = [p for p in preds[name] if isinstance(ir.nodes[p], linear)
+                       and linear_behind(ir, preds, p, linear)[1] == {name}]
+            if closing:
+                loops[name] = closing
+    if loops:
+        kept = [(a, b) for a, b in ir.edges if a not in loops.get(b, ())]
+        order, preds, cyclic = topological(nir.NIRGraph(nodes=ir.nodes, edges=kept, type_check=False))
+    return order, preds, cyclic, loops
+
+
+def linear_behind(ir: nir.NIRGraph, preds: dict[str, list[str]], start: str, linear: tuple[type, ...]
+                  ) -> tuple[set[str], set[str]]:
+    """(the ``linear`` nodes from ``start`` backwards through linear nodes, ``start`` included; the other nodes
+    they read)."""
+    seen, stack, sources = {start}, [start], set()
+    while stack:
+        for q in preds[stack.pop()]:
+            if not isinstance(ir.nodes[q], linear):
+                sources.add(q)
+            elif q not in seen:
+                seen.add(q)
+                stack.append(q)
+    return seen, sources
+
+
 def pair(value) -> tuple[int, int]:
     """A 2-D NIR attribute (kernel size, stride, padding, dilation), stored as a scalar or a pair, as two ints."""
     return tuple(int(x) for x in np.broadcast_to(np.asarray(value), (2,)))  # type: ignore[return-value]

@@ -44,10 +44,11 @@ def _grid(shape, generator, limit: int) -> torch.Tensor:
     return m
 
 
-def snntorch_recurrent(seed: int = 0, one_to_one: bool = False):
+def snntorch_recurrent(seed: int = 0, one_to_one: bool = False, loop_bias: float = 0.0):
     """``Linear(16, 24) -> Leaky -> Linear(24, 20) -> RLeaky(20, all-to-all Linear) -> Output`` on the Loihi grid
     (``one_to_one``: ``all_to_all=False``, each neuron feeding back to itself with weight ``V``, which snnTorch
-    exports as a diagonal ``Linear``):
+    exports as a diagonal ``Linear``; ``loop_bias``: the all-to-all loop's ``Affine`` bias, which snnTorch adds every
+    step):
     weights ``m 255/64`` on the binary input (payload 255) and ``m/64`` on spikes with even ``m``, beta 1/2,
     reset to zero without snnTorch's one-step reset delay (``reset_delay=False``: v = 0 right after the spike, as on
     Loihi; with the delay snnTorch also drops the next step's input). Returns (net, run, NIR graph)."""
@@ -72,7 +73,7 @@ def snntorch_recurrent(seed: int = 0, one_to_one: bool = False):
         if not one_to_one:
             recurrent.recurrent.weight[:] = _grid((20, 20), g, 60) / 64
             recurrent.recurrent.weight.view(-1)[0] = -40 / 64  # the 252 stays in the feed-forward part
-            recurrent.recurrent.bias.zero_()
+            recurrent.recurrent.bias.fill_(loop_bias)
     net = torch.nn.Sequential(first, snn.Leaky(beta=torch.full((24,), 0.5), threshold=torch.ones(24), **common),
                               second, recurrent)
 
@@ -316,3 +317,23 @@ def test_recurrent_netx_file_equals_lava_dls_own_loader(tmp_path):
     without = Graph([n for n in graph.nodes if not (isinstance(n, ConvNode) and n.recurrent)], T=graph.T,
                     reset_interval=graph.reset_interval)
     assert not torch.equal(simulate(without, x).spikes["fc-0"], expected["fc-0"])  # the feedback mattered
+
+
+@needs("snntorch")
+def test_reference_executor_runs_recurrent_files():
+    """``nir_executor`` (NIR's floats, plain PyTorch) gives a recurrent edge the step before's value (at step 0 the
+    loop's value for silent neurons: snnTorch's ``recurrent(0)`` is its bias): equal to snnTorch on its own file, and
+    to the simulator on the bundle's file with PyTorch's and snnTorch's neurons."""
+    from snn_deploy.exporters.nir_executor import Executor
+
+    x = binary_inputs(64)
+    _, run, ir = snntorch_recurrent(loop_bias=6 / 64)
+    source, result = run(x, STEPS), Executor(ir, dt=1e-4).run(x, STEPS)
+    for name, ref in zip(("1", "3.lif"), source):
+        assert torch.equal(result.spikes[name].reshape(ref.shape), ref.bool()), name
+    graph, _ = nir_import.to_graph(snntorch_recurrent()[2], steps=STEPS)
+    expected = simulate(graph, x[:, :, None, None]).spikes
+    for neurons in ("torch", "snntorch"):
+        got = Executor(nir_io.to_nir(graph), neurons=neurons).run(x[:, :, None, None], STEPS).spikes
+        for name, value in expected.items():
+            assert torch.equal(got[name].reshape(value.shape), value.bool()), (neurons, name)
