@@ -337,3 +337,24 @@ def test_reference_executor_runs_recurrent_files():
         got = Executor(nir_io.to_nir(graph), neurons=neurons).run(x[:, :, None, None], STEPS).spikes
         for name, value in expected.items():
             assert torch.equal(got[name].reshape(value.shape), value.bool()), (neurons, name)
+
+
+@needs("snntorch")
+def test_snntorch_rsynaptic_imports_with_its_current_decay():
+    """``RSynaptic`` is a ``CubaLIF`` loop: the recurrent synapse feeds the current like any input (snnTorch adds
+    ``recurrent(spk)`` to ``syn``). Not compared spike for spike: snnTorch 1.0.0's ``RSynaptic(reset_delay=False)``
+    raises "TypeError: unsupported operand type(s) for /: 'NoneType' and 'Tensor'" on its first step, and its
+    delayed reset also drops the next step's input, which Loihi does not."""
+    import snntorch as snn
+    from snntorch.export_nir import export_to_nir
+
+    net = torch.nn.Sequential(torch.nn.Linear(16, 6), snn.RSynaptic(
+        alpha=torch.full((6,), 0.5), beta=torch.full((6,), 0.75), threshold=torch.ones(6), linear_features=6,
+        init_hidden=True, reset_mechanism="zero", output=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ir = export_to_nir(net, torch.zeros(1, 16), ignore_dims=[0])
+    assert isinstance(ir.nodes["1.lif"], nir.CubaLIF)
+    graph, _ = nir_import.to_graph(ir, steps=STEPS)
+    lif = graph["1.lif"]
+    assert (lif.du, lif.dv) == (2047, 1024) and [c.name for c in graph.recurrent_synapses("1.lif")] == ["1.lif.recurrent"]
