@@ -483,9 +483,11 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
         raise UserError(f"the import step dt must be positive and steps at least 1 (got dt={dt}, steps={steps})")
     s, problems = _structure(ir, dt)
     if reset == "subtract":  # a Threshold node has no state to reset
+        stateful = [n for n in s.order
+                    if isinstance(ir.nodes[n], NEURONS) and not isinstance(ir.nodes[n], nir.Threshold)]
         problems += [Problem(n, "reset by subtraction (--reset subtract), which Loihi's LIF cannot do (it sets v to 0 "
                              "after a spike)", "retrain with reset to zero, then export with --reset zero")
-                     for n in s.order if isinstance(ir.nodes[n], NEURONS) and not isinstance(ir.nodes[n], nir.Threshold)]
+                     for n in stateful]
     refused = {p.node for p in problems}
     input_scale, signed = calibrate_input(calibration)
     report = QuantReport(input_scale=input_scale, input_signed=signed)

@@ -32,7 +32,8 @@ exact over 8 steps, so the float network and Loihi's integers agree bit for bit.
 
 
 def needs(package: str):
-    return pytest.mark.skipif(not INSTALLED[package], reason=f"{package} is not installed (requirements/frameworks.txt)")
+    return pytest.mark.skipif(not INSTALLED[package],
+                              reason=f"{package} is not installed (requirements/frameworks.txt)")
 
 
 def _grid(shape, generator, limit: int) -> torch.Tensor:
@@ -357,4 +358,5 @@ def test_snntorch_rsynaptic_imports_with_its_current_decay():
     assert isinstance(ir.nodes["1.lif"], nir.CubaLIF)
     graph, _ = nir_import.to_graph(ir, steps=STEPS)
     lif = graph["1.lif"]
-    assert (lif.du, lif.dv) == (2047, 1024) and [c.name for c in graph.recurrent_synapses("1.lif")] == ["1.lif.recurrent"]
+    assert (lif.du, lif.dv) == (2047, 1024)
+    assert [c.name for c in graph.recurrent_synapses("1.lif")] == ["1.lif.recurrent"]

@@ -259,11 +259,13 @@ class Graph:
 
     def _check_recurrent(self) -> None:
         """A recurrent conv reads one LIF with binary spikes, maps its shape onto itself, has no delays and no
-        reader (its currents go to that LIF only)."""
+        reader (its currents go to that LIF only); indexed by its LIF for :meth:`recurrent_synapses`."""
         read = {i for node in self.nodes for i in node.inputs}
+        self._feedback: dict[str, list[ConvNode]] = {}
         for node in self.nodes:
             if not (isinstance(node, ConvNode) and node.recurrent):
                 continue
+            self._feedback.setdefault(node.inputs[0], []).append(node)
             source = self[node.inputs[0]]
             if not isinstance(source, LIFNode) or len(node.inputs) != 1 or node.shape != source.shape:
                 raise ValueError(f"recurrent conv {node.name!r} must read one LIF node and have its shape")
@@ -273,7 +275,7 @@ class Graph:
 
     def recurrent_synapses(self, lif: str) -> list[ConvNode]:
         """The recurrent convs feeding LIF ``lif`` back its own spikes one step later."""
-        return [n for n in self.nodes if isinstance(n, ConvNode) and n.recurrent and n.inputs[0] == lif]
+        return list(self._feedback.get(lif, ()))
 
     def _check_host(self, names: set[str]) -> None:
         """The host computes from the input alone and hands the chip binary spikes on synapses: host nodes are
