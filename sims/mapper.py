@@ -4,6 +4,9 @@ Why a mapper at all: a graph that runs in the simulator can still be impossible 
 inputs than a core accepts, weights that fill no core), and the number of cores and chips is what an energy or
 latency estimate is built on. The model (docs/hardware.md has the long form):
 
+The populations and projections come from the one hardware lowering, :func:`snn_deploy.graph.hardware.lower`,
+which the Lava builder builds as well: what is priced here is what runs in Lava.
+
 * **Populations.** One per LIF node. Spike products (SSA's ``q (k^T v)``) are either *coincidence-neuron arrays*
   (``products="neurons"``, three populations per product, :func:`product_arrays`) or *embedded-core work*
   (``products="embedded"``: q, k and v spikes go to an embedded x86 core, which returns graded currents).
@@ -38,91 +41,17 @@ from typing import Literal
 
 import numpy as np
 
-from snn_deploy.graph import (
-    ConvNode, Graph, HardwareProfile, InputNode, LIFNode, Problem, Shape, SpikeProductNode, SumNode, target_problems,
+from snn_deploy.graph import Graph, HardwareProfile, LIFNode, Problem, Shape, SpikeProductNode, target_problems
+from snn_deploy.graph.hardware import (  # noqa: F401  (the lowering's names, re-exported for the mapper's readers)
+    PRODUCT_MODELS, SUM_MODELS, ChannelMap, Population, Projection, lower, population_depths, populations,
+    product_arrays, weight_bits,
 )
 from snn_deploy.graph.profiles import CompilerModel
 
-PRODUCT_MODELS = ("neurons", "embedded")
-SUM_MODELS = ("expand", "relay")
 METRICS = ("neurons", "memory", "fan_in", "fan_out")
 MAX_FAN_OUT_ROUNDS = 12
 HOST = -1
 """Source "core" index of spikes the host sends (input, host-computed layers) and of an embedded core's output."""
-
-
-@dataclass(frozen=True)
-class ChannelMap:
-    """Which source channels a range of target channels reads. Plain data: a kind and one parameter.
-
-    ``groups`` (a = output channels per group, b = input channels per group): a grouped conv; ``identity``;
-    ``pair_first`` / ``pair_second`` (a = head dim d): a target channel (g, j, i) of a product array, flattened
-    ``g d^2 + j d + i``, reads source channel ``g d + i`` / ``g d + j``; ``gather`` (a = d): target channel c reads
-    source channels ``[c d, (c + 1) d)``.
-    """
-
-    kind: str
-    a: int = 1
-    b: int = 1
-
-    def sources(self, c0: int, c1: int) -> np.ndarray:
-        """Sorted distinct source channels read by target channels ``[c0, c1)``."""
-        if self.kind == "groups":
-            return np.arange(c0 // self.a * self.b, ((c1 - 1) // self.a + 1) * self.b)
-        if self.kind == "identity":
-            return np.arange(c0, c1)
-        if self.kind == "gather":
-            return np.arange(c0 * self.a, c1 * self.a)
-        f = np.arange(c0, c1)
-        d = self.a
-        if self.kind == "pair_first":
-            return np.unique(f // (d * d) * d + f % d)
-        if self.kind == "pair_second":
-            return np.unique(f // d)
-        raise ValueError(f"unknown channel map {self.kind!r}")
-
-    @property
-    def per_channel(self) -> int:
-        """Source channels one target channel reads."""
-        return {"groups": self.b, "gather": self.a}.get(self.kind, 1)
-
-
-@dataclass(frozen=True)
-class Projection:
-    """Synapses into a population from one source: channel map plus a conv-like spatial geometry.
-
-    ``stride`` (0, 0) broadcasts a 1 x 1 source to every position. ``shared_per_channel``: kernel weights a core
-    stores per target channel when kernels are shared (0: every synapse is stored, sharing or not).
-    """
-
-    synapse: str
-    """The graph node whose synaptic operations these are (a conv), or the product array step (``<product>.and``)."""
-    source: str
-    source_shape: Shape
-    channels: ChannelMap
-    kernel: tuple[int, int] = (1, 1)
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
-    weight_bits: int = 1
-    shared_per_channel: int = 0
-
-
-@dataclass(frozen=True)
-class Population:
-    """Neurons mapped as one layer: a LIF node, a sum node's relay, or one array of a spike product's
-    coincidence-neuron model."""
-
-    name: str
-    kind: str
-    """``lif``; ``sum`` for a relay of a residual sum; ``and`` / ``kv`` / ``gate`` for a spike product's arrays."""
-    node: str
-    """The graph node it implements (the LIF, or the spike product)."""
-    shape: Shape
-    projections: tuple[Projection, ...]
-
-    @property
-    def neurons(self) -> int:
-        return int(np.prod(self.shape))
 
 
 @dataclass(frozen=True)
@@ -224,123 +153,6 @@ class Mapping:
     @property
     def pipeline_depth(self) -> int:
         return max((layer.depth for layer in self.layers.values()), default=0)
-
-
-# --- populations ----------------------------------------------------------------------------------------------
-
-def weight_bits(weight: np.ndarray) -> int:
-    """Bits a core stores per synapse for these integer weights, in Loihi's format as Lava encodes it: a common
-    power-of-two factor goes into the weight exponent, single-sign weights store magnitudes (the sign is a mode of
-    the synapse group), mixed-sign weights store two's complement (so Lava's even [-256, 254] fit 8 bits)."""
-    nonzero = np.abs(weight[weight != 0]).astype(np.int64)
-    if nonzero.size == 0:
-        return 1
-    shift = int(np.bitwise_or.reduce(nonzero) & -np.bitwise_or.reduce(nonzero)).bit_length() - 1
-    scaled = weight.astype(np.int64) >> shift
-    if (weight > 0).any() and (weight < 0).any():
-        return max(int(scaled.max()).bit_length(), int(-scaled.min() - 1).bit_length()) + 1
-    return int(np.abs(scaled).max()).bit_length()
-
-
-def _conv_projections(graph: Graph, conv: ConvNode, sums: str) -> list[Projection]:
-    c_out, c_in_group = conv.weight.shape[:2]
-    kh, kw = conv.weight.shape[2:]
-    cmap = ChannelMap("groups", c_out // conv.groups, c_in_group)
-    sources = graph.summands(conv.inputs[0]) if sums == "expand" else [conv.inputs[0]]
-    return [Projection(conv.name, s, graph[s].shape, cmap, (kh, kw), conv.stride, conv.padding,
-                       weight_bits(conv.weight), c_in_group * kh * kw) for s in sources]
-
-
-def _relay(node: SumNode) -> Population:
-    """A sum node as graded relay neurons: each adds its inputs' events in a step and sends the total as one graded
-    spike (no memory; one step of latency)."""
-    return Population(node.name, "sum", node.name, node.shape, tuple(
-        Projection(node.name, i, node.shape, ChannelMap("identity")) for i in node.inputs))
-
-
-def product_arrays(graph: Graph, node: SpikeProductNode) -> list[Population]:
-    """The coincidence-neuron model of ``out = q (k^T v)`` per head (d = head dim, N = H W tokens).
-
-    * ``and`` (heads N d^2 neurons, channel (g, j, i) at each token): fires iff k[token, i] and v[token, j] spiked
-      (two 1-bit synapses, threshold between 1 and 2).
-    * ``kv`` (heads d^2): sums its N ``and`` inputs each step and sends the count as a graded spike (no memory).
-    * ``gate`` (heads N d^2): forwards kv[i, j] as a graded spike when q[token, i] spiked (a programmable neuron).
-    * the attention LIF then sums its d gates (weight = the product's multiplier).
-    Every stage adds a step; q is delayed by two steps with synaptic delays so it meets its kv.
-    """
-    q, k, v = node.inputs
-    c, h, w = node.shape
-    d = c // node.heads
-    pairs = node.heads * d * d
-    spatial = (pairs, h, w)
-    one = {"kernel": (1, 1), "stride": (1, 1), "padding": (0, 0), "weight_bits": 1}
-    name = node.name
-    return [
-        Population(f"{name}.and", "and", name, spatial, (
-            Projection(f"{name}.and", k, graph[k].shape, ChannelMap("pair_first", d), **one),
-            Projection(f"{name}.and", v, graph[v].shape, ChannelMap("pair_second", d), **one))),
-        Population(f"{name}.kv", "kv", name, (pairs, 1, 1), (
-            Projection(f"{name}.kv", f"{name}.and", spatial, ChannelMap("identity"), kernel=(h, w),
-                       weight_bits=1),)),
-        Population(f"{name}.gate", "gate", name, spatial, (
-            Projection(f"{name}.gate", q, graph[q].shape, ChannelMap("pair_first", d), **one),
-            Projection(f"{name}.gate", f"{name}.kv", (pairs, 1, 1), ChannelMap("identity"), stride=(0, 0),
-                       weight_bits=1))),
-    ]
-
-
-def _lif_populations(graph: Graph, lif: LIFNode, products: str, sums: str) -> list[Population]:
-    """The LIF's population, preceded by the arrays of a spike product it reads in the coincidence-neuron model."""
-    out: list[Population] = []
-    projections: list[Projection] = []
-    for name in lif.inputs:
-        source = graph[name]
-        if isinstance(source, InputNode) and source.drive == "bias":
-            continue  # driven through its bias (netx's input layer): no synapses
-        if isinstance(source, ConvNode):
-            projections += _conv_projections(graph, source, sums)
-        elif isinstance(source, SpikeProductNode):
-            d = source.shape[0] // source.heads
-            bits = weight_bits(np.array([source.multiplier]))
-            if products == "neurons":
-                out += product_arrays(graph, source)
-                projections.append(Projection(f"{name}.attn", f"{name}.gate", out[-1].shape, ChannelMap("gather", d),
-                                              weight_bits=bits))
-            else:
-                projections.append(Projection(name, name, source.shape, ChannelMap("identity"), weight_bits=bits))
-        else:
-            raise TypeError(f"LIF {lif.name!r} reads a {source.kind} node; expected conv or spike product")
-    for conv in graph.recurrent_synapses(lif.name):  # its own spikes, back onto its cores
-        projections += _conv_projections(graph, conv, sums)
-    return [*out, Population(lif.name, "lif", lif.name, lif.shape, tuple(projections))]
-
-
-def populations(graph: Graph, products: str = "neurons", sums: str = "expand") -> list[Population]:
-    """Every population to place, in graph order (a product's arrays just before its attention LIF)."""
-    if products not in PRODUCT_MODELS:
-        raise ValueError(f"products must be one of {PRODUCT_MODELS}, got {products!r}")
-    if sums not in SUM_MODELS:
-        raise ValueError(f"sums must be one of {SUM_MODELS}, got {sums!r}")
-    out: list[Population] = []
-    for node in graph.nodes:
-        if isinstance(node, SumNode) and sums == "relay":
-            out.append(_relay(node))
-        elif isinstance(node, LIFNode) and node.name not in graph.host:
-            out += _lif_populations(graph, node, products, sums)
-    return out
-
-
-def population_depths(graph: Graph, pops: list[Population]) -> dict[str, int]:
-    """Longest path in synapse stages from the input to every population (and every spike source). Host-computed
-    layers send at depth 0, as the input does: the host's compute takes no chip ticks."""
-    depth: dict[str, int] = {graph.input.name: 0, **dict.fromkeys(graph.host, 0)}
-    for pop in pops:
-        for proj in pop.projections:
-            if proj.source not in depth and proj.source != pop.name:  # an embedded product: computes when its q,
-                # k, v arrive (a population's own spikes are its recurrent synapses' source)
-                depth[proj.source] = max(depth[i] for i in graph[proj.source].inputs)
-        depth[pop.name] = max((depth[p.source] + 1 for p in pop.projections if p.source != pop.name), default=0)
-    return depth
 
 
 # --- tiling ---------------------------------------------------------------------------------------------------
@@ -625,9 +437,10 @@ def map_graph(graph: Graph, profile: HardwareProfile, *, products: str = "neuron
     ``sums``: ``relay`` (default where the target has graded spikes) or ``expand`` (default otherwise).
     """
     sums = sums or ("relay" if profile.graded_spikes else "expand")
-    pops = populations(graph, products, sums)
+    lowered = lower(graph, products, sums)
+    pops = list(lowered.populations)
     by_name = {p.name: p for p in pops}
-    depths = population_depths(graph, pops)
+    depths = dict(lowered.depths)
     problems = list(target_problems(graph, profile))
     ignore: dict[str, set[str]] = {}
     for pop in pops:
