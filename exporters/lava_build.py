@@ -1,29 +1,34 @@
-"""A :class:`~snn_deploy.graph.Graph` as a Lava process network, run bit-exactly in Lava's CPU models.
+"""A :class:`~snn_deploy.graph.Graph` as a Lava process network that a Loihi 2 chip could load, run bit-exactly in
+Lava's CPU models.
 
-:func:`build` maps each node to a Lava process in Lava's (W, H, C) layout: the input to a ``RingBuffer`` source,
-convolutions to ``Conv``, LIF populations to ``LIFReset``, sums, spike products and path-balancing delays to the
-processes of :mod:`snn_deploy.exporters.lava_procs`. The readout stays on the host and is not built. Nodes placed
-on the host (``Graph.host``: the analog input layer under ``export --input-on-host``) are built as the same CPU
-processes as everything else: here they stand for the host code that computes them, with the same arithmetic and
-timing, so the spikes do not change. A recurrent conv is a ``Dense`` from its ``LIFReset`` back to it (the
-synapse's one-step latency is the recurrent edge's delay); such a network runs one sample per runtime
-(:func:`_one_by_one`). Its LIFs also start without biases, each given its bias when the sample's step 0
-reaches it (:attr:`LavaNetwork.biases`): a layer firing on its bias while the pipeline fills would otherwise feed
-those spikes back into step 0, where the functional graph has no recurrent input.
+:func:`build` builds the one hardware lowering (:func:`snn_deploy.graph.hardware.lower`, Loihi 2's choices:
+spike products as coincidence neurons, residual sums as graded relays): what the mapper and the cost model price
+is what runs here. Every process has a Loihi 2 implementation (:mod:`snn_deploy.exporters.lava_chip` lists them and
+checks a built network): populations are ``LIFReset`` (LIF nodes), ``LIF`` (coincidence ``and`` neurons),
+``GradedVec`` (relays of residual sums, ``kv`` sums) and ``ProdNeuron`` (``gate`` products); projections are
+``Conv`` (a conv node's kernel), ``Sparse`` / ``DelaySparse`` (channel maps, path balancing, delayed convs) and
+``Dense`` (a recurrent conv back into its LIF). Host I/O is ``lava.proc.io``: a ``RingBuffer`` sends the input
+payloads, one more sends the spikes of each layer the host computes (``Graph.host``, computed here with
+:mod:`snn_deploy.fixedpoint`), and an ``Extractor`` per LIF node brings spikes back. The readout stays on the host.
 
-Timing. Conv and the spike product deliver one step late, so node ``n`` shows functional step ``t`` at Lava step
-``t + depth(n)`` (0-based; Lava's ``time_step`` is that plus one). A node whose inputs have different depths gets
-delay lines on the shallower ones (arrival depth of an edge = depth of its producer), so every input shows the
-same functional step in the same Lava step.
+Timing. Every synapse delivers one step late, neurons answer in the step they receive, so population ``p`` shows
+functional step ``t`` at Lava step ``t + depth(p)`` (0-based; Lava's ``time_step`` is that plus one; the depths are
+the lowering's). A projection from a source shallower than its population's deepest input gets the difference as a
+synaptic delay (``DelaySparse``), so every input shows the same functional step in the same Lava step.
 
-Spikes come back through one ``Extractor`` per LIF, drained after every sample: a sink ``RingBuffer`` is read with
-``Var.get``, which Lava transfers one element at a time (about 20 s for spikformer-tiny's 0.5 M recorded values).
+A recurrent conv is a ``Dense`` from its ``LIFReset`` back to it (the synapse's one-step latency is the recurrent
+edge's delay); such a network runs one sample per runtime (:func:`_one_by_one`). Its LIFs also start without
+biases, each given its bias when the sample's step 0 reaches it (:attr:`LavaNetwork.biases`): a layer firing on
+its bias while the pipeline fills would otherwise feed those spikes back into step 0.
 
 Samples run back to back in one runtime: sample ``i`` occupies input steps ``[i T, (i + 1) T)``. Every LIF zeroes
-``u`` and ``v`` when functional step 0 of a sample reaches it (:func:`reset_offset`); Conv buffers, delay lines
-and relays hold no more than the latency they model, so nothing of one sample reaches the next one's aligned
-steps. What a layer computes before its first reset (biases integrating while the input is still in flight) is
-discarded by that reset.
+``u`` and ``v`` when functional step 0 of a sample reaches it (:func:`reset_offset`); the coincidence, relay and
+product neurons keep nothing from one step to the next, and synapses hold no more than the latency they model, so
+nothing of one sample reaches the next one's aligned steps.
+
+Running on a Loihi 2 chip (docs/lava_chip.md): the same processes under ``Loihi2HwCfg`` instead of
+``Loihi2SimCfg``; ``RingBuffer``/``Extractor`` become the chip's host I/O adapters; ``LIFReset``'s
+``reset_interval`` must be a power of 2 there (``graph.checks`` flags it).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy.sparse import csr_matrix
 # (lava imports work: importing this package ran snn_deploy's Lava compatibility finder first)
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
@@ -41,17 +47,19 @@ from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.conv.process import Conv
 from lava.proc.dense.process import Dense
+from lava.proc.graded.process import GradedVec
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.source import RingBuffer as Source
-from lava.proc.lif.process import LIFReset
+from lava.proc.lif.process import LIF, LIFReset
+from lava.proc.prodneuron.process import ProdNeuron
+from lava.proc.sparse.process import DelaySparse, Sparse
 
 from snn_deploy.console import progress as console_progress
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.lava_procs import DelayLine, SpikeProduct, SumRelay, model_map
+from snn_deploy.fixedpoint import conv_step, lif_run
 from snn_deploy.fixedpoint.synapse import quantize_weights, torch_conv_weight_to_lava, torch_image_to_lava
-from snn_deploy.graph import (
-    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode, refuse_features,
-)
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, Shape, refuse_features
+from snn_deploy.graph.hardware import COINCIDENCE, Lowering, Population, Projection, conv_pairs, lower, sparse_pairs
 from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog, within
 
 Progress = Callable[[int, int], None]
@@ -59,12 +67,20 @@ Progress = Callable[[int, int], None]
 
 MAX_CONV_GROUPS = 127
 """Lava's Conv model stores ``groups`` as int8: more groups wrap and its process hangs."""
+PRODUCTS, SUMS = "neurons", "relay"
+"""The lowering built: Loihi 2's (graded spikes): coincidence neurons for spike products, relays for sums."""
 
 
 def lava_shape(shape: Shape) -> tuple[int, int, int]:
     """(C, H, W) -> Lava's (W, H, C)."""
     c, h, w = shape
     return w, h, c
+
+
+def lava_index(flat: np.ndarray, shape: Shape) -> np.ndarray:
+    """Flat (C, H, W) neuron indices -> flat indices in Lava's (W, H, C) order (how every flat port is laid out)."""
+    c, h, w = np.unravel_index(flat, shape)
+    return np.ravel_multi_index((w, h, c), lava_shape(shape))
 
 
 def reset_offset(depth: int, steps: int) -> int:
@@ -79,12 +95,14 @@ def reset_offset(depth: int, steps: int) -> int:
 
 @dataclass
 class LavaNetwork:
-    """A built network: the process of each node (readout excluded), delay lines, and an extractor per LIF node."""
+    """A built network: the lowering, a process per population and per host source, the synapses, an extractor
+    per LIF node on the chip, and the spikes of the LIFs the host computed."""
 
-    graph: Graph
+    lowering: Lowering
     processes: dict[str, AbstractProcess]
-    delays: list[DelayLine]
+    synapses: list[AbstractProcess]
     recorders: dict[str, Extractor]
+    host_spikes: dict[str, np.ndarray]
     samples: int
     steps: int
     """Lava steps that bring every sample through the deepest LIF: samples * T + that LIF's depth."""
@@ -93,11 +111,16 @@ class LavaNetwork:
     with recurrent synapses, see the module docstring)."""
 
     @property
-    def source(self) -> Source:
-        return self.processes[self.graph.input.name]  # type: ignore[return-value]
+    def graph(self) -> Graph:
+        return self.lowering.graph
+
+    @property
+    def source(self) -> AbstractProcess:
+        """Any process of the network: Lava compiles and runs the whole connected network from it."""
+        return next(iter(self.processes.values()))
 
     def all_processes(self) -> list[AbstractProcess]:
-        return [*self.processes.values(), *self.delays, *self.recorders.values()]
+        return [*self.processes.values(), *self.synapses, *self.recorders.values()]
 
     def chunks(self) -> list[int]:
         """Steps per run call: one sample each, then the tail that drains the pipeline (single steps up to the last
@@ -109,9 +132,9 @@ class LavaNetwork:
         return [self.graph.T] * self.samples + ([tail] if tail else [])
 
     def run_config(self) -> Loihi2SimCfg:
-        """Fixed-point models; ours and the extractor's named per instance (the extractor's models carry no tag)."""
-        models = {**model_map(self.all_processes()), **{r: PyLoihiExtractorModel for r in self.recorders.values()}}
-        return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
+        """Lava's fixed-point models; the extractor's named per instance (its models carry no tag)."""
+        return Loihi2SimCfg(select_tag="fixed_pt",
+                            exception_proc_model_map={r: PyLoihiExtractorModel for r in self.recorders.values()})
 
 
 @dataclass
@@ -128,17 +151,27 @@ class LavaRun:
     """Everything, stopping the runtime included."""
 
 
-def _conv(node: ConvNode, in_shape: Shape) -> Conv:
+def _conv(node: ConvNode, in_shape: Shape, graded: bool) -> Conv:
     """Lava ignores ``weight_exp`` in Conv and never clips its weights: the exponent goes into the weights."""
     weight, groups = node.folded_weight(), node.groups
     if groups > MAX_CONV_GROUPS:
         weight, groups = node.dense_kernel(weight), 1
     conv = Conv(weight=torch_conv_weight_to_lava(weight), input_shape=lava_shape(in_shape),
                 stride=node.stride[::-1], padding=node.padding[::-1], groups=groups,
-                num_message_bits=24 if node.graded else 0)
+                num_message_bits=24 if graded else 0)
     if tuple(conv.a_out.shape) != lava_shape(node.shape):
         raise ValueError(f"{node.name}: Lava Conv gives {tuple(conv.a_out.shape)}, graph says {lava_shape(node.shape)}")
     return conv
+
+
+def _exact_bits(name: str, weight: np.ndarray, what: str) -> int:
+    """Weight bits for Lava's Dense/Sparse that keep ``weight`` as it is (mixed signs keep 9), or a UserError."""
+    mixed = bool((weight > 0).any() and (weight < 0).any())
+    bits = 8 + mixed
+    if weight.size and not np.array_equal(np.asarray(quantize_weights(weight, bits)), weight):
+        raise UserError(f"the Lava builder: {what} {name!r} has weights Lava's Dense/Sparse would clip to 8 bits; "
+                        "re-export it")
+    return bits
 
 
 def _recurrent_dense(node: ConvNode) -> Dense:
@@ -147,40 +180,90 @@ def _recurrent_dense(node: ConvNode) -> Dense:
     (mixed signs keep 9 bits); the exponent is Dense's ``weight_exp``."""
     n = int(np.prod(node.shape))
     weight = node.dense_kernel().astype(np.int64).reshape(n, n)
-    mixed = bool((weight > 0).any() and (weight < 0).any())
-    bits = 8 + mixed
-    if not np.array_equal(np.asarray(quantize_weights(weight, bits)), weight):
-        raise UserError(f"the Lava builder: recurrent synapse {node.name!r} has weights Lava's Dense would clip to "
-                        "8 bits; re-export it")
+    bits = _exact_bits(node.name, weight, "recurrent synapse")
     return Dense(weights=weight, weight_exp=node.weight_exp, num_weight_bits=bits, num_message_bits=0)
 
 
-def _lif(node: LIFNode, depth: int, steps: int, biased: bool = True) -> LIFReset:
-    shape = lava_shape(node.shape)
-    return LIFReset(shape=shape, du=node.du, dv=node.dv, vth=node.vth,
-                    bias_mant=np.broadcast_to(node.bias_mant if biased else 0, shape).copy(),
-                    bias_exp=np.broadcast_to(node.bias_exp, shape).copy(),
-                    reset_interval=steps, reset_offset=reset_offset(depth, steps))
+def _sparse(graph: Graph, pop: Population, proj: Projection, delay: int, graded: bool) -> Sparse:
+    """A channel-map projection, or a conv that needs a synaptic delay, as Lava's ``Sparse`` (``DelaySparse`` with
+    a delay) on flat ports in Lava's order. A power-of-two factor of the weights goes into ``weight_exp``."""
+    if proj.kind == "sparse":
+        rows, cols = sparse_pairs(proj, pop.shape)
+        weight, exp = np.full(rows.size, proj.weight, dtype=np.int64), 0
+        while weight.size and not (weight & 1).any() and np.abs(weight).max() > 255:
+            weight, exp = weight >> 1, exp + 1
+    else:
+        node = graph[proj.synapse]
+        rows, cols, weight = conv_pairs(node, proj.source_shape)
+        exp = node.weight_exp
+    bits = _exact_bits(proj.synapse, weight, "synapse")
+    matrix = csr_matrix((weight, (lava_index(rows, pop.shape), lava_index(cols, proj.source_shape))),
+                        shape=(pop.neurons, int(np.prod(proj.source_shape))))
+    common = dict(weights=matrix, num_message_bits=24 if graded else 0, weight_exp=exp, num_weight_bits=bits)
+    if delay:
+        delays = matrix.copy()
+        delays.data[:] = delay
+        return DelaySparse(delays=delays, **common)
+    return Sparse(**common)
 
 
-def _source(payload: np.ndarray, total_steps: int) -> Source:
-    """Samples back to back, then zeros until the deepest layer has seen the last sample."""
-    steps, batch = payload.shape[:2]
-    frames = np.zeros((total_steps, *payload.shape[2:]), dtype=np.int32)
-    frames[:steps * batch] = payload.swapaxes(0, 1).reshape(steps * batch, *payload.shape[2:])
+def _population(pop: Population, graph: Graph, depth: int, biased: bool) -> AbstractProcess:
+    flat = (pop.neurons,)
+    if pop.kind == "lif":
+        node = graph[pop.node]
+        shape = lava_shape(node.shape)
+        return LIFReset(shape=shape, du=node.du, dv=node.dv, vth=node.vth,
+                        bias_mant=np.broadcast_to(node.bias_mant if biased else 0, shape).copy(),
+                        bias_exp=np.broadcast_to(node.bias_exp, shape).copy(),
+                        reset_interval=graph.T, reset_offset=reset_offset(depth, graph.T))
+    if pop.kind == "and":
+        return LIF(shape=flat, **COINCIDENCE)
+    if pop.kind in ("sum", "kv"):
+        return GradedVec(shape=flat, vth=0)
+    if pop.kind == "gate":
+        return ProdNeuron(shape=flat, vth=0)
+    raise TypeError(f"no Lava process for a {pop.kind!r} population")
+
+
+def _frames(values: np.ndarray, total_steps: int) -> Source:
+    """Samples [T, B, C, H, W] back to back, then zeros until the deepest layer has seen the last sample."""
+    steps, batch = values.shape[:2]
+    frames = np.zeros((total_steps, *values.shape[2:]), dtype=np.int32)
+    frames[:steps * batch] = values.swapaxes(0, 1).reshape(steps * batch, *values.shape[2:])
     return Source(data=np.moveaxis(torch_image_to_lava(frames), 0, -1))
 
 
-def _out_port(process: AbstractProcess) -> OutPort:
-    return process.a_out if isinstance(process, (Conv, Dense, SpikeProduct)) else process.s_out
+def host_layers(graph: Graph, payload: np.ndarray) -> dict[str, np.ndarray]:
+    """Spikes [T, B, C, H, W] of the LIFs the host computes (``Graph.host``), with the chip's arithmetic
+    (:mod:`snn_deploy.fixedpoint`): what the host sends the chip, as the input's RingBuffer does."""
+    values: dict[str, np.ndarray] = {graph.input.name: payload.astype(np.int64)}
+    for node in graph.nodes:
+        if node.name not in graph.host:
+            continue
+        if isinstance(node, ConvNode):
+            values[node.name] = conv_step(values[node.inputs[0]], node.folded_weight().astype(np.int64),
+                                          stride=node.stride, padding=node.padding, groups=node.groups,
+                                          graded=node.graded)
+        else:
+            current = sum(values[i] for i in node.inputs)
+            values[node.name] = lif_run(current, du=node.du, dv=node.dv, vth=node.vth,
+                                        bias_mant=node.bias_mant.reshape(-1, 1, 1),
+                                        bias_exp=node.bias_exp.reshape(-1, 1, 1))[0]
+    return {name: values[name].astype(np.uint8) for name in graph.host if isinstance(graph[name], LIFNode)}
 
 
-def _in_port(process: AbstractProcess, index: int) -> InPort:
-    """Where a node's ``index``-th input connects: the spike product has one port per operand; other processes have
-    one InPort, which sums everything connected to it (the several currents into one LIF, the summands of a sum)."""
-    if isinstance(process, SpikeProduct):
-        return (process.q_in, process.k_in, process.v_in)[index]
-    return process.s_in if isinstance(process, Conv) else process.a_in
+def _connect(out: OutPort, into: InPort) -> None:
+    """Connect, reshaping the sender where the shapes differ (flat populations and synapses are in Lava's order)."""
+    out = out if tuple(out.shape) == tuple(into.shape) else out.reshape(tuple(into.shape))
+    out.connect(into)
+
+
+def _in(process: AbstractProcess, index: int) -> InPort:
+    """Where a population's ``index``-th projection arrives: a product neuron has one port per operand; other
+    neurons sum everything connected to their one InPort (several projections into one population)."""
+    if isinstance(process, ProdNeuron):
+        return (process.a_in1, process.a_in2)[index]
+    return process.a_in
 
 
 def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
@@ -190,62 +273,41 @@ def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
     expected = (graph.T, graph.input.shape)
     if payload.ndim != 5 or (payload.shape[0], tuple(payload.shape[2:])) != expected:
         raise ValueError(f"payload shape {payload.shape} does not fit [T={graph.T}, B, *{graph.input.shape}]")
-    depths = graph.depths()
-    lif_depth = max((depths[n.name] for n in graph.of_kind(LIFNode)), default=0)
+    lowering = lower(graph, PRODUCTS, SUMS)
+    depths = lowering.depths
+    lifs = [p for p in lowering.populations if p.kind == "lif"]
+    lif_depth = max((depths[p.name] for p in lifs), default=0)
     samples = payload.shape[1]
     total = samples * graph.T + lif_depth
+    host = host_layers(graph, payload)
+    graded = {graph.input.name, *(p.name for p in lowering.populations if p.graded)}
     processes: dict[str, AbstractProcess] = {}
-    delays: dict[tuple[str, int], DelayLine] = {}
-
-    def arriving(name: str, delay: int) -> OutPort:
-        """The output of node ``name``, delayed by ``delay`` steps (one shared delay line per (node, delay))."""
-        port = _out_port(processes[name])
-        if delay == 0:
-            return port
-        if (name, delay) not in delays:
-            line = delays[(name, delay)] = DelayLine(shape=tuple(port.shape), delay=delay)
-            port.connect(line.s_in)
-        return delays[(name, delay)].s_out
-
-    recurrent = any(n.recurrent for n in graph.of_kind(ConvNode))
+    for name in lowering.sources():
+        processes[name] = _frames(payload if name == graph.input.name else host[name], total)
+    recurrent = any(p.kind == "recurrent" for pop in lifs for p in pop.projections)
     biases: dict[int, list[LIFNode]] = {}
-    for node in graph.nodes:
-        process = _process(node, graph, depths, payload, total, biased=not recurrent)
-        if recurrent and isinstance(node, LIFNode) and node.bias_mant.any():
-            biases.setdefault(depths[node.name] + 1, []).append(node)
-        if process is None:
-            continue
-        processes[node.name] = process
-        if isinstance(process, Dense):  # a recurrent synapse: from its LIF back into it
-            lif = processes[node.inputs[0]]
-            lif.s_out.flatten().connect(process.s_in)
-            process.a_out.reshape(tuple(lif.a_in.shape)).connect(lif.a_in)
-            continue
-        base = max((depths[i] for i in node.inputs), default=0)
-        for index, name in enumerate(node.inputs):
-            arriving(name, base - depths[name]).connect(_in_port(process, index))
+    synapses: list[AbstractProcess] = []
+    for pop in lowering.populations:
+        neuron = processes[pop.name] = _population(pop, graph, depths[pop.name], biased=not recurrent)
+        if recurrent and pop.kind == "lif" and graph[pop.node].bias_mant.any():
+            biases.setdefault(depths[pop.name] + 1, []).append(graph[pop.node])
+        for index, proj in enumerate(pop.projections):
+            source = processes[proj.source]
+            delay = lowering.delay(pop, proj)
+            if proj.kind == "recurrent":
+                synapse = _recurrent_dense(graph[proj.synapse])
+            elif proj.kind == "conv" and not delay:
+                synapse = _conv(graph[proj.synapse], proj.source_shape, proj.source in graded)
+            else:
+                synapse = _sparse(graph, pop, proj, delay, proj.source in graded)
+            _connect(source.s_out, synapse.s_in)
+            _connect(synapse.a_out, _in(neuron, index))
+            synapses.append(synapse)
     recorders = {}
-    for node in graph.of_kind(LIFNode):
-        recorders[node.name] = Extractor(shape=lava_shape(node.shape), buffer_size=max(graph.T, lif_depth))
-        processes[node.name].s_out.connect(recorders[node.name].in_port)
-    return LavaNetwork(graph, processes, list(delays.values()), recorders, samples, total, biases)
-
-
-def _process(node: Node, graph: Graph, depths: dict[str, int], payload: np.ndarray, total: int, biased: bool
-             ) -> AbstractProcess | None:
-    if isinstance(node, InputNode):
-        return _source(payload, total)
-    if isinstance(node, ConvNode):
-        return _recurrent_dense(node) if node.recurrent else _conv(node, graph[node.inputs[0]].shape)
-    if isinstance(node, LIFNode):
-        return _lif(node, depths[node.name], graph.T, biased)
-    if isinstance(node, SumNode):
-        return SumRelay(shape=lava_shape(node.shape))
-    if isinstance(node, SpikeProductNode):
-        return SpikeProduct(shape=lava_shape(node.shape), heads=node.heads, multiplier=node.multiplier)
-    if isinstance(node, ReadoutNode):
-        return None
-    raise TypeError(f"no Lava process for node kind {node.kind!r}")
+    for pop in lifs:
+        recorders[pop.name] = Extractor(shape=lava_shape(pop.shape), buffer_size=max(graph.T, lif_depth))
+        processes[pop.name].s_out.connect(recorders[pop.name].in_port)
+    return LavaNetwork(lowering, processes, synapses, recorders, host, samples, total, biases)
 
 
 def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress | None = None,
@@ -301,8 +363,9 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
         raise UserError(f"Lava stopped answering ({stalled}); the run was ended. Check `snn-deploy doctor`; for a "
                         f"network whose steps legitimately take longer, set ${TIMEOUT_ENV} (seconds, now "
                         f"{limit:g})")
-    depths = graph.depths()
+    depths = net.lowering.depths
     spikes = {name: _aligned(np.concatenate(f), depths[name], graph.T, net.samples) for name, f in frames.items()}
+    spikes.update({name: torch.from_numpy(s) for name, s in net.host_spikes.items()})
     return LavaRun(spikes, net.steps, compiled - start, stepped - compiled, time.perf_counter() - start)
 
 

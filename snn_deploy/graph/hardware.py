@@ -314,3 +314,22 @@ def sparse_pairs(proj: Projection, target: Shape) -> tuple[np.ndarray, np.ndarra
     rows = (t_chan[:, None] * (h * w) + t_pos[None, :]).ravel()
     cols = (s_chan[:, None] * (sh * sw) + s_pos[None, :]).ravel()
     return rows, cols
+
+
+def conv_pairs(conv: ConvNode, source: Shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(target, source, weight) of every synapse of ``conv`` read from a ``source``-shaped map, flat in (C, H, W)
+    order, zero weights left out: the kernel unrolled, for a synapse that cannot share it (one with a delay)."""
+    c_out, c_in_group, kh, kw = conv.weight.shape
+    _, h, w = conv.shape
+    _, sh, sw = source
+    out_per_group = c_out // conv.groups
+    co, ho, wo, ci, i, j = np.meshgrid(np.arange(c_out), np.arange(h), np.arange(w), np.arange(c_in_group),
+                                       np.arange(kh), np.arange(kw), indexing="ij")
+    hi = ho * conv.stride[0] - conv.padding[0] + i
+    wi = wo * conv.stride[1] - conv.padding[1] + j
+    cin = co // out_per_group * c_in_group + ci
+    weight = conv.weight.astype(np.int64)[co, ci, i, j]
+    keep = (hi >= 0) & (hi < sh) & (wi >= 0) & (wi < sw) & (weight != 0)
+    rows = (co * h + ho) * w + wo
+    cols = (cin * sh + hi) * sw + wi
+    return rows[keep], cols[keep], weight[keep]
