@@ -89,6 +89,23 @@ def self_check(seed: int = 0, steps: int = 16) -> Check:
                                      f"({elapsed:.2f} s) and snn_deploy.fixedpoint")
 
 
+def chip_check() -> Check:
+    """Build the Lava network of a graph with every node kind and list its process classes: each must be one a
+    Loihi 2 chip can load (exporters/lava_chip.py)."""
+    from snn_deploy.exporters import lava_build, lava_chip
+    graph = lava_chip.probe_graph()
+    try:
+        net = lava_build.build(graph, np.zeros((graph.T, 1, *graph.input.shape), dtype=np.int64))
+    except Exception as exc:  # noqa: BLE001 - any failure to build is the finding
+        return Check("Loihi 2 processes", False, f"building the probe network failed: {type(exc).__name__}: {exc}")
+    types = lava_chip.process_types(net.all_processes())
+    bad = lava_chip.non_chip_types(net.all_processes())
+    if bad:
+        return Check("Loihi 2 processes", False, f"not loadable by a Loihi 2 chip: {', '.join(bad)}")
+    return Check("Loihi 2 processes", True, f"{len(net.all_processes())} processes, all with Loihi 2 "
+                 f"implementations: {', '.join(types)}")
+
+
 def run_checks() -> list[Check]:
     """Every check of the doctor, in report order."""
     checks = [Check("python", sys.version_info[:2] in ((3, 10), (3, 11)),
@@ -99,6 +116,7 @@ def run_checks() -> list[Check]:
     if all(c.ok for c in checks if c.name.startswith("Lava")):
         checks.append(lava_compat_check())
         checks.append(self_check())
+        checks.append(chip_check())
     else:
         checks.append(Check("self-check", False, "skipped: Lava's fixed-point models do not import"))
     return checks
