@@ -174,3 +174,12 @@ def test_built_network_has_only_chip_processes_and_the_mapped_synapses():
         pass
     with pytest.raises(UserError, match="SpikeProduct"):
         lava_chip.check_chip([*net.all_processes(), SpikeProduct()])
+
+
+def test_loihi2_target_check_flags_a_reset_period_that_is_not_a_power_of_two():
+    from snn_deploy.exporters.lava_chip import probe_graph
+    from snn_deploy.graph import LOIHI, target_problems
+    assert not [p for p in target_problems(probe_graph(4), LOIHI2) if "power of 2" in p.what]
+    flagged = [p for p in target_problems(probe_graph(5), LOIHI2) if "power of 2" in p.what]
+    assert len(flagged) == 1 and "5" in flagged[0].what
+    assert not [p for p in target_problems(probe_graph(5), LOIHI) if "power of 2" in p.what]

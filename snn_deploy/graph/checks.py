@@ -41,6 +41,22 @@ def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
             if isinstance(node, SpikeProductNode):
                 problems.append(Problem(node.name, "spike product needs graded messages",
                                         "export for loihi2 (embedded cores)"))
+    if target.name == "loihi2":
+        problems += reset_problems(graph)
+    return problems
+
+
+def reset_problems(graph: Graph) -> list[Problem]:
+    """Loihi 2 resets a ``LIFReset`` population's state on a period that must be a power of 2 (Lava's CPU model
+    takes any period; the chip's does not). The Lava network resets every LIF once per sample of ``T`` steps
+    (``exporters/lava_build.py``), and a netx network may reset every ``reset_interval`` steps."""
+    problems = []
+    for what, period in (("steps per sample (T, the per-sample LIFReset period)", graph.T),
+                         ("periodic state reset interval", graph.reset_interval)):
+        if period and period & (period - 1):
+            problems.append(Problem("every LIF", f"{what} {period} is not a power of 2, which a Loihi 2 chip's "
+                                    "LIFReset requires", "export with a power-of-2 number of steps (or pad each "
+                                    "sample with idle steps up to one)"))
     return problems
 
 
