@@ -34,7 +34,7 @@ Running on a Loihi 2 chip (docs/lava_chip.md): the same processes under ``Loihi2
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,6 +109,8 @@ class LavaNetwork:
     biases: dict[int, list[LIFNode]] = field(default_factory=dict)
     """Lava time step -> the LIFs (built without bias) whose bias is set just before it: their step 0 (a network
     with recurrent synapses, see the module docstring)."""
+    depths: dict[str, int] = field(default_factory=dict)
+    """Depth of every population built (the lowering's, or a single layer's own when its inputs are replayed)."""
 
     @property
     def graph(self) -> Graph:
@@ -274,26 +276,37 @@ def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
     if payload.ndim != 5 or (payload.shape[0], tuple(payload.shape[2:])) != expected:
         raise ValueError(f"payload shape {payload.shape} does not fit [T={graph.T}, B, *{graph.input.shape}]")
     lowering = lower(graph, PRODUCTS, SUMS)
-    depths = lowering.depths
-    lifs = [p for p in lowering.populations if p.kind == "lif"]
-    lif_depth = max((depths[p.name] for p in lifs), default=0)
-    samples = payload.shape[1]
-    total = samples * graph.T + lif_depth
     host = host_layers(graph, payload)
+    return _network(lowering, lowering.populations, lowering.depths, {graph.input.name: payload, **host},
+                    payload.shape[1], host)
+
+
+def _network(lowering: Lowering, pops: Iterable[Population], depths: dict[str, int], values: dict[str, np.ndarray],
+             samples: int, host: dict[str, np.ndarray]) -> LavaNetwork:
+    """Populations ``pops`` of ``lowering`` at ``depths``, every other source they read sent from the host with
+    ``values`` [T, B, C, H, W] (the input payload, host layers' spikes; for one layer alone, the simulator's)."""
+    graph = lowering.graph
+    pops = list(pops)
+    lifs = [p for p in pops if p.kind == "lif"]
+    lif_depth = max((depths[p.name] for p in lifs), default=0)
+    total = samples * graph.T + lif_depth
     graded = {graph.input.name, *(p.name for p in lowering.populations if p.graded)}
+    names = {p.name for p in pops}
     processes: dict[str, AbstractProcess] = {}
-    for name in lowering.sources():
-        processes[name] = _frames(payload if name == graph.input.name else host[name], total)
+    for pop in pops:
+        for proj in pop.projections:
+            if proj.source not in names and proj.kind != "recurrent" and proj.source not in processes:
+                processes[proj.source] = _frames(values[proj.source], total)
     recurrent = any(p.kind == "recurrent" for pop in lifs for p in pop.projections)
     biases: dict[int, list[LIFNode]] = {}
     synapses: list[AbstractProcess] = []
-    for pop in lowering.populations:
+    for pop in pops:
         neuron = processes[pop.name] = _population(pop, graph, depths[pop.name], biased=not recurrent)
         if recurrent and pop.kind == "lif" and graph[pop.node].bias_mant.any():
             biases.setdefault(depths[pop.name] + 1, []).append(graph[pop.node])
         for index, proj in enumerate(pop.projections):
             source = processes[proj.source]
-            delay = lowering.delay(pop, proj)
+            delay = lowering.delay(pop, proj, depths)
             if proj.kind == "recurrent":
                 synapse = _recurrent_dense(graph[proj.synapse])
             elif proj.kind == "conv" and not delay:
@@ -307,7 +320,7 @@ def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
     for pop in lifs:
         recorders[pop.name] = Extractor(shape=lava_shape(pop.shape), buffer_size=max(graph.T, lif_depth))
         processes[pop.name].s_out.connect(recorders[pop.name].in_port)
-    return LavaNetwork(lowering, processes, synapses, recorders, host, samples, total, biases)
+    return LavaNetwork(lowering, processes, synapses, recorders, host, samples, total, biases, depths)
 
 
 def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress | None = None,
@@ -323,6 +336,15 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
         return _one_by_one(graph, payload, progress, limit)
     start = time.perf_counter()
     net = build(graph, payload)
+    spikes, compiled, stepped = _execute(net, progress, limit)
+    return LavaRun(spikes, net.steps, compiled - start, stepped - compiled, time.perf_counter() - start)
+
+
+def _execute(net: LavaNetwork, progress: Progress | None, limit: float) -> tuple[dict[str, torch.Tensor], float,
+                                                                                 float]:
+    """Compile and step ``net``; every LIF's spikes in the functional time base (host layers' included), and when
+    compiling and stepping ended."""
+    graph = net.graph
     source = net.source
     frames: dict[str, list[np.ndarray]] = {name: [] for name in net.recorders}
     stalled = None
@@ -363,10 +385,51 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
         raise UserError(f"Lava stopped answering ({stalled}); the run was ended. Check `snn-deploy doctor`; for a "
                         f"network whose steps legitimately take longer, set ${TIMEOUT_ENV} (seconds, now "
                         f"{limit:g})")
-    depths = net.lowering.depths
-    spikes = {name: _aligned(np.concatenate(f), depths[name], graph.T, net.samples) for name, f in frames.items()}
+    spikes = {name: _aligned(np.concatenate(f), net.depths[name], graph.T, net.samples) for name, f in frames.items()}
     spikes.update({name: torch.from_numpy(s) for name, s in net.host_spikes.items()})
-    return LavaRun(spikes, net.steps, compiled - start, stepped - compiled, time.perf_counter() - start)
+    return spikes, compiled, stepped
+
+
+def run_layers(graph: Graph, payload: np.ndarray | torch.Tensor, recorded: dict[str, np.ndarray | torch.Tensor], *,
+               progress: Progress | None = None, timeout_s: float | None = None) -> LavaRun:
+    """Each LIF layer of ``graph`` alone in Lava, one runtime at a time, driven by ``recorded`` spikes [T, B, C, H, W]
+    of every LIF node (the simulator's) for what it reads from other layers: memory is bounded by the largest
+    layer, not the network. A layer is its LIF population with its spike product's arrays and the relays listed
+    before it (:meth:`~snn_deploy.graph.hardware.Lowering.layers`); a relay read from another layer is replayed as
+    the sum of its summands. Returns each LIF's own spikes, which equal a whole run's when every layer's inputs are
+    the ones recorded. ``progress`` is called with (layers done, layers); without it a bar with an ETA is drawn."""
+    refuse_features(graph, "the Lava builder", supported=("recurrent synapses",))
+    payload = np.asarray(payload)
+    limit = timeout_s if timeout_s is not None else timeout_from_env()
+    samples = payload.shape[1]
+    if any(n.recurrent for n in graph.of_kind(ConvNode)) and samples > 1:
+        runs = [run_layers(graph, payload[:, i:i + 1], {n: np.asarray(s)[:, i:i + 1] for n, s in recorded.items()},
+                           progress=progress, timeout_s=limit) for i in range(samples)]
+        return LavaRun({n: torch.cat([r.spikes[n] for r in runs], 1) for n in runs[0].spikes},
+                       sum(r.steps for r in runs), sum(r.compile_s for r in runs), sum(r.run_s for r in runs),
+                       sum(r.wall_s for r in runs))
+    start = time.perf_counter()
+    lowering = lower(graph, PRODUCTS, SUMS)
+    host = host_layers(graph, payload)
+    values = {graph.input.name: payload, **{n: np.asarray(s) for n, s in recorded.items()}, **host}
+    for pop in lowering.populations:
+        if pop.kind == "sum":
+            values[pop.name] = sum(values[p.source].astype(np.int64) for p in pop.projections)
+    layers = lowering.layers()
+    spikes = {name: torch.from_numpy(s) for name, s in host.items()}
+    steps = compile_s = run_s = 0.0
+    with console_progress("Lava, layer by layer", len(layers), show=progress is None) as advance:
+        for done, layer in enumerate(layers, 1):
+            began = time.perf_counter()
+            net = _network(lowering, layer, lowering.layer_depths(layer), values, samples, {})
+            got, compiled, stepped = _execute(net, lambda *_: None, limit)
+            spikes.update(got)
+            steps, compile_s, run_s = steps + net.steps, compile_s + compiled - began, run_s + stepped - compiled
+            del net
+            advance(1)
+            if progress:
+                progress(done, len(layers))
+    return LavaRun(spikes, int(steps), compile_s, run_s, time.perf_counter() - start)
 
 
 def _one_by_one(graph: Graph, payload: np.ndarray | torch.Tensor, progress: Progress | None, limit: float) -> LavaRun:

@@ -53,7 +53,7 @@ def probe_graph(steps: int = 4) -> Graph:
     shape = (4, 3, 3)
 
     def conv(name: str, source: str, graded: bool = False) -> ConvNode:
-        c_in = 2 if graded else 4
+        c_in = 2 if source == "input" else 4
         return ConvNode(name, (source,), shape, weight=rng.integers(-3, 6, (4, c_in, 1, 1)), graded=graded)
 
     def lif(name: str, source: str) -> LIFNode:

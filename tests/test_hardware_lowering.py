@@ -183,3 +183,25 @@ def test_loihi2_target_check_flags_a_reset_period_that_is_not_a_power_of_two():
     flagged = [p for p in target_problems(probe_graph(5), LOIHI2) if "power of 2" in p.what]
     assert len(flagged) == 1 and "5" in flagged[0].what
     assert not [p for p in target_problems(probe_graph(5), LOIHI) if "power of 2" in p.what]
+
+
+@lava
+@pytest.mark.parametrize("which", ["residual_and_graph", "spike_product_graph"])
+def test_layer_by_layer_equals_the_whole_run(which):
+    """Each layer alone, driven by the simulator's spikes, gives the whole Lava run's spikes (and the simulator's):
+    residual relays read from other layers, delayed convs, a spike product."""
+    import test_lava_build
+    from snn_deploy.exporters import lava_build
+    from snn_deploy.sims.simulator import simulate
+    graph = getattr(test_lava_build, which)()
+    x = torch.rand(2, *graph.input.shape, generator=torch.Generator().manual_seed(1))
+    expected = simulate(graph, x).spikes
+    assert all(0 < s.float().mean() < 1 for s in expected.values())
+    payload = input_sequence(graph, x)
+    whole = lava_build.run(graph, payload, progress=lambda *_: None)
+    calls = []
+    layers = lava_build.run_layers(graph, payload, expected, progress=lambda done, total: calls.append(done))
+    assert calls == list(range(1, len(expected) + 1))
+    for name, spikes in expected.items():
+        assert torch.equal(layers.spikes[name], whole.spikes[name]), name
+        assert torch.equal(layers.spikes[name], spikes), name

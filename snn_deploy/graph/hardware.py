@@ -269,12 +269,34 @@ class Lowering:
                 return pop
         raise KeyError(name)
 
-    def delay(self, pop: Population, proj: Projection) -> int:
+    def delay(self, pop: Population, proj: Projection, depths: dict[str, int] | None = None) -> int:
         """Synaptic delay (steps beyond the synapse's own one) that balances ``proj`` against the population's
-        deepest input; 0 for a recurrent projection (its one-step latency is the recurrence)."""
+        deepest input (at ``depths``, default the lowering's); 0 for a recurrent projection (its one-step latency
+        is the recurrence)."""
+        depths = self.depths if depths is None else depths
         if proj.kind == "recurrent":
             return 0
-        return self.depths[pop.name] - 1 - self.depths[proj.source]
+        return depths[pop.name] - 1 - depths.get(proj.source, 0)
+
+    def layers(self) -> list[tuple[Population, ...]]:
+        """The populations grouped by LIF node: each LIF population with the populations listed just before it
+        (its spike product's arrays, relays of sums): the unit a layer-by-layer check builds alone."""
+        groups, pending = [], []
+        for pop in self.populations:
+            pending.append(pop)
+            if pop.kind == "lif":
+                groups.append(tuple(pending))
+                pending = []
+        return groups
+
+    def layer_depths(self, layer: tuple[Population, ...]) -> dict[str, int]:
+        """Depths within ``layer`` built alone, every source it reads from outside sent at depth 0 (absent from the
+        result: :meth:`delay` reads an absent source as depth 0)."""
+        depth: dict[str, int] = {}
+        for pop in layer:
+            depth[pop.name] = max((depth.get(p.source, 0) + 1 for p in pop.projections if p.kind != "recurrent"),
+                                  default=0)
+        return depth
 
     def sources(self) -> list[str]:
         """Spike sources that are not populations: the input node and the layers the host computes (host I/O)."""
