@@ -128,6 +128,18 @@ def _lava(graph: Graph, x: torch.Tensor, model: Any = None) -> tuple[Spikes, tor
     return spikes, readout_logits(graph.readout, readout_input(graph, spikes))
 
 
+def lava_per_layer(graph: Graph, x: torch.Tensor, recorded: Spikes) -> tuple[Spikes, torch.Tensor]:
+    """The Lava backend one LIF layer at a time, each driven by ``recorded`` spikes (the simulator's)."""
+    from snn_deploy.exporters import lava_build
+    from snn_deploy.graph import input_sequence
+    from snn_deploy.sims.simulator import readout_input, readout_logits
+
+    spikes = lava_build.run_layers(graph, input_sequence(graph, x), recorded).spikes
+    if graph.classifier is None:
+        return spikes, None
+    return spikes, readout_logits(graph.readout, readout_input(graph, spikes))
+
+
 def _onnx(graph: Graph, x: torch.Tensor, model: Any = None) -> tuple[Spikes, torch.Tensor]:
     import torch
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from snn_deploy.agreement import agreement
+from snn_deploy.errors import UserError
 from snn_deploy.graph import Graph, LIFNode
 from snn_deploy.neurons import IntegerLIF, QuantizedLIF
 from snn_deploy.sims import backends
@@ -109,11 +110,24 @@ def compare(graph: Graph, results: dict[str, tuple[Spikes, torch.Tensor]], label
 
 
 def run_backends(model: nn.Module, graph: Graph, x: torch.Tensor, labels: list[int] | None,
-                 names: list[str]) -> VerifyReport:
+                 names: list[str], per_layer: bool = False) -> VerifyReport:
     """Run ``x`` through every backend named (in order; the first is the reference; see
-    :mod:`snn_deploy.sims.backends`) and compare. Every backend is checked to be available before any runs."""
+    :mod:`snn_deploy.sims.backends`) and compare. Every backend is checked to be available before any runs.
+
+    ``per_layer``: Lava runs each LIF layer alone, driven by the simulator's recorded spikes (bounded memory, for
+    networks too large to run whole; :func:`snn_deploy.exporters.lava_build.run_layers`): needs ``sim`` before
+    ``lava``."""
     chosen = [backends.get(name) for name in names]
-    return compare(graph, {b.name: b.run(graph, x, model) for b in chosen}, labels)
+    if per_layer and ("lava" not in names or "sim" not in names or names.index("sim") > names.index("lava")):
+        raise UserError("--per-layer drives each Lava layer with the simulator's recorded spikes: list sim before "
+                        "lava in --backends (e.g. --backends sim,lava)")
+    results: dict[str, tuple[Spikes, torch.Tensor]] = {}
+    for b in chosen:
+        if per_layer and b.name == "lava":
+            results[b.name] = backends.lava_per_layer(graph, x, results["sim"][0])
+        else:
+            results[b.name] = b.run(graph, x, model)
+    return compare(graph, results, labels)
 
 
 def report_json(report: VerifyReport) -> dict:

@@ -205,3 +205,21 @@ def test_layer_by_layer_equals_the_whole_run(which):
     for name, spikes in expected.items():
         assert torch.equal(layers.spikes[name], whole.spikes[name]), name
         assert torch.equal(layers.spikes[name], spikes), name
+
+
+def test_per_layer_needs_the_simulator_first():
+    from snn_deploy.exporters.lava_chip import probe_graph
+    from snn_deploy.sims.verify import run_backends
+    graph = probe_graph()
+    with pytest.raises(UserError, match="sim before lava"):
+        run_backends(None, graph, torch.zeros(1, *graph.input.shape), None, ["lava", "sim"], per_layer=True)
+
+
+@lava
+def test_verify_per_layer_agrees():
+    import test_lava_build
+    from snn_deploy.sims.verify import run_backends
+    graph = test_lava_build.spike_product_graph()
+    x = torch.rand(1, *graph.input.shape, generator=torch.Generator().manual_seed(2))
+    report = run_backends(None, graph, x, None, ["sim", "lava"], per_layer=True)
+    assert report.exact

@@ -273,7 +273,8 @@ def _export_netx(path: Path, target: str, output: Path, force: bool):
 
 
 def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | None, steps: int | None,
-                  layout: str, samples: int, data_dir: Path | None, json_path: Path | None) -> None:
+                  layout: str, samples: int, data_dir: Path | None, json_path: Path | None,
+                  per_layer: bool = False) -> None:
     """``verify NETWORK.net`` (the imported graph; the netx backend runs the file) or ``verify BUNDLE`` (the
     bundle's graph): the graph-only backends, as no torch model exists."""
     from snn_deploy.exporters.bundle import load_bundle
@@ -299,7 +300,7 @@ def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | 
     else:
         check_input_size(graph.input.shape, samples, graph.T, f"--dataset {dataset}")
         x, y = bundle_tensors(graph, dataset, "test", samples, data_dir)
-    report = run_backends(path if netx else None, graph, x, y.tolist() if y is not None else None, chosen)
+    report = run_backends(path if netx else None, graph, x, y.tolist() if y is not None else None, chosen, per_layer)
     render(report)
     emit_json(json_path, report_json(report))
     raise SystemExit(0 if report.exact else 1)
@@ -362,14 +363,16 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 @click.option("--layout", type=click.Choice(("chw", "whc")), default="chw", show_default=True,
               help="--input layout (whc: Lava's).")
 @click.option("--samples", type=POSITIVE, default=32, show_default=True, help="Number of test samples.")
+@click.option("--per-layer", is_flag=True, help="Lava runs one layer at a time, driven by the simulator's "
+              "recorded spikes (bounded memory; needs sim before lava in --backends).")
 @click.option("--calibrate", "calibrate", metavar="DATASET", help="Calibration data for a float model.")
 @data_dir_option()
 @json_option("Also write the report as JSON")
 @click.option("--force", is_flag=True, help="Replace an existing --json file.")
 @exit_on_user_error
 def verify(model_path: Path, backends: str | None, dataset: str | None, array: Path | None, steps: int | None,
-           layout: str, samples: int, calibrate: str | None, data_dir: Path | None, json_path: Path | None,
-           force: bool) -> None:
+           layout: str, samples: int, per_layer: bool, calibrate: str | None, data_dir: Path | None,
+           json_path: Path | None, force: bool) -> None:
     """Run the same inputs through every backend and compare the spikes of every layer.
 
     MODEL is a snn-deploy model file, a lava-dl netx network (backends sim, lava, onnx, netx: lava-dl's own
@@ -383,7 +386,7 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
     check_outputs(None if to_stdout(json_path) else json_path, inputs=[model_path, array], force=force)
     if model_path.is_dir() or looks_like_netx(model_path):
         backends = backends or ("sim,onnx" if model_path.is_dir() else f"sim,{registry.NETX}")
-        _verify_graph(model_path, backends, dataset, array, steps, layout, samples, data_dir, json_path)
+        _verify_graph(model_path, backends, dataset, array, steps, layout, samples, data_dir, json_path, per_layer)
         return
     if dataset is None or array is not None or steps is not None:
         raise UserError("verify of a model file runs a data set for the model's T: pass --dataset (--input and "
@@ -406,7 +409,7 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
     prepared = prepare(model_file, calibration=_calibration(model_file, calibrate, data_dir), rewrites=[])
     graph = lower_for_target(prepared, profile("loihi2"))
     x, y = dataset_tensors(prepared.model.config, dataset, "test", samples, data_dir)
-    report = run_backends(prepared.model, graph, x, y.tolist(), chosen)
+    report = run_backends(prepared.model, graph, x, y.tolist(), chosen, per_layer)
     render(report)
     emit_json(json_path, report_json(report))
     raise SystemExit(0 if report.exact else 1)
