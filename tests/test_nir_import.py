@@ -85,8 +85,8 @@ def test_on_loihi_grid_the_import_is_spike_exact(data):
     """Where the float network's arithmetic is Loihi's, the import reproduces it spike for spike: integer-valued
     IF neurons (no decay to truncate), binary images, conv weights ``m 255/64`` with even ``m`` up to 254 (the
     quantizer then picks ``vth = 64`` and keeps ``m``), and a threshold no sum can equal (``255 k != 64``), so
-    SpikingJelly's ``v >= 1`` and Loihi's ``v > vth`` decide alike. The Affine readout of the flattened map makes
-    the layer a vector and runs on the host."""
+    SpikingJelly's ``v >= 1`` and Loihi's ``v > vth`` decide alike. The Affine readout of the flattened map runs on
+    the host and reads every neuron; the layer keeps its conv and its (C, H, W) layout."""
     with fn._quiet():
         from spikingjelly.activation_based import functional, layer, neuron
         from spikingjelly.activation_based.nir_exchange import export_to_nir
@@ -114,7 +114,7 @@ def test_on_loihi_grid_the_import_is_spike_exact(data):
             logits.append(net[3](net[2](z)))
     result = fn.simulate(graph, x)
     ours = result.spikes[next(n for n in ir.nodes if isinstance(ir.nodes[n], nir.IF))]
-    assert graph.of_kind(LIFNode)[0].shape == (fn.CHANNELS * fn.SIDE ** 2, 1, 1)
+    assert graph.of_kind(LIFNode)[0].shape == (fn.CHANNELS, fn.SIDE, fn.SIDE) and graph.classifier.per_neuron
     source = torch.stack(spikes)
     assert 0.05 < source.mean() < 0.5
     assert torch.equal(ours.reshape(source.shape[0], len(x), -1).bool(), source.reshape(source.shape[0], len(x), -1).bool())
@@ -304,7 +304,9 @@ def test_pools_scales_and_flattened_readouts_compose_like_a_float_executor(data)
     ir = nir.NIRGraph(nodes=nodes, edges=list(zip(order, order[1:])))
     x = data[1][0][:128]
     graph, _ = nir_import.to_graph(ir, steps=fn.STEPS)
-    assert [n.shape for n in graph.of_kind(LIFNode)] == [(96, 1, 1), (10, 1, 1)]
+    assert [n.shape for n in graph.of_kind(LIFNode)] == [(6, 4, 4), (10, 1, 1)]
+    conv = graph["avg"]  # conv then average pool: one 4x4 stride-2 conv (padding 1)
+    assert (conv.weight.shape, conv.stride, conv.padding) == ((6, 1, 4, 4), (2, 2), (1, 1))
     ours = fn.simulate(graph, x)
     reference = Executor(ir, neurons="torch", dtype=torch.float64).run(x, fn.STEPS)
     for name, rate, iou in (("lif1", 0.2, 0.93), ("lif2", 0.02, 0.6)):
