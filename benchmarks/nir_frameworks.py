@@ -8,6 +8,11 @@ IoU (spikes emitted by both over spikes emitted by either), the IoU when the lay
 the layer before (its own arithmetic without propagated differences), and per network the prediction agreement
 (class = the output layer's spike count) and both accuracies.
 
+Also the pool->conv row: Sinabs's pooling CNN (``framework_nets.sinabs_pool_net``: SumPool2d then Conv2d) imported
+as one strided convolution (after) and as the full-map kernel the import built before (``framework_nets.as_dense``):
+Loihi 2 cores and chips, synapses (non-zero weights of the layer), synaptic operations per sample, and whether every
+layer's spikes are identical.
+
     python benchmarks/nir_frameworks.py [--samples N] [--steps T] [--json out.json] [--write DIR]
 
 ``--write DIR`` also saves each framework's file (``DIR/snntorch_net.nir``, ...) with the ``--dt`` to export it
@@ -66,11 +71,40 @@ def main() -> None:
               file=sys.stderr)
     print(f"NIR import vs source framework: {len(x)} test digits, T = {args.steps}, inputs on the 8-bit grid")
     print(fn.table(rows))
+    pool = pool_row(fit, x, args.steps) if importlib.util.find_spec("sinabs") else None
+    if pool:
+        print(f"pool->conv (sinabs-pool, Loihi 2): cores {pool['cores_before']} -> {pool['cores_after']}, chips "
+              f"{pool['chips_before']} -> {pool['chips_after']}, synapses {pool['synapses_before']} -> "
+              f"{pool['synapses_after']}, synaptic ops per sample {pool['sops_before']:.0f} -> "
+              f"{pool['sops_after']:.0f}, identical spikes on every layer: {pool['identical_spikes']}")
     if skipped:
         print("skipped: " + ", ".join(skipped))
     if args.json:
         args.json.write_text(json.dumps({"schema_version": SCHEMA, "samples": len(x), "steps": args.steps,
-                                         "rows": [dataclasses.asdict(r) for r in rows]}, indent=2))
+                                         "rows": [dataclasses.asdict(r) for r in rows], "pool_conv": pool}, indent=2))
+
+
+def pool_row(fit, x: torch.Tensor, steps: int) -> dict:
+    """Cores, chips, synapses, synaptic ops per sample and spike equality of the pool->conv network, before (full-map
+    kernel) and after (one strided conv)."""
+    from snn_deploy.graph import LIFNode, profile
+    from snn_deploy.sims.mapper import map_graph
+    from snn_deploy.sims.simulator import simulate
+
+    net = fn.sinabs_pool_net(fit, steps)
+    after, _ = nir_import.to_graph(net.ir, dt=net.dt, steps=steps, calibration=fit[0])
+    conv = after[net.layers[1]].inputs[0]
+    row = {}
+    runs = {}
+    for when, graph in (("before", fn.as_dense(after, conv)), ("after", after)):
+        mapping = map_graph(graph, profile("loihi2"))
+        runs[when] = simulate(graph, x)
+        row[f"cores_{when}"], row[f"chips_{when}"] = len(mapping.cores), mapping.chips
+        row[f"synapses_{when}"] = sum(layer.synapses for layer in mapping.layers.values())
+        row[f"sops_{when}"] = sum(float(v.sum()) for v in runs[when].synaptic_ops.values()) / len(x)
+    row["identical_spikes"] = all(torch.equal(runs["before"].spikes[n.name].flatten(2),
+                                              runs["after"].spikes[n.name].flatten(2)) for n in after.of_kind(LIFNode))
+    return row
 
 
 if __name__ == "__main__":

@@ -85,6 +85,11 @@ def test_a_lone_strided_conv_between_two_if_layers_stays_a_conv():
     again = simulate(back, x)
     torch.testing.assert_close(again.logits, ours.logits)
     torch.testing.assert_close(ours.logits, ours.spikes["if2"].double().flatten(2).mean(0))  # identity readout
+    from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
+
+    spikes, logits = run_onnx(to_onnx(graph), graph, x)
+    assert all(torch.equal(spikes[k].bool(), ours.spikes[k].bool()) for k in ours.spikes)
+    torch.testing.assert_close(logits, ours.logits)
 
 
 def test_a_pool_then_a_padded_conv_composes_only_where_exact():
