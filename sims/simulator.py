@@ -116,12 +116,6 @@ class ConvKernel:
                                     output_padding=_output_padding(in_shape[1:], out_hw, w.shape[2:], node.stride,
                                                                    node.padding))
         self.fanout = fanout[0, 0].flatten() * (w.shape[0] // node.groups)  # float64 [H * W], exact integers
-        nonzero = torch.ones(1, w.shape[0], *out_hw, dtype=torch.float64)
-        self.synapses_out = F.conv_transpose2d(
-            nonzero, (w != 0).to(torch.float64), stride=node.stride, padding=node.padding, groups=node.groups,
-            output_padding=_output_padding(in_shape[1:], out_hw, w.shape[2:], node.stride, node.padding)).flatten()
-        """Non-zero synapses out of every input neuron (float64 [C * H * W], exact integers): a zero weight is no
-        synapse, so it makes no synaptic operation."""
         # torch's CPU convolution of 1x1 kernels is several times slower than the same sums as a batched matmul
         self.pointwise = w.shape[2:] == (1, 1) and tuple(node.padding) == (0, 0) and node.groups == 1
         delay = torch.from_numpy(node.delay)
@@ -166,16 +160,16 @@ class ConvKernel:
         return self.convolve(self.operand(x))
 
     def synaptic_ops(self, x: torch.Tensor) -> int:
-        """Every (non-zero input event, non-zero synapse) pair of one step x [B, C, H, W]: events per input neuron
-        times its non-zero synapses."""
+        """Every (non-zero input event, synapse) pair of one step x [B, C, H, W]: events per position times that
+        position's fan-out."""
         return int(self.synaptic_ops_per_step(_as_float(x != 0, torch.float32).unsqueeze(0))[0])
 
     def synaptic_ops_per_step(self, events: torch.Tensor) -> np.ndarray:
         """:meth:`synaptic_ops` of every step of 0/1 float ``events`` [T, B, C, H, W] at once ([T] int64): the
-        events of each input neuron, summed over samples (exact in float32 below 2^24 terms)."""
-        steps, batch = events.shape[:2]
-        per_neuron = _count(events.reshape(steps, batch, -1))
-        return (per_neuron.to(torch.float64) @ self.synapses_out).to(torch.int64).numpy()
+        events at each position, summed over samples and channels (exact in float32 below 2^24 terms)."""
+        steps, batch, channels = events.shape[:3]
+        per_position = _count(events.reshape(steps, batch * channels, -1))
+        return (per_position.to(torch.float64) @ self.fanout).to(torch.int64).numpy()
 
 
 def _output_padding(in_hw, out_hw, kernel, stride, padding) -> tuple[int, int]:

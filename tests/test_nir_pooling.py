@@ -3,7 +3,7 @@
 A pool next to a conv composes into one strided convolution when that is exact; a lone strided conv between two
 neuron layers keeps its kernel even when the output reads its layer neuron by neuron. The reference for "exact" is
 the full-map kernel the import built before (``framework_nets.as_dense``): every layer's spikes must be identical,
-with fewer cores and synaptic operations. The Sinabs network is Sinabs's own export (``sinabs.to_nir``)."""
+with fewer cores, synapses and synaptic operations. The Sinabs network is Sinabs's own export (``sinabs.to_nir``)."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def test_sinabs_sumpool_then_conv_is_one_strided_conv_with_identical_spikes():
     torch.testing.assert_close(ours.logits, before.logits)
     cores = len(map_graph(graph, profile("loihi2")).cores)
     assert cores < len(map_graph(dense, profile("loihi2")).cores)
-    # a zero weight is no synapse: the dense kernel's zeros make no synaptic operations
-    assert ours.synaptic_ops[pool_conv].sum() == before.synaptic_ops[pool_conv].sum() > 0
+    # the full-map kernel's zeros are synapses the chip would process: the strided conv has about half the ops
+    assert 0 < ours.synaptic_ops[pool_conv].sum() < 0.6 * before.synaptic_ops[pool_conv].sum()
     source = net.run(x, fn.STEPS)
     for layer, ref in zip(net.layers, source):
         assert fn._iou(ours.spikes[layer], ref) > 0.25, layer  # float Sinabs (v >= 1) against Loihi (v > vth)

@@ -18,16 +18,15 @@ from snn_deploy.sims.simulator import ConvKernel, simulate
 
 
 def _unfold_sops(x: torch.Tensor, layer: nn.Module) -> int:
-    """(input event, non-zero synapse) pairs by im2col: every tap of every output window that sees a non-zero input,
-    times the output channels that tap's input channel feeds with a non-zero weight."""
-    weight = layer.weight.detach()
+    """(input event, synapse) pairs by im2col: every tap of every output window that sees a non-zero input,
+    times the output channels each input channel feeds."""
     if isinstance(layer, nn.Conv2d):
-        k, s, p, groups = layer.kernel_size, layer.stride, layer.padding, layer.groups
+        k, s, p, groups, c_out = layer.kernel_size, layer.stride, layer.padding, layer.groups, layer.out_channels
     else:  # pointwise Conv1d / Linear on token maps
         k, s, p, groups = (1, 1), (1, 1), (0, 0), 1
-    cols = F.unfold((x != 0).to(torch.float64), k, padding=p, stride=s).sum((0, 2))  # per (input channel, tap)
-    nonzero = (weight != 0).reshape(groups, weight.shape[0] // groups, -1).sum(1).to(torch.float64)
-    return int((cols.reshape(groups, -1) * nonzero).sum().item())
+        c_out = layer.weight.shape[0]
+    cols = F.unfold((x != 0).to(torch.float64), k, padding=p, stride=s)
+    return int(cols.sum().item()) * (c_out // groups)
 
 
 def test_conv_sops_equal_an_im2col_count_from_forward_hooks():
