@@ -527,7 +527,7 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
         if not isinstance(node, NEURONS) or name in refused or refused & set(_sources(ir, s, name)):
             continue  # refused, or reads a refused node (reported there)
         try:
-            built = _neuron(ir, s, name, graph_shape, dt, input_scale, signed)
+            built = _neuron(ir, s, name, graph_shape, dt, input_scale, signed, steps)
         except _Refused as exc:
             problems.append(Problem(name, str(exc), NEURON_FIX))
             refused.add(name)
@@ -549,7 +549,7 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
 
 
 def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, Shape], dt: float,
-            input_scale: float, signed: bool):
+            input_scale: float, signed: bool, steps: int):
     """The ConvNodes and LIFNode of neuron ``name``."""
     shape = s.shapes[name]
     dyn = neuron_dynamics(ir.nodes[name], shape, dt)
@@ -582,6 +582,7 @@ def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, S
     stacked = torch.from_numpy(np.concatenate([p.weight.reshape(len(p.weight), -1) for p in paths], axis=1))
     record, wq = quantize_layer(name, stacked, torch.from_numpy(np.asarray(bias_out, dtype=np.float64)), 1.0,
                                 input_scale=input_scale if analog else None, input_signed=signed, neuron=name)
+    _refuse_dead(ir.nodes[name], name, dt, steps, stacked, wq, np.asarray(bias_out, dtype=np.float64), record)
     convs = []
     for path, part in zip(paths, torch.split(wq, widths, dim=1)):
         kernel = part.reshape(path.weight.shape).to(torch.int64).numpy()
@@ -591,6 +592,31 @@ def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, S
                   bias_mant=np.asarray(record.bias_mant, dtype=np.int64),
                   bias_exp=np.asarray(record.bias_exp, dtype=np.int64))
     return convs, lif, record, dyn
+
+
+DT_FIX = ("pass the step the file was written for with --dt (Sinabs and other IAF files: --dt 1; Norse: the "
+          "square of Norse's dt; docs/nir_mapping.md)")
+
+
+def _refuse_dead(node: nir.NIRNode, name: str, dt: float, steps: int, weight: torch.Tensor, wq: torch.Tensor,
+                 bias: np.ndarray, record) -> None:
+    """A layer that quantization silenced is an error, not a bundle: every non-zero float weight rounded to 0, or
+    a bias (a synaptic bias or the leak towards ``v_leak``) that alone would reach the threshold within the run
+    rounded to 0 everywhere. At the wrong ``dt`` the per-step gain ``dt r / tau`` is orders of magnitude off, which
+    is how this happens to a valid file."""
+    why = (f"at dt = {dt:g} s the {type(node).__name__} neuron's per-step input gain (dt r over v_threshold, and "
+           "over tau for a leaky neuron) sets these values")
+    if bool(weight.any()) and not bool(wq.any()):
+        w_max, b_max = float(weight.abs().max()), float(np.abs(bias).max(initial=0))
+        cause = (f"its bias (up to {b_max:.3g} per step) is {b_max / w_max:.3g}x its largest weight and caps the "
+                 "threshold" if b_max > w_max else "even the largest 17-bit threshold leaves them below half a step of "
+                 "the 8-bit weights")
+        raise UserError(f"NIR layer {name!r}: quantization rounds all {wq.numel()} weights to 0 (largest |w| "
+                        f"{w_max:.3g} of the threshold per unit input, vth {record.vth}: {cause}); {why}; {DT_FIX}")
+    if np.abs(bias).max(initial=0) * steps >= 1 and not any(record.bias_mant):
+        raise UserError(f"NIR layer {name!r}: quantization rounds its bias / leak to 0 (largest |bias| "
+                        f"{np.abs(bias).max():.3g} of the threshold per step, enough to fire within {steps} steps); "
+                        f"{why}; {DT_FIX}")
 
 
 def _readout_map(ir: nir.NIRGraph, s: _Structure) -> tuple[str, np.ndarray, np.ndarray] | None:

@@ -222,9 +222,23 @@ def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data
         write_bundle(graph, output, target=hw, quantization=quantization, extra=extra, force=force)
         click.echo(f"wrote {output}/ ({len(graph.nodes)} nodes, {graph.T} steps, pipeline latency "
                    f"{max(graph.depths().values())} steps)")
+        _echo_silent(graph, calibration)
     else:
         _write_single_file(target, graph, output)
         click.echo(f"wrote {output}")
+
+
+def _echo_silent(graph, calibration) -> None:
+    """Name the layers that never spike on the calibration data (a silent layer deploys, but nothing after it
+    receives anything: a sign of a wrong --dt or a scale problem)."""
+    if calibration is None:
+        return
+    from snn_deploy.sims.simulator import simulate
+
+    counts = simulate(graph, calibration).spike_counts
+    silent = [name for name, per_step in counts.items() if not per_step.any()]
+    if silent:
+        click.echo(f"never spikes on the {len(calibration)} calibration samples: {', '.join(silent)}")
 
 
 def _export_netx(path: Path, target: str, output: Path, force: bool) -> None:
