@@ -27,7 +27,9 @@ from snn_deploy.data.tensors import Input, dataset_tensors
 from snn_deploy.errors import UserError
 from snn_deploy.graph import ConvNode, Graph, LIFNode, SpikeProductNode, SumNode, input_sequence
 from snn_deploy.sims import backends
-from snn_deploy.sims.simulator import PRODUCT_COUNTS, ConvKernel, EventCounts, conv_sources, count_events
+from snn_deploy.sims.simulator import (
+    PRODUCT_COUNTS, ConvKernel, EventCounts, conv_sources, count_events, readout_input,
+)
 
 RASTER_LAYERS, RASTER_NEURONS, RASTER_SAMPLES = 6, 8, 4
 
@@ -74,6 +76,10 @@ class Activity:
     """Seconds spent in the backend (slowest process when sharded)."""
     processes: int = 1
     raster: Raster | None = None
+    first_logits: np.ndarray | None = None
+    """The classifier's logits of the first sample (rank 0's), where the graph has one: ``simulate --input``'s class."""
+    first_counts: np.ndarray | None = None
+    """The readout's input spike counts over the run of the first sample ([C * H * W]), where the graph has one."""
 
     @property
     def accuracy(self) -> float | None:
@@ -170,6 +176,18 @@ def _reduce(act: Activity, shard: Shard) -> None:
     act.backend_s, act.processes = float(slowest), shard.world
 
 
+def _first_outputs(act: Activity, graph: Graph, spikes: dict[str, torch.Tensor], logits: torch.Tensor | None) -> None:
+    """Keep the first sample's logits and the readout's input spike counts (a backend that does not return the
+    readout's input spikes leaves the counts out)."""
+    if graph.classifier is None or logits is None:
+        return
+    act.first_logits = logits[0].double().numpy()
+    try:
+        act.first_counts = readout_input(graph, spikes)[:, 0].sum(0).flatten().numpy()
+    except KeyError:
+        act.first_counts = None
+
+
 def run_dataset(graph: Graph, x: torch.Tensor, labels: torch.Tensor | None, *, backend: str = "sim",
                 batch_size: int = 32, shard: Shard = Shard()) -> Activity:
     """Run samples ``x`` ([N, C, H, W] images held for T steps, or [steps, N, C, H, W] per step) with ``labels``
@@ -209,6 +227,7 @@ def run_dataset(graph: Graph, x: torch.Tensor, labels: torch.Tensor | None, *, b
             act.add(events)
             if act.raster is None:
                 act.raster = _raster(graph, spikes)
+                _first_outputs(act, graph, spikes, logits)
             advance(int(xb.shape[axis]))
     _reduce(act, shard)
     return act

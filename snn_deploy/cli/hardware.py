@@ -137,6 +137,8 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
          f"{report['run']['processes']} process(es)")
     for label, value in summary_lines(report):
         echo(f"  {label:<38}{value}")
+    if array is not None:
+        _echo_prediction(analysis.activity)
     for model, label in (("neurons", "coincidence neurons"), ("embedded", "embedded cores")):
         hw = report["hardware"][model]
         echo(f"  {'spike products as ' + label:<38}{hw['cores']} cores on {hw['chips']} chip(s), "
@@ -156,6 +158,26 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
         shown = 1 if array is not None else trace_samples
         echo(f"  {'membrane traces':<38}{traces_out} ({shown} sample(s); simulator, functional time base)")
     fail_on_violations(analysis, allow_violations)
+
+
+OUTPUT_COUNTS_SHOWN = 64
+"""Output spike counts are printed for readouts of at most this many neurons (one per class, typically)."""
+
+
+def _echo_prediction(activity) -> None:
+    """The --input sample's predicted class and its logits, and the output layer's spike counts over the run."""
+    import numpy as np
+
+    if activity.first_logits is None:
+        return
+    logits = activity.first_logits
+    top = int(np.argmax(logits))
+    click.echo(f"  {'predicted class':<38}{top} (logit {logits[top]:.4g} of {len(logits)} classes; logits "
+               f"{np.array2string(logits, precision=3, max_line_width=10**6)})")
+    counts = activity.first_counts
+    if counts is not None and counts.size <= OUTPUT_COUNTS_SHOWN:
+        click.echo(f"  {'output spike counts':<38}{' '.join(str(int(c)) for c in counts)} (per output neuron, "
+                   f"over {activity.T} steps)")
 
 
 def fail_on_violations(analysis, allow: bool) -> None:
