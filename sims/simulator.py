@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from snn_deploy.fixedpoint import LIFState, lif_step_inplace, spike_product, split_heads
-from snn_deploy.fixedpoint.lif import float_dtype
+from snn_deploy.fixedpoint.lif import Overflow, RegisterOverflows, float_dtype
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
     ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode, conv_row_l1, input_sequence,
@@ -65,6 +65,17 @@ class EventCounts:
     """Per sum node: non-zero values (the graded spikes a relay sends)."""
     products: dict[str, dict[str, np.ndarray]]
     """Per spike product: the :data:`PRODUCT_COUNTS`."""
+    registers: dict[tuple[str, str], Overflow] = field(default_factory=dict)
+    """Per (LIF node, register) that overflowed: see :data:`REGISTERS` (counted by :func:`simulate` only)."""
+
+
+REGISTERS = {"synaptic input": f"{L.A_IN_HW_BITS}-bit a_in (Lava's model adds it unwrapped)",
+             "current": f"{L.UV_BITS}-bit u (wraps, as in Lava's model)",
+             "voltage": f"{L.UV_BITS}-bit v (saturates, as in Lava's model)"}
+"""The LIF registers the simulator checks at run time, and what Lava's fixed-point LIF (``PyLifModelBitAcc``) does
+with a value beyond each: it declares a_in 16-bit but adds whatever the synapse sends (an int32 channel), wraps u
+to 24-bit two's complement and clips v to +-(2^23 - 1); the simulator does the same and counts."""
+A_IN_MAX = (1 << (L.A_IN_HW_BITS - 1)) - 1
 
 
 def conv_sources(graph: Graph, conv: ConvNode) -> list[str]:
@@ -85,6 +96,8 @@ class SimResult:
     """Per synapse node (conv, spike product): synaptic operations at each step, summed over the batch ([T])."""
     overflow: dict[str, int] = field(default_factory=dict)
     """Per conv node: currents outside Lava's 24-bit Conv accumulator (where Lava would wrap)."""
+    registers: dict[tuple[str, str], Overflow] = field(default_factory=dict)
+    """Per (LIF node, register of :data:`REGISTERS`) that overflowed in this batch: count and worst magnitude."""
     traces: dict[str, MembraneTrace] = field(default_factory=dict)
     """Per LIF node asked for (``simulate(traces=...)``): its state after every step."""
     events: EventCounts | None = None
@@ -213,17 +226,33 @@ def _conv(kernel: ConvKernel, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray
     return currents.unflatten(0, (steps, batch)), kernel.synaptic_ops_per_step(events), overflow
 
 
+def _overflows(params, peak: int, bias: torch.Tensor, steps: int) -> RegisterOverflows | None:
+    """Counters for u and v where a bound cannot rule an overflow out (None: the step skips the check). u holds at
+    most ``(peak << 6)`` times the geometric sum of its decay; v, before the spike, at most the threshold plus u
+    and the bias above, and ``min(steps, 4096 / dv)`` times u and the bias below."""
+    decay_u, decay_v = params.decay_factors()
+    drive = peak << L.ACT_SHIFT
+    u_max = drive * min(steps, L.DECAY_UNITY / max(L.DECAY_UNITY - decay_u, 1))
+    b_max = int(bias.abs().max()) if bias.numel() else 0
+    v_max = max(params.threshold() + u_max + b_max,
+                (u_max + b_max) * min(steps, L.DECAY_UNITY / max(L.DECAY_UNITY - decay_v, 1)))
+    return RegisterOverflows.zero() if u_max >= L.UV_HALF or v_max > L.V_MAX else None
+
+
 def _lif(node: LIFNode, current: torch.Tensor | None, trace: bool = False, *, bias_payload: torch.Tensor | None = None,
-         resets: frozenset[int] = frozenset()) -> tuple[torch.Tensor, np.ndarray, MembraneTrace | None]:
+         resets: frozenset[int] = frozenset(), registers: dict[tuple[str, str], Overflow] | None = None
+         ) -> tuple[torch.Tensor, np.ndarray, MembraneTrace | None]:
     """Spikes (bool [T, B, C, H, W]) of a LIF population driven by ``current`` [T, B, C, H, W] (None: no synaptic
     input) and, for a bias-driven input layer, ``bias_payload`` (integers [T, B, C, H, W] added to its bias
     mantissa), their number at each step, and (with ``trace``) its state after every step. The state is float32
     where that is exact for these inputs (:func:`float_dtype`), else float64 (exact for every Loihi integer, and
-    faster than int64); every step updates it in place; it is zeroed before the steps in ``resets``."""
+    faster than int64); every step updates it in place; it is zeroed before the steps in ``resets``. Values beyond
+    the :data:`REGISTERS` are added to ``registers`` (per (layer, register)), in the same pass."""
     params = node.params()
     if current is None:
         current = torch.zeros(bias_payload.shape, dtype=torch.float32)
-    dtype = float_dtype(params, _max_abs(current))
+    peak = _max_abs(current)
+    dtype = float_dtype(params, peak)
     bias = params.bias().to(dtype)
     if bias_payload is not None:
         mant = params.bias_mant + bias_payload.to(torch.int64)
@@ -234,12 +263,20 @@ def _lif(node: LIFNode, current: torch.Tensor | None, trace: bool = False, *, bi
     state = LIFState.zeros(current.shape[1:], dtype=dtype)
     spikes = torch.empty(current.shape, dtype=dtype)
     us, vs = (torch.empty(current.shape, dtype=dtype) for _ in range(2)) if trace else (None, None)
+    overflow = _overflows(params, peak, bias, current.shape[0]) if registers is not None else None
+    if registers is not None and peak > A_IN_MAX:
+        found = Overflow()
+        found.tally(current, -A_IN_MAX, A_IN_MAX)
+        registers[(node.name, "synaptic input")] = found
     for t in range(current.shape[0]):
         if t in resets:
             state.reset()
-        lif_step_inplace(state, current[t], params, bias if bias_payload is None else bias[t], spikes[t])
+        lif_step_inplace(state, current[t], params, bias if bias_payload is None else bias[t], spikes[t], overflow)
         if trace:
             us[t], vs[t] = state.u, state.v
+    for register, found in ((("current", overflow.current), ("voltage", overflow.voltage)) if overflow else ()):
+        if found.count:
+            registers[(node.name, register)] = found
     recorded = MembraneTrace(us.to(torch.int64), vs.to(torch.int64)) if trace else None
     return spikes.to(torch.bool), _count(spikes.flatten(1)).to(torch.int64).numpy(), recorded
 
@@ -343,7 +380,8 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
     spike_counts: dict[str, np.ndarray] = {}
     sops: dict[str, np.ndarray] = {}
     overflow: dict[str, int] = {}
-    events = EventCounts(_sent_events(graph, payload), spike_counts, {}, {}, {}) if counts else None
+    registers: dict[tuple[str, str], Overflow] = {}
+    events = EventCounts(_sent_events(graph, payload), spike_counts, {}, {}, {}, registers) if counts else None
     sources: dict[str, torch.Tensor] = {graph.input.name: payload}  # spike sources of convs, while counting
     for node in graph.nodes:
         inputs = [values[i] for i in node.inputs]
@@ -370,7 +408,7 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
                        else _add(inputs, sum(bounds[i] for i in node.inputs)))
             values[node.name], spike_counts[node.name], trace = _lif(
                 node, current, node.name in traces, bias_payload=inputs[0] if bias_driven else None,
-                resets=resets)
+                resets=resets, registers=registers)
             if trace is not None:
                 kept[node.name] = trace
             if node.name in record:
@@ -391,7 +429,7 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
             raise TypeError(f"simulator has no rule for node kind {node.kind!r}")
     readout = graph.classifier
     logits = readout_logits(readout, values[readout.name]) if readout is not None else None
-    return SimResult(spikes, logits, spike_counts, sops, overflow, kept, events)
+    return SimResult(spikes, logits, spike_counts, sops, overflow, registers, kept, events)
 
 
 def readout_logits(readout: ReadoutNode, features: torch.Tensor) -> torch.Tensor:

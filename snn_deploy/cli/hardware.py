@@ -80,7 +80,7 @@ def _common(command):
                      help="Also write NeuroBench's metrics (footprint, sparsities, synaptic operations) as JSON in "
                           "NeuroBench's result layout."),
         click.option("--allow-violations", is_flag=True, help="Exit 0 even when the mapping breaks the profile's "
-                     "per-core limits (default: exit 1 after writing every output)."),
+                     "per-core limits or a value overflows a register (default: exit 1 after writing every output)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -184,12 +184,20 @@ def fail_on_violations(analysis, allow: bool) -> None:
     """Exit with :data:`CHECK_FAILED_EXIT_CODE` when the mapping breaks the profile's limits (after every output
     is written), unless ``allow``."""
     from snn_deploy.graph import summarize
+    from snn_deploy.sims.report import register_violations
 
     violations = analysis.mappings["neurons"].violations
-    if not violations:
+    registers = register_violations(analysis.activity, analysis.profile)
+    if not violations and not registers:
         return
-    click.echo(f"check failed: {len(violations)} violation(s) of {analysis.profile.name}'s per-core limits: "
-               f"{summarize(violations)}" + ("" if allow else " (exit 1; --allow-violations exits 0)"), err=True)
+    tail = "" if allow else " (exit 1; --allow-violations exits 0)"
+    if violations:
+        click.echo(f"check failed: {len(violations)} violation(s) of {analysis.profile.name}'s per-core limits: "
+                   f"{summarize(violations)}" + tail, err=True)
+    if registers:
+        click.echo(f"check failed: {len(registers)} register overflow(s) of {analysis.profile.name}: " + "; ".join(
+            f"{r['layer']} {r['register']}: {r['count']:,} value(s) beyond the {r['behaviour']}, worst {r['worst']:,}"
+            for r in registers) + tail, err=True)
     if not allow:
         raise click.exceptions.Exit(CHECK_FAILED_EXIT_CODE)
 
