@@ -29,6 +29,7 @@ thresholds <= 0, time constants shorter than ``dt``, non-uniform time constants 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -515,6 +516,9 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
         graph_shape[s.input] = layout(s.shapes[s.input])
     except _Refused as exc:
         raise UserError(f"NIR Input {s.input!r}: {exc}") from None
+    if calibration is not None and not problems:
+        input_scale = _balanced_input_scale(ir, s, graph_shape, dt, input_scale, signed, steps, calibration)
+        report.input_scale = input_scale
     nodes.append(InputNode(s.input, (), graph_shape[s.input], scale=input_scale, payload_bits=INPUT_PAYLOAD_BITS,
                            signed=signed))
     try:
@@ -527,7 +531,7 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
         if not isinstance(node, NEURONS) or name in refused or refused & set(_sources(ir, s, name)):
             continue  # refused, or reads a refused node (reported there)
         try:
-            built = _neuron(ir, s, name, graph_shape, dt, input_scale, signed, steps)
+            built = _neuron(ir, s, name, graph_shape, dt, input_scale, signed, steps, calibration)
         except _Refused as exc:
             problems.append(Problem(name, str(exc), NEURON_FIX))
             refused.add(name)
@@ -549,7 +553,7 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
 
 
 def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, Shape], dt: float,
-            input_scale: float, signed: bool, steps: int):
+            input_scale: float, signed: bool, steps: int, calibration: torch.Tensor | None = None):
     """The ConvNodes and LIFNode of neuron ``name``."""
     shape = s.shapes[name]
     dyn = neuron_dynamics(ir.nodes[name], shape, dt)
@@ -580,8 +584,10 @@ def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, S
             paths.append(_Path(src, f"{name}.from.{src}", matrix.reshape(n, *graph_shape[src])))
     widths = [p.weight[0].size for p in paths]
     stacked = torch.from_numpy(np.concatenate([p.weight.reshape(len(p.weight), -1) for p in paths], axis=1))
+    peak = _input_peak(ir, s, name, dyn.gain, calibration) if analog else None
     record, wq = quantize_layer(name, stacked, torch.from_numpy(np.asarray(bias_out, dtype=np.float64)), 1.0,
-                                input_scale=input_scale if analog else None, input_signed=signed, neuron=name)
+                                input_scale=input_scale if analog else None, input_signed=signed, neuron=name,
+                                input_peak=peak)
     _refuse_dead(ir.nodes[name], name, dt, steps, stacked, wq, np.asarray(bias_out, dtype=np.float64), record)
     convs = []
     for path, part in zip(paths, torch.split(wq, widths, dim=1)):
@@ -592,6 +598,48 @@ def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, S
                   bias_mant=np.asarray(record.bias_mant, dtype=np.int64),
                   bias_exp=np.asarray(record.bias_exp, dtype=np.int64))
     return convs, lif, record, dyn
+
+
+CALIBRATION_PEAK_SAMPLES = 256
+"""Calibration samples whose input-layer currents set that layer's register bound (more add nothing but time)."""
+
+
+def _input_peak(ir: nir.NIRGraph, s: _Structure, name: str, gain: np.ndarray,
+                calibration: torch.Tensor | None) -> float | None:
+    """The largest |float synaptic input| of the input layer ``name`` on calibration data (None without it)."""
+    if calibration is None:
+        return None
+    shape = s.shapes[s.input]
+    x = calibration.reshape(-1, *shape)[:CALIBRATION_PEAK_SAMPLES].to(torch.float64)
+    currents = _response(ir, s, name, {s.input: x}, len(x), bias=False) * torch.from_numpy(gain)
+    return float(currents.abs().max()) or None
+
+
+INPUT_SCALE_HALVINGS = 4
+"""How far below the full 8-bit input encoding :func:`_balanced_input_scale` looks (down to 4 bits)."""
+
+
+def _balanced_input_scale(ir: nir.NIRGraph, s: _Structure, graph_shape: dict[str, Shape], dt: float, scale: float,
+                          signed: bool, steps: int, calibration: torch.Tensor) -> float:
+    """The input scale (``scale`` halved 0 to :data:`INPUT_SCALE_HALVINGS` times; integer data keeps integer scales)
+    that gives the input layers the most levels on both grids, ``min(input levels, weight levels)``: their current
+    must fit the 16-bit synaptic input register on the calibration data, so a finer input encoding costs weight
+    levels (with 8 input bits a conv may keep 32 of 254 weight levels, with 6 bits over 100)."""
+    integer = bool((calibration == calibration.round()).all())
+    top = float(calibration.abs().max()) * scale
+    layers = [n for n in s.order if isinstance(ir.nodes[n], NEURONS) and s.input in _sources(ir, s, n)]
+    best, chosen = -1, scale
+    for k in range(INPUT_SCALE_HALVINGS + 1):
+        candidate = float(max(1, math.floor(scale / 2 ** k))) if integer else scale / 2 ** k
+        try:
+            levels = min(_neuron(ir, s, n, graph_shape, dt, candidate, signed, steps, calibration)[2].weight_levels
+                         for n in layers)
+        except (_Refused, UserError):
+            return scale  # reported when the layer is built
+        score = min(levels, round(top * candidate / scale))
+        if score > best:
+            best, chosen = score, candidate
+    return chosen
 
 
 DT_FIX = ("pass the step the file was written for with --dt (Sinabs and other IAF files: --dt 1; Norse: the "
