@@ -122,7 +122,7 @@ def time_command(model, graph, repeats: int, batch: int = 32) -> None:
     counted_s, _ = best_of(repeats, lambda: run_dataset(graph, x, y, batch_size=batch))
     with tempfile.TemporaryDirectory() as tmp:
         bundle = write_bundle(graph, Path(tmp) / "model.loihi", target=LOIHI2, quantization={}, extra={})
-        args = ["simulate", str(bundle), "--dataset", "digits", "--batch-size", str(batch)]
+        args = ["simulate", str(bundle), "--dataset", "digits", "--batch-size", str(batch), "--allow-violations"]
 
         def command():
             result = CliRunner().invoke(cli, args, catch_exceptions=False)

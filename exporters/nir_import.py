@@ -29,7 +29,6 @@ thresholds <= 0, time constants shorter than ``dt``, non-uniform time constants 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from snn_deploy.errors import UserError
 from snn_deploy.exporters import nir_io
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, Node, Problem, ReadoutNode, Shape, summarize
-from snn_deploy.quant import INPUT_PAYLOAD_BITS, QuantReport, calibrate_input, quantize_layer
+from snn_deploy.quant import INPUT_PAYLOAD_BITS, QuantReport, balanced_input_scale, calibrate_input, quantize_layer
 
 DEFAULT_DT = nir_io.DT
 """The consumer's step when the file names none: 1e-4 s, snnTorch's fixed step and SpikingJelly's default."""
@@ -615,31 +614,19 @@ def _input_peak(ir: nir.NIRGraph, s: _Structure, name: str, gain: np.ndarray,
     return float(currents.abs().max()) or None
 
 
-INPUT_SCALE_HALVINGS = 4
-"""How far below the full 8-bit input encoding :func:`_balanced_input_scale` looks (down to 4 bits)."""
-
-
 def _balanced_input_scale(ir: nir.NIRGraph, s: _Structure, graph_shape: dict[str, Shape], dt: float, scale: float,
                           signed: bool, steps: int, calibration: torch.Tensor) -> float:
-    """The input scale (``scale`` halved 0 to :data:`INPUT_SCALE_HALVINGS` times; integer data keeps integer scales)
-    that gives the input layers the most levels on both grids, ``min(input levels, weight levels)``: their current
-    must fit the 16-bit synaptic input register on the calibration data, so a finer input encoding costs weight
-    levels (with 8 input bits a conv may keep 32 of 254 weight levels, with 6 bits over 100)."""
-    integer = bool((calibration == calibration.round()).all())
-    top = float(calibration.abs().max()) * scale
+    """:func:`~snn_deploy.quant.balanced_input_scale` over the layers that read the input (``scale`` unchanged when
+    one of them is refused: that is reported when it is built)."""
     layers = [n for n in s.order if isinstance(ir.nodes[n], NEURONS) and s.input in _sources(ir, s, n)]
-    best, chosen = -1, scale
-    for k in range(INPUT_SCALE_HALVINGS + 1):
-        candidate = float(max(1, math.floor(scale / 2 ** k))) if integer else scale / 2 ** k
-        try:
-            levels = min(_neuron(ir, s, n, graph_shape, dt, candidate, signed, steps, calibration)[2].weight_levels
-                         for n in layers)
-        except (_Refused, UserError):
-            return scale  # reported when the layer is built
-        score = min(levels, round(top * candidate / scale))
-        if score > best:
-            best, chosen = score, candidate
-    return chosen
+
+    def levels(candidate: float) -> int:
+        return min(_neuron(ir, s, n, graph_shape, dt, candidate, signed, steps, calibration)[2].weight_levels
+                   for n in layers)
+    try:
+        return balanced_input_scale(scale, calibration, levels)
+    except (_Refused, UserError):
+        return scale
 
 
 DT_FIX = ("pass the step the file was written for with --dt (Sinabs and other IAF files: --dt 1; Norse: the "

@@ -28,7 +28,7 @@ def test_simulate_input_prints_the_class_and_the_output_spike_counts(tmp_path):
     np.save(tmp_path / "x.npy", x)
     code, output = run_cli("export", tmp_path / "net.nir", "--target", "loihi", "-o", tmp_path / "b")
     assert code == 0, output
-    code, output = run_cli("simulate", tmp_path / "b", "--input", tmp_path / "x.npy")
+    code, output = run_cli("simulate", tmp_path / "b", "--input", tmp_path / "x.npy", "--allow-violations")
     assert code == 0, output
     graph, _ = nir_import.to_graph(ir)
     result = simulate(graph, torch.from_numpy(x)[None])
