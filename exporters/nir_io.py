@@ -18,7 +18,8 @@ Mapping (documented in docs/nir_mapping.md):
   other grouped kernels are written ungrouped (zeros between groups).
 * SumNode -> ``nir.Scale`` of ones: NIR sums every edge into a node.
 * ReadoutNode -> ``nir.SumPool2d`` over the whole map, ``nir.Flatten``, ``nir.Affine`` (weights divided by the
-  token count): the mean over tokens (a per-neuron readout: a 1x1 pool, the Affine reads every neuron). The mean over time is the consumer's (documented).
+  token count): the mean over tokens (a per-neuron readout: a 1x1 pool, the Affine reads every neuron). The mean
+  over time is the consumer's (documented).
 * SpikeProductNode (SSA) -> extension ``snn_deploy.spike_product``: a ``nir.Delay`` whose delays are NaN, with the
   operand order and ``float_scale`` (the multiplier over the consuming LIF's threshold: the current in float units)
   in metadata. NIR sums the three incoming edges, so a consumer that does not know the extension

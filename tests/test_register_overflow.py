@@ -33,6 +33,11 @@ def _graph(du: int, dv: int, steps: int = 12) -> Graph:
                   ReadoutNode("out", ("lif",), (n, 1, 1), weight=np.eye(n), bias=np.zeros(n))], T=steps)
 
 
+def _trunc_decay(x: np.ndarray, factor: int) -> np.ndarray:
+    product = x.astype(np.int64) * factor
+    return np.sign(product) * (np.abs(product) >> 12)
+
+
 def _lava_reference(a_in: np.ndarray, du: int, dv: int, vth: int) -> tuple[np.ndarray, np.ndarray, dict]:
     """u, v after every step from Lava's own subthreshold dynamics, and the values it wrapped or clipped."""
     from lava.proc.lif.models import PyLifModelBitAcc
@@ -43,9 +48,7 @@ def _lava_reference(a_in: np.ndarray, du: int, dv: int, vth: int) -> tuple[np.nd
     us, vs = [], []
     wrapped = clipped = 0
     for a in a_in:
-        decayed_u = np.sign(model.u.astype(np.int64) * (4096 - du - 1)) * (
-            np.abs(model.u.astype(np.int64) * (4096 - du - 1)) >> 12)
-        decayed_v = np.sign(model.v.astype(np.int64) * (4096 - dv)) * (np.abs(model.v.astype(np.int64) * (4096 - dv)) >> 12)
+        decayed_u, decayed_v = _trunc_decay(model.u, 4096 - du - 1), _trunc_decay(model.v, 4096 - dv)
         PyLifModelBitAcc.subthr_dynamics(model, a.astype(np.int32))
         wrapped += int(np.sum(model.u != decayed_u + (a.astype(np.int64) << 6)))
         clipped += int(np.sum(model.v != decayed_v + model.u))

@@ -110,7 +110,8 @@ def trunc_shift(x: torch.Tensor, bits: int) -> torch.Tensor:
 @dataclass
 class Overflow:
     """Values that left a register in a run: how many, and the largest magnitude reached before Lava's model wrapped
-    (u) or saturated (v) it. :meth:`tally` is called on the values before that happens."""
+    (u) or saturated (v) it. :meth:`tally` is called on the values before that happens (the count is exact; on a
+    float32 state a worst value beyond 2^24 is float32's nearest)."""
 
     count: int = 0
     worst: int = 0
