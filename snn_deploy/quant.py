@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.models.units import QuantizedInput, UnitHost
 from snn_deploy.neurons import DEFAULT_VTH, FloatLIF, IntegerLIF, QuantizedLIF
@@ -245,6 +246,10 @@ def _quantize_unit(host: UnitHost, prefix: str, spec, input_scale: float, input_
                                 input_signed=input_signed,
                                 neuron=f"{prefix}.{spec.neuron}" if prefix else spec.neuron,
                                 input_peak=_input_peak(layer, w_folded, calibration) if analog else None)
+    if bool(w_folded.any()) and not bool(wq.any()):  # a silent layer deploys, and nothing after it ever fires
+        raise UserError(f"layer {record.layer}: quantization rounds all {wq.numel()} weights to 0 (largest |w| "
+                        f"{float(w_folded.abs().max()):.3g}, threshold {theta:g}); check the layer's BatchNorm "
+                        "statistics, or train the model further before exporting it")
     _install_unit(host, spec, record, tau, input_signed, weight=wq)
     return record
 

@@ -9,6 +9,7 @@ import importlib.util
 import nir
 import numpy as np
 import pytest
+import torch
 
 import framework_nets as fn
 from export_testing import error_line, run_cli
@@ -51,3 +52,17 @@ def test_a_layer_silent_on_the_calibration_data_is_named(tmp_path):
     nir.write(str(path), _lif_net(0.5))
     code, output = run_cli("export", path, "--target", "loihi", "--calibrate", "digits", "-o", tmp_path / "c")
     assert code == 0 and "never spikes" not in output, output
+
+
+def test_a_zoo_layer_whose_weights_all_round_to_zero_is_refused():
+    """The zoo's quantizer names the layer too (here the first conv, its weights scaled to nothing)."""
+    import snn_deploy.models as zoo
+    from snn_deploy.errors import UserError
+    from snn_deploy.quant import quantize
+
+    model = zoo.create("spikformer-tiny", mode="loihi").eval()
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    with torch.no_grad():
+        first.weight.mul_(1e-12)
+    with pytest.raises(UserError, match="rounds all .* weights to 0"):
+        quantize(model)
