@@ -362,6 +362,31 @@ def as_dense(graph, conv: str):
     return Graph(nodes, T=graph.T)
 
 
+def strided_conv_net(pad: int, *, pool: dict | None = None) -> nir.NIRGraph:
+    """The issue's lone strided convs, written directly in NIR: Input (2, 16, 16) -> Conv 2->4 6x6 stride 2 (padding
+    ``pad``) -> IF -> [SumPool2d(**pool) ->] Conv 4->8 6x6 stride 2 -> IF -> Output (identity: read per neuron)."""
+    rng = np.random.default_rng(0)
+    side = (16 + 2 * pad - 6) // 2 + 1
+    nodes = {"input": nir.Input(input_type={"input": np.array([2, 16, 16])}),
+             "conv1": nir.Conv2d(input_shape=(16, 16), weight=rng.normal(0, 0.3, (4, 2, 6, 6)), stride=2,
+                                 padding=pad, dilation=1, groups=1, bias=np.zeros(4)),
+             "if1": nir.IF(r=np.ones((4, side, side)), v_threshold=np.ones((4, side, side)))}
+    edges = [("input", "conv1"), ("conv1", "if1")]
+    last = "if1"
+    if pool:
+        nodes["pool"] = nir.SumPool2d(**pool)
+        edges.append(("if1", "pool"))
+        last = "pool"
+        side = (side + 2 * int(pool["padding"][0]) - int(pool["kernel_size"][0])) // int(pool["stride"][0]) + 1
+    out = (side + 2 * pad - 6) // 2 + 1
+    nodes["conv2"] = nir.Conv2d(input_shape=(side, side), weight=rng.normal(0, 0.3, (8, 4, 6, 6)), stride=2,
+                                padding=pad, dilation=1, groups=1, bias=np.zeros(8))
+    nodes["if2"] = nir.IF(r=np.ones((8, out, out)), v_threshold=np.ones((8, out, out)))
+    nodes["output"] = nir.Output(output_type={"output": np.array([8, out, out])})
+    edges += [(last, "conv2"), ("conv2", "if2"), ("if2", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
 def build(framework: str, fit: tuple[torch.Tensor, torch.Tensor], steps: int = STEPS) -> SourceNet:
     if framework == "snntorch":
         return snntorch_net(fit, steps)

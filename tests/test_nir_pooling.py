@@ -46,34 +46,10 @@ def test_sinabs_sumpool_then_conv_is_one_strided_conv_with_identical_spikes():
         assert fn._iou(ours.spikes[layer], ref) > 0.25, layer  # float Sinabs (v >= 1) against Loihi (v > vth)
 
 
-def _two_convs(pad: int, *, pool: dict | None = None) -> nir.NIRGraph:
-    """Input (2, 16, 16) -> Conv 2->4 6x6 stride 2 -> IF -> [pool ->] Conv 4->8 6x6 stride 2 -> IF -> Output."""
-    rng = np.random.default_rng(0)
-    side = (16 + 2 * pad - 6) // 2 + 1
-    nodes = {"input": nir.Input(input_type={"input": np.array([2, 16, 16])}),
-             "conv1": nir.Conv2d(input_shape=(16, 16), weight=rng.normal(0, 0.3, (4, 2, 6, 6)), stride=2,
-                                 padding=pad, dilation=1, groups=1, bias=np.zeros(4)),
-             "if1": nir.IF(r=np.ones((4, side, side)), v_threshold=np.ones((4, side, side)))}
-    edges = [("input", "conv1"), ("conv1", "if1")]
-    last = "if1"
-    if pool:
-        nodes["pool"] = nir.SumPool2d(**pool)
-        edges.append(("if1", "pool"))
-        last = "pool"
-        side = (side + 2 * int(pool["padding"][0]) - int(pool["kernel_size"][0])) // int(pool["stride"][0]) + 1
-    out = (side + 2 * pad - 6) // 2 + 1
-    nodes["conv2"] = nir.Conv2d(input_shape=(side, side), weight=rng.normal(0, 0.3, (8, 4, 6, 6)), stride=2,
-                                padding=pad, dilation=1, groups=1, bias=np.zeros(8))
-    nodes["if2"] = nir.IF(r=np.ones((8, out, out)), v_threshold=np.ones((8, out, out)))
-    nodes["output"] = nir.Output(output_type={"output": np.array([8, out, out])})
-    edges += [(last, "conv2"), ("conv2", "if2"), ("if2", "output")]
-    return nir.NIRGraph(nodes=nodes, edges=edges)
-
-
 def test_a_lone_strided_conv_between_two_if_layers_stays_a_conv():
     """The issue's case: 2 -> 4 -> 8 channels on 16x16, 6x6 stride-2 convs. The output reads the last layer neuron
     by neuron; that used to lay the layer out as a vector and turn its conv into a dense matrix."""
-    graph, _ = nir_import.to_graph(_two_convs(2), dt=1.0, steps=4)
+    graph, _ = nir_import.to_graph(fn.strided_conv_net(2), dt=1.0, steps=4)
     convs = graph.of_kind(ConvNode)
     assert [(c.weight.shape, c.stride) for c in convs] == [((4, 2, 6, 6), (2, 2)), ((8, 4, 6, 6), (2, 2))]
     assert [n.shape for n in graph.of_kind(LIFNode)] == [(4, 8, 8), (8, 4, 4)]
@@ -97,9 +73,9 @@ def test_a_pool_then_a_padded_conv_composes_only_where_exact():
     windows lie wholly in the composed conv's own zero padding (exact: one strided conv); with an overlapping 3x3
     stride-2 pool they would cover the map's first row, so the import keeps the exact full-map kernel."""
     ok = dict(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))
-    graph, _ = nir_import.to_graph(_two_convs(2, pool=ok), dt=1.0, steps=4)
+    graph, _ = nir_import.to_graph(fn.strided_conv_net(2, pool=ok), dt=1.0, steps=4)
     conv = graph["conv2"]
     assert (conv.weight.shape[2:], conv.stride, conv.padding) == ((12, 12), (4, 4), (4, 4))
     overlapping = dict(kernel_size=np.array([3, 3]), stride=np.array([2, 2]), padding=np.array([0, 0]))
-    graph, _ = nir_import.to_graph(_two_convs(2, pool=overlapping), dt=1.0, steps=4)
+    graph, _ = nir_import.to_graph(fn.strided_conv_net(2, pool=overlapping), dt=1.0, steps=4)
     assert [c.name for c in graph.of_kind(ConvNode)] == ["conv1", "if2.from.if1"]  # the full-map kernel
