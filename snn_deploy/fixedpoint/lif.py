@@ -118,8 +118,7 @@ class Overflow:
 
     def tally(self, x: torch.Tensor, lo: int, hi: int, extremes: tuple | None = None) -> None:
         """Count the entries of ``x`` outside ``[lo, hi]`` (``extremes``: its (min, max), if already known)."""
-        low, high = extremes if extremes is not None else (torch.aminmax(x) if x.numel() else (0, 0))
-        low, high = int(low), int(high)
+        low, high = extremes if extremes is not None else _extremes(x)
         if low < lo or high > hi:
             self.count += int(((x < lo) | (x > hi)).sum())
             self.worst = max(self.worst, -low, high)
@@ -137,11 +136,12 @@ class RegisterOverflows:
         return cls(Overflow(), Overflow())
 
 
-def wrap_u(u: torch.Tensor, *, inplace: bool = False) -> torch.Tensor:
-    """Lava's 24-bit wrap of the current: one correction of 2^24 in either direction (``inplace``: into ``u``)."""
+def wrap_u(u: torch.Tensor, *, inplace: bool = False, extremes: tuple | None = None) -> torch.Tensor:
+    """Lava's 24-bit wrap of the current: one correction of 2^24 in either direction (``inplace``: into ``u``;
+    ``extremes``: u's (min, max) where already known)."""
     full = 2 * L.UV_HALF
     if not u.requires_grad:
-        lo, hi = torch.aminmax(u) if u.numel() else (0, 0)
+        lo, hi = extremes if extremes is not None else (torch.aminmax(u) if u.numel() else (0, 0))
         if -L.UV_HALF < lo and hi <= L.UV_HALF:  # the common case, seen in one pass: nothing to wrap
             return u
     out = u if inplace else None
@@ -192,13 +192,21 @@ def _integrate(state: LIFState, a_in: torch.Tensor, params: LIFParams, bias: tor
     u = (torch.mul(a_in, 1 << L.ACT_SHIFT, out=u_out) if decay_u == 0 else
          torch.add(_decay(state.u, decay_u, inplace), a_in, alpha=1 << L.ACT_SHIFT, out=u_out))
     # u and the decayed v are fresh tensors (or the state's own, in place): the rest updates them in place
-    if overflow is not None:
-        overflow.current.tally(u, -L.UV_HALF + 1, L.UV_HALF)
-    u = wrap_u(u, inplace=not tracked)
+    if overflow is None:
+        u = wrap_u(u, inplace=not tracked)
+        return u, _decay(state.v, decay_v, inplace).add_(u).add_(bias).clamp_(L.V_MIN, L.V_MAX)
+    extremes = _extremes(u)  # one pass serves the count and the wrap (and the clip of v below)
+    overflow.current.tally(u, -L.UV_HALF + 1, L.UV_HALF, extremes)
+    u = wrap_u(u, inplace=True, extremes=extremes)
     v = _decay(state.v, decay_v, inplace).add_(u).add_(bias)
-    if overflow is not None:
-        overflow.voltage.tally(v, L.V_MIN, L.V_MAX)
-    return u, v.clamp_(L.V_MIN, L.V_MAX)
+    extremes = _extremes(v)
+    overflow.voltage.tally(v, L.V_MIN, L.V_MAX, extremes)
+    return u, (v.clamp_(L.V_MIN, L.V_MAX) if extremes[0] < L.V_MIN or extremes[1] > L.V_MAX else v)
+
+
+def _extremes(x: torch.Tensor) -> tuple[int, int]:
+    lo, hi = torch.aminmax(x) if x.numel() else (0, 0)
+    return int(lo), int(hi)
 
 
 def lif_step(state: LIFState, a_in: torch.Tensor, params: LIFParams, bias: torch.Tensor | None = None,
