@@ -360,10 +360,11 @@ def count_events(graph: Graph, payload: torch.Tensor, spikes: dict[str, torch.Te
 
 
 def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
-             traces: set[str] | None = None, counts: bool = False) -> SimResult:
+             traces: set[str] | None = None, counts: bool = False, check_registers: bool = True) -> SimResult:
     """Run a batch through ``graph``. ``record``: LIF node names whose spikes to keep (default: all);
     ``traces``: LIF node names whose membrane state (u, v) to keep at every step (default: none); ``counts``:
-    also count the activity the hardware sees (:class:`EventCounts`) in the same pass."""
+    also count the activity the hardware sees (:class:`EventCounts`) in the same pass; ``check_registers``: count
+    the values beyond the :data:`REGISTERS` (off only to measure what the count costs, benchmarks/sim_speed.py)."""
     payload = input_sequence(graph, x)
     lif_names = {n.name for n in graph.of_kind(LIFNode)}
     record = lif_names if record is None else set(record)
@@ -408,7 +409,7 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
                        else _add(inputs, sum(bounds[i] for i in node.inputs)))
             values[node.name], spike_counts[node.name], trace = _lif(
                 node, current, node.name in traces, bias_payload=inputs[0] if bias_driven else None,
-                resets=resets, registers=registers)
+                resets=resets, registers=registers if check_registers else None)
             if trace is not None:
                 kept[node.name] = trace
             if node.name in record:
