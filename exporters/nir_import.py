@@ -44,7 +44,7 @@ from snn_deploy.quant import INPUT_PAYLOAD_BITS, QuantReport, calibrate_input, q
 DEFAULT_DT = nir_io.DT
 """The consumer's step when the file names none: 1e-4 s, snnTorch's fixed step and SpikingJelly's default."""
 DEFAULT_STEPS = 16
-"""Time steps of an imported network when the file names none (NIR is continuous-time; ``--steps`` sets it)."""
+"""Time steps of an imported network when the file names none (NIR is continuous-time; ``--time-steps`` sets it)."""
 DENSE_LIMIT = 1 << 26
 """Largest composed dense kernel (entries) built while importing: beyond it the network is not a small one."""
 
@@ -440,7 +440,7 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
     if written_by_snn_deploy(ir):
         if dt is not None or steps is not None:
             raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T and dt; "
-                            "drop --dt and --steps")
+                            "drop --dt and --time-steps")
         return nir_io.from_nir(ir), {"frontend": "snn-deploy NIR file (exact integers from its metadata)"}
     meta = ir.metadata if isinstance(ir.metadata, dict) else {}
     dt = float(dt if dt is not None else meta.get("dt", DEFAULT_DT))

@@ -33,7 +33,7 @@ def array_input(graph: Graph, path: Path, *, steps: int | None = None, layout: s
     if layout not in LAYOUTS:
         raise UserError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if steps is not None and not 1 <= steps <= MAX_STEPS:
-        raise UserError(f"--steps must lie in 1..{MAX_STEPS}, got {steps}")
+        raise UserError(f"--time-steps must lie in 1..{MAX_STEPS}, got {steps}")
     try:
         data = np.load(path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
@@ -53,7 +53,7 @@ def array_input(graph: Graph, path: Path, *, steps: int | None = None, layout: s
         length = data.shape[0] if layout == "chw" else data.shape[3]
         steps = steps or length
         if steps > length:
-            raise UserError(f"{path}: holds {length} steps, fewer than --steps {steps}")
+            raise UserError(f"{path}: holds {length} steps, fewer than --time-steps {steps}")
         x = np.asarray(data[:steps] if layout == "chw" else data[..., :steps], dtype=np.float64)
         seq = x if layout == "chw" else x.transpose(3, 2, 1, 0)
     else:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_option, to_stdout
+from snn_deploy.cli.options import (AliasOption, claim_stdout, data_dir_option, emit_json, json_option,
+                                    time_steps_option, to_stdout)
 from snn_deploy.cli.params import NON_NEGATIVE, POSITIVE
 from snn_deploy.errors import UserError, exit_on_user_error
 from snn_deploy.sims import backends as registry
@@ -133,16 +134,17 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
 @data_dir_option()
 @click.option("--rewrite", "rewrites", multiple=True, metavar="NAME",
               help="Apply a documented rewrite (maxpool-after-lif); repeatable.")
-@click.option("--rewrite-eval", metavar="DATASET", help="Measure the accuracy change of the rewrites on this data "
-              "set's test split (reported and stored in the bundle manifest).")
-@click.option("--eval-samples", type=POSITIVE, default=256, show_default=True, help="Test samples for --rewrite-eval.")
+@click.option("--eval", "--rewrite-eval", "rewrite_eval", cls=AliasOption, metavar="DATASET",
+              help="Measure the accuracy change of the rewrites on this data set's test split (reported and stored in "
+              "the bundle manifest).")
+@click.option("--eval-samples", type=POSITIVE, default=256, show_default=True, help="Test samples for --eval.")
 @click.option("--input-on-host", is_flag=True, help="Compute the analog input layer (the convs reading the input "
               "and the LIFs they feed) on the host; the chip receives its binary spikes (loihi1 needs this).")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
 @click.option("--dt", type=float, help="NIR input: the step (s) to read its time constants with (default: the "
               "file's dt, else 1e-4, snnTorch's; Norse files: the square of Norse's dt). See docs/nir_mapping.md.")
-@click.option("--steps", type=int, help="NIR input: time steps to run the imported network (default: the file's, "
-              "else 16).")
+@time_steps_option("NIR input: time steps to run the imported network (default: the file's, else 16).", POSITIVE,
+                   dest="steps")
 @exit_on_user_error
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
@@ -161,13 +163,13 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     check_outputs(output, inputs=[model_path], force=force, directory=suffix == ".loihi")
     if model_path.suffix.lower() == ".nir":
         if rewrites or rewrite_eval:
-            raise UserError("--rewrite applies to snn-deploy model files, not to NIR graphs")
+            raise UserError("--rewrite and --eval apply to snn-deploy model files, not to NIR graphs")
         return _export_nir(model_path, target, output, dataset, data_dir, dt, steps, input_on_host, force)
     if dt is not None or steps is not None:
-        raise UserError("--dt and --steps apply to NIR input files only")
+        raise UserError("--dt and --time-steps apply to NIR input files only")
     if looks_like_netx(model_path):
         if dataset or rewrites or rewrite_eval or input_on_host:
-            raise UserError("a netx network is already integer: --calibrate, --rewrite, --rewrite-eval and "
+            raise UserError("a netx network is already integer: --calibrate, --rewrite, --eval and "
                             "--input-on-host apply to snn-deploy model files only")
         _export_netx(model_path, target, output, force)
         return
@@ -256,7 +258,7 @@ def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | 
     chosen = [b.strip() for b in backends.split(",") if b.strip()]
     allowed = [*registry.names(graph_only=True), *([registry.NETX] if netx else [])]
     if len(chosen) < 2 or any(b not in allowed for b in chosen):
-        raise UserError(f"--backends for a {'netx network' if netx else 'bundle'} needs two or more of "
+        raise UserError(f"--backend for a {'netx network' if netx else 'bundle'} needs two or more of "
                         f"{', '.join(allowed)} (no torch model exists); got {backends!r}")
     graph = read_netx(path) if netx else load_bundle(path).graph
     if steps is not None:  # every backend runs these steps (ONNX unrolls T); the reset interval stays the same
@@ -320,13 +322,14 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--backends", help=f"Comma-separated, first is the reference: {', '.join(MODEL_BACKENDS)} (default: "
+@click.option("--backend", "--backends", "backends", cls=AliasOption, metavar="NAME[,NAME...]",
+              help=f"Comma-separated, first is the reference: {', '.join(MODEL_BACKENDS)} (default: "
               f"all); for a netx file {', '.join([*registry.names(graph_only=True), registry.NETX])} (default: "
               f"sim,{registry.NETX}).")
 @click.option("--dataset", help="Data set whose test samples to run.")
 @click.option("--input", "array", type=click.Path(path_type=Path), help="Instead of --dataset (netx networks): one "
               "sample from a .npy array, as `simulate --input` takes it.")
-@click.option("--steps", type=POSITIVE, help="Steps to run an --input array.")
+@time_steps_option("Steps to run an --input array.", POSITIVE, dest="steps")
 @click.option("--layout", type=click.Choice(("chw", "whc")), default="chw", show_default=True,
               help="--input layout (whc: Lava's).")
 @click.option("--samples", type=POSITIVE, default=32, show_default=True, help="Number of test samples.")
@@ -366,10 +369,10 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
     chosen = [b.strip() for b in backends.split(",") if b.strip()]
     unknown = [b for b in chosen if b not in BACKENDS]
     if unknown or len(chosen) < 2:
-        raise UserError(f"--backends needs two or more of {', '.join(BACKENDS)}; got {backends!r}")
+        raise UserError(f"--backend needs two or more of {', '.join(BACKENDS)}; got {backends!r}")
     if registry.NETX in chosen:
         raise UserError("the netx backend runs a netx file: `snn-deploy export MODEL --target netx -o NET.net`, then "
-                        "`snn-deploy verify NET.net --backends sim,netx`")
+                        "`snn-deploy verify NET.net --backend sim,netx`")
     model_file = load_model(model_path)
     prepared = prepare(model_file, calibration=_calibration(model_file, calibrate, data_dir), rewrites=[])
     graph = lower_for_target(prepared, profile("loihi2"))

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_option, to_stdout
+from snn_deploy.cli.options import (AliasOption, claim_stdout, data_dir_option, emit_json, json_option,
+                                    time_steps_option, to_stdout)
 from snn_deploy.cli.params import POSITIVE
 from snn_deploy.errors import CHECK_FAILED_EXIT_CODE, UserError, exit_on_user_error
 from snn_deploy.sims import backends as registry
@@ -38,7 +39,7 @@ def _inputs(graph, source, samples: int | None, data_dir: Path | None, count: in
     if array is not None:
         return array_input(graph, array, steps=steps, layout=layout), None
     if steps is not None:
-        raise UserError("--steps applies to --input arrays; a data set runs the bundle's T steps")
+        raise UserError("--time-steps applies to --input arrays; a data set runs the bundle's T steps")
     return bundle_tensors(graph, dataset, "test", min(samples or ALL_SAMPLES, count), data_dir)
 
 
@@ -67,15 +68,15 @@ def _common(command):
         click.option("--input", "array", type=click.Path(path_type=Path), help="Instead of --dataset: one sample "
                      "from a .npy array (values the input encodes; for an imported netx network the integers "
                      "themselves, e.g. the bias image), held over the steps or one map per step."),
-        click.option("--steps", type=POSITIVE, help="Steps to run an --input array (default: the bundle's T, or the "
-                     "array's length)."),
+        time_steps_option("Steps to run an --input array (default: the bundle's T, or the array's length).",
+                          POSITIVE, dest="steps"),
         click.option("--layout", type=click.Choice(("chw", "whc")), default="chw", show_default=True,
                      help="--input layout: chw ([C,H,W] or [T,C,H,W]) or Lava's whc ([W,H,C] or [W,H,C,T])."),
         click.option("--samples", type=POSITIVE, help="Number of test samples (default: the whole split)."),
         click.option("--batch-size", type=POSITIVE, default=32, show_default=True, help="Samples per simulator batch."),
         data_dir_option(),
-        click.option("--profile", "profile_name", type=click.Choice(PROFILE_CHOICES),
-                     help="Hardware profile (default: the bundle's target)."),
+        click.option("--target", "--profile", "profile_name", cls=AliasOption, type=click.Choice(PROFILE_CHOICES),
+                     help="Hardware to estimate for (default: the bundle's target)."),
         click.option("--neurobench", "neurobench_path", type=click.Path(path_type=Path),
                      help="Also write NeuroBench's metrics (footprint, sparsities, synaptic operations) as JSON in "
                           "NeuroBench's result layout."),

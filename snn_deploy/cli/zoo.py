@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from snn_deploy.cli.options import emit_json, json_option, time_steps_option, to_stdout
+from snn_deploy.cli.options import AliasOption, emit_json, json_option, time_steps_option, to_stdout
 from snn_deploy.cli.params import POSITIVE
 from snn_deploy.errors import exit_on_user_error
 
@@ -58,11 +58,12 @@ def models(json_path: Path | None) -> None:
 
 @click.command("import")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--arch", required=True, help="Architecture name (see `snn-deploy models`).")
+@click.option("--model", "--arch", "arch", cls=AliasOption, required=True,
+              help="Architecture name (see `snn-deploy models`).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Model file to write.")
-@click.option("--neuron-mode", type=click.Choice(NEURON_MODE_CHOICES), default="float", show_default=True,
-              help="Neurons of the written model.")
+@click.option("--neuron", "--neuron-mode", "neuron_mode", cls=AliasOption, type=click.Choice(NEURON_MODE_CHOICES),
+              default="float", show_default=True, help="Neurons of the written model.")
 @click.option("--num-classes", type=POSITIVE, help="Override the architecture's number of classes.")
 @click.option("--in-channels", type=POSITIVE, help="Override the number of input channels.")
 @click.option("--img-size", type=POSITIVE, help="Override the input image size.")
