@@ -110,6 +110,10 @@ class Bundle:
     graph: Graph
     manifest: dict[str, Any]
 
+    def __repr__(self) -> str:  # the graph's arrays would print megabytes
+        return (f"Bundle({str(self.path)!r}, target {self.manifest.get('target')}, {len(self.graph.nodes)} nodes, "
+                f"T = {self.graph.T})")
+
 
 def load_bundle(path: Path) -> Bundle:
     """Read a bundle directory, validated by :mod:`snn_deploy.exporters.bundle_check` before anything large is

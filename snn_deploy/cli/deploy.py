@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -13,20 +12,9 @@ from snn_deploy.cli.options import (AliasOption, claim_stdout, data_dir_option, 
 from snn_deploy.cli.params import NON_NEGATIVE, POSITIVE
 from snn_deploy.errors import UserError, exit_on_user_error
 from snn_deploy.sims import backends as registry
+from snn_deploy.workflows import CALIBRATION_SAMPLES, calibration_inputs, model_backends
 
 TARGETS = ("loihi", "loihi1", "loihi2", "nir", "onnx", "netx")
-BACKENDS = registry.names()
-MODEL_BACKENDS = tuple(b for b in BACKENDS if b != registry.NETX)
-"""What ``verify MODEL`` runs; a netx file runs the graph-only backends and netx."""
-CALIBRATION_SAMPLES = 256
-
-
-def _calibration(model_file, dataset: str | None, data_dir: Path | None):
-    if dataset is None:
-        return None
-    from snn_deploy.data.tensors import dataset_tensors
-
-    return dataset_tensors(model_file.model.config, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
 
 
 @click.command()
@@ -69,7 +57,7 @@ def quantize(model_path: Path, dataset: str | None, eval_dataset: str | None, ev
         from snn_deploy.data.tensors import dataset_tensors
         test = dataset_tensors(model_file.model.config, eval_dataset, "test", eval_samples, data_dir)
     original = copy.deepcopy(model_file.model).eval() if test is not None else None
-    prepared = prepare(model_file, calibration=_calibration(model_file, dataset, data_dir), rewrites=[])
+    prepared = prepare(model_file, calibration=calibration_inputs(model_file, dataset, data_dir), rewrites=[])
     check = None
     if test is not None:
         x, y = test
@@ -178,7 +166,7 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
                         "--target loihi, loihi1, loihi2 or nir)")
     hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
     model_file = load_model(model_path)
-    calibration = _calibration(model_file, dataset, data_dir)
+    calibration = calibration_inputs(model_file, dataset, data_dir)
     evaluate = _evaluator(model_file, rewrite_eval, eval_samples, data_dir) if rewrite_eval else None
     if target in ("loihi", "loihi1", "loihi2"):
         source = {"path": model_path.name, "sha256": sha256(model_path)}
@@ -244,37 +232,6 @@ def _export_netx(path: Path, target: str, output: Path, force: bool) -> None:
     click.echo(f"wrote {output}")
 
 
-def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | None, steps: int | None,
-                  layout: str, samples: int, data_dir: Path | None, json_path: Path | None) -> None:
-    """``verify NETWORK.net`` (the imported graph; the netx backend runs the file) or ``verify BUNDLE`` (the
-    bundle's graph): the graph-only backends, as no torch model exists."""
-    from snn_deploy.exporters.bundle import load_bundle
-    from snn_deploy.exporters.netx_import import read_netx
-    from snn_deploy.sims.driver import bundle_tensors
-    from snn_deploy.sims.inputs import array_input
-    from snn_deploy.sims.verify import render, report_json, run_backends
-
-    netx = not path.is_dir()
-    chosen = [b.strip() for b in backends.split(",") if b.strip()]
-    allowed = [*registry.names(graph_only=True), *([registry.NETX] if netx else [])]
-    if len(chosen) < 2 or any(b not in allowed for b in chosen):
-        raise UserError(f"--backend for a {'netx network' if netx else 'bundle'} needs two or more of "
-                        f"{', '.join(allowed)} (no torch model exists); got {backends!r}")
-    graph = read_netx(path) if netx else load_bundle(path).graph
-    if steps is not None:  # every backend runs these steps (ONNX unrolls T); the reset interval stays the same
-        graph = dataclasses.replace(graph, T=steps)
-    if (dataset is None) == (array is None):
-        raise UserError("give either --dataset or --input (a .npy array), not both or neither")
-    if array is not None:
-        x, y = array_input(graph, array, steps=steps, layout=layout), None
-    else:
-        x, y = bundle_tensors(graph, dataset, "test", samples, data_dir)
-    report = run_backends(path if netx else None, graph, x, y.tolist() if y is not None else None, chosen)
-    render(report)
-    emit_json(json_path, report_json(report))
-    raise SystemExit(0 if report.exact else 1)
-
-
 def _evaluator(model_file, dataset: str, count: int, data_dir: Path | None):
     """Accuracy of a model on the first ``count`` test samples of ``dataset``."""
     import torch
@@ -323,7 +280,7 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
 @click.option("--backend", "--backends", "backends", cls=AliasOption, metavar="NAME[,NAME...]",
-              help=f"Comma-separated, first is the reference: {', '.join(MODEL_BACKENDS)} (default: "
+              help=f"Comma-separated, first is the reference: {', '.join(model_backends())} (default: "
               f"all); for a netx file {', '.join([*registry.names(graph_only=True), registry.NETX])} (default: "
               f"sim,{registry.NETX}).")
 @click.option("--dataset", help="Data set whose test samples to run.")
@@ -347,37 +304,14 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
     loader in Lava) or a bundle directory (sim, lava, onnx). Exits 1 (and names the first diverging layer and step)
     on any mismatch.
     """
-    from snn_deploy.exporters.netx_import import looks_like_netx
     from snn_deploy.io import check_outputs
+    from snn_deploy.sims.verify import render, report_json
+    from snn_deploy.workflows import Inputs, verify as run_verify
 
     claim_stdout(json_path)
     check_outputs(None if to_stdout(json_path) else json_path, inputs=[model_path, array], force=force)
-    if model_path.is_dir() or looks_like_netx(model_path):
-        backends = backends or ("sim,onnx" if model_path.is_dir() else f"sim,{registry.NETX}")
-        _verify_graph(model_path, backends, dataset, array, steps, layout, samples, data_dir, json_path)
-        return
-    if dataset is None or array is not None:
-        raise UserError("verify of a model file runs a data set: pass --dataset (--input is for netx networks and "
-                        "bundles)")
-    from snn_deploy.data.tensors import dataset_tensors
-    from snn_deploy.exporters.pipeline import lower_for_target, prepare
-    from snn_deploy.graph import profile
-    from snn_deploy.modelfile import load_model
-    from snn_deploy.sims.verify import render, report_json, run_backends
-
-    backends = backends or ",".join(MODEL_BACKENDS)
-    chosen = [b.strip() for b in backends.split(",") if b.strip()]
-    unknown = [b for b in chosen if b not in BACKENDS]
-    if unknown or len(chosen) < 2:
-        raise UserError(f"--backend needs two or more of {', '.join(BACKENDS)}; got {backends!r}")
-    if registry.NETX in chosen:
-        raise UserError("the netx backend runs a netx file: `snn-deploy export MODEL --target netx -o NET.net`, then "
-                        "`snn-deploy verify NET.net --backend sim,netx`")
-    model_file = load_model(model_path)
-    prepared = prepare(model_file, calibration=_calibration(model_file, calibrate, data_dir), rewrites=[])
-    graph = lower_for_target(prepared, profile("loihi2"))
-    x, y = dataset_tensors(prepared.model.config, dataset, "test", samples, data_dir)
-    report = run_backends(prepared.model, graph, x, y.tolist(), chosen)
+    report = run_verify(model_path, Inputs(dataset, array, steps=steps, layout=layout), backends=backends,
+                        samples=samples, calibrate=calibrate, data_dir=data_dir)
     render(report)
     emit_json(json_path, report_json(report))
     raise SystemExit(0 if report.exact else 1)

@@ -6,7 +6,6 @@ Both run the test split through the simulator (or Lava) in batches, sharded acro
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -15,50 +14,18 @@ import click
 from snn_deploy.cli.options import (AliasOption, claim_stdout, data_dir_option, emit_json, json_option,
                                     time_steps_option, to_stdout)
 from snn_deploy.cli.params import POSITIVE
+from snn_deploy import workflows
 from snn_deploy.errors import CHECK_FAILED_EXIT_CODE, UserError, exit_on_user_error
 from snn_deploy.sims import backends as registry
+from snn_deploy.workflows import Inputs
 
 PROFILE_CHOICES = ("loihi1", "loihi2")
-ALL_SAMPLES = sys.maxsize
 TABLE_WIDTH = 160
 MAX_TRACE_BYTES = 4 * 2**30
 """Memory of --traces (u and v as int64, spikes as one byte, per traced neuron, step and sample), checked before
 the run."""
 TRACE_BYTES_PER_VALUE = 8 + 8 + 1
 """Console width of the layer table when stdout is not a terminal (rich would assume 80 and cut layer names)."""
-
-
-def _inputs(graph, source, samples: int | None, data_dir: Path | None, count: int = ALL_SAMPLES):
-    """(x, labels) from a data set's test split, or one sample from ``--input`` (labels None)."""
-    from snn_deploy.sims.driver import bundle_tensors
-    from snn_deploy.sims.inputs import array_input
-
-    dataset, array, steps, layout = source
-    if (dataset is None) == (array is None):
-        raise UserError("give either --dataset (a named data set) or --input (a .npy array), not both or neither")
-    if array is not None:
-        return array_input(graph, array, steps=steps, layout=layout), None
-    if steps is not None:
-        raise UserError("--time-steps applies to --input arrays; a data set runs the bundle's T steps")
-    return bundle_tensors(graph, dataset, "test", min(samples or ALL_SAMPLES, count), data_dir)
-
-
-def _run(bundle, source, backend: str, samples: int | None, batch_size: int, data_dir: Path | None,
-         profile_name: str | None):
-    """Run a loaded bundle and analyse; returns (analysis, rank)."""
-    from snn_deploy.graph import profile
-    from snn_deploy.sims.driver import init_shard, run_dataset
-    from snn_deploy.sims.report import analyse
-
-    registry.get(backend, graph_only=True)  # a missing library fails before any data is read
-    hw = profile(profile_name or bundle.manifest.get("target", "loihi2"))
-    graph = bundle.graph
-    x, y = _inputs(graph, source, samples, data_dir)
-    if x.dim() == 5 and x.shape[0] != graph.T:  # an --input run of other --steps: one inference is that long
-        graph = dataclasses.replace(graph, T=int(x.shape[0]))
-    shard = init_shard()
-    activity = run_dataset(graph, x, y, backend=backend, batch_size=batch_size, shard=shard)
-    return analyse(graph, hw, activity), shard.rank
 
 
 def _common(command):
@@ -113,7 +80,7 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
     from snn_deploy import console
     from snn_deploy.exporters.bundle import load_bundle
     from snn_deploy.io import check_outputs, write_json_atomic
-    from snn_deploy.sims.report import build, console_table, energy_text, neurobench_json, summary_lines, time_text
+    from snn_deploy.sims.report import console_table, energy_text, neurobench_json, summary_lines, time_text
 
     claim_stdout(json_path)
     if (trace_layers is None) != (traces_out is None):
@@ -127,14 +94,14 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
     if trace_bytes > MAX_TRACE_BYTES:
         raise UserError(f"--traces of {len(traced)} layer(s) over {trace_samples} samples would take {trace_bytes:,} "
                         f"bytes, more than {MAX_TRACE_BYTES:,}; trace fewer layers or pass a smaller --trace-samples")
-    source = (dataset, array, steps, layout)
-    analysis, rank = _run(bundle, source, backend, samples, batch_size, data_dir, profile_name)
+    source = Inputs(dataset, array, steps=steps, layout=layout)
+    analysis, rank = workflows.simulate(bundle, source, backend=backend, samples=samples, batch_size=batch_size,
+                                        data_dir=data_dir, profile=profile_name)
     if rank != 0:
         return
-    label = dataset or f"array {array.name}"
-    report = build(analysis, bundle, dataset=label, split="test" if dataset else "input")
+    report = workflows.report_data(analysis, bundle, source)
     echo = click.echo
-    echo(f"{bundle_path}: {report['run']['samples']} {label} sample(s), backend {backend}, "
+    echo(f"{bundle_path}: {report['run']['samples']} {source.label} sample(s), backend {backend}, "
          f"{report['run']['processes']} process(es)")
     for label, value in summary_lines(report):
         echo(f"  {label:<38}{value}")
@@ -188,7 +155,7 @@ def _trace_names(graph, spec: str) -> list[str]:
     return [name for name in lifs if name in asked]
 
 
-def _write_traces(graph, names: list[str], source, count: int, data_dir: Path | None, out: Path) -> None:
+def _write_traces(graph, names: list[str], source: Inputs, count: int, data_dir: Path | None, out: Path) -> None:
     """Simulate the first ``count`` test samples (or the --input array) recording u, v and spikes of ``names``;
     write one .npz (``<layer>.u``, ``<layer>.v``, ``<layer>.spikes``: [T, B, C, H, W]; ``labels`` where the data
     has them), atomically."""
@@ -199,7 +166,7 @@ def _write_traces(graph, names: list[str], source, count: int, data_dir: Path | 
     from snn_deploy.io import write_bytes_atomic
     from snn_deploy.sims.simulator import simulate as run_graph
 
-    x, y = _inputs(graph, source, None, data_dir, count)
+    graph, x, y = workflows.run_inputs(graph, source, samples=count, data_dir=data_dir)
     result = run_graph(graph, x, record=set(names), traces=set(names))
     arrays = {"labels": y.numpy()} if y is not None else {}
     for name in names:
@@ -228,17 +195,18 @@ def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: in
 
     from snn_deploy.exporters.bundle import load_bundle
     from snn_deploy.io import check_outputs, write_json_atomic
-    from snn_deploy.sims.report import build, console_table, neurobench_json, report_files, write_dir
+    from snn_deploy.sims.report import console_table, neurobench_json, report_files, write_dir
 
     # fail before the run, not after it
     check_outputs(output, inputs=[bundle_path, array], force=force, directory=True)
     check_outputs(neurobench_path, inputs=[bundle_path, array], force=force)
     bundle = load_bundle(bundle_path)
-    analysis, rank = _run(bundle, (dataset, array, steps, layout), "sim", samples, batch_size, data_dir,
-                          profile_name)
+    source = Inputs(dataset, array, steps=steps, layout=layout)
+    analysis, rank = workflows.simulate(bundle, source, samples=samples, batch_size=batch_size, data_dir=data_dir,
+                                        profile=profile_name)
     if rank != 0:
         return
-    data = build(analysis, bundle, dataset=dataset or f"array {array.name}", split="test" if dataset else "input")
+    data = workflows.report_data(analysis, bundle, source)
     Console(width=None if sys.stdout.isatty() else TABLE_WIDTH).print(console_table(data))
     write_dir(output, report_files(data, analysis.activity), force=force)
     if neurobench_path is not None:
