@@ -76,26 +76,26 @@ def quantize(model_path: Path, dataset: str | None, eval_dataset: str | None, ev
 
 def _render_quantization(quantization: dict, check) -> None:
     """Per layer: clipping, then (with a check) spike rates before/after and agreement; accuracy last."""
-    from rich.console import Console
-    from rich.table import Table
+    from snn_deploy.console import table, table_console
 
     units = quantization.get("units", [])
     by_neuron = {u["neuron"]: u for u in units}
-    table = Table(title="post-training quantization", show_lines=False)
-    for column in ("layer", "vth", "weight exp", "weights clipped", "bias clipped"):
-        table.add_column(column, justify="left" if column == "layer" else "right")
+    columns = {"layer": "name", "vth": "number", "w exp": "number", "w clipped": "number", "b clipped": "number",
+               **({"rate": "number", "rate q": "number", "agree": "number"} if check is not None else {})}
+    out = table("post-training quantization", columns=columns,
+                caption="vth: threshold; w exp: weight exponent; w/b clipped: weights (of all) and biases clipped"
+                        + ("; rate, rate q: spikes per neuron and step before and after; agree: spike agreement"
+                           if check is not None else ""))
     if check is not None:
-        for column in ("rate before", "rate after", "agreement"):
-            table.add_column(column, justify="right")
         for row in check.layers:
-            table.add_row(row.layer, *_unit_cells(by_neuron.get(row.layer), row.layer, quantization),
-                          f"{row.spikes_before / row.outputs:.4f}", f"{row.spikes_after / row.outputs:.4f}",
-                          f"{100 * row.agreement:.2f} %")
+            out.add_row(row.layer, *_unit_cells(by_neuron.get(row.layer), row.layer, quantization),
+                        f"{row.spikes_before / row.outputs:.4f}", f"{row.spikes_after / row.outputs:.4f}",
+                        f"{100 * row.agreement:.2f}%")
     else:
         for unit in units:
-            table.add_row(unit["layer"], *_unit_cells(unit, unit["layer"], quantization))
-    console = Console(width=max(Console().width, 120))
-    console.print(table)
+            out.add_row(unit["layer"], *_unit_cells(unit, unit["layer"], quantization))
+    console = table_console()
+    console.print(out)
     clipped = sum(u["weights_clipped"] for u in units)
     console.print(f"{len(units)} layers quantized, {clipped} weights clipped")
     if check is not None:

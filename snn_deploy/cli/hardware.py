@@ -6,7 +6,6 @@ Both run the test split through the simulator (or Lava) in batches, sharded acro
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -20,12 +19,10 @@ from snn_deploy.sims import backends as registry
 from snn_deploy.workflows import Inputs
 
 PROFILE_CHOICES = ("loihi1", "loihi2")
-TABLE_WIDTH = 160
 MAX_TRACE_BYTES = 4 * 2**30
 """Memory of --traces (u and v as int64, spikes as one byte, per traced neuron, step and sample), checked before
 the run."""
 TRACE_BYTES_PER_VALUE = 8 + 8 + 1
-"""Console width of the layer table when stdout is not a terminal (rich would assume 80 and cut layer names)."""
 
 
 def _common(command):
@@ -113,9 +110,8 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
     echo(f"  {'simulator throughput':<38}{report['run']['samples_per_s']:.3g} samples/s, "
          f"{report['run']['steps_per_s']:.3g} steps/s (wall clock on this machine)")
     if console.verbosity() > 0:
-        from rich.console import Console
-
-        Console(width=None if sys.stdout.isatty() else TABLE_WIDTH).print(console_table(report))
+        screen = console.table_console()
+        screen.print(console_table(report, screen.width))
     emit_json(json_path, report)
     if neurobench_path is not None:
         write_json_atomic(neurobench_path, neurobench_json(report))
@@ -191,8 +187,7 @@ def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: in
 
     Exits 1 when the mapping breaks the profile's limits (a failed check; --allow-violations exits 0).
     """
-    from rich.console import Console
-
+    from snn_deploy.console import table_console
     from snn_deploy.exporters.bundle import load_bundle
     from snn_deploy.io import check_outputs, write_json_atomic
     from snn_deploy.sims.report import console_table, neurobench_json, report_files, write_dir
@@ -207,7 +202,8 @@ def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: in
     if rank != 0:
         return
     data = workflows.report_data(analysis, bundle, source)
-    Console(width=None if sys.stdout.isatty() else TABLE_WIDTH).print(console_table(data))
+    screen = table_console()
+    screen.print(console_table(data, screen.width))
     write_dir(output, report_files(data, analysis.activity), force=force)
     if neurobench_path is not None:
         write_json_atomic(neurobench_path, neurobench_json(data))

@@ -14,7 +14,8 @@ from snn_deploy.cli.options import AliasOption, emit_json, json_option, time_ste
 from snn_deploy.cli.params import POSITIVE
 from snn_deploy.errors import exit_on_user_error
 
-PIPED_WIDTH = 160
+FULL_WIDTH = 110
+"""Console width from which the zoo table also shows each model's family (its name starts with it)."""
 NEURON_MODE_CHOICES = ("float", "loihi")
 """snn_deploy.neurons.NEURON_MODES, spelled out so the CLI does not import torch at start (a test keeps them equal)."""
 
@@ -34,26 +35,26 @@ def spec_row(name: str) -> dict[str, Any]:
 @json_option("Write the zoo as JSON")
 def models(json_path: Path | None) -> None:
     """List every architecture of the model zoo."""
-    from rich.console import Console
-    from rich.table import Table
-
+    from snn_deploy.console import table, table_console
     from snn_deploy.models.registry import names
 
     rows = [spec_row(name) for name in names()]
     emit_json(json_path, rows)
     if to_stdout(json_path):
         return
-    table = Table(title="snn-deploy model zoo")
-    for column in ("name", "family", "parameters", "tokens", "T", "input (C,H,W)", "classes", "deployable as is"):
-        table.add_column(column, justify="right" if column in ("parameters", "T", "classes") else "left")
+    console = table_console()
+    full = console.width >= FULL_WIDTH
+    columns = {"name": "name", **({"family": "text"} if full else {}), "parameters": "number", "tokens": "name",
+               "T": "number", "input": "text", "classes": "number", "as is": "text"}
+    out = table("snn-deploy model zoo", columns=columns,
+                caption="input: C x H x W; tokens: per stage; as is: deployable without a rewrite")
     for r in rows:
-        table.add_row(r["name"], r["family"], f"{r['params']:,}", "/".join(map(str, r["tokens"])),
-                      str(r["default_T"]), "x".join(map(str, r["input_shape"])), str(r["num_classes"]),
-                      "yes" if r["deployable_as_is"] else "no")
-    console = Console()
-    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
-        console = Console(width=PIPED_WIDTH)
-    console.print(table)
+        cells = {"name": r["name"], "family": r["family"], "parameters": f"{r['params']:,}",
+                 "tokens": "/".join(map(str, r["tokens"])), "T": str(r["default_T"]),
+                 "input": "x".join(map(str, r["input_shape"])), "classes": str(r["num_classes"]),
+                 "as is": "yes" if r["deployable_as_is"] else "no"}
+        out.add_row(*(cells[c] for c in columns))
+    console.print(out)
 
 
 @click.command("import")
