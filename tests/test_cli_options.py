@@ -81,3 +81,18 @@ def test_older_names_parse_to_the_same_value(command, old, new, value):
         parsed[spelling] = dict(ctx.params)
     assert parsed[old] == parsed[new]
     assert any(str(v) == value for v in parsed[new].values())
+
+
+@pytest.mark.parametrize("args", [["datasets"], ["train", "--help"], ["pretrain", "--help"], ["models"], ["--help"],
+                                  ["simulate", "--help"], ["verify", "--help"]])
+def test_listings_and_help_import_no_torch(args):
+    """What `benchmarks/cli_startup.py` times stays fast because nothing on its path imports torch (defaults and
+    data-set facts are plain data)."""
+    import subprocess
+    import sys
+
+    code = (f"import sys, click\nfrom snn_deploy.cli import cli\ntry:\n    cli({args!r}, standalone_mode=False)\n"
+            "except (SystemExit, click.exceptions.Exit):\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
