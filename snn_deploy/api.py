@@ -3,7 +3,7 @@
     import snn_deploy as sd
 
     splits = sd.open_splits("digits")                    # torch Datasets (8x8 digits)
-    trained = sd.train("qkformer-tiny-8x8", "digits", "model.pt", epochs=1)
+    trained = sd.train("spikformer-tiny-8x8", "digits", "model.pt", epochs=3)
     bundle = sd.export(trained.path, "model.loihi")      # Loihi 2 bundle
     results = sd.simulate(bundle, "digits", samples=64)  # accuracy, per-layer SOPs, spikes, cores, energy, time
     sd.verify(trained.path, "digits", backends="torch,sim,onnx")  # spike for spike, layer by layer
@@ -204,12 +204,6 @@ def _model_file(model: str | Path | ModelFile | SpikingNetwork) -> ModelFile:
     return load_model(Path(model))
 
 
-def _calibration(model_file: ModelFile, dataset: str | None, data_dir: str | Path | None):
-    from snn_deploy.workflows import calibration_inputs
-
-    return calibration_inputs(model_file, dataset, data_dir)
-
-
 @dataclass(frozen=True)
 class Quantized:
     """A quantized (integer-mode) model and the per-layer record of what quantization chose and clipped."""
@@ -231,6 +225,7 @@ def quantize(model: str | Path | ModelFile | SpikingNetwork, *, calibrate: str |
     whose training inputs set a float model's input scale). Writes ``output`` when given."""
     from snn_deploy.exporters.pipeline import prepare
     from snn_deploy.modelfile import save_model
+    from snn_deploy.workflows import calibration_inputs
 
     model_file = _model_file(model)
     if model_file.neuron_mode == "integer":
@@ -238,7 +233,7 @@ def quantize(model: str | Path | ModelFile | SpikingNetwork, *, calibrate: str |
     path = Path(output) if output is not None else None
     if path is not None:
         _check_output(path, force)
-    prepared = prepare(model_file, calibration=_calibration(model_file, calibrate, data_dir), rewrites=[])
+    prepared = prepare(model_file, calibration=calibration_inputs(model_file, calibrate, data_dir), rewrites=[])
     if path is not None:
         save_model(prepared.model, path, source=str(model) if isinstance(model, (str, Path)) else "python",
                    created_from="snn_deploy.api.quantize", quantization=prepared.quantization,
@@ -254,6 +249,7 @@ def export(model: str | Path | ModelFile | SpikingNetwork, output: str | Path, *
     from snn_deploy.exporters import pipeline
     from snn_deploy.exporters.bundle import load_bundle as read_bundle, sha256
     from snn_deploy.graph import profile
+    from snn_deploy.workflows import calibration_inputs
 
     if target not in BUNDLE_TARGETS:
         raise UserError(f"export(target={target!r}): the Python API writes Loihi bundles ({', '.join(BUNDLE_TARGETS)})"
@@ -264,7 +260,7 @@ def export(model: str | Path | ModelFile | SpikingNetwork, output: str | Path, *
     source = ({"path": Path(model).name, "sha256": sha256(Path(model))} if isinstance(model, (str, Path))
               else {"path": None, "sha256": None})
     path, _ = pipeline.export_bundle(model_file, output, target=profile("loihi2" if target == "loihi" else target),
-                                     calibration=_calibration(model_file, calibrate, data_dir),
+                                     calibration=calibration_inputs(model_file, calibrate, data_dir),
                                      rewrites=list(rewrites), force=force, source=source,
                                      input_on_host=input_on_host)
     return read_bundle(path)
@@ -351,10 +347,10 @@ class Results:
 def simulate(bundle: str | Path | Bundle, dataset: str | None = None, *,
              inputs: np.ndarray | torch.Tensor | str | Path | None = None, labels: Any = None,
              layout: str = "chw", time_steps: int | None = None, samples: int | None = None, backend: str = "sim",
-             profile: str | None = None, batch_size: int = 32, data_dir: str | Path | None = None) -> Results:
+             target: str | None = None, batch_size: int = 32, data_dir: str | Path | None = None) -> Results:
     """``snn-deploy simulate``: run ``bundle`` on ``dataset``'s test split (the first ``samples``, default all), or
-    on ``inputs`` with ``labels`` (optional: without them the accuracy is None), and estimate what it costs on
-    ``profile`` (default: the bundle's target).
+    on ``inputs`` with ``labels`` (optional: without them the accuracy is None), and estimate what it costs on the
+    hardware ``target`` (``loihi1``, ``loihi2``; default: the bundle's).
 
     ``inputs``: a numpy array or tensor holding a batch, in ``layout`` ``chw`` ([N, C, H, W] held over the steps,
     or [T, N, C, H, W] one map per step) or Lava's ``whc`` ([N, W, H, C] or [N, W, H, C, T]); or a .npy path
@@ -368,7 +364,7 @@ def simulate(bundle: str | Path | Bundle, dataset: str | None = None, *,
     source = workflows.Inputs(dataset, Path(inputs) if isinstance(inputs, str) else inputs, labels=labels,
                               steps=time_steps, layout=layout)
     analysis, _ = workflows.simulate(b, source, backend=backend, samples=samples, batch_size=batch_size,
-                                     data_dir=data_dir, profile=profile)
+                                     data_dir=data_dir, profile=target)
     return Results(workflows.report_data(analysis, b, source), analysis)
 
 
