@@ -286,7 +286,8 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 @click.option("--dataset", help="Data set whose test samples to run.")
 @click.option("--input", "array", type=click.Path(path_type=Path), help="Instead of --dataset (netx networks): one "
               "sample from a .npy array, as `simulate --input` takes it.")
-@time_steps_option("Steps to run an --input array.", POSITIVE, dest="steps")
+@time_steps_option("Steps per inference of a bundle or netx network (default: its T, or a per-step --input "
+                   "array's length).", POSITIVE, dest="steps")
 @click.option("--layout", type=click.Choice(("chw", "whc")), default="chw", show_default=True,
               help="--input layout (whc: Lava's).")
 @click.option("--samples", type=POSITIVE, default=32, show_default=True, help="Number of test samples.")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import click
 
+from snn_deploy import workflows
 from snn_deploy.cli.options import (AliasOption, claim_stdout, data_dir_option, emit_json, json_option,
                                     time_steps_option, to_stdout)
 from snn_deploy.cli.params import POSITIVE
-from snn_deploy import workflows
 from snn_deploy.errors import CHECK_FAILED_EXIT_CODE, UserError, exit_on_user_error
 from snn_deploy.sims import backends as registry
 from snn_deploy.workflows import Inputs
@@ -32,7 +32,7 @@ def _common(command):
         click.option("--input", "array", type=click.Path(path_type=Path), help="Instead of --dataset: one sample "
                      "from a .npy array (values the input encodes; for an imported netx network the integers "
                      "themselves, e.g. the bias image), held over the steps or one map per step."),
-        time_steps_option("Steps to run an --input array (default: the bundle's T, or the array's length).",
+        time_steps_option("Steps per inference (default: the bundle's T, or a per-step --input array's length).",
                           POSITIVE, dest="steps"),
         click.option("--layout", type=click.Choice(("chw", "whc")), default="chw", show_default=True,
                      help="--input layout: chw ([C,H,W] or [T,C,H,W]) or Lava's whc ([W,H,C] or [W,H,C,T])."),
