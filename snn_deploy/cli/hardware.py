@@ -86,7 +86,7 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
                   inputs=[bundle_path, array], force=force)
     bundle = load_bundle(bundle_path)
     traced = _trace_names(bundle.graph, trace_layers) if trace_layers is not None else []  # refused before the run
-    trace_bytes = trace_samples * bundle.graph.T * TRACE_BYTES_PER_VALUE * sum(
+    trace_bytes = trace_samples * (steps or bundle.graph.T) * TRACE_BYTES_PER_VALUE * sum(
         bundle.graph[name].neurons for name in traced)
     if trace_bytes > MAX_TRACE_BYTES:
         raise UserError(f"--traces of {len(traced)} layer(s) over {trace_samples} samples would take {trace_bytes:,} "
