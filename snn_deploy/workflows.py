@@ -84,13 +84,14 @@ def run_inputs(graph: Graph, inputs: Inputs, *, samples: int | None = None,
     import numpy as np
     import torch
 
+    from snn_deploy.exporters.bundle_check import with_steps
     from snn_deploy.sims.driver import bundle_tensors
     from snn_deploy.sims.inputs import array_input, shaped_input
 
     if samples is not None and samples < 1:
         raise UserError(f"samples must be positive, got {samples}")
-    if inputs.steps is not None and inputs.dataset is not None:
-        graph = dataclasses.replace(graph, T=inputs.steps)
+    if inputs.steps is not None and inputs.dataset is not None:  # every backend runs these steps (ONNX unrolls T)
+        graph = with_steps(graph, inputs.steps)
     if inputs.dataset is not None:
         x, y = bundle_tensors(graph, inputs.dataset, "test", samples or ALL_SAMPLES, data_dir)
         return graph, x, y
@@ -149,9 +150,11 @@ def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | 
     spikes. ``model``: a model file (path or loaded; torch, sim, lava, onnx; a data set), a bundle (directory or
     loaded) or a lava-dl netx file (the graph-only backends, and netx for the file; a data set or an array)."""
     from snn_deploy.exporters.bundle import Bundle, load_bundle
+    from snn_deploy.exporters.bundle_check import with_steps
     from snn_deploy.exporters.netx_import import looks_like_netx, read_netx
     from snn_deploy.modelfile import ModelFile
     from snn_deploy.sims import backends as registry
+    from snn_deploy.sims.inputs import check_input_size
     from snn_deploy.sims.verify import run_backends
 
     if isinstance(model, (str, Path)):
@@ -169,6 +172,9 @@ def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | 
             raise UserError(f"--backend for a {'netx network' if netx else 'bundle'} needs two or more of "
                             f"{', '.join(allowed)} (no torch model exists); got {','.join(chosen)!r}")
         graph = read_netx(model) if netx else model.graph
+        if inputs.dataset is not None:  # every backend holds the whole run's inputs at once
+            graph = with_steps(graph, inputs.steps) if inputs.steps is not None else graph
+            check_input_size(graph.input.shape, samples, graph.T, f"--dataset {inputs.dataset}")
         graph, x, y = run_inputs(graph, inputs, samples=samples, data_dir=data_dir)
         return run_backends(model if netx else None, graph, x, y.tolist() if y is not None else None, chosen)
     chosen = _backend_list(backends or model_backends())

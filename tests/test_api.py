@@ -103,6 +103,17 @@ def test_arrays_and_steps_as_the_command_line(tmp_path):
         sd.simulate(bundle, inputs=batch, time_steps=7)
     with pytest.raises(UserError, match="2 labels for 1 input samples"):
         sd.simulate(bundle, inputs=batch, labels=[1, 2])
+    # the command line's refusals of hostile arrays and steps hold for the API's arrays too (one shared layer)
+    with pytest.raises(UserError, match="holds 0 samples"):
+        sd.simulate(bundle, inputs=np.zeros((0, 1, 8, 8)))
+    with pytest.raises(UserError, match="holds 0 steps"):
+        sd.simulate(bundle, inputs=np.zeros((0, 1, 1, 8, 8)))
+    with pytest.raises(UserError, match="more than 268,435,456"):
+        sd.simulate(bundle, inputs=np.broadcast_to(np.float64(0), (140_000, 1, 8, 8)))  # 4 steps: 287 MB
+    with pytest.raises(UserError, match=r"--time-steps 100001 must be an integer in 1\.\.100000"):
+        sd.simulate(bundle, inputs=frames[0][None], time_steps=100001)
+    with pytest.raises(UserError, match="--time-steps 100001"):
+        sd.simulate(bundle, dataset="digits", time_steps=100001)
 
 
 def test_import_stays_light():

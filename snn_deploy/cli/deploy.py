@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from snn_deploy.cli.options import (AliasOption, claim_stdout, data_dir_option, emit_json, json_option,
+from snn_deploy.cli.options import (AliasOption, claim_stdout, data_dir_option, emit_json, json_file, json_option,
                                     time_steps_option, to_stdout)
 from snn_deploy.cli.params import NON_NEGATIVE, POSITIVE
 from snn_deploy.errors import UserError, exit_on_user_error
@@ -15,6 +15,7 @@ from snn_deploy.sims import backends as registry
 from snn_deploy.workflows import CALIBRATION_SAMPLES, calibration_inputs, model_backends
 
 TARGETS = ("loihi", "loihi1", "loihi2", "nir", "onnx", "netx")
+EXPORT_SCHEMA = 1
 
 
 @click.command()
@@ -133,34 +134,53 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
               "file's dt, else 1e-4, snnTorch's; Norse files: the square of Norse's dt). See docs/nir_mapping.md.")
 @time_steps_option("NIR input: time steps to run the imported network (default: the file's, else 16).", POSITIVE,
                    dest="steps")
+@click.option("--reset", type=click.Choice(["zero", "subtract"]), help="NIR input: what the network does to v after "
+              "a spike (the file does not say): zero (default, Loihi's) or subtract (refused: Loihi cannot).")
+@json_option("Also write what was exported (output, nodes, T, latency) as JSON")
 @exit_on_user_error
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-           force: bool, dt: float | None, steps: int | None) -> None:
+           force: bool, dt: float | None, steps: int | None, reset: str | None, json_path: Path | None) -> None:
     """Export MODEL (a snn-deploy model file, a lava-dl netx network, or a NIR graph from snnTorch, Norse,
     SpikingJelly, Sinabs, ...) for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
-    from snn_deploy.exporters import pipeline
-    from snn_deploy.exporters.bundle import sha256
-    from snn_deploy.exporters.netx_import import looks_like_netx
+    from snn_deploy.graph import LIFNode
     from snn_deploy.io import check_outputs
-    from snn_deploy.modelfile import load_model
-    from snn_deploy.graph import profile
 
     suffix = {"nir": ".nir", "onnx": ".onnx", "netx": ".net"}.get(target, ".loihi")
     output = output or model_path.with_suffix(suffix)
+    claim_stdout(json_path)
     check_outputs(output, inputs=[model_path], force=force, directory=suffix == ".loihi")
+    check_outputs(json_file(json_path), inputs=[model_path], force=force, others=[output])
+    graph = _export(model_path, target, output, dataset, data_dir, rewrites, rewrite_eval, eval_samples,
+                    input_on_host, force, dt, steps, reset)
+    emit_json(json_path, {"schema_version": EXPORT_SCHEMA, "command": "export", "model": str(model_path),
+                          "target": target, "output": str(output), "nodes": len(graph.nodes), "T": graph.T,
+                          "neurons": int(sum(n.neurons for n in graph.of_kind(LIFNode))),
+                          "pipeline_latency_steps": max(graph.depths().values())})
+
+
+def _export(model_path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
+            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
+            force: bool, dt: float | None, steps: int | None, reset: str | None):
+    """What ``export`` does once its outputs are checked; returns the exported graph."""
+    from snn_deploy.exporters import pipeline
+    from snn_deploy.exporters.bundle import sha256
+    from snn_deploy.exporters.netx_import import looks_like_netx
+    from snn_deploy.modelfile import load_model
+    from snn_deploy.graph import profile
+
     if model_path.suffix.lower() == ".nir":
         if rewrites or rewrite_eval:
             raise UserError("--rewrite and --eval apply to snn-deploy model files, not to NIR graphs")
-        return _export_nir(model_path, target, output, dataset, data_dir, dt, steps, input_on_host, force)
-    if dt is not None or steps is not None:
-        raise UserError("--dt and --time-steps apply to NIR input files only")
+        return _export_nir(model_path, target, output, dataset, data_dir, dt, steps, input_on_host, force,
+                           reset)
+    if dt is not None or steps is not None or reset is not None:
+        raise UserError("--dt, --time-steps and --reset apply to NIR input files only")
     if looks_like_netx(model_path):
         if dataset or rewrites or rewrite_eval or input_on_host:
             raise UserError("a netx network is already integer: --calibrate, --rewrite, --eval and "
                             "--input-on-host apply to snn-deploy model files only")
-        _export_netx(model_path, target, output, force)
-        return
+        return _export_netx(model_path, target, output, force)
     if input_on_host and target in ("onnx", "netx"):
         raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement (use "
                         "--target loihi, loihi1, loihi2 or nir)")
@@ -178,32 +198,41 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
         if manifest["input"]["host_layers"]:
             click.echo(f"computed on the host: {', '.join(manifest['input']['host_layers'])}")
         _echo_rewrites(manifest["rewrites"])
-        return
+        return graph
     prepared = pipeline.prepare(model_file, calibration=calibration, rewrites=list(rewrites), evaluate=evaluate)
     _echo_rewrites(prepared.rewrites)
     graph = pipeline.lower_for_target(prepared, hw, input_on_host=input_on_host)
     _write_single_file(target, graph, output)
     click.echo(f"wrote {output}")
+    return graph
 
 
 def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
-                dt: float | None, steps: int | None, input_on_host: bool, force: bool) -> None:
+                dt: float | None, steps: int | None, input_on_host: bool, force: bool, reset: str | None):
     """``export GRAPH.nir``: import (snn-deploy's own files exactly, others quantized), then write like a model."""
-    from snn_deploy.exporters import nir_import
+    from snn_deploy.exporters import nir_import, nir_io
     from snn_deploy.graph import profile
-    from snn_deploy.exporters.bundle import sha256, write_bundle
+    from snn_deploy.exporters.bundle import read_network, sha256, write_bundle
     from snn_deploy.data.tensors import Input, dataset_tensors
+    from snn_deploy.sims.inputs import check_input_size
     from snn_deploy.exporters.pipeline import place_and_check
 
-    ir = nir_import.load(path)
-    calibration = None
-    if dataset is not None:
-        c, h, _ = nir_import.input_layout(ir)
-        spec = Input(c, h, steps or nir_import.DEFAULT_STEPS)
-        calibration = dataset_tensors(spec, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
     if input_on_host and target in ("onnx", "netx"):
         raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement")
-    graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps)
+    if nir_io.written_by_snn_deploy_file(path):  # exact integers: the bundle's own reader and checks
+        if dt is not None or steps is not None or reset is not None:
+            raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T, dt and "
+                            "reset; drop --dt, --time-steps and --reset")
+        graph, quantization = read_network(path), {"frontend": nir_import.OWN_FRONTEND}
+    else:
+        ir = nir_import.load(path)
+        calibration = None
+        if dataset is not None:
+            c, h, w = nir_import.input_layout(ir)
+            spec = Input(c, h, nir_import.import_steps(ir, steps))
+            check_input_size((c, h, w), CALIBRATION_SAMPLES, spec.T, f"--calibrate {dataset}")
+            calibration = dataset_tensors(spec, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
+        graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps, reset=reset or "zero")
     hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
     graph = place_and_check(graph, hw, input_on_host=input_on_host)
     if target in ("loihi", "loihi1", "loihi2"):
@@ -215,9 +244,10 @@ def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data
     else:
         _write_single_file(target, graph, output)
         click.echo(f"wrote {output}")
+    return graph
 
 
-def _export_netx(path: Path, target: str, output: Path, force: bool) -> None:
+def _export_netx(path: Path, target: str, output: Path, force: bool):
     """``export NETWORK.net``: import the netx network exactly, then write the bundle or file for ``target``."""
     from snn_deploy.exporters.netx_import import netx_bundle, read_netx
     from snn_deploy.graph import profile
@@ -227,9 +257,10 @@ def _export_netx(path: Path, target: str, output: Path, force: bool) -> None:
         netx_bundle(graph, path, output, target=profile("loihi2" if target == "loihi" else target), force=force)
         click.echo(f"wrote {output}/ ({len(graph.nodes)} nodes from lava-dl netx {path.name}, pipeline latency "
                    f"{max(graph.depths().values())} steps, T = {graph.T})")
-        return
+        return graph
     _write_single_file(target, graph, output)
     click.echo(f"wrote {output}")
+    return graph
 
 
 def _evaluator(model_file, dataset: str, count: int, data_dir: Path | None):

@@ -69,7 +69,7 @@ def load_sample(path: Path, *, T: int, size: int) -> torch.Tensor:
         has_frames = "frames.npy" in archive.namelist()
     if has_frames:
         frames = checked_arrays(path, ("frames",), {"frames": (T, 2, size, size)},
-                                "pass --T {0} if the sizes otherwise match, or regenerate the frames")["frames"]
+                                "pass --time-steps {0} if the sizes otherwise match, or regenerate the frames")["frames"]
         return torch.from_numpy(frames.astype(np.float32))
     arrays = checked_arrays(path, EVENT_KEYS)
     n = arrays["x"].size
