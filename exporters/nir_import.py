@@ -18,17 +18,31 @@ The mapping (docs/nir_mapping.md, "Importing standard NIR", has the derivation):
   before or after a conv composes with it into one strided convolution where that is exact (checked); any other
   composition becomes an exact full-map kernel (a dense synapse), and the layer it feeds is then laid out as a
   vector ``(n, 1, 1)``.
+* A recurrent edge (a cycle from a neuron node back to itself through linear nodes only, as snnTorch 1.0 writes
+  ``RLeaky`` / ``RSynaptic``: ``lif -> w_rec -> lif``) becomes a recurrent :class:`ConvNode` of the composed map
+  (a dense kernel; the neuron is laid out as a vector): its currents from step t - 1's spikes join step t's input,
+  the one-step delay every discrete-time framework gives the edge (``recurrent(spk)`` of the previous step) and the
+  hardware's synapse has. Its weights share the layer's weight exponent; constant terms go to the bias.
 * The ``Output`` node is read on the host: a :class:`ReadoutNode` of the spike counts of the last spiking layer
   (identity), or of the linear nodes between them (an ``Affine`` readout), averaged over steps, per channel where
   the map weighs every position of a channel alike, else per neuron (the layer keeps its (C, H, W) layout).
 
+Reset: NIR's neurons reset v to ``v_reset`` after a spike, and Loihi's to 0, so ``v_reset = 0`` is what the file
+must say; reset by subtraction (snnTorch's and SpikingJelly's ``v_reset=None`` default) is not in a NIR file at all
+(snnTorch writes ``v_reset = 0`` whatever its mechanism). The import assumes reset to zero (``reset="zero"``);
+``reset="subtract"`` says the network was trained with subtraction, which Loihi's LIF cannot do: every neuron node
+with a state is then refused by name.
+
 What the deployed graph cannot express is refused, every offending node in one error: non-zero ``v_reset``,
-thresholds <= 0, time constants shorter than ``dt``, non-uniform time constants within a node, recurrent edges
-(cycles, nested graphs), non-spiking neurons (``LI``, ``CubaLI``, ``I``: Loihi transmits spikes), non-zero delays.
+thresholds <= 0, time constants shorter than ``dt``, non-uniform time constants within a node, cycles through more
+than one neuron or mixing other inputs into the feedback, nested graphs, non-spiking neurons (``LI``, ``CubaLI``,
+``I``: Loihi transmits spikes), non-zero delays.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +53,7 @@ import torch.nn.functional as F
 
 from snn_deploy.errors import UserError
 from snn_deploy.exporters import nir_io
+from snn_deploy.exporters.bundle_check import MAX_T, check_graph
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, Node, Problem, ReadoutNode, Shape, summarize
 from snn_deploy.quant import INPUT_PAYLOAD_BITS, QuantReport, balanced_input_scale, calibrate_input, quantize_layer
@@ -46,8 +61,9 @@ from snn_deploy.quant import INPUT_PAYLOAD_BITS, QuantReport, balanced_input_sca
 DEFAULT_DT = nir_io.DT
 """The consumer's step when the file names none: 1e-4 s, snnTorch's fixed step and SpikingJelly's default."""
 DEFAULT_STEPS = 16
-"""Time steps of an imported network when the file names none (NIR is continuous-time; ``--steps`` sets it)."""
-DENSE_LIMIT = 1 << 26
+"""Time steps of an imported network when the file names none (NIR is continuous-time; ``--time-steps`` sets it)."""
+OWN_FRONTEND = "snn-deploy NIR file (exact integers from its metadata)"
+DENSE_LIMIT = 1 << 25
 """Largest composed dense kernel (entries) built while importing: beyond it the network is not a small one."""
 
 NEURONS = (nir.CubaLIF, nir.LIF, nir.IF, nir.Threshold)
@@ -56,6 +72,8 @@ LINEAR = (nir.Conv1d, nir.Conv2d, nir.Linear, nir.Affine, nir.Scale, nir.SumPool
 NON_SPIKING = (nir.CubaLI, nir.LI, nir.I)
 IMPORT_SCHEMA = 1
 READOUT_FIX = "end with a spiking layer, or a Linear/Affine readout of one"
+RESETS = ("zero", "subtract")
+"""What the network was trained with after a spike (``--reset``): NIR files do not say (module docstring)."""
 NEURON_FIX = "see docs/nir_mapping.md, 'Importing standard NIR'"
 
 
@@ -159,44 +177,42 @@ def _normalized(du: int, dv: int, gain, bias_gain, leak, theta, notes, bias_note
 
 # --- reading -------------------------------------------------------------------------------------------------------
 
+MAX_STANDARD_BYTES = 256 * 2**20
+"""Bytes of all arrays of a standard NIR file as read (64-bit values): snnTorch, Norse, SpikingJelly and Sinabs
+networks that fit a chip are far smaller (snn-deploy's own files have the bundle's limit, they hold no floats that
+are read)."""
+MAX_NODE_ELEMENTS = 1 << 24
+"""Largest output of one NIR node (values per sample), checked before anything of that size is allocated."""
+
+
 def load(path: Path) -> nir.NIRGraph:
-    """Read a NIR file; a missing or damaged file is a :class:`UserError`."""
+    """Read a NIR file, its declared sizes and node types checked first (nothing large is read before); a missing,
+    damaged or oversized file is a :class:`UserError`."""
+    from snn_deploy.exporters.bundle_check import MAX_NIR_BYTES, check_hdf5_sizes
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such NIR file")
+    own = nir_io.written_by_snn_deploy_file(path)
+    check_hdf5_sizes(path, max_bytes=MAX_NIR_BYTES if own else MAX_STANDARD_BYTES, what="NIR file",
+                     fix="export it again")
+    try:
+        unknown = nir_io.unknown_types(path)
+    except Exception as exc:  # not NIR's layout
+        raise UserError(f"{path}: not a readable NIR file ({_detail(exc)}); export it again") from None
+    if unknown:
+        raise UserError(f"{path}: unknown NIR primitive(s) {', '.join(unknown[:5])} (this snn-deploy reads nir "
+                        f"{nir.version}'s primitives); export with a NIR version that has them")
     try:
         return nir.read(str(path))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such NIR file") from None
     except Exception as exc:  # h5py / nir raise many types for damaged or foreign files
         if "type mismatch" in str(exc):  # nir checks the edges' shapes while reading
             raise UserError(f"{path}: mismatched shapes ({str(exc).splitlines()[0]}); export it again") from None
-        unknown = _unknown_types(path)
-        if unknown:
-            raise UserError(f"{path}: unknown NIR primitive(s) {', '.join(unknown)} (this snn-deploy reads nir "
-                            f"{nir.version}'s primitives); export with a NIR version that has them") from None
-        raise UserError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc}); export it again") from None
+        raise UserError(f"{path}: not a readable NIR file ({_detail(exc)}); export it again") from None
 
 
-def _unknown_types(path: Path) -> list[str]:
-    """``node 'name': Type`` for every node type the installed nir does not define (nir fails on them bare)."""
-    import h5py
-
-    known = {name for name, cls in vars(nir.ir).items() if isinstance(cls, type) and issubclass(cls, nir.NIRNode)}
-    found: list[str] = []
-
-    def visit(group, prefix: str) -> None:
-        for name, node in group.get("nodes", {}).items():
-            kind = node["type"][()] if "type" in node else b""
-            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
-            if kind not in known:
-                found.append(f"{kind or '(none)'} at node {prefix + name!r}")
-            elif kind == "NIRGraph":
-                visit(node, f"{prefix}{name}.")
-
-    try:
-        with h5py.File(path, "r") as file:
-            visit(file["node"], "")
-    except Exception:  # not even HDF5: the caller reports the file as damaged
-        return []
-    return found
+def _detail(exc: Exception) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
 
 
 def written_by_snn_deploy(ir: nir.NIRGraph) -> bool:
@@ -226,6 +242,8 @@ class _Structure:
     """Output shape of every node (per sample, NIR convention)."""
     input: str
     output: str
+    recurrent: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    """Neuron -> the linear nodes whose edges into it close a recurrent loop (left out of ``preds`` and ``order``)."""
 
 
 def _check_finite(ir: nir.NIRGraph) -> list[Problem]:
@@ -245,10 +263,18 @@ def _check_finite(ir: nir.NIRGraph) -> list[Problem]:
     return bad
 
 
+def _sized(name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` if one sample of it holds at most :data:`MAX_NODE_ELEMENTS` values (Python integers: no wrap)."""
+    if math.prod(shape) > MAX_NODE_ELEMENTS:
+        raise UserError(f"NIR node {name!r} is shaped {list(shape)}: {math.prod(shape):,} values per sample, more "
+                        f"than the {MAX_NODE_ELEMENTS:,} any node of a deployable network has (crafted or damaged?)")
+    return shape
+
+
 def _apply(node: nir.NIRNode, x: torch.Tensor, bias: bool) -> torch.Tensor:
-    """One linear node on a batch x [B, *shape] (float64); ``bias`` False drops constant terms."""
+    """One linear node on a batch x [B, *shape] (float64; on x's device); ``bias`` False drops constant terms."""
     t = lambda v: torch.as_tensor(np.asarray(v.detach().cpu() if hasattr(v, "detach") else v),  # noqa: E731
-                                  dtype=torch.float64)
+                                  dtype=torch.float64, device=x.device)
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
         conv = F.conv1d if isinstance(node, nir.Conv1d) else F.conv2d
         b = t(node.bias) if bias and node.bias is not None else None
@@ -284,7 +310,8 @@ def _structure(ir: nir.NIRGraph, dt: float = DEFAULT_DT) -> tuple[_Structure, li
     for name, node in ir.nodes.items():
         if isinstance(node, nir.NIRGraph):
             problems.append(Problem(name, "nested graph (a recurrent layer such as RLeaky / RSynaptic)",
-                                    "the deployed graph is feed-forward"))
+                                    "write its nodes and edges at the top level, as snnTorch 1.0 does: recurrent "
+                                    "edges there are imported"))
         elif isinstance(node, NON_SPIKING):
             problems.append(Problem(name, f"non-spiking {type(node).__name__} neuron",
                                     "Loihi transmits spikes only; end the network with a spiking layer or a "
@@ -294,10 +321,11 @@ def _structure(ir: nir.NIRGraph, dt: float = DEFAULT_DT) -> tuple[_Structure, li
         elif not isinstance(node, (*NEURONS, *LINEAR, nir.Input, nir.Output)):
             problems.append(Problem(name, f"unsupported primitive {type(node).__name__}",
                                     "see docs/nir_mapping.md for the supported ones"))
-    order, preds, cyclic = nir_io.topological(ir)
+    order, preds, cyclic, recurrent = nir_io.with_loops(ir, NEURONS, LINEAR)
     if cyclic:  # no order, so no shapes: check each neuron on its own parameters' shape, then report it all
         problems.append(Problem(", ".join(cyclic), "cycle (recurrent edge) through these nodes",
-                                "the deployed graph is feed-forward; recurrent layers cannot be imported"))
+                                "a recurrent edge is imported where a neuron feeds back to itself through linear "
+                                "nodes that read nothing else"))
         for name, node in ir.nodes.items():
             if isinstance(node, NEURONS):
                 try:
@@ -317,7 +345,7 @@ def _structure(ir: nir.NIRGraph, dt: float = DEFAULT_DT) -> tuple[_Structure, li
             shape = tuple(int(s) for s in np.atleast_1d(node.input_type["input"]))
             if not shape or min(shape) < 1:
                 raise UserError(f"NIR Input {name!r} has no usable shape ({list(shape)})")
-            shapes[name] = shape
+            shapes[name] = _sized(name, shape)
             continue
         if not preds[name]:
             raise UserError(f"NIR node {name!r} has no input edge")
@@ -331,14 +359,21 @@ def _structure(ir: nir.NIRGraph, dt: float = DEFAULT_DT) -> tuple[_Structure, li
         if want is not None and np.size(want) and tuple(int(s) for s in np.atleast_1d(want)) != shape:
             raise UserError(f"mismatched shapes: NIR node {name!r} declares input {list(np.atleast_1d(want))} but "
                             f"receives {list(shape)}")
-        if isinstance(node, LINEAR):
+        if isinstance(node, LINEAR):  # shapes only: on torch's "meta" device nothing is allocated
             try:
-                shape = tuple(_apply(node, torch.zeros((1, *shape), dtype=torch.float64), True).shape[1:])
-            except (RuntimeError, ValueError, IndexError) as exc:
+                shape = tuple(_apply(node, torch.zeros((1, *shape), dtype=torch.float64, device="meta"),
+                                     True).shape[1:])
+            except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError) as exc:
                 raise UserError(f"mismatched shapes: NIR node {name!r} ({type(node).__name__}) cannot take input "
-                                f"{list(shape)}: {str(exc).splitlines()[0]}") from None
-        shapes[name] = shape
-    return _Structure(order, preds, shapes, inputs[0], outputs[0]), problems
+                                f"{list(shape)}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                                ) from None
+        shapes[name] = _sized(name, shape)
+    for name, back in recurrent.items():
+        wrong = [p for p in back if shapes[p] != shapes[name]]
+        if wrong:
+            raise UserError(f"mismatched shapes: the recurrent edge from {wrong[0]!r} into NIR node {name!r} carries "
+                            f"{list(shapes[wrong[0]])} where {name!r} takes {list(shapes[name])}")
+    return _Structure(order, preds, shapes, inputs[0], outputs[0], recurrent), problems
 
 
 # --- composing linear paths ----------------------------------------------------------------------------------------
@@ -357,8 +392,9 @@ def _sources(ir: nir.NIRGraph, s: _Structure, name: str) -> list[str]:
 
 
 def _response(ir: nir.NIRGraph, s: _Structure, target: str, given: dict[str, torch.Tensor], batch: int,
-              bias: bool) -> torch.Tensor:
-    """The input of ``target`` when the source nodes output ``given`` (others 0): the linear nodes between."""
+              bias: bool, into: list[str] | None = None) -> torch.Tensor:
+    """The input of ``target`` when the source nodes output ``given`` (others 0): the linear nodes between.
+    ``into``: the nodes whose outputs make that input (default: its predecessors; a recurrent loop's last nodes)."""
     memo: dict[str, torch.Tensor] = {}
 
     def value(name: str) -> torch.Tensor:
@@ -371,22 +407,24 @@ def _response(ir: nir.NIRGraph, s: _Structure, target: str, given: dict[str, tor
             memo[name] = _apply(node, sum(value(p) for p in s.preds[name]), bias)
         return memo[name]
 
-    return sum(value(p) for p in s.preds[target])
+    return sum(value(p) for p in (s.preds[target] if into is None else into))
 
 
-def _dense(ir: nir.NIRGraph, s: _Structure, target: str, source: str) -> np.ndarray:
+def _dense(ir: nir.NIRGraph, s: _Structure, target: str, source: str, into: list[str] | None = None) -> np.ndarray:
     """The exact linear map from ``source``'s output to ``target``'s input: [out, in] over the NIR shapes."""
-    n_in, n_out = int(np.prod(s.shapes[source])), int(np.prod(s.shapes[target]))
-    if n_in * n_out > DENSE_LIMIT:
+    n_in, n_out = math.prod(s.shapes[source]), math.prod(s.shapes[target])
+    if n_in * max(n_in, n_out) > DENSE_LIMIT:  # the identity basis (n_in^2) and the map (n_in n_out)
         raise _Refused(f"composing the layers from {source} needs a {n_out} x {n_in} kernel (over "
                        f"{DENSE_LIMIT} entries)")
     basis = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *s.shapes[source])
-    return _response(ir, s, target, {source: basis}, n_in, bias=False).reshape(n_in, n_out).T.numpy()
+    return _response(ir, s, target, {source: basis}, n_in, False, into).reshape(n_in, n_out).T.numpy()
 
 
 def _constant(ir: nir.NIRGraph, s: _Structure, target: str) -> np.ndarray:
-    """The constant part of ``target``'s input (biases of the linear nodes), NIR shape."""
-    return _response(ir, s, target, {}, 1, bias=True)[0].numpy().reshape(s.shapes[target])
+    """The constant part of ``target``'s input (biases of the linear nodes, its recurrent loop's included), NIR
+    shape."""
+    into = s.preds[target] + s.recurrent.get(target, [])
+    return _response(ir, s, target, {}, 1, True, into)[0].numpy().reshape(s.shapes[target])
 
 
 CHAINED = (nir.Conv1d, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
@@ -487,24 +525,37 @@ def _per_channel(values: np.ndarray) -> np.ndarray | None:
 
 
 def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: float | None = None,
-             steps: int | None = None) -> tuple[Graph, dict]:
+             steps: int | None = None, reset: str = "zero") -> tuple[Graph, dict]:
     """The deployed graph of a NIR graph, and the quantization record (JSON-serialisable).
 
     Files written by snn-deploy come back exactly from their metadata; any other NIR graph is imported with the
     mapping in the module docstring at step ``dt`` (default: the file's ``dt`` metadata, else
     :data:`DEFAULT_DT`) for ``steps`` time steps, its input scale set by ``calibration`` (inputs in [0, 1] without).
+    ``reset``: what the network does to v after a spike, one of :data:`RESETS` (the file does not say; module
+    docstring): ``subtract`` is refused for every neuron node with a state.
     """
+    if reset not in RESETS:
+        raise UserError(f"reset {reset!r} is not one of {', '.join(RESETS)}")
     if written_by_snn_deploy(ir):
+        if reset != "zero":
+            raise UserError("this NIR file was written by snn-deploy: its neurons reset to zero (Loihi's); drop "
+                            "--reset subtract")
         if dt is not None or steps is not None:
             raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T and dt; "
-                            "drop --dt and --steps")
-        return nir_io.from_nir(ir), {"frontend": "snn-deploy NIR file (exact integers from its metadata)"}
+                            "drop --dt and --time-steps")
+        return _own(ir), {"frontend": OWN_FRONTEND}
     meta = ir.metadata if isinstance(ir.metadata, dict) else {}
-    dt = float(dt if dt is not None else meta.get("dt", DEFAULT_DT))
-    steps = int(steps if steps is not None else meta.get("T", DEFAULT_STEPS))
-    if not dt > 0 or steps < 1:
-        raise UserError(f"the import step dt must be positive and steps at least 1 (got dt={dt}, steps={steps})")
+    dt = _number(dt if dt is not None else meta.get("dt", DEFAULT_DT), "dt", "--dt")
+    if not 0 < dt < float("inf"):
+        raise UserError(f"the import step dt must be a positive number (got dt={dt:g}); pass --dt")
+    steps = import_steps(ir, steps)
     s, problems = _structure(ir, dt)
+    if reset == "subtract":  # a Threshold node has no state to reset
+        stateful = [n for n in s.order
+                    if isinstance(ir.nodes[n], NEURONS) and not isinstance(ir.nodes[n], nir.Threshold)]
+        problems += [Problem(n, "reset by subtraction (--reset subtract), which Loihi's LIF cannot do (it sets v to 0 "
+                             "after a spike)", "retrain with reset to zero, then export with --reset zero")
+                     for n in stateful]
     refused = {p.node for p in problems}
     input_scale, signed = calibrate_input(calibration)
     report = QuantReport(input_scale=input_scale, input_signed=signed)
@@ -536,7 +587,7 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
             refused.add(name)
             continue
         convs, lif, record, dyn = built
-        nodes += [*convs, lif]
+        nodes += [*(c for c in convs if not c.recurrent), lif, *(c for c in convs if c.recurrent)]
         graph_shape[name] = lif.shape
         report.units.append(record)
         if dyn.notes:
@@ -547,13 +598,43 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
         raise UserError(_refusal(problems))
     nodes.append(_readout(s, graph_shape, *readout))
     record = report.to_dict()
-    record["nir_import"] = {"schema_version": IMPORT_SCHEMA, "dt": dt, "steps": steps, "approximations": notes}
-    return Graph(nodes, T=steps), record
+    record["nir_import"] = {"schema_version": IMPORT_SCHEMA, "dt": dt, "steps": steps, "approximations": notes,
+                            "reset": reset}
+    graph = Graph(nodes, T=steps)
+    check_graph(graph, "the imported NIR graph")  # the limits every bundle has (work per sample, ranges)
+    return graph, record
+
+
+def import_steps(ir: nir.NIRGraph, steps: int | None) -> int:
+    """The steps an imported standard NIR graph runs: ``steps`` (``--time-steps``), else the file's ``T`` metadata,
+    else :data:`DEFAULT_STEPS`; an integer in 1..``MAX_T`` or a one-line :class:`UserError`."""
+    meta = ir.metadata if isinstance(ir.metadata, dict) else {}
+    value = _number(steps if steps is not None else meta.get("T", DEFAULT_STEPS), "steps", "--time-steps")
+    if value != int(value) or not 1 <= value <= MAX_T:
+        raise UserError(f"the import needs the steps as an integer in 1..{MAX_T} (got {value:g}); pass --time-steps")
+    return int(value)
+
+
+def _own(ir: nir.NIRGraph) -> Graph:
+    """A file written by snn-deploy: its exact graph, held to every check a bundle's network.nir passes."""
+    graph = nir_io.from_nir(ir, "snn-deploy NIR file")
+    check_graph(graph, "snn-deploy NIR file")
+    return graph
+
+
+def _number(value, what: str, option: str) -> float:
+    """A scalar number (the file's dt or T metadata, or the option), else a one-line :class:`UserError`."""
+    try:
+        number = float(np.asarray(value, dtype=np.float64).reshape(()))
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"the NIR file's {what} {str(value)[:40]!r} is not a number; pass {option}") from None
+    return number
 
 
 def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, Shape], dt: float,
             input_scale: float, signed: bool, steps: int, calibration: torch.Tensor | None = None):
-    """The ConvNodes and LIFNode of neuron ``name``."""
+    """The ConvNodes (a recurrent one last) and LIFNode of neuron ``name`` (a neuron with a recurrent loop is laid
+    out as a vector (n, 1, 1), its loop a dense recurrent kernel)."""
     shape = s.shapes[name]
     dyn = neuron_dynamics(ir.nodes[name], shape, dt)
     sources = _sources(ir, s, name)
@@ -565,7 +646,8 @@ def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, S
         raise _Refused("sums the analog input with spikes (the input layer must read the input alone)")
     nir_layout = layout(shape)
     bias = dyn.bias_gain * _constant(ir, s, name) + dyn.leak
-    paths = _conv_paths(ir, s, name) if len(shape) >= 2 else None
+    loop = s.recurrent.get(name)
+    paths = _conv_paths(ir, s, name) if len(shape) >= 2 and not loop else None
     structural = paths is not None and all(graph_shape[p.source] == layout(s.shapes[p.source]) for p in paths)
     gain_c, bias_c = _per_channel(dyn.gain), _per_channel(bias)
     if structural and gain_c is not None and bias_c is not None:
@@ -581,6 +663,9 @@ def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, S
         for src in sources:
             matrix = _dense(ir, s, name, src) * gain[:, None]
             paths.append(_Path(src, f"{name}.from.{src}", matrix.reshape(n, *graph_shape[src])))
+    if loop:  # per spike, where quantize_layer divides an analog layer's weights by the input scale
+        matrix = _dense(ir, s, name, name, loop) * dyn.gain.reshape(-1)[:, None]
+        paths.append(_Path(name, f"{name}.recurrent", matrix.reshape(n, n, 1, 1) * (input_scale if analog else 1.0)))
     widths = [p.weight[0].size for p in paths]
     stacked = torch.from_numpy(np.concatenate([p.weight.reshape(len(p.weight), -1) for p in paths], axis=1))
     peak = _input_peak(ir, s, name, dyn.gain, calibration) if analog else None
@@ -591,10 +676,12 @@ def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, S
     convs = []
     for path, part in zip(paths, torch.split(wq, widths, dim=1)):
         kernel = part.reshape(path.weight.shape).to(torch.int64).numpy()
+        feedback = path.source == name
         convs.append(ConvNode(path.name, (path.source,), out_shape, weight=kernel, stride=path.stride,
-                              padding=path.padding, groups=path.groups, weight_exp=record.weight_exp, graded=analog))
-    lif = LIFNode(name, tuple(c.name for c in convs), out_shape, du=dyn.du, dv=dyn.dv, vth=record.vth,
-                  bias_mant=np.asarray(record.bias_mant, dtype=np.int64),
+                              padding=path.padding, groups=path.groups, weight_exp=record.weight_exp,
+                              graded=analog and not feedback, recurrent=feedback))
+    lif = LIFNode(name, tuple(c.name for c in convs if not c.recurrent), out_shape, du=dyn.du, dv=dyn.dv,
+                  vth=record.vth, bias_mant=np.asarray(record.bias_mant, dtype=np.int64),
                   bias_exp=np.asarray(record.bias_exp, dtype=np.int64))
     return convs, lif, record, dyn
 
@@ -683,7 +770,7 @@ def _readout(s: _Structure, graph_shape: dict[str, Shape], source: str, matrix: 
 def input_layout(ir: nir.NIRGraph) -> Shape:
     """The deployed (C, H, W) input shape of a NIR graph, for reading calibration data before importing."""
     if written_by_snn_deploy(ir):
-        return nir_io.from_nir(ir).input.shape
+        return _own(ir).input.shape
     s, _ = _structure(ir)
     try:
         return layout(s.shapes[s.input])

@@ -4,7 +4,9 @@ Mapping (documented in docs/nir_mapping.md):
 
 * InputNode -> ``nir.Input``; metadata: payload scale, bits, sign.
 * ConvNode -> ``nir.Conv2d`` with float-equivalent weights (see :func:`float_scale`); metadata: integer kernel,
-  weight exponent, graded flag, ``role``, ``host`` (placement: computed on the host, see :attr:`Graph.host`).
+  weight exponent, graded flag, ``role``, ``recurrent``, ``host`` (placement: computed on the host, see
+  :attr:`Graph.host`). A recurrent conv also has the edge back into the LIF it reads: a cycle, NIR's recurrent edge
+  (one step of delay, as every discrete-time NIR consumer runs a cycle).
 * LIFNode -> ``nir.CubaLIF`` under the time-step convention ``dt`` (``DT`` = 1e-4 s, snnTorch's fixed step;
   Norse takes ``dt`` as an argument) and forward Euler: tau_syn = dt 4096/(du+1), w_in = 4096/(du+1),
   tau_mem = dt 4096/dv, r = 4096/dv, threshold in units of the integer threshold plus a margin
@@ -160,6 +162,9 @@ def _compact(values: np.ndarray) -> np.ndarray:
 
 
 def _consumer_vth(graph: Graph, name: str) -> int:
+    node = graph[name]
+    if isinstance(node, ConvNode) and node.recurrent:  # it feeds the LIF it reads
+        return graph[node.inputs[0]].vth
     lifs = [n for n in graph.nodes if name in n.inputs and isinstance(n, LIFNode)]
     return lifs[0].vth if lifs else 1
 
@@ -172,6 +177,8 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
     carriers = bias_carriers(graph)
     for order, node in enumerate(graph.nodes):
         edges += [(i, node.name) for i in node.inputs]
+        if isinstance(node, ConvNode) and node.recurrent:  # the edge back into its LIF: a cycle, as NIR writes one
+            edges.append((node.name, node.inputs[0]))
         if isinstance(node, InputNode):
             nodes[node.name] = nir.Input(input_type={"input": np.array(node.shape)},
                                          metadata=_meta(node, order, **_fields(node)))
@@ -243,10 +250,20 @@ def _ours(metadata: object) -> dict | None:
     return metadata.get("snn_deploy") if isinstance(metadata, dict) else None
 
 
-def from_nir(ir: nir.NIRGraph) -> Graph:
-    """Rebuild the exact :class:`Graph` from a NIR graph written by :func:`to_nir`."""
+def from_nir(ir: nir.NIRGraph, where: str = "NIR graph") -> Graph:
+    """Rebuild the exact :class:`Graph` from a NIR graph written by :func:`to_nir` (not yet range-checked: see
+    :func:`snn_deploy.exporters.bundle_check.check_graph`)."""
     nodes = {key: (type(node).__name__, _ours(node.metadata)) for key, node in ir.nodes.items()}
-    return _graph(_ours(ir.metadata), nodes)
+    return _checked_graph(_ours(ir.metadata), nodes, where)
+
+
+def _checked_graph(meta: dict | None, stored: dict[str, tuple[str, dict | None]], where: str) -> Graph:
+    """:func:`_graph`, with crafted or damaged metadata as one :class:`UserError` line."""
+    try:
+        return _graph(meta, stored)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:  # crafted metadata
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        raise UserError(f"{where}: damaged snn-deploy metadata ({detail}); export the network again") from None
 
 
 def _graph(meta: dict | None, stored: dict[str, tuple[str, dict | None]]) -> Graph:
@@ -295,15 +312,52 @@ def read(path: Path) -> Graph:
     """Read a graph written by :func:`write`; any other or damaged file is a :class:`UserError`."""
     try:
         meta, stored = _read_metadata(path)
+        unknown = unknown_types(path)
     except FileNotFoundError:
         raise UserError(f"{path}: no such NIR file") from None
     except Exception as exc:  # h5py raises many types for damaged files
-        raise UserError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
-    try:
-        return _graph(meta, stored)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:  # crafted metadata
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
-        raise UserError(f"{path}: damaged snn-deploy metadata ({detail}); export the network again") from None
+        raise UserError(f"{path}: not a readable NIR file ({detail}); export it again") from None
+    if unknown:  # NIR itself could not read the file: neither can any other consumer of the bundle
+        raise UserError(f"{path}: unknown NIR primitive(s) {', '.join(unknown[:5])} (nir {nir.version} defines no "
+                        "such node); the file is damaged or crafted, export the network again")
+    return _checked_graph(meta, stored, str(path))
+
+
+NIR_TYPES = frozenset(name for name, cls in vars(nir.ir).items()
+                      if isinstance(cls, type) and issubclass(cls, nir.NIRNode))
+"""Node type names the installed nir defines (what ``nir.read`` can build)."""
+
+
+def unknown_types(path: Path) -> list[str]:
+    """``Type at node 'name'`` for every node (nested graphs included) whose type the installed nir does not
+    define: ``nir.read`` fails on them, and so must every reader here."""
+    found: list[str] = []
+
+    def visit(group, prefix: str) -> None:
+        nodes = group.get("nodes")
+        for name, node in (nodes.items() if isinstance(nodes, h5py.Group) else ()):
+            kind = node["type"][()] if isinstance(node, h5py.Group) and "type" in node else b""
+            kind = _as_str(kind) if isinstance(kind, (bytes, str)) else ""
+            if kind not in NIR_TYPES:
+                found.append(f"{kind or '(none)'} at node {prefix + name!r}")
+            elif kind == "NIRGraph":
+                visit(node, f"{prefix}{name}.")
+
+    with h5py.File(path, "r") as file:
+        visit(file["node"], "")
+    return found
+
+
+def written_by_snn_deploy_file(path: Path) -> bool:
+    """Whether the NIR file at ``path`` says it was written by snn-deploy (root metadata only; False when it cannot
+    tell: the readers then report what is wrong)."""
+    try:
+        with h5py.File(path, "r") as f:
+            value = f["node/metadata/snn_deploy/format"][()]
+    except Exception:  # not HDF5, no such field: not ours
+        return False
+    return isinstance(value, (bytes, str)) and _as_str(value) == NIR_FORMAT
 
 
 def _read_metadata(path: Path) -> tuple[dict | None, dict[str, tuple[str, dict | None]]]:
@@ -360,6 +414,42 @@ def topological(ir: nir.NIRGraph) -> tuple[list[str], dict[str, list[str]], list
             break
         left -= tails
     return order, preds, [n for n in ir.nodes if n in left]
+
+
+def with_loops(ir: nir.NIRGraph, neurons: tuple[type, ...], linear: tuple[type, ...]
+               ) -> tuple[list[str], dict[str, list[str]], list[str], dict[str, list[str]]]:
+    """:func:`topological` with each neuron's own loops set apart: (order, predecessors, nodes on other cycles,
+    loops). A loop is a cycle from a node of a ``neurons`` type back to itself through ``linear`` nodes that read
+    nothing else (NIR's recurrent layer: snnTorch's ``lif -> w_rec -> lif``); ``loops`` maps the neuron to the
+    nodes whose edges into it close one, which order and predecessors leave out (a discrete-time consumer delays
+    them one step)."""
+    order, preds, cyclic = topological(ir)
+    loops: dict[str, list[str]] = {}
+    for name in cyclic:
+        if isinstance(ir.nodes[name], neurons):
+            closing = [p for p in preds[name] if isinstance(ir.nodes[p], linear)
+                       and linear_behind(ir, preds, p, linear)[1] == {name}]
+            if closing:
+                loops[name] = closing
+    if loops:
+        kept = [(a, b) for a, b in ir.edges if a not in loops.get(b, ())]
+        order, preds, cyclic = topological(nir.NIRGraph(nodes=ir.nodes, edges=kept, type_check=False))
+    return order, preds, cyclic, loops
+
+
+def linear_behind(ir: nir.NIRGraph, preds: dict[str, list[str]], start: str, linear: tuple[type, ...]
+                  ) -> tuple[set[str], set[str]]:
+    """(the ``linear`` nodes from ``start`` backwards through linear nodes, ``start`` included; the other nodes
+    they read)."""
+    seen, stack, sources = {start}, [start], set()
+    while stack:
+        for q in preds[stack.pop()]:
+            if not isinstance(ir.nodes[q], linear):
+                sources.add(q)
+            elif q not in seen:
+                seen.add(q)
+                stack.append(q)
+    return seen, sources
 
 
 def pair(value) -> tuple[int, int]:

@@ -8,7 +8,8 @@ float64, then the weight exponent). The run is functional (zero latency per node
 PyTorch model computes: a node's step ``t`` needs only its inputs' step ``t``, so the nodes run in topological
 order, each over all steps at once (a synapse as one convolution of the whole [T * B] batch, a LIF stepping through
 time). A timed build (Lava) shows node ``n``'s step ``t`` at step ``t + depth(n)`` (:meth:`Graph.depths`), and the
-simulator's latency model reports that depth.
+simulator's latency model reports that depth. A LIF with recurrent synapses adds, at each step, their currents from
+its own spikes of the step before (the recurrent conv node after it then only counts their synaptic operations).
 """
 
 from __future__ import annotations
@@ -240,18 +241,22 @@ def _overflows(params, peak: int, bias: torch.Tensor, steps: int) -> RegisterOve
 
 
 def _lif(node: LIFNode, current: torch.Tensor | None, trace: bool = False, *, bias_payload: torch.Tensor | None = None,
-         resets: frozenset[int] = frozenset(), registers: dict[tuple[str, str], Overflow] | None = None
+         resets: frozenset[int] = frozenset(), recurrent: tuple[ConvKernel, ...] = (),
+         registers: dict[tuple[str, str], Overflow] | None = None
          ) -> tuple[torch.Tensor, np.ndarray, MembraneTrace | None]:
     """Spikes (bool [T, B, C, H, W]) of a LIF population driven by ``current`` [T, B, C, H, W] (None: no synaptic
     input) and, for a bias-driven input layer, ``bias_payload`` (integers [T, B, C, H, W] added to its bias
     mantissa), their number at each step, and (with ``trace``) its state after every step. The state is float32
     where that is exact for these inputs (:func:`float_dtype`), else float64 (exact for every Loihi integer, and
-    faster than int64); every step updates it in place; it is zeroed before the steps in ``resets``. Values beyond
-    the :data:`REGISTERS` are added to ``registers`` (per (layer, register)), in the same pass."""
+    faster than int64); every step updates it in place; it is zeroed before the steps in ``resets``.
+    ``recurrent``: the population's recurrent synapses, whose currents from step t - 1's spikes join step t's input
+    (also across a reset: the synapse delivers what it received, as Lava's Dense does). Values beyond the
+    :data:`REGISTERS` are added to ``registers`` (per (layer, register)), in the same pass (the synaptic input with
+    its recurrent currents, as the neuron's one input port sums them)."""
     params = node.params()
     if current is None:
         current = torch.zeros(bias_payload.shape, dtype=torch.float32)
-    peak = _max_abs(current)
+    peak = _max_abs(current) + sum(k.row_l1 << k.node.weight_exp for k in recurrent)
     dtype = float_dtype(params, peak)
     bias = params.bias().to(dtype)
     if bias_payload is not None:
@@ -264,16 +269,22 @@ def _lif(node: LIFNode, current: torch.Tensor | None, trace: bool = False, *, bi
     spikes = torch.empty(current.shape, dtype=dtype)
     us, vs = (torch.empty(current.shape, dtype=dtype) for _ in range(2)) if trace else (None, None)
     overflow = _overflows(params, peak, bias, current.shape[0]) if registers is not None else None
-    if registers is not None and peak > A_IN_MAX:
-        found = Overflow()
-        found.tally(current, -A_IN_MAX, A_IN_MAX)
-        registers[(node.name, "synaptic input")] = found
+    a_in_found = Overflow() if registers is not None and peak > A_IN_MAX else None
+    if a_in_found is not None and not recurrent:  # the whole input at once; with a loop, step by step below
+        a_in_found.tally(current, -A_IN_MAX, A_IN_MAX)
     for t in range(current.shape[0]):
         if t in resets:
             state.reset()
-        lif_step_inplace(state, current[t], params, bias if bias_payload is None else bias[t], spikes[t], overflow)
+        a_in = current[t]
+        if recurrent and t:
+            a_in = a_in.to(dtype) + sum(k.currents(spikes[t - 1]).to(dtype) for k in recurrent)
+        if a_in_found is not None and recurrent:
+            a_in_found.tally(a_in, -A_IN_MAX, A_IN_MAX)
+        lif_step_inplace(state, a_in, params, bias if bias_payload is None else bias[t], spikes[t], overflow)
         if trace:
             us[t], vs[t] = state.u, state.v
+    if a_in_found is not None and a_in_found.count:
+        registers[(node.name, "synaptic input")] = a_in_found
     for register, found in ((("current", overflow.current), ("voltage", overflow.voltage)) if overflow else ()):
         if found.count:
             registers[(node.name, register)] = found
@@ -394,7 +405,9 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
             values[node.name] = payload
         elif isinstance(node, ConvNode):
             kernel = ConvKernel(node, graph[node.inputs[0]].shape)
-            values[node.name], sops[node.name], out_of_range = _conv(kernel, inputs[0])
+            currents, sops[node.name], out_of_range = _conv(kernel, inputs[0])
+            if not node.recurrent:  # a recurrent conv's currents were added inside its LIF's steps
+                values[node.name] = currents
             if out_of_range:
                 overflow[node.name] = out_of_range
             if events is not None:
@@ -407,9 +420,10 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
             single = len(inputs) == 1 and inputs[0].is_floating_point()
             current = (None if bias_driven else inputs[0] if single
                        else _add(inputs, sum(bounds[i] for i in node.inputs)))
+            recurrent = tuple(ConvKernel(c, node.shape) for c in graph.recurrent_synapses(node.name))
             values[node.name], spike_counts[node.name], trace = _lif(
                 node, current, node.name in traces, bias_payload=inputs[0] if bias_driven else None,
-                resets=resets, registers=registers if check_registers else None)
+                resets=resets, recurrent=recurrent, registers=registers if check_registers else None)
             if trace is not None:
                 kept[node.name] = trace
             if node.name in record:

@@ -100,3 +100,21 @@ def test_simulate_lists_register_overflows_and_exits_1(tmp_path):
     assert set(registers) == {"synaptic input", "current", "voltage"} and registers["current"]["bits"] == 24
     code, output = run_cli("simulate", tmp_path / "b", "--input", tmp_path / "x.npy", "--allow-violations")
     assert code == 0 and "register overflows (simulated)" in output, output
+
+
+def test_recurrent_currents_count_in_the_synaptic_input():
+    """The neuron's one input port sums its feed-forward and recurrent currents: 20,000 + 25,600 leaves the 16-bit
+    register at every step after a spike, though neither part alone does."""
+    one = np.zeros(1, dtype=np.int64)
+    graph = Graph([InputNode("in", (), (1, 1, 1), scale=1.0),
+                   ConvNode("ff", ("in",), (1, 1, 1), weight=np.full((1, 1, 1, 1), 100), graded=True),
+                   LIFNode("lif", ("ff",), (1, 1, 1), du=4095, dv=0, vth=1000, bias_mant=one, bias_exp=one),
+                   ConvNode("rec", ("lif",), (1, 1, 1), weight=np.full((1, 1, 1, 1), 100), weight_exp=8,
+                            recurrent=True),
+                   ReadoutNode("out", ("lif",), (1, 1, 1), weight=np.eye(1), bias=np.zeros(1))], T=6)
+    result = simulate(graph, torch.full((1, 1, 1, 1), 200.0), record={"lif"})
+    spikes = result.spikes["lif"].flatten().numpy().astype(np.int64)
+    a_in = 20000 + 25600 * np.concatenate([[0], spikes[:-1]])
+    found = result.registers[("lif", "synaptic input")]
+    assert found.count == int((a_in > (1 << 15) - 1).sum()) == graph.T - 1
+    assert found.worst == 45600 and set(result.registers) == {("lif", "synaptic input")}

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
-from snn_deploy.cli.options import (config_options, data_dir_option, emit_json, json_option, per_dataset_option,
-                                    time_steps_option, to_stdout, toml_text)
+from snn_deploy.cli.options import (claim_stdout, config_options, data_dir_option, emit_json, json_file,
+                                    json_option, per_dataset_option, time_steps_option, to_stdout, toml_text)
 from snn_deploy.cli.params import (
     NON_NEGATIVE, NON_NEGATIVE_FLOAT, OPEN_FRACTION, POSITIVE, POSITIVE_FLOAT, FiniteFloat,
 )
@@ -22,7 +22,6 @@ from snn_deploy.errors import UserError, exit_on_user_error
 R = TypeVar("R")
 NEURON_CHOICES = ("loihi", "float")
 """snn_deploy.neurons.NEURON_MODES in the order of preference for training (loihi first: quantization-aware)."""
-EVAL_SCHEMA = 1
 SEED = click.IntRange(0, 2**32 - 1)
 
 
@@ -41,7 +40,8 @@ def in_world(body: Callable[[Any], R]) -> R:
         leave_world(world)
 
 
-def check_output(output: Path, force: bool, resume: bool, init: Path | None = None) -> None:
+def check_output(output: Path, force: bool, resume: bool, init: Path | None = None,
+                 json_path: Path | None = None) -> None:
     """Every file the run writes (model, metrics, and the checkpoint unless resuming from it) follows the output
     rules of :mod:`snn_deploy.io`, checked before any work starts."""
     from snn_deploy.io import check_outputs
@@ -52,7 +52,8 @@ def check_output(output: Path, force: bool, resume: bool, init: Path | None = No
     if checkpoint.exists() and not (resume or force):
         raise UserError(f"{checkpoint} holds an interrupted run of {output}: pass --resume to continue it, or --force "
                         "to start over")
-    check_outputs(output, metrics_path(output), None if resume else checkpoint, inputs=[init], force=force)
+    check_outputs(output, metrics_path(output), None if resume else checkpoint, json_file(json_path), inputs=[init],
+                  force=force)
 
 
 def effective_config(settings: dict[str, Any], **options: Any) -> str:
@@ -110,13 +111,14 @@ def common_options(command: Callable) -> Callable:
 @click.option("--init", "init_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Start from the encoder of this model file (e.g. from `snn-deploy pretrain`); fresh head.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run from <stem>.ckpt.")
+@json_option("Also write the run's metrics as JSON")
 @config_options
 @exit_on_user_error
 def train(model: str, dataset: str, output: Path, data_dir: Path | None, epochs: int | None,
           batch_size: int | None, lr: float | None, weight_decay: float | None, warmup_epochs: int | None,
           T: int | None, neuron: str, seed: int, threads: int, force: bool, label_smoothing: float | None,
           augment: bool, micro_batches: int, labels_per_class: int | None, init_path: Path | None,
-          resume: bool, print_config: bool) -> None:
+          resume: bool, json_path: Path | None, print_config: bool) -> None:
     """Train MODEL on DATASET and write a model file plus metrics JSON.
 
     Options can come from a file: --config run.toml (or .yaml) with the long option names as keys, e.g.
@@ -137,12 +139,15 @@ def train(model: str, dataset: str, output: Path, data_dir: Path | None, epochs:
         click.echo(effective_config(settings.as_dict(), output=output, data_dir=data_dir, init=init_path,
                                     threads=threads, force=force, resume=resume), nl=False)
         return
-    check_output(output, force, resume, init_path)
+    claim_stdout(json_path)
+    check_output(output, force, resume, init_path, json_path)
 
     def body(world: Any) -> None:
         metrics = run_training(settings, output=output, data_dir=data_dir, resume=resume, threads=threads,
                                world=world, init_path=init_path)
         if world.main:
+            emit_json(json_path, {**metrics, "command": "train", "output": str(output),
+                                  "metrics_file": str(metrics_path(output))})
             click.echo(f"test accuracy {100 * metrics['test_accuracy']:.2f} % ({model} on {dataset}, "
                        f"{settings.neuron} neurons)")
             if metrics.get("deployed_test_accuracy") is not None:
@@ -165,49 +170,26 @@ def train(model: str, dataset: str, output: Path, data_dir: Path | None, epochs:
               "batch size (64 for CIFAR, 32 for ImageNet).")
 @click.option("--threads", type=POSITIVE, default=1, show_default=True)
 @json_option("Write the result as JSON")
+@click.option("--force", is_flag=True, help="Replace an existing --json file.")
 @exit_on_user_error
 def evaluate(model_file: Path, dataset: str, split: str, data_dir: Path | None, neuron: str | None,
-             batch_size: int, threads: int, json_path: Path | None) -> None:
+             batch_size: int, threads: int, json_path: Path | None, force: bool) -> None:
     """Accuracy of MODEL_FILE on a split of DATASET."""
-    import torch
+    from snn_deploy.io import check_outputs
+    from snn_deploy.workflows import evaluate as run_evaluation
 
-    from snn_deploy.data import info, open_splits
-    from snn_deploy.modelfile import load_model
-    from snn_deploy.neurons import set_neuron_mode
-    from snn_deploy.training.evaluate import deployed, evaluate as score_split
-    from snn_deploy.training.modelsetup import check_fits
-
-    data = info(dataset)
-    loaded = load_model(model_file)
-    mode = neuron or loaded.neuron_mode
-    if neuron is None or neuron == loaded.neuron_mode:
-        model = loaded.model
-    elif neuron == "integer":
-        if loaded.neuron_mode == "float":
-            raise UserError(f"{model_file} holds float neurons: quantize it with `snn-deploy quantize --calibrate "
-                            "DATASET` first, then evaluate that file")
-        model = deployed(loaded.model)
-    elif loaded.neuron_mode == "integer":
-        raise UserError(f"{model_file} holds a quantized (integer) model; it cannot change neuron mode")
-    else:
-        model = set_neuron_mode(loaded.model, neuron)
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
-    splits = open_splits(dataset, size=model.config.img_size, T=model.config.T, data_dir=data_dir)
-    check_fits(model, data, len(splits.train.classes), model_file)
+    check_outputs(json_file(json_path), inputs=[model_file], force=force)
 
     def body(world: Any) -> None:
-        score = score_split(model.to(world.device), getattr(splits, split), kind=data.kind, batch_size=batch_size,
-                            world=world)
-        if not world.main:
+        result = run_evaluation(model_file, dataset, split=split, neuron=neuron, batch_size=batch_size,
+                                threads=threads, data_dir=data_dir, world=world)
+        if result is None:
             return
-        result = {"schema_version": EVAL_SCHEMA, "command": "eval", "model_file": str(model_file),
-                  "arch": loaded.arch, "dataset": dataset, "split": split, "neuron_mode": mode,
-                  "correct": score.correct, "total": score.total, "accuracy": score.accuracy, "loss": score.loss}
         emit_json(json_path, result)
         if not to_stdout(json_path):
-            click.echo(f"accuracy {100 * score.accuracy:.2f} % ({score.correct}/{score.total}) of {loaded.arch} on "
-                       f"the {dataset} {split} split, {mode} neurons; mean loss {score.loss:.4f}")
+            click.echo(f"accuracy {100 * result['accuracy']:.2f} % ({result['correct']}/{result['total']}) of "
+                       f"{result['arch']} on the {dataset} {split} split, {result['neuron_mode']} neurons; mean loss "
+                       f"{result['loss']:.4f}")
 
     in_world(body)
 
@@ -222,13 +204,14 @@ def evaluate(model_file: Path, dataset: str, split: str, data_dir: Path | None, 
 @click.option("--micro-batches", type=POSITIVE, default=1, show_default=True,
               help="Split each process's batch into this many gradient-accumulation steps.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run from <stem>.ckpt.")
+@json_option("Also write the run's metrics as JSON")
 @config_options
 @exit_on_user_error
 def pretrain(model: str, dataset: str, output: Path, data_dir: Path | None, epochs: int | None,
              batch_size: int | None, lr: float | None, weight_decay: float | None, warmup_epochs: int | None,
              T: int | None, neuron: str, seed: int, threads: int, force: bool, mask_ratio: float,
              decoder_width: int, decoder_depth: int, augment: bool, micro_batches: int, resume: bool,
-             print_config: bool) -> None:
+             json_path: Path | None, print_config: bool) -> None:
     """Self-supervised pre-training of MODEL's encoder on DATASET's images (masked image modelling)."""
     from snn_deploy.training.pretrain import pretrain as run_pretraining
     from snn_deploy.training.settings import PretrainSettings, resolve
@@ -243,12 +226,15 @@ def pretrain(model: str, dataset: str, output: Path, data_dir: Path | None, epoc
         click.echo(effective_config(settings.as_dict(), output=output, data_dir=data_dir, threads=threads,
                                     force=force, resume=resume), nl=False)
         return
-    check_output(output, force, resume)
+    claim_stdout(json_path)
+    check_output(output, force, resume, json_path=json_path)
 
     def body(world: Any) -> None:
         metrics = run_pretraining(settings, output=output, data_dir=data_dir, resume=resume, threads=threads,
                                   world=world)
         if world.main:
+            emit_json(json_path, {**metrics, "command": "pretrain", "output": str(output),
+                                  "metrics_file": str(metrics_path(output))})
             click.echo(f"masked-patch loss {metrics['final_loss']:.4f} after {settings.epochs} epochs "
                        f"({model} on {dataset})")
             click.echo(f"wrote {output} and {metrics_path(output)}; fine-tune with `snn-deploy train --init {output}`")
