@@ -15,7 +15,9 @@ simulator's on every step. A run past ``--limit-s`` ends (the project's watchdog
 
 JSON keys (fixed): ``{"configs": [{"name", "mode", "processes", "process_types", "non_chip_types", "peak_rss_gb",
 "wall_s", "layers_compared", "layers_exact"}]}`` plus ``error`` where a run did not finish. Per-layer mode
-(``verify --per-layer``) is not built yet: no "per-layer" rows.
+(``--per-layer NAME,...``, ``verify --per-layer``) runs each LIF layer alone, driven by the simulator's spikes,
+until ``--budget-s``; ``processes`` then counts every layer's processes and ``layers_total`` says how many layers
+the network has.
 """
 
 from __future__ import annotations
@@ -135,16 +137,41 @@ def whole(name: str, steps: int, limit_s: float) -> dict:
     return row
 
 
+def per_layer(name: str, steps: int, limit_s: float, budget_s: float) -> dict:
+    """Each LIF layer alone (``lava_build.run_layers``), driven by the simulator's spikes, until ``budget_s``."""
+    graph = spiking_graph(name, steps)
+    x = torch.rand(1, *graph.input.shape, generator=torch.Generator().manual_seed(0))
+    expected = simulate(graph, x).spikes
+    payload = input_sequence(graph, x)
+    began = time.perf_counter()
+    with PeakRSS() as rss:
+        result = lava_build.run_layers(graph, payload, expected, progress=lambda done, total: None,
+                                       timeout_s=limit_s, budget_s=budget_s)
+    compared = [n for n in expected if n in result.spikes]
+    built = result.processes
+    return {"name": name, "mode": "per-layer", "processes": len(built), "process_types": sorted(set(built)),
+            "non_chip_types": [t for t in sorted(set(built)) if t not in lava_chip.CHIP_TYPES],
+            "peak_rss_gb": round(rss.peak / 2 ** 30, 2), "wall_s": round(time.perf_counter() - began, 1),
+            "layers_compared": len(compared),
+            "layers_exact": sum(torch.equal(result.spikes[n], expected[n]) for n in compared),
+            "layers_total": len(expected)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", default=",".join(DEFAULT))
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--limit-s", type=float, default=900.0)
+    parser.add_argument("--per-layer", default="", help="configurations to run layer by layer (mode per-layer)")
+    parser.add_argument("--budget-s", type=float, default=1800.0, help="per-layer: no layer starts after this")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     rows = []
-    for name in args.configs.split(","):
+    for name in filter(None, args.configs.split(",")):
         rows.append(whole(name, args.steps, args.limit_s))
+        print(json.dumps(rows[-1]), flush=True)
+    for name in filter(None, args.per_layer.split(",")):
+        rows.append(per_layer(name, args.steps, args.limit_s, args.budget_s))
         print(json.dumps(rows[-1]), flush=True)
     if args.json:
         tmp = args.json.with_name(args.json.name + ".tmp")

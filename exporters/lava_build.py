@@ -151,6 +151,8 @@ class LavaRun:
     """Stepping all samples and receiving their spikes."""
     wall_s: float
     """Everything, stopping the runtime included."""
+    processes: list[str] = field(default_factory=list)
+    """Class name of every Lava process built (layer by layer: every layer's), for the chip check."""
 
 
 def _conv(node: ConvNode, in_shape: Shape, graded: bool) -> Conv:
@@ -337,7 +339,8 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
     start = time.perf_counter()
     net = build(graph, payload)
     spikes, compiled, stepped = _execute(net, progress, limit)
-    return LavaRun(spikes, net.steps, compiled - start, stepped - compiled, time.perf_counter() - start)
+    return LavaRun(spikes, net.steps, compiled - start, stepped - compiled, time.perf_counter() - start,
+                   [type(p).__name__ for p in net.all_processes()])
 
 
 def _execute(net: LavaNetwork, progress: Progress | None, limit: float) -> tuple[dict[str, torch.Tensor], float,
@@ -391,23 +394,27 @@ def _execute(net: LavaNetwork, progress: Progress | None, limit: float) -> tuple
 
 
 def run_layers(graph: Graph, payload: np.ndarray | torch.Tensor, recorded: dict[str, np.ndarray | torch.Tensor], *,
-               progress: Progress | None = None, timeout_s: float | None = None) -> LavaRun:
+               progress: Progress | None = None, timeout_s: float | None = None,
+               budget_s: float | None = None) -> LavaRun:
     """Each LIF layer of ``graph`` alone in Lava, one runtime at a time, driven by ``recorded`` spikes [T, B, C, H, W]
     of every LIF node (the simulator's) for what it reads from other layers: memory is bounded by the largest
     layer, not the network. A layer is its LIF population with its spike product's arrays and the relays listed
     before it (:meth:`~snn_deploy.graph.hardware.Lowering.layers`); a relay read from another layer is replayed as
     the sum of its summands. Returns each LIF's own spikes, which equal a whole run's when every layer's inputs are
-    the ones recorded. ``progress`` is called with (layers done, layers); without it a bar with an ETA is drawn."""
+    the ones recorded. ``progress`` is called with (layers done, layers); without it a bar with an ETA is drawn.
+    ``budget_s``: no layer starts after that many seconds; the spikes returned are the layers done."""
     refuse_features(graph, "the Lava builder", supported=("recurrent synapses",))
     payload = np.asarray(payload)
     limit = timeout_s if timeout_s is not None else timeout_from_env()
     samples = payload.shape[1]
     if any(n.recurrent for n in graph.of_kind(ConvNode)) and samples > 1:
+        if budget_s is not None:
+            raise UserError("a time budget applies to one sample of a recurrent network at a time")
         runs = [run_layers(graph, payload[:, i:i + 1], {n: np.asarray(s)[:, i:i + 1] for n, s in recorded.items()},
                            progress=progress, timeout_s=limit) for i in range(samples)]
         return LavaRun({n: torch.cat([r.spikes[n] for r in runs], 1) for n in runs[0].spikes},
                        sum(r.steps for r in runs), sum(r.compile_s for r in runs), sum(r.run_s for r in runs),
-                       sum(r.wall_s for r in runs))
+                       sum(r.wall_s for r in runs), [p for r in runs for p in r.processes])
     start = time.perf_counter()
     lowering = lower(graph, PRODUCTS, SUMS)
     host = host_layers(graph, payload)
@@ -418,18 +425,22 @@ def run_layers(graph: Graph, payload: np.ndarray | torch.Tensor, recorded: dict[
     layers = lowering.layers()
     spikes = {name: torch.from_numpy(s) for name, s in host.items()}
     steps = compile_s = run_s = 0.0
+    built: list[str] = []
     with console_progress("Lava, layer by layer", len(layers), show=progress is None) as advance:
         for done, layer in enumerate(layers, 1):
             began = time.perf_counter()
+            if budget_s is not None and began - start > budget_s:
+                break
             net = _network(lowering, layer, lowering.layer_depths(layer), values, samples, {})
             got, compiled, stepped = _execute(net, lambda *_: None, limit)
             spikes.update(got)
+            built += [type(p).__name__ for p in net.all_processes()]
             steps, compile_s, run_s = steps + net.steps, compile_s + compiled - began, run_s + stepped - compiled
             del net
             advance(1)
             if progress:
                 progress(done, len(layers))
-    return LavaRun(spikes, int(steps), compile_s, run_s, time.perf_counter() - start)
+    return LavaRun(spikes, int(steps), compile_s, run_s, time.perf_counter() - start, built)
 
 
 def _one_by_one(graph: Graph, payload: np.ndarray | torch.Tensor, progress: Progress | None, limit: float) -> LavaRun:
