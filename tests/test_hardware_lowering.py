@@ -223,3 +223,25 @@ def test_verify_per_layer_agrees():
     x = torch.rand(1, *graph.input.shape, generator=torch.Generator().manual_seed(2))
     report = run_backends(None, graph, x, None, ["sim", "lava"], per_layer=True)
     assert report.exact
+
+
+@lava
+def test_a_layer_past_the_timeout_ends_the_run_with_one_error(monkeypatch):
+    """SNN_DEPLOY_LAVA_TIMEOUT bounds every layer's runtime: a hanging worker ends the layer-by-layer run with one
+    UserError (the CLI's one line), not a hang."""
+    import time
+
+    from lava.proc.io.extractor import PyLoihiExtractorModel
+
+    import test_lava_build
+    from snn_deploy.exporters import lava_build
+    from snn_deploy.sims.simulator import simulate
+
+    monkeypatch.setattr(PyLoihiExtractorModel, "run_spk", lambda self: time.sleep(3600))  # workers are forked
+    monkeypatch.setenv("SNN_DEPLOY_LAVA_TIMEOUT", "4")
+    graph = test_lava_build.residual_and_graph()
+    x = torch.rand(1, *graph.input.shape, generator=torch.Generator().manual_seed(0))
+    start = time.monotonic()
+    with pytest.raises(UserError, match="Lava stopped answering") as info:
+        lava_build.run_layers(graph, input_sequence(graph, x), simulate(graph, x).spikes, progress=lambda *_: None)
+    assert time.monotonic() - start < 60 and "\n" not in str(info.value)
