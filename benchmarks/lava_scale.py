@@ -9,9 +9,9 @@ tests do), quantized and lowered as ``export --target loihi2`` does (QKFormer wi
 maxpool-after-lif``), simulated, then built with ``exporters/lava_build.py`` and run on 1 random sample at
 ``--steps`` steps. ``peak_rss_gb`` is the largest sum of the proportional resident memory (PSS: Lava's workers
 are forked and share the parent's pages, which plain RSS would count once per worker) of this process and all
-its descendants, sampled every 0.5 s while Lava compiles and runs. ``layers_compared`` counts LIF layers, ``layers_exact`` those whose spikes equal the
-simulator's on every step. A run past ``--limit-s`` ends (the project's watchdog), and the row says so in
-``error``. Timings depend on the machine's load: this machine has 2 cores shared with other jobs.
+its descendants, sampled every 0.5 s while Lava compiles and runs. ``layers_compared`` counts LIF layers,
+``layers_exact`` those whose spikes equal the simulator's on every step. A Lava call without progress for
+``--limit-s`` ends the run (the project's watchdog), and the row says so in ``error``. Timings depend on the machine's load: this machine has 2 cores shared with other jobs.
 
 JSON keys (fixed): ``{"configs": [{"name", "mode", "processes", "process_types", "non_chip_types", "peak_rss_gb",
 "wall_s", "layers_compared", "layers_exact"}]}`` plus ``error`` where a run did not finish. Per-layer mode
