@@ -58,7 +58,7 @@ from snn_deploy.console import progress as console_progress
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import conv_step, lif_run
 from snn_deploy.fixedpoint.synapse import quantize_weights, torch_conv_weight_to_lava, torch_image_to_lava
-from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, Shape, refuse_features
+from snn_deploy.graph import ConvNode, Graph, LIFNode, Shape, refuse_features
 from snn_deploy.graph.hardware import COINCIDENCE, Lowering, Population, Projection, conv_pairs, lower, sparse_pairs
 from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog, within
 

@@ -20,8 +20,9 @@ from snn_deploy.sims.mapper import map_graph
 lava = pytest.mark.lava
 
 
-def _shapes(graph, names):
-    return {n: SimpleNamespace(shape=graph) for n in names}
+def _shapes(shape, names):
+    """Stands in for a graph where only the shapes of ``names`` are read (product_arrays)."""
+    return {n: SimpleNamespace(shape=shape) for n in names}
 
 
 def test_sparse_pairs_follow_the_channel_maps():
