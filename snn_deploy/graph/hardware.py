@@ -263,12 +263,6 @@ class Lowering:
     populations: tuple[Population, ...]
     depths: dict[str, int]
 
-    def __getitem__(self, name: str) -> Population:
-        for pop in self.populations:
-            if pop.name == name:
-                return pop
-        raise KeyError(name)
-
     def delay(self, pop: Population, proj: Projection, depths: dict[str, int] | None = None) -> int:
         """Synaptic delay (steps beyond the synapse's own one) that balances ``proj`` against the population's
         deepest input (at ``depths``, default the lowering's); 0 for a recurrent projection (its one-step latency
