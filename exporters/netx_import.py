@@ -40,8 +40,11 @@ import h5py
 import numpy as np
 
 from snn_deploy.errors import UserError
-from snn_deploy.graph import WEIGHT_DTYPE, ConvNode, Graph, InputNode, LIFNode, Node, conv_output_hw
+from snn_deploy.graph import (
+    WEIGHT_DTYPE, ConvNode, Graph, InputNode, LIFNode, Node, SigmaDeltaNode, conv_output_hw,
+)
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.fixedpoint.sigma_delta import bias_limit
 from snn_deploy.fixedpoint.synapse import quantize_weights
 
 NETX_BIAS_EXP = 6
@@ -51,6 +54,14 @@ BIAS_INPUT_BITS = L.BIAS_MANT_BITS
 MAX_ELEMENTS = 1 << 28
 """Largest dataset (elements) or layer (neurons) read: a damaged shape must not allocate gigabytes."""
 CUBA_TYPES = ("LOIHI", "CUBA")
+SDNN_TYPE = "SDNN"
+SDNN_EXP = 6
+"""netx builds sigma-delta neurons with spike_exp = state_exp = 6 (``Network(spike_exp=6)``, ``state_exp`` fixed)."""
+SDNN_MESSAGE_BITS = 16
+"""netx's default payload width of a sigma-delta layer without ``messageBits``."""
+SDNN_INPUT_BITS = 20
+"""The input of an SDNN input layer (Lava's Delta) is shifted left by spike_exp + state_exp = 12 inside int32:
+|x| < 2^19, a 20-bit signed payload."""
 NEURON_KEYS = ("iDecay", "vDecay", "vThMant")
 INPUT_BITS_ATTR, STEPS_ATTR = "input_message_bits", "T"
 """File attributes ``export --target netx`` writes (see exporters/netx_export.py); other files have none."""
@@ -58,6 +69,10 @@ INPUT_BITS_ATTR, STEPS_ATTR = "input_message_bits", "T"
 
 class _Damaged(Exception):
     """The file contradicts itself; becomes one UserError line."""
+
+
+class _Refused(Exception):
+    """A well-formed file the graph cannot carry, for a reason that stops reading further layers."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +156,35 @@ class _Neuron:
     refractory: int
 
 
-def _neuron(layer: _Layer, problems: list[str]) -> _Neuron | None:
+@dataclass(frozen=True)
+class _SigmaDelta:
+    """netx's SDNN neuron: Delta (an input layer), Sigma (``sigma_output``) or SigmaDelta, spike_exp and
+    state_exp 6 (netx's defaults)."""
+
+    vth: int
+    mode: str
+    message_bits: int
+
+
+def _sigma_delta(layer: _Layer, neuron: h5py.Group, problems: list[str], *, first: bool) -> _SigmaDelta | None:
+    """An SDNN neuron as lava-dl's ``get_neuron_params`` builds it (see the module docstring)."""
+    reasons = []
+    if "activation" in neuron:
+        activation = _text(neuron, "activation").lower()
+        if activation != "relu":
+            reasons.append(f"SDNN activation {activation!r} (lava-dl's netx builds ReLU sigma-delta neurons only)")
+    vth = _scalar(neuron, "vThMant")
+    bits = _scalar(neuron, "messageBits") if "messageBits" in neuron else SDNN_MESSAGE_BITS
+    if vth < 0:
+        reasons.append(f"vThMant {vth} < 0")
+    if not 1 <= bits <= 24:
+        reasons.append(f"SDNN messageBits {bits} outside 1..24 (graded payloads)")
+    problems += reasons
+    mode = "delta" if first else "sigma" if "sigma_output" in neuron else "sigma_delta"
+    return None if reasons else _SigmaDelta(vth, mode, bits)
+
+
+def _neuron(layer: _Layer, problems: list[str], *, first: bool = False) -> _Neuron | _SigmaDelta | None:
     """The CUBA parameters of a layer's neuron, or None (with the reasons added to ``problems``)."""
     group = layer.group
     if "neuron" not in group:
@@ -150,8 +193,10 @@ def _neuron(layer: _Layer, problems: list[str]) -> _Neuron | None:
         return None
     neuron = group["neuron"]
     kind = _text(neuron, "type")
+    if kind == SDNN_TYPE:
+        return _sigma_delta(layer, neuron, problems, first=first)
     if kind not in CUBA_TYPES:
-        problems.append(f"{kind} neurons (only CUBA / LOIHI LIF)")
+        problems.append(f"{kind} neurons (only CUBA / LOIHI LIF and SDNN sigma-delta)")
         return None
     values = {key: _scalar(neuron, key) for key in NEURON_KEYS}
     ref_delay = _scalar(neuron, "refDelay") if "refDelay" in neuron else 1
@@ -172,12 +217,16 @@ def _neuron(layer: _Layer, problems: list[str]) -> _Neuron | None:
     return None if reasons else _Neuron(du, dv, vth, ref_delay - 1)
 
 
-def _lif(name: str, source: str, shape: tuple[int, int, int], neuron: _Neuron, bias: np.ndarray) -> LIFNode:
+def _lif(name: str, source: str, shape: tuple[int, int, int], neuron: _Neuron | _SigmaDelta,
+         bias: np.ndarray) -> LIFNode:
+    if isinstance(neuron, _SigmaDelta):
+        return SigmaDeltaNode(name, (source,), shape, vth=neuron.vth, bias_mant=bias, mode=neuron.mode,
+                              message_bits=neuron.message_bits)
     return LIFNode(name, (source,), shape, du=neuron.du, dv=neuron.dv, vth=neuron.vth, bias_mant=bias,
                    bias_exp=np.full(bias.shape, NETX_BIAS_EXP, dtype=np.int64), refractory=neuron.refractory)
 
 
-def _bias(group: h5py.Group, channels: int, neurons: int, problems: list[str]) -> np.ndarray:
+def _bias(group: h5py.Group, channels: int, neurons: int, problems: list[str], *, lif: bool = True) -> np.ndarray:
     """Per-channel bias mantissas (zeros without ``bias``); a per-neuron conv bias is not carried."""
     if "bias" not in group:
         return np.zeros(channels, dtype=np.int64)
@@ -187,9 +236,10 @@ def _bias(group: h5py.Group, channels: int, neurons: int, problems: list[str]) -
     if bias.size != channels:
         problems.append(f"bias of {bias.size} values (per-channel biases of {channels} only; {neurons} neurons)")
         return np.zeros(channels, dtype=np.int64)
-    lo, hi = L.BIAS_MANT_RANGE
+    limit = bias_limit(2 * SDNN_EXP)
+    lo, hi = L.BIAS_MANT_RANGE if lif else (-limit, limit)
     if bias.size and (bias.min() < lo or bias.max() > hi):
-        problems.append(f"bias outside the 13-bit mantissa range [{lo}, {hi}]")
+        problems.append(f"bias outside [{lo}, {hi}] ({'the 13-bit mantissa' if lif else 'int32 once scaled'})")
     return bias
 
 
@@ -263,29 +313,47 @@ class _Builder:
         self.prev_shape: tuple[int, int, int] | None = None
         self.flatten_next = False
         self.counts = {"conv": 0, "fc": 0}
+        self.host: set[str] = set()
+        """An SDNN input layer (Delta): lava-dl's Loihi 2 runs compute it on the host (``skip_layers=1``)."""
 
     def refuse(self, layer: _Layer, reasons: list[str]) -> None:
         self.unsupported.append(f"{layer.label}: {', '.join(reasons)}")
 
-    def source(self, layer: _Layer) -> tuple[str, tuple[int, int, int]]:
+    def source(self, layer: _Layer, flat_inputs: int | None = None) -> tuple[str, tuple[int, int, int]]:
+        """The previous layer and its shape. A dense layer that comes first reads the network's input port flat,
+        ``flat_inputs`` wide (lava-dl sizes it from the weight: ``weight.reshape(n_out, -1)``); a conv that comes
+        first has no input shape (lava-dl raises 'Input shape could not be inferred')."""
         if self.prev is None or self.prev_shape is None:
-            raise _Damaged(f"{layer.label} comes before any input shape (netx needs an input layer first)")
-        return self.prev, self.prev_shape
+            if flat_inputs is None:
+                raise _Refused(f"{layer.label}: a first conv layer without an input layer before it (lava-dl's "
+                               "netx cannot infer its input shape either; add an input layer with a shape)")
+            self.input_port((flat_inputs, 1, 1))
+        return self.prev, self.prev_shape  # type: ignore[return-value]
+
+    def input_port(self, shape: tuple[int, int, int]) -> None:
+        """The network's input port (no neuron): binary spikes, or graded with ``input_message_bits``."""
+        bits = self.input_message_bits
+        node = InputNode("input", (), shape, scale=1.0, payload_bits=bits if bits else 1)
+        self.nodes.append(node)
+        self.prev, self.prev_shape = node.name, shape
 
     def input(self, layer: _Layer) -> None:
         if self.nodes:
             raise _Damaged(f"{layer.label} is a second input layer")
         shape = _chw(layer.group)
         if "neuron" not in layer.group:
-            bits = self.input_message_bits
-            node = InputNode("input", (), shape, scale=1.0, payload_bits=bits if bits else 1)
-            self.nodes.append(node)
-            self.prev, self.prev_shape = node.name, shape
+            self.input_port(shape)
             return
         problems: list[str] = []
-        neuron = _neuron(layer, problems)
+        neuron = _neuron(layer, problems, first=True)
         if problems or neuron is None:
             self.refuse(layer, problems)
+        if isinstance(neuron, _SigmaDelta):  # netx's Input block: a Delta encoder fed by the input port
+            image = InputNode("image", (), shape, scale=1.0, payload_bits=SDNN_INPUT_BITS, signed=True)
+            self.nodes += [image, _lif("input", image.name, shape, neuron, np.zeros(shape[0], dtype=np.int64))]
+            self.host.add("input")
+            self.prev, self.prev_shape = "input", shape
+            return
         drive = InputNode("image", (), shape, scale=1.0, payload_bits=BIAS_INPUT_BITS, signed=True, drive="bias")
         self.nodes.append(drive)
         if neuron is not None:
@@ -295,7 +363,8 @@ class _Builder:
     def _synapse_lif(self, layer: _Layer, prefix: str, synapse: ConvNode | None, shape: tuple[int, int, int],
                      problems: list[str]) -> None:
         neuron = _neuron(layer, problems)
-        bias = _bias(layer.group, shape[0], int(np.prod(shape)), problems)
+        bias = _bias(layer.group, shape[0], int(np.prod(shape)), problems,
+                     lif=not isinstance(neuron, _SigmaDelta))
         name = f"{prefix}-{self.counts[prefix]}"
         self.counts[prefix] += 1
         if problems or synapse is None or neuron is None:
@@ -346,17 +415,22 @@ class _Builder:
         self._synapse_lif(layer, "conv", synapse, shape, problems)
 
     def _graded(self, source: str) -> bool:
-        return source == "input" and isinstance(self.nodes[0], InputNode) and self.nodes[0].drive == "current" \
-            and self.input_message_bits > 0
+        """Whether ``source`` sends graded payloads: a sigma-delta layer, or the input port with message bits."""
+        if any(isinstance(n, SigmaDeltaNode) and n.name == source for n in self.nodes):
+            return True
+        return source == "input" and bool(self.nodes) and isinstance(self.nodes[0], InputNode) \
+            and self.nodes[0].drive == "current" and self.input_message_bits > 0
 
     def dense(self, layer: _Layer, kind: str = "dense") -> None:
         group, problems = layer.group, []
-        source, in_shape = self.source(layer)
-        port = isinstance(self.nodes[-1], InputNode) and self.nodes[-1].drive == "current"
+        n_out = int(np.prod(_chw(group)))
+        weight = group.get("weight")
+        flat = (weight.size // n_out if isinstance(weight, h5py.Dataset) and weight.size % n_out == 0 else None)
+        source, in_shape = self.source(layer, flat)
+        port = bool(self.nodes) and isinstance(self.nodes[-1], InputNode) and self.nodes[-1].drive == "current"
         if in_shape[1:] != (1, 1) and not self.flatten_next and not port:  # the input port comes flat
             raise _Damaged(f"{layer.label} reads a {list(in_shape)} map without a flatten layer before it")
         self.flatten_next = False
-        n_out = int(np.prod(_chw(group)))
         n_in = int(np.prod(in_shape))
         if kind != "dense":
             problems.append({"dense_rec": "recurrent dense (dense_rec)", "dense_comp": "complex dense"}[kind])
@@ -392,7 +466,10 @@ class _Builder:
         elif kind in ("dense", "dense_rec", "dense_comp"):
             self.dense(layer, kind)
         else:
-            self.refuse(layer, [f"{kind} layers (netx runs input, conv, flatten, dense)"])
+            self.refuse(layer, [f"{kind} layers (lava-dl's netx loader runs input, conv, flatten and dense layers "
+                                f"only; it raises NotImplementedError for {kind})"])
+            if "shape" in layer.group:  # later layers read this shape; refusal above is the reason to report
+                self.prev, self.prev_shape = f"layer/{layer.index}", _chw(layer.group)
 
 
 def read_netx(path: Path | str, *, steps: int | None = None, input_message_bits: int | None = None,
@@ -402,8 +479,8 @@ def read_netx(path: Path | str, *, steps: int | None = None, input_message_bits:
     ``steps``: the graph's T (default: the file's ``T`` attribute or ``simulation/tSample``, else 16).
     ``input_message_bits``: what netx's ``Network(input_message_bits=...)`` would be given for an input layer
     without a neuron (default: the file's attribute, else 0: binary spikes). ``reset_interval``: netx's reset
-    interval (default: T, so that every sample starts from zero state as lava-dl's PilotNet setting does);
-    ``reset_offset``: see :attr:`Graph.reset_offset` (1 reproduces Intel's Loihi 2 traces past step 16).
+    interval, 0 for none (default: :func:`file_reset_interval`, lava-dl's default: none, except for a file
+    written by ``export --target netx``, which records a per-sample reset); ``reset_offset``: see :attr:`Graph.reset_offset` (1 reproduces Intel's Loihi 2 traces past step 16).
     """
     path = Path(path)
     if not path.is_file():
@@ -477,10 +554,34 @@ def _read(f: h5py.File, path: Path, steps: int | None, input_message_bits: int |
         layer = _Layer(i, layers[str(i)])
         if not isinstance(layer.group, h5py.Group):
             raise _Damaged(f"layer/{i} is not a group")
-        builder.add(layer)
+        try:
+            builder.add(layer)
+        except _Refused as exc:
+            builder.unsupported.append(str(exc))
+            break
+        except _Damaged:
+            if not builder.unsupported:
+                raise
+            break  # layers after a refused one may not fit the shapes read so far: the refusal is the reason
     if builder.unsupported:
         raise UserError(f"{path}: {len(builder.unsupported)} layer(s) cannot be carried by the deployed graph: "
                         f"{'; '.join(builder.unsupported)}")
     if not any(isinstance(n, LIFNode) for n in builder.nodes):
         raise _Damaged("no neuron layer")
-    return Graph(builder.nodes, T=steps, reset_interval=steps if reset_interval is None else reset_interval)
+    if reset_interval is None:
+        reset_interval = file_reset_interval(f)
+    if reset_interval < 0:
+        raise UserError(f"{path}: the reset interval must be 0 (none) or positive, got {reset_interval}")
+    lifs = [n for n in builder.nodes if isinstance(n, LIFNode)]
+    if reset_interval and all(isinstance(n, SigmaDeltaNode) for n in lifs):
+        raise UserError(f"{path}: a reset interval for a sigma-delta network: lava-dl's netx ignores resets of "
+                        "sigma-delta neurons (it warns 'Reset is not supported'); run it without --reset-interval")
+    return Graph(builder.nodes, T=steps, host=frozenset(builder.host), reset_interval=reset_interval,
+                 pipeline_fill=not reset_interval)
+
+
+def file_reset_interval(f: h5py.File) -> int:
+    """The reset a netx file asks for, as lava-dl's defaults run it: none (``Network(reset_interval=None)``; lava-dl
+    never reads ``simulation/tSample``), except in a file written by snn-deploy's ``export --target netx``, whose
+    ``T`` attribute states that each sample of T steps starts from zero state (``netx_export.load_netx``)."""
+    return int(f.attrs[STEPS_ATTR]) if STEPS_ATTR in f.attrs else 0

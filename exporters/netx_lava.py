@@ -11,7 +11,9 @@ layer has seen the last one. netx resets layer i at time steps ``reset_offset + 
 layer's index equals its depth when the input layer has a neuron (bias-driven) and is one less otherwise, so
 ``reset_offset`` is 0 or 1 for every layer to restart exactly when each sample (or reset period) reaches it.
 A reset does not clear the delay buffers of Lava's ``DelayDense``, so a network with synaptic delays runs each
-sample in its own Lava run.
+sample in its own Lava run, as does a graph without resets (:attr:`Graph.pipeline_fill`: lava-dl's default, every
+layer stepping from Lava's first time step, which the simulator reproduces for one sample per run). Sigma-delta
+layers are compared by their messages (payload != 0).
 """
 
 from __future__ import annotations
@@ -28,13 +30,15 @@ from snn_deploy.fixedpoint import torch_image_to_lava
 Spikes = dict[str, torch.Tensor]
 
 
-def _plan(graph: Graph, steps: int, batch: int) -> int | None:
-    """The reset interval to give netx, or a UserError where Lava's LIFReset cannot follow the graph's resets."""
+def netx_reset_interval(graph: Graph, steps: int, batch: int) -> int | None:
+    """The ``reset_interval`` :func:`run_netx` gives lava-dl's ``Network`` (None: lava-dl's default, no reset):
+    the graph's; with several samples streamed back to back, at least one reset per sample. A UserError where
+    Lava's LIFReset cannot follow the graph's resets."""
     interval = graph.reset_interval
     if graph.reset_steps(steps) and graph.reset_offset:
         raise UserError(f"the graph resets with offset {graph.reset_offset} (the Loihi 2 silicon phase), which "
                         "Lava's LIFReset cannot reproduce; run at most reset_interval + offset steps")
-    if batch > 1:
+    if batch > 1 and not graph.pipeline_fill:  # with a pipeline fill, each sample is its own run
         interval = interval or steps
         if steps % interval:
             raise UserError(f"the netx backend streams samples back to back: {steps} steps per sample must be a "
@@ -59,8 +63,9 @@ def run_netx(path: Path | str, graph: Graph, payload: np.ndarray) -> Spikes:
     except Exception as exc:  # ImportError, or a failure inside lava's own import chain
         raise UserError(f"the netx backend needs lava-nc and lava-dl ({type(exc).__name__}: {exc})") from None
     steps, batch = payload.shape[:2]
-    if batch > 1 and any(n.delay.size for n in graph.of_kind(ConvNode)):
-        # a reset clears neurons, not Lava's DelayDense buffers: streamed samples would leak into each other
+    if batch > 1 and (graph.pipeline_fill or any(n.delay.size for n in graph.of_kind(ConvNode))):
+        # a reset clears neurons, not Lava's DelayDense buffers: streamed samples would leak into each other; and
+        # a run without resets (lava-dl's default) is one sample from Lava's first step
         runs = [run_netx(path, graph, payload[:, b:b + 1]) for b in range(batch)]
         return {name: torch.cat([run[name] for run in runs], dim=1) for name in runs[0]}
     node: InputNode = graph.input
@@ -68,7 +73,7 @@ def run_netx(path: Path | str, graph: Graph, payload: np.ndarray) -> Spikes:
     depths = graph.depths()
     lifs = graph.of_kind(LIFNode)
     bits = 0 if bias_driven or node.payload_bits == 1 else node.payload_bits
-    net = Network(net_config=str(path), reset_interval=_plan(graph, steps, batch),
+    net = Network(net_config=str(path), reset_interval=netx_reset_interval(graph, steps, batch),
                   reset_offset=0 if bias_driven else 1, input_message_bits=bits)
     if len(net.layers) != len(lifs):
         raise UserError(f"{path}: lava-dl builds {len(net.layers)} layers, the graph has {len(lifs)} neuron layers")

@@ -21,6 +21,7 @@ import numpy as np
 from snn_deploy import __version__
 from snn_deploy.exporters.bundle import Bundle
 from snn_deploy.graph import Graph, HardwareProfile
+from snn_deploy.graph.nodes import reset_text
 from snn_deploy.io import atomic_directory, default_mode
 from snn_deploy.sims import neurobench, timing
 from snn_deploy.sims.cost import COMPONENTS, HardwareCost, PaperEstimate, hardware_cost, paper_energy, rates
@@ -156,7 +157,8 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
         "tool": {"name": "snn-deploy", "version": __version__},
         "bundle": {"path": str(bundle.path), "arch": manifest.get("arch"), "target": manifest.get("target", ""),
                    "T": graph.T, "input_shape": list(graph.input.shape),
-                   "pipeline_latency_steps": max(graph.depths().values())},
+                   "pipeline_latency_steps": max(graph.depths().values()),
+                   "reset_interval": graph.reset_interval, "reset_offset": graph.reset_offset},
         "run": {"provenance": "simulated", "dataset": dataset, "split": split, "samples": act.samples,
                 "backend": act.backend, "processes": act.processes, "accuracy": act.accuracy,
                 "backend_seconds": act.backend_s, "samples_per_s": act.samples * per_second,
@@ -271,8 +273,10 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     bottleneck = tm["bottleneck"]
     accuracy = (f"{100 * run['accuracy']:.2f} % on {run['samples']} {run['dataset']} {run['split']} samples"
                 if run["accuracy"] is not None else "none (no classifier readout, or no labels)")
+    reset = reset_text(report["bundle"].get("reset_interval", 0), report["bundle"].get("reset_offset", 0))
     lines = [
         ("accuracy (simulated)", accuracy),
+        ("state reset", f"{reset} (recorded in the bundle)"),
         ("time per step", f"{time_text(tm['step_ns'])}; latency {time_text(hw['latency_ns'])} per inference, "
                           f"{hw['samples_per_s']:,.0f} samples/s streamed ({hw['labels']['time']})"),
     ]

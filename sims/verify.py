@@ -63,6 +63,8 @@ class VerifyReport:
     layers: list[LayerAgreement]
     predictions: dict[str, list[int]]
     labels: list[int] | None = None
+    resets: dict[str, str] = field(default_factory=dict)
+    """The state reset each backend ran with, in words (a netx run states what lava-dl's Network was given)."""
 
     @property
     def exact(self) -> bool:
@@ -113,7 +115,22 @@ def run_backends(model: nn.Module, graph: Graph, x: torch.Tensor, labels: list[i
     """Run ``x`` through every backend named (in order; the first is the reference; see
     :mod:`snn_deploy.sims.backends`) and compare. Every backend is checked to be available before any runs."""
     chosen = [backends.get(name) for name in names]
-    return compare(graph, {b.name: b.run(graph, x, model) for b in chosen}, labels)
+    report = compare(graph, {b.name: b.run(graph, x, model) for b in chosen}, labels)
+    report.resets = {name: backend_reset(graph, name, int(x.shape[0]) if x.dim() == 5 else graph.T,
+                                         int(x.shape[-4])) for name in names}
+    return report
+
+
+def backend_reset(graph: Graph, name: str, steps: int, batch: int) -> str:
+    """The state reset backend ``name`` runs ``graph`` with: the graph's own, except lava-dl's netx, which is given
+    ``reset_interval`` only where the graph resets or samples are streamed (else lava-dl's default: none)."""
+    if name != backends.NETX:
+        return graph.reset_text()
+    from snn_deploy.exporters.netx_lava import netx_reset_interval
+
+    interval = netx_reset_interval(graph, steps, batch)
+    return ("none (lava-dl's default, reset_interval=None)" if interval is None
+            else f"every {interval} steps (Network(reset_interval={interval}))")
 
 
 def report_json(report: VerifyReport) -> dict:
@@ -125,6 +142,7 @@ def report_json(report: VerifyReport) -> dict:
         "first_divergence": None if first is None else {"node": first[0], "backend": first[1], "step": first[2][0],
                                                         "sample": first[2][1]},
         "accuracy": {b: report.accuracy(b) for b in report.backends},
+        "resets": report.resets,
         "layers": [{"node": la.node, "neurons": la.neurons, "spikes": la.spikes, "mismatches": la.mismatches}
                    for la in report.layers],
     }
@@ -152,6 +170,8 @@ def render(report: VerifyReport) -> None:
             (layer.spikes[b] for b in report.backends if layer.spikes[b] is not None), None)
         table.add_row(layer.node, str(layer.neurons), "-" if shown is None else str(shown), *agree)
     console.print(table)
+    for backend, reset in report.resets.items():
+        console.print(f"{backend}: state reset {reset}")
     for backend in report.backends:
         acc = report.accuracy(backend)
         console.print(f"{backend}: accuracy {'n/a' if acc is None else f'{100 * acc:.2f} %'}")

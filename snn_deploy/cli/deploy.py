@@ -143,10 +143,13 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
               "file's dt, else 1e-4, snnTorch's; Norse files: the square of Norse's dt). See docs/nir_mapping.md.")
 @click.option("--steps", type=int, help="NIR input: time steps to run the imported network (default: the file's, "
               "else 16).")
+@click.option("--reset-interval", type=NON_NEGATIVE, help="netx input: zero every neuron's state every N steps, "
+              "0 for never (default: what lava-dl's loader does with the file: no reset, except a file written by "
+              "export --target netx, which records one per sample).")
 @exit_on_user_error
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-           force: bool, dt: float | None, steps: int | None) -> None:
+           force: bool, dt: float | None, steps: int | None, reset_interval: int | None) -> None:
     """Export MODEL (a snn-deploy model file, a lava-dl netx network, or a NIR graph from snnTorch, Norse,
     SpikingJelly, Sinabs, ...) for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
     from snn_deploy.exporters import pipeline
@@ -165,11 +168,13 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
         return _export_nir(model_path, target, output, dataset, data_dir, dt, steps, input_on_host, force)
     if dt is not None or steps is not None:
         raise UserError("--dt and --steps apply to NIR input files only")
+    if reset_interval is not None and not looks_like_netx(model_path):
+        raise UserError("--reset-interval applies to lava-dl netx input files only")
     if looks_like_netx(model_path):
         if dataset or rewrites or rewrite_eval or input_on_host:
             raise UserError("a netx network is already integer: --calibrate, --rewrite, --rewrite-eval and "
                             "--input-on-host apply to snn-deploy model files only")
-        _export_netx(model_path, target, output, force)
+        _export_netx(model_path, target, output, force, reset_interval)
         return
     if input_on_host and target in ("onnx", "netx"):
         raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement (use "
@@ -227,23 +232,24 @@ def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data
         click.echo(f"wrote {output}")
 
 
-def _export_netx(path: Path, target: str, output: Path, force: bool) -> None:
+def _export_netx(path: Path, target: str, output: Path, force: bool, reset_interval: int | None) -> None:
     """``export NETWORK.net``: import the netx network exactly, then write the bundle or file for ``target``."""
     from snn_deploy.exporters.netx_import import netx_bundle, read_netx
     from snn_deploy.graph import profile
 
-    graph = read_netx(path)
+    graph = read_netx(path, reset_interval=reset_interval)
     if target in ("loihi", "loihi1", "loihi2"):
         netx_bundle(graph, path, output, target=profile("loihi2" if target == "loihi" else target), force=force)
         click.echo(f"wrote {output}/ ({len(graph.nodes)} nodes from lava-dl netx {path.name}, pipeline latency "
-                   f"{max(graph.depths().values())} steps, T = {graph.T})")
+                   f"{max(graph.depths().values())} steps, T = {graph.T}, state reset: {graph.reset_text()})")
         return
     _write_single_file(target, graph, output)
-    click.echo(f"wrote {output}")
+    click.echo(f"wrote {output} (state reset: {graph.reset_text()})")
 
 
 def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | None, steps: int | None,
-                  layout: str, samples: int, data_dir: Path | None, json_path: Path | None) -> None:
+                  layout: str, samples: int, data_dir: Path | None, json_path: Path | None,
+                  reset_interval: int | None = None) -> None:
     """``verify NETWORK.net`` (the imported graph; the netx backend runs the file) or ``verify BUNDLE`` (the
     bundle's graph): the graph-only backends, as no torch model exists."""
     from snn_deploy.exporters.bundle import load_bundle
@@ -258,7 +264,9 @@ def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | 
     if len(chosen) < 2 or any(b not in allowed for b in chosen):
         raise UserError(f"--backends for a {'netx network' if netx else 'bundle'} needs two or more of "
                         f"{', '.join(allowed)} (no torch model exists); got {backends!r}")
-    graph = read_netx(path) if netx else load_bundle(path).graph
+    if reset_interval is not None and not netx:
+        raise UserError("--reset-interval applies to a netx file; a bundle keeps the reset it was exported with")
+    graph = read_netx(path, reset_interval=reset_interval) if netx else load_bundle(path).graph
     if steps is not None:  # every backend runs these steps (ONNX unrolls T); the reset interval stays the same
         graph = dataclasses.replace(graph, T=steps)
     if (dataset is None) == (array is None):
@@ -334,10 +342,13 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 @data_dir_option()
 @json_option("Also write the report as JSON")
 @click.option("--force", is_flag=True, help="Replace an existing --json file.")
+@click.option("--reset-interval", type=NON_NEGATIVE, help="netx input: zero every neuron's state every N steps, "
+              "0 for never (default: what lava-dl's loader does with the file: no reset, except a file written by "
+              "export --target netx, which records one per sample).")
 @exit_on_user_error
 def verify(model_path: Path, backends: str | None, dataset: str | None, array: Path | None, steps: int | None,
            layout: str, samples: int, calibrate: str | None, data_dir: Path | None, json_path: Path | None,
-           force: bool) -> None:
+           force: bool, reset_interval: int | None) -> None:
     """Run the same inputs through every backend and compare the spikes of every layer.
 
     MODEL is a snn-deploy model file, a lava-dl netx network (backends sim, lava, onnx, netx: lava-dl's own
@@ -351,8 +362,11 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
     check_outputs(None if to_stdout(json_path) else json_path, inputs=[model_path, array], force=force)
     if model_path.is_dir() or looks_like_netx(model_path):
         backends = backends or ("sim,onnx" if model_path.is_dir() else f"sim,{registry.NETX}")
-        _verify_graph(model_path, backends, dataset, array, steps, layout, samples, data_dir, json_path)
+        _verify_graph(model_path, backends, dataset, array, steps, layout, samples, data_dir, json_path,
+                      reset_interval)
         return
+    if reset_interval is not None:
+        raise UserError("--reset-interval applies to a netx file")
     if dataset is None or array is not None:
         raise UserError("verify of a model file runs a data set: pass --dataset (--input is for netx networks and "
                         "bundles)")

@@ -239,6 +239,7 @@ def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: in
         return
     data = build(analysis, bundle, dataset=dataset or f"array {array.name}", split="test" if dataset else "input")
     Console(width=None if sys.stdout.isatty() else TABLE_WIDTH).print(console_table(data))
+    click.echo(f"state reset: {bundle.graph.reset_text()} (recorded in the bundle)")
     write_dir(output, report_files(data, analysis.activity), force=force)
     if neurobench_path is not None:
         write_json_atomic(neurobench_path, neurobench_json(data))

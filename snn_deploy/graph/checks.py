@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from snn_deploy.errors import UserError
-from snn_deploy.graph.nodes import ConvNode, Graph, InputNode, LIFNode, SpikeProductNode
+from snn_deploy.graph.nodes import ConvNode, Graph, InputNode, LIFNode, SigmaDeltaNode, SpikeProductNode
 from snn_deploy.graph.profiles import HardwareProfile
 
 
@@ -51,8 +53,20 @@ def netx_features(graph: Graph) -> dict[str, list[str]]:
     found = {"bias-driven input": [n.name for n in graph.of_kind(InputNode) if n.drive == "bias"],
              "refractory period": [n.name for n in graph.of_kind(LIFNode) if n.refractory],
              "synaptic delays": [n.name for n in graph.of_kind(ConvNode) if n.delay.size],
-             "periodic state reset": ["every LIF"] if graph.reset_steps(graph.T) else []}
+             "periodic state reset": ["every LIF"] if graph.reset_steps(graph.T) else [],
+             "sigma-delta neurons": [n.name for n in graph.of_kind(SigmaDeltaNode)],
+             "pipeline fill (no reset: layers run on their biases before a sample reaches them)":
+                 pipeline_fill_nodes(graph)}
     return {what: nodes for what, nodes in found.items() if nodes}
+
+
+def pipeline_fill_nodes(graph: Graph) -> list[str]:
+    """The populations a :attr:`Graph.pipeline_fill` changes: those behind the input (depth > 0) with a bias
+    (without one, a population idles at zero state until something arrives, as in the functional model)."""
+    if not graph.pipeline_fill:
+        return []
+    depths = graph.depths()
+    return [n.name for n in graph.of_kind(LIFNode) if depths[n.name] and np.any(np.asarray(n.bias_mant))]
 
 
 def refuse_features(graph: Graph, backend: str, supported: tuple[str, ...] = ()) -> None:

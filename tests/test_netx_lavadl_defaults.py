@@ -1,0 +1,129 @@
+"""netx import with lava-dl's own semantics: a dense first layer (no input layer) sizes the input port from its
+weight, no state reset unless asked (lava-dl never reads ``tSample``), and refusals that name the real reason.
+Checked against lava-dl's ``netx.hdf5.Network`` built with its defaults, in Lava (``lava`` marker)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from snn_deploy.cli import cli
+from snn_deploy.errors import UserError
+from snn_deploy.exporters.netx_import import read_netx
+from snn_deploy.graph import InputNode, LIFNode
+from snn_deploy.sims.simulator import simulate
+from test_netx_import import _cuba, _small_net, _write
+
+STEPS = 40  # well past the 16-step reset the importer used to add
+
+
+def _dense_first(rng: np.random.Generator) -> list[dict]:
+    """Two dense layers and no input layer, as lava-dl's tutorials ship some networks; a tSample of 16."""
+    return [{"type": np.bytes_(b"dense"), "shape": np.array([6]), "weight": rng.integers(-30, 60, (6, 10)),
+             "neuron": _cuba(vThMant=40, vDecay=256, iDecay=1024)},
+            {"type": np.bytes_(b"dense"), "shape": np.array([3]), "weight": rng.integers(-20, 50, (3, 6)),
+             "neuron": _cuba(vThMant=30, vDecay=128)}]
+
+
+def _with_tsample(path, steps: int = 16):
+    import h5py
+
+    with h5py.File(path, "a") as f:
+        f["simulation/tSample"] = steps
+    return path
+
+
+def test_dense_first_file_imports_with_the_input_port_from_its_weight(tmp_path):
+    path = _with_tsample(_write(tmp_path / "dense.net", _dense_first(np.random.default_rng(0))))
+    graph = read_netx(path)
+    assert isinstance(graph.nodes[0], InputNode) and graph.input.shape == (10, 1, 1) and graph.input.payload_bits == 1
+    assert [n.name for n in graph.of_kind(LIFNode)] == ["fc-0", "fc-1"]
+    assert graph.T == 16 and graph.reset_interval == 0 and graph.reset_text() == "none"
+    assert read_netx(path, reset_interval=5).reset_interval == 5
+
+
+def test_no_reset_unless_asked(tmp_path):
+    """A tSample-free file: no reset at all (it used to get one every 16 steps); --reset-interval asks for one."""
+    path = _write(tmp_path / "net.net", _small_net())
+    graph = read_netx(path, steps=STEPS)
+    assert graph.reset_interval == 0
+    x = torch.ones(STEPS, 1, 2, 4, 4)
+    plain = simulate(graph, x, traces={"fc-0"}).traces["fc-0"].v
+    reset = simulate(read_netx(path, steps=STEPS, reset_interval=16), x, traces={"fc-0"}).traces["fc-0"].v
+    assert torch.equal(plain[:16], reset[:16]) and not torch.equal(plain[16:], reset[16:])
+
+
+def test_export_records_the_reset_and_simulate_prints_it(tmp_path):
+    path = _write(tmp_path / "net.net", _small_net())
+    runner = CliRunner()
+    for extra, words, recorded in (([], "none", 0), (["--reset-interval", "8"], "every 8 steps", 8)):
+        out = tmp_path / f"b{recorded}.loihi"
+        result = runner.invoke(cli, ["export", str(path), "-o", str(out), *extra])
+        assert result.exit_code == 0 and f"state reset: {words}" in result.output, result.output
+        import json
+        assert json.loads((out / "manifest.json").read_text())["reset_interval"] == recorded
+        np.save(tmp_path / "x.npy", np.ones((2, 4, 4)))
+        result = runner.invoke(cli, ["simulate", str(out), "--input", str(tmp_path / "x.npy"), "--steps", "20"])
+        assert result.exit_code == 0 and "state reset" in result.output and words in result.output, result.output
+
+
+@pytest.mark.parametrize("layers, reason", [
+    ([{"type": np.bytes_(b"dense_rec"), "shape": np.array([4]), "weight": np.ones((4, 3)),
+       "weight_rec": np.ones((4, 4)), "neuron": _cuba()}], "recurrent dense"),
+    ([{"type": np.bytes_(b"conv"), "shape": np.array([3, 2, 2]), "weight": np.ones((3, 2, 3, 3)),
+       "neuron": _cuba()}], "first conv layer without an input layer"),
+    (_small_net()[:2] + [{"type": np.bytes_(b"pool"), "shape": np.array([3, 1, 1])},
+                         {"type": np.bytes_(b"conv"), "shape": np.array([3, 1, 1]), "weight": np.ones((3, 3, 1, 1)),
+                          "neuron": _cuba()}], "pool layers"),
+])
+def test_refusals_name_the_real_reason(tmp_path, layers, reason):
+    with pytest.raises(UserError) as caught:
+        read_netx(_write(tmp_path / "net.net", layers))
+    assert reason in str(caught.value) and "damaged" not in str(caught.value)
+
+
+def _lava_dl_defaults(path, frames: np.ndarray, steps: int) -> np.ndarray:
+    """The last layer's spikes of lava-dl's ``Network(net_config=path)`` with every argument at its default, fed
+    ``frames`` [steps, n] through ``Network.inp``: [steps + depth, n] from Lava's time step 1."""
+    from lava.lib.dl.netx.hdf5 import Network
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+
+    net = Network(net_config=str(path))
+    total = steps + len(net.layers)
+    data = np.concatenate([frames, np.zeros((total - steps, frames.shape[1]))]).T.astype(np.int32)
+    source, sink = Source(data=data), Sink(shape=net.out.shape, buffer=total)
+    source.s_out.connect(net.inp)
+    net.out.connect(sink.a_in)
+    try:
+        net.run(condition=RunSteps(num_steps=total), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        return np.asarray(sink.data.get()).T
+    finally:
+        net.stop()
+
+
+@pytest.mark.lava
+def test_dense_first_without_reset_equals_lava_dls_defaults(tmp_path):
+    """Spike for spike over 40 steps (past tSample = 16) against lava-dl's own loader with its defaults, and the
+    registry's netx backend (`verify --backends sim,netx`) states the reset each side used."""
+    rng = np.random.default_rng(4)
+    path = _with_tsample(_write(tmp_path / "dense.net", _dense_first(rng)))
+    graph = read_netx(path, steps=STEPS)
+    frames = (rng.uniform(0, 1, (STEPS, 10)) < 0.5).astype(np.float64)
+    ours = simulate(graph, torch.from_numpy(frames).reshape(STEPS, 1, 10, 1, 1)).spikes
+    depth = graph.depths()["fc-1"]
+    theirs = _lava_dl_defaults(path, frames, STEPS)[depth: depth + STEPS]
+    assert theirs.any() and np.array_equal(ours["fc-1"][:, 0, :, 0, 0].numpy(), theirs != 0)
+    np.save(tmp_path / "x.npy", frames.reshape(STEPS, 10, 1, 1))
+    import json
+    result = CliRunner().invoke(cli, ["verify", str(path), "--backends", "sim,netx", "--input",
+                                      str(tmp_path / "x.npy"), "--steps", str(STEPS), "--json",
+                                      str(tmp_path / "v.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "v.json").read_text())
+    assert report["exact"] and report["resets"] == {"sim": "none", "netx": "none (lava-dl's default, "
+                                                                             "reset_interval=None)"}
