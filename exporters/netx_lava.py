@@ -55,6 +55,7 @@ def run_netx(path: Path | str, graph: Graph, payload: np.ndarray) -> Spikes:
     """Spikes [steps, B, C, H, W] (uint8) of every LIF node of ``graph`` (imported from ``path``) for the integer
     input ``payload`` [steps, B, C, H, W] (:func:`~snn_deploy.graph.input_sequence` of the inputs)."""
     try:
+        from lava.lib.dl.netx.blocks.process import Input
         from lava.lib.dl.netx.hdf5 import Network
         from lava.magma.core.run_conditions import RunSteps
         from lava.magma.core.run_configs import Loihi2SimCfg
@@ -101,7 +102,9 @@ def run_netx(path: Path | str, graph: Graph, payload: np.ndarray) -> Spikes:
         else:
             frames = _lava_layout(stream, node.shape, len(net.inp.shape) == 1)
             source = Source(data=np.moveaxis(frames, 0, -1).astype(np.int32))
-            source.s_out.connect(net.inp)
+            # an SDNN input layer (netx's Input block, a Delta) leaves Network.inp unconnected: lava-dl's own test
+            # feeds the Delta's a_in
+            source.s_out.connect(net.in_layer.neuron.a_in if isinstance(net.in_layer, Input) else net.inp)
             net.run(condition=RunSteps(num_steps=total), run_cfg=cfg)
         recorded = [np.moveaxis(np.asarray(sink.data.get()), -1, 0) for sink in sinks]
     finally:

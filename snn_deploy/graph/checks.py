@@ -36,6 +36,8 @@ def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
             if isinstance(node, ConvNode) and node.graded and node.name not in graph.host:
                 if isinstance(graph[node.inputs[0]], InputNode):
                     what, fix = "analog input", "export for loihi2, or pass --input-on-host to compute it on the host"
+                elif isinstance(graph[node.inputs[0]], SigmaDeltaNode):
+                    what, fix = "sigma-delta payloads", "export for loihi2"
                 else:
                     what, fix = "integer residual stream", "export for loihi2"
                 problems.append(Problem(node.name, f"{what} as graded spikes, but {target.name} has binary "
