@@ -125,7 +125,7 @@ def bias_carriers(graph: Graph) -> dict[str, str]:
     consumers = graph.consumers()
     carriers: dict[str, str] = {}
     for node in graph.of_kind(LIFNode):
-        if node.du != L.DECAY_UNITY - 1:
+        if node.du != L.DECAY_UNITY - 1 or isinstance(node, SigmaDeltaNode):
             continue
         for name in node.inputs:
             source = graph[name]
