@@ -7,7 +7,9 @@ Lava, read from its source (docs/netx_import.md has the table):
   input ``weight`` and ``bias`` are not used by netx. Here: an :class:`InputNode` with ``drive="bias"`` (payload =
   the bias mantissa image, 13-bit signed) read by a LIF node named ``input``. Without a neuron: only its shape;
   the first synapse reads the network's input port: binary spikes, or graded payloads when the loader is given
-  ``input_message_bits`` (files written by ``export --target netx`` record it).
+  ``input_message_bits`` (files written by ``export --target netx`` record it). No input layer: a dense first
+  layer sizes the input port from its weight (``weight.reshape(n_out, -1)``); a conv first layer has no input
+  shape (lava-dl cannot infer one either) and is refused saying so.
 * ``conv``: kernel as stored (torch's cross-correlation orientation; netx flips it into Lava's true convolution),
   stride / padding in (H, W) order, groups; no weight exponent (Lava's Conv has none); dilation must be 1.
 * ``flatten`` + ``dense``: a ConvNode whose kernel covers the whole input map; netx flattens (W, H, C) through
@@ -23,11 +25,18 @@ Lava, read from its source (docs/netx_import.md has the table):
 * Weights and biases are read as netx reads them (``astype(int)``).
 * dense ``delay``: per-synapse delays (netx builds Lava's ``DelayDense``: a spike reaches its target 1 + delay
   steps later), expanded as netx does (one value, per output, per input, or the matrix): ``ConvNode.delay``.
+* SDNN neurons: a :class:`SigmaDeltaNode` (spike_exp = state_exp = 6, ``vth = vThMant``, per-channel bias,
+  ``messageBits`` default 16): Lava's Delta for an input layer (computed on the host, as lava-dl's Loihi 2 runs
+  skip it), Sigma where the neuron has ``sigma_output``, SigmaDelta (ReLU) otherwise; synapses reading one are
+  graded.
+* Resets as lava-dl's ``Network`` defaults run the file: none (it never reads ``tSample``), unless the caller
+  asks (``reset_interval``) or the file was written by ``export --target netx``; without a reset every layer
+  steps from Lava's first time step (:attr:`Graph.pipeline_fill`).
 
-Everything else netx or its files can hold (sigma-delta and resonate-and-fire neurons, recurrent or complex dense,
+Everything else netx or its files can hold (resonate-and-fire neurons, recurrent or complex dense,
 pool / convT / average / concat layers, dilation, per-neuron conv biases, dense layers without a
-neuron) is collected and refused in one :class:`UserError` naming every such layer. A file that is not HDF5,
-holds no ``layer`` group, or whose layers contradict each other is refused in one line naming what is wrong.
+neuron) is collected and refused in one :class:`UserError` naming every such layer and the reason. A file that is
+not HDF5, holds no ``layer`` group, or whose layers contradict each other is refused in one line naming what is wrong.
 """
 
 from __future__ import annotations
@@ -480,7 +489,8 @@ def read_netx(path: Path | str, *, steps: int | None = None, input_message_bits:
     ``input_message_bits``: what netx's ``Network(input_message_bits=...)`` would be given for an input layer
     without a neuron (default: the file's attribute, else 0: binary spikes). ``reset_interval``: netx's reset
     interval, 0 for none (default: :func:`file_reset_interval`, lava-dl's default: none, except for a file
-    written by ``export --target netx``, which records a per-sample reset); ``reset_offset``: see :attr:`Graph.reset_offset` (1 reproduces Intel's Loihi 2 traces past step 16).
+    written by ``export --target netx``, which records a per-sample reset); ``reset_offset``: see
+    :attr:`Graph.reset_offset` (1 reproduces Intel's Loihi 2 traces past step 16).
     """
     path = Path(path)
     if not path.is_file():

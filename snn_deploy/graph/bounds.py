@@ -18,7 +18,8 @@ def conv_row_l1(weight: np.ndarray) -> int:
 def value_bounds(graph: Graph) -> dict[str, int]:
     """Largest |value| every node can output at one step, for any input within the payload range.
 
-    Inputs: the payload range (0 for a bias-driven input: it sends nothing); LIF: 1 (spikes); sigma-delta: its signed payload width; conv: ``max|x| * L1(weight row)`` (``max|x|`` = 1 for binary
+    Inputs: the payload range (0 for a bias-driven input: it sends nothing); LIF: 1 (spikes); sigma-delta: its
+    signed payload width; conv: ``max|x| * L1(weight row)`` (``max|x|`` = 1 for binary
     inputs) shifted by the weight exponent; sum: sum of its inputs; spike product:
     ``max|q| max|k| max|v| * tokens * head_dim * |multiplier|``; readout: its input. Exporters use these to prove
     float arithmetic exact and to report overflow risks.

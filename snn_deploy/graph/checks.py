@@ -76,4 +76,5 @@ def refuse_features(graph: Graph, backend: str, supported: tuple[str, ...] = ())
     missing = {what: nodes for what, nodes in netx_features(graph).items() if what not in supported}
     if missing:
         listed = "; ".join(f"{what} ({', '.join(nodes)})" for what, nodes in missing.items())
-        raise UserError(f"{backend} does not model {listed}; use the simulator (sim), or the netx backend on the netx file (lava-dl's own loader)")
+        raise UserError(f"{backend} does not model {listed}; use the simulator (sim), or the netx backend on the "
+                        "netx file (lava-dl's own loader)")
