@@ -20,6 +20,11 @@ Samples run back to back in one runtime: sample ``i`` occupies input steps ``[i 
 and relays hold no more than the latency they model, so nothing of one sample reaches the next one's aligned
 steps. What a layer computes before its first reset (biases integrating while the input is still in flight) is
 discarded by that reset.
+
+Sigma-delta populations (lava-dl netx's SDNN layers) become Lava's ``Delta``, ``SigmaDelta`` or ``Sigma``, which
+have no reset; their graphs are pipeline-fill graphs (:attr:`Graph.pipeline_fill`), built with plain ``LIF`` and
+run one sample per runtime from Lava's first step, as lava-dl's own loader runs them. Their messages (payload != 0)
+come back as the layer's events.
 """
 
 from __future__ import annotations
@@ -38,15 +43,18 @@ from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.conv.process import Conv
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.source import RingBuffer as Source
-from lava.proc.lif.process import LIFReset
+from lava.proc.lif.process import LIF, LIFReset
+from lava.proc.sdn.process import Delta, Sigma, SigmaDelta
 
 from snn_deploy.console import progress as console_progress
 from snn_deploy.errors import UserError
 from snn_deploy.exporters.lava_procs import DelayLine, SpikeProduct, SumRelay, model_map
 from snn_deploy.fixedpoint.synapse import torch_conv_weight_to_lava, torch_image_to_lava
 from snn_deploy.graph import (
-    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode, refuse_features,
+    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SigmaDeltaNode, SpikeProductNode, SumNode,
+    refuse_features,
 )
+from snn_deploy.graph.checks import PIPELINE_FILL, SIGMA_DELTA
 from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog, within
 
 Progress = Callable[[int, int], None]
@@ -129,12 +137,27 @@ def _conv(node: ConvNode, in_shape: Shape) -> Conv:
     return conv
 
 
-def _lif(node: LIFNode, depth: int, steps: int) -> LIFReset:
+def _lif(node: LIFNode, depth: int, steps: int, fill: bool) -> LIF:
+    """LIFReset zeroing the state when each sample reaches the layer; a plain LIF in a pipeline-fill graph (one
+    sample per run, every layer from the first time step, as lava-dl's netx without a reset)."""
     shape = lava_shape(node.shape)
-    return LIFReset(shape=shape, du=node.du, dv=node.dv, vth=node.vth,
-                    bias_mant=np.broadcast_to(node.bias_mant, shape).copy(),
-                    bias_exp=np.broadcast_to(node.bias_exp, shape).copy(),
-                    reset_interval=steps, reset_offset=reset_offset(depth, steps))
+    common = dict(shape=shape, du=node.du, dv=node.dv, vth=node.vth,
+                  bias_mant=np.broadcast_to(node.bias_mant, shape).copy(),
+                  bias_exp=np.broadcast_to(node.bias_exp, shape).copy())
+    if fill:
+        return LIF(**common)
+    return LIFReset(**common, reset_interval=steps, reset_offset=reset_offset(depth, steps))
+
+
+def _sigma_delta(node: SigmaDeltaNode) -> Delta | Sigma | SigmaDelta:
+    """Lava's sdn process of a sigma-delta population, as lava-dl's netx builds it (ReLU, no cumulative error)."""
+    shape = lava_shape(node.shape)
+    if node.mode == "sigma":
+        return Sigma(shape=shape)
+    exps = dict(vth=node.vth, spike_exp=node.spike_exp, state_exp=node.state_exp)
+    if node.mode == "delta":
+        return Delta(shape=shape, **exps)
+    return SigmaDelta(shape=shape, bias=np.broadcast_to(np.asarray(node.bias_mant), shape).copy(), **exps)
 
 
 def _source(payload: np.ndarray, total_steps: int) -> Source:
@@ -159,7 +182,9 @@ def _in_port(process: AbstractProcess, index: int) -> InPort:
 
 def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
     """The Lava network for ``graph`` fed integer ``payload`` [T, B, C, H, W] (``snn_deploy.graph.input_sequence``)."""
-    refuse_features(graph, "the Lava builder")
+    refuse_features(graph, "the Lava builder", supported=(SIGMA_DELTA, PIPELINE_FILL))
+    if graph.pipeline_fill and np.asarray(payload).shape[1] > 1:
+        raise ValueError("a pipeline-fill graph runs one sample per Lava run (run() splits the batch)")
     payload = np.asarray(payload)
     expected = (graph.T, graph.input.shape)
     if payload.ndim != 5 or (payload.shape[0], tuple(payload.shape[2:])) != expected:
@@ -202,8 +227,10 @@ def _process(node: Node, graph: Graph, depths: dict[str, int], payload: np.ndarr
         return _source(payload, total)
     if isinstance(node, ConvNode):
         return _conv(node, graph[node.inputs[0]].shape)
+    if isinstance(node, SigmaDeltaNode):
+        return _sigma_delta(node)
     if isinstance(node, LIFNode):
-        return _lif(node, depths[node.name], graph.T)
+        return _lif(node, depths[node.name], graph.T, graph.pipeline_fill)
     if isinstance(node, SumNode):
         return SumRelay(shape=lava_shape(node.shape))
     if isinstance(node, SpikeProductNode):
@@ -222,6 +249,13 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
     :func:`snn_deploy.watchdog.timeout_from_env`), ends the run with a :class:`UserError` instead of Lava's hang.
     """
     limit = timeout_s if timeout_s is not None else timeout_from_env()
+    payload = np.asarray(payload)
+    if graph.pipeline_fill and payload.shape[1] > 1:  # each sample from Lava's first step, in its own runtime
+        runs = [run(graph, payload[:, b:b + 1], progress=progress, timeout_s=timeout_s)
+                for b in range(payload.shape[1])]
+        return LavaRun({name: torch.cat([r.spikes[name] for r in runs], dim=1) for name in runs[0].spikes},
+                       sum(r.steps for r in runs), sum(r.compile_s for r in runs), sum(r.run_s for r in runs),
+                       sum(r.wall_s for r in runs))
     start = time.perf_counter()
     net = build(graph, payload)
     source = net.source
@@ -240,7 +274,9 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
                         watch.alive()
                         source.run(condition=RunSteps(num_steps=chunk))
                         for name, recorder in net.recorders.items():
-                            frames[name].append(np.stack([recorder.receive() for _ in range(chunk)]).astype(np.uint8))
+                            # a sigma-delta layer's messages: payload != 0
+                            frames[name].append((np.stack([recorder.receive() for _ in range(chunk)]) != 0)
+                                                .astype(np.uint8))
                         done += chunk
                         advance(chunk)
                         if progress:

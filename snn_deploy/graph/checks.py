@@ -48,6 +48,10 @@ def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
     return problems
 
 
+SIGMA_DELTA = "sigma-delta neurons"
+PIPELINE_FILL = "pipeline fill (no reset: layers run on their biases before a sample reaches them)"
+
+
 def netx_features(graph: Graph) -> dict[str, list[str]]:
     """The constructs lava-dl netx imports bring that not every backend models, with the nodes using each: a
     backend that cannot compute one refuses the graph with :func:`refuse_features` instead of computing another
@@ -56,9 +60,8 @@ def netx_features(graph: Graph) -> dict[str, list[str]]:
              "refractory period": [n.name for n in graph.of_kind(LIFNode) if n.refractory],
              "synaptic delays": [n.name for n in graph.of_kind(ConvNode) if n.delay.size],
              "periodic state reset": ["every LIF"] if graph.reset_steps(graph.T) else [],
-             "sigma-delta neurons": [n.name for n in graph.of_kind(SigmaDeltaNode)],
-             "pipeline fill (no reset: layers run on their biases before a sample reaches them)":
-                 pipeline_fill_nodes(graph)}
+             SIGMA_DELTA: [n.name for n in graph.of_kind(SigmaDeltaNode)],
+             PIPELINE_FILL: pipeline_fill_nodes(graph)}
     return {what: nodes for what, nodes in found.items() if nodes}
 
 
