@@ -39,8 +39,8 @@ from onnx import TensorProto, helper, numpy_helper
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
-    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode, conv_sum_bound,
-    input_sequence, product_sum_bound, refuse_features, value_bounds,
+    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SigmaDeltaNode, SpikeProductNode, SumNode,
+    conv_sum_bound, input_sequence, product_sum_bound, refuse_features, value_bounds,
 )
 from snn_deploy.io import write_bytes_atomic
 
@@ -256,9 +256,10 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
     ``batch``: a fixed batch size, or None for a symbolic ``batch`` dimension. Raises :class:`UserError` when
     a node cannot be computed exactly with onnxruntime's operators.
     """
+    bounds = value_bounds(graph)
+    _refuse_sigma_delta(graph, bounds)
     refuse_features(graph, "ONNX export", supported=("bias-driven input", "periodic state reset"))
     readout = graph.classifier
-    bounds = value_bounds(graph)
     builder = _Builder(graph, bounds)
     for node in graph.nodes:
         _DISPATCH[type(node)](builder, node)
@@ -284,6 +285,21 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
                                    "payload_signed": str(graph.input.signed).lower()})
     onnx.checker.check_model(model)
     return model
+
+
+def _refuse_sigma_delta(graph: Graph, bounds: dict[str, int]) -> None:
+    """Sigma-delta layers are refused with the reason: where their graded payloads (worst case 2^(bits-1) - 1)
+    meet a synapse whose partial sums can pass 2^24, float32 Conv (onnxruntime has no float64 Conv) cannot be exact;
+    elsewhere the export is simply not written yet."""
+    sigma_delta = [n.name for n in graph.of_kind(SigmaDeltaNode)]
+    if not sigma_delta:
+        return
+    inexact = [n.name for n in graph.of_kind(ConvNode)
+               if isinstance(graph[n.inputs[0]], SigmaDeltaNode) and conv_sum_bound(n, bounds) >= L.FLOAT32_EXACT]
+    why = (f"their graded payloads through {', '.join(inexact)} can reach partial sums >= 2^24, beyond exact float32, "
+           "and onnxruntime has no float64 Conv" if inexact else "not written yet")
+    raise UserError(f"ONNX export does not model sigma-delta neurons ({', '.join(sigma_delta)}): {why}; run them "
+                    "with the simulator (sim), lava, or the netx backend on the netx file")
 
 
 def _encoding_doc(node: InputNode) -> str:

@@ -49,6 +49,9 @@ def test_pilotnet_sdnn_imports_as_lava_dl_builds_it():
     assert [p.what for p in target_problems(graph, profile("loihi1"))][0].startswith("sigma-delta payloads")
     with pytest.raises(UserError, match="ignores resets of sigma-delta"):
         read_netx(GTS / "network.net", reset_interval=16)
+    from snn_deploy.exporters.onnx_export import to_onnx
+    with pytest.raises(UserError, match=r"conv-1.synapse.*partial sums >= 2\^24"):
+        to_onnx(graph)
 
 
 @needs_tutorial
@@ -73,6 +76,28 @@ def _sdnn_net(rng: np.random.Generator) -> list[dict]:
              "bias": rng.integers(-10, 30, 6), "neuron": sdnn(1)},
             {"type": np.bytes_(b"dense"), "shape": np.array([1]), "weight": rng.integers(-9, 10, (1, 6)),
              "neuron": sdnn(1, sigma_output=True)}]
+
+
+def test_sdnn_bundle_round_trip_and_refusals(tmp_path):
+    """A sigma-delta graph survives the bundle (network.nir's extension placeholder) exactly; ONNX and the netx
+    writer refuse it by name."""
+    from snn_deploy.exporters import nir_io
+    from snn_deploy.exporters.netx_export import to_netx
+    from snn_deploy.exporters.onnx_export import to_onnx
+
+    graph = read_netx(_write(tmp_path / "sdnn.net", _sdnn_net(np.random.default_rng(7))), steps=6)
+    nir_io.write(graph, tmp_path / "g.nir")
+    back = nir_io.read(tmp_path / "g.nir")
+    assert back.pipeline_fill and back.host == graph.host
+    assert [(n.kind, getattr(n, "mode", None)) for n in back.nodes] == [(n.kind, getattr(n, "mode", None))
+                                                                         for n in graph.nodes]
+    x = torch.from_numpy(np.random.default_rng(1).integers(-30, 31, (6, 1, 2, 5, 5)).astype(np.float64))
+    a, b = simulate(graph, x), simulate(back, x)
+    assert all(torch.equal(a.graded[k], b.graded[k]) for k in a.graded)
+    with pytest.raises(UserError, match="ONNX export does not model sigma-delta neurons"):
+        to_onnx(graph)
+    with pytest.raises(UserError, match="sigma-delta neurons"):
+        to_netx(graph, tmp_path / "out.net")
 
 
 def _lava_dl_payloads(path: Path, frames: np.ndarray, steps: int) -> list[np.ndarray]:
