@@ -23,8 +23,8 @@ discarded by that reset.
 
 Sigma-delta populations (lava-dl netx's SDNN layers) become Lava's ``Delta``, ``SigmaDelta`` or ``Sigma``, which
 have no reset; their graphs are pipeline-fill graphs (:attr:`Graph.pipeline_fill`), built with plain ``LIF`` and
-run one sample per runtime from Lava's first step, as lava-dl's own loader runs them. Their messages (payload != 0)
-come back as the layer's events.
+run one sample per runtime from Lava's first step, as lava-dl's own loader runs them. Their graded payloads come
+back (int64) where a LIF's spikes do.
 """
 
 from __future__ import annotations
@@ -274,9 +274,9 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
                         watch.alive()
                         source.run(condition=RunSteps(num_steps=chunk))
                         for name, recorder in net.recorders.items():
-                            # a sigma-delta layer's messages: payload != 0
-                            frames[name].append((np.stack([recorder.receive() for _ in range(chunk)]) != 0)
-                                                .astype(np.uint8))
+                            received = np.stack([recorder.receive() for _ in range(chunk)])
+                            graded = isinstance(graph[name], SigmaDeltaNode)  # payloads, not spikes
+                            frames[name].append(received.astype(np.int64 if graded else np.uint8))
                         done += chunk
                         advance(chunk)
                         if progress:

@@ -13,7 +13,7 @@ layer's index equals its depth when the input layer has a neuron (bias-driven) a
 A reset does not clear the delay buffers of Lava's ``DelayDense``, so a network with synaptic delays runs each
 sample in its own Lava run, as does a graph without resets (:attr:`Graph.pipeline_fill`: lava-dl's default, every
 layer stepping from Lava's first time step, which the simulator reproduces for one sample per run). Sigma-delta
-layers are compared by their messages (payload != 0).
+layers come back as their graded payloads (int64), so ``verify`` compares values.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from snn_deploy.errors import UserError
-from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode
+from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, SigmaDeltaNode
 from snn_deploy.fixedpoint import torch_image_to_lava
 
 Spikes = dict[str, torch.Tensor]
@@ -52,7 +52,7 @@ def _lava_layout(x: np.ndarray, shape: tuple[int, int, int], flat: bool) -> np.n
 
 
 def run_netx(path: Path | str, graph: Graph, payload: np.ndarray) -> Spikes:
-    """Spikes [steps, B, C, H, W] (uint8) of every LIF node of ``graph`` (imported from ``path``) for the integer
+    """Spikes [steps, B, C, H, W] (uint8; a sigma-delta node's graded payloads, int64) of every LIF node of ``graph`` (imported from ``path``) for the integer
     input ``payload`` [steps, B, C, H, W] (:func:`~snn_deploy.graph.input_sequence` of the inputs)."""
     try:
         from lava.lib.dl.netx.blocks.process import Input
@@ -114,5 +114,7 @@ def run_netx(path: Path | str, graph: Graph, payload: np.ndarray) -> Spikes:
         shape = lif.shape
         out = out.reshape(len(out), *shape) if out.ndim == 2 else out.transpose(0, 3, 2, 1)  # (W, H, C) -> (C, H, W)
         window = out[depths[lif.name]: depths[lif.name] + batch * steps]
-        spikes[lif.name] = torch.from_numpy(window.reshape(batch, steps, *shape).swapaxes(0, 1) != 0).to(torch.uint8)
+        window = window.reshape(batch, steps, *shape).swapaxes(0, 1)
+        spikes[lif.name] = (torch.from_numpy(window.astype(np.int64)) if isinstance(lif, SigmaDeltaNode)  # payloads
+                            else torch.from_numpy(window != 0).to(torch.uint8))
     return spikes

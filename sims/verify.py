@@ -1,7 +1,8 @@
 """Fidelity: run the same inputs through several backends and compare the spikes of every layer.
 
 Backends (:mod:`snn_deploy.sims.backends`: ``torch``, ``sim``, ``lava``, ``onnx``, ``netx``) produce, per LIF node of
-the graph, spikes [T, B, C, H, W] (uint8) in the functional time base; the torch model, read with forward hooks
+the graph, spikes [T, B, C, H, W] (uint8; a sigma-delta node's graded payloads, int64, so those compare by value)
+in the functional time base; the torch model, read with forward hooks
 (:func:`torch_spikes`), has no module for some nodes (the AND relay of Q-K attention). Agreement is
 :func:`snn_deploy.agreement.agreement`. The report names the first layer, in graph order, where any backend
 disagrees with the first backend, and its first step.
@@ -95,7 +96,7 @@ def compare(graph: Graph, results: dict[str, tuple[Spikes, torch.Tensor]], label
     for node in graph.of_kind(LIFNode):
         got = {b: results[b][0].get(node.name) for b in names}
         reference = next((b for b in names if got[b] is not None), None)
-        spikes = {b: (int(got[b].sum()) if got[b] is not None else None) for b in names}
+        spikes = {b: (int((got[b] != 0).sum()) if got[b] is not None else None) for b in names}  # messages
         mismatches, first = {}, {}
         for backend in names[1:]:
             if got[backend] is None or reference is None or backend == reference:
