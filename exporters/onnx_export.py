@@ -7,7 +7,9 @@ Outputs: ``spikes/<LIF node name>`` uint8 [T, B, C, H, W] for every LIF node, an
 
 Layout: every tensor travels as [T * B, C, H, W] (step-major), so each synapse is one ONNX op over all steps at
 once (the graph is functional: a node's step t needs only its inputs' step t); only the LIF recurrence is
-unrolled over the T steps.
+unrolled over the T steps. A pipeline-fill graph (:attr:`Graph.pipeline_fill`, lava-dl's netx without a reset) runs
+on Lava's time axis as the simulator does: the payload padded with zeros for the pipeline depth D, every synapse
+one step late, the LIFs unrolled over T + D steps, each output read from its node's depth.
 
 Arithmetic, and why it is exact:
 
@@ -42,6 +44,7 @@ from snn_deploy.graph import (
     ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SigmaDeltaNode, SpikeProductNode, SumNode,
     conv_sum_bound, input_sequence, product_sum_bound, refuse_features, value_bounds,
 )
+from snn_deploy.graph.checks import PIPELINE_FILL
 from snn_deploy.io import write_bytes_atomic
 
 OPSET = 17
@@ -68,6 +71,10 @@ class _Builder:
     def __init__(self, graph: Graph, bounds: dict[str, int]) -> None:
         self.graph = graph
         self.bounds = bounds
+        self.depths = graph.depths()
+        self.fill = max(self.depths.values()) if graph.pipeline_fill else 0
+        """Extra steps of a pipeline-fill graph (module docstring); 0 otherwise."""
+        self.steps = graph.T + self.fill
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._constants: dict[tuple[str, tuple[int, ...], bytes], str] = {}
@@ -117,9 +124,32 @@ class _Builder:
         return self.op("Reshape", [tensor, self.const(shape, TensorProto.INT64)], scope)
 
     # --- graph nodes -----------------------------------------------------------------------------------------
+    def later(self, tensor: str, node: Node) -> str:
+        """``tensor`` [steps * B, ...] one step later (a synapse's latency on Lava's time axis): zeros first."""
+        rows = self.reshape(tensor, [self.steps, -1], node.name)
+        I64 = TensorProto.INT64
+        head = self.op("Slice", [rows, self.const([0], I64), self.const([1], I64), self.const([0], I64)], node.name)
+        zeros = self.op("Mul", [head, self.const(0, I64)], node.name)
+        kept = self.op("Slice", [rows, self.const([0], I64), self.const([self.steps - 1], I64),
+                                 self.const([0], I64)], node.name)
+        shifted = self.op("Concat", [zeros, kept], node.name, axis=0)
+        return self.reshape(shifted, [-1, *node.shape], node.name)
+
+    def window(self, tensor: str, name: str) -> str:
+        """[steps, ...] -> the node's functional steps [T, ...] (a pipeline-fill graph: from its depth on)."""
+        if not self.fill:
+            return tensor
+        start, I64 = self.depths[name], TensorProto.INT64
+        return self.op("Slice", [tensor, self.const([start], I64), self.const([start + self.graph.T], I64),
+                                 self.const([0], I64)], name)
+
     def input(self, node: InputNode) -> None:
         lo, hi = node.payload_range
-        flat = self.reshape(INPUT_NAME, [-1, *node.shape], node.name)
+        source = INPUT_NAME
+        if self.fill:  # zeros after the sample while it passes the pipeline
+            pads = [0] * 5 + [self.fill, 0, 0, 0, 0]
+            source = self.op("Pad", [INPUT_NAME, self.const(pads, TensorProto.INT64)], node.name)
+        flat = self.reshape(source, [-1, *node.shape], node.name)
         clipped = self.op("Clip", [flat, self.const(lo, TensorProto.INT64), self.const(hi, TensorProto.INT64)],
                           node.name)
         self.set_value(node, clipped, TensorProto.INT64)
@@ -137,7 +167,8 @@ class _Builder:
                     pads=[node.padding[0], node.padding[1], node.padding[0], node.padding[1]])
         if node.weight_exp:  # << e is x 2^e, exact in float
             y = self.op("Mul", [y, self.const(float(1 << node.weight_exp), TensorProto.FLOAT)], node.name)
-        self.set_value(node, self.op("Cast", [y], node.name, to=TensorProto.INT64), TensorProto.INT64)
+        y = self.op("Cast", [y], node.name, to=TensorProto.INT64)
+        self.set_value(node, self.later(y, node) if self.fill else y, TensorProto.INT64)
 
     def add_all(self, tensors: list[str], scope: str) -> str:
         total = tensors[0]
@@ -164,11 +195,11 @@ class _Builder:
         out = self.op("Cast", [self.reshape(out_t, [-1, c, h, w], node.name)], node.name, to=TensorProto.INT64)
         if node.multiplier != 1:
             out = self.op("Mul", [out, self.const(node.multiplier, TensorProto.INT64)], node.name)
-        self.set_value(node, out, TensorProto.INT64)
+        self.set_value(node, self.later(out, node) if self.fill else out, TensorProto.INT64)
 
     def lif(self, node: LIFNode) -> None:
         """Loihi's CUBA LIF unrolled over T steps, with :func:`snn_deploy.fixedpoint.lif_step`'s arithmetic."""
-        I64, name, steps = TensorProto.INT64, node.name, self.graph.T
+        I64, name, steps = TensorProto.INT64, node.name, self.steps
         params = node.params()
         bias = params.bias().numpy()
         decay_u, decay_v = params.decay_factors()
@@ -230,7 +261,8 @@ class _Builder:
 
     def readout(self, node: ReadoutNode) -> None:
         c, h, w = self.graph[node.inputs[0]].shape
-        x = self.reshape(self.value(node.inputs[0], TensorProto.DOUBLE), [self.graph.T, -1, c, h * w], node.name)
+        x = self.reshape(self.value(node.inputs[0], TensorProto.DOUBLE), [self.steps, -1, c, h * w], node.name)
+        x = self.window(x, node.inputs[0])
         per_step = self.op("ReduceMean", [x], node.name, axes=[3], keepdims=0)
         features = self.op("ReduceMean", [per_step], node.name, axes=[0], keepdims=0)
         self.op("Gemm", [features, self.weight(node, node.weight, TensorProto.DOUBLE),
@@ -258,7 +290,7 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
     """
     bounds = value_bounds(graph)
     _refuse_sigma_delta(graph, bounds)
-    refuse_features(graph, "ONNX export", supported=("bias-driven input", "periodic state reset"))
+    refuse_features(graph, "ONNX export", supported=("bias-driven input", "periodic state reset", PIPELINE_FILL))
     readout = graph.classifier
     builder = _Builder(graph, bounds)
     for node in graph.nodes:
@@ -268,6 +300,9 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
     for node in graph.of_kind(LIFNode):
         name = SPIKES_PREFIX + node.name
         spikes = builder.value(node.name, TensorProto.UINT8)
+        if builder.fill:
+            spikes = builder.reshape(spikes, [builder.steps, -1, *node.shape], node.name)
+            spikes = builder.window(spikes, node.name)
         builder.op("Reshape", [spikes, builder.const([graph.T, -1, *node.shape], TensorProto.INT64)], node.name,
                    name=name)
         outputs.append(helper.make_tensor_value_info(name, TensorProto.UINT8, [graph.T, batch_dim, *node.shape]))

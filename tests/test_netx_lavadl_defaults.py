@@ -69,6 +69,43 @@ def test_export_records_the_reset_and_simulate_prints_it(tmp_path):
         assert result.exit_code == 0 and "state reset" in result.output and words in result.output, result.output
 
 
+def _biased(path):
+    layers = _small_net()
+    layers[1]["bias"], layers[3]["bias"] = np.array([300, -50, 200]), np.arange(5) * 40
+    return _write(path, layers)
+
+
+def test_pipeline_fill_in_the_simulator_and_onnx(tmp_path):
+    """Without a reset, biased layers run before the sample reaches them: the simulator's Lava time axis and the
+    ONNX graph agree, and both differ from the functional model (each layer from zero at the first step)."""
+    import dataclasses
+
+    from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
+
+    graph = read_netx(_biased(tmp_path / "net.net"), steps=12)
+    assert graph.pipeline_fill
+    x = torch.from_numpy((np.random.default_rng(0).uniform(0, 1, (12, 3, 2, 4, 4)) < 0.4).astype(np.float64))
+    filled = simulate(graph, x, traces={"fc-0"})
+    functional = simulate(dataclasses.replace(graph, pipeline_fill=False), x, traces={"fc-0"})
+    ours = filled.spikes
+    onnx_spikes, _ = run_onnx(to_onnx(graph), graph, x)
+    assert all(torch.equal(ours[k], onnx_spikes[k]) for k in ours)
+    assert not torch.equal(filled.traces["fc-0"].v, functional.traces["fc-0"].v)
+    lava = simulate(graph, x[:, :1], lava_time=True).spikes["fc-0"]  # the whole axis: T + depth steps
+    assert lava.shape[0] == 12 + graph.depths()["fc-0"] and torch.equal(lava[2:14], ours["fc-0"][:, :1])
+
+
+@pytest.mark.lava
+def test_lava_builder_runs_a_pipeline_fill(tmp_path):
+    """The Lava builder with plain LIFs, one runtime per sample, equals the simulator's pipeline fill."""
+    from snn_deploy.exporters.lava_build import run
+
+    graph = read_netx(_biased(tmp_path / "net.net"), steps=10)
+    x = torch.from_numpy((np.random.default_rng(1).uniform(0, 1, (10, 2, 2, 4, 4)) < 0.4).astype(np.float64))
+    expected, got = simulate(graph, x).spikes, run(graph, x.numpy().astype(np.int64)).spikes
+    assert all(torch.equal(got[k], expected[k]) for k in expected) and int(expected["fc-0"].sum()) > 0
+
+
 @pytest.mark.parametrize("layers, reason", [
     ([{"type": np.bytes_(b"dense_rec"), "shape": np.array([4]), "weight": np.ones((4, 3)),
        "weight_rec": np.ones((4, 4)), "neuron": _cuba()}], "recurrent dense"),
