@@ -3,7 +3,8 @@
 Input ``payload``: int64 [T, B, C, H, W], the integer payloads of :class:`~snn_deploy.graph.InputNode`
 (``clip(round(x * scale), payload_range)``, one map per step; :func:`encode_input` makes them from float images as
 the simulator does). The model clips it to ``payload_range`` itself, because the exactness proof below assumes it.
-Outputs: ``spikes/<LIF node name>`` uint8 [T, B, C, H, W] for every LIF node, and ``logits`` float64 [B, classes].
+Outputs: ``spikes/<LIF node name>`` uint8 [T, B, C, H, W] for every LIF node (a sigma-delta node's graded
+payloads, int64), and ``logits`` float64 [B, classes].
 
 Layout: every tensor travels as [T * B, C, H, W] (step-major), so each synapse is one ONNX op over all steps at
 once (the graph is functional: a node's step t needs only its inputs' step t); only the LIF recurrence is
@@ -44,7 +45,7 @@ from snn_deploy.graph import (
     ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SigmaDeltaNode, SpikeProductNode, SumNode,
     conv_sum_bound, input_sequence, product_sum_bound, refuse_features, value_bounds,
 )
-from snn_deploy.graph.checks import PIPELINE_FILL
+from snn_deploy.graph.checks import PIPELINE_FILL, SIGMA_DELTA
 from snn_deploy.io import write_bytes_atomic
 
 OPSET = 17
@@ -244,6 +245,35 @@ class _Builder:
         out = self.op("Concat", spikes, name, axis=0) if steps > 1 else spikes[0]
         self.set_value(node, out, TensorProto.BOOL)
 
+    def sigma_delta(self, node: SigmaDeltaNode) -> None:
+        """Lava's Delta / SigmaDelta / Sigma unrolled over the steps, :func:`~snn_deploy.fixedpoint.sigma_delta.
+        sigma_delta_step`'s arithmetic in int64: ``>> state_exp`` as ``(s - s mod 2^e) / 2^e`` (ONNX's integer Mod
+        takes the divisor's sign, so this is the floor)."""
+        I64, name, steps = TensorProto.INT64, node.name, self.steps
+        params = node.sigma_delta_params()
+        a_in = self.add_all([self.value(i, I64) for i in node.inputs], name)
+        inputs = self.op("Split", [a_in], name, outputs=steps, axis=0) if steps > 1 else [a_in]
+        sigma = act = residue = None
+        outs = []
+        for a in inputs:
+            if params.mode != "delta":
+                sigma = a if sigma is None else self.op("Add", [sigma, a], name)
+            if params.mode == "sigma":
+                outs.append(sigma)
+                continue
+            zero, unit = self.const(0, I64), self.const(1 << params.state_exp, I64)
+            threshold = self.const(params.threshold(), I64)
+            x = (self.op("Mul", [a, self.const(1 << params.scale_bits, I64)], name) if params.mode == "delta"
+                 else self.op("Max", [self.op("Add", [sigma, self.const(params.scaled_bias().numpy(), I64)], name),
+                                      zero], name))
+            delta = x if act is None else self.op("Add", [self.op("Sub", [x, act], name), residue], name)
+            sent = self.op("Where", [self.op("GreaterOrEqual", [self.op("Abs", [delta], name), threshold], name),
+                                     delta, zero], name)
+            residue, act = self.op("Sub", [delta, sent], name), x
+            floor = self.op("Sub", [sent, self.op("Mod", [sent, unit], name)], name)
+            outs.append(self.op("Div", [floor, unit], name))
+        self.set_value(node, self.op("Concat", outs, name, axis=0) if steps > 1 else outs[0], I64)
+
     def decay(self, x: str, factor: int, scope: str) -> str:
         """``trunc0(x * factor / 4096)``: int64 Div truncates toward zero."""
         if factor == L.DECAY_UNITY:
@@ -278,7 +308,8 @@ def _u_bounds(a_bound: int, decay_u: int, steps: int) -> list[int]:
     return bounds
 
 
-_DISPATCH = {InputNode: _Builder.input, ConvNode: _Builder.conv, LIFNode: _Builder.lif, SumNode: _Builder.sum,
+_DISPATCH = {InputNode: _Builder.input, ConvNode: _Builder.conv, LIFNode: _Builder.lif,
+             SigmaDeltaNode: _Builder.sigma_delta, SumNode: _Builder.sum,
              SpikeProductNode: _Builder.spike_product, ReadoutNode: _Builder.readout}
 
 
@@ -290,7 +321,8 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
     """
     bounds = value_bounds(graph)
     _refuse_sigma_delta(graph, bounds)
-    refuse_features(graph, "ONNX export", supported=("bias-driven input", "periodic state reset", PIPELINE_FILL))
+    refuse_features(graph, "ONNX export", supported=("bias-driven input", "periodic state reset", PIPELINE_FILL,
+                                                     SIGMA_DELTA))
     readout = graph.classifier
     builder = _Builder(graph, bounds)
     for node in graph.nodes:
@@ -299,13 +331,14 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
     outputs = []
     for node in graph.of_kind(LIFNode):
         name = SPIKES_PREFIX + node.name
-        spikes = builder.value(node.name, TensorProto.UINT8)
+        dtype = TensorProto.INT64 if isinstance(node, SigmaDeltaNode) else TensorProto.UINT8  # payloads, or spikes
+        spikes = builder.value(node.name, dtype)
         if builder.fill:
             spikes = builder.reshape(spikes, [builder.steps, -1, *node.shape], node.name)
             spikes = builder.window(spikes, node.name)
         builder.op("Reshape", [spikes, builder.const([graph.T, -1, *node.shape], TensorProto.INT64)], node.name,
                    name=name)
-        outputs.append(helper.make_tensor_value_info(name, TensorProto.UINT8, [graph.T, batch_dim, *node.shape]))
+        outputs.append(helper.make_tensor_value_info(name, dtype, [graph.T, batch_dim, *node.shape]))
     if readout is not None:  # a network without a classifier (an imported regression network) has no logits
         outputs.append(helper.make_tensor_value_info(LOGITS_NAME, TensorProto.DOUBLE,
                                                      [batch_dim, len(readout.bias)]))
@@ -323,18 +356,15 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
 
 
 def _refuse_sigma_delta(graph: Graph, bounds: dict[str, int]) -> None:
-    """Sigma-delta layers are refused with the reason: where their graded payloads (worst case 2^(bits-1) - 1)
-    meet a synapse whose partial sums can pass 2^24, float32 Conv (onnxruntime has no float64 Conv) cannot be exact;
-    elsewhere the export is simply not written yet."""
-    sigma_delta = [n.name for n in graph.of_kind(SigmaDeltaNode)]
-    if not sigma_delta:
-        return
+    """Sigma-delta layers whose graded payloads (worst case ``2^(message_bits - 1) - 1``) meet a synapse whose
+    partial sums can pass 2^24 cannot be exact in float32 Conv (onnxruntime has no float64 Conv): refused, naming
+    the synapses and the reason."""
     inexact = [n.name for n in graph.of_kind(ConvNode)
                if isinstance(graph[n.inputs[0]], SigmaDeltaNode) and conv_sum_bound(n, bounds) >= L.FLOAT32_EXACT]
-    why = (f"their graded payloads through {', '.join(inexact)} can reach partial sums >= 2^24, beyond exact float32, "
-           "and onnxruntime has no float64 Conv" if inexact else "not written yet")
-    raise UserError(f"ONNX export does not model sigma-delta neurons ({', '.join(sigma_delta)}): {why}; run them "
-                    "with the simulator (sim), lava, or the netx backend on the netx file")
+    if inexact:
+        raise UserError(f"ONNX export cannot compute these sigma-delta payloads exactly: through {', '.join(inexact)} "
+                        "they can reach partial sums >= 2^24, beyond exact float32, and onnxruntime has no float64 "
+                        "Conv; run them with the simulator (sim), lava, or the netx backend on the netx file")
 
 
 def _encoding_doc(node: InputNode) -> str:

@@ -50,7 +50,7 @@ def test_pilotnet_sdnn_imports_as_lava_dl_builds_it():
     with pytest.raises(UserError, match="ignores resets of sigma-delta"):
         read_netx(GTS / "network.net", reset_interval=16)
     from snn_deploy.exporters.onnx_export import to_onnx
-    with pytest.raises(UserError, match=r"conv-1.synapse.*partial sums >= 2\^24"):
+    with pytest.raises(UserError, match=r"sigma-delta payloads exactly: through conv-1.synapse.*>= 2\^24"):
         to_onnx(graph)
 
 
@@ -79,11 +79,11 @@ def _sdnn_net(rng: np.random.Generator) -> list[dict]:
 
 
 def test_sdnn_bundle_round_trip_and_refusals(tmp_path):
-    """A sigma-delta graph survives the bundle (network.nir's extension placeholder) exactly; ONNX and the netx
-    writer refuse it by name."""
+    """A sigma-delta graph survives the bundle (network.nir's extension placeholder) exactly; ONNX computes its
+    payloads exactly (its synapses' partial sums stay below 2^24); the netx writer refuses it by name."""
     from snn_deploy.exporters import nir_io
     from snn_deploy.exporters.netx_export import to_netx
-    from snn_deploy.exporters.onnx_export import to_onnx
+    from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
 
     graph = read_netx(_write(tmp_path / "sdnn.net", _sdnn_net(np.random.default_rng(7))), steps=6)
     nir_io.write(graph, tmp_path / "g.nir")
@@ -94,8 +94,10 @@ def test_sdnn_bundle_round_trip_and_refusals(tmp_path):
     x = torch.from_numpy(np.random.default_rng(1).integers(-30, 31, (6, 1, 2, 5, 5)).astype(np.float64))
     a, b = simulate(graph, x), simulate(back, x)
     assert all(torch.equal(a.graded[k], b.graded[k]) for k in a.graded)
-    with pytest.raises(UserError, match="ONNX export does not model sigma-delta neurons"):
-        to_onnx(graph)
+    x = torch.from_numpy(np.random.default_rng(2).integers(-40, 41, (6, 3, 2, 5, 5)).astype(np.float64))
+    onnx_out, _ = run_onnx(to_onnx(graph), graph, x)
+    expected = simulate(graph, x).graded
+    assert all(torch.equal(onnx_out[k], expected[k]) for k in expected) and expected["fc-1"].abs().sum() > 0
     with pytest.raises(UserError, match="sigma-delta neurons"):
         to_netx(graph, tmp_path / "out.net")
 
