@@ -583,9 +583,10 @@ def _read(f: h5py.File, path: Path, steps: int | None, input_message_bits: int |
     if reset_interval < 0:
         raise UserError(f"{path}: the reset interval must be 0 (none) or positive, got {reset_interval}")
     lifs = [n for n in builder.nodes if isinstance(n, LIFNode)]
-    if reset_interval and all(isinstance(n, SigmaDeltaNode) for n in lifs):
-        raise UserError(f"{path}: a reset interval for a sigma-delta network: lava-dl's netx ignores resets of "
-                        "sigma-delta neurons (it warns 'Reset is not supported'); run it without --reset-interval")
+    if reset_interval and any(isinstance(n, SigmaDeltaNode) for n in lifs):
+        raise UserError(f"{path}: a reset interval for a network with sigma-delta layers: lava-dl's netx ignores "
+                        "resets of sigma-delta neurons (it warns 'Reset is not supported'); run it without "
+                        "--reset-interval")
     return Graph(builder.nodes, T=steps, host=frozenset(builder.host), reset_interval=reset_interval,
                  pipeline_fill=not reset_interval)
 

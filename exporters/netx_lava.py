@@ -52,8 +52,9 @@ def _lava_layout(x: np.ndarray, shape: tuple[int, int, int], flat: bool) -> np.n
 
 
 def run_netx(path: Path | str, graph: Graph, payload: np.ndarray) -> Spikes:
-    """Spikes [steps, B, C, H, W] (uint8; a sigma-delta node's graded payloads, int64) of every LIF node of ``graph`` (imported from ``path``) for the integer
-    input ``payload`` [steps, B, C, H, W] (:func:`~snn_deploy.graph.input_sequence` of the inputs)."""
+    """Spikes [steps, B, C, H, W] (uint8; a sigma-delta node's graded payloads, int64) of every LIF node of
+    ``graph`` (imported from ``path``) for the integer input ``payload`` [steps, B, C, H, W]
+    (:func:`~snn_deploy.graph.input_sequence` of the inputs)."""
     try:
         from lava.lib.dl.netx.blocks.process import Input
         from lava.lib.dl.netx.hdf5 import Network
