@@ -10,6 +10,14 @@ Cases (each refused before anything of the declared size is allocated):
 * ``nir-huge-T``: a bundle whose graph declares T = 10^9;
 * ``model-zip-bomb``: a model file with an extra 1 GiB zip entry deflated to ~1 MB;
 * ``model-huge-config``: a model file whose config declares embed_dim 65536 and depth 64 (~1e11 parameters);
+* ``bundle-int8-widened``: a bundle whose network.nir declares 2e9 int8 values (2 GB stored, 16 GB as read);
+* ``netx-dense-bomb``: a netx file whose dense layer declares 2^24 + 1 gzip-compressed weights;
+* ``nir-standard-gzip`` / ``nir-standard-input``: standard NIR with a gzip'd 3.2 GB array / a [1, 20000, 20000]
+  input;
+* ``yaml-laughs``: a "billion laughs" YAML config (9 levels of 9 aliases);
+* ``verify-steps-1e9``: ``verify BUNDLE --steps 1000000000 --dataset digits``;
+* ``netx-dense-at-limit``: a 10 kB netx file with exactly 2^24 dense weights, accepted (exit 0): what the limit
+  lets a file cost;
 * ``baseline``: ``snn-deploy simulate`` of the intact bundle on 8 digits (for comparison).
 """
 
@@ -26,6 +34,7 @@ import zipfile
 from pathlib import Path
 
 import h5py
+import numpy as np
 import torch
 
 EXE = str(Path(sys.executable).parent / "snn-deploy")
@@ -79,11 +88,31 @@ def make_cases(root: Path) -> dict[str, list[str]]:
     record["config"].update(embed_dim=2**16, depth=64)
     record["state_sha256"] = state_digest(record["state_dict"])
     torch.save(record, huge)
+    from test_hostile_doors import (BILLION_LAUGHS, _bundle_int8_bomb, _netx_dense_bomb, _standard_big_input,
+                                    _standard_gzip_bomb)
+
+    from test_netx_import import _cuba, _write
+
+    (root / "laughs.yaml").write_text(BILLION_LAUGHS + "epochs: *i\n")
+    at_limit = _write(root / "at-limit.net", [  # exactly 2^24 dense weights (ones): accepted, and what it costs
+        {"type": np.bytes_(b"input"), "shape": np.array([4096])},
+        {"type": np.bytes_(b"dense"), "shape": np.array([4096]), "weight": np.ones((1, 1)), "neuron": _cuba()}])
+    with h5py.File(at_limit, "r+") as f:
+        del f["layer/1/weight"]
+        f.create_dataset("layer/1/weight", shape=(4096, 4096), dtype="f4", chunks=(256, 4096), compression="gzip",
+                         fillvalue=1)
     sim = ["simulate", "--dataset", "digits", "--samples", "8"]
     return {"baseline": [sim[0], str(bundle), *sim[1:]], "nir-bomb": [sim[0], str(bomb), *sim[1:]],
             "nir-huge-T": [sim[0], str(long), *sim[1:]],
             "model-zip-bomb": ["export", str(zbomb), "-o", str(root / "x.loihi")],
-            "model-huge-config": ["export", str(huge), "-o", str(root / "y.loihi")]}
+            "model-huge-config": ["export", str(huge), "-o", str(root / "y.loihi")],
+            "bundle-int8-widened": [sim[0], str(_bundle_int8_bomb(bundle, root / "int8.loihi")), *sim[1:]],
+            "netx-dense-bomb": ["export", str(_netx_dense_bomb(root / "dense.net")), "-o", str(root / "n.loihi")],
+            "nir-standard-gzip": ["export", str(_standard_gzip_bomb(root / "gz.nir")), "-o", str(root / "g.loihi")],
+            "nir-standard-input": ["export", str(_standard_big_input(root / "in.nir")), "-o", str(root / "i.loihi")],
+            "yaml-laughs": ["train", "--config", str(root / "laughs.yaml"), "--print-config"],
+            "verify-steps-1e9": ["verify", str(bundle), "--steps", str(10**9), "--dataset", "digits"],
+            "netx-dense-at-limit": ["export", str(at_limit), "-o", str(root / "at-limit.loihi")]}
 
 
 PROBE = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
@@ -107,12 +136,14 @@ def main() -> None:
     root = args.workdir or Path(tempfile.mkdtemp(prefix="hostile-"))
     root.mkdir(parents=True, exist_ok=True)
     cases = make_cases(root)
-    sizes = {"nir-bomb": root / "bomb.loihi" / "network.nir", "model-zip-bomb": root / "zbomb.pt"}
-    print(f"{'case':18s} {'exit':>4s} {'peak RSS':>10s} {'time':>7s}  file size / error line")
-    for name in ("baseline", "nir-bomb", "nir-huge-T", "model-zip-bomb", "model-huge-config"):
+    sizes = {"nir-bomb": root / "bomb.loihi" / "network.nir", "model-zip-bomb": root / "zbomb.pt",
+             "bundle-int8-widened": root / "int8.loihi" / "network.nir", "netx-dense-bomb": root / "dense.net",
+             "nir-standard-gzip": root / "gz.nir", "netx-dense-at-limit": root / "at-limit.net"}
+    print(f"{'case':20s} {'exit':>4s} {'peak RSS':>10s} {'time':>7s}  file size / error line")
+    for name in cases:
         code, rss, seconds, line = measure(cases[name])
         size = f"[{sizes[name].stat().st_size / 2**20:.1f} MiB file] " if name in sizes else ""
-        print(f"{name:18s} {code:4d} {rss:8.0f} MiB {seconds:6.1f}s  {size}{line[:150]}")
+        print(f"{name:20s} {code:4d} {rss:8.0f} MiB {seconds:6.1f}s  {size}{line[:150]}")
 
 
 if __name__ == "__main__":

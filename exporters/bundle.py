@@ -111,6 +111,16 @@ class Bundle:
     manifest: dict[str, Any]
 
 
+def read_network(path: Path) -> Graph:
+    """The graph of a NIR file written by snn-deploy (a bundle's network.nir, or ``export --target nir``): declared
+    sizes, node types and metadata checked before anything large is read, then every node and the work it implies
+    (:mod:`snn_deploy.exporters.bundle_check`)."""
+    check_nir_sizes(path)
+    graph = nir_io.read(path)
+    check_graph(graph, str(path))
+    return graph
+
+
 def load_bundle(path: Path) -> Bundle:
     """Read a bundle directory, validated by :mod:`snn_deploy.exporters.bundle_check` before anything large is
     read; every problem is a one-line :class:`UserError`."""
@@ -123,9 +133,7 @@ def load_bundle(path: Path) -> Bundle:
                         f"not {BUNDLE_FORMAT!r} version {BUNDLE_VERSION}; export it again with this snn-deploy")
     check_manifest(path, data, NETWORK_FILE)
     check_files(path, data["files"], MANIFEST_FILE)
-    check_nir_sizes(path / NETWORK_FILE)
-    graph = nir_io.read(path / NETWORK_FILE)
-    check_graph(graph, str(path / NETWORK_FILE))
+    graph = read_network(path / NETWORK_FILE)
     if graph.T != data["T"]:
         raise UserError(f"{path}: manifest T = {data['T']} but the network was exported for T = {graph.T}; the "
                         "bundle is damaged, export it again")

@@ -6,8 +6,9 @@ Order (each step only after the previous one passed):
 1. ``manifest.json``: at most :data:`MAX_MANIFEST_BYTES`; a JSON object whose fields have the types downstream
    code reads; ``files`` names plain relative paths that stay inside the bundle directory (no ``..``, no absolute
    path, no symbolic link leading out), ``network.nir`` among them; hashes are read in chunks.
-2. ``network.nir`` (HDF5): the declared size of every array, from HDF5 metadata alone, at most
-   :data:`MAX_NIR_BYTES` in total and :data:`MAX_NIR_ARRAYS` arrays, so a compressed file cannot inflate.
+2. ``network.nir`` (HDF5): the declared size of every array, from HDF5 metadata alone and counted as read (64-bit
+   values), at most :data:`MAX_NIR_BYTES` in total and :data:`MAX_NIR_ARRAYS` arrays, so a compressed file cannot
+   inflate; every node's NIR type is one NIR defines.
 3. The graph: every node's fields (types, shapes, ranges of the Loihi integers), edges that match shapes, and the
    work a run implies: ``T x sum over synapse nodes (output neurons x fan-in)`` plus the spike products' terms at
    most :data:`MAX_WORK` per sample, ``T x sum of node sizes`` at most :data:`MAX_STATE` per sample.
@@ -37,7 +38,7 @@ from snn_deploy.io import sha256_file
 
 MAX_MANIFEST_BYTES = 16 * 2**20
 MAX_NIR_BYTES = 4 * 2**30
-"""Uncompressed bytes of all arrays of network.nir (the largest zoo model needs < 1 GiB)."""
+"""Bytes of all arrays of network.nir as read (64-bit values; the largest zoo model needs < 2 GiB)."""
 MAX_NIR_ARRAYS = 1_000_000
 MAX_T = 100_000
 MAX_SIZE = 1 << 16
@@ -117,8 +118,16 @@ def check_files(bundle: Path, files: dict[str, str], manifest_file: str) -> None
                             "export the bundle again")
 
 
-def check_nir_sizes(path: Path) -> None:
-    """Declared sizes of every HDF5 array in ``path``, from metadata only (nothing is read or inflated)."""
+def widened_bytes(dtype: Any) -> int:
+    """Bytes per element once read: readers widen numbers to 64 bits (``astype(int)``, float64), complex to 128."""
+    kind = np.dtype(dtype).kind
+    return 16 if kind == "c" else 8 if kind in "biuf" else np.dtype(dtype).itemsize
+
+
+def check_hdf5_sizes(path: Path, *, max_bytes: int, what: str, fix: str) -> None:
+    """Declared sizes of every HDF5 array in ``path``, from metadata only (nothing is read or inflated): at most
+    ``max_bytes`` in total as the readers widen them (:func:`widened_bytes`, Python integers: no overflow) and
+    :data:`MAX_NIR_ARRAYS` arrays. ``what`` names the file's kind, ``fix`` what the user can do."""
     import h5py
 
     total, count = 0, 0
@@ -128,9 +137,8 @@ def check_nir_sizes(path: Path) -> None:
         nonlocal total, count
         if isinstance(item, h5py.Dataset):
             count += 1
-            shape = item.shape or ()
-            total += math.prod(shape) * item.dtype.itemsize
-            if total > MAX_NIR_BYTES or count > MAX_NIR_ARRAYS:
+            total += math.prod(int(n) for n in item.shape or ()) * widened_bytes(item.dtype)
+            if total > max_bytes or count > MAX_NIR_ARRAYS:
                 found.append(name)
                 return True  # stops the walk
         return None
@@ -138,13 +146,21 @@ def check_nir_sizes(path: Path) -> None:
     try:
         with h5py.File(path, "r") as f:
             f.visititems(visit)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise UserError(f"{path}: not a readable NIR file ({type(exc).__name__}: {str(exc)[:120]}); export the "
-                        "bundle again") from None
+    except (OSError, ValueError, RuntimeError, TypeError) as exc:
+        raise UserError(f"{path}: not a readable {what} ({type(exc).__name__}: {_short(exc)}); {fix}") from None
     if found:
-        raise UserError(f"{path} declares more than {MAX_NIR_BYTES} bytes or {MAX_NIR_ARRAYS} arrays (at "
-                        f"{found[0]!r}; a decompression bomb or a crafted file?); bundles of real networks are far "
-                        "smaller, export it again")
+        raise UserError(f"{path} declares more than {max_bytes} bytes (as read, 64-bit values) or {MAX_NIR_ARRAYS} "
+                        f"arrays (at {found[0]!r}; a decompression bomb or a crafted file?); {what}s of real "
+                        f"networks are far smaller; {fix}")
+
+
+def _short(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:120]
+
+
+def check_nir_sizes(path: Path) -> None:
+    """:func:`check_hdf5_sizes` of a bundle's network.nir (limit :data:`MAX_NIR_BYTES`)."""
+    check_hdf5_sizes(path, max_bytes=MAX_NIR_BYTES, what="NIR file", fix="export the bundle again")
 
 
 def _shape_ok(shape: Any) -> bool:
@@ -250,3 +266,20 @@ def check_graph(graph: Graph, where: str) -> None:
         raise UserError(f"{where}: the network implies {ops:.3g} synaptic operations and {state:.3g} state values "
                         f"per sample (T = {graph.T}), over the limits of {MAX_WORK:.0e} and {MAX_STATE:.0e} (about "
                         "15x the largest zoo model); it is crafted or far too large to simulate")
+
+
+def with_steps(graph: Graph, steps: int, option: str = "--steps") -> Graph:
+    """``graph`` run for ``steps`` steps, refused in one line unless ``steps`` lies in 1..:data:`MAX_T` and the
+    work it implies stays within :data:`MAX_WORK` / :data:`MAX_STATE` (checked before anything is allocated)."""
+    import dataclasses
+
+    if not _is_int(steps) or not 1 <= steps <= MAX_T:
+        raise UserError(f"{option} {steps!r} must be an integer in 1..{MAX_T}; pass fewer steps")
+    longer = dataclasses.replace(graph, T=steps)
+    ops, state = work(longer)
+    if ops > MAX_WORK or state > MAX_STATE:
+        raise UserError(f"{option} {steps}: the network would take {ops:.3g} synaptic operations and {state:.3g} "
+                        f"state values per sample, over the limits of {MAX_WORK:.0e} and {MAX_STATE:.0e}; pass "
+                        "fewer steps")
+    return longer
+

@@ -39,7 +39,7 @@ import numpy as np
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, current_bounds, refuse_features
-from snn_deploy.io import write_bytes_atomic
+from snn_deploy.io import atomic_path
 
 NETX_BIAS_EXP = 6
 """netx builds every CUBA neuron with ``bias_exp = 6``; the file's ``bias`` is the mantissa."""
@@ -211,12 +211,10 @@ def to_netx(graph: Graph, path: Path | str) -> int:
                         f"carried: {listed}")
     first = graph.of_kind(ConvNode)[0]
     input_bits = graph.input.payload_bits if first.graded else 0
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as f:
-        f.attrs[INPUT_BITS_ATTR] = input_bits
+    with atomic_path(Path(path)) as tmp, h5py.File(tmp, "w") as f:  # a file name: h5py calls no Python
+        f.attrs[INPUT_BITS_ATTR] = input_bits                          # file object, whose errors it would lose
         f.attrs[STEPS_ATTR] = graph.T
         _write_layers(f, graph)
-    write_bytes_atomic(Path(path), buffer.getvalue())
     return input_bits
 
 

@@ -42,6 +42,7 @@ not HDF5, holds no ``layer`` group, or whose layers contradict each other is ref
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,7 @@ import h5py
 import numpy as np
 
 from snn_deploy.errors import UserError
+from snn_deploy.exporters.bundle_check import MAX_T, check_graph, check_hdf5_sizes
 from snn_deploy.graph import (
     WEIGHT_DTYPE, ConvNode, Graph, InputNode, LIFNode, Node, SigmaDeltaNode, conv_output_hw,
 )
@@ -60,8 +62,14 @@ NETX_BIAS_EXP = 6
 """netx builds every CUBA neuron with ``bias_exp = 6``."""
 BIAS_INPUT_BITS = L.BIAS_MANT_BITS
 """A bias-driven input layer takes 13-bit signed mantissas (Lava's ``bias_mant``)."""
-MAX_ELEMENTS = 1 << 28
-"""Largest dataset (elements) or layer (neurons) read: a damaged shape must not allocate gigabytes."""
+MAX_ELEMENTS = 1 << 24
+"""Largest dataset (elements, read as 64-bit integers: 128 MiB) or layer (neurons) read: a damaged shape must not
+allocate gigabytes. Counted with Python integers (an int64 product can wrap to 0)."""
+MAX_FILE_BYTES = 512 * 2**20
+"""Bytes of all datasets of a netx file as read (64-bit values), checked from HDF5 metadata before reading any."""
+MAX_EXACT = 1 << 53
+"""Largest magnitude a float dataset may hold: beyond it ``astype(int)`` is not exact (beyond 2^63 it is
+undefined, and 1e30 became 0)."""
 CUBA_TYPES = ("LOIHI", "CUBA")
 SDNN_TYPE = "SDNN"
 SDNN_EXP = 6
@@ -116,18 +124,32 @@ def _array(group: h5py.Group, key: str, *, shape: tuple[int, ...] | None = None,
     if key not in group or not isinstance(group[key], h5py.Dataset):
         raise _Damaged(f"{group.name} has no {key!r}")
     data = group[key]
-    if data.size > MAX_ELEMENTS:
-        raise _Damaged(f"{group.name}/{key} holds {data.size} values (more than {MAX_ELEMENTS})")
+    count = math.prod(int(n) for n in data.shape or ())
+    if count > MAX_ELEMENTS:
+        raise _Damaged(f"{group.name}/{key} holds {count} values (more than {MAX_ELEMENTS})")
     if shape is not None and tuple(data.shape) != shape:
         raise _Damaged(f"{group.name}/{key} is shaped {tuple(data.shape)}, expected {shape}")
-    if size is not None and data.size != size:
-        raise _Damaged(f"{group.name}/{key} holds {data.size} values, expected {size}")
+    if size is not None and count != size:
+        raise _Damaged(f"{group.name}/{key} holds {count} values, expected {size}")
     if data.dtype.kind not in "iufb":
         raise _Damaged(f"{group.name}/{key} is not numeric ({data.dtype})")
     value = np.asarray(data[()])
     if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
         raise _Damaged(f"{group.name}/{key} holds NaN or infinite values")
+    if value.size and value.dtype.kind in "fu" and np.abs(value).max() > MAX_EXACT:
+        raise _Damaged(f"{group.name}/{key} holds values beyond +-2^53 (not integers netx can hold)")
     return value.astype(np.int64)
+
+
+def _attribute(f: h5py.File, key: str) -> int:
+    """An integer file attribute; anything else (inf, 1.5, text, an array) is :class:`_Damaged`."""
+    value = np.asarray(f.attrs[key])
+    if value.size != 1 or value.dtype.kind not in "iuf":
+        raise _Damaged(f"attribute {key!r} is not one number")
+    number = value.reshape(-1)[0]
+    if not np.isfinite(number) or number != np.round(number) or abs(number) > MAX_EXACT:
+        raise _Damaged(f"attribute {key!r} = {number} is not an integer")
+    return int(number)
 
 
 def _scalar(group: h5py.Group, key: str) -> int:
@@ -152,7 +174,7 @@ def _chw(group: h5py.Group) -> tuple[int, int, int]:
     if not 1 <= shape.size <= 3 or shape.min() < 1:
         raise _Damaged(f"{group.name}/shape {shape.tolist()} is not 1 to 3 positive sizes")
     chw = tuple(int(s) for s in shape) + (1,) * (3 - shape.size)
-    if int(np.prod(chw)) > MAX_ELEMENTS:
+    if math.prod(chw) > MAX_ELEMENTS:
         raise _Damaged(f"{group.name}/shape {list(chw)} has more than {MAX_ELEMENTS} neurons")
     return chw  # type: ignore[return-value]
 
@@ -432,7 +454,7 @@ class _Builder:
 
     def dense(self, layer: _Layer, kind: str = "dense") -> None:
         group, problems = layer.group, []
-        n_out = int(np.prod(_chw(group)))
+        n_out = math.prod(_chw(group))
         weight = group.get("weight")
         flat = (weight.size // n_out if isinstance(weight, h5py.Dataset) and weight.size % n_out == 0 else None)
         source, in_shape = self.source(layer, flat)
@@ -440,7 +462,7 @@ class _Builder:
         if in_shape[1:] != (1, 1) and not self.flatten_next and not port:  # the input port comes flat
             raise _Damaged(f"{layer.label} reads a {list(in_shape)} map without a flatten layer before it")
         self.flatten_next = False
-        n_in = int(np.prod(in_shape))
+        n_in = math.prod(in_shape)
         if kind != "dense":
             problems.append({"dense_rec": "recurrent dense (dense_rec)", "dense_comp": "complex dense"}[kind])
         if "weight" in group and isinstance(group["weight"], h5py.Group):  # complex weights (weight/real, imag)
@@ -499,17 +521,23 @@ def read_netx(path: Path | str, *, steps: int | None = None, input_message_bits:
         handle = h5py.File(path, "r")
     except OSError as exc:
         raise UserError(f"{path}: not an HDF5 file, so not a lava-dl netx network ({exc})") from None
+    handle.close()
+    check_hdf5_sizes(path, max_bytes=MAX_FILE_BYTES, what="netx file", fix="check the file (a crafted or damaged "
+                     "network?)")
     try:
-        with handle as f:
+        with h5py.File(path, "r") as f:
             graph = _read(f, path, steps, input_message_bits, reset_interval)
     except _Damaged as exc:
         raise UserError(f"{path}: damaged or not a lava-dl netx network: {exc}") from None
-    except (OSError, KeyError, ValueError, TypeError) as exc:  # h5py raises these for damaged datasets
-        raise UserError(f"{path}: damaged or not a lava-dl netx network ({type(exc).__name__}: {exc})") from None
+    except (OSError, KeyError, ValueError, TypeError, OverflowError) as exc:  # h5py raises these for damaged data
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        raise UserError(f"{path}: damaged or not a lava-dl netx network ({detail})") from None
     try:
-        return dataclasses.replace(graph, reset_offset=reset_offset)
+        graph = dataclasses.replace(graph, reset_offset=reset_offset)
     except ValueError as exc:
         raise UserError(f"{path}: {exc}") from None
+    check_graph(graph, str(path))  # the limits and ranges every bundle is held to
+    return graph
 
 
 NETX_SUFFIXES = (".net", ".h5", ".hdf5")
@@ -551,12 +579,13 @@ def _read(f: h5py.File, path: Path, steps: int | None, input_message_bits: int |
     if count == 0 or sorted(layers.keys()) != sorted(str(i) for i in range(count)):
         raise _Damaged(f"layer groups {sorted(layers.keys())[:5]} are not numbered 0..{count - 1}")
     if steps is None:
-        steps = int(f.attrs[STEPS_ATTR]) if STEPS_ATTR in f.attrs else (
+        steps = _attribute(f, STEPS_ATTR) if STEPS_ATTR in f.attrs else (
             _scalar(f["simulation"], "tSample") if "simulation" in f and "tSample" in f["simulation"] else 16)
-    if steps < 1:
-        raise UserError(f"{path}: the number of steps must be positive, got {steps}")
+    if not 1 <= steps <= MAX_T:
+        raise UserError(f"{path}: the number of steps (T / simulation/tSample) must lie in 1..{MAX_T}, got {steps}; "
+                        "fix the file")
     if input_message_bits is None:
-        input_message_bits = int(f.attrs[INPUT_BITS_ATTR]) if INPUT_BITS_ATTR in f.attrs else 0
+        input_message_bits = _attribute(f, INPUT_BITS_ATTR) if INPUT_BITS_ATTR in f.attrs else 0
     if not 0 <= input_message_bits <= 24:
         raise UserError(f"{path}: input message bits must lie in 0..24, got {input_message_bits}")
     builder = _Builder(input_message_bits)
@@ -595,4 +624,4 @@ def file_reset_interval(f: h5py.File) -> int:
     """The reset a netx file asks for, as lava-dl's defaults run it: none (``Network(reset_interval=None)``; lava-dl
     never reads ``simulation/tSample``), except in a file written by snn-deploy's ``export --target netx``, whose
     ``T`` attribute states that each sample of T steps starts from zero state (``netx_export.load_netx``)."""
-    return int(f.attrs[STEPS_ATTR]) if STEPS_ATTR in f.attrs else 0
+    return _attribute(f, STEPS_ATTR) if STEPS_ATTR in f.attrs else 0

@@ -27,6 +27,7 @@ thresholds <= 0, time constants shorter than ``dt``, non-uniform time constants 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ import torch.nn.functional as F
 
 from snn_deploy.errors import UserError
 from snn_deploy.exporters import nir_io
+from snn_deploy.exporters.bundle_check import MAX_T, check_graph
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, Node, Problem, ReadoutNode, Shape, summarize
 from snn_deploy.quant import INPUT_PAYLOAD_BITS, QuantReport, calibrate_input, quantize_layer
@@ -45,7 +47,8 @@ DEFAULT_DT = nir_io.DT
 """The consumer's step when the file names none: 1e-4 s, snnTorch's fixed step and SpikingJelly's default."""
 DEFAULT_STEPS = 16
 """Time steps of an imported network when the file names none (NIR is continuous-time; ``--steps`` sets it)."""
-DENSE_LIMIT = 1 << 26
+OWN_FRONTEND = "snn-deploy NIR file (exact integers from its metadata)"
+DENSE_LIMIT = 1 << 25
 """Largest composed dense kernel (entries) built while importing: beyond it the network is not a small one."""
 
 NEURONS = (nir.CubaLIF, nir.LIF, nir.IF, nir.Threshold)
@@ -157,44 +160,42 @@ def _normalized(du: int, dv: int, gain, bias_gain, leak, theta, notes, bias_note
 
 # --- reading -------------------------------------------------------------------------------------------------------
 
+MAX_STANDARD_BYTES = 256 * 2**20
+"""Bytes of all arrays of a standard NIR file as read (64-bit values): snnTorch, Norse, SpikingJelly and Sinabs
+networks that fit a chip are far smaller (snn-deploy's own files have the bundle's limit, they hold no floats that
+are read)."""
+MAX_NODE_ELEMENTS = 1 << 24
+"""Largest output of one NIR node (values per sample), checked before anything of that size is allocated."""
+
+
 def load(path: Path) -> nir.NIRGraph:
-    """Read a NIR file; a missing or damaged file is a :class:`UserError`."""
+    """Read a NIR file, its declared sizes and node types checked first (nothing large is read before); a missing,
+    damaged or oversized file is a :class:`UserError`."""
+    from snn_deploy.exporters.bundle_check import MAX_NIR_BYTES, check_hdf5_sizes
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such NIR file")
+    own = nir_io.written_by_snn_deploy_file(path)
+    check_hdf5_sizes(path, max_bytes=MAX_NIR_BYTES if own else MAX_STANDARD_BYTES, what="NIR file",
+                     fix="export it again")
+    try:
+        unknown = nir_io.unknown_types(path)
+    except Exception as exc:  # not NIR's layout
+        raise UserError(f"{path}: not a readable NIR file ({_detail(exc)}); export it again") from None
+    if unknown:
+        raise UserError(f"{path}: unknown NIR primitive(s) {', '.join(unknown[:5])} (this snn-deploy reads nir "
+                        f"{nir.version}'s primitives); export with a NIR version that has them")
     try:
         return nir.read(str(path))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such NIR file") from None
     except Exception as exc:  # h5py / nir raise many types for damaged or foreign files
         if "type mismatch" in str(exc):  # nir checks the edges' shapes while reading
             raise UserError(f"{path}: mismatched shapes ({str(exc).splitlines()[0]}); export it again") from None
-        unknown = _unknown_types(path)
-        if unknown:
-            raise UserError(f"{path}: unknown NIR primitive(s) {', '.join(unknown)} (this snn-deploy reads nir "
-                            f"{nir.version}'s primitives); export with a NIR version that has them") from None
-        raise UserError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc}); export it again") from None
+        raise UserError(f"{path}: not a readable NIR file ({_detail(exc)}); export it again") from None
 
 
-def _unknown_types(path: Path) -> list[str]:
-    """``node 'name': Type`` for every node type the installed nir does not define (nir fails on them bare)."""
-    import h5py
-
-    known = {name for name, cls in vars(nir.ir).items() if isinstance(cls, type) and issubclass(cls, nir.NIRNode)}
-    found: list[str] = []
-
-    def visit(group, prefix: str) -> None:
-        for name, node in group.get("nodes", {}).items():
-            kind = node["type"][()] if "type" in node else b""
-            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
-            if kind not in known:
-                found.append(f"{kind or '(none)'} at node {prefix + name!r}")
-            elif kind == "NIRGraph":
-                visit(node, f"{prefix}{name}.")
-
-    try:
-        with h5py.File(path, "r") as file:
-            visit(file["node"], "")
-    except Exception:  # not even HDF5: the caller reports the file as damaged
-        return []
-    return found
+def _detail(exc: Exception) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
 
 
 def written_by_snn_deploy(ir: nir.NIRGraph) -> bool:
@@ -243,10 +244,18 @@ def _check_finite(ir: nir.NIRGraph) -> list[Problem]:
     return bad
 
 
+def _sized(name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` if one sample of it holds at most :data:`MAX_NODE_ELEMENTS` values (Python integers: no wrap)."""
+    if math.prod(shape) > MAX_NODE_ELEMENTS:
+        raise UserError(f"NIR node {name!r} is shaped {list(shape)}: {math.prod(shape):,} values per sample, more "
+                        f"than the {MAX_NODE_ELEMENTS:,} any node of a deployable network has (crafted or damaged?)")
+    return shape
+
+
 def _apply(node: nir.NIRNode, x: torch.Tensor, bias: bool) -> torch.Tensor:
-    """One linear node on a batch x [B, *shape] (float64); ``bias`` False drops constant terms."""
+    """One linear node on a batch x [B, *shape] (float64; on x's device); ``bias`` False drops constant terms."""
     t = lambda v: torch.as_tensor(np.asarray(v.detach().cpu() if hasattr(v, "detach") else v),  # noqa: E731
-                                  dtype=torch.float64)
+                                  dtype=torch.float64, device=x.device)
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
         conv = F.conv1d if isinstance(node, nir.Conv1d) else F.conv2d
         b = t(node.bias) if bias and node.bias is not None else None
@@ -315,7 +324,7 @@ def _structure(ir: nir.NIRGraph, dt: float = DEFAULT_DT) -> tuple[_Structure, li
             shape = tuple(int(s) for s in np.atleast_1d(node.input_type["input"]))
             if not shape or min(shape) < 1:
                 raise UserError(f"NIR Input {name!r} has no usable shape ({list(shape)})")
-            shapes[name] = shape
+            shapes[name] = _sized(name, shape)
             continue
         if not preds[name]:
             raise UserError(f"NIR node {name!r} has no input edge")
@@ -329,13 +338,15 @@ def _structure(ir: nir.NIRGraph, dt: float = DEFAULT_DT) -> tuple[_Structure, li
         if want is not None and np.size(want) and tuple(int(s) for s in np.atleast_1d(want)) != shape:
             raise UserError(f"mismatched shapes: NIR node {name!r} declares input {list(np.atleast_1d(want))} but "
                             f"receives {list(shape)}")
-        if isinstance(node, LINEAR):
+        if isinstance(node, LINEAR):  # shapes only: on torch's "meta" device nothing is allocated
             try:
-                shape = tuple(_apply(node, torch.zeros((1, *shape), dtype=torch.float64), True).shape[1:])
-            except (RuntimeError, ValueError, IndexError) as exc:
+                shape = tuple(_apply(node, torch.zeros((1, *shape), dtype=torch.float64, device="meta"),
+                                     True).shape[1:])
+            except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError) as exc:
                 raise UserError(f"mismatched shapes: NIR node {name!r} ({type(node).__name__}) cannot take input "
-                                f"{list(shape)}: {str(exc).splitlines()[0]}") from None
-        shapes[name] = shape
+                                f"{list(shape)}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                                ) from None
+        shapes[name] = _sized(name, shape)
     return _Structure(order, preds, shapes, inputs[0], outputs[0]), problems
 
 
@@ -374,8 +385,8 @@ def _response(ir: nir.NIRGraph, s: _Structure, target: str, given: dict[str, tor
 
 def _dense(ir: nir.NIRGraph, s: _Structure, target: str, source: str) -> np.ndarray:
     """The exact linear map from ``source``'s output to ``target``'s input: [out, in] over the NIR shapes."""
-    n_in, n_out = int(np.prod(s.shapes[source])), int(np.prod(s.shapes[target]))
-    if n_in * n_out > DENSE_LIMIT:
+    n_in, n_out = math.prod(s.shapes[source]), math.prod(s.shapes[target])
+    if n_in * max(n_in, n_out) > DENSE_LIMIT:  # the identity basis (n_in^2) and the map (n_in n_out)
         raise _Refused(f"composing the layers from {source} needs a {n_out} x {n_in} kernel (over "
                        f"{DENSE_LIMIT} entries)")
     basis = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *s.shapes[source])
@@ -441,12 +452,12 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
         if dt is not None or steps is not None:
             raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T and dt; "
                             "drop --dt and --steps")
-        return nir_io.from_nir(ir), {"frontend": "snn-deploy NIR file (exact integers from its metadata)"}
+        return _own(ir), {"frontend": OWN_FRONTEND}
     meta = ir.metadata if isinstance(ir.metadata, dict) else {}
-    dt = float(dt if dt is not None else meta.get("dt", DEFAULT_DT))
-    steps = int(steps if steps is not None else meta.get("T", DEFAULT_STEPS))
-    if not dt > 0 or steps < 1:
-        raise UserError(f"the import step dt must be positive and steps at least 1 (got dt={dt}, steps={steps})")
+    dt = _number(dt if dt is not None else meta.get("dt", DEFAULT_DT), "dt", "--dt")
+    if not 0 < dt < float("inf"):
+        raise UserError(f"the import step dt must be a positive number (got dt={dt:g}); pass --dt")
+    steps = import_steps(ir, steps)
     s, problems = _structure(ir, dt)
     refused = {p.node for p in problems}
     input_scale, signed = calibrate_input(calibration)
@@ -489,7 +500,35 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
     nodes.append(_readout(s, graph_shape, *readout))
     record = report.to_dict()
     record["nir_import"] = {"schema_version": IMPORT_SCHEMA, "dt": dt, "steps": steps, "approximations": notes}
-    return Graph(nodes, T=steps), record
+    graph = Graph(nodes, T=steps)
+    check_graph(graph, "the imported NIR graph")  # the limits every bundle has (work per sample, ranges)
+    return graph, record
+
+
+def import_steps(ir: nir.NIRGraph, steps: int | None) -> int:
+    """The steps an imported standard NIR graph runs: ``steps`` (``--steps``), else the file's ``T`` metadata, else
+    :data:`DEFAULT_STEPS`; an integer in 1..``MAX_T`` or a one-line :class:`UserError`."""
+    meta = ir.metadata if isinstance(ir.metadata, dict) else {}
+    value = _number(steps if steps is not None else meta.get("T", DEFAULT_STEPS), "steps", "--steps")
+    if value != int(value) or not 1 <= value <= MAX_T:
+        raise UserError(f"the import needs the steps as an integer in 1..{MAX_T} (got {value:g}); pass --steps")
+    return int(value)
+
+
+def _own(ir: nir.NIRGraph) -> Graph:
+    """A file written by snn-deploy: its exact graph, held to every check a bundle's network.nir passes."""
+    graph = nir_io.from_nir(ir, "snn-deploy NIR file")
+    check_graph(graph, "snn-deploy NIR file")
+    return graph
+
+
+def _number(value, what: str, option: str) -> float:
+    """A scalar number (the file's dt or T metadata, or the option), else a one-line :class:`UserError`."""
+    try:
+        number = float(np.asarray(value, dtype=np.float64).reshape(()))
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"the NIR file's {what} {str(value)[:40]!r} is not a number; pass {option}") from None
+    return number
 
 
 def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, Shape], dt: float,
@@ -568,7 +607,7 @@ def _readout(s: _Structure, graph_shape: dict[str, Shape], source: str, matrix: 
 def input_layout(ir: nir.NIRGraph) -> Shape:
     """The deployed (C, H, W) input shape of a NIR graph, for reading calibration data before importing."""
     if written_by_snn_deploy(ir):
-        return nir_io.from_nir(ir).input.shape
+        return _own(ir).input.shape
     s, _ = _structure(ir)
     try:
         return layout(s.shapes[s.input])

@@ -253,10 +253,20 @@ def _ours(metadata: object) -> dict | None:
     return metadata.get("snn_deploy") if isinstance(metadata, dict) else None
 
 
-def from_nir(ir: nir.NIRGraph) -> Graph:
-    """Rebuild the exact :class:`Graph` from a NIR graph written by :func:`to_nir`."""
+def from_nir(ir: nir.NIRGraph, where: str = "NIR graph") -> Graph:
+    """Rebuild the exact :class:`Graph` from a NIR graph written by :func:`to_nir` (not yet range-checked: see
+    :func:`snn_deploy.exporters.bundle_check.check_graph`)."""
     nodes = {key: (type(node).__name__, _ours(node.metadata)) for key, node in ir.nodes.items()}
-    return _graph(_ours(ir.metadata), nodes)
+    return _checked_graph(_ours(ir.metadata), nodes, where)
+
+
+def _checked_graph(meta: dict | None, stored: dict[str, tuple[str, dict | None]], where: str) -> Graph:
+    """:func:`_graph`, with crafted or damaged metadata as one :class:`UserError` line."""
+    try:
+        return _graph(meta, stored)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:  # crafted metadata
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        raise UserError(f"{where}: damaged snn-deploy metadata ({detail}); export the network again") from None
 
 
 def _graph(meta: dict | None, stored: dict[str, tuple[str, dict | None]]) -> Graph:
@@ -305,15 +315,52 @@ def read(path: Path) -> Graph:
     """Read a graph written by :func:`write`; any other or damaged file is a :class:`UserError`."""
     try:
         meta, stored = _read_metadata(path)
+        unknown = unknown_types(path)
     except FileNotFoundError:
         raise UserError(f"{path}: no such NIR file") from None
     except Exception as exc:  # h5py raises many types for damaged files
-        raise UserError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
-    try:
-        return _graph(meta, stored)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:  # crafted metadata
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
-        raise UserError(f"{path}: damaged snn-deploy metadata ({detail}); export the network again") from None
+        raise UserError(f"{path}: not a readable NIR file ({detail}); export it again") from None
+    if unknown:  # NIR itself could not read the file: neither can any other consumer of the bundle
+        raise UserError(f"{path}: unknown NIR primitive(s) {', '.join(unknown[:5])} (nir {nir.version} defines no "
+                        "such node); the file is damaged or crafted, export the network again")
+    return _checked_graph(meta, stored, str(path))
+
+
+NIR_TYPES = frozenset(name for name, cls in vars(nir.ir).items()
+                      if isinstance(cls, type) and issubclass(cls, nir.NIRNode))
+"""Node type names the installed nir defines (what ``nir.read`` can build)."""
+
+
+def unknown_types(path: Path) -> list[str]:
+    """``Type at node 'name'`` for every node (nested graphs included) whose type the installed nir does not
+    define: ``nir.read`` fails on them, and so must every reader here."""
+    found: list[str] = []
+
+    def visit(group, prefix: str) -> None:
+        nodes = group.get("nodes")
+        for name, node in (nodes.items() if isinstance(nodes, h5py.Group) else ()):
+            kind = node["type"][()] if isinstance(node, h5py.Group) and "type" in node else b""
+            kind = _as_str(kind) if isinstance(kind, (bytes, str)) else ""
+            if kind not in NIR_TYPES:
+                found.append(f"{kind or '(none)'} at node {prefix + name!r}")
+            elif kind == "NIRGraph":
+                visit(node, f"{prefix}{name}.")
+
+    with h5py.File(path, "r") as file:
+        visit(file["node"], "")
+    return found
+
+
+def written_by_snn_deploy_file(path: Path) -> bool:
+    """Whether the NIR file at ``path`` says it was written by snn-deploy (root metadata only; False when it cannot
+    tell: the readers then report what is wrong)."""
+    try:
+        with h5py.File(path, "r") as f:
+            value = f["node/metadata/snn_deploy/format"][()]
+    except Exception:  # not HDF5, no such field: not ours
+        return False
+    return isinstance(value, (bytes, str)) and _as_str(value) == NIR_FORMAT
 
 
 def _read_metadata(path: Path) -> tuple[dict | None, dict[str, tuple[str, dict | None]]]:

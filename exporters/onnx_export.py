@@ -313,12 +313,21 @@ _DISPATCH = {InputNode: _Builder.input, ConvNode: _Builder.conv, LIFNode: _Build
              SpikeProductNode: _Builder.spike_product, ReadoutNode: _Builder.readout}
 
 
+MAX_UNROLLED_STEPS = 100_000
+"""Largest T x (LIF layers) an ONNX model unrolls (the zoo's largest: 4 x ~100)."""
+
+
 def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
     """``graph`` unrolled over its T steps as an ONNX model (see the module docstring for inputs and outputs).
 
     ``batch``: a fixed batch size, or None for a symbolic ``batch`` dimension. Raises :class:`UserError` when
     a node cannot be computed exactly with onnxruntime's operators.
     """
+    unrolled = (graph.T + (max(graph.depths().values()) if graph.pipeline_fill else 0)) * len(graph.of_kind(LIFNode))
+    if unrolled > MAX_UNROLLED_STEPS:  # each LIF step is ~8 ONNX nodes: refuse before building millions
+        raise UserError(f"ONNX export unrolls every LIF layer over T: T = {graph.T} x {len(graph.of_kind(LIFNode))} "
+                        f"LIF layer(s) = {unrolled:,} steps, more than {MAX_UNROLLED_STEPS:,}; run fewer steps or use "
+                        "another backend (sim, lava)")
     bounds = value_bounds(graph)
     _refuse_sigma_delta(graph, bounds)
     refuse_features(graph, "ONNX export", supported=("bias-driven input", "periodic state reset", PIPELINE_FILL,

@@ -9,6 +9,7 @@ The README's docs/report.png is made with this script (see README, "Reports"). C
 from __future__ import annotations
 
 import argparse
+import html
 import re
 import shutil
 import subprocess
@@ -43,6 +44,32 @@ def screenshot(page: Path, out: Path, width: int = 1200, height: int = 2400) -> 
     """A PNG of the top ``height`` pixels of ``page`` at ``width`` pixels."""
     _run([f"--screenshot={out.resolve()}", f"--window-size={width},{height}", page.resolve().as_uri()])
     return out
+
+
+FIRST_SCREEN = """<script>
+window.addEventListener("load", () => {
+  const seen = [...document.querySelectorAll("h1, h2, p, nav, th, td, li")]
+    .filter(e => e.getBoundingClientRect().bottom <= window.innerHeight && !e.closest("#first-screen"))
+    .map(e => e.innerText.replace(/\\s+/g, " "));
+  const out = document.createElement("pre");
+  out.id = "first-screen";
+  out.textContent = seen.join("\\n");
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def first_screen(page: Path, width: int = 1200, height: int = 1000) -> str:
+    """The text of the elements that lie wholly within the first ``width`` x ``height`` pixels of ``page`` as
+    Chromium lays it out (one element per line), read from its DOM after load."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / page.name
+        copy.write_text(page.read_text().replace("</body>", FIRST_SCREEN + "</body>"))
+        dom = _run([f"--window-size={width},{height}", "--dump-dom", copy.as_uri()]).stdout
+    found = re.search(r'<pre id="first-screen">(.*?)</pre>', dom, re.S)
+    if not found:
+        raise RuntimeError("the page did not finish loading in Chromium")
+    return html.unescape(found.group(1))
 
 
 def images_loaded(page: Path) -> tuple[int, int]:

@@ -38,6 +38,9 @@ from snn_deploy.graph import CMOS_45NM, ConvNode, Figure, Graph, HardwareProfile
 from snn_deploy.sims.driver import Activity
 from snn_deploy.sims.mapper import HOST, Mapping
 
+HOST_IO_EVIDENCE = ("a host-fed Loihi 2 run (PilotNet SDNN, frames streamed from the host) measured 16.87 "
+                    "inferences / s where the chip-only PilotNet LIF run did 408.91 / s (lava-dl benchmark notebooks)")
+"""What is known of the host I/O's cost: the figures assume the input is already on the chip."""
 COMPONENTS = ("synaptic_ops", "neuron_updates_active", "neuron_updates_inactive", "spike_delivery",
               "mesh_hops_east_west", "mesh_hops_north_south")
 ENERGY_KEYS = {"synaptic_ops": "synaptic_op", "neuron_updates_active": "neuron_update_active",
@@ -200,6 +203,11 @@ class HardwareCost:
     embedded_accumulates: float | None = None
     """Embedded model: accumulates per inference on the embedded cores (time and energy not published)."""
     notes: list[str] = field(default_factory=list)
+    static_modelled: bool = True
+    """False where the profile has no static power figure (``static_energy_pj`` is then 0: not modelled)."""
+    not_modelled: list[dict[str, str]] = field(default_factory=list)
+    """Work the chip does (or waits for) that no figure includes: ``what``, the figures it would change
+    (``affects``) and what is known of its size (``evidence``)."""
 
     @property
     def dynamic_energy_pj(self) -> float:
@@ -208,6 +216,13 @@ class HardwareCost:
     @property
     def energy_total_pj(self) -> float:
         return self.dynamic_energy_pj + self.static_energy_pj
+
+    @property
+    def static_energy_single_pj(self) -> float:
+        """Static energy of one inference on its own (static power x chips over its latency, pipeline fill and
+        drain included), where ``static_energy_pj`` uses the streamed time per sample."""
+        per_sample = self.time_per_sample_ns
+        return self.static_energy_pj * self.latency_ns / per_sample if per_sample else 0.0
 
     @property
     def latency_ns(self) -> float:
@@ -286,7 +301,7 @@ def hardware_cost(graph: Graph, mapping: Mapping, activity: Activity) -> Hardwar
                  for k in ENERGY_KEYS.values()}
     constants.update({f"time.{k}": _scaled(profile.time_ns[k], time_scale, profile, "time") for k in TIME_KEYS})
     constants["time.barrier_sync"] = _scaled(raw_barrier, time_scale, profile, "time")
-    notes = []
+    notes = list(profile.calibration.caveats) if profile.calibration else []  # most important first
     static_pj = 0.0
     if profile.static_power_w is not None:
         constants["static_power_per_chip"] = profile.static_power_w
@@ -294,16 +309,21 @@ def hardware_cost(graph: Graph, mapping: Mapping, activity: Activity) -> Hardwar
     else:
         notes.append("static (leakage) power is not modelled: no published figure")
     notes.append("chip-to-chip links are costed as on-chip mesh hops (no published figure): a lower bound")
-    if profile.calibration:
-        notes += list(profile.calibration.caveats)
     accumulates = None
+    cost_labels = labels(profile)
+    missing = [{"what": "host I/O (input to the chip, results back)", "affects": "throughput, latency, energy",
+                "evidence": HOST_IO_EVIDENCE}]
     if mapping.products == "embedded" and activity.products:
         accumulates = float(sum(c["accumulates"].sum() for c in activity.products.values())) / max(activity.samples, 1)
         notes.append("spike products run on embedded x86 cores: their accumulates are counted but not timed or "
                      "costed (Intel publishes no per-operation figures for them)")
+        missing.insert(0, {"what": f"embedded x86 cores: {accumulates:,.0f} accumulates per inference (spike products)",
+                           "affects": "time per step, latency, throughput, energy",
+                           "evidence": "no per-operation figures published for Loihi's embedded cores"})
+        cost_labels = {k: f"{v}; neurocores only, embedded x86 work not modelled" for k, v in cost_labels.items()}
     return HardwareCost(mapping.products, energy, layer_energy, layer_synops, core.synops.sum(1), single,
-                        steady["total"], core_time, layer_time, static_pj, barrier, constants, labels(profile),
-                        accumulates, notes)
+                        steady["total"], core_time, layer_time, static_pj, barrier, constants, cost_labels,
+                        accumulates, notes, profile.static_power_w is not None, missing)
 
 
 def _scaled(figure: Figure, scale: float, profile: HardwareProfile, what: str) -> Figure:

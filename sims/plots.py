@@ -1,9 +1,11 @@
 """The report's plots, drawn from ``report.json`` (plus the spike raster of the run) with matplotlib.
 
 Why these rules: a report must stay readable from a 4-layer to a 100-layer model. Every per-layer plot is a
-horizontal bar chart whose height grows with the layer count (one label row per layer, never overlapping); an axis
-whose values span more than two decades is logarithmic (small layers do not vanish); every figure is its own image
-(no panel draws over another) and has a caption saying what it shows and where the numbers come from.
+horizontal bar chart whose height grows with the layer count (one label row per layer, never overlapping); bar
+axes are linear, because the ratios between bars are what a reader compares (a logarithmic axis makes 62:1 look like
+4:1), and every bar is labelled with its value so small ones stay readable; the utilisation heatmap prints every
+cell's percentage; timeline lines are drawn only for parts above 1 % of a tick somewhere (the others are named); every figure is its own
+image (no panel draws over another) and has a caption saying what it shows and where the numbers come from.
 """
 
 from __future__ import annotations
@@ -28,29 +30,41 @@ CAPTIONS = {
                 "cost model that make it (lines: e.g. the slowest core's compute, spike routing, the barrier). The "
                 "first ticks fill the pipeline (layer depth), the last ones drain it.",
     "energy_layers": "Dynamic energy per inference of each layer (synaptic ops, neuron updates and the spike "
-                     "messages it sends), spike products as coincidence neurons; static energy is per chip, in the "
-                     "summary.",
-    "energy_components": "Dynamic energy per inference by component, for both models of the spike products "
-                         "(coincidence-neuron arrays on neurocores, or embedded cores).",
+                     "messages it sends); static energy is per chip, in section 3.",
+    "energy_components": "Dynamic energy per inference by component.",
     "core_utilisation": "Fullest core of each layer as a percentage of the profile's per-core limits (neurons, "
                         "synaptic memory, fan-in, fan-out); above 100 % is a violation.",
     "firing_rate": "Simulated spikes per neuron and step of each layer (graded spikes: non-zero values).",
     "spike_raster": "Spikes of the most active neurons of a few layers over the first test samples (simulated); "
                     "red lines separate samples.",
 }
+PRODUCT_CAPTIONS = {
+    "energy_layers": " Spike products as coincidence neurons.",
+    "energy_components": " Both models of the spike products: coincidence-neuron arrays on neurocores, or embedded "
+                         "cores (partial: their x86 work is not modelled).",
+}
+"""Added to a caption where the network has spike products."""
+
+
+def caption(name: str, products: bool) -> str:
+    """The caption of plot ``name``; spike-product sentences only where the network has spike products."""
+    return CAPTIONS[name] + (PRODUCT_CAPTIONS.get(name, "") if products else "")
+
+
 TERM_COLOURS = {"synaptic_ops": "tab:blue", "neuron_updates": "tab:orange", "spikes_out": "tab:green",
                 "spikes_in": "tab:purple"}
+NEGLIGIBLE = 0.01
+"""A timeline part under this share of the longest tick throughout is named in the legend, not drawn on the axis."""
 ROW_INCHES = 0.19
 """Height of one layer row: a 7-point label fits without overlapping its neighbours."""
 MARGIN_INCHES = (0.8, 0.7)
 """Above (title, legend) and below (axis label) the rows of a per-layer plot."""
 
 
-def _log_if_wide(ax, values, axis: str = "x") -> None:
-    """Logarithmic axis when the positive values span more than two decades."""
-    positive = [v for v in values if v > 0]
-    if positive and max(positive) / min(positive) > 100:
-        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+def _label_bars(ax, bars, values) -> None:
+    """Each bar's value at its end (linear axes: the small bars stay readable as numbers)."""
+    ax.bar_label(bars, [f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}" for v in values], fontsize=6, padding=2)
+    ax.margins(x=0.12)
 
 
 def _height(rows: int) -> float:
@@ -95,10 +109,10 @@ def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     fig, ax = _layer_axes(plt, names)
     times = [layer["time_per_step_ns"] for layer in layers]
     colours = [TERM_COLOURS.get(layer["time_limited_by"], "lightgrey") for layer in layers]
-    ax.barh(rows, times, color=colours)
-    ax.axvline(report["timing"]["step_ns"], color="black", linestyle="--", linewidth=1)
-    _log_if_wide(ax, times + [report["timing"]["step_ns"]])
-    ax.set_xlabel(f"ns per step ({report['timing']['provenance']})")
+    bars = ax.barh(rows, [t / 1e3 for t in times], color=colours)
+    _label_bars(ax, bars, [t / 1e3 for t in times])
+    ax.axvline(report["timing"]["step_ns"] / 1e3, color="black", linestyle="--", linewidth=1)
+    ax.set_xlabel(f"us per step ({report['timing']['provenance']})")
     terms = report["timing"]["terms"]
     ax.legend(handles=[Patch(color=TERM_COLOURS[t], label=f"limited by {TERM_LABELS[t]}") for t in terms]
               + [plt.Line2D([], [], color="black", linestyle="--", label="step")], fontsize=7, ncol=3,
@@ -110,8 +124,11 @@ def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     ticks = np.arange(len(timeline["total"]))
     fig, ax = plt.subplots(figsize=(9, 3.5))
     ax.bar(ticks, np.array(timeline["total"]) / 1e3, color="lightsteelblue", width=0.8, label="tick time")
+    peak = max(timeline["total"], default=0.0)
+    zero = [part for part, values in timeline.items()  # lines that would lie on the axis, named instead
+            if part != "total" and max(values, default=0.0) < NEGLIGIBLE * peak]
     for part, values in timeline.items():
-        if part != "total":
+        if part != "total" and part not in zero:
             ax.plot(ticks, np.array(values) / 1e3, marker=".", linewidth=1, label=part.replace("_", " "))
     ax.axvspan(-0.5, report["bundle"]["T"] - 0.5, color="tab:orange", alpha=0.08, label="input steps")
     ax.set_xlabel(f"tick (T = {report['bundle']['T']} input steps + {len(ticks) - report['bundle']['T']} to drain "
@@ -119,31 +136,32 @@ def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     ax.set_ylabel(f"us ({report['timing']['provenance']})")
     if len(ticks) <= 40:
         ax.set_xticks(ticks)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, title=("under 1 % of a tick\nthroughout: " + ", ".join(p.replace("_", " ") for p in zero))
+              if zero else None, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # off the bars
     ax.set_title("Timeline of one inference")
     save(fig, "timeline")
 
     fig, ax = _layer_axes(plt, names)
     energy = [layer["energy_pj"] / 1e3 for layer in layers]
-    ax.barh(rows, energy, color="tab:orange")
-    _log_if_wide(ax, energy)
+    _label_bars(ax, ax.barh(rows, energy, color="tab:orange"), energy)
     ax.set_xlabel(f"nJ per inference ({report['hardware']['neurons']['provenance']}, dynamic)")
     ax.set_title("Energy by layer")
     save(fig, "energy_layers")
 
     components = list(report["hardware"]["neurons"]["energy_pj"])
     fig, ax = plt.subplots(figsize=(9, 3.2))
-    values = []
-    for offset, (model, colour) in zip((-0.2, 0.2), (("neurons", "tab:orange"), ("embedded", "tab:green"))):
+    products = report["bundle"]["spike_products"] > 0  # one model to show where the network has no spike products
+    models = (("neurons", "tab:orange"), ("embedded", "tab:green")) if products else (("neurons", "tab:orange"),)
+    for offset, (model, colour) in zip((-0.2, 0.2) if products else (0.0,), models):
         energy = [report["hardware"][model]["energy_pj"][k] / 1e3 for k in components]
-        values += energy
-        ax.barh(np.arange(len(components)) + offset, energy, height=0.4, color=colour,
-                label=f"spike products: {'coincidence neurons' if model == 'neurons' else 'embedded cores'}")
+        bars = ax.barh(np.arange(len(components)) + offset, energy, height=0.4 if products else 0.6, color=colour,
+                       label=f"spike products: {'coincidence neurons' if model == 'neurons' else 'embedded cores'}")
+        _label_bars(ax, bars, energy)
     ax.set_yticks(range(len(components)), [k.replace("_", " ") for k in components], fontsize=8)
     ax.set_ylim(len(components) - 0.5, -0.5)
-    _log_if_wide(ax, values)
     ax.set_xlabel(f"nJ per inference ({report['hardware']['neurons']['provenance']}, dynamic)")
-    ax.legend(fontsize=7)
+    if products:
+        ax.legend(fontsize=7)
     ax.set_title("Energy by component")
     save(fig, "energy_components")
 
@@ -157,17 +175,15 @@ def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     image = ax.imshow(fullest, aspect="auto", cmap="viridis", vmin=0, vmax=max(100.0, float(fullest.max())))
     ax.set_yticks(rows, names, fontsize=7)
     ax.set_xticks(range(len(METRICS)), [m.replace("_", "-") for m in METRICS], fontsize=8)
-    if len(names) <= 40:
-        for (i, j), v in np.ndenumerate(fullest):
-            ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=6, color="white" if v < 60 else "black")
+    for (i, j), v in np.ndenumerate(fullest):  # one row per layer (ROW_INCHES): a 6-point number fits any count
+        ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=6, color="white" if v < 60 else "black")
     fig.colorbar(image, ax=ax, label="% of the per-core limit", shrink=min(1.0, 12 / max(len(names), 1)) ** 0.5)
     ax.set_title(f"Fullest core per layer on {report['profile']['name']} ({len(report['cores'])} cores)")
     save(fig, "core_utilisation")
 
     fig, ax = _layer_axes(plt, names)
     rates = [layer["firing_rate"] for layer in layers]
-    ax.barh(rows, rates, color="tab:blue")
-    _log_if_wide(ax, rates)
+    _label_bars(ax, ax.barh(rows, rates, color="tab:blue"), rates)
     ax.set_xlabel("spikes per neuron and step (simulated)")
     ax.set_title("Firing rate by layer")
     save(fig, "firing_rate")

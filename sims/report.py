@@ -20,16 +20,16 @@ import numpy as np
 
 from snn_deploy import __version__
 from snn_deploy.exporters.bundle import Bundle
-from snn_deploy.graph import Graph, HardwareProfile
+from snn_deploy.graph import Graph, HardwareProfile, SpikeProductNode
 from snn_deploy.graph.nodes import reset_text
 from snn_deploy.io import atomic_directory, default_mode
-from snn_deploy.sims import neurobench, timing
+from snn_deploy.sims import neurobench, timing, uncertainty
 from snn_deploy.sims.cost import COMPONENTS, HardwareCost, PaperEstimate, hardware_cost, paper_energy, rates
 from snn_deploy.sims.driver import Activity
 from snn_deploy.sims.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
 from snn_deploy.sims.schema import validate
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA_FILE = "report.schema.json"
 NEUROBENCH_FILE = "neurobench.json"
 CSV_COLUMNS = ("name", "kind", "node", "placement", "shape", "neurons", "synapses", "stored_synapses", "cores", "tile",
@@ -79,14 +79,26 @@ def _spread(values: np.ndarray) -> dict[str, float]:
     return {"mean": float(values.mean()) if values.size else 0.0, "max": float(values.max()) if values.size else 0.0}
 
 
-def _cost_json(mapping: Mapping, cost: HardwareCost) -> dict[str, Any]:
+def provenance(mapping: Mapping, cost: HardwareCost) -> str:
+    """``calibrated`` / ``estimated`` (the profile's), or ``partial`` where work the figures leave out (embedded
+    x86 cores) is part of the network: then the figures are a lower bound, never labelled calibrated."""
+    if cost.embedded_accumulates:
+        return "partial"
+    return "calibrated" if mapping.profile.calibration else "estimated"
+
+
+def _cost_json(mapping: Mapping, cost: HardwareCost, times: timing.CoreTimes) -> dict[str, Any]:
     per_sample = cost.time_per_sample_ns
+    static = cost.static_energy_pj if cost.static_modelled else None
     return {
-        "provenance": "calibrated" if mapping.profile.calibration else "estimated", "labels": cost.labels,
+        "provenance": provenance(mapping, cost), "labels": cost.labels,
         "spike_products": cost.products, "cores": len(mapping.cores),
         "chips": mapping.chips, "violations": len(mapping.violations),
         "energy_pj": {k: cost.energy_pj[k] for k in COMPONENTS}, "energy_pj_total": cost.energy_total_pj,
-        "energy_pj_dynamic": cost.dynamic_energy_pj, "energy_pj_static": cost.static_energy_pj,
+        "energy_pj_dynamic": cost.dynamic_energy_pj, "energy_pj_static": static,
+        "energy_pj_static_single": cost.static_energy_single_pj if cost.static_modelled else None,
+        "power_w": uncertainty.power_w(cost), "edp_pj_s": uncertainty.edp_pj_s(cost),
+        "ranges": uncertainty.ranges(mapping.profile, mapping, cost, times), "not_modelled": cost.not_modelled,
         "time_per_step_ns": cost.time_per_step_ns,
         "latency_ns": cost.latency_ns, "time_per_sample_ns": per_sample,
         "samples_per_s": 1e9 / per_sample if per_sample else 0.0, "ticks": int(cost.tick_ns["total"].size),
@@ -117,6 +129,8 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
     paper_by_layer = _paper_by_layer(graph, analysis.paper, mapping)
     counts = timing.core_activity(graph, mapping, act)
     times = timing.core_times(mapping, counts)
+    model_times = {m: times if m == "neurons" else timing.core_times(analysis.mappings[m], timing.core_activity(
+        graph, analysis.mappings[m], act)) for m in PRODUCT_MODELS}
     step_ns = timing.step_time_ns(cost)
     layer_times = {lt.layer: lt for lt in timing.layer_times(mapping, times, step_ns)}
     total = cost.dynamic_energy_pj
@@ -126,6 +140,7 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
         s = float(spikes[name].sum())
         paper_sops, paper_e = paper_by_layer.get(name, (0.0, 0.0))
         lt = layer_times[name]
+        spread = uncertainty.layer_factors(analysis.profile, lt.terms_ns, cost.layer_energy_pj[name])
         layers.append({
             "name": name, "kind": layer.kind, "node": layer.node, "placement": layer.placement,
             "shape": list(layer.shape),
@@ -136,6 +151,8 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
             "energy_share": energy / total if total else 0.0,
             "time_per_step_ns": lt.time_ns, "time_share": lt.share, "bottleneck_core": lt.core,
             "time_limited_by": lt.limited_by, "paper_sops": paper_sops, "paper_energy_pj": paper_e,
+            "time_range_ns": [lt.time_ns * f for f in spread["time"]] if spread else None,
+            "energy_range_pj": [energy * f for f in spread["energy"]] if spread else None,
         })
     profile = analysis.profile
     utilisation = [c.utilisation(profile) for c in mapping.cores]
@@ -158,6 +175,7 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
         "bundle": {"path": str(bundle.path), "arch": manifest.get("arch"), "target": manifest.get("target", ""),
                    "T": graph.T, "input_shape": list(graph.input.shape),
                    "pipeline_latency_steps": max(graph.depths().values()),
+                   "spike_products": len(graph.of_kind(SpikeProductNode)),
                    "reset_interval": graph.reset_interval, "reset_offset": graph.reset_offset},
         "run": {"provenance": "simulated", "dataset": dataset, "split": split, "samples": act.samples,
                 "backend": act.backend, "processes": act.processes, "accuracy": act.accuracy,
@@ -169,7 +187,7 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
                     "tiles": mapping.tiles_used,
                     "utilisation": {m: _spread(np.array([u[m] for u in utilisation])) for m in METRICS},
                     "violations": [{"layer": p.node, "what": p.what, "fix": p.fix} for p in mapping.violations]},
-        "hardware": {m: _cost_json(analysis.mappings[m], analysis.costs[m]) for m in PRODUCT_MODELS},
+        "hardware": {m: _cost_json(analysis.mappings[m], analysis.costs[m], model_times[m]) for m in PRODUCT_MODELS},
         "timing": {"provenance": "calibrated" if profile.calibration else "estimated",
                    "spike_products": mapping.products, "step_ns": step_ns, "label": cost.labels["time"],
                    "groups": [list(g) for g in times.groups], "terms": list(times.terms),
@@ -266,30 +284,89 @@ def _limit_text(layer: dict[str, Any]) -> str:
     return f"#{layer['bottleneck_core']} {timing.TERM_LABELS[layer['time_limited_by']]}"
 
 
+FIXES = {
+    "synaptic_ops": "spread the layer over more cores (fewer synapses per core) or make its input sparser",
+    "neuron_updates": "fewer neurons per core (every neuron updates every step, spiking or not): split the layer over "
+                      "more cores or make it smaller",
+    "spikes_out": "fewer destination cores per neuron (consumers on fewer cores) or a lower firing rate",
+    "spikes_in": "spread the receiving layer over more cores or lower its inputs' firing rate",
+}
+"""What would shorten a step limited by each time term."""
+
+
+def ranged(report_cost: dict[str, Any], key: str, text=None) -> str:
+    """``value (low to high)`` of a figure of ``hardware.<model>``, or the value alone where it has no range."""
+    text = text or (lambda v: f"{v:.3g}")
+    rng = (report_cost["ranges"] or {}).get(key)
+    value = rng["central"] if rng else report_cost[key]
+    return f"{text(value)} ({text(rng['low'])} to {text(rng['high'])})" if rng else text(value)
+
+
+def _per_s(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _watts(value: float) -> str:
+    return _si(value, "W")
+
+
+def _edp(pj_s: float) -> str:
+    return _si(pj_s * 1e-12, "J s") if pj_s >= 1 else f"{pj_s:.3g} pJ s"
+
+
 def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
-    """The headline figures (label, value) every view starts with: the simulate summary, the HTML table."""
+    """The headline figures (label, value) every view starts with, in the order a reader asks: does it fit, how
+    fast, how much energy, how sure, where is the bottleneck and what would fix it, then the rest."""
     run, hw, tm, nb = report["run"], report["hardware"]["neurons"], report["timing"], report["neurobench"]
-    # labels short, provenance in the value: the lines also make the simulate summary
+    profile, violations = report["profile"]["name"], report["mapping"]["violations"]
+    rng = hw["ranges"]
     bottleneck = tm["bottleneck"]
     accuracy = (f"{100 * run['accuracy']:.2f} % on {run['samples']} {run['dataset']} {run['split']} samples"
                 if run["accuracy"] is not None else "none (no classifier readout, or no labels)")
+    depth = report["hardware"]["neurons"]["ticks"] - report["bundle"]["T"]  # the mapping's pipeline, products included
+    cores = ranged(hw, "cores", lambda v: f"{v:.0f}")
+    fits = (f"yes: {cores} cores on {hw['chips']} chip(s) of {profile}, 0 violations (estimated)"
+            if not violations else f"no: {len(violations)} violation(s) of {profile}'s per-core limits "
+                                   f"({cores} cores on {hw['chips']} chip(s); see violations)")
     reset = reset_text(report["bundle"].get("reset_interval", 0), report["bundle"].get("reset_offset", 0))
     lines = [
-        ("accuracy (simulated)", accuracy),
+        ("fits", fits),
+        ("latency", f"{ranged(hw, 'latency_ns', time_text)} per inference on its own ({report['bundle']['T']} steps "
+                    f"+ {depth} for the pipeline depth; {hw['provenance']})"),
+        ("throughput", f"{ranged(hw, 'samples_per_s', _per_s)} samples/s with samples streamed back to back and the "
+                       "input already on the chip (host I/O not modelled: see below)"),
+        ("time per step", f"{ranged(hw, 'time_per_step_ns', time_text)} ({hw['provenance']})"),
         ("state reset", f"{reset} (recorded in the bundle)"),
-        ("time per step", f"{time_text(tm['step_ns'])}; latency {time_text(hw['latency_ns'])} per inference, "
-                          f"{hw['samples_per_s']:,.0f} samples/s streamed ({hw['labels']['time']})"),
     ]
+    if hw["energy_pj_static"] is None:
+        static = f"static not modelled (no static power figure for {profile})"
+    else:
+        static = (f"static {ranged(hw, 'energy_pj_static', energy_text)} (static power x chips x the streamed time "
+                  f"per sample; {energy_text(hw['energy_pj_static_single'])} for one inference on its own)")
+    lines += [
+        ("energy per inference", f"{ranged(hw, 'energy_pj_total', energy_text)}: dynamic "
+                                 f"{ranged(hw, 'energy_pj_dynamic', energy_text)}, {static}"),
+        ("power, energy-delay product", f"{ranged(hw, 'power_w', _watts)} while streaming; EDP "
+                                        f"{ranged(hw, 'edp_pj_s', _edp)} (energy x latency)"),
+    ]
+    if rng:
+        basis = rng["basis"]
+        sure = (f"{hw['provenance']}, {basis['label']}; {100 * basis['time_outside_share']:.0f} % of the step time and "
+                f"{100 * basis['energy_outside_share']:.0f} % of the dynamic energy are outside the fit's mix of "
+                "terms (ranges: low to high, docs/hardware.md)")
+    else:
+        sure = f"{hw['labels']['time']}: no range (not calibrated on any measurement)"
+    lines.append(("how sure", sure))
+    lines.append(("not modelled", "; ".join(f"{m['what']}, would change {m['affects']} ({m['evidence']})"
+                                            for m in hw["not_modelled"])))
     if bottleneck:
+        term = bottleneck["limited_by"]
         lines.append(("bottleneck", f"{bottleneck['layer']}, core #{bottleneck['core']}: "
                       f"{time_text(bottleneck['time_per_step_ns'])} per step, limited by "
-                      f"{timing.TERM_LABELS[bottleneck['limited_by']]} ({tm['provenance']})"))
+                      f"{timing.TERM_LABELS[term]} ({tm['provenance']})" + (f"; would help: {FIXES[term]}"
+                                                                            if term in FIXES else "")))
     lines += [
-        ("energy per inference", f"{energy_text(hw['energy_pj_total'])}: dynamic "
-                                 f"{energy_text(hw['energy_pj_dynamic'])}, static {energy_text(hw['energy_pj_static'])} "
-                                 f"({hw['labels']['total_energy']})"),
-        ("cores / chips", f"{hw['cores']} / {hw['chips']} on {report['profile']['name']}, "
-                          f"{len(report['mapping']['violations'])} violation(s)"),
+        ("accuracy (simulated)", accuracy),
         ("synaptic ops per inference", f"{_si(hw['synaptic_ops'], '')} (simulated)"),
         ("NeuroBench (simulated)", f"activation sparsity {nb['activation_sparsity']:.3f}, connection sparsity "
                        f"{nb['connection_sparsity']:.3f}, {nb['parameter_count']:,} parameters, footprint "
@@ -318,14 +395,61 @@ def console_table(report: dict[str, Any]):
                       time_text(layer["time_per_step_ns"]), f"{100 * layer['time_share']:.0f} %",
                       _limit_text(layer), f"{100 * layer['energy_share']:.1f} %")
     table.caption = (f"{hw['cores']} cores on {hw['chips']} chip(s); step {time_text(report['timing']['step_ns'])}; "
-                     f"{energy_text(hw['energy_pj_total'])} ({hw['labels']['total_energy']}) and "
-                     f"{time_text(hw['latency_ns'])} ({hw['labels']['time']}) per inference")
+                     f"{ranged(hw, 'energy_pj_total', energy_text)} and {ranged(hw, 'latency_ns', time_text)} per "
+                     f"inference ({hw['labels']['time']})")
     return table
 
 
+STATUSES = {
+    "simulated": "counted by running the network (accuracy, spikes, synaptic operations)",
+    "measured": "read off a silicon run (lava-dl's Loihi 2 benchmark notebooks): the static power per chip",
+    "published": "a figure printed in the cited source as is (paper, product brief, compiler output)",
+    "calibrated": "the profile's per-operation figures times one time and one energy scale fitted on measured "
+                  "Loihi 2 runs (on what: the label); carries a range (section 4)",
+    "estimated": "per-operation or per-core figures from the cited sources applied to the simulated counts, not "
+                 "fitted to a measurement (cores and memory; every figure of an uncalibrated profile)",
+    "partial": "a figure that leaves out work the network needs (embedded x86 cores): a lower bound, never "
+               "labelled calibrated",
+    "not modelled": "work or power the model has no figure for; shown next to the figures it would change, never "
+                    "counted as 0",
+    "paper": "the Spikformer / QKFormer papers' 45 nm convention (0.9 pJ per accumulate, 4.6 pJ per MAC)",
+}
+"""Every status word a report uses, as the HTML page and docs/hardware.md define it."""
+PLOT_SECTIONS = {"timeline": "fast", "energy_components": "energy", "energy_layers": "energy",
+                 "layer_time": "bottleneck", "core_utilisation": "bottleneck", "firing_rate": "activity",
+                 "spike_raster": "activity"}
+"""Which question of the page each plot answers."""
+
+
+def _constant_status(key: str, figure: dict[str, Any], calibrated: bool) -> str:
+    if key == "static_power_per_chip":
+        return "measured"
+    if key.startswith("45nm."):
+        return "published"
+    if calibrated:
+        return "calibrated"
+    return "estimated" if figure["estimated"] else "published"
+
+
+def ordered_notes(report: dict[str, Any]) -> list[str]:
+    """The page's notes, most important first: the hardware model's (the calibration's caveats first, then what it
+    leaves out), then NeuroBench's and the papers' conventions; spike-product notes only where the network has
+    spike products."""
+    hw = report["hardware"]
+    products = report["bundle"]["spike_products"] > 0
+    groups = [hw["neurons"]["notes"], hw["embedded"]["notes"] if products else [],
+              report["neurobench"]["notes"], report["paper_45nm"]["notes"]]
+    out: list[str] = []
+    for note in (n for group in groups for n in group):
+        if note not in out and (products or "spike product" not in note and "attention" not in note):
+            out.append(note)
+    return out
+
+
 def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
-    """One self-contained page (template ``templates/report.html.j2``): summary, violations, plots as inline PNGs
-    with captions, per-layer time and energy, the slowest cores, NeuroBench metrics, constants with sources."""
+    """One self-contained page (template ``templates/report.html.j2``) that answers in order: does it fit, how
+    fast, how much energy, how sure, where is the bottleneck and what would fix it; then the per-layer table,
+    activity, constants with their status and source, and the notes (most important first)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     from snn_deploy.sims import plots
@@ -334,16 +458,42 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(energy=energy_text, time=time_text, si=_si)
     hw, paper = report["hardware"], report["paper_45nm"]
-    constants = {**hw["neurons"]["constants"], **{f"45nm.{k}": v for k, v in paper["constants"].items()}}
+    neurons = hw["neurons"]
+    products = report["bundle"]["spike_products"] > 0
+    calibrated = neurons["provenance"] == "calibrated"
+    constants = [(k, v, _constant_status(k, v, calibrated)) for k, v in
+                 {**neurons["constants"], **{f"45nm.{k}": v for k, v in paper["constants"].items()}}.items()]
     slowest = sorted(report["cores"], key=lambda c: -c["busy_ns_per_step"])[:SLOWEST_CORES]
-    figures = [{"name": name, "caption": plots.CAPTIONS[name],
+    figures = [{"name": name, "caption": plots.caption(name, products), "section": PLOT_SECTIONS[name],
                 "src": "data:image/png;base64," + base64.b64encode(images[name]).decode()} for name in plots.PLOTS]
-    notes = sorted({*hw["neurons"]["notes"], *hw["embedded"]["notes"], *paper["notes"],
-                    *report["neurobench"]["notes"]})
+    rng = neurons["ranges"]
+
+    def span(key: str, fmt) -> str:
+        r = (rng or {}).get(key)
+        return f"{fmt(r['low'])} to {fmt(r['high'])}" if r else ("none" if rng is None else "")
+
+    depth = report["hardware"]["neurons"]["ticks"] - report["bundle"]["T"]  # the mapping's pipeline, products included
+    speed = [("latency_ns", "latency", time_text, f"one inference on its own: {report['bundle']['T']} steps + "
+                                                  f"{depth} for the pipeline depth (layers in series)"),
+             ("samples_per_s", "throughput (samples/s)", _per_s, "samples streamed back to back, the input already "
+                                                                 "on the chip (host I/O not modelled, section 4)"),
+             ("time_per_sample_ns", "time per sample", time_text, "streamed: T steps per sample"),
+             ("time_per_step_ns", "time per step", time_text, "the slowest core or mesh link, plus the barrier")]
+    energy = [("energy_pj_total", "energy per inference", energy_text, "dynamic + static"),
+              ("energy_pj_dynamic", "dynamic", energy_text, "per-operation energies x simulated counts"),
+              ("energy_pj_static", "static", energy_text,
+               "static power x chips x the streamed time per sample" + (
+                   f" ({energy_text(neurons['energy_pj_static_single'])} for one inference on its own)"
+                   if neurons["energy_pj_static_single"] is not None else "")),
+              ("power_w", "power (W)", _watts, "energy per inference / time per sample, while streaming"),
+              ("edp_pj_s", "energy-delay product", _edp, "energy per inference x latency")]
+    bottleneck = next((value for label, value in summary_lines(report) if label == "bottleneck"), None)
     return env.get_template("report.html.j2").render(
-        r=report, summary=summary_lines(report), figures=figures, constants=constants, slowest=slowest,
-        components=COMPONENTS, models=list(hw), notes=notes, limit_text=_limit_text, cores_text=_cores_text,
-        term_labels=timing.TERM_LABELS)
+        r=report, hw=neurons, rng=rng, products=products, summary=summary_lines(report), figures=figures,
+        constants=constants, slowest=slowest, components=COMPONENTS, models=list(hw) if products else ["neurons"],
+        notes=ordered_notes(report), limit_text=_limit_text, cores_text=_cores_text,
+        term_labels=timing.TERM_LABELS, speed=speed, energy=energy, span=span, statuses=STATUSES,
+        bottleneck=bottleneck)
 
 
 SLOWEST_CORES = 12

@@ -309,7 +309,8 @@ class Results:
     @property
     def energy_pj(self) -> dict[str, float]:
         """Energy per inference (calibrated or estimated: ``report["hardware"]["neurons"]["labels"]`` says which):
-        ``total``, ``dynamic``, ``static`` (0 where the profile has no static power figure)."""
+        ``total``, ``dynamic``, ``static`` (None where the profile has no static power figure: not modelled);
+        their low / central / high ranges are ``report["hardware"]["neurons"]["ranges"]``."""
         hw = self.report["hardware"]["neurons"]
         return {"total": hw["energy_pj_total"], "dynamic": hw["energy_pj_dynamic"], "static": hw["energy_pj_static"]}
 

@@ -69,6 +69,14 @@ def _overlaps(out: Path, inp: Path) -> bool:
 
 def check_parent(path: Path) -> None:
     """The directory that will hold ``path`` exists, is a directory and is writable (see the module rules)."""
+    try:
+        _check_parent(path)
+    except OSError as exc:  # a directory on the way the user cannot search
+        raise UserError(f"cannot write {path}: {exc.strerror or exc} ({exc.filename}); choose an output in a "
+                        "directory you can read and write") from None
+
+
+def _check_parent(path: Path) -> None:
     parent = _absolute(path).parent
     shown = Path(path).parent
     if not parent.exists():
@@ -87,11 +95,28 @@ def check_parent(path: Path) -> None:
 
 
 def check_outputs(*outputs: Path | None, inputs: Iterable[Path | None] = (), force: bool,
-                  directory: bool = False) -> None:
+                  directory: bool = False, others: Iterable[Path | None] = ()) -> None:
     """Refuse, before any work, every output that breaks the module rules; ``None`` entries are ignored.
 
     ``directory``: the outputs are directories (an existing file in their place is refused, and vice versa).
+    ``others``: outputs of the same command checked by another call (of the other kind): these outputs must be
+    neither one of them nor inside one. A path the user may not look at (a directory it cannot search) is refused
+    in one line, like the others.
     """
+    try:
+        for out in outputs:
+            for other in others:
+                if out is not None and other is not None and _overlaps(Path(out), Path(other)):
+                    raise UserError(f"outputs {other} and {out} overlap; choose a separate path for each")
+        _check_outputs(outputs, inputs, force, directory)
+    except OSError as exc:  # stat / resolve of a path in a directory the user cannot search
+        where = exc.filename or next((p for p in outputs if p is not None), "")
+        raise UserError(f"cannot check the output {where}: {exc.strerror or exc}; choose an output in a directory "
+                        "you can read and write") from None
+
+
+def _check_outputs(outputs: Iterable[Path | None], inputs: Iterable[Path | None], force: bool,
+                   directory: bool) -> None:
     chosen = [Path(p) for p in outputs if p is not None]
     sources = [Path(p) for p in inputs if p is not None]
     for i, out in enumerate(chosen):

@@ -60,7 +60,8 @@ def test_calibrated_time_and_energy_meet_the_goals_and_the_stored_residuals(pilo
     assert abs(err["time_per_step"]) <= 25 and abs(err["dynamic_energy"]) <= 15 and abs(err["total_energy"]) <= 15
     for key, stored in LOIHI2.calibration.residual_pct.items():  # the profile's constants are not stale
         assert err[key] == pytest.approx(stored, abs=0.1), key
-    assert cost.labels["time"] == "calibrated on PilotNet LIF (lava-dl benchmark), residual +0.0 %"
+    assert cost.labels["time"] == ("calibrated on PilotNet LIF (lava-dl benchmark), residual +0.0 %; fitted on 1 "
+                                   "network: PilotNet LIF (lava-dl benchmark); not validated on another network")
     assert cost.static_energy_pj == pytest.approx(0.232078 * cost.time_per_sample_ns * 1e3)
     assert 0 <= cost.bottleneck_core < len(cost.core_time_ns)
     assert set(cost.layer_time_ns) == set(bench.TABLE_LAYERS)

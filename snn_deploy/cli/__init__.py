@@ -64,8 +64,11 @@ def _register() -> None:
     cli.add_command(deploy.verify)
     cli.add_command(hardware.simulate)
     cli.add_command(hardware.report)
+    from snn_deploy.errors import exit_on_user_error
+
     listings = {"models", "datasets", "doctor"}
     for name, command in cli.commands.items():
+        command.callback = exit_on_user_error(command.callback)  # one error handler on every command
         if name not in listings:
             command.params.extend(verbosity_options())
 
@@ -75,4 +78,11 @@ _register()
 
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="snn-deploy")
+    try:
+        cli(prog_name="snn-deploy")
+    except SystemExit as stop:
+        if stop.code in (128 + 2, 128 + 15):  # interrupted, cleaned up: end now, not after seconds of collecting
+            import gc                         # what a large model left behind (the interpreter's last pass)
+
+            gc.freeze()
+        raise

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from snn_deploy.cli.options import data_dir_option, emit_json, json_option, to_stdout
+from snn_deploy.cli.options import data_dir_option, emit_json, force_json_option, json_file, json_option, to_stdout
+from snn_deploy.errors import exit_on_user_error
 
 DATASETS_SCHEMA = 1
 PIPED_WIDTH = 160
@@ -31,7 +32,9 @@ def dataset_row(name: str, root: Path) -> dict[str, Any]:
 @click.command("datasets")
 @data_dir_option()
 @json_option("Write the list as JSON")
-def datasets(data_dir: Path | None, json_path: Path | None) -> None:
+@force_json_option()
+@exit_on_user_error
+def datasets(data_dir: Path | None, json_path: Path | None, force: bool) -> None:
     """List the data sets: sizes, input shape, classes, source, whether each is present, and the training
     defaults `snn-deploy train` uses for each (epochs, batch size, learning rate, weight decay, warm-up)."""
     from rich.console import Console
@@ -39,7 +42,9 @@ def datasets(data_dir: Path | None, json_path: Path | None) -> None:
 
     from snn_deploy.data import names
     from snn_deploy.data.paths import data_root
+    from snn_deploy.io import check_outputs
 
+    check_outputs(json_file(json_path), force=force)
     root = data_root(data_dir)
     rows = [dataset_row(name, root) for name in names()]
     emit_json(json_path, {"schema_version": DATASETS_SCHEMA, "data_root": str(root), "datasets": rows})

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import click
 
+from snn_deploy.cli.options import claim_stdout, emit_json, json_file, json_option
 from snn_deploy.cli.params import POSITIVE
 from snn_deploy.cli.train import SEED
 from snn_deploy.errors import exit_on_user_error
 
 DEMO_MODEL = "qkformer-tiny-8x8"
 DEMO_DATASET = "digits"
+DEMO_SCHEMA = 1
 
 
 def _step(title: str, args: list[str]) -> float:
@@ -52,11 +54,18 @@ def _step(title: str, args: list[str]) -> float:
               help="Test digits checked in all four backends.")
 @click.option("--seed", type=SEED, default=0, show_default=True,
               help="Training seed (same seed: same model, same figures).")
+@json_option("Also write the steps' timings and the files written as JSON")
+@click.option("--force", is_flag=True, help="Replace an existing --json file (the output directory is always "
+              "replaced).")
 @exit_on_user_error
-def demo(output: Path, epochs: int | None, verify_samples: int, seed: int) -> None:
+def demo(output: Path, epochs: int | None, verify_samples: int, seed: int, json_path: Path | None,
+         force: bool) -> None:
     """Train a tiny QKFormer on digits, export it for Loihi 2, verify it in Lava, simulate it, report."""
     from snn_deploy.cli.doctor import run_checks
+    from snn_deploy.io import check_outputs
 
+    claim_stdout(json_path)
+    check_outputs(json_file(json_path), force=force, others=[output])
     start = time.perf_counter()
     problems = [c for c in run_checks() if not c.ok]
     for c in problems:
@@ -85,7 +94,10 @@ def demo(output: Path, epochs: int | None, verify_samples: int, seed: int) -> No
     }
     click.secho(f"\ndemo finished in {time.perf_counter() - start:.0f} s "
                 f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})", bold=True)
-    for label, path in (("trained model", model), ("Loihi 2 bundle", bundle), ("fidelity report", output /
-                        "verify.json"), ("simulation", output / "simulate.json"), ("report (open in a browser)",
-                        report / "report.html")):
+    written = (("trained model", model), ("Loihi 2 bundle", bundle), ("fidelity report", output / "verify.json"),
+               ("simulation", output / "simulate.json"), ("report (open in a browser)", report / "report.html"))
+    for label, path in written:
         click.echo(f"  {label:<28} {path}")
+    emit_json(json_path, {"schema_version": DEMO_SCHEMA, "command": "demo", "output": str(output),
+                          "seconds": {k: round(v, 3) for k, v in timings.items()},
+                          "files": {label: str(path) for label, path in written}})

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import click
 
-from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_option, to_stdout
+from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_file, json_option, to_stdout
 from snn_deploy.cli.params import NON_NEGATIVE, POSITIVE
 from snn_deploy.errors import UserError, exit_on_user_error
 from snn_deploy.sims import backends as registry
@@ -18,6 +17,7 @@ BACKENDS = registry.names()
 MODEL_BACKENDS = tuple(b for b in BACKENDS if b != registry.NETX)
 """What ``verify MODEL`` runs; a netx file runs the graph-only backends and netx."""
 CALIBRATION_SAMPLES = 256
+EXPORT_SCHEMA = 1
 
 
 def _calibration(model_file, dataset: str | None, data_dir: Path | None):
@@ -146,22 +146,41 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
 @click.option("--reset-interval", type=NON_NEGATIVE, help="netx input: zero every neuron's state every N steps, "
               "0 for never (default: what lava-dl's loader does with the file: no reset, except a file written by "
               "export --target netx, which records one per sample).")
+@json_option("Also write what was exported (output, nodes, T, latency) as JSON")
 @exit_on_user_error
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-           force: bool, dt: float | None, steps: int | None, reset_interval: int | None) -> None:
+           force: bool, dt: float | None, steps: int | None, reset_interval: int | None,
+           json_path: Path | None) -> None:
     """Export MODEL (a snn-deploy model file, a lava-dl netx network, or a NIR graph from snnTorch, Norse,
     SpikingJelly, Sinabs, ...) for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
-    from snn_deploy.exporters import pipeline
-    from snn_deploy.exporters.bundle import sha256
-    from snn_deploy.exporters.netx_import import looks_like_netx
+    from snn_deploy.graph import LIFNode
     from snn_deploy.io import check_outputs
-    from snn_deploy.modelfile import load_model
-    from snn_deploy.graph import profile
 
     suffix = {"nir": ".nir", "onnx": ".onnx", "netx": ".net"}.get(target, ".loihi")
     output = output or model_path.with_suffix(suffix)
+    claim_stdout(json_path)
     check_outputs(output, inputs=[model_path], force=force, directory=suffix == ".loihi")
+    check_outputs(json_file(json_path), inputs=[model_path], force=force, others=[output])
+    graph = _export(model_path, target, output, dataset, data_dir, rewrites, rewrite_eval, eval_samples,
+                    input_on_host, force, dt, steps, reset_interval)
+    emit_json(json_path, {"schema_version": EXPORT_SCHEMA, "command": "export", "model": str(model_path),
+                          "target": target, "output": str(output), "nodes": len(graph.nodes), "T": graph.T,
+                          "neurons": int(sum(n.neurons for n in graph.of_kind(LIFNode))),
+                          "pipeline_latency_steps": max(graph.depths().values()),
+                          "reset_interval": graph.reset_interval})
+
+
+def _export(model_path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
+            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
+            force: bool, dt: float | None, steps: int | None, reset_interval: int | None):
+    """What ``export`` does once its outputs are checked; returns the exported graph."""
+    from snn_deploy.exporters import pipeline
+    from snn_deploy.exporters.bundle import sha256
+    from snn_deploy.exporters.netx_import import looks_like_netx
+    from snn_deploy.modelfile import load_model
+    from snn_deploy.graph import profile
+
     if model_path.suffix.lower() == ".nir":
         if rewrites or rewrite_eval:
             raise UserError("--rewrite applies to snn-deploy model files, not to NIR graphs")
@@ -174,8 +193,7 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
         if dataset or rewrites or rewrite_eval or input_on_host:
             raise UserError("a netx network is already integer: --calibrate, --rewrite, --rewrite-eval and "
                             "--input-on-host apply to snn-deploy model files only")
-        _export_netx(model_path, target, output, force, reset_interval)
-        return
+        return _export_netx(model_path, target, output, force, reset_interval)
     if input_on_host and target in ("onnx", "netx"):
         raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement (use "
                         "--target loihi, loihi1, loihi2 or nir)")
@@ -193,32 +211,41 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
         if manifest["input"]["host_layers"]:
             click.echo(f"computed on the host: {', '.join(manifest['input']['host_layers'])}")
         _echo_rewrites(manifest["rewrites"])
-        return
+        return graph
     prepared = pipeline.prepare(model_file, calibration=calibration, rewrites=list(rewrites), evaluate=evaluate)
     _echo_rewrites(prepared.rewrites)
     graph = pipeline.lower_for_target(prepared, hw, input_on_host=input_on_host)
     _write_single_file(target, graph, output)
     click.echo(f"wrote {output}")
+    return graph
 
 
 def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
-                dt: float | None, steps: int | None, input_on_host: bool, force: bool) -> None:
+                dt: float | None, steps: int | None, input_on_host: bool, force: bool):
     """``export GRAPH.nir``: import (snn-deploy's own files exactly, others quantized), then write like a model."""
-    from snn_deploy.exporters import nir_import
+    from snn_deploy.exporters import nir_import, nir_io
     from snn_deploy.graph import profile
-    from snn_deploy.exporters.bundle import sha256, write_bundle
+    from snn_deploy.exporters.bundle import read_network, sha256, write_bundle
     from snn_deploy.data.tensors import Input, dataset_tensors
+    from snn_deploy.sims.inputs import check_input_size
     from snn_deploy.exporters.pipeline import place_and_check
 
-    ir = nir_import.load(path)
-    calibration = None
-    if dataset is not None:
-        c, h, _ = nir_import.input_layout(ir)
-        spec = Input(c, h, steps or nir_import.DEFAULT_STEPS)
-        calibration = dataset_tensors(spec, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
     if input_on_host and target in ("onnx", "netx"):
         raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement")
-    graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps)
+    if nir_io.written_by_snn_deploy_file(path):  # exact integers: the bundle's own reader and checks
+        if dt is not None or steps is not None:
+            raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T and dt; "
+                            "drop --dt and --steps")
+        graph, quantization = read_network(path), {"frontend": nir_import.OWN_FRONTEND}
+    else:
+        ir = nir_import.load(path)
+        calibration = None
+        if dataset is not None:
+            c, h, w = nir_import.input_layout(ir)
+            spec = Input(c, h, nir_import.import_steps(ir, steps))
+            check_input_size((c, h, w), CALIBRATION_SAMPLES, spec.T, f"--calibrate {dataset}")
+            calibration = dataset_tensors(spec, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
+        graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps)
     hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
     graph = place_and_check(graph, hw, input_on_host=input_on_host)
     if target in ("loihi", "loihi1", "loihi2"):
@@ -230,9 +257,10 @@ def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data
     else:
         _write_single_file(target, graph, output)
         click.echo(f"wrote {output}")
+    return graph
 
 
-def _export_netx(path: Path, target: str, output: Path, force: bool, reset_interval: int | None) -> None:
+def _export_netx(path: Path, target: str, output: Path, force: bool, reset_interval: int | None):
     """``export NETWORK.net``: import the netx network exactly, then write the bundle or file for ``target``."""
     from snn_deploy.exporters.netx_import import netx_bundle, read_netx
     from snn_deploy.graph import profile
@@ -242,9 +270,10 @@ def _export_netx(path: Path, target: str, output: Path, force: bool, reset_inter
         netx_bundle(graph, path, output, target=profile("loihi2" if target == "loihi" else target), force=force)
         click.echo(f"wrote {output}/ ({len(graph.nodes)} nodes from lava-dl netx {path.name}, pipeline latency "
                    f"{max(graph.depths().values())} steps, T = {graph.T}, state reset: {graph.reset_text()})")
-        return
+        return graph
     _write_single_file(target, graph, output)
     click.echo(f"wrote {output} (state reset: {graph.reset_text()})")
+    return graph
 
 
 def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | None, steps: int | None,
@@ -255,7 +284,8 @@ def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | 
     from snn_deploy.exporters.bundle import load_bundle
     from snn_deploy.exporters.netx_import import read_netx
     from snn_deploy.sims.driver import bundle_tensors
-    from snn_deploy.sims.inputs import array_input
+    from snn_deploy.exporters.bundle_check import with_steps
+    from snn_deploy.sims.inputs import array_input, check_input_size
     from snn_deploy.sims.verify import render, report_json, run_backends
 
     netx = not path.is_dir()
@@ -268,12 +298,13 @@ def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | 
         raise UserError("--reset-interval applies to a netx file; a bundle keeps the reset it was exported with")
     graph = read_netx(path, reset_interval=reset_interval) if netx else load_bundle(path).graph
     if steps is not None:  # every backend runs these steps (ONNX unrolls T); the reset interval stays the same
-        graph = dataclasses.replace(graph, T=steps)
+        graph = with_steps(graph, steps)
     if (dataset is None) == (array is None):
         raise UserError("give either --dataset or --input (a .npy array), not both or neither")
     if array is not None:
         x, y = array_input(graph, array, steps=steps, layout=layout), None
     else:
+        check_input_size(graph.input.shape, samples, graph.T, f"--dataset {dataset}")
         x, y = bundle_tensors(graph, dataset, "test", samples, data_dir)
     report = run_backends(path if netx else None, graph, x, y.tolist() if y is not None else None, chosen)
     render(report)
@@ -367,9 +398,9 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
         return
     if reset_interval is not None:
         raise UserError("--reset-interval applies to a netx file")
-    if dataset is None or array is not None:
-        raise UserError("verify of a model file runs a data set: pass --dataset (--input is for netx networks and "
-                        "bundles)")
+    if dataset is None or array is not None or steps is not None:
+        raise UserError("verify of a model file runs a data set for the model's T: pass --dataset (--input and "
+                        "--steps are for netx networks and bundles)")
     from snn_deploy.data.tensors import dataset_tensors
     from snn_deploy.exporters.pipeline import lower_for_target, prepare
     from snn_deploy.graph import profile

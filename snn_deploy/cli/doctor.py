@@ -13,7 +13,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from snn_deploy.cli.options import emit_json, json_option, to_stdout
+from snn_deploy.cli.options import emit_json, force_json_option, json_file, json_option, to_stdout
+from snn_deploy.errors import exit_on_user_error
 
 DOCTOR_SCHEMA = 1
 PACKAGES = ("torch", "numpy", "lava-nc", "lava-dl", "nir", "nirtorch", "onnx", "onnxruntime", "h5py", "scikit-learn")
@@ -105,11 +106,16 @@ def run_checks() -> list[Check]:
 
 @click.command()
 @json_option("Write the report as JSON (schema_version, checks, ok)")
-def doctor(json_path: Path | None) -> None:
+@force_json_option()
+@exit_on_user_error
+def doctor(json_path: Path | None, force: bool) -> None:
     """Check the environment: versions, Lava fixed-point models, netx, and a Lava self-check.
 
     Exits 0 only when everything is well; otherwise prints one line per problem and exits 1.
     """
+    from snn_deploy.io import check_outputs
+
+    check_outputs(json_file(json_path), force=force)
     checks = run_checks()
     ok = all(c.ok for c in checks)
     emit_json(json_path, {"schema_version": DOCTOR_SCHEMA, "ok": ok, "checks": [asdict(c) for c in checks]})

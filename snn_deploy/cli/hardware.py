@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_option, to_stdout
+from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_file, json_option, to_stdout
 from snn_deploy.cli.params import POSITIVE
 from snn_deploy.errors import CHECK_FAILED_EXIT_CODE, UserError, exit_on_user_error
 from snn_deploy.sims import backends as registry
@@ -121,11 +121,13 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
                   inputs=[bundle_path, array], force=force)
     bundle = load_bundle(bundle_path)
     traced = _trace_names(bundle.graph, trace_layers) if trace_layers is not None else []  # refused before the run
-    trace_bytes = trace_samples * bundle.graph.T * TRACE_BYTES_PER_VALUE * sum(
+    traced_samples = 1 if array is not None else trace_samples
+    trace_bytes = traced_samples * (steps or bundle.graph.T) * TRACE_BYTES_PER_VALUE * sum(
         bundle.graph[name].neurons for name in traced)
     if trace_bytes > MAX_TRACE_BYTES:
-        raise UserError(f"--traces of {len(traced)} layer(s) over {trace_samples} samples would take {trace_bytes:,} "
-                        f"bytes, more than {MAX_TRACE_BYTES:,}; trace fewer layers or pass a smaller --trace-samples")
+        raise UserError(f"--traces of {len(traced)} layer(s) over {traced_samples} samples would take "
+                        f"{trace_bytes:,} bytes, more than {MAX_TRACE_BYTES:,}; trace fewer layers or pass a smaller "
+                        "--trace-samples")
     source = (dataset, array, steps, layout)
     analysis, rank = _run(bundle, source, backend, samples, batch_size, data_dir, profile_name)
     if rank != 0:
@@ -138,6 +140,8 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
     for label, value in summary_lines(report):
         echo(f"  {label:<38}{value}")
     for model, label in (("neurons", "coincidence neurons"), ("embedded", "embedded cores")):
+        if not report["bundle"]["spike_products"]:
+            break  # no spike products: one model, already summarised
         hw = report["hardware"][model]
         echo(f"  {'spike products as ' + label:<38}{hw['cores']} cores on {hw['chips']} chip(s), "
              f"{energy_text(hw['energy_pj_total'])} and {time_text(hw['latency_ns'])} per inference "
@@ -213,11 +217,14 @@ def _write_traces(graph, names: list[str], source, count: int, data_dir: Path | 
 @click.command()
 @_common
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Report directory.")
-@click.option("--force", is_flag=True, help="Replace an existing report directory.")
+@json_option("Also write the full report (report.json) as JSON")
+@click.option("--force", is_flag=True, help="Replace an existing report directory (and --json / --neurobench "
+              "file).")
 @exit_on_user_error
 def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: int | None, layout: str,
            samples: int | None, batch_size: int, data_dir: Path | None, profile_name: str | None,
-           neurobench_path: Path | None, allow_violations: bool, output: Path, force: bool) -> None:
+           neurobench_path: Path | None, allow_violations: bool, output: Path, json_path: Path | None,
+           force: bool) -> None:
     """Write a per-layer hardware report of BUNDLE on a data set (or a .npy array) into OUTPUT: report.json
     (+ schema), neurobench.json, layers.csv, cores.csv, report.html and the plots as PNG files.
 
@@ -230,8 +237,9 @@ def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: in
     from snn_deploy.sims.report import build, console_table, neurobench_json, report_files, write_dir
 
     # fail before the run, not after it
+    claim_stdout(json_path)
     check_outputs(output, inputs=[bundle_path, array], force=force, directory=True)
-    check_outputs(neurobench_path, inputs=[bundle_path, array], force=force)
+    check_outputs(neurobench_path, json_file(json_path), inputs=[bundle_path, array], force=force, others=[output])
     bundle = load_bundle(bundle_path)
     analysis, rank = _run(bundle, (dataset, array, steps, layout), "sim", samples, batch_size, data_dir,
                           profile_name)
@@ -243,5 +251,6 @@ def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: in
     write_dir(output, report_files(data, analysis.activity), force=force)
     if neurobench_path is not None:
         write_json_atomic(neurobench_path, neurobench_json(data))
+    emit_json(json_path, data)
     click.echo(f"wrote {output}/ (report.html, report.json, neurobench.json, layers.csv, cores.csv, plots)")
     fail_on_violations(analysis, allow_violations)

@@ -34,6 +34,16 @@ def to_stdout(json_path: Path | None) -> bool:
     return json_path is not None and str(json_path) == STDOUT
 
 
+def json_file(json_path: Path | None) -> Path | None:
+    """The file ``--json`` writes (None when it was not given or prints on stdout), for the output checks."""
+    return None if json_path is None or to_stdout(json_path) else json_path
+
+
+def force_json_option() -> Callable:
+    """``--force`` of a command whose only file output is ``--json``."""
+    return click.option("--force", is_flag=True, help="Replace an existing --json file.")
+
+
 def claim_stdout(json_path: Path | None) -> None:
     """With ``--json -`` the JSON owns stdout: silence the command's text output for the rest of the command."""
     if to_stdout(json_path):
@@ -119,17 +129,34 @@ def verbosity_options() -> list[click.Option]:
 
 # --- config files -----------------------------------------------------------------------------------------------
 
+MAX_CONFIG_BYTES = 1 << 20
+"""A config file holds a few option = value pairs: anything larger is refused before it is parsed."""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def _read_config(path: Path) -> dict[str, Any]:
-    """The option = value pairs of a TOML or YAML file; any problem is a :class:`click.BadParameter` (exit 2)."""
+    """The option = value pairs of a TOML or YAML file; any problem is a :class:`click.BadParameter` (exit 2), one
+    line. YAML aliases are refused before anything is built (a "billion laughs" file expands them exponentially),
+    and so is a file over :data:`MAX_CONFIG_BYTES` or not in UTF-8."""
     def bad(why: str) -> click.BadParameter:
-        return click.BadParameter(f"{path}: {why}", param_hint="--config")
+        return click.BadParameter(_one_line(f"{path}: {why}"), param_hint="--config")
 
     if path.suffix not in (".toml", ".yaml", ".yml"):
         raise bad("use a .toml, .yaml or .yml file")
     try:
-        text = path.read_text()
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise bad(exc.strerror or str(exc)) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise bad(f"larger than {MAX_CONFIG_BYTES} bytes; a config file holds option = value pairs")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bad(f"not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     try:
         if path.suffix == ".toml":
             if sys.version_info >= (3, 11):
@@ -140,12 +167,37 @@ def _read_config(path: Path) -> dict[str, Any]:
         else:
             import yaml
 
+            if any(isinstance(token, yaml.AliasToken) for token in yaml.scan(text, Loader=yaml.SafeLoader)):
+                raise bad("YAML aliases (*name) are not accepted in a config file; write each value out")
             data = yaml.safe_load(text) or {}
+    except click.BadParameter:
+        raise
     except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError: the file's own error says where
-        raise bad(f"not valid {path.suffix[1:].upper()}: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        detail = f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}" if mark else exc
+        raise bad(f"not valid {path.suffix[1:].upper()}: {detail}; fix the file") from None
     if not isinstance(data, dict):
         raise bad("expected option = value pairs at the top level")
     return data
+
+
+def _typed(param: click.Parameter, key: str, value: Any, path: Path) -> Any:
+    """``value`` if its type is the option's (integers are integers, booleans are not numbers, no lists or
+    tables where one value is expected), else a one-line :class:`click.BadParameter`."""
+    kind = param.type
+    if isinstance(param, click.Option) and param.is_flag:
+        want, ok = "true or false", isinstance(value, bool)
+    elif isinstance(kind, (click.types.IntParamType, click.IntRange)):
+        want, ok = "an integer", isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(kind, (click.types.FloatParamType, click.FloatRange)):
+        want, ok = "a number", isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        want, ok = "a string", isinstance(value, str)
+    if not ok:
+        shown = json.dumps(value, default=str)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise click.BadParameter(f"{path}: {key} = {shown} is not {want}; fix the file", param_hint="--config")
+    return value
 
 
 def config_keys(command: click.Command) -> dict[str, str]:
@@ -169,7 +221,9 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None
     if unknown:
         raise click.BadParameter(f"{value}: unknown option(s) {', '.join(unknown)}; valid: "
                                  f"{', '.join(sorted(k for k in keys if '_' not in k))}", ctx=ctx, param_hint="--config")
-    ctx.default_map = {**(ctx.default_map or {}), **{keys[k]: v for k, v in data.items()}}
+    params = {p.name: p for p in ctx.command.params}
+    typed = {keys[k]: _typed(params[keys[k]], k, v, value) for k, v in data.items()}
+    ctx.default_map = {**(ctx.default_map or {}), **typed}
 
 
 def config_options(command: Callable) -> Callable:

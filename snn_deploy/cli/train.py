@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
-from snn_deploy.cli.options import (config_options, data_dir_option, emit_json, json_option, per_dataset_option,
-                                    time_steps_option, to_stdout, toml_text)
+from snn_deploy.cli.options import (claim_stdout, config_options, data_dir_option, emit_json, json_file,
+                                    json_option, per_dataset_option, time_steps_option, to_stdout, toml_text)
 from snn_deploy.cli.params import (
     NON_NEGATIVE, NON_NEGATIVE_FLOAT, OPEN_FRACTION, POSITIVE, POSITIVE_FLOAT, FiniteFloat,
 )
@@ -41,7 +41,8 @@ def in_world(body: Callable[[Any], R]) -> R:
         leave_world(world)
 
 
-def check_output(output: Path, force: bool, resume: bool, init: Path | None = None) -> None:
+def check_output(output: Path, force: bool, resume: bool, init: Path | None = None,
+                 json_path: Path | None = None) -> None:
     """Every file the run writes (model, metrics, and the checkpoint unless resuming from it) follows the output
     rules of :mod:`snn_deploy.io`, checked before any work starts."""
     from snn_deploy.io import check_outputs
@@ -52,7 +53,8 @@ def check_output(output: Path, force: bool, resume: bool, init: Path | None = No
     if checkpoint.exists() and not (resume or force):
         raise UserError(f"{checkpoint} holds an interrupted run of {output}: pass --resume to continue it, or --force "
                         "to start over")
-    check_outputs(output, metrics_path(output), None if resume else checkpoint, inputs=[init], force=force)
+    check_outputs(output, metrics_path(output), None if resume else checkpoint, json_file(json_path), inputs=[init],
+                  force=force)
 
 
 def effective_config(settings: dict[str, Any], **options: Any) -> str:
@@ -110,13 +112,14 @@ def common_options(command: Callable) -> Callable:
 @click.option("--init", "init_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Start from the encoder of this model file (e.g. from `snn-deploy pretrain`); fresh head.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run from <stem>.ckpt.")
+@json_option("Also write the run's metrics as JSON")
 @config_options
 @exit_on_user_error
 def train(model: str, dataset: str, output: Path, data_dir: Path | None, epochs: int | None,
           batch_size: int | None, lr: float | None, weight_decay: float | None, warmup_epochs: int | None,
           T: int | None, neuron: str, seed: int, threads: int, force: bool, label_smoothing: float | None,
           augment: bool, micro_batches: int, labels_per_class: int | None, init_path: Path | None,
-          resume: bool, print_config: bool) -> None:
+          resume: bool, json_path: Path | None, print_config: bool) -> None:
     """Train MODEL on DATASET and write a model file plus metrics JSON.
 
     Options can come from a file: --config run.toml (or .yaml) with the long option names as keys, e.g.
@@ -137,12 +140,15 @@ def train(model: str, dataset: str, output: Path, data_dir: Path | None, epochs:
         click.echo(effective_config(settings.as_dict(), output=output, data_dir=data_dir, init=init_path,
                                     threads=threads, force=force, resume=resume), nl=False)
         return
-    check_output(output, force, resume, init_path)
+    claim_stdout(json_path)
+    check_output(output, force, resume, init_path, json_path)
 
     def body(world: Any) -> None:
         metrics = run_training(settings, output=output, data_dir=data_dir, resume=resume, threads=threads,
                                world=world, init_path=init_path)
         if world.main:
+            emit_json(json_path, {**metrics, "command": "train", "output": str(output),
+                                  "metrics_file": str(metrics_path(output))})
             click.echo(f"test accuracy {100 * metrics['test_accuracy']:.2f} % ({model} on {dataset}, "
                        f"{settings.neuron} neurons)")
             if metrics.get("deployed_test_accuracy") is not None:
@@ -165,18 +171,21 @@ def train(model: str, dataset: str, output: Path, data_dir: Path | None, epochs:
               "batch size (64 for CIFAR, 32 for ImageNet).")
 @click.option("--threads", type=POSITIVE, default=1, show_default=True)
 @json_option("Write the result as JSON")
+@click.option("--force", is_flag=True, help="Replace an existing --json file.")
 @exit_on_user_error
 def evaluate(model_file: Path, dataset: str, split: str, data_dir: Path | None, neuron: str | None,
-             batch_size: int, threads: int, json_path: Path | None) -> None:
+             batch_size: int, threads: int, json_path: Path | None, force: bool) -> None:
     """Accuracy of MODEL_FILE on a split of DATASET."""
     import torch
 
     from snn_deploy.data import info, open_splits
+    from snn_deploy.io import check_outputs
     from snn_deploy.modelfile import load_model
     from snn_deploy.neurons import set_neuron_mode
     from snn_deploy.training.evaluate import deployed, evaluate as score_split
     from snn_deploy.training.modelsetup import check_fits
 
+    check_outputs(json_file(json_path), inputs=[model_file], force=force)
     data = info(dataset)
     loaded = load_model(model_file)
     mode = neuron or loaded.neuron_mode
@@ -222,13 +231,14 @@ def evaluate(model_file: Path, dataset: str, split: str, data_dir: Path | None, 
 @click.option("--micro-batches", type=POSITIVE, default=1, show_default=True,
               help="Split each process's batch into this many gradient-accumulation steps.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run from <stem>.ckpt.")
+@json_option("Also write the run's metrics as JSON")
 @config_options
 @exit_on_user_error
 def pretrain(model: str, dataset: str, output: Path, data_dir: Path | None, epochs: int | None,
              batch_size: int | None, lr: float | None, weight_decay: float | None, warmup_epochs: int | None,
              T: int | None, neuron: str, seed: int, threads: int, force: bool, mask_ratio: float,
              decoder_width: int, decoder_depth: int, augment: bool, micro_batches: int, resume: bool,
-             print_config: bool) -> None:
+             json_path: Path | None, print_config: bool) -> None:
     """Self-supervised pre-training of MODEL's encoder on DATASET's images (masked image modelling)."""
     from snn_deploy.training.pretrain import pretrain as run_pretraining
     from snn_deploy.training.settings import PretrainSettings, resolve
@@ -243,12 +253,15 @@ def pretrain(model: str, dataset: str, output: Path, data_dir: Path | None, epoc
         click.echo(effective_config(settings.as_dict(), output=output, data_dir=data_dir, threads=threads,
                                     force=force, resume=resume), nl=False)
         return
-    check_output(output, force, resume)
+    claim_stdout(json_path)
+    check_output(output, force, resume, json_path=json_path)
 
     def body(world: Any) -> None:
         metrics = run_pretraining(settings, output=output, data_dir=data_dir, resume=resume, threads=threads,
                                   world=world)
         if world.main:
+            emit_json(json_path, {**metrics, "command": "pretrain", "output": str(output),
+                                  "metrics_file": str(metrics_path(output))})
             click.echo(f"masked-patch loss {metrics['final_loss']:.4f} after {settings.epochs} epochs "
                        f"({model} on {dataset})")
             click.echo(f"wrote {output} and {metrics_path(output)}; fine-tune with `snn-deploy train --init {output}`")

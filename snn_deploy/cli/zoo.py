@@ -10,11 +10,13 @@ from typing import Any
 
 import click
 
-from snn_deploy.cli.options import emit_json, json_option, time_steps_option, to_stdout
+from snn_deploy.cli.options import (claim_stdout, emit_json, force_json_option, json_file, json_option,
+                                    time_steps_option, to_stdout)
 from snn_deploy.cli.params import POSITIVE
 from snn_deploy.errors import exit_on_user_error
 
 PIPED_WIDTH = 160
+IMPORT_SCHEMA = 1
 NEURON_MODE_CHOICES = ("float", "loihi")
 """snn_deploy.neurons.NEURON_MODES, spelled out so the CLI does not import torch at start (a test keeps them equal)."""
 
@@ -32,12 +34,17 @@ def spec_row(name: str) -> dict[str, Any]:
 
 @click.command("models")
 @json_option("Write the zoo as JSON")
-def models(json_path: Path | None) -> None:
+@force_json_option()
+@exit_on_user_error
+def models(json_path: Path | None, force: bool) -> None:
     """List every architecture of the model zoo."""
     from rich.console import Console
     from rich.table import Table
 
+    from snn_deploy.io import check_outputs
     from snn_deploy.models.registry import names
+
+    check_outputs(json_file(json_path), force=force)
 
     rows = [spec_row(name) for name in names()]
     emit_json(json_path, rows)
@@ -73,17 +80,19 @@ def models(json_path: Path | None) -> None:
               "--batch-size 64` for CIFAR, 32 for ImageNet (per GPU), unshuffled.")
 @click.option("--ema", is_flag=True, help="Import the EMA weights (timm's state_dict_ema) instead of the trained "
               "copy.")
-@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@json_option("Also write what was imported as JSON")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT (and the --json file) if it exists.")
 @exit_on_user_error
 def import_checkpoint(checkpoint: Path, arch: str, output: Path, neuron_mode: str, num_classes: int | None,
                       in_channels: int | None, img_size: int | None, T: int | None, legacy_ssa: bool, ema: bool,
-                      force: bool) -> None:
+                      json_path: Path | None, force: bool) -> None:
     """Read an official training CHECKPOINT (timm, QKFormer or bare state dict) into a snn-deploy model file."""
     from snn_deploy.io import check_outputs, sha256_file
     from snn_deploy.modelfile import save_model
     from snn_deploy.models.checkpoint import import_checkpoint as load_checkpoint
 
-    check_outputs(output, inputs=[checkpoint], force=force)
+    claim_stdout(json_path)
+    check_outputs(output, json_file(json_path), inputs=[checkpoint], force=force)
     overrides = {k: v for k, v in {"num_classes": num_classes, "in_channels": in_channels, "img_size": img_size,
                                    "T": T}.items() if v is not None}
     if legacy_ssa:
@@ -101,3 +110,7 @@ def import_checkpoint(checkpoint: Path, arch: str, output: Path, neuron_mode: st
     if report.skipped:
         click.echo(f"skipped {len(report.skipped)} unused official tensor(s): {', '.join(report.skipped)}")
     click.echo(f"wrote {output} (neuron mode {neuron_mode})")
+    emit_json(json_path, {"schema_version": IMPORT_SCHEMA, "command": "import", "checkpoint": str(checkpoint),
+                          "arch": arch, "output": str(output), "neuron_mode": neuron_mode, "layout": report.layout,
+                          "prefix": report.prefix, "loaded": report.loaded, "skipped": list(report.skipped),
+                          "weights": "ema" if ema else "trained", "has_ema": bool(report.has_ema)})

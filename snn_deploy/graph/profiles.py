@@ -110,8 +110,99 @@ class Calibration:
     """The same errors with both scales at their prior 1 (Loihi's figures unscaled)."""
     caveats: tuple[str, ...]
 
+    uncertainty: Uncertainty | None = None
+    """What the reports' low / central / high ranges are derived from; None: figures without a range."""
+
     def label(self, quantity: str) -> str:
-        return f"calibrated on {self.on}, residual {self.residual_pct[quantity]:+.1f} %"
+        basis = f"; {self.uncertainty.basis()}" if self.uncertainty else ""
+        return f"calibrated on {self.on}, residual {self.residual_pct[quantity]:+.1f} %{basis}"
+
+
+RUN_ROLES = ("fit", "validation", "static power")
+"""What a measured run is used for: ``fit`` (the scales were fitted on it: its residual is 0 by construction),
+``validation`` (predicted with the stored scales, never fitted: its error says how well the model extrapolates),
+``static power`` (only its static power is usable, e.g. a host-I/O-bound run)."""
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    """One measured Loihi 2 run a calibrated profile knows about. A second calibration or validation network is a
+    new entry of :attr:`Uncertainty.runs`: the reports' ranges and labels follow from the data, not from code."""
+
+    network: str
+    role: str
+    """One of :data:`RUN_ROLES`."""
+    static_power_w: float | None
+    """Static power per chip measured in this run (None: not measured)."""
+    source: str
+    error_pct: dict[str, float] = field(default_factory=dict)
+    """``validation`` runs: (predicted - measured) / measured x 100 with the stored scales, per quantity
+    (``time_per_step``, ``dynamic_energy``)."""
+
+    def __post_init__(self) -> None:
+        if self.role not in RUN_ROLES:
+            raise ValueError(f"measured run {self.network}: role {self.role!r} is not one of {', '.join(RUN_ROLES)}")
+        if self.role == "validation" and not {"time_per_step", "dynamic_energy"} <= set(self.error_pct):
+            raise ValueError(f"measured run {self.network}: a validation run needs its time_per_step and "
+                             "dynamic_energy errors")
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """What a calibrated profile's ranges are derived from (method: docs/hardware.md, "How sure: ranges").
+
+    * ``runs``: the measured runs and what each was used for (how many networks fitted, how many validated);
+    * ``model_error``: relative error of a calibrated per-operation model on networks it was not fitted on, used
+      while no ``validation`` run exists (then the largest validation error is used instead);
+    * ``time_shares`` / ``energy_shares``: how the fit network's step time splits over the cost model's time terms
+      and its dynamic energy over the energy components: what the fit exercised. The share of a workload's time or
+      energy outside that mix (total variation distance) gets the prior-to-calibration error instead;
+    * the static power per chip ranges over the runs' measured static powers (same board kind).
+    """
+
+    runs: tuple[MeasuredRun, ...]
+    model_error: dict[str, Figure]
+    """``time``, ``energy``: relative error (0.25 = 25 %) assumed for the fitted part of a workload."""
+    time_shares: dict[str, float]
+    energy_shares: dict[str, float]
+    shares_source: str
+    core_checks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Per network with a printed compiler table: (cores the mapper predicts, cores Intel's compiler allocated).
+    Their relative differences make the range of a report's core count (and of the chips static power is paid
+    for)."""
+
+    def cores(self, predicted: int) -> tuple[int, int]:
+        """(low, high) core count around ``predicted``: its relative error on every compiler table, either sign."""
+        errors = [(compiler - ours) / ours for ours, compiler in self.core_checks.values() if ours]
+        low = predicted * (1 + min([0.0, *errors]))
+        high = predicted * (1 + max([0.0, *errors]))
+        return int(np.floor(low + 1e-9)), int(np.ceil(high - 1e-9))
+
+    def networks(self, role: str) -> list[str]:
+        return [r.network for r in self.runs if r.role == role]
+
+    def basis(self) -> str:
+        """``fitted on 1 network: PilotNet LIF (...); not validated on another network``: what reports print."""
+        fitted, validated = self.networks("fit"), self.networks("validation")
+        text = f"fitted on {len(fitted)} network{'s' if len(fitted) != 1 else ''}: {', '.join(fitted)}"
+        if validated:
+            return text + f"; validated on {len(validated)}: {', '.join(validated)}"
+        return text + "; not validated on another network"
+
+    def static_power_w(self) -> tuple[float, float] | None:
+        """(lowest, highest) static power per chip measured over the runs, or None where none measured it."""
+        values = [r.static_power_w for r in self.runs if r.static_power_w is not None]
+        return (min(values), max(values)) if values else None
+
+    def fitted_error(self, quantity: str) -> tuple[float, str]:
+        """(relative error, where it comes from) of the fitted part: the largest validation error of ``quantity``
+        (``time`` or ``energy``) where a validation run exists, else ``model_error``."""
+        key = {"time": "time_per_step", "energy": "dynamic_energy"}[quantity]
+        errors = [(abs(r.error_pct[key]) / 100, r.network) for r in self.runs if r.role == "validation"]
+        if errors:
+            value, network = max(errors)
+            return value, f"largest validation error ({network})"
+        return self.model_error[quantity].value, self.model_error[quantity].source
 
 
 LIMIT_UNITS = {
@@ -267,6 +358,14 @@ LOIHI2_UNCALIBRATED = HardwareProfile(
 """Loihi 2 with its cost figures at their priors (both scales 1): what ``benchmarks/loihi2_pilotnet.py`` fits."""
 
 PILOTNET_LIF = "PilotNet LIF (lava-dl benchmark)"
+SANA_FE = "SANA-FE (Boyle et al., IEEE TCAD 44(8) 2025)"
+PILOTNET_LIF_TIME_SHARES = {"synaptic_ops": 0.9703, "neuron_updates": 0.0293, "spikes_out": 0.0, "spikes_in": 0.0,
+                            "links": 0.0, "barrier": 0.0004}
+"""PilotNet LIF's streamed step time by term (:data:`snn_deploy.sims.uncertainty.TIME_PARTS`), computed by
+``uncertainty.time_shares`` with the stored scales (tests/test_uncertainty.py fails when they go stale)."""
+PILOTNET_LIF_ENERGY_SHARES = {"synaptic_ops": 0.8734, "neuron_updates_active": 0.046, "neuron_updates_inactive": 0.0716,
+                              "spike_delivery": 0.0011, "mesh_hops_east_west": 0.0072, "mesh_hops_north_south": 0.0008}
+"""PilotNet LIF's dynamic energy by component (:data:`snn_deploy.sims.cost.COMPONENTS`), computed likewise."""
 LOIHI2_CALIBRATION = Calibration(
     on=PILOTNET_LIF,
     time_scale=Figure(0.2187, "x", f"fitted by benchmarks/loihi2_pilotnet.py: measured 152.8 us per step "
@@ -281,6 +380,23 @@ LOIHI2_CALIBRATION = Calibration(
              "of the stored, rounded scales on that network and say nothing about other networks",
              "the measured run used another frame of the same data set (lava-dl's PilotNetDataset frame 100) than "
              "the image.npy the activity was counted on"),
+    uncertainty=Uncertainty(
+        runs=(MeasuredRun(PILOTNET_LIF, "fit", 0.232078, f"{LAVA_DL_BENCHMARK}: 408.91 inferences / s, 1.093544 mJ "
+                          "dynamic per inference, static 0.232078 W"),
+              MeasuredRun("PilotNet SDNN (lava-dl benchmark)", "static power", 0.281775,
+                          "lava-dl tutorials/lava/lib/dl/netx/pilotnet_sdnn/benchmark.ipynb (commit d825ac5): static "
+                          "0.281775 W on the same kind of board; frames streamed from the host (16.87 inferences / s, "
+                          "host-I/O bound), so its time and dynamic energy cannot validate the model")),
+        model_error={
+            "time": Figure(0.25, "fraction", f"{SANA_FE}: latency within 25 % of measured Loihi on three "
+                           "applications after calibration (no network validates this profile yet)", estimated=True),
+            "energy": Figure(0.12, "fraction", f"{SANA_FE}: energy within 12 % of measured Loihi on three "
+                             "applications after calibration (no network validates this profile yet)",
+                             estimated=True)},
+        time_shares=PILOTNET_LIF_TIME_SHARES, energy_shares=PILOTNET_LIF_ENERGY_SHARES,
+        shares_source="PilotNet LIF's step time by term and dynamic energy by component with the stored scales "
+                      "(activity of image.npy; tests/test_uncertainty.py recomputes them)",
+        core_checks={PILOTNET_LIF: (72, 74)}),
 )
 """Output of ``python benchmarks/loihi2_pilotnet.py`` (activity of image.npy, reset interval 16, 16 steps per
 inference), pasted here; the package never refits."""
