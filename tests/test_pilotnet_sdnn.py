@@ -58,9 +58,12 @@ def test_pilotnet_sdnn_imports_as_lava_dl_builds_it():
 def test_mapper_against_the_compilers_pilotnet_sdnn_table():
     """Second silicon check, the mapper unchanged since PilotNet LIF (72 cores against 74): every layer within one
     core of the Loihi 2 compiler's allocation and the total within 10 % of its 61."""
+    from snn_deploy.graph.profiles import LOIHI2_CALIBRATION, PILOTNET_SDNN
+
     ours, theirs = bench.sdnn_cores(TUTORIAL), bench.sdnn_compiler_cores()
     assert sum(theirs) == 61
     assert abs(sum(ours) - 61) <= 0.10 * 61 and all(abs(a - b) <= 1 for a, b in zip(ours, theirs)), (ours, theirs)
+    assert LOIHI2_CALIBRATION.uncertainty.core_checks[PILOTNET_SDNN] == (sum(ours), sum(theirs))  # the range's data
 
 
 def _sdnn_net(rng: np.random.Generator) -> list[dict]:
