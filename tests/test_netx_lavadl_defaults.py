@@ -27,6 +27,14 @@ def _dense_first(rng: np.random.Generator) -> list[dict]:
              "neuron": _cuba(vThMant=30, vDecay=128)}]
 
 
+def _dense_rec_first(rng: np.random.Generator) -> list[dict]:
+    """:func:`_dense_first` with a recurrent first layer (lava-dl's ``RecurrentDense``) whose bias fires it while the
+    pipeline fills."""
+    layers = _dense_first(rng)
+    layers[0].update(type=np.bytes_(b"dense_rec"), weight_rec=rng.integers(-50, 40, (6, 6)), bias=np.full(6, 90))
+    return layers
+
+
 def _with_tsample(path, steps: int = 16):
     import h5py
 
@@ -69,6 +77,25 @@ def test_export_records_the_reset_and_simulate_prints_it(tmp_path):
         assert result.exit_code == 0 and "state reset" in result.output and words in result.output, result.output
 
 
+def test_recurrent_dense_first_file_imports_with_lava_dls_defaults(tmp_path):
+    """A ``dense_rec`` first layer: the input port from its weight, no reset, the pipeline fill; its recurrent
+    synapse feeds the fill's spikes into step 0, in the simulator and in ONNX alike."""
+    import dataclasses
+
+    from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
+
+    path = _with_tsample(_write(tmp_path / "rec.net", _dense_rec_first(np.random.default_rng(0))))
+    graph = read_netx(path, steps=12)
+    assert graph.input.shape == (10, 1, 1) and graph.pipeline_fill and graph.reset_interval == 0
+    assert graph["fc-0.recurrent"].recurrent and graph.recurrent_synapses("fc-0")
+    x = torch.from_numpy((np.random.default_rng(1).uniform(0, 1, (12, 3, 10, 1, 1)) < 0.5).astype(np.float64))
+    ours = simulate(graph, x).spikes
+    onnx_spikes, _ = run_onnx(to_onnx(graph), graph, x)
+    assert int(ours["fc-0"].sum()) > 0 and all(torch.equal(ours[k], onnx_spikes[k]) for k in ours)
+    functional = simulate(dataclasses.replace(graph, pipeline_fill=False), x).spikes
+    assert not torch.equal(functional["fc-0"][0], ours["fc-0"][0])  # the fill's spikes reached step 0
+
+
 def _biased(path):
     layers = _small_net()
     layers[1]["bias"], layers[3]["bias"] = np.array([300, -50, 200]), np.arange(5) * 40
@@ -107,8 +134,8 @@ def test_lava_builder_runs_a_pipeline_fill(tmp_path):
 
 
 @pytest.mark.parametrize("layers, reason", [
-    ([{"type": np.bytes_(b"dense_rec"), "shape": np.array([4]), "weight": np.ones((4, 3)),
-       "weight_rec": np.ones((4, 4)), "neuron": _cuba()}], "recurrent dense"),
+    ([{"type": np.bytes_(b"dense_rec"), "shape": np.array([4]), "weight": np.ones((4, 3)), "delay": np.ones(4),
+       "weight_rec": np.ones((4, 4)), "neuron": _cuba()}], "recurrent dense with delays"),
     ([{"type": np.bytes_(b"conv"), "shape": np.array([3, 2, 2]), "weight": np.ones((3, 2, 3, 3)),
        "neuron": _cuba()}], "first conv layer without an input layer"),
     (_small_net()[:2] + [{"type": np.bytes_(b"pool"), "shape": np.array([3, 1, 1])},
@@ -144,11 +171,13 @@ def _lava_dl_defaults(path, frames: np.ndarray, steps: int) -> np.ndarray:
 
 
 @pytest.mark.lava
-def test_dense_first_without_reset_equals_lava_dls_defaults(tmp_path):
-    """Spike for spike over 40 steps (past tSample = 16) against lava-dl's own loader with its defaults, and the
-    registry's netx backend (`verify --backends sim,netx`) states the reset each side used."""
+@pytest.mark.parametrize("layers", [_dense_first, _dense_rec_first])
+def test_dense_first_without_reset_equals_lava_dls_defaults(tmp_path, layers):
+    """Spike for spike over 40 steps (past tSample = 16) against lava-dl's own loader with its defaults (also with
+    a biased recurrent first layer, whose pipeline-fill spikes feed back into step 0), and the registry's netx
+    backend (`verify --backends sim,netx`) states the reset each side used."""
     rng = np.random.default_rng(4)
-    path = _with_tsample(_write(tmp_path / "dense.net", _dense_first(rng)))
+    path = _with_tsample(_write(tmp_path / "dense.net", layers(rng)))
     graph = read_netx(path, steps=STEPS)
     frames = (rng.uniform(0, 1, (STEPS, 10)) < 0.5).astype(np.float64)
     ours = simulate(graph, torch.from_numpy(frames).reshape(STEPS, 1, 10, 1, 1)).spikes

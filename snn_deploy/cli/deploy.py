@@ -146,11 +146,13 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
 @click.option("--reset-interval", type=NON_NEGATIVE, help="netx input: zero every neuron's state every N steps, "
               "0 for never (default: what lava-dl's loader does with the file: no reset, except a file written by "
               "export --target netx, which records one per sample).")
+@click.option("--reset", type=click.Choice(["zero", "subtract"]), help="NIR input: what the network does to v after "
+              "a spike (the file does not say): zero (default, Loihi's) or subtract (refused: Loihi cannot).")
 @json_option("Also write what was exported (output, nodes, T, latency) as JSON")
 @exit_on_user_error
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-           force: bool, dt: float | None, steps: int | None, reset_interval: int | None,
+           force: bool, dt: float | None, steps: int | None, reset_interval: int | None, reset: str | None,
            json_path: Path | None) -> None:
     """Export MODEL (a snn-deploy model file, a lava-dl netx network, or a NIR graph from snnTorch, Norse,
     SpikingJelly, Sinabs, ...) for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
@@ -163,7 +165,7 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     check_outputs(output, inputs=[model_path], force=force, directory=suffix == ".loihi")
     check_outputs(json_file(json_path), inputs=[model_path], force=force, others=[output])
     graph = _export(model_path, target, output, dataset, data_dir, rewrites, rewrite_eval, eval_samples,
-                    input_on_host, force, dt, steps, reset_interval)
+                    input_on_host, force, dt, steps, reset_interval, reset)
     emit_json(json_path, {"schema_version": EXPORT_SCHEMA, "command": "export", "model": str(model_path),
                           "target": target, "output": str(output), "nodes": len(graph.nodes), "T": graph.T,
                           "neurons": int(sum(n.neurons for n in graph.of_kind(LIFNode))),
@@ -173,7 +175,7 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
 
 def _export(model_path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
             rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-            force: bool, dt: float | None, steps: int | None, reset_interval: int | None):
+            force: bool, dt: float | None, steps: int | None, reset_interval: int | None, reset: str | None):
     """What ``export`` does once its outputs are checked; returns the exported graph."""
     from snn_deploy.exporters import pipeline
     from snn_deploy.exporters.bundle import sha256
@@ -184,9 +186,12 @@ def _export(model_path: Path, target: str, output: Path, dataset: str | None, da
     if model_path.suffix.lower() == ".nir":
         if rewrites or rewrite_eval:
             raise UserError("--rewrite applies to snn-deploy model files, not to NIR graphs")
-        return _export_nir(model_path, target, output, dataset, data_dir, dt, steps, input_on_host, force)
-    if dt is not None or steps is not None:
-        raise UserError("--dt and --steps apply to NIR input files only")
+        if reset_interval is not None:
+            raise UserError("--reset-interval applies to lava-dl netx input files only (NIR input: --reset)")
+        return _export_nir(model_path, target, output, dataset, data_dir, dt, steps, input_on_host, force,
+                           reset)
+    if dt is not None or steps is not None or reset is not None:
+        raise UserError("--dt, --steps and --reset apply to NIR input files only")
     if reset_interval is not None and not looks_like_netx(model_path):
         raise UserError("--reset-interval applies to lava-dl netx input files only")
     if looks_like_netx(model_path):
@@ -221,7 +226,7 @@ def _export(model_path: Path, target: str, output: Path, dataset: str | None, da
 
 
 def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
-                dt: float | None, steps: int | None, input_on_host: bool, force: bool):
+                dt: float | None, steps: int | None, input_on_host: bool, force: bool, reset: str | None):
     """``export GRAPH.nir``: import (snn-deploy's own files exactly, others quantized), then write like a model."""
     from snn_deploy.exporters import nir_import, nir_io
     from snn_deploy.graph import profile
@@ -233,9 +238,9 @@ def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data
     if input_on_host and target in ("onnx", "netx"):
         raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement")
     if nir_io.written_by_snn_deploy_file(path):  # exact integers: the bundle's own reader and checks
-        if dt is not None or steps is not None:
-            raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T and dt; "
-                            "drop --dt and --steps")
+        if dt is not None or steps is not None or reset is not None:
+            raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T, dt and "
+                            "reset; drop --dt, --steps and --reset")
         graph, quantization = read_network(path), {"frontend": nir_import.OWN_FRONTEND}
     else:
         ir = nir_import.load(path)
@@ -245,7 +250,7 @@ def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data
             spec = Input(c, h, nir_import.import_steps(ir, steps))
             check_input_size((c, h, w), CALIBRATION_SAMPLES, spec.T, f"--calibrate {dataset}")
             calibration = dataset_tensors(spec, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
-        graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps)
+        graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps, reset=reset or "zero")
     hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
     graph = place_and_check(graph, hw, input_on_host=input_on_host)
     if target in ("loihi", "loihi1", "loihi2"):
