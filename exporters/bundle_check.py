@@ -229,7 +229,8 @@ def _node_problem(node: Any, shapes: dict[str, tuple[int, int, int]]) -> str | N
     elif isinstance(node, ReadoutNode):
         if len(ins) != 1 or ins[0] != node.shape:
             return f"input shapes {ins} differ from its shape {node.shape}"
-        if node.weight.ndim != 2 or node.weight.shape[1] != c or node.bias.shape != node.weight.shape[:1] \
+        if node.weight.ndim != 2 or node.weight.shape[1] not in (c, c * h * w) \
+                or node.bias.shape != node.weight.shape[:1] \
                 or not np.isfinite(node.weight).all() or not np.isfinite(node.bias).all():
             return f"weight {node.weight.shape} / bias {node.bias.shape} do not fit {c} channels or are not finite"
     return None
@@ -268,7 +269,7 @@ def check_graph(graph: Graph, where: str) -> None:
                         "15x the largest zoo model); it is crafted or far too large to simulate")
 
 
-def with_steps(graph: Graph, steps: int, option: str = "--steps") -> Graph:
+def with_steps(graph: Graph, steps: int, option: str = "--time-steps") -> Graph:
     """``graph`` run for ``steps`` steps, refused in one line unless ``steps`` lies in 1..:data:`MAX_T` and the
     work it implies stays within :data:`MAX_WORK` / :data:`MAX_STATE` (checked before anything is allocated)."""
     import dataclasses

@@ -19,11 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"models": "snn_deploy.models", "exporters": "snn_deploy.exporters", "sims": "snn_deploy.sims"}
 """Top-level folders installed under ``snn_deploy`` (pyproject's package-dir)."""
 CLI = "snn_deploy.cli"
-LAYERS = ("snn_deploy.cli", "snn_deploy.sims", "snn_deploy.exporters", "snn_deploy.training", "snn_deploy.models",
-          "snn_deploy.data", "snn_deploy.graph", "snn_deploy.fixedpoint")
-"""Top to bottom: each of these packages may import only those after it (the data flow: commands run the
-hardware model and backends, which read what the exporters produce from models, down to the graph and the
-arithmetic)."""
+LAYERS = ("snn_deploy.cli", "snn_deploy.workflows", "snn_deploy.sims", "snn_deploy.exporters", "snn_deploy.training",
+          "snn_deploy.models", "snn_deploy.data", "snn_deploy.graph", "snn_deploy.fixedpoint")
+"""Top to bottom: each of these packages may import only those after it (the data flow: commands call the
+workflows they share with the Python API, which run the hardware model and backends, which read what the
+exporters produce from models, down to the graph and the arithmetic)."""
 
 
 def node_of(module: str) -> str | None:

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from snn_deploy.fixedpoint import LIFState, lif_step_inplace, spike_product, split_heads
-from snn_deploy.fixedpoint.lif import float_dtype
-from snn_deploy.fixedpoint.sigma_delta import SigmaDeltaState, sigma_delta_step, state_fits
+from snn_deploy.fixedpoint.lif import Overflow, RegisterOverflows, float_dtype
+from snn_deploy.fixedpoint.sigma_delta import INT32, SigmaDeltaState, sigma_delta_step
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
     ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SigmaDeltaNode, SpikeProductNode, SumNode, conv_row_l1,
@@ -68,6 +68,26 @@ class EventCounts:
     """Per sum node: non-zero values (the graded spikes a relay sends)."""
     products: dict[str, dict[str, np.ndarray]]
     """Per spike product: the :data:`PRODUCT_COUNTS`."""
+    registers: dict[tuple[str, str], Overflow] = field(default_factory=dict)
+    """Per (LIF node, register) that overflowed: see :data:`REGISTERS` (counted by :func:`simulate` only)."""
+
+
+SIGMA_DELTA_REGISTERS = {
+    register: f"int32 {register} (Lava's SigmaDelta/Delta/Sigma models: declared 24-bit, held in int32, which "
+              "wraps; the simulator keeps int64, so later values differ from Lava's)"
+    for register in ("sigma", "activation", "residue")}
+"""The state registers of Lava's fixed-point sigma-delta models (``PySigmaDeltaModelFixed`` and its Delta / Sigma
+siblings: sigma, act, residue), checked after every step against the int32 their numpy arrays hold. Loihi 2's own
+widths for these registers are not published in Lava and are not checked."""
+REGISTERS = {"synaptic input": f"{L.A_IN_HW_BITS}-bit a_in (Lava's model adds it unwrapped)",
+             "current": f"{L.UV_BITS}-bit u (wraps, as in Lava's model)",
+             "voltage": f"{L.UV_BITS}-bit v (saturates, as in Lava's model)", **SIGMA_DELTA_REGISTERS}
+"""The registers the simulator checks at run time, and what Lava's fixed-point models do with a value beyond each.
+LIF (``PyLifModelBitAcc``): it declares a_in 16-bit but adds whatever the synapse sends (an int32 channel), wraps u
+to 24-bit two's complement and clips v to +-(2^23 - 1); the simulator does the same and counts. Sigma-delta
+populations: the :data:`SIGMA_DELTA_REGISTERS`."""
+LIF_REGISTERS = ("synaptic input", "current", "voltage")
+A_IN_MAX = (1 << (L.A_IN_HW_BITS - 1)) - 1
 
 
 def conv_sources(graph: Graph, conv: ConvNode) -> list[str]:
@@ -88,6 +108,8 @@ class SimResult:
     """Per synapse node (conv, spike product): synaptic operations at each step, summed over the batch ([T])."""
     overflow: dict[str, int] = field(default_factory=dict)
     """Per conv node: currents outside Lava's 24-bit Conv accumulator (where Lava would wrap)."""
+    registers: dict[tuple[str, str], Overflow] = field(default_factory=dict)
+    """Per (LIF node, register of :data:`REGISTERS`) that overflowed in this batch: count and worst magnitude."""
     traces: dict[str, MembraneTrace] = field(default_factory=dict)
     """Per LIF node asked for (``simulate(traces=...)``): its state after every step."""
     events: EventCounts | None = None
@@ -219,8 +241,22 @@ def _conv(kernel: ConvKernel, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray
     return currents.unflatten(0, (steps, batch)), kernel.synaptic_ops_per_step(events), overflow
 
 
+def _overflows(params, peak: int, bias: torch.Tensor, steps: int) -> RegisterOverflows | None:
+    """Counters for u and v where a bound cannot rule an overflow out (None: the step skips the check). u holds at
+    most ``(peak << 6)`` times the geometric sum of its decay; v, before the spike, at most the threshold plus u
+    and the bias above, and ``min(steps, 4096 / dv)`` times u and the bias below."""
+    decay_u, decay_v = params.decay_factors()
+    drive = peak << L.ACT_SHIFT
+    u_max = drive * min(steps, L.DECAY_UNITY / max(L.DECAY_UNITY - decay_u, 1))
+    b_max = int(bias.abs().max()) if bias.numel() else 0
+    v_max = max(params.threshold() + u_max + b_max,
+                (u_max + b_max) * min(steps, L.DECAY_UNITY / max(L.DECAY_UNITY - decay_v, 1)))
+    return RegisterOverflows.zero() if u_max >= L.UV_HALF or v_max > L.V_MAX else None
+
+
 def _lif(node: LIFNode, current: torch.Tensor | None, trace: bool = False, *, bias_payload: torch.Tensor | None = None,
-         resets: frozenset[int] = frozenset(), recurrent: tuple[ConvKernel, ...] = ()
+         resets: frozenset[int] = frozenset(), recurrent: tuple[ConvKernel, ...] = (),
+         registers: dict[tuple[str, str], Overflow] | None = None
          ) -> tuple[torch.Tensor, np.ndarray, MembraneTrace | None]:
     """Spikes (bool [T, B, C, H, W]) of a LIF population driven by ``current`` [T, B, C, H, W] (None: no synaptic
     input) and, for a bias-driven input layer, ``bias_payload`` (integers [T, B, C, H, W] added to its bias
@@ -228,12 +264,14 @@ def _lif(node: LIFNode, current: torch.Tensor | None, trace: bool = False, *, bi
     where that is exact for these inputs (:func:`float_dtype`), else float64 (exact for every Loihi integer, and
     faster than int64); every step updates it in place; it is zeroed before the steps in ``resets``.
     ``recurrent``: the population's recurrent synapses, whose currents from step t - 1's spikes join step t's input
-    (also across a reset: the synapse delivers what it received, as Lava's Dense does)."""
+    (also across a reset: the synapse delivers what it received, as Lava's Dense does). Values beyond the
+    :data:`REGISTERS` are added to ``registers`` (per (layer, register)), in the same pass (the synaptic input with
+    its recurrent currents, as the neuron's one input port sums them)."""
     params = node.params()
     if current is None:
         current = torch.zeros(bias_payload.shape, dtype=torch.float32)
-    feedback = sum(k.row_l1 << k.node.weight_exp for k in recurrent)
-    dtype = float_dtype(params, _max_abs(current) + feedback)
+    peak = _max_abs(current) + sum(k.row_l1 << k.node.weight_exp for k in recurrent)
+    dtype = float_dtype(params, peak)
     bias = params.bias().to(dtype)
     if bias_payload is not None:
         mant = params.bias_mant + bias_payload.to(torch.int64)
@@ -244,36 +282,53 @@ def _lif(node: LIFNode, current: torch.Tensor | None, trace: bool = False, *, bi
     state = LIFState.zeros(current.shape[1:], dtype=dtype)
     spikes = torch.empty(current.shape, dtype=dtype)
     us, vs = (torch.empty(current.shape, dtype=dtype) for _ in range(2)) if trace else (None, None)
+    overflow = _overflows(params, peak, bias, current.shape[0]) if registers is not None else None
+    a_in_found = Overflow() if registers is not None and peak > A_IN_MAX else None
+    if a_in_found is not None and not recurrent:  # the whole input at once; with a loop, step by step below
+        a_in_found.tally(current, -A_IN_MAX, A_IN_MAX)
     for t in range(current.shape[0]):
         if t in resets:
             state.reset()
         a_in = current[t]
         if recurrent and t:
             a_in = a_in.to(dtype) + sum(k.currents(spikes[t - 1]).to(dtype) for k in recurrent)
-        lif_step_inplace(state, a_in, params, bias if bias_payload is None else bias[t], spikes[t])
+        if a_in_found is not None and recurrent:
+            a_in_found.tally(a_in, -A_IN_MAX, A_IN_MAX)
+        lif_step_inplace(state, a_in, params, bias if bias_payload is None else bias[t], spikes[t], overflow)
         if trace:
             us[t], vs[t] = state.u, state.v
+    if a_in_found is not None and a_in_found.count:
+        registers[(node.name, "synaptic input")] = a_in_found
+    for register, found in ((("current", overflow.current), ("voltage", overflow.voltage)) if overflow else ()):
+        if found.count:
+            registers[(node.name, register)] = found
     recorded = MembraneTrace(us.to(torch.int64), vs.to(torch.int64)) if trace else None
     return spikes.to(torch.bool), _count(spikes.flatten(1)).to(torch.int64).numpy(), recorded
 
 
-def _sigma_delta(node: SigmaDeltaNode, a_in: torch.Tensor, trace: bool
-                 ) -> tuple[torch.Tensor, np.ndarray, MembraneTrace | None, bool]:
+def _sigma_delta(node: SigmaDeltaNode, a_in: torch.Tensor, trace: bool,
+                 registers: dict[tuple[str, str], Overflow] | None = None
+                 ) -> tuple[torch.Tensor, np.ndarray, MembraneTrace | None]:
     """Graded payloads (int64 [T, B, C, H, W]) of a sigma-delta population fed ``a_in`` (exact integers, [T, B, C, H,
-    W]), its messages per step, (with ``trace``) sigma and act after every step, and whether its state stayed in
-    Lava's int32 (:func:`~snn_deploy.fixedpoint.sigma_delta.state_fits`)."""
+    W]), its messages per step and (with ``trace``) sigma and act after every step. State values beyond Lava's
+    int32 (:data:`SIGMA_DELTA_REGISTERS`) are added to ``registers`` (per (layer, register))."""
     params = node.sigma_delta_params()
     a_in = a_in.to(torch.int64)
     state = SigmaDeltaState.zeros(a_in.shape[1:])
     out = torch.empty(a_in.shape, dtype=torch.int64)
     sigma, act = (torch.empty(a_in.shape, dtype=torch.int64) for _ in range(2)) if trace else (None, None)
-    fits = True
+    found = {register: Overflow() for register in SIGMA_DELTA_REGISTERS} if registers is not None else None
     for t in range(a_in.shape[0]):
         out[t] = sigma_delta_step(state, a_in[t], params)
-        fits = fits and state_fits(state)
+        if found is not None:
+            for register, value in zip(SIGMA_DELTA_REGISTERS, (state.sigma, state.act, state.residue)):
+                found[register].tally(value, *INT32)
         if trace:
             sigma[t], act[t] = state.sigma, state.act
-    return out, _events_per_step(out), MembraneTrace(sigma, act) if trace else None, fits
+    for register, overflow in (found or {}).items():
+        if overflow.count:
+            registers[(node.name, register)] = overflow
+    return out, _events_per_step(out), MembraneTrace(sigma, act) if trace else None
 
 
 def _delayed(x: torch.Tensor) -> torch.Tensor:
@@ -360,15 +415,18 @@ def count_events(graph: Graph, payload: torch.Tensor, spikes: dict[str, torch.Te
 
 
 def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
-             traces: set[str] | None = None, counts: bool = False, lava_time: bool = False) -> SimResult:
+             traces: set[str] | None = None, counts: bool = False, lava_time: bool = False,
+             check_registers: bool = True) -> SimResult:
     """Run a batch through ``graph``. ``record``: LIF node names whose spikes to keep (default: all);
     ``traces``: LIF node names whose membrane state (u, v) to keep at every step (default: none); ``counts``:
-    also count the activity the hardware sees (:class:`EventCounts`) in the same pass.
+    also count the activity the hardware sees (:class:`EventCounts`) in the same pass; ``check_registers``: count
+    the values beyond the :data:`REGISTERS` (off only to measure what the count costs, benchmarks/sim_speed.py).
 
     A graph with :attr:`~Graph.pipeline_fill` runs on Lava's time axis: the input padded with zeros for the
     pipeline depth D, every synapse one step late, every population from the first step; each node's steps are
     then read at its depth (its functional steps). ``lava_time`` keeps the whole axis instead (T + D steps, index
-    i = Lava's time step i + 1), as Lava's probes record it."""
+    i = Lava's time step i + 1), as Lava's probes record it. Registers are counted over the whole axis (the
+    pipeline-fill steps run on the hardware too)."""
     payload = input_sequence(graph, x)
     steps = payload.shape[0]
     fill = graph.pipeline_fill or lava_time
@@ -393,7 +451,8 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
     spike_counts: dict[str, np.ndarray] = {}
     sops: dict[str, np.ndarray] = {}
     overflow: dict[str, int] = {}
-    events = EventCounts(_sent_events(graph, payload), spike_counts, {}, {}, {}) if counts else None
+    registers: dict[tuple[str, str], Overflow] = {}
+    events = EventCounts(_sent_events(graph, payload), spike_counts, {}, {}, {}, registers) if counts else None
     sources: dict[str, torch.Tensor] = {graph.input.name: payload}  # spike sources of convs, while counting
     graded: dict[str, torch.Tensor] = {}
     for node in graph.nodes:
@@ -418,9 +477,8 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
                         _as_float(sources[source] != 0, torch.float32))
         elif isinstance(node, SigmaDeltaNode):
             a_in = inputs[0] if len(inputs) == 1 else _add(inputs, sum(bounds[i] for i in node.inputs))
-            values[node.name], spike_counts[node.name], trace, fits = _sigma_delta(node, a_in, node.name in traces)
-            if not fits:
-                overflow[node.name] = 1
+            values[node.name], spike_counts[node.name], trace = _sigma_delta(
+                node, a_in, node.name in traces, registers if check_registers else None)
             if trace is not None:
                 kept[node.name] = trace
             if node.name in record:
@@ -436,7 +494,7 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
             recurrent = tuple(ConvKernel(c, node.shape) for c in graph.recurrent_synapses(node.name))
             values[node.name], spike_counts[node.name], trace = _lif(
                 node, current, node.name in traces, bias_payload=inputs[0] if bias_driven else None,
-                resets=resets, recurrent=recurrent)
+                resets=resets, recurrent=recurrent, registers=registers if check_registers else None)
             if trace is not None:
                 kept[node.name] = trace
             if node.name in record:
@@ -458,7 +516,7 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
         else:
             raise TypeError(f"simulator has no rule for node kind {node.kind!r}")
     readout = graph.classifier
-    result = SimResult(spikes, None, spike_counts, sops, overflow, kept, events, graded)
+    result = SimResult(spikes, None, spike_counts, sops, overflow, registers, kept, events, graded)
     if fill and not lava_time:
         _functional_window(graph, result, steps)
         if readout is not None:
@@ -499,8 +557,10 @@ def _lag(graph: Graph, name: str) -> int:
 
 
 def readout_logits(readout: ReadoutNode, features: torch.Tensor) -> torch.Tensor:
-    """The host-side classifier: mean of the readout input [T, B, C, H, W] over tokens and steps, then affine."""
-    pooled = features.to(torch.float64).flatten(3).mean(3).mean(0)
+    """The host-side classifier: mean of the readout input [T, B, C, H, W] over tokens (unless the readout reads
+    every neuron, :attr:`ReadoutNode.per_neuron`) and steps, then affine."""
+    features = features.to(torch.float64)
+    pooled = (features.flatten(2) if readout.per_neuron else features.flatten(3).mean(3)).mean(0)
     return pooled @ torch.from_numpy(readout.weight).T + torch.from_numpy(readout.bias)
 
 

@@ -97,23 +97,23 @@ def test_pilotnet_cli_export_and_simulate_on_the_image(tmp_path):
     plain = tmp_path / "plain.loihi"  # lava-dl's default: no reset, layers run on their biases from Lava's step 1
     result = runner.invoke(cli, ["export", str(PILOTNET / "network.net"), "-o", str(plain)])
     assert result.exit_code == 0 and "state reset: none" in result.output, result.output
-    result = runner.invoke(cli, ["verify", str(plain), "--backends", "sim,onnx", "--input",
-                                 str(PILOTNET / "image.npy"), "--layout", "whc", "--steps", "4"])
+    result = runner.invoke(cli, ["verify", str(plain), "--backend", "sim,onnx", "--input",
+                                 str(PILOTNET / "image.npy"), "--layout", "whc", "--time-steps", "4"])
     assert result.exit_code == 0 and "all backends agree" in result.output, result.output
     bundle = tmp_path / "pilotnet.loihi"  # Intel's setting: every sample of 16 steps from zero state
     result = runner.invoke(cli, ["export", str(PILOTNET / "network.net"), "-o", str(bundle), "--reset-interval", "16"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(cli, ["simulate", str(bundle), "--input", str(PILOTNET / "image.npy"), "--layout", "whc",
-                                 "--steps", "16", "--json", str(tmp_path / "run.json")])
+                                 "--time-steps", "16", "--json", str(tmp_path / "run.json")])
     assert result.exit_code == 0, result.output
     assert "none (no classifier readout, or no labels)" in result.output
     import json
     report = json.loads((tmp_path / "run.json").read_text())
     assert report["run"]["accuracy"] is None and report["run"]["samples"] == 1
-    result = runner.invoke(cli, ["verify", str(bundle), "--backends", "sim,onnx", "--input",
+    result = runner.invoke(cli, ["verify", str(bundle), "--backend", "sim,onnx", "--input",
                                  str(PILOTNET / "image.npy"), "--layout", "whc"])
     assert result.exit_code == 0 and "all backends agree" in result.output, result.output
-    result = runner.invoke(cli, ["verify", str(bundle), "--backends", "sim,lava", "--input",
+    result = runner.invoke(cli, ["verify", str(bundle), "--backend", "sim,lava", "--input",
                                  str(PILOTNET / "image.npy"), "--layout", "whc"])
     assert result.exit_code == 2 and "bias-driven input (image)" in result.output
 

@@ -73,7 +73,7 @@ def test_export_records_the_reset_and_simulate_prints_it(tmp_path):
         import json
         assert json.loads((out / "manifest.json").read_text())["reset_interval"] == recorded
         np.save(tmp_path / "x.npy", np.ones((2, 4, 4)))
-        result = runner.invoke(cli, ["simulate", str(out), "--input", str(tmp_path / "x.npy"), "--steps", "20"])
+        result = runner.invoke(cli, ["simulate", str(out), "--input", str(tmp_path / "x.npy"), "--time-steps", "20"])
         assert result.exit_code == 0 and "state reset" in result.output and words in result.output, result.output
 
 
@@ -178,7 +178,7 @@ def _lava_dl_defaults(path, frames: np.ndarray, steps: int) -> np.ndarray:
 def test_dense_first_without_reset_equals_lava_dls_defaults(tmp_path, layers):
     """Spike for spike over 40 steps (past tSample = 16) against lava-dl's own loader with its defaults (also with
     a biased recurrent first layer, whose pipeline-fill spikes feed back into step 0), and the registry's netx
-    backend (`verify --backends sim,netx`) states the reset each side used."""
+    backend (`verify --backend sim,netx`) states the reset each side used."""
     rng = np.random.default_rng(4)
     path = _with_tsample(_write(tmp_path / "dense.net", layers(rng)))
     graph = read_netx(path, steps=STEPS)
@@ -189,8 +189,8 @@ def test_dense_first_without_reset_equals_lava_dls_defaults(tmp_path, layers):
     assert theirs.any() and np.array_equal(ours["fc-1"][:, 0, :, 0, 0].numpy(), theirs != 0)
     np.save(tmp_path / "x.npy", frames.reshape(STEPS, 10, 1, 1))
     import json
-    result = CliRunner().invoke(cli, ["verify", str(path), "--backends", "sim,netx", "--input",
-                                      str(tmp_path / "x.npy"), "--steps", str(STEPS), "--json",
+    result = CliRunner().invoke(cli, ["verify", str(path), "--backend", "sim,netx", "--input",
+                                      str(tmp_path / "x.npy"), "--time-steps", str(STEPS), "--json",
                                       str(tmp_path / "v.json")])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "v.json").read_text())

@@ -164,3 +164,25 @@ def test_lava_builder_runs_sdnn_as_the_simulator(tmp_path):
     for name, payloads in expected.items():
         assert torch.equal(got[name], payloads), name
     assert int(got["fc-0"].abs().sum()) > 0
+
+
+def test_sigma_delta_state_beyond_int32_is_counted_as_a_register_overflow(tmp_path):
+    """Lava's fixed-point sigma-delta models hold sigma, act and residue in int32 (numpy wraps beyond it): the
+    simulator counts every state value past int32, per layer and register, in the same pass; in range, nothing."""
+    from snn_deploy.fixedpoint.sigma_delta import INT32
+
+    layers = _sdnn_net(np.random.default_rng(7))
+    layers[1]["weight"] = layers[1]["weight"] * 60  # conv-0's sums of full-scale payloads pass 2^31
+    graph = read_netx(_write(tmp_path / "sdnn.net", layers), steps=6)
+    small = torch.from_numpy(np.random.default_rng(2).integers(-40, 41, (6, 2, 2, 5, 5)).astype(np.float64))
+    assert simulate(graph, small).registers == {}
+    big = torch.full((6, 2, 2, 5, 5), float((1 << 19) - 1))
+    names = [n.name for n in graph.of_kind(SigmaDeltaNode)]
+    result = simulate(graph, big, traces=set(names), lava_time=True)  # counted over every step Lava runs
+    lo, hi = INT32
+    for register, trace in (("sigma", "u"), ("activation", "v")):
+        beyond = {name: int(((getattr(t, trace) < lo) | (getattr(t, trace) > hi)).sum())
+                  for name, t in result.traces.items()}
+        found = {layer: f.count for (layer, r), f in result.registers.items() if r == register}
+        assert found and found == {name: n for name, n in beyond.items() if n}
+    assert all(found.worst > hi for found in result.registers.values())

@@ -15,8 +15,8 @@ state_exp`` (netx: 6 + 6) and per-neuron integer state sigma, act, residue:
 ``>>`` is numpy's arithmetic shift (rounds toward minus infinity). The output is the graded payload the next
 synapse multiplies by its weights: the activation change in units of ``2^-spike_exp``. A ``sigma`` layer (netx's
 ``sigma_output``) only accumulates: out = sigma. netx sets no cumulative error (``cum_error=False``) and no other
-activation than ReLU. Lava's Python models keep every value in int32 without clipping; :func:`state_fits` says
-whether a run stayed within that (a value beyond it would wrap in Lava).
+activation than ReLU. Lava's Python models keep every value in int32 without clipping (:data:`INT32`; a value
+beyond it wraps in Lava; the simulator counts such values as register overflows).
 """
 
 from __future__ import annotations
@@ -95,10 +95,3 @@ def sigma_delta_step(state: SigmaDeltaState, a_in: torch.Tensor, params: SigmaDe
     state.residue = delta - sent
     state.act = x
     return sent >> params.state_exp
-
-
-def state_fits(state: SigmaDeltaState) -> bool:
-    """Whether every state value lies in int32, where Lava's model keeps it (beyond it Lava would wrap)."""
-    lo, hi = INT32
-    return all(int(t.min()) >= lo and int(t.max()) <= hi for t in (state.sigma, state.act, state.residue)
-               if t.numel())
