@@ -19,7 +19,13 @@ synaptic delay (``DelaySparse``), so every input shows the same functional step 
 A recurrent conv is a ``Dense`` from its ``LIFReset`` back to it (the synapse's one-step latency is the recurrent
 edge's delay); such a network runs one sample per runtime (:func:`_one_by_one`). Its LIFs also start without
 biases, each given its bias when the sample's step 0 reaches it (:attr:`LavaNetwork.biases`): a layer firing on
-its bias while the pipeline fills would otherwise feed those spikes back into step 0.
+its bias while the pipeline fills would otherwise feed those spikes back into step 0. A pipeline-fill graph keeps
+its biases from the first step: there the fill is part of the graph (the simulator feeds those spikes back too).
+
+Sigma-delta populations (lava-dl netx's SDNN layers) become Lava's ``Delta``, ``SigmaDelta`` or ``Sigma``, which
+have no reset; their graphs are pipeline-fill graphs (:attr:`Graph.pipeline_fill`), built with plain ``LIF`` and
+run one sample per runtime from Lava's first step, as lava-dl's own loader runs them. Their graded payloads come
+back (int64) where a LIF's spikes do.
 
 Samples run back to back in one runtime: sample ``i`` occupies input steps ``[i T, (i + 1) T)``. Every LIF zeroes
 ``u`` and ``v`` when functional step 0 of a sample reaches it (:func:`reset_offset`); the coincidence, relay and
@@ -52,13 +58,15 @@ from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.source import RingBuffer as Source
 from lava.proc.lif.process import LIF, LIFReset
 from lava.proc.prodneuron.process import ProdNeuron
+from lava.proc.sdn.process import Delta, Sigma, SigmaDelta
 from lava.proc.sparse.process import DelaySparse, Sparse
 
 from snn_deploy.console import progress as console_progress
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import conv_step, lif_run
 from snn_deploy.fixedpoint.synapse import quantize_weights, torch_conv_weight_to_lava, torch_image_to_lava
-from snn_deploy.graph import ConvNode, Graph, LIFNode, Shape, refuse_features
+from snn_deploy.graph import ConvNode, Graph, LIFNode, Shape, SigmaDeltaNode, refuse_features
+from snn_deploy.graph.checks import PIPELINE_FILL, SIGMA_DELTA
 from snn_deploy.graph.hardware import COINCIDENCE, Lowering, Population, Projection, conv_pairs, lower, sparse_pairs
 from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog, within
 
@@ -67,6 +75,8 @@ Progress = Callable[[int, int], None]
 
 MAX_CONV_GROUPS = 127
 """Lava's Conv model stores ``groups`` as int8: more groups wrap and its process hangs."""
+SUPPORTED = ("recurrent synapses", SIGMA_DELTA, PIPELINE_FILL)
+"""The netx features (``graph.checks.netx_features``) the builder computes."""
 PRODUCTS, SUMS = "neurons", "relay"
 """The lowering built: Loihi 2's (graded spikes): coincidence neurons for spike products, relays for sums."""
 
@@ -211,15 +221,37 @@ def _sparse(graph: Graph, pop: Population, proj: Projection, delay: int, graded:
     return Sparse(**common)
 
 
+def _lif(node: LIFNode, depth: int, steps: int, fill: bool, biased: bool = True) -> LIF:
+    """LIFReset zeroing the state when each sample reaches the layer; a plain LIF in a pipeline-fill graph (one
+    sample per run, every layer from the first time step, as lava-dl's netx without a reset). ``biased``: False
+    builds it without bias (set later, see :attr:`LavaNetwork.biases`)."""
+    shape = lava_shape(node.shape)
+    common = dict(shape=shape, du=node.du, dv=node.dv, vth=node.vth,
+                  bias_mant=np.broadcast_to(node.bias_mant if biased else 0, shape).copy(),
+                  bias_exp=np.broadcast_to(node.bias_exp, shape).copy())
+    if fill:
+        return LIF(**common)
+    return LIFReset(**common, reset_interval=steps, reset_offset=reset_offset(depth, steps))
+
+
+def _sigma_delta(node: SigmaDeltaNode) -> Delta | Sigma | SigmaDelta:
+    """Lava's sdn process of a sigma-delta population, as lava-dl's netx builds it (ReLU, no cumulative error)."""
+    shape = lava_shape(node.shape)
+    if node.mode == "sigma":
+        return Sigma(shape=shape)
+    exps = dict(vth=node.vth, spike_exp=node.spike_exp, state_exp=node.state_exp)
+    if node.mode == "delta":
+        return Delta(shape=shape, **exps)
+    return SigmaDelta(shape=shape, bias=np.broadcast_to(np.asarray(node.bias_mant), shape).copy(), **exps)
+
+
 def _population(pop: Population, graph: Graph, depth: int, biased: bool) -> AbstractProcess:
     flat = (pop.neurons,)
     if pop.kind == "lif":
         node = graph[pop.node]
-        shape = lava_shape(node.shape)
-        return LIFReset(shape=shape, du=node.du, dv=node.dv, vth=node.vth,
-                        bias_mant=np.broadcast_to(node.bias_mant if biased else 0, shape).copy(),
-                        bias_exp=np.broadcast_to(node.bias_exp, shape).copy(),
-                        reset_interval=graph.T, reset_offset=reset_offset(depth, graph.T))
+        if isinstance(node, SigmaDeltaNode):
+            return _sigma_delta(node)
+        return _lif(node, depth, graph.T, graph.pipeline_fill, biased)
     if pop.kind == "and":
         return LIF(shape=flat, **COINCIDENCE)
     if pop.kind in ("sum", "kv"):
@@ -272,7 +304,9 @@ def _in(process: AbstractProcess, index: int) -> InPort:
 
 def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
     """The Lava network for ``graph`` fed integer ``payload`` [T, B, C, H, W] (``snn_deploy.graph.input_sequence``)."""
-    refuse_features(graph, "the Lava builder", supported=("recurrent synapses",))
+    refuse_features(graph, "the Lava builder", supported=SUPPORTED)
+    if graph.pipeline_fill and np.asarray(payload).shape[1] > 1:
+        raise ValueError("a pipeline-fill graph runs one sample per Lava run (run() splits the batch)")
     payload = np.asarray(payload)
     expected = (graph.T, graph.input.shape)
     if payload.ndim != 5 or (payload.shape[0], tuple(payload.shape[2:])) != expected:
@@ -292,19 +326,22 @@ def _network(lowering: Lowering, pops: Iterable[Population], depths: dict[str, i
     lifs = [p for p in pops if p.kind == "lif"]
     lif_depth = max((depths[p.name] for p in lifs), default=0)
     total = samples * graph.T + lif_depth
-    graded = {graph.input.name, *(p.name for p in lowering.populations if p.graded)}
+    graded = {graph.input.name, *(p.name for p in lowering.populations if p.graded),
+              *(n.name for n in graph.of_kind(SigmaDeltaNode))}
     names = {p.name for p in pops}
     processes: dict[str, AbstractProcess] = {}
     for pop in pops:
         for proj in pop.projections:
             if proj.source not in names and proj.kind != "recurrent" and proj.source not in processes:
                 processes[proj.source] = _frames(values[proj.source], total)
-    recurrent = any(p.kind == "recurrent" for pop in lifs for p in pop.projections)
+    # biases wait for step 0 where recurrent synapses would feed fill spikes into it; a pipeline-fill graph
+    # computes those spikes (lava-dl's netx does the same)
+    deferred = not graph.pipeline_fill and any(p.kind == "recurrent" for pop in lifs for p in pop.projections)
     biases: dict[int, list[LIFNode]] = {}
     synapses: list[AbstractProcess] = []
     for pop in pops:
-        neuron = processes[pop.name] = _population(pop, graph, depths[pop.name], biased=not recurrent)
-        if recurrent and pop.kind == "lif" and graph[pop.node].bias_mant.any():
+        neuron = processes[pop.name] = _population(pop, graph, depths[pop.name], biased=not deferred)
+        if deferred and pop.kind == "lif" and graph[pop.node].bias_mant.any():
             biases.setdefault(depths[pop.name] + 1, []).append(graph[pop.node])
         for index, proj in enumerate(pop.projections):
             source = processes[proj.source]
@@ -334,7 +371,7 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
     :func:`snn_deploy.watchdog.timeout_from_env`), ends the run with a :class:`UserError` instead of Lava's hang.
     """
     limit = timeout_s if timeout_s is not None else timeout_from_env()
-    if any(n.recurrent for n in graph.of_kind(ConvNode)) and np.shape(payload)[1] > 1:
+    if (graph.pipeline_fill or any(n.recurrent for n in graph.of_kind(ConvNode))) and np.shape(payload)[1] > 1:
         return _one_by_one(graph, payload, progress, limit)
     start = time.perf_counter()
     net = build(graph, payload)
@@ -367,7 +404,9 @@ def _execute(net: LavaNetwork, progress: Progress | None, limit: float) -> tuple
                                 np.broadcast_to(lif.bias_mant, lava_shape(lif.shape)).copy())
                         source.run(condition=RunSteps(num_steps=chunk))
                         for name, recorder in net.recorders.items():
-                            frames[name].append(np.stack([recorder.receive() for _ in range(chunk)]).astype(np.uint8))
+                            received = np.stack([recorder.receive() for _ in range(chunk)])
+                            graded = isinstance(graph[name], SigmaDeltaNode)  # payloads, not spikes
+                            frames[name].append(received.astype(np.int64 if graded else np.uint8))
                         done += chunk
                         advance(chunk)
                         if progress:
@@ -403,11 +442,11 @@ def run_layers(graph: Graph, payload: np.ndarray | torch.Tensor, recorded: dict[
     the sum of its summands. Returns each LIF's own spikes, which equal a whole run's when every layer's inputs are
     the ones recorded. ``progress`` is called with (layers done, layers); without it a bar with an ETA is drawn.
     ``budget_s``: no layer starts after that many seconds; the spikes returned are the layers done."""
-    refuse_features(graph, "the Lava builder", supported=("recurrent synapses",))
+    refuse_features(graph, "the Lava builder", supported=SUPPORTED)
     payload = np.asarray(payload)
     limit = timeout_s if timeout_s is not None else timeout_from_env()
     samples = payload.shape[1]
-    if any(n.recurrent for n in graph.of_kind(ConvNode)) and samples > 1:
+    if (graph.pipeline_fill or any(n.recurrent for n in graph.of_kind(ConvNode))) and samples > 1:
         if budget_s is not None:
             raise UserError("a time budget applies to one sample of a recurrent network at a time")
         runs = [run_layers(graph, payload[:, i:i + 1], {n: np.asarray(s)[:, i:i + 1] for n, s in recorded.items()},
@@ -445,7 +484,8 @@ def run_layers(graph: Graph, payload: np.ndarray | torch.Tensor, recorded: dict[
 
 def _one_by_one(graph: Graph, payload: np.ndarray | torch.Tensor, progress: Progress | None, limit: float) -> LavaRun:
     """One runtime per sample: a recurrent Dense delivers the last step's spikes of a sample after LIFReset's reset,
-    into the next sample, where the functional graph (and a fresh chip) starts from nothing."""
+    into the next sample, where the functional graph (and a fresh chip) starts from nothing; a pipeline-fill graph
+    runs each sample from Lava's first step."""
     runs = [run(graph, payload[:, i:i + 1], progress=progress, timeout_s=limit) for i in range(np.shape(payload)[1])]
     spikes = {name: torch.cat([r.spikes[name] for r in runs], 1) for name in runs[0].spikes}
     return LavaRun(spikes, sum(r.steps for r in runs), sum(r.compile_s for r in runs), sum(r.run_s for r in runs),

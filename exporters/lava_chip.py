@@ -2,7 +2,8 @@
 
 Lava's archived Loihi 2 documentation lists the processes with neurocore (or host I/O) implementations that
 ``Loihi2HwCfg`` compiles: LIF neurons (``LIF``, ``LIFReset``, ``LIFRefractory``), sigma-delta neurons
-(``SigmaDelta``, ``ActivationDelta``), the graded vector neurons (``GradedVec``, ``GradedReluVec``, ``ProdNeuron``),
+(``SigmaDelta``, ``Sigma``, ``Delta``, ``ActivationDelta``), the graded vector neurons (``GradedVec``,
+``GradedReluVec``, ``ProdNeuron``),
 the synapses ``Dense``, ``Sparse``, ``Conv`` and their delayed forms ``DelayDense`` / ``DelaySparse``, and the
 host I/O of ``lava.proc.io`` that the host side of a chip run uses (``RingBuffer`` sources, ``Extractor`` /
 ``Injector`` adapters). A custom process with only a CPU model would run on the host under ``Loihi2HwCfg`` or fail
@@ -18,8 +19,8 @@ import numpy as np
 from snn_deploy.errors import UserError
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode
 
-NEUROCORE = ("LIF", "LIFReset", "LIFRefractory", "SigmaDelta", "ActivationDelta", "GradedVec", "GradedReluVec",
-             "ProdNeuron", "Dense", "Sparse", "Conv", "DelayDense", "DelaySparse")
+NEUROCORE = ("LIF", "LIFReset", "LIFRefractory", "SigmaDelta", "Sigma", "Delta", "ActivationDelta", "GradedVec",
+             "GradedReluVec", "ProdNeuron", "Dense", "Sparse", "Conv", "DelayDense", "DelaySparse")
 """Process classes (``lava.proc``) with Loihi 2 neurocore implementations."""
 HOST_IO = ("RingBuffer", "Extractor", "Injector")
 """``lava.proc.io`` processes: the host side of a chip run (spikes in, spikes out)."""

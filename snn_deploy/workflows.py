@@ -146,11 +146,13 @@ def report_data(analysis: Analysis, bundle: Bundle, inputs: Inputs) -> dict[str,
 
 def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | list[str] | None = None,
            samples: int = 32, calibrate: str | None = None, data_dir: str | Path | None = None,
-           per_layer: bool = False) -> VerifyReport:
+           reset_interval: int | None = None, per_layer: bool = False) -> VerifyReport:
     """Run the same inputs through every backend named (the first is the reference) and compare every layer's
     spikes. ``model``: a model file (path or loaded; torch, sim, lava, onnx; a data set), a bundle (directory or
     loaded) or a lava-dl netx file (the graph-only backends, and netx for the file; a data set or an array).
-    ``per_layer``: Lava runs one layer at a time, driven by the simulator's recorded spikes (sim before lava)."""
+    ``reset_interval``: a netx file's state reset (``read_netx``; default lava-dl's: none). The report states the
+    reset each backend ran with (:attr:`~snn_deploy.sims.verify.VerifyReport.resets`). ``per_layer``: Lava runs
+    one layer at a time, driven by the simulator's recorded spikes (sim before lava)."""
     from snn_deploy.exporters.bundle import Bundle, load_bundle
     from snn_deploy.exporters.bundle_check import with_steps
     from snn_deploy.exporters.netx_import import looks_like_netx, read_netx
@@ -166,6 +168,9 @@ def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | 
             model = load_bundle(model)
     else:
         netx = False
+    if reset_interval is not None and not netx:
+        raise UserError("--reset-interval applies to a netx file" + (
+            "; a bundle keeps the reset it was exported with" if isinstance(model, Bundle) else ""))
     if isinstance(model, Bundle) or netx:
         default = f"sim,{registry.NETX}" if netx else "sim,onnx"
         allowed = [*registry.names(graph_only=True), *([registry.NETX] if netx else [])]
@@ -173,7 +178,7 @@ def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | 
         if len(chosen) < 2 or any(b not in allowed for b in chosen):
             raise UserError(f"--backend for a {'netx network' if netx else 'bundle'} needs two or more of "
                             f"{', '.join(allowed)} (no torch model exists); got {','.join(chosen)!r}")
-        graph = read_netx(model) if netx else model.graph
+        graph = read_netx(model, reset_interval=reset_interval) if netx else model.graph
         if inputs.dataset is not None:  # every backend holds the whole run's inputs at once
             graph = with_steps(graph, inputs.steps) if inputs.steps is not None else graph
             check_input_size(graph.input.shape, samples, graph.T, f"--dataset {inputs.dataset}")

@@ -134,13 +134,17 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
               "file's dt, else 1e-4, snnTorch's; Norse files: the square of Norse's dt). See docs/nir_mapping.md.")
 @time_steps_option("NIR input: time steps to run the imported network (default: the file's, else 16).", POSITIVE,
                    dest="steps")
+@click.option("--reset-interval", type=NON_NEGATIVE, help="netx input: zero every neuron's state every N steps, "
+              "0 for never (default: what lava-dl's loader does with the file: no reset, except a file written by "
+              "export --target netx, which records one per sample).")
 @click.option("--reset", type=click.Choice(["zero", "subtract"]), help="NIR input: what the network does to v after "
               "a spike (the file does not say): zero (default, Loihi's) or subtract (refused: Loihi cannot).")
 @json_option("Also write what was exported (output, nodes, T, latency) as JSON")
 @exit_on_user_error
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-           force: bool, dt: float | None, steps: int | None, reset: str | None, json_path: Path | None) -> None:
+           force: bool, dt: float | None, steps: int | None, reset_interval: int | None, reset: str | None,
+           json_path: Path | None) -> None:
     """Export MODEL (a snn-deploy model file, a lava-dl netx network, or a NIR graph from snnTorch, Norse,
     SpikingJelly, Sinabs, ...) for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
     from snn_deploy.graph import LIFNode
@@ -152,16 +156,17 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     check_outputs(output, inputs=[model_path], force=force, directory=suffix == ".loihi")
     check_outputs(json_file(json_path), inputs=[model_path], force=force, others=[output])
     graph = _export(model_path, target, output, dataset, data_dir, rewrites, rewrite_eval, eval_samples,
-                    input_on_host, force, dt, steps, reset)
+                    input_on_host, force, dt, steps, reset_interval, reset)
     emit_json(json_path, {"schema_version": EXPORT_SCHEMA, "command": "export", "model": str(model_path),
                           "target": target, "output": str(output), "nodes": len(graph.nodes), "T": graph.T,
                           "neurons": int(sum(n.neurons for n in graph.of_kind(LIFNode))),
-                          "pipeline_latency_steps": max(graph.depths().values())})
+                          "pipeline_latency_steps": max(graph.depths().values()),
+                          "reset_interval": graph.reset_interval})
 
 
 def _export(model_path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
             rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-            force: bool, dt: float | None, steps: int | None, reset: str | None):
+            force: bool, dt: float | None, steps: int | None, reset_interval: int | None, reset: str | None):
     """What ``export`` does once its outputs are checked; returns the exported graph."""
     from snn_deploy.exporters import pipeline
     from snn_deploy.exporters.bundle import sha256
@@ -172,15 +177,19 @@ def _export(model_path: Path, target: str, output: Path, dataset: str | None, da
     if model_path.suffix.lower() == ".nir":
         if rewrites or rewrite_eval:
             raise UserError("--rewrite and --eval apply to snn-deploy model files, not to NIR graphs")
+        if reset_interval is not None:
+            raise UserError("--reset-interval applies to lava-dl netx input files only (NIR input: --reset)")
         return _export_nir(model_path, target, output, dataset, data_dir, dt, steps, input_on_host, force,
                            reset)
     if dt is not None or steps is not None or reset is not None:
         raise UserError("--dt, --time-steps and --reset apply to NIR input files only")
+    if reset_interval is not None and not looks_like_netx(model_path):
+        raise UserError("--reset-interval applies to lava-dl netx input files only")
     if looks_like_netx(model_path):
         if dataset or rewrites or rewrite_eval or input_on_host:
             raise UserError("a netx network is already integer: --calibrate, --rewrite, --eval and "
                             "--input-on-host apply to snn-deploy model files only")
-        return _export_netx(model_path, target, output, force)
+        return _export_netx(model_path, target, output, force, reset_interval)
     if input_on_host and target in ("onnx", "netx"):
         raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement (use "
                         "--target loihi, loihi1, loihi2 or nir)")
@@ -261,19 +270,19 @@ def _echo_silent(graph, calibration) -> None:
         click.echo(f"never spikes on the {len(calibration)} calibration samples: {', '.join(silent)}")
 
 
-def _export_netx(path: Path, target: str, output: Path, force: bool):
+def _export_netx(path: Path, target: str, output: Path, force: bool, reset_interval: int | None):
     """``export NETWORK.net``: import the netx network exactly, then write the bundle or file for ``target``."""
     from snn_deploy.exporters.netx_import import netx_bundle, read_netx
     from snn_deploy.graph import profile
 
-    graph = read_netx(path)
+    graph = read_netx(path, reset_interval=reset_interval)
     if target in ("loihi", "loihi1", "loihi2"):
         netx_bundle(graph, path, output, target=profile("loihi2" if target == "loihi" else target), force=force)
         click.echo(f"wrote {output}/ ({len(graph.nodes)} nodes from lava-dl netx {path.name}, pipeline latency "
-                   f"{max(graph.depths().values())} steps, T = {graph.T})")
+                   f"{max(graph.depths().values())} steps, T = {graph.T}, state reset: {graph.reset_text()})")
         return graph
     _write_single_file(target, graph, output)
-    click.echo(f"wrote {output}")
+    click.echo(f"wrote {output} (state reset: {graph.reset_text()})")
     return graph
 
 
@@ -342,10 +351,13 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 @data_dir_option()
 @json_option("Also write the report as JSON")
 @click.option("--force", is_flag=True, help="Replace an existing --json file.")
+@click.option("--reset-interval", type=NON_NEGATIVE, help="netx input: zero every neuron's state every N steps, "
+              "0 for never (default: what lava-dl's loader does with the file: no reset, except a file written by "
+              "export --target netx, which records one per sample).")
 @exit_on_user_error
 def verify(model_path: Path, backends: str | None, dataset: str | None, array: Path | None, steps: int | None,
            layout: str, samples: int, per_layer: bool, calibrate: str | None, data_dir: Path | None,
-           json_path: Path | None, force: bool) -> None:
+           json_path: Path | None, force: bool, reset_interval: int | None) -> None:
     """Run the same inputs through every backend and compare the spikes of every layer.
 
     MODEL is a snn-deploy model file, a lava-dl netx network (backends sim, lava, onnx, netx: lava-dl's own
@@ -359,7 +371,8 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
     claim_stdout(json_path)
     check_outputs(None if to_stdout(json_path) else json_path, inputs=[model_path, array], force=force)
     report = run_verify(model_path, Inputs(dataset, array, steps=steps, layout=layout), backends=backends,
-                        samples=samples, calibrate=calibrate, data_dir=data_dir, per_layer=per_layer)
+                        samples=samples, calibrate=calibrate, data_dir=data_dir, reset_interval=reset_interval,
+                        per_layer=per_layer)
     render(report)
     emit_json(json_path, report_json(report))
     raise SystemExit(0 if report.exact else 1)
