@@ -64,6 +64,7 @@ from lava.proc.sparse.process import DelaySparse, Sparse
 from snn_deploy.console import progress as console_progress
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import conv_step, lif_run
+from snn_deploy.fixedpoint.sigma_delta import SigmaDeltaState, sigma_delta_step
 from snn_deploy.fixedpoint.synapse import quantize_weights, torch_conv_weight_to_lava, torch_image_to_lava
 from snn_deploy.graph import ConvNode, Graph, LIFNode, Shape, SigmaDeltaNode, refuse_features
 from snn_deploy.graph.checks import PIPELINE_FILL, SIGMA_DELTA
@@ -271,7 +272,8 @@ def _frames(values: np.ndarray, total_steps: int) -> Source:
 
 def host_layers(graph: Graph, payload: np.ndarray) -> dict[str, np.ndarray]:
     """Spikes [T, B, C, H, W] of the LIFs the host computes (``Graph.host``), with the chip's arithmetic
-    (:mod:`snn_deploy.fixedpoint`): what the host sends the chip, as the input's RingBuffer does."""
+    (:mod:`snn_deploy.fixedpoint`; a sigma-delta layer's graded payloads): what the host sends the chip, as the
+    input's RingBuffer does."""
     values: dict[str, np.ndarray] = {graph.input.name: payload.astype(np.int64)}
     for node in graph.nodes:
         if node.name not in graph.host:
@@ -280,12 +282,17 @@ def host_layers(graph: Graph, payload: np.ndarray) -> dict[str, np.ndarray]:
             values[node.name] = conv_step(values[node.inputs[0]], node.folded_weight().astype(np.int64),
                                           stride=node.stride, padding=node.padding, groups=node.groups,
                                           graded=node.graded)
+        elif isinstance(node, SigmaDeltaNode):  # graded payloads (an SDNN input layer)
+            current = torch.from_numpy(np.asarray(sum(values[i] for i in node.inputs), dtype=np.int64))
+            state, params = SigmaDeltaState.zeros(current.shape[1:]), node.sigma_delta_params()
+            values[node.name] = torch.stack([sigma_delta_step(state, a, params) for a in current]).numpy()
         else:
             current = sum(values[i] for i in node.inputs)
             values[node.name] = lif_run(current, du=node.du, dv=node.dv, vth=node.vth,
                                         bias_mant=node.bias_mant.reshape(-1, 1, 1),
                                         bias_exp=node.bias_exp.reshape(-1, 1, 1))[0]
-    return {name: values[name].astype(np.uint8) for name in graph.host if isinstance(graph[name], LIFNode)}
+    return {name: values[name].astype(np.int64 if isinstance(graph[name], SigmaDeltaNode) else np.uint8)
+            for name in graph.host if isinstance(graph[name], LIFNode)}
 
 
 def _connect(out: OutPort, into: InPort) -> None:
