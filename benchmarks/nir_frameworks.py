@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import framework_nets as fn  # noqa: E402
 
-from snn_deploy.exporters import nir_import  # noqa: E402
+from snn_deploy.exporters.nir import importer as nir_import  # noqa: E402
 
 SCHEMA = 1
 

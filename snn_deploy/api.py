@@ -26,10 +26,10 @@ from snn_deploy.errors import UserError
 if TYPE_CHECKING:
     import torch
 
-    from snn_deploy.exporters.bundle import Bundle
+    from snn_deploy.exporters.formats.bundle import Bundle
     from snn_deploy.modelfile import ModelFile
     from snn_deploy.models import SpikingNetwork
-    from snn_deploy.sims.report import Analysis
+    from snn_deploy.sims.hardware.report import Analysis
 
 DEFAULT_EVENT_STEPS = 16
 """Frames per sample of event data when neither T nor a model is given (the zoo's DVS configurations)."""
@@ -221,7 +221,7 @@ def quantize(model: str | Path | ModelFile | SpikingNetwork, *, calibrate: str |
              output: str | Path | None = None, data_dir: str | Path | None = None, force: bool = False) -> Quantized:
     """``snn-deploy quantize``: fold BatchNorm and quantize to Loihi fixed point (``calibrate``: the data set
     whose training inputs set a float model's input scale). Writes ``output`` when given."""
-    from snn_deploy.exporters.pipeline import prepare
+    from snn_deploy.exporters.frontends.model_file import prepare
     from snn_deploy.modelfile import save_model
 
     model_file = _model_file(model)
@@ -243,8 +243,8 @@ def export(model: str | Path | ModelFile | SpikingNetwork, output: str | Path, *
            data_dir: str | Path | None = None, force: bool = False) -> Bundle:
     """``snn-deploy export --target loihi2|loihi1``: a Loihi bundle directory, returned loaded. (NIR, ONNX and
     netx single files: ``snn-deploy export --target nir|onnx|netx``.)"""
-    from snn_deploy.exporters import pipeline
-    from snn_deploy.exporters.bundle import load_bundle as read_bundle, sha256
+    from snn_deploy.exporters.frontends import model_file as pipeline
+    from snn_deploy.exporters.formats.bundle import load_bundle as read_bundle, sha256
     from snn_deploy.graph import profile
 
     if target not in BUNDLE_TARGETS:
@@ -264,7 +264,7 @@ def export(model: str | Path | ModelFile | SpikingNetwork, output: str | Path, *
 
 def load_bundle(path: str | Path) -> Bundle:
     """A bundle directory (hashes checked): ``.graph`` (the deployed graph) and ``.manifest``."""
-    from snn_deploy.exporters.bundle import load_bundle as read_bundle
+    from snn_deploy.exporters.formats.bundle import load_bundle as read_bundle
 
     return read_bundle(Path(path))
 
@@ -274,7 +274,7 @@ def load_bundle(path: str | Path) -> Bundle:
 @dataclass
 class Results:
     """What ``snn-deploy simulate`` / ``report`` show, as plain data. ``report`` is ``report.json``'s content
-    (schema: ``snn_deploy.sims.report.schema()``); the properties are its headline figures."""
+    (schema: ``snn_deploy.sims.hardware.report.schema()``); the properties are its headline figures."""
 
     report: dict[str, Any]
     analysis: Analysis
@@ -327,7 +327,7 @@ class Results:
     @property
     def neurobench(self) -> dict[str, Any]:
         """NeuroBench's metrics in NeuroBench's result layout."""
-        from snn_deploy.sims.report import neurobench_json
+        from snn_deploy.sims.hardware.report import neurobench_json
 
         return neurobench_json(self.report)
 
@@ -341,8 +341,8 @@ def simulate(bundle: str | Path | Bundle, dataset: str | None = None, *, inputs:
     import torch
 
     from snn_deploy.graph import profile as hardware_profile
-    from snn_deploy.sims.driver import bundle_tensors, run_dataset
-    from snn_deploy.sims.report import analyse, build
+    from snn_deploy.sims.runs.driver import bundle_tensors, run_dataset
+    from snn_deploy.sims.hardware.report import analyse, build
 
     b = load_bundle(bundle) if isinstance(bundle, (str, Path)) else bundle
     if (dataset is None) == (inputs is None):
@@ -361,7 +361,7 @@ def simulate(bundle: str | Path | Bundle, dataset: str | None = None, *, inputs:
 def report(results: Results, output: str | Path, *, force: bool = False) -> Path:
     """``snn-deploy report``'s files for ``results`` in directory ``output``: report.html, report.json (+ schema),
     neurobench.json, layers.csv, cores.csv and the plots."""
-    from snn_deploy.sims.report import report_files, write_dir
+    from snn_deploy.sims.hardware.report import report_files, write_dir
 
     output = Path(output)
     if output.exists() and not force:

@@ -18,8 +18,9 @@ import pytest
 
 from export_testing import quantized
 from snn_deploy.errors import UserError
-from snn_deploy.exporters import nir_consumers, nir_io
-from snn_deploy.exporters.lower import lower
+from snn_deploy.exporters.nir import consumers as nir_consumers
+from snn_deploy.exporters.nir import io as nir_io
+from snn_deploy.exporters.frontends.zoo import lower
 from test_nir_interop import standard_chain
 
 

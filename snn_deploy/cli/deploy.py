@@ -10,7 +10,7 @@ import click
 from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_file, json_option, to_stdout
 from snn_deploy.cli.params import NON_NEGATIVE, POSITIVE
 from snn_deploy.errors import UserError, exit_on_user_error
-from snn_deploy.sims import backends as registry
+from snn_deploy.sims.backends import registry
 
 TARGETS = ("loihi", "loihi1", "loihi2", "nir", "onnx", "netx")
 BACKENDS = registry.names()
@@ -51,7 +51,7 @@ def quantize(model_path: Path, dataset: str | None, eval_dataset: str | None, ev
     import copy
 
     from snn_deploy.console import progress
-    from snn_deploy.exporters.pipeline import prepare
+    from snn_deploy.exporters.frontends.model_file import prepare
     from snn_deploy.io import check_outputs
     from snn_deploy.modelfile import load_model, save_model
     from snn_deploy.quant_check import compare_quantized
@@ -170,9 +170,9 @@ def _export(model_path: Path, target: str, output: Path, dataset: str | None, da
             rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
             force: bool, dt: float | None, steps: int | None):
     """What ``export`` does once its outputs are checked; returns the exported graph."""
-    from snn_deploy.exporters import pipeline
-    from snn_deploy.exporters.bundle import sha256
-    from snn_deploy.exporters.netx_import import looks_like_netx
+    from snn_deploy.exporters.frontends import model_file as pipeline
+    from snn_deploy.exporters.formats.bundle import sha256
+    from snn_deploy.exporters.frontends.netx import looks_like_netx
     from snn_deploy.modelfile import load_model
     from snn_deploy.graph import profile
 
@@ -216,12 +216,13 @@ def _export(model_path: Path, target: str, output: Path, dataset: str | None, da
 def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
                 dt: float | None, steps: int | None, input_on_host: bool, force: bool):
     """``export GRAPH.nir``: import (snn-deploy's own files exactly, others quantized), then write like a model."""
-    from snn_deploy.exporters import nir_import, nir_io
+    from snn_deploy.exporters.nir import importer as nir_import
+    from snn_deploy.exporters.nir import io as nir_io
     from snn_deploy.graph import profile
-    from snn_deploy.exporters.bundle import read_network, sha256, write_bundle
+    from snn_deploy.exporters.formats.bundle import read_network, sha256, write_bundle
     from snn_deploy.data.tensors import Input, dataset_tensors
-    from snn_deploy.sims.inputs import check_input_size
-    from snn_deploy.exporters.pipeline import place_and_check
+    from snn_deploy.sims.runs.inputs import check_input_size
+    from snn_deploy.exporters.frontends.model_file import place_and_check
 
     if input_on_host and target in ("onnx", "netx"):
         raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement")
@@ -255,7 +256,7 @@ def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data
 
 def _export_netx(path: Path, target: str, output: Path, force: bool):
     """``export NETWORK.net``: import the netx network exactly, then write the bundle or file for ``target``."""
-    from snn_deploy.exporters.netx_import import netx_bundle, read_netx
+    from snn_deploy.exporters.frontends.netx import netx_bundle, read_netx
     from snn_deploy.graph import profile
 
     graph = read_netx(path)
@@ -273,12 +274,12 @@ def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | 
                   layout: str, samples: int, data_dir: Path | None, json_path: Path | None) -> None:
     """``verify NETWORK.net`` (the imported graph; the netx backend runs the file) or ``verify BUNDLE`` (the
     bundle's graph): the graph-only backends, as no torch model exists."""
-    from snn_deploy.exporters.bundle import load_bundle
-    from snn_deploy.exporters.netx_import import read_netx
-    from snn_deploy.sims.driver import bundle_tensors
-    from snn_deploy.exporters.bundle_check import with_steps
-    from snn_deploy.sims.inputs import array_input, check_input_size
-    from snn_deploy.sims.verify import render, report_json, run_backends
+    from snn_deploy.exporters.formats.bundle import load_bundle
+    from snn_deploy.exporters.frontends.netx import read_netx
+    from snn_deploy.sims.runs.driver import bundle_tensors
+    from snn_deploy.exporters.formats.bundle_check import with_steps
+    from snn_deploy.sims.runs.inputs import array_input, check_input_size
+    from snn_deploy.sims.runs.verify import render, report_json, run_backends
 
     netx = not path.is_dir()
     chosen = [b.strip() for b in backends.split(",") if b.strip()]
@@ -333,16 +334,16 @@ def _write_single_file(target: str, graph, output: Path) -> None:
     from snn_deploy.io import atomic_path
 
     if target == "nir":
-        from snn_deploy.exporters import nir_io
+        from snn_deploy.exporters.nir import io as nir_io
 
         with atomic_path(output) as tmp:
             nir_io.write(graph, tmp)
     elif target == "onnx":
-        from snn_deploy.exporters.onnx_export import save_onnx, to_onnx
+        from snn_deploy.exporters.formats.onnx import save_onnx, to_onnx
 
         save_onnx(to_onnx(graph), output)
     elif target == "netx":
-        from snn_deploy.exporters.netx_export import to_netx
+        from snn_deploy.exporters.formats.netx import to_netx
 
         to_netx(graph, output)
 
@@ -373,7 +374,7 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
     loader in Lava) or a bundle directory (sim, lava, onnx). Exits 1 (and names the first diverging layer and step)
     on any mismatch.
     """
-    from snn_deploy.exporters.netx_import import looks_like_netx
+    from snn_deploy.exporters.frontends.netx import looks_like_netx
     from snn_deploy.io import check_outputs
 
     claim_stdout(json_path)
@@ -386,10 +387,10 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
         raise UserError("verify of a model file runs a data set for the model's T: pass --dataset (--input and "
                         "--steps are for netx networks and bundles)")
     from snn_deploy.data.tensors import dataset_tensors
-    from snn_deploy.exporters.pipeline import lower_for_target, prepare
+    from snn_deploy.exporters.frontends.model_file import lower_for_target, prepare
     from snn_deploy.graph import profile
     from snn_deploy.modelfile import load_model
-    from snn_deploy.sims.verify import render, report_json, run_backends
+    from snn_deploy.sims.runs.verify import render, report_json, run_backends
 
     backends = backends or ",".join(MODEL_BACKENDS)
     chosen = [b.strip() for b in backends.split(",") if b.strip()]

@@ -15,7 +15,7 @@ import click
 from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_file, json_option, to_stdout
 from snn_deploy.cli.params import POSITIVE
 from snn_deploy.errors import CHECK_FAILED_EXIT_CODE, UserError, exit_on_user_error
-from snn_deploy.sims import backends as registry
+from snn_deploy.sims.backends import registry
 
 PROFILE_CHOICES = ("loihi1", "loihi2")
 ALL_SAMPLES = sys.maxsize
@@ -29,8 +29,8 @@ TRACE_BYTES_PER_VALUE = 8 + 8 + 1
 
 def _inputs(graph, source, samples: int | None, data_dir: Path | None, count: int = ALL_SAMPLES):
     """(x, labels) from a data set's test split, or one sample from ``--input`` (labels None)."""
-    from snn_deploy.sims.driver import bundle_tensors
-    from snn_deploy.sims.inputs import array_input
+    from snn_deploy.sims.runs.driver import bundle_tensors
+    from snn_deploy.sims.runs.inputs import array_input
 
     dataset, array, steps, layout = source
     if (dataset is None) == (array is None):
@@ -46,8 +46,8 @@ def _run(bundle, source, backend: str, samples: int | None, batch_size: int, dat
          profile_name: str | None):
     """Run a loaded bundle and analyse; returns (analysis, rank)."""
     from snn_deploy.graph import profile
-    from snn_deploy.sims.driver import init_shard, run_dataset
-    from snn_deploy.sims.report import analyse
+    from snn_deploy.sims.runs.driver import init_shard, run_dataset
+    from snn_deploy.sims.hardware.report import analyse
 
     registry.get(backend, graph_only=True)  # a missing library fails before any data is read
     hw = profile(profile_name or bundle.manifest.get("target", "loihi2"))
@@ -110,9 +110,9 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
     Exits 1 when the mapping breaks the profile's limits (a failed check; --allow-violations exits 0).
     """
     from snn_deploy import console
-    from snn_deploy.exporters.bundle import load_bundle
+    from snn_deploy.exporters.formats.bundle import load_bundle
     from snn_deploy.io import check_outputs, write_json_atomic
-    from snn_deploy.sims.report import build, console_table, energy_text, neurobench_json, summary_lines, time_text
+    from snn_deploy.sims.hardware.report import build, console_table, energy_text, neurobench_json, summary_lines, time_text
 
     claim_stdout(json_path)
     if (trace_layers is None) != (traces_out is None):
@@ -200,7 +200,7 @@ def _write_traces(graph, names: list[str], source, count: int, data_dir: Path | 
     import numpy as np
 
     from snn_deploy.io import write_bytes_atomic
-    from snn_deploy.sims.simulator import simulate as run_graph
+    from snn_deploy.sims.backends.simulator import simulate as run_graph
 
     x, y = _inputs(graph, source, None, data_dir, count)
     result = run_graph(graph, x, record=set(names), traces=set(names))
@@ -232,9 +232,9 @@ def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: in
     """
     from rich.console import Console
 
-    from snn_deploy.exporters.bundle import load_bundle
+    from snn_deploy.exporters.formats.bundle import load_bundle
     from snn_deploy.io import check_outputs, write_json_atomic
-    from snn_deploy.sims.report import build, console_table, neurobench_json, report_files, write_dir
+    from snn_deploy.sims.hardware.report import build, console_table, neurobench_json, report_files, write_dir
 
     # fail before the run, not after it
     claim_stdout(json_path)

@@ -361,11 +361,11 @@ PILOTNET_LIF = "PilotNet LIF (lava-dl benchmark)"
 SANA_FE = "SANA-FE (Boyle et al., IEEE TCAD 44(8) 2025)"
 PILOTNET_LIF_TIME_SHARES = {"synaptic_ops": 0.9703, "neuron_updates": 0.0293, "spikes_out": 0.0, "spikes_in": 0.0,
                             "links": 0.0, "barrier": 0.0004}
-"""PilotNet LIF's streamed step time by term (:data:`snn_deploy.sims.uncertainty.TIME_PARTS`), computed by
+"""PilotNet LIF's streamed step time by term (:data:`snn_deploy.sims.hardware.uncertainty.TIME_PARTS`), computed by
 ``uncertainty.time_shares`` with the stored scales (tests/test_uncertainty.py fails when they go stale)."""
 PILOTNET_LIF_ENERGY_SHARES = {"synaptic_ops": 0.8734, "neuron_updates_active": 0.046, "neuron_updates_inactive": 0.0716,
                               "spike_delivery": 0.0011, "mesh_hops_east_west": 0.0072, "mesh_hops_north_south": 0.0008}
-"""PilotNet LIF's dynamic energy by component (:data:`snn_deploy.sims.cost.COMPONENTS`), computed likewise."""
+"""PilotNet LIF's dynamic energy by component (:data:`snn_deploy.sims.hardware.cost.COMPONENTS`), computed likewise."""
 LOIHI2_CALIBRATION = Calibration(
     on=PILOTNET_LIF,
     time_scale=Figure(0.2187, "x", f"fitted by benchmarks/loihi2_pilotnet.py: measured 152.8 us per step "

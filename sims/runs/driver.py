@@ -1,12 +1,12 @@
 """Run a data set through a deployed graph in batches and keep the activity the cost model needs.
 
 A hardware estimate needs activity counted the way the chip sees it
-(:class:`~snn_deploy.sims.simulator.EventCounts`): a sum node has no hardware, so a conv reading a residual stream
+(:class:`~snn_deploy.sims.backends.simulator.EventCounts`): a sum node has no hardware, so a conv reading a residual stream
 receives every summand's spikes as separate events, and the coincidence-neuron model of spike products needs
 k-v coincidences, non-zero k^T v entries and gated q events. The simulator counts these in its one pass
 (``simulate(counts=True)``); other backends' recorded spikes are counted by
-:func:`~snn_deploy.sims.simulator.count_events` with the same functions. Backends come from
-:mod:`snn_deploy.sims.backends`.
+:func:`~snn_deploy.sims.backends.simulator.count_events` with the same functions. Backends come from
+:mod:`snn_deploy.sims.backends.registry`.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) each process runs a contiguous shard of the samples and the counts are
 summed with gloo; every process returns the totals, and callers write from rank 0 only.
@@ -26,8 +26,8 @@ from snn_deploy.console import progress
 from snn_deploy.data.tensors import Input, dataset_tensors
 from snn_deploy.errors import UserError
 from snn_deploy.graph import ConvNode, Graph, LIFNode, SpikeProductNode, SumNode, input_sequence
-from snn_deploy.sims import backends
-from snn_deploy.sims.simulator import PRODUCT_COUNTS, ConvKernel, EventCounts, conv_sources, count_events
+from snn_deploy.sims.backends import registry as backends
+from snn_deploy.sims.backends.simulator import PRODUCT_COUNTS, ConvKernel, EventCounts, conv_sources, count_events
 
 RASTER_LAYERS, RASTER_NEURONS, RASTER_SAMPLES = 6, 8, 4
 

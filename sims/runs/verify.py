@@ -1,6 +1,6 @@
 """Fidelity: run the same inputs through several backends and compare the spikes of every layer.
 
-Backends (:mod:`snn_deploy.sims.backends`: ``torch``, ``sim``, ``lava``, ``onnx``, ``netx``) produce, per LIF node of
+Backends (:mod:`snn_deploy.sims.backends.registry`: ``torch``, ``sim``, ``lava``, ``onnx``, ``netx``) produce, per LIF node of
 the graph, spikes [T, B, C, H, W] (uint8) in the functional time base; the torch model, read with forward hooks
 (:func:`torch_spikes`), has no module for some nodes (the AND relay of Q-K attention). Agreement is
 :func:`snn_deploy.agreement.agreement`. The report names the first layer, in graph order, where any backend
@@ -17,7 +17,7 @@ from torch import nn
 from snn_deploy.agreement import agreement
 from snn_deploy.graph import Graph, LIFNode
 from snn_deploy.neurons import IntegerLIF, QuantizedLIF
-from snn_deploy.sims import backends
+from snn_deploy.sims.backends import registry as backends
 
 Spikes = dict[str, torch.Tensor]
 
@@ -111,7 +111,7 @@ def compare(graph: Graph, results: dict[str, tuple[Spikes, torch.Tensor]], label
 def run_backends(model: nn.Module, graph: Graph, x: torch.Tensor, labels: list[int] | None,
                  names: list[str]) -> VerifyReport:
     """Run ``x`` through every backend named (in order; the first is the reference; see
-    :mod:`snn_deploy.sims.backends`) and compare. Every backend is checked to be available before any runs."""
+    :mod:`snn_deploy.sims.backends.registry`) and compare. Every backend is checked to be available before any runs."""
     chosen = [backends.get(name) for name in names]
     return compare(graph, {b.name: b.run(graph, x, model) for b in chosen}, labels)
 

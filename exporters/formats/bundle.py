@@ -20,8 +20,8 @@ from typing import Any
 
 from snn_deploy import __version__
 from snn_deploy.errors import UserError
-from snn_deploy.exporters import nir_io
-from snn_deploy.exporters.bundle_check import (
+from snn_deploy.exporters.nir import io as nir_io
+from snn_deploy.exporters.formats.bundle_check import (
     check_files, check_graph, check_manifest, check_nir_sizes, read_manifest,
 )
 from snn_deploy.fixedpoint import limits as L
@@ -114,7 +114,7 @@ class Bundle:
 def read_network(path: Path) -> Graph:
     """The graph of a NIR file written by snn-deploy (a bundle's network.nir, or ``export --target nir``): declared
     sizes, node types and metadata checked before anything large is read, then every node and the work it implies
-    (:mod:`snn_deploy.exporters.bundle_check`)."""
+    (:mod:`snn_deploy.exporters.formats.bundle_check`)."""
     check_nir_sizes(path)
     graph = nir_io.read(path)
     check_graph(graph, str(path))
@@ -122,7 +122,7 @@ def read_network(path: Path) -> Graph:
 
 
 def load_bundle(path: Path) -> Bundle:
-    """Read a bundle directory, validated by :mod:`snn_deploy.exporters.bundle_check` before anything large is
+    """Read a bundle directory, validated by :mod:`snn_deploy.exporters.formats.bundle_check` before anything large is
     read; every problem is a one-line :class:`UserError`."""
     path = Path(path)
     if not path.is_dir():

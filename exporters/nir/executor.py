@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.nir_io import DT, SPIKE_PRODUCT_EXTENSION, pair, topological
+from snn_deploy.exporters.nir.io import DT, SPIKE_PRODUCT_EXTENSION, pair, topological
 from snn_deploy.fixedpoint import spike_product
 from snn_deploy.fixedpoint.limits import payload_range
 

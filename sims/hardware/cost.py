@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snn_deploy.graph import CMOS_45NM, ConvNode, Figure, Graph, HardwareProfile, SpikeProductNode
-from snn_deploy.sims.driver import Activity
-from snn_deploy.sims.mapper import HOST, Mapping
+from snn_deploy.sims.runs.driver import Activity
+from snn_deploy.sims.hardware.mapper import HOST, Mapping
 
 HOST_IO_EVIDENCE = ("a host-fed Loihi 2 run (PilotNet SDNN, frames streamed from the host) measured 16.87 "
                     "inferences / s where the chip-only PilotNet LIF run did 408.91 / s (lava-dl benchmark notebooks)")

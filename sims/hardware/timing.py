@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from snn_deploy.graph import Graph
-from snn_deploy.sims.cost import HardwareCost, loads, rates, scales
-from snn_deploy.sims.driver import Activity
-from snn_deploy.sims.mapper import HOST, Mapping
+from snn_deploy.sims.hardware.cost import HardwareCost, loads, rates, scales
+from snn_deploy.sims.runs.driver import Activity
+from snn_deploy.sims.hardware.mapper import HOST, Mapping
 
 TERMS = ("synaptic_ops", "neuron_updates", "spikes_out", "spikes_in")
 """What can limit a core: its synaptic operations, its neuron updates (active and inactive), the spike messages it

@@ -2,7 +2,7 @@
 
 :func:`build` maps each node to a Lava process in Lava's (W, H, C) layout: the input to a ``RingBuffer`` source,
 convolutions to ``Conv``, LIF populations to ``LIFReset``, sums, spike products and path-balancing delays to the
-processes of :mod:`snn_deploy.exporters.lava_procs`. The readout stays on the host and is not built. Nodes placed
+processes of :mod:`snn_deploy.sims.backends.lava_procs`. The readout stays on the host and is not built. Nodes placed
 on the host (``Graph.host``: the analog input layer under ``export --input-on-host``) are built as the same CPU
 processes as everything else: here they stand for the host code that computes them, with the same arithmetic and
 timing, so the spikes do not change.
@@ -42,7 +42,7 @@ from lava.proc.lif.process import LIFReset
 
 from snn_deploy.console import progress as console_progress
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.lava_procs import DelayLine, SpikeProduct, SumRelay, model_map
+from snn_deploy.sims.backends.lava_procs import DelayLine, SpikeProduct, SumRelay, model_map
 from snn_deploy.fixedpoint.synapse import torch_conv_weight_to_lava, torch_image_to_lava
 from snn_deploy.graph import (
     ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode, refuse_features,

@@ -3,7 +3,7 @@
 A frontend of the graph: the NIR file's continuous-time float parameters become Loihi CUBA LIF populations with
 integer weights, through the one quantizer every frontend uses (:func:`snn_deploy.quant.quantize_layer`, with its
 per-layer report). Files written by snn-deploy itself carry their exact integers and are read by
-:func:`snn_deploy.exporters.nir_io.from_nir` instead (bit-exact, no quantization).
+:func:`snn_deploy.exporters.nir.io.from_nir` instead (bit-exact, no quantization).
 
 The mapping (docs/nir_mapping.md, "Importing standard NIR", has the derivation):
 
@@ -37,8 +37,8 @@ import torch
 import torch.nn.functional as F
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters import nir_io
-from snn_deploy.exporters.bundle_check import MAX_T, check_graph
+from snn_deploy.exporters.nir import io as nir_io
+from snn_deploy.exporters.formats.bundle_check import MAX_T, check_graph
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, Node, Problem, ReadoutNode, Shape, summarize
 from snn_deploy.quant import INPUT_PAYLOAD_BITS, QuantReport, calibrate_input, quantize_layer
@@ -171,7 +171,7 @@ MAX_NODE_ELEMENTS = 1 << 24
 def load(path: Path) -> nir.NIRGraph:
     """Read a NIR file, its declared sizes and node types checked first (nothing large is read before); a missing,
     damaged or oversized file is a :class:`UserError`."""
-    from snn_deploy.exporters.bundle_check import MAX_NIR_BYTES, check_hdf5_sizes
+    from snn_deploy.exporters.formats.bundle_check import MAX_NIR_BYTES, check_hdf5_sizes
 
     path = Path(path)
     if not path.is_file():

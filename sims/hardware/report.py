@@ -19,14 +19,16 @@ from typing import Any
 import numpy as np
 
 from snn_deploy import __version__
-from snn_deploy.exporters.bundle import Bundle
+from snn_deploy.exporters.formats.bundle import Bundle
 from snn_deploy.graph import Graph, HardwareProfile, SpikeProductNode
 from snn_deploy.io import atomic_directory, default_mode
-from snn_deploy.sims import neurobench, timing, uncertainty
-from snn_deploy.sims.cost import COMPONENTS, HardwareCost, PaperEstimate, hardware_cost, paper_energy, rates
-from snn_deploy.sims.driver import Activity
-from snn_deploy.sims.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
-from snn_deploy.sims.schema import validate
+from snn_deploy.sims.hardware import neurobench
+from snn_deploy.sims.hardware import timing
+from snn_deploy.sims.hardware import uncertainty
+from snn_deploy.sims.hardware.cost import COMPONENTS, HardwareCost, PaperEstimate, hardware_cost, paper_energy, rates
+from snn_deploy.sims.runs.driver import Activity
+from snn_deploy.sims.hardware.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
+from snn_deploy.sims.hardware.schema import validate
 
 SCHEMA_VERSION = 4
 SCHEMA_FILE = "report.schema.json"
@@ -49,7 +51,7 @@ PAPER_NOTES = [
 
 def schema() -> dict:
     """The JSON Schema of ``report.json``."""
-    return json.loads(resources.files("snn_deploy.sims").joinpath(SCHEMA_FILE).read_text())
+    return json.loads(resources.files("snn_deploy.sims.hardware").joinpath(SCHEMA_FILE).read_text())
 
 
 @dataclass
@@ -448,9 +450,9 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
     activity, constants with their status and source, and the notes (most important first)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-    from snn_deploy.sims import plots
+    from snn_deploy.sims.hardware import plots
 
-    env = Environment(loader=PackageLoader("snn_deploy.sims", "templates"), autoescape=select_autoescape(["j2"]),
+    env = Environment(loader=PackageLoader("snn_deploy.sims.hardware", "templates"), autoescape=select_autoescape(["j2"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(energy=energy_text, time=time_text, si=_si)
     hw, paper = report["hardware"], report["paper_45nm"]
@@ -507,7 +509,7 @@ def write_dir(out: Path, files: dict[str, bytes], *, force: bool) -> Path:
 
 def report_files(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     """Every file of a report directory."""
-    from snn_deploy.sims import plots
+    from snn_deploy.sims.hardware import plots
 
     images = plots.render(report, activity)
     files = {"report.json": (json.dumps(report, indent=2, sort_keys=True) + "\n").encode(),
