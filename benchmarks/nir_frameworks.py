@@ -6,7 +6,8 @@ Each framework builds the same small network (tests/framework_nets.py: conv 8x3x
 Printed per spiking layer: the source's spike rate, the fraction of equal (neuron, step, sample) entries, the spike
 IoU (spikes emitted by both over spikes emitted by either), the IoU when the layer reads the source's own spikes of
 the layer before (its own arithmetic without propagated differences), and per network the prediction agreement
-(class = the output layer's spike count) and both accuracies.
+(class = the output layer's spike count) and both accuracies. The ``snntorch-rleaky`` row is the same network with a
+recurrent output layer (``RLeaky``, all-to-all Linear loop: a recurrent synapse in the deployed graph).
 
     python benchmarks/nir_frameworks.py [--samples N] [--steps T] [--json out.json] [--write DIR]
 
@@ -48,7 +49,7 @@ def main() -> None:
     fit = fn.digits("train", fn.FIT_SAMPLES)
     x, y = fn.digits("test", args.samples)
     rows, skipped = [], []
-    for framework in fn.FRAMEWORKS:
+    for framework in (*fn.FRAMEWORKS, *fn.RECURRENT):
         package = framework.split("-")[0]
         if importlib.util.find_spec(package) is None:
             skipped.append(f"{framework} ({package} not installed)")

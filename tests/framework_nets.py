@@ -49,6 +49,9 @@ DECAY = 0.125
 STEPS = 16
 FIT_SAMPLES = 512
 FRAMEWORKS = ("snntorch", "norse-lifbox", "norse-lif", "spikingjelly-lif", "spikingjelly-if", "sinabs-iaf")
+RECURRENT = ("snntorch-rleaky",)
+"""Networks whose output layer is recurrent (snnTorch ``RLeaky``: Norse 1.1.0 and SpikingJelly 2.0.0 cannot export
+recurrence, tests/test_recurrent.py)."""
 
 
 @dataclass
@@ -103,21 +106,33 @@ def _quiet():
 
 # --- snnTorch --------------------------------------------------------------------------------------------------------
 
-def snntorch_net(fit: tuple[torch.Tensor, torch.Tensor], steps: int = STEPS, seed: int = 0) -> SourceNet:
+def snntorch_net(fit: tuple[torch.Tensor, torch.Tensor], steps: int = STEPS, seed: int = 0,
+                 recurrent: bool = False) -> SourceNet:
+    """``recurrent``: the output layer is an ``RLeaky`` with an all-to-all Linear(10, 10) loop (seeded, about the
+    scale of the readout), which snnTorch exports as the flat cycle ``4.lif -> 4.w_rec -> 4.lif``."""
     import snntorch as snn
     from snntorch import utils as snn_utils
     from snntorch.export_nir import export_to_nir
 
-    def leaky(shape, output=False):
+    delay = {"reset_delay": False} if recurrent else {}
+
+    def leaky(shape, output=False):  # the recurrent network resets without snnTorch's one-step delay, as Loihi does
         return snn.Leaky(beta=torch.full(shape, 1 - DECAY), threshold=torch.ones(shape), init_hidden=True,
-                         reset_mechanism="zero", output=output)
+                         reset_mechanism="zero", output=output, **delay)
 
     conv = torch.nn.Conv2d(1, CHANNELS, 3, padding=1)
     linear = torch.nn.Linear(CHANNELS * SIDE * SIDE, CLASSES)
     with torch.no_grad():
         conv.weight[:], conv.bias[:] = conv_parameters(seed)
-    net = torch.nn.Sequential(conv, leaky((CHANNELS, SIDE, SIDE)), torch.nn.Flatten(), linear,
-                              leaky((CLASSES,), output=True))
+    last = leaky((CLASSES,), output=True)
+    if recurrent:
+        g = torch.Generator().manual_seed(seed + 1)
+        last = snn.RLeaky(beta=torch.full((CLASSES,), 1 - DECAY), threshold=torch.ones(CLASSES), init_hidden=True,
+                          reset_mechanism="zero", output=True, linear_features=CLASSES, **delay)
+        with torch.no_grad():
+            last.recurrent.weight[:] = torch.randn(CLASSES, CLASSES, generator=g) * 0.2
+            last.recurrent.bias[:] = torch.randn(CLASSES, generator=g) * 0.02
+    net = torch.nn.Sequential(conv, leaky((CHANNELS, SIDE, SIDE)), torch.nn.Flatten(), linear, last)
 
     def run(x: torch.Tensor, t: int) -> list[torch.Tensor]:
         recorded: list[list[torch.Tensor]] = [[], []]
@@ -132,7 +147,8 @@ def snntorch_net(fit: tuple[torch.Tensor, torch.Tensor], steps: int = STEPS, see
     _fit(net[3], run, fit, steps)
     with _quiet():
         ir = export_to_nir(net, torch.zeros(1, 1, SIDE, SIDE), ignore_dims=[0])
-    return SourceNet("snntorch", ir, run, ["1", "4"], dt=1e-4, lag=[0, 0])
+    return SourceNet("snntorch-rleaky" if recurrent else "snntorch", ir, run, ["1", "4.lif" if recurrent else "4"],
+                     dt=1e-4, lag=[0, 0])
 
 
 def _fit(linear: torch.nn.Linear, run, fit: tuple[torch.Tensor, torch.Tensor], steps: int,
@@ -272,8 +288,8 @@ def sinabs_net(fit: tuple[torch.Tensor, torch.Tensor], steps: int = STEPS, seed:
 
 
 def build(framework: str, fit: tuple[torch.Tensor, torch.Tensor], steps: int = STEPS) -> SourceNet:
-    if framework == "snntorch":
-        return snntorch_net(fit, steps)
+    if framework in ("snntorch", "snntorch-rleaky"):
+        return snntorch_net(fit, steps, recurrent=framework == "snntorch-rleaky")
     if framework.startswith("norse-"):
         return norse_net(fit, framework.split("-", 1)[1], steps)
     if framework == "sinabs-iaf":
@@ -349,7 +365,7 @@ def _forced(graph, name: str, previous: torch.Tensor, x: torch.Tensor) -> torch.
     lif = graph[name]
     convs = [dataclasses.replace(graph[c], graded=True) for c in lif.inputs]
     source = graph[convs[0].inputs[0]]
-    nodes = [InputNode(source.name, (), source.shape, scale=1.0), *convs, lif,
+    nodes = [InputNode(source.name, (), source.shape, scale=1.0), *convs, lif, *graph.recurrent_synapses(name),
              ReadoutNode("forced.readout", (name,), lif.shape, weight=np.eye(lif.shape[0]), bias=np.zeros(lif.shape[0]))]
     spikes = previous.reshape(graph.T, len(x), *source.shape)
     return simulate(Graph(nodes, T=graph.T), spikes).spikes[name]

@@ -187,9 +187,10 @@ def test_bad_nir_input_is_one_line_and_writes_nothing(tmp_path, case, message):
             del file["node/nodes/fc/type"]
             file["node/nodes/fc/type"] = b"Conv3d"
         ir = (tmp_path / "net.nir").read_bytes()
-    elif case == "cyclic":  # a recurrent layer written flat (snnTorch writes RLeaky as a nested graph instead)
+    elif case == "cyclic":  # a loop whose linear node also reads the input: not a neuron's own recurrent edge
         ir.nodes["rec"] = nir.Linear(weight=np.eye(3, dtype=np.float32))
-        ir.edges += [("lif", "rec"), ("rec", "lif")]
+        ir.nodes["mix"] = nir.Linear(weight=np.ones((3, 4), dtype=np.float32))
+        ir.edges += [("lif", "rec"), ("rec", "lif"), ("in", "mix"), ("mix", "rec")]
     elif case == "shapes":
         ir.nodes["fc"] = nir.Linear(weight=np.ones((3, 5), dtype=np.float32))
     elif case == "nan":

@@ -7,7 +7,7 @@ Outputs: ``spikes/<LIF node name>`` uint8 [T, B, C, H, W] for every LIF node, an
 
 Layout: every tensor travels as [T * B, C, H, W] (step-major), so each synapse is one ONNX op over all steps at
 once (the graph is functional: a node's step t needs only its inputs' step t); only the LIF recurrence is
-unrolled over the T steps.
+unrolled over the T steps, and with it a recurrent conv (one Conv per step of the previous step's spikes).
 
 Arithmetic, and why it is exact:
 
@@ -125,6 +125,8 @@ class _Builder:
         self.set_value(node, clipped, TensorProto.INT64)
 
     def conv(self, node: ConvNode) -> None:
+        if node.recurrent:  # computed step by step inside its LIF (:meth:`feedback`)
+            return
         exact_bound = conv_sum_bound(node, self.bounds)
         if exact_bound >= L.FLOAT32_EXACT:
             raise UserError(f"ONNX export: conv {node.name!r} can reach partial sums of {exact_bound} >= 2^24, where "
@@ -173,6 +175,8 @@ class _Builder:
         bias = params.bias().numpy()
         decay_u, decay_v = params.decay_factors()
         source = self.graph[node.inputs[0]]
+        recurrent = {c.name: (c, self.weight(c, c.weight, TensorProto.FLOAT))
+                     for c in self.graph.recurrent_synapses(name)}
         if isinstance(source, InputNode) and source.drive == "bias":  # payloads join the bias mantissa each step
             exp = np.unique(node.bias_exp)
             if exp.size != 1 or exp[0] < 0:
@@ -189,13 +193,17 @@ class _Builder:
             a_in = self.add_all([self.value(i, I64) for i in node.inputs], name)
             scaled = self.op("Mul", [a_in, self.const(1 << L.ACT_SHIFT, I64)], name)
             inputs = self.op("Split", [scaled], name, outputs=steps, axis=0) if steps > 1 else [scaled]
-            u_bounds = _u_bounds(sum(self.bounds[i] for i in node.inputs) << L.ACT_SHIFT, decay_u, steps)
+            u_bounds = _u_bounds(sum(self.bounds[i] for i in [*node.inputs, *recurrent]) << L.ACT_SHIFT, decay_u,
+                                 steps)
             biases = [self.const(bias, I64)] * steps if bias.any() else None
         resets = set(self.graph.reset_steps(steps))
         threshold = self.const(params.threshold(), I64)
         u = v = None
         spikes = []
         for t in range(steps):
+            if t and recurrent:  # the last step's spikes through the recurrent synapses
+                inputs[t] = self.add_all([inputs[t], *(self.feedback(c, w, spikes[t - 1])
+                                                       for c, w in recurrent.values())], name)
             if t in resets:  # the state restarts from zero (LIFReset)
                 u = v = None
             u = inputs[t] if u is None or decay_u == 0 else self.op("Add", [self.decay(u, decay_u, name), inputs[t]],
@@ -212,6 +220,20 @@ class _Builder:
                 v = self.op("Where", [spike, self.const(0, I64), v_new], name)
         out = self.op("Concat", spikes, name, axis=0) if steps > 1 else spikes[0]
         self.set_value(node, out, TensorProto.BOOL)
+
+    def feedback(self, node: ConvNode, weight: str, spikes: str) -> str:
+        """A recurrent conv's currents ``<< ACT_SHIFT`` from one step's spikes (bool [B, C, H, W]): float32 Conv,
+        exact below 2^24 like :meth:`conv`."""
+        exact_bound = conv_sum_bound(node, self.bounds)
+        if exact_bound >= L.FLOAT32_EXACT:
+            raise UserError(f"ONNX export: recurrent conv {node.name!r} can reach partial sums of {exact_bound} >= "
+                            "2^24, where float32 is no longer exact")
+        x = self.op("Cast", [spikes], node.name, to=TensorProto.FLOAT)
+        kh, kw = node.weight.shape[2:]
+        y = self.op("Conv", [x, weight], node.name, kernel_shape=[kh, kw], strides=list(node.stride),
+                    group=node.groups, pads=[node.padding[0], node.padding[1], node.padding[0], node.padding[1]])
+        y = self.op("Cast", [y], node.name, to=TensorProto.INT64)
+        return self.op("Mul", [y, self.const((1 << node.weight_exp) << L.ACT_SHIFT, TensorProto.INT64)], node.name)
 
     def decay(self, x: str, factor: int, scope: str) -> str:
         """``trunc0(x * factor / 4096)``: int64 Div truncates toward zero."""
@@ -260,7 +282,8 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
     ``batch``: a fixed batch size, or None for a symbolic ``batch`` dimension. Raises :class:`UserError` when
     a node cannot be computed exactly with onnxruntime's operators.
     """
-    refuse_features(graph, "ONNX export", supported=("bias-driven input", "periodic state reset"))
+    refuse_features(graph, "ONNX export", supported=("bias-driven input", "periodic state reset",
+                                                       "recurrent synapses"))
     unrolled = graph.T * len(graph.of_kind(LIFNode))
     if unrolled > MAX_UNROLLED_STEPS:  # each LIF step is ~8 ONNX nodes: refuse before building millions
         raise UserError(f"ONNX export unrolls every LIF layer over T: T = {graph.T} x {unrolled // graph.T} LIF "

@@ -21,10 +21,13 @@ Lava, read from its source (docs/netx_import.md has the table):
   and what Intel's silicon traces show: no dead step) is the plain LIF, r > 1 holds v for r - 1 steps (Lava's
   ``LIFRefractory``). lava-dl's loader ignores refDelay and wgtExp; wgtExp must be 0.
 * Weights and biases are read as netx reads them (``astype(int)``).
+* ``dense_rec`` (netx's ``RecurrentDense``): the dense layer plus ``weight_rec`` as a recurrent conv node (a Dense
+  from the neurons back to themselves: their spikes of step t - 1 join step t's input), both scaled together by
+  netx (:meth:`_Builder.dense_rec`); with delays it is refused.
 * dense ``delay``: per-synapse delays (netx builds Lava's ``DelayDense``: a spike reaches its target 1 + delay
   steps later), expanded as netx does (one value, per output, per input, or the matrix): ``ConvNode.delay``.
 
-Everything else netx or its files can hold (sigma-delta and resonate-and-fire neurons, recurrent or complex dense,
+Everything else netx or its files can hold (sigma-delta and resonate-and-fire neurons, complex dense,
 pool / convT / average / concat layers, dilation, per-neuron conv biases, dense layers without a
 neuron) is collected and refused in one :class:`UserError` naming every such layer. A file that is not HDF5,
 holds no ``layer`` group, or whose layers contradict each other is refused in one line naming what is wrong.
@@ -403,6 +406,30 @@ class _Builder:
                                        delay=np.zeros(0) if delay is None else delay.reshape(n_out, *in_shape))
         self._synapse_lif(layer, "fc", synapse, (n_out, 1, 1), problems)
 
+    def dense_rec(self, layer: _Layer) -> None:
+        """netx's ``RecurrentDense``: the dense layer, and ``weight_rec`` [n, n] as a second Dense from the neurons
+        back to themselves (one step of delay), both scaled by one ``optimize_weight_bits`` of the two matrices side
+        by side: a recurrent conv node after the LIF, kept only where that scaling keeps every weight."""
+        group, refused = layer.group, len(self.unsupported)
+        self.dense(layer)
+        if len(self.unsupported) > refused:
+            return
+        lif, feed = self.nodes[-1], self.nodes[-2]
+        n, n_in = lif.neurons, feed.weight[0].size
+        problems = ["recurrent dense with delays (netx gives the recurrent Dense the feed-forward delays)"] \
+            if "delay" in group else []
+        weight_rec = _array(group, "weight_rec", size=n * n).reshape(n, n)
+        try:
+            netx_dense_weights(np.hstack([_array(group, "weight", size=n * n_in).reshape(n, n_in), weight_rec]))
+        except ValueError as exc:
+            problems.append(f"{exc} (weight and weight_rec, which netx scales together)")
+        if problems:
+            del self.nodes[-2:]
+            self.refuse(layer, problems)
+            return
+        self.nodes.append(ConvNode(f"{lif.name}.recurrent", (lif.name,), lif.shape,
+                                   weight=weight_rec.reshape(n, n, 1, 1), recurrent=True))
+
     def add(self, layer: _Layer) -> None:
         kind = layer.type
         if kind == "input":
@@ -411,7 +438,9 @@ class _Builder:
             self.conv(layer)
         elif kind == "flatten":
             self.flatten_next = True
-        elif kind in ("dense", "dense_rec", "dense_comp"):
+        elif kind == "dense_rec":
+            self.dense_rec(layer)
+        elif kind in ("dense", "dense_comp"):
             self.dense(layer, kind)
         else:
             self.refuse(layer, [f"{kind} layers (netx runs input, conv, flatten, dense)"])

@@ -8,7 +8,9 @@ therefore what another framework can reproduce from the file's floats; ``neurons
 run by the framework, the wiring and the extension here).
 
 Time is discrete with the step ``dt`` (the ``dt`` argument, else graph metadata ``snn_deploy.dt``, else
-``nir_io.DT``) and forward Euler. At every step the nodes run in topological order of the edges (no recurrent edges):
+``nir_io.DT``) and forward Euler. At every step the nodes run in topological order of the edges. A recurrent edge (a
+neuron's own loop through linear nodes, :func:`~snn_deploy.exporters.nir.io.with_loops`) carries the loop's value of
+the step before (at step 0: its value for silent neurons, e.g. an ``Affine``'s bias); other cycles are refused.
 
 * ``Conv2d``: ``conv2d(x, weight, bias)``; ``SumPool2d``: window sums (zero padding); ``AvgPool2d``: window means;
   ``Affine``: ``W x + b``; ``Linear``: ``W x``; ``Scale``: ``s * x``; ``Flatten``: over the dimensions of one
@@ -35,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.nir.io import DT, SPIKE_PRODUCT_EXTENSION, pair, topological
+from snn_deploy.exporters.nir.io import DT, SPIKE_PRODUCT_EXTENSION, linear_behind, pair, with_loops
 from snn_deploy.fixedpoint import spike_product
 from snn_deploy.fixedpoint.limits import payload_range
 
@@ -75,13 +77,17 @@ def is_spike_product(node: nir.NIRNode) -> bool:
     return isinstance(node, nir.Delay) and _str(_meta(node).get("extension", "")) == SPIKE_PRODUCT_EXTENSION
 
 
-def topological_order(ir: nir.NIRGraph) -> list[str]:
-    """Node names in an order where every edge goes forward; a cycle (recurrent edge) is a :class:`UserError`."""
-    order, _, cyclic = topological(ir)
+LINEAR = (nir.Conv2d, nir.SumPool2d, nir.AvgPool2d, nir.Affine, nir.Linear, nir.Scale, nir.Flatten)
+
+
+def topological_order(ir: nir.NIRGraph) -> tuple[list[str], dict[str, list[str]]]:
+    """Node names in an order where every edge but a neuron's own loop goes forward, and those loops (neuron ->
+    the nodes closing them); any other cycle is a :class:`UserError`."""
+    order, _, cyclic, loops = with_loops(ir, SPIKING, LINEAR)
     if cyclic:
-        raise UserError(f"NIR graph has recurrent edges through {sorted(cyclic)}: the reference executor runs "
-                        "feed-forward graphs only")
-    return order
+        raise UserError(f"NIR graph has recurrent edges through {sorted(cyclic)} that are no neuron's own loop "
+                        "through linear nodes: the reference executor cannot run them")
+    return order, loops
 
 
 NeuronFactory = Callable[[str, nir.NIRNode, float], "Neuron"]
@@ -222,8 +228,12 @@ class Executor:
             raise UserError(f"NIR file requires extensions {needed}; this executor implements {sorted(known)}")
         self.ir, self.dtype = ir, dtype
         self.dt = float(dt if dt is not None else meta.get("dt", DT))  # files of other tools carry no dt
-        self.order = topological_order(ir)
-        self.sources = {name: [s for s, d in ir.edges if d == name] for name in ir.nodes}
+        self.order, self.loops = topological_order(ir)
+        self.sources = {name: [s for s, d in ir.edges if d == name and s not in self.loops.get(name, ())]
+                        for name in ir.nodes}
+        self.members = {n: set().union(*(linear_behind(ir, self.sources, p, LINEAR)[0] for p in back))
+                        for n, back in self.loops.items()}
+        self.previous: dict[str, torch.Tensor] = {}
         unsupported = [f"{name} ({type(node).__name__})" for name, node in ir.nodes.items()
                        if not (isinstance(node, SPIKING + STATELESS) or is_spike_product(node))]
         if unsupported:
@@ -273,6 +283,32 @@ class Executor:
     def reset(self) -> None:
         for neuron in self.neurons.values():
             neuron.reset()
+        self.previous = {}
+
+    def _loop(self, name: str, silent: torch.Tensor) -> list[torch.Tensor]:
+        """What neuron ``name``'s loops deliver this step: their values of the step before, or at the first step
+        their values for a silent neuron (``silent``: zeros shaped like its output)."""
+        if not self.previous:
+            values = {name: silent}
+            for q in self.order:
+                if q in self.members[name]:
+                    values[q] = self._linear(q, sum(values[s] for s in self.sources[q]))
+            return [values[p] for p in self.loops[name]]
+        return [self.previous[p] for p in self.loops[name]]
+
+    def _linear(self, name: str, total: torch.Tensor) -> torch.Tensor:
+        node, p = self.ir.nodes[name], self.params[name]
+        if isinstance(node, nir.Conv2d):
+            return F.conv2d(total, **p)
+        if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
+            return F.avg_pool2d(total, count_include_pad=True, **p)
+        if isinstance(node, (nir.Affine, nir.Linear)):
+            return F.linear(total, p["weight"], p["bias"])
+        if isinstance(node, nir.Scale):
+            return total * p["scale"]
+        if isinstance(node, nir.Flatten):
+            return total.flatten(_flatten_dim(int(node.start_dim)), _flatten_dim(int(node.end_dim)))
+        return total  # Output
 
     def step(self, x: torch.Tensor, spikes: dict[str, list[torch.Tensor]] | None = None) -> torch.Tensor:
         """One time step of input ``x`` [B, *input shape]; returns the output node's value [B, K]."""
@@ -288,24 +324,17 @@ class Executor:
             inputs = [values[s] for s in self.sources[name]]
             if not inputs:
                 raise UserError(f"NIR node {name!r} has no incoming edge")
+            if name in self.loops:
+                inputs += self._loop(name, torch.zeros_like(inputs[0]))
             total = inputs[0] if len(inputs) == 1 else torch.stack(inputs).sum(0)
             if isinstance(node, SPIKING):
                 out = self.neurons[name].step(total).to(self.dtype)
                 if spikes is not None:
                     spikes.setdefault(name, []).append(out.bool())
-            elif isinstance(node, nir.Conv2d):
-                out = F.conv2d(total, **p)
-            elif isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
-                out = F.avg_pool2d(total, count_include_pad=True, **p)
-            elif isinstance(node, (nir.Affine, nir.Linear)):
-                out = F.linear(total, p["weight"], p["bias"])
-            elif isinstance(node, nir.Scale):
-                out = total * p["scale"]
-            elif isinstance(node, nir.Flatten):
-                out = total.flatten(_flatten_dim(int(node.start_dim)), _flatten_dim(int(node.end_dim)))
-            else:  # Output
-                out = total
+            else:
+                out = self._linear(name, total)
             values[name] = out
+        self.previous = {p: values[p] for back in self.loops.values() for p in back}
         return values[self.output_name]
 
     @torch.no_grad()

@@ -16,17 +16,30 @@ The mapping (docs/nir_mapping.md, "Importing standard NIR", has the derivation):
   linear map per source layer. A single convolution stays a :class:`ConvNode` with its kernel; any other
   composition becomes an exact full-map kernel (a dense synapse), and the layer it feeds is then laid out as a
   vector ``(n, 1, 1)``.
+* A recurrent edge (a cycle from a neuron node back to itself through linear nodes only, as snnTorch 1.0 writes
+  ``RLeaky`` / ``RSynaptic``: ``lif -> w_rec -> lif``) becomes a recurrent :class:`ConvNode` of the composed map
+  (a dense kernel; the neuron is laid out as a vector): its currents from step t - 1's spikes join step t's input,
+  the one-step delay every discrete-time framework gives the edge (``recurrent(spk)`` of the previous step) and the
+  hardware's synapse has. Its weights share the layer's weight exponent; constant terms go to the bias.
 * The ``Output`` node is read on the host: a :class:`ReadoutNode` of the spike counts of the last spiking layer
   (identity), or of the linear nodes between them (an ``Affine`` readout), averaged over steps; a layer the
   readout reads position by position is laid out as a vector.
 
+Reset: NIR's neurons reset v to ``v_reset`` after a spike, and Loihi's to 0, so ``v_reset = 0`` is what the file
+must say; reset by subtraction (snnTorch's and SpikingJelly's ``v_reset=None`` default) is not in a NIR file at all
+(snnTorch writes ``v_reset = 0`` whatever its mechanism). The import assumes reset to zero (``reset="zero"``);
+``reset="subtract"`` says the network was trained with subtraction, which Loihi's LIF cannot do: every neuron node
+with a state is then refused by name.
+
 What the deployed graph cannot express is refused, every offending node in one error: non-zero ``v_reset``,
-thresholds <= 0, time constants shorter than ``dt``, non-uniform time constants within a node, recurrent edges
-(cycles, nested graphs), non-spiking neurons (``LI``, ``CubaLI``, ``I``: Loihi transmits spikes), non-zero delays.
+thresholds <= 0, time constants shorter than ``dt``, non-uniform time constants within a node, cycles through more
+than one neuron or mixing other inputs into the feedback, nested graphs, non-spiking neurons (``LI``, ``CubaLI``,
+``I``: Loihi transmits spikes), non-zero delays.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +70,8 @@ LINEAR = (nir.Conv1d, nir.Conv2d, nir.Linear, nir.Affine, nir.Scale, nir.SumPool
 NON_SPIKING = (nir.CubaLI, nir.LI, nir.I)
 IMPORT_SCHEMA = 1
 READOUT_FIX = "end with a spiking layer, or a Linear/Affine readout of one"
+RESETS = ("zero", "subtract")
+"""What the network was trained with after a spike (``--reset``): NIR files do not say (module docstring)."""
 NEURON_FIX = "see docs/nir_mapping.md, 'Importing standard NIR'"
 
 
@@ -225,6 +240,8 @@ class _Structure:
     """Output shape of every node (per sample, NIR convention)."""
     input: str
     output: str
+    recurrent: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    """Neuron -> the linear nodes whose edges into it close a recurrent loop (left out of ``preds`` and ``order``)."""
 
 
 def _check_finite(ir: nir.NIRGraph) -> list[Problem]:
@@ -291,7 +308,8 @@ def _structure(ir: nir.NIRGraph, dt: float = DEFAULT_DT) -> tuple[_Structure, li
     for name, node in ir.nodes.items():
         if isinstance(node, nir.NIRGraph):
             problems.append(Problem(name, "nested graph (a recurrent layer such as RLeaky / RSynaptic)",
-                                    "the deployed graph is feed-forward"))
+                                    "write its nodes and edges at the top level, as snnTorch 1.0 does: recurrent "
+                                    "edges there are imported"))
         elif isinstance(node, NON_SPIKING):
             problems.append(Problem(name, f"non-spiking {type(node).__name__} neuron",
                                     "Loihi transmits spikes only; end the network with a spiking layer or a "
@@ -301,10 +319,11 @@ def _structure(ir: nir.NIRGraph, dt: float = DEFAULT_DT) -> tuple[_Structure, li
         elif not isinstance(node, (*NEURONS, *LINEAR, nir.Input, nir.Output)):
             problems.append(Problem(name, f"unsupported primitive {type(node).__name__}",
                                     "see docs/nir_mapping.md for the supported ones"))
-    order, preds, cyclic = nir_io.topological(ir)
+    order, preds, cyclic, recurrent = nir_io.with_loops(ir, NEURONS, LINEAR)
     if cyclic:  # no order, so no shapes: check each neuron on its own parameters' shape, then report it all
         problems.append(Problem(", ".join(cyclic), "cycle (recurrent edge) through these nodes",
-                                "the deployed graph is feed-forward; recurrent layers cannot be imported"))
+                                "a recurrent edge is imported where a neuron feeds back to itself through linear "
+                                "nodes that read nothing else"))
         for name, node in ir.nodes.items():
             if isinstance(node, NEURONS):
                 try:
@@ -347,7 +366,12 @@ def _structure(ir: nir.NIRGraph, dt: float = DEFAULT_DT) -> tuple[_Structure, li
                                 f"{list(shape)}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                                 ) from None
         shapes[name] = _sized(name, shape)
-    return _Structure(order, preds, shapes, inputs[0], outputs[0]), problems
+    for name, back in recurrent.items():
+        wrong = [p for p in back if shapes[p] != shapes[name]]
+        if wrong:
+            raise UserError(f"mismatched shapes: the recurrent edge from {wrong[0]!r} into NIR node {name!r} carries "
+                            f"{list(shapes[wrong[0]])} where {name!r} takes {list(shapes[name])}")
+    return _Structure(order, preds, shapes, inputs[0], outputs[0], recurrent), problems
 
 
 # --- composing linear paths ----------------------------------------------------------------------------------------
@@ -366,8 +390,9 @@ def _sources(ir: nir.NIRGraph, s: _Structure, name: str) -> list[str]:
 
 
 def _response(ir: nir.NIRGraph, s: _Structure, target: str, given: dict[str, torch.Tensor], batch: int,
-              bias: bool) -> torch.Tensor:
-    """The input of ``target`` when the source nodes output ``given`` (others 0): the linear nodes between."""
+              bias: bool, into: list[str] | None = None) -> torch.Tensor:
+    """The input of ``target`` when the source nodes output ``given`` (others 0): the linear nodes between.
+    ``into``: the nodes whose outputs make that input (default: its predecessors; a recurrent loop's last nodes)."""
     memo: dict[str, torch.Tensor] = {}
 
     def value(name: str) -> torch.Tensor:
@@ -380,22 +405,24 @@ def _response(ir: nir.NIRGraph, s: _Structure, target: str, given: dict[str, tor
             memo[name] = _apply(node, sum(value(p) for p in s.preds[name]), bias)
         return memo[name]
 
-    return sum(value(p) for p in s.preds[target])
+    return sum(value(p) for p in (s.preds[target] if into is None else into))
 
 
-def _dense(ir: nir.NIRGraph, s: _Structure, target: str, source: str) -> np.ndarray:
+def _dense(ir: nir.NIRGraph, s: _Structure, target: str, source: str, into: list[str] | None = None) -> np.ndarray:
     """The exact linear map from ``source``'s output to ``target``'s input: [out, in] over the NIR shapes."""
     n_in, n_out = math.prod(s.shapes[source]), math.prod(s.shapes[target])
     if n_in * max(n_in, n_out) > DENSE_LIMIT:  # the identity basis (n_in^2) and the map (n_in n_out)
         raise _Refused(f"composing the layers from {source} needs a {n_out} x {n_in} kernel (over "
                        f"{DENSE_LIMIT} entries)")
     basis = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *s.shapes[source])
-    return _response(ir, s, target, {source: basis}, n_in, bias=False).reshape(n_in, n_out).T.numpy()
+    return _response(ir, s, target, {source: basis}, n_in, False, into).reshape(n_in, n_out).T.numpy()
 
 
 def _constant(ir: nir.NIRGraph, s: _Structure, target: str) -> np.ndarray:
-    """The constant part of ``target``'s input (biases of the linear nodes), NIR shape."""
-    return _response(ir, s, target, {}, 1, bias=True)[0].numpy().reshape(s.shapes[target])
+    """The constant part of ``target``'s input (biases of the linear nodes, its recurrent loop's included), NIR
+    shape."""
+    into = s.preds[target] + s.recurrent.get(target, [])
+    return _response(ir, s, target, {}, 1, True, into)[0].numpy().reshape(s.shapes[target])
 
 
 def _single_conv(ir: nir.NIRGraph, s: _Structure, target: str, source: str) -> str | None:
@@ -441,14 +468,21 @@ def _per_channel(values: np.ndarray) -> np.ndarray | None:
 
 
 def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: float | None = None,
-             steps: int | None = None) -> tuple[Graph, dict]:
+             steps: int | None = None, reset: str = "zero") -> tuple[Graph, dict]:
     """The deployed graph of a NIR graph, and the quantization record (JSON-serialisable).
 
     Files written by snn-deploy come back exactly from their metadata; any other NIR graph is imported with the
     mapping in the module docstring at step ``dt`` (default: the file's ``dt`` metadata, else
     :data:`DEFAULT_DT`) for ``steps`` time steps, its input scale set by ``calibration`` (inputs in [0, 1] without).
+    ``reset``: what the network does to v after a spike, one of :data:`RESETS` (the file does not say; module
+    docstring): ``subtract`` is refused for every neuron node with a state.
     """
+    if reset not in RESETS:
+        raise UserError(f"reset {reset!r} is not one of {', '.join(RESETS)}")
     if written_by_snn_deploy(ir):
+        if reset != "zero":
+            raise UserError("this NIR file was written by snn-deploy: its neurons reset to zero (Loihi's); drop "
+                            "--reset subtract")
         if dt is not None or steps is not None:
             raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T and dt; "
                             "drop --dt and --steps")
@@ -459,6 +493,12 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
         raise UserError(f"the import step dt must be a positive number (got dt={dt:g}); pass --dt")
     steps = import_steps(ir, steps)
     s, problems = _structure(ir, dt)
+    if reset == "subtract":  # a Threshold node has no state to reset
+        stateful = [n for n in s.order
+                    if isinstance(ir.nodes[n], NEURONS) and not isinstance(ir.nodes[n], nir.Threshold)]
+        problems += [Problem(n, "reset by subtraction (--reset subtract), which Loihi's LIF cannot do (it sets v to 0 "
+                             "after a spike)", "retrain with reset to zero, then export with --reset zero")
+                     for n in stateful]
     refused = {p.node for p in problems}
     input_scale, signed = calibrate_input(calibration)
     report = QuantReport(input_scale=input_scale, input_signed=signed)
@@ -488,7 +528,7 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
             refused.add(name)
             continue
         convs, lif, record, dyn = built
-        nodes += [*convs, lif]
+        nodes += [*(c for c in convs if not c.recurrent), lif, *(c for c in convs if c.recurrent)]
         graph_shape[name] = lif.shape
         report.units.append(record)
         if dyn.notes:
@@ -499,7 +539,8 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
         raise UserError(_refusal(problems))
     nodes.append(_readout(s, graph_shape, *readout))
     record = report.to_dict()
-    record["nir_import"] = {"schema_version": IMPORT_SCHEMA, "dt": dt, "steps": steps, "approximations": notes}
+    record["nir_import"] = {"schema_version": IMPORT_SCHEMA, "dt": dt, "steps": steps, "approximations": notes,
+                            "reset": reset}
     graph = Graph(nodes, T=steps)
     check_graph(graph, "the imported NIR graph")  # the limits every bundle has (work per sample, ranges)
     return graph, record
@@ -533,7 +574,7 @@ def _number(value, what: str, option: str) -> float:
 
 def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, Shape], dt: float,
             input_scale: float, signed: bool, *, vector: bool = False):
-    """The ConvNodes and LIFNode of neuron ``name`` (``vector``: lay it out as (n, 1, 1))."""
+    """The ConvNodes (a recurrent one last) and LIFNode of neuron ``name`` (``vector``: lay it out as (n, 1, 1))."""
     shape = s.shapes[name]
     dyn = neuron_dynamics(ir.nodes[name], shape, dt)
     sources = _sources(ir, s, name)
@@ -546,7 +587,8 @@ def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, S
     nir_layout = layout(shape)
     bias = dyn.bias_gain * _constant(ir, s, name) + dyn.leak
     singles = {src: _single_conv(ir, s, name, src) for src in sources}
-    structural = (not vector and len(shape) >= 2 and all(singles.values())
+    loop = s.recurrent.get(name)
+    structural = (not vector and not loop and len(shape) >= 2 and all(singles.values())
                   and all(graph_shape[src] == layout(s.shapes[src]) for src in sources))
     gain_c, bias_c = _per_channel(dyn.gain), _per_channel(bias)
     if structural and gain_c is not None and bias_c is not None:
@@ -563,6 +605,9 @@ def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, S
         for src in sources:
             matrix = _dense(ir, s, name, src) * gain[:, None]
             paths.append(_Path(src, f"{name}.from.{src}", matrix.reshape(n, *graph_shape[src])))
+    if loop:  # per spike, where quantize_layer divides an analog layer's weights by the input scale
+        matrix = _dense(ir, s, name, name, loop) * dyn.gain.reshape(-1)[:, None]
+        paths.append(_Path(name, f"{name}.recurrent", matrix.reshape(n, n, 1, 1) * (input_scale if analog else 1.0)))
     widths = [p.weight[0].size for p in paths]
     stacked = torch.from_numpy(np.concatenate([p.weight.reshape(len(p.weight), -1) for p in paths], axis=1))
     record, wq = quantize_layer(name, stacked, torch.from_numpy(np.asarray(bias_out, dtype=np.float64)), 1.0,
@@ -570,10 +615,12 @@ def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, S
     convs = []
     for path, part in zip(paths, torch.split(wq, widths, dim=1)):
         kernel = part.reshape(path.weight.shape).to(torch.int64).numpy()
+        feedback = path.source == name
         convs.append(ConvNode(path.name, (path.source,), out_shape, weight=kernel, stride=path.stride,
-                              padding=path.padding, groups=path.groups, weight_exp=record.weight_exp, graded=analog))
-    lif = LIFNode(name, tuple(c.name for c in convs), out_shape, du=dyn.du, dv=dyn.dv, vth=record.vth,
-                  bias_mant=np.asarray(record.bias_mant, dtype=np.int64),
+                              padding=path.padding, groups=path.groups, weight_exp=record.weight_exp,
+                              graded=analog and not feedback, recurrent=feedback))
+    lif = LIFNode(name, tuple(c.name for c in convs if not c.recurrent), out_shape, du=dyn.du, dv=dyn.dv,
+                  vth=record.vth, bias_mant=np.asarray(record.bias_mant, dtype=np.int64),
                   bias_exp=np.asarray(record.bias_exp, dtype=np.int64))
     return convs, lif, record, dyn
 

@@ -4,7 +4,9 @@ Mapping (documented in docs/nir_mapping.md):
 
 * InputNode -> ``nir.Input``; metadata: payload scale, bits, sign.
 * ConvNode -> ``nir.Conv2d`` with float-equivalent weights (see :func:`float_scale`); metadata: integer kernel,
-  weight exponent, graded flag, ``role``, ``host`` (placement: computed on the host, see :attr:`Graph.host`).
+  weight exponent, graded flag, ``role``, ``recurrent``, ``host`` (placement: computed on the host, see
+  :attr:`Graph.host`). A recurrent conv also has the edge back into the LIF it reads: a cycle, NIR's recurrent edge
+  (one step of delay, as every discrete-time NIR consumer runs a cycle).
 * LIFNode -> ``nir.CubaLIF`` under the time-step convention ``dt`` (``DT`` = 1e-4 s, snnTorch's fixed step;
   Norse takes ``dt`` as an argument) and forward Euler: tau_syn = dt 4096/(du+1), w_in = 4096/(du+1),
   tau_mem = dt 4096/dv, r = 4096/dv, threshold in units of the integer threshold plus a margin
@@ -159,6 +161,9 @@ def _compact(values: np.ndarray) -> np.ndarray:
 
 
 def _consumer_vth(graph: Graph, name: str) -> int:
+    node = graph[name]
+    if isinstance(node, ConvNode) and node.recurrent:  # it feeds the LIF it reads
+        return graph[node.inputs[0]].vth
     lifs = [n for n in graph.nodes if name in n.inputs and isinstance(n, LIFNode)]
     return lifs[0].vth if lifs else 1
 
@@ -171,6 +176,8 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
     carriers = bias_carriers(graph)
     for order, node in enumerate(graph.nodes):
         edges += [(i, node.name) for i in node.inputs]
+        if isinstance(node, ConvNode) and node.recurrent:  # the edge back into its LIF: a cycle, as NIR writes one
+            edges.append((node.name, node.inputs[0]))
         if isinstance(node, InputNode):
             nodes[node.name] = nir.Input(input_type={"input": np.array(node.shape)},
                                          metadata=_meta(node, order, **_fields(node)))
@@ -404,6 +411,42 @@ def topological(ir: nir.NIRGraph) -> tuple[list[str], dict[str, list[str]], list
             break
         left -= tails
     return order, preds, [n for n in ir.nodes if n in left]
+
+
+def with_loops(ir: nir.NIRGraph, neurons: tuple[type, ...], linear: tuple[type, ...]
+               ) -> tuple[list[str], dict[str, list[str]], list[str], dict[str, list[str]]]:
+    """:func:`topological` with each neuron's own loops set apart: (order, predecessors, nodes on other cycles,
+    loops). A loop is a cycle from a node of a ``neurons`` type back to itself through ``linear`` nodes that read
+    nothing else (NIR's recurrent layer: snnTorch's ``lif -> w_rec -> lif``); ``loops`` maps the neuron to the
+    nodes whose edges into it close one, which order and predecessors leave out (a discrete-time consumer delays
+    them one step)."""
+    order, preds, cyclic = topological(ir)
+    loops: dict[str, list[str]] = {}
+    for name in cyclic:
+        if isinstance(ir.nodes[name], neurons):
+            closing = [p for p in preds[name] if isinstance(ir.nodes[p], linear)
+                       and linear_behind(ir, preds, p, linear)[1] == {name}]
+            if closing:
+                loops[name] = closing
+    if loops:
+        kept = [(a, b) for a, b in ir.edges if a not in loops.get(b, ())]
+        order, preds, cyclic = topological(nir.NIRGraph(nodes=ir.nodes, edges=kept, type_check=False))
+    return order, preds, cyclic, loops
+
+
+def linear_behind(ir: nir.NIRGraph, preds: dict[str, list[str]], start: str, linear: tuple[type, ...]
+                  ) -> tuple[set[str], set[str]]:
+    """(the ``linear`` nodes from ``start`` backwards through linear nodes, ``start`` included; the other nodes
+    they read)."""
+    seen, stack, sources = {start}, [start], set()
+    while stack:
+        for q in preds[stack.pop()]:
+            if not isinstance(ir.nodes[q], linear):
+                sources.add(q)
+            elif q not in seen:
+                seen.add(q)
+                stack.append(q)
+    return seen, sources
 
 
 def pair(value) -> tuple[int, int]:

@@ -5,7 +5,11 @@ convolutions to ``Conv``, LIF populations to ``LIFReset``, sums, spike products 
 processes of :mod:`snn_deploy.sims.backends.lava_procs`. The readout stays on the host and is not built. Nodes placed
 on the host (``Graph.host``: the analog input layer under ``export --input-on-host``) are built as the same CPU
 processes as everything else: here they stand for the host code that computes them, with the same arithmetic and
-timing, so the spikes do not change.
+timing, so the spikes do not change. A recurrent conv is a ``Dense`` from its ``LIFReset`` back to it (the
+synapse's one-step latency is the recurrent edge's delay); such a network runs one sample per runtime
+(:func:`_one_by_one`). Its LIFs also start without biases, each given its bias when the sample's step 0
+reaches it (:attr:`LavaNetwork.biases`): a layer firing on its bias while the pipeline fills would otherwise feed
+those spikes back into step 0, where the functional graph has no recurrent input.
 
 Timing. Conv and the spike product deliver one step late, so node ``n`` shows functional step ``t`` at Lava step
 ``t + depth(n)`` (0-based; Lava's ``time_step`` is that plus one). A node whose inputs have different depths gets
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -36,6 +40,7 @@ from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.conv.process import Conv
+from lava.proc.dense.process import Dense
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.source import RingBuffer as Source
 from lava.proc.lif.process import LIFReset
@@ -43,7 +48,7 @@ from lava.proc.lif.process import LIFReset
 from snn_deploy.console import progress as console_progress
 from snn_deploy.errors import UserError
 from snn_deploy.sims.backends.lava_procs import DelayLine, SpikeProduct, SumRelay, model_map
-from snn_deploy.fixedpoint.synapse import torch_conv_weight_to_lava, torch_image_to_lava
+from snn_deploy.fixedpoint.synapse import quantize_weights, torch_conv_weight_to_lava, torch_image_to_lava
 from snn_deploy.graph import (
     ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode, refuse_features,
 )
@@ -83,6 +88,9 @@ class LavaNetwork:
     samples: int
     steps: int
     """Lava steps that bring every sample through the deepest LIF: samples * T + that LIF's depth."""
+    biases: dict[int, list[LIFNode]] = field(default_factory=dict)
+    """Lava time step -> the LIFs (built without bias) whose bias is set just before it: their step 0 (a network
+    with recurrent synapses, see the module docstring)."""
 
     @property
     def source(self) -> Source:
@@ -92,8 +100,12 @@ class LavaNetwork:
         return [*self.processes.values(), *self.delays, *self.recorders.values()]
 
     def chunks(self) -> list[int]:
-        """Steps per run call: one sample each, then the tail that drains the pipeline."""
+        """Steps per run call: one sample each, then the tail that drains the pipeline (single steps up to the last
+        step before which a bias is set)."""
         tail = self.steps - self.graph.T * self.samples
+        if self.biases:
+            first = max(self.biases) - 1
+            return [1] * first + [self.steps - first]
         return [self.graph.T] * self.samples + ([tail] if tail else [])
 
     def run_config(self) -> Loihi2SimCfg:
@@ -129,10 +141,24 @@ def _conv(node: ConvNode, in_shape: Shape) -> Conv:
     return conv
 
 
-def _lif(node: LIFNode, depth: int, steps: int) -> LIFReset:
+def _recurrent_dense(node: ConvNode) -> Dense:
+    """A recurrent conv as Lava's ``Dense`` from its LIF back to it (flat ports, (C, H, W) order): its one-step
+    latency is the recurrent edge's delay. Its weights must pass Dense's 8-bit clip and truncation unchanged
+    (mixed signs keep 9 bits); the exponent is Dense's ``weight_exp``."""
+    n = int(np.prod(node.shape))
+    weight = node.dense_kernel().astype(np.int64).reshape(n, n)
+    mixed = bool((weight > 0).any() and (weight < 0).any())
+    bits = 8 + mixed
+    if not np.array_equal(np.asarray(quantize_weights(weight, bits)), weight):
+        raise UserError(f"the Lava builder: recurrent synapse {node.name!r} has weights Lava's Dense would clip to "
+                        "8 bits; re-export it")
+    return Dense(weights=weight, weight_exp=node.weight_exp, num_weight_bits=bits, num_message_bits=0)
+
+
+def _lif(node: LIFNode, depth: int, steps: int, biased: bool = True) -> LIFReset:
     shape = lava_shape(node.shape)
     return LIFReset(shape=shape, du=node.du, dv=node.dv, vth=node.vth,
-                    bias_mant=np.broadcast_to(node.bias_mant, shape).copy(),
+                    bias_mant=np.broadcast_to(node.bias_mant if biased else 0, shape).copy(),
                     bias_exp=np.broadcast_to(node.bias_exp, shape).copy(),
                     reset_interval=steps, reset_offset=reset_offset(depth, steps))
 
@@ -146,7 +172,7 @@ def _source(payload: np.ndarray, total_steps: int) -> Source:
 
 
 def _out_port(process: AbstractProcess) -> OutPort:
-    return process.a_out if isinstance(process, (Conv, SpikeProduct)) else process.s_out
+    return process.a_out if isinstance(process, (Conv, Dense, SpikeProduct)) else process.s_out
 
 
 def _in_port(process: AbstractProcess, index: int) -> InPort:
@@ -159,7 +185,7 @@ def _in_port(process: AbstractProcess, index: int) -> InPort:
 
 def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
     """The Lava network for ``graph`` fed integer ``payload`` [T, B, C, H, W] (``snn_deploy.graph.input_sequence``)."""
-    refuse_features(graph, "the Lava builder")
+    refuse_features(graph, "the Lava builder", supported=("recurrent synapses",))
     payload = np.asarray(payload)
     expected = (graph.T, graph.input.shape)
     if payload.ndim != 5 or (payload.shape[0], tuple(payload.shape[2:])) != expected:
@@ -181,11 +207,20 @@ def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
             port.connect(line.s_in)
         return delays[(name, delay)].s_out
 
+    recurrent = any(n.recurrent for n in graph.of_kind(ConvNode))
+    biases: dict[int, list[LIFNode]] = {}
     for node in graph.nodes:
-        process = _process(node, graph, depths, payload, total)
+        process = _process(node, graph, depths, payload, total, biased=not recurrent)
+        if recurrent and isinstance(node, LIFNode) and node.bias_mant.any():
+            biases.setdefault(depths[node.name] + 1, []).append(node)
         if process is None:
             continue
         processes[node.name] = process
+        if isinstance(process, Dense):  # a recurrent synapse: from its LIF back into it
+            lif = processes[node.inputs[0]]
+            lif.s_out.flatten().connect(process.s_in)
+            process.a_out.reshape(tuple(lif.a_in.shape)).connect(lif.a_in)
+            continue
         base = max((depths[i] for i in node.inputs), default=0)
         for index, name in enumerate(node.inputs):
             arriving(name, base - depths[name]).connect(_in_port(process, index))
@@ -193,17 +228,17 @@ def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
     for node in graph.of_kind(LIFNode):
         recorders[node.name] = Extractor(shape=lava_shape(node.shape), buffer_size=max(graph.T, lif_depth))
         processes[node.name].s_out.connect(recorders[node.name].in_port)
-    return LavaNetwork(graph, processes, list(delays.values()), recorders, samples, total)
+    return LavaNetwork(graph, processes, list(delays.values()), recorders, samples, total, biases)
 
 
-def _process(node: Node, graph: Graph, depths: dict[str, int], payload: np.ndarray, total: int
+def _process(node: Node, graph: Graph, depths: dict[str, int], payload: np.ndarray, total: int, biased: bool
              ) -> AbstractProcess | None:
     if isinstance(node, InputNode):
         return _source(payload, total)
     if isinstance(node, ConvNode):
-        return _conv(node, graph[node.inputs[0]].shape)
+        return _recurrent_dense(node) if node.recurrent else _conv(node, graph[node.inputs[0]].shape)
     if isinstance(node, LIFNode):
-        return _lif(node, depths[node.name], graph.T)
+        return _lif(node, depths[node.name], graph.T, biased)
     if isinstance(node, SumNode):
         return SumRelay(shape=lava_shape(node.shape))
     if isinstance(node, SpikeProductNode):
@@ -222,6 +257,8 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
     :func:`snn_deploy.watchdog.timeout_from_env`), ends the run with a :class:`UserError` instead of Lava's hang.
     """
     limit = timeout_s if timeout_s is not None else timeout_from_env()
+    if any(n.recurrent for n in graph.of_kind(ConvNode)) and np.shape(payload)[1] > 1:
+        return _one_by_one(graph, payload, progress, limit)
     start = time.perf_counter()
     net = build(graph, payload)
     source = net.source
@@ -238,6 +275,9 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
                     done = 0
                     for chunk in net.chunks():
                         watch.alive()
+                        for lif in net.biases.get(done + 1, []):
+                            net.processes[lif.name].bias_mant.set(
+                                np.broadcast_to(lif.bias_mant, lava_shape(lif.shape)).copy())
                         source.run(condition=RunSteps(num_steps=chunk))
                         for name, recorder in net.recorders.items():
                             frames[name].append(np.stack([recorder.receive() for _ in range(chunk)]).astype(np.uint8))
@@ -264,6 +304,15 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
     depths = graph.depths()
     spikes = {name: _aligned(np.concatenate(f), depths[name], graph.T, net.samples) for name, f in frames.items()}
     return LavaRun(spikes, net.steps, compiled - start, stepped - compiled, time.perf_counter() - start)
+
+
+def _one_by_one(graph: Graph, payload: np.ndarray | torch.Tensor, progress: Progress | None, limit: float) -> LavaRun:
+    """One runtime per sample: a recurrent Dense delivers the last step's spikes of a sample after LIFReset's reset,
+    into the next sample, where the functional graph (and a fresh chip) starts from nothing."""
+    runs = [run(graph, payload[:, i:i + 1], progress=progress, timeout_s=limit) for i in range(np.shape(payload)[1])]
+    spikes = {name: torch.cat([r.spikes[name] for r in runs], 1) for name in runs[0].spikes}
+    return LavaRun(spikes, sum(r.steps for r in runs), sum(r.compile_s for r in runs), sum(r.run_s for r in runs),
+                   sum(r.wall_s for r in runs))
 
 
 def _infrastructure(source: Source):

@@ -10,8 +10,8 @@ steps count from 1); samples are streamed back to back, ``steps`` apart, and the
 layer has seen the last one. netx resets layer i at time steps ``reset_offset + 1 + i`` modulo the interval; a
 layer's index equals its depth when the input layer has a neuron (bias-driven) and is one less otherwise, so
 ``reset_offset`` is 0 or 1 for every layer to restart exactly when each sample (or reset period) reaches it.
-A reset does not clear the delay buffers of Lava's ``DelayDense``, so a network with synaptic delays runs each
-sample in its own Lava run.
+A reset does not clear the delay buffers of Lava's ``DelayDense`` or a recurrent ``Dense``, so a network with
+synaptic delays or recurrent synapses runs each sample in its own Lava run.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def run_netx(path: Path | str, graph: Graph, payload: np.ndarray) -> Spikes:
     except Exception as exc:  # ImportError, or a failure inside lava's own import chain
         raise UserError(f"the netx backend needs lava-nc and lava-dl ({type(exc).__name__}: {exc})") from None
     steps, batch = payload.shape[:2]
-    if batch > 1 and any(n.delay.size for n in graph.of_kind(ConvNode)):
-        # a reset clears neurons, not Lava's DelayDense buffers: streamed samples would leak into each other
+    if batch > 1 and any(n.delay.size or n.recurrent for n in graph.of_kind(ConvNode)):
+        # a reset clears neurons, not Lava's (Delay)Dense buffers: streamed samples would leak into each other
         runs = [run_netx(path, graph, payload[:, b:b + 1]) for b in range(batch)]
         return {name: torch.cat([run[name] for run in runs], dim=1) for name in runs[0]}
     node: InputNode = graph.input

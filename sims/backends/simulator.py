@@ -8,7 +8,8 @@ float64, then the weight exponent). The run is functional (zero latency per node
 PyTorch model computes: a node's step ``t`` needs only its inputs' step ``t``, so the nodes run in topological
 order, each over all steps at once (a synapse as one convolution of the whole [T * B] batch, a LIF stepping through
 time). A timed build (Lava) shows node ``n``'s step ``t`` at step ``t + depth(n)`` (:meth:`Graph.depths`), and the
-simulator's latency model reports that depth.
+simulator's latency model reports that depth. A LIF with recurrent synapses adds, at each step, their currents from
+its own spikes of the step before (the recurrent conv node after it then only counts their synaptic operations).
 """
 
 from __future__ import annotations
@@ -214,16 +215,20 @@ def _conv(kernel: ConvKernel, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray
 
 
 def _lif(node: LIFNode, current: torch.Tensor | None, trace: bool = False, *, bias_payload: torch.Tensor | None = None,
-         resets: frozenset[int] = frozenset()) -> tuple[torch.Tensor, np.ndarray, MembraneTrace | None]:
+         resets: frozenset[int] = frozenset(), recurrent: tuple[ConvKernel, ...] = ()
+         ) -> tuple[torch.Tensor, np.ndarray, MembraneTrace | None]:
     """Spikes (bool [T, B, C, H, W]) of a LIF population driven by ``current`` [T, B, C, H, W] (None: no synaptic
     input) and, for a bias-driven input layer, ``bias_payload`` (integers [T, B, C, H, W] added to its bias
     mantissa), their number at each step, and (with ``trace``) its state after every step. The state is float32
     where that is exact for these inputs (:func:`float_dtype`), else float64 (exact for every Loihi integer, and
-    faster than int64); every step updates it in place; it is zeroed before the steps in ``resets``."""
+    faster than int64); every step updates it in place; it is zeroed before the steps in ``resets``.
+    ``recurrent``: the population's recurrent synapses, whose currents from step t - 1's spikes join step t's input
+    (also across a reset: the synapse delivers what it received, as Lava's Dense does)."""
     params = node.params()
     if current is None:
         current = torch.zeros(bias_payload.shape, dtype=torch.float32)
-    dtype = float_dtype(params, _max_abs(current))
+    feedback = sum(k.row_l1 << k.node.weight_exp for k in recurrent)
+    dtype = float_dtype(params, _max_abs(current) + feedback)
     bias = params.bias().to(dtype)
     if bias_payload is not None:
         mant = params.bias_mant + bias_payload.to(torch.int64)
@@ -237,7 +242,10 @@ def _lif(node: LIFNode, current: torch.Tensor | None, trace: bool = False, *, bi
     for t in range(current.shape[0]):
         if t in resets:
             state.reset()
-        lif_step_inplace(state, current[t], params, bias if bias_payload is None else bias[t], spikes[t])
+        a_in = current[t]
+        if recurrent and t:
+            a_in = a_in.to(dtype) + sum(k.currents(spikes[t - 1]).to(dtype) for k in recurrent)
+        lif_step_inplace(state, a_in, params, bias if bias_payload is None else bias[t], spikes[t])
         if trace:
             us[t], vs[t] = state.u, state.v
     recorded = MembraneTrace(us.to(torch.int64), vs.to(torch.int64)) if trace else None
@@ -355,7 +363,9 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
             values[node.name] = payload
         elif isinstance(node, ConvNode):
             kernel = ConvKernel(node, graph[node.inputs[0]].shape)
-            values[node.name], sops[node.name], out_of_range = _conv(kernel, inputs[0])
+            currents, sops[node.name], out_of_range = _conv(kernel, inputs[0])
+            if not node.recurrent:  # a recurrent conv's currents were added inside its LIF's steps
+                values[node.name] = currents
             if out_of_range:
                 overflow[node.name] = out_of_range
             if events is not None:
@@ -368,9 +378,10 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
             single = len(inputs) == 1 and inputs[0].is_floating_point()
             current = (None if bias_driven else inputs[0] if single
                        else _add(inputs, sum(bounds[i] for i in node.inputs)))
+            recurrent = tuple(ConvKernel(c, node.shape) for c in graph.recurrent_synapses(node.name))
             values[node.name], spike_counts[node.name], trace = _lif(
                 node, current, node.name in traces, bias_payload=inputs[0] if bias_driven else None,
-                resets=resets)
+                resets=resets, recurrent=recurrent)
             if trace is not None:
                 kept[node.name] = trace
             if node.name in record:

@@ -310,6 +310,8 @@ def _lif_populations(graph: Graph, lif: LIFNode, products: str, sums: str) -> li
                 projections.append(Projection(name, name, source.shape, ChannelMap("identity"), weight_bits=bits))
         else:
             raise TypeError(f"LIF {lif.name!r} reads a {source.kind} node; expected conv or spike product")
+    for conv in graph.recurrent_synapses(lif.name):  # its own spikes, back onto its cores
+        projections += _conv_projections(graph, conv, sums)
     return [*out, Population(lif.name, "lif", lif.name, lif.shape, tuple(projections))]
 
 
@@ -334,9 +336,10 @@ def population_depths(graph: Graph, pops: list[Population]) -> dict[str, int]:
     depth: dict[str, int] = {graph.input.name: 0, **dict.fromkeys(graph.host, 0)}
     for pop in pops:
         for proj in pop.projections:
-            if proj.source not in depth:  # an embedded product: computes when its q, k, v arrive
+            if proj.source not in depth and proj.source != pop.name:  # an embedded product: computes when its q,
+                # k, v arrive (a population's own spikes are its recurrent synapses' source)
                 depth[proj.source] = max(depth[i] for i in graph[proj.source].inputs)
-        depth[pop.name] = max((depth[p.source] + 1 for p in pop.projections), default=0)
+        depth[pop.name] = max((depth[p.source] + 1 for p in pop.projections if p.source != pop.name), default=0)
     return depth
 
 

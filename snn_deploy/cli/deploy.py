@@ -143,11 +143,13 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
               "file's dt, else 1e-4, snnTorch's; Norse files: the square of Norse's dt). See docs/nir_mapping.md.")
 @click.option("--steps", type=int, help="NIR input: time steps to run the imported network (default: the file's, "
               "else 16).")
+@click.option("--reset", type=click.Choice(["zero", "subtract"]), help="NIR input: what the network does to v after "
+              "a spike (the file does not say): zero (default, Loihi's) or subtract (refused: Loihi cannot).")
 @json_option("Also write what was exported (output, nodes, T, latency) as JSON")
 @exit_on_user_error
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-           force: bool, dt: float | None, steps: int | None, json_path: Path | None) -> None:
+           force: bool, dt: float | None, steps: int | None, reset: str | None, json_path: Path | None) -> None:
     """Export MODEL (a snn-deploy model file, a lava-dl netx network, or a NIR graph from snnTorch, Norse,
     SpikingJelly, Sinabs, ...) for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
     from snn_deploy.graph import LIFNode
@@ -159,7 +161,7 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     check_outputs(output, inputs=[model_path], force=force, directory=suffix == ".loihi")
     check_outputs(json_file(json_path), inputs=[model_path], force=force, others=[output])
     graph = _export(model_path, target, output, dataset, data_dir, rewrites, rewrite_eval, eval_samples,
-                    input_on_host, force, dt, steps)
+                    input_on_host, force, dt, steps, reset)
     emit_json(json_path, {"schema_version": EXPORT_SCHEMA, "command": "export", "model": str(model_path),
                           "target": target, "output": str(output), "nodes": len(graph.nodes), "T": graph.T,
                           "neurons": int(sum(n.neurons for n in graph.of_kind(LIFNode))),
@@ -168,7 +170,7 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
 
 def _export(model_path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
             rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-            force: bool, dt: float | None, steps: int | None):
+            force: bool, dt: float | None, steps: int | None, reset: str | None):
     """What ``export`` does once its outputs are checked; returns the exported graph."""
     from snn_deploy.exporters.frontends import model_file as pipeline
     from snn_deploy.exporters.formats.bundle import sha256
@@ -179,9 +181,10 @@ def _export(model_path: Path, target: str, output: Path, dataset: str | None, da
     if model_path.suffix.lower() == ".nir":
         if rewrites or rewrite_eval:
             raise UserError("--rewrite applies to snn-deploy model files, not to NIR graphs")
-        return _export_nir(model_path, target, output, dataset, data_dir, dt, steps, input_on_host, force)
-    if dt is not None or steps is not None:
-        raise UserError("--dt and --steps apply to NIR input files only")
+        return _export_nir(model_path, target, output, dataset, data_dir, dt, steps, input_on_host, force,
+                           reset)
+    if dt is not None or steps is not None or reset is not None:
+        raise UserError("--dt, --steps and --reset apply to NIR input files only")
     if looks_like_netx(model_path):
         if dataset or rewrites or rewrite_eval or input_on_host:
             raise UserError("a netx network is already integer: --calibrate, --rewrite, --rewrite-eval and "
@@ -214,7 +217,7 @@ def _export(model_path: Path, target: str, output: Path, dataset: str | None, da
 
 
 def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
-                dt: float | None, steps: int | None, input_on_host: bool, force: bool):
+                dt: float | None, steps: int | None, input_on_host: bool, force: bool, reset: str | None):
     """``export GRAPH.nir``: import (snn-deploy's own files exactly, others quantized), then write like a model."""
     from snn_deploy.exporters.nir import importer as nir_import
     from snn_deploy.exporters.nir import io as nir_io
@@ -227,9 +230,9 @@ def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data
     if input_on_host and target in ("onnx", "netx"):
         raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement")
     if nir_io.written_by_snn_deploy_file(path):  # exact integers: the bundle's own reader and checks
-        if dt is not None or steps is not None:
-            raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T and dt; "
-                            "drop --dt and --steps")
+        if dt is not None or steps is not None or reset is not None:
+            raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T, dt and "
+                            "reset; drop --dt, --steps and --reset")
         graph, quantization = read_network(path), {"frontend": nir_import.OWN_FRONTEND}
     else:
         ir = nir_import.load(path)
@@ -239,7 +242,7 @@ def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data
             spec = Input(c, h, nir_import.import_steps(ir, steps))
             check_input_size((c, h, w), CALIBRATION_SAMPLES, spec.T, f"--calibrate {dataset}")
             calibration = dataset_tensors(spec, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
-        graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps)
+        graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps, reset=reset or "zero")
     hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
     graph = place_and_check(graph, hw, input_on_host=input_on_host)
     if target in ("loihi", "loihi1", "loihi2"):

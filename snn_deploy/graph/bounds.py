@@ -55,6 +55,8 @@ def product_sum_bound(node: SpikeProductNode, inputs: list[int]) -> int:
 
 
 def current_bounds(graph: Graph) -> dict[str, int]:
-    """Largest |input current| each LIF can receive in one step, from weights and input ranges (worst case)."""
+    """Largest |input current| each LIF can receive in one step, from weights and input ranges (worst case),
+    its recurrent synapses included."""
     values = value_bounds(graph)
-    return {n.name: sum(values[i] for i in n.inputs) for n in graph.nodes if isinstance(n, LIFNode)}
+    return {n.name: sum(values[i] for i in n.inputs) + sum(values[c.name] for c in graph.recurrent_synapses(n.name))
+            for n in graph.nodes if isinstance(n, LIFNode)}

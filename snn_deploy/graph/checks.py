@@ -45,12 +45,13 @@ def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
 
 
 def netx_features(graph: Graph) -> dict[str, list[str]]:
-    """The constructs lava-dl netx imports bring that not every backend models, with the nodes using each: a
-    backend that cannot compute one refuses the graph with :func:`refuse_features` instead of computing another
-    network."""
+    """The constructs lava-dl netx imports (and recurrent NIR networks) bring that not every backend models, with
+    the nodes using each: a backend that cannot compute one refuses the graph with :func:`refuse_features` instead
+    of computing another network."""
     found = {"bias-driven input": [n.name for n in graph.of_kind(InputNode) if n.drive == "bias"],
              "refractory period": [n.name for n in graph.of_kind(LIFNode) if n.refractory],
              "synaptic delays": [n.name for n in graph.of_kind(ConvNode) if n.delay.size],
+             "recurrent synapses": [n.name for n in graph.of_kind(ConvNode) if n.recurrent],
              "periodic state reset": ["every LIF"] if graph.reset_steps(graph.T) else []}
     return {what: nodes for what, nodes in found.items() if nodes}
 

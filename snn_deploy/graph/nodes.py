@@ -14,7 +14,9 @@ Node kinds:
   (``>= 0``: currents are ``(W x) << weight_exp``); binary (spikes) or graded (integer) input. Pointwise (1x1)
   layers are 1x1 convolutions. Its :attr:`~ConvNode.role` says what the lowering built it for: a learned or routing
   synapse, or the all-ones sum inside a max-pool of spikes (``spike_pool``: NIR writes it as a SumPool2d, the
-  papers' operation count skips it).
+  papers' operation count skips it). A ``recurrent`` conv reads a LIF's spikes and adds its currents to that same
+  LIF's input one step later (``W s[t-1]`` at step t: the one-step delay of the synapse, a Lava ``Dense`` from the
+  population back to itself); it comes after its LIF in the order and no node lists it as an input.
 * :class:`LIFNode` - Loihi CUBA LIF population with per-channel bias; input = sum of its incoming currents.
   :meth:`LIFNode.params` gives its :class:`~snn_deploy.fixedpoint.LIFParams` (validated when the node is made).
 * :class:`SumNode` - integer sum of spike tensors (the residual stream); no hardware of its own: each consumer
@@ -118,6 +120,8 @@ class ConvNode(Node):
     delay: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     """Per-synapse delay in steps, shaped like ``weight`` (empty: none): an input at functional step t reaches the
     target at step t + delay (Lava's ``DelayDense``, which netx builds for a dense layer with ``delay``)."""
+    recurrent: bool = False
+    """Feeds back into the LIF it reads, one step later (see the module docstring); checked by :class:`Graph`."""
     kind: ClassVar[str] = "conv"
     latency: ClassVar[int] = 1
 
@@ -249,8 +253,29 @@ class Graph:
                 readers = [n for n in self.nodes if node.name in n.inputs]
                 if not all(isinstance(n, LIFNode) and n.inputs == (node.name,) for n in readers):
                     raise ValueError(f"bias-driven input {node.name!r} can only be read, alone, by LIF nodes")
+        self._check_recurrent()
         if self.host:
             self._check_host(seen)
+
+    def _check_recurrent(self) -> None:
+        """A recurrent conv reads one LIF with binary spikes, maps its shape onto itself, has no delays and no
+        reader (its currents go to that LIF only); indexed by its LIF for :meth:`recurrent_synapses`."""
+        read = {i for node in self.nodes for i in node.inputs}
+        self._feedback: dict[str, list[ConvNode]] = {}
+        for node in self.nodes:
+            if not (isinstance(node, ConvNode) and node.recurrent):
+                continue
+            self._feedback.setdefault(node.inputs[0], []).append(node)
+            source = self[node.inputs[0]]
+            if not isinstance(source, LIFNode) or len(node.inputs) != 1 or node.shape != source.shape:
+                raise ValueError(f"recurrent conv {node.name!r} must read one LIF node and have its shape")
+            if node.graded or node.delay.size or node.name in read:
+                raise ValueError(f"recurrent conv {node.name!r} must take binary spikes, have no synaptic delays and "
+                                 "no reader (it feeds its LIF)")
+
+    def recurrent_synapses(self, lif: str) -> list[ConvNode]:
+        """The recurrent convs feeding LIF ``lif`` back its own spikes one step later."""
+        return list(self._feedback.get(lif, ()))
 
     def _check_host(self, names: set[str]) -> None:
         """The host computes from the input alone and hands the chip binary spikes on synapses: host nodes are
@@ -273,6 +298,8 @@ class Graph:
             if bad:
                 raise ValueError(f"host node {node.name!r} feeds {bad} on the chip, which can receive only host "
                                  "LIF spikes on synapses")
+            if isinstance(node, LIFNode) and any(c.name not in self.host for c in self.recurrent_synapses(node.name)):
+                raise ValueError(f"host LIF {node.name!r} has its recurrent synapses on the chip")
 
     def __getitem__(self, name: str) -> Node:
         for node in self.nodes:
@@ -309,12 +336,13 @@ class Graph:
     def depths(self) -> dict[str, int]:
         """Steps between the input and each node's output in a timed (Lava) build: the longest path's latency.
 
-        Backends that time the network delay every shorter input path to this depth.
+        Backends that time the network delay every shorter input path to this depth. A recurrent conv feeds back
+        into its LIF, not down the pipeline: it has its LIF's depth.
         """
         depth: dict[str, int] = {}
         for node in self.nodes:
             base = max((depth[i] for i in node.inputs), default=0)
-            depth[node.name] = base + node.latency
+            depth[node.name] = base if isinstance(node, ConvNode) and node.recurrent else base + node.latency
         return depth
 
     def summands(self, name: str) -> list[str]:
@@ -326,10 +354,13 @@ class Graph:
         return [name]
 
     def consumers(self) -> dict[str, list[str]]:
+        """The nodes reading each node's output (a recurrent conv's is read by the LIF it feeds back into)."""
         out: dict[str, list[str]] = {n.name: [] for n in self.nodes}
         for node in self.nodes:
             for i in node.inputs:
                 out[i].append(node.name)
+            if isinstance(node, ConvNode) and node.recurrent:
+                out[node.name].append(node.inputs[0])
         return out
 
 
@@ -344,7 +375,9 @@ def analog_input_layer(graph: Graph) -> frozenset[str]:
     """The analog input layer: every conv reading the input node and the LIFs those convs feed (the first spiking
     layer). ``export --input-on-host`` computes it on the host, so a binary-spike chip receives spikes only."""
     convs = {n.name for n in graph.of_kind(ConvNode) if n.inputs[0] == graph.input.name}
-    return frozenset(convs | {n.name for n in graph.of_kind(LIFNode) if convs & set(n.inputs)})
+    lifs = {n.name for n in graph.of_kind(LIFNode) if convs & set(n.inputs)}
+    recurrent = {c.name for lif in lifs for c in graph.recurrent_synapses(lif)}
+    return frozenset(convs | lifs | recurrent)
 
 
 
