@@ -60,7 +60,7 @@ def test_lacks_predicts_the_importer(files, tool):
         with pytest.raises(UserError) as refused:
             nir_consumers.load(ir, tool)
         message = str(refused.value)
-        assert "\n" not in message and importer.label in message and "nir_executor" in message
+        assert "\n" not in message and importer.label in message and "nir.executor" in message
 
 
 def test_the_whole_file_lacks_sums_and_the_extension_everywhere(files):
