@@ -34,3 +34,16 @@ def test_function_level_imports_count(tmp_path):
     source.write_text("def f():\n    from snn_deploy.cli.deploy import x\n    from . import y\n")
     found = check_imports.imports(source, "snn_deploy.sims.m")
     assert {"snn_deploy.cli.deploy", "snn_deploy.sims.y"} <= found
+
+
+def test_every_module_is_in_a_layer(monkeypatch):
+    assert check_imports.unlayered({}) == []  # the tree as it is
+    files = {Path("snn_deploy/new_helper.py"): "snn_deploy.new_helper"}
+    monkeypatch.setattr(check_imports, "source_files", lambda: files)
+    assert check_imports.unlayered({}) == ["snn_deploy.new_helper"]
+
+
+def test_errors_needs_no_click():
+    """Library code raises UserError; turning it into one line and an exit status is the CLI's (cli/handler.py)."""
+    found = check_imports.imports(ROOT / "snn_deploy" / "errors.py", "snn_deploy.errors")
+    assert not {name for name in found if name.split(".")[0] == "click"}

@@ -9,7 +9,8 @@ import click
 
 from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_file, json_option, to_stdout
 from snn_deploy.cli.params import NON_NEGATIVE, POSITIVE
-from snn_deploy.errors import UserError, exit_on_user_error
+from snn_deploy.errors import UserError
+from snn_deploy.cli.handler import exit_on_user_error
 from snn_deploy.sims.backends import registry
 
 TARGETS = ("loihi", "loihi1", "loihi2", "nir", "onnx", "netx")

@@ -14,7 +14,7 @@ import click
 import numpy as np
 
 from snn_deploy.cli.options import emit_json, force_json_option, json_file, json_option, to_stdout
-from snn_deploy.errors import exit_on_user_error
+from snn_deploy.cli.handler import exit_on_user_error
 
 DOCTOR_SCHEMA = 1
 PACKAGES = ("torch", "numpy", "lava-nc", "lava-dl", "nir", "nirtorch", "onnx", "onnxruntime", "h5py", "scikit-learn")

@@ -14,7 +14,8 @@ import click
 
 from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_file, json_option, to_stdout
 from snn_deploy.cli.params import POSITIVE
-from snn_deploy.errors import CHECK_FAILED_EXIT_CODE, UserError, exit_on_user_error
+from snn_deploy.errors import CHECK_FAILED_EXIT_CODE, UserError
+from snn_deploy.cli.handler import exit_on_user_error
 from snn_deploy.sims.backends import registry
 
 PROFILE_CHOICES = ("loihi1", "loihi2")
