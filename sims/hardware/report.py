@@ -22,10 +22,10 @@ from snn_deploy import __version__
 from snn_deploy.exporters.formats.bundle import Bundle
 from snn_deploy.graph import Graph, HardwareProfile, SpikeProductNode
 from snn_deploy.io import atomic_directory, default_mode
-from snn_deploy.sims.hardware import neurobench
-from snn_deploy.sims.hardware import timing
-from snn_deploy.sims.hardware import uncertainty
-from snn_deploy.sims.hardware.cost import COMPONENTS, HardwareCost, PaperEstimate, hardware_cost, paper_energy, rates
+from snn_deploy.sims.hardware import neurobench, timing, uncertainty
+from snn_deploy.sims.hardware.cost import (
+    COMPONENTS, HardwareCost, Loads, PaperEstimate, hardware_cost, mapping_loads, paper_energy,
+)
 from snn_deploy.sims.runs.driver import Activity
 from snn_deploy.sims.hardware.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
 from snn_deploy.sims.hardware.schema import validate
@@ -62,14 +62,17 @@ class Analysis:
     profile: HardwareProfile
     activity: Activity
     mappings: dict[str, Mapping]
+    loads: dict[str, Loads]
+    """Per mapping: its rates and core and edge loads, computed once here; the cost, timing and report read them."""
     costs: dict[str, HardwareCost]
     paper: PaperEstimate
 
 
 def analyse(graph: Graph, profile: HardwareProfile, activity: Activity, *, kernel_sharing: bool = True) -> Analysis:
     mappings = {m: map_graph(graph, profile, products=m, kernel_sharing=kernel_sharing) for m in PRODUCT_MODELS}
-    costs = {m: hardware_cost(graph, mapping, activity) for m, mapping in mappings.items()}
-    return Analysis(graph, profile, activity, mappings, costs, paper_energy(graph, activity))
+    loads = {m: mapping_loads(graph, mapping, activity) for m, mapping in mappings.items()}
+    costs = {m: hardware_cost(graph, mapping, activity, loaded=loads[m]) for m, mapping in mappings.items()}
+    return Analysis(graph, profile, activity, mappings, loads, costs, paper_energy(graph, activity))
 
 
 def _figure(f) -> dict[str, Any]:
@@ -126,12 +129,12 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
     model's (the one that prices every operation with published figures)."""
     act, graph = analysis.activity, analysis.graph
     mapping, cost = analysis.mappings["neurons"], analysis.costs["neurons"]
-    spikes = rates(graph, mapping, act).spikes
+    spikes = analysis.loads["neurons"].rates.spikes
     paper_by_layer = _paper_by_layer(graph, analysis.paper, mapping)
-    counts = timing.core_activity(graph, mapping, act)
-    times = timing.core_times(mapping, counts)
-    model_times = {m: times if m == "neurons" else timing.core_times(analysis.mappings[m], timing.core_activity(
-        graph, analysis.mappings[m], act)) for m in PRODUCT_MODELS}
+    per_core = {m: timing.core_activity(graph, analysis.mappings[m], act, loaded=analysis.loads[m])
+                for m in PRODUCT_MODELS}
+    model_times = {m: timing.core_times(analysis.mappings[m], per_core[m]) for m in PRODUCT_MODELS}
+    counts, times = per_core["neurons"], model_times["neurons"]
     step_ns = timing.step_time_ns(cost)
     layer_times = {lt.layer: lt for lt in timing.layer_times(mapping, times, step_ns)}
     total = cost.dynamic_energy_pj

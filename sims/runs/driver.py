@@ -75,6 +75,13 @@ class Activity:
     processes: int = 1
     raster: Raster | None = None
 
+    def check_steps(self, graph: Graph) -> None:
+        """The run length is one fact: an activity describes a run of the graph's T steps (a run of other length
+        is a run of :func:`~snn_deploy.exporters.formats.bundle_check.with_steps`'s graph)."""
+        if self.T != graph.T:
+            raise ValueError(f"an activity measured over {self.T} steps cannot describe a graph of T = {graph.T}; "
+                             "analyse the graph the run used")
+
     @property
     def accuracy(self) -> float | None:
         if not self.labelled:
