@@ -15,7 +15,7 @@ Cases (each refused before anything of the declared size is allocated):
 * ``nir-standard-gzip`` / ``nir-standard-input``: standard NIR with a gzip'd 3.2 GB array / a [1, 20000, 20000]
   input;
 * ``yaml-laughs``: a "billion laughs" YAML config (9 levels of 9 aliases);
-* ``verify-steps-1e9``: ``verify BUNDLE --steps 1000000000 --dataset digits``;
+* ``verify-steps-1e9``: ``verify BUNDLE --time-steps 1000000000 --dataset digits``;
 * ``netx-dense-at-limit``: a 10 kB netx file with exactly 2^24 dense weights, accepted (exit 0): what the limit
   lets a file cost;
 * ``baseline``: ``snn-deploy simulate`` of the intact bundle on 8 digits (for comparison).
@@ -111,7 +111,7 @@ def make_cases(root: Path) -> dict[str, list[str]]:
             "nir-standard-gzip": ["export", str(_standard_gzip_bomb(root / "gz.nir")), "-o", str(root / "g.loihi")],
             "nir-standard-input": ["export", str(_standard_big_input(root / "in.nir")), "-o", str(root / "i.loihi")],
             "yaml-laughs": ["train", "--config", str(root / "laughs.yaml"), "--print-config"],
-            "verify-steps-1e9": ["verify", str(bundle), "--steps", str(10**9), "--dataset", "digits"],
+            "verify-steps-1e9": ["verify", str(bundle), "--time-steps", str(10**9), "--dataset", "digits"],
             "netx-dense-at-limit": ["export", str(at_limit), "-o", str(root / "at-limit.loihi")]}
 
 

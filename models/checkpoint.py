@@ -116,7 +116,7 @@ def load_official_state(model: SpikingNetwork, state: dict[str, torch.Tensor], w
         problems.append(f"{len(mismatched)} shape mismatch(es) (checkpoint vs model): {_key_list(shapes)}")
     if problems:
         raise UserError(f"{where} does not fit architecture {model.arch}: {'; '.join(problems)}; "
-                        f"{closest_architecture(state, model.arch)}check --arch and the overrides (num_classes, "
+                        f"{closest_architecture(state, model.arch)}check --model and the overrides (num_classes, "
                         "in_channels)")
     check_state(model, state, where, fix="the checkpoint is damaged: download or export it again")
     model.load_state_dict({k: state[k] for k in ours}, strict=True)

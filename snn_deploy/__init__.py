@@ -6,8 +6,8 @@ __version__ = "0.1.0"
 
 _lava_compat.install()
 
-API = ("create", "open_splits", "train", "quantize", "export", "load_bundle", "simulate", "report", "model_names",
-       "dataset_names")
+API = ("create", "open_splits", "train", "quantize", "export", "load_bundle", "simulate", "verify", "eval", "report",
+       "model_names", "dataset_names")
 """The Python API (:mod:`snn_deploy.api`), importable from the package root; loaded on first use so that
 ``import snn_deploy`` (and the CLI's start-up) stays light."""
 

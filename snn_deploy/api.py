@@ -3,16 +3,19 @@
     import snn_deploy as sd
 
     splits = sd.open_splits("digits")                    # torch Datasets (8x8 digits)
-    trained = sd.train("qkformer-tiny-8x8", "digits", "model.pt", epochs=1)
+    trained = sd.train("spikformer-tiny-8x8", "digits", "model.pt", epochs=3)
     bundle = sd.export(trained.path, "model.loihi")      # Loihi 2 bundle
     results = sd.simulate(bundle, "digits", samples=64)  # accuracy, per-layer SOPs, spikes, cores, energy, time
+    sd.verify(trained.path, "digits", backends="torch,sim,onnx")  # spike for spike, layer by layer
     sd.report(results, "report")                          # report.html, report.json, CSVs, plots
 
 Why a facade: each call is the command of the same name, through the same library code (so a notebook and the
 CLI give the same numbers), with Python defaults instead of required options, and results as plain data:
 ``Results.layers`` and ``Results.cores`` are lists of flat dicts (``pandas.DataFrame(results.layers)`` works);
-``Results.report`` is ``report.json``'s content. Errors are :class:`snn_deploy.errors.UserError` with the
-message the CLI prints. Importing this module is cheap; torch loads on the first call that needs it.
+``Results.report`` is ``report.json``'s content. Where a command has a flow of its own (verify, eval, simulate's
+inputs and steps), this module and the command both call :mod:`snn_deploy.workflows`. Errors are
+:class:`snn_deploy.errors.UserError` with the message the CLI prints. Results print as one short line.
+Importing this module is cheap; torch loads on the first call that needs it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from snn_deploy.errors import UserError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from snn_deploy.exporters.formats.bundle import Bundle
@@ -134,6 +138,10 @@ class Trained:
     metrics_path: Path
     metrics: dict[str, Any]
 
+    def __repr__(self) -> str:
+        return (f"Trained({str(self.path)!r}, test accuracy {_percent(self.metrics.get('test_accuracy'))}, deployed "
+                f"{_percent(self.metrics.get('deployed_test_accuracy'))})")
+
     @property
     def model(self) -> SpikingNetwork:
         from snn_deploy.modelfile import load_model
@@ -196,18 +204,6 @@ def _model_file(model: str | Path | ModelFile | SpikingNetwork) -> ModelFile:
     return load_model(Path(model))
 
 
-def _calibration(model_file: ModelFile, dataset: str | None, data_dir: str | Path | None):
-    from snn_deploy.data.tensors import dataset_tensors
-
-    if dataset is None:
-        return None
-    return dataset_tensors(model_file.model.config, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
-
-
-CALIBRATION_SAMPLES = 256
-"""Training samples that set a float model's input scale (as ``snn-deploy quantize --calibrate``)."""
-
-
 @dataclass(frozen=True)
 class Quantized:
     """A quantized (integer-mode) model and the per-layer record of what quantization chose and clipped."""
@@ -216,6 +212,12 @@ class Quantized:
     quantization: dict[str, Any]
     path: Path | None
 
+    def __repr__(self) -> str:
+        units = self.quantization.get("units", [])
+        clipped = sum(u["weights_clipped"] for u in units)
+        return (f"Quantized({self.model.arch!r}, {len(units)} layers, {clipped} weights clipped"
+                f"{f', {str(self.path)!r}' if self.path else ''})")
+
 
 def quantize(model: str | Path | ModelFile | SpikingNetwork, *, calibrate: str | None = None,
              output: str | Path | None = None, data_dir: str | Path | None = None, force: bool = False) -> Quantized:
@@ -223,6 +225,7 @@ def quantize(model: str | Path | ModelFile | SpikingNetwork, *, calibrate: str |
     whose training inputs set a float model's input scale). Writes ``output`` when given."""
     from snn_deploy.exporters.frontends.model_file import prepare
     from snn_deploy.modelfile import save_model
+    from snn_deploy.workflows import calibration_inputs
 
     model_file = _model_file(model)
     if model_file.neuron_mode == "integer":
@@ -230,7 +233,7 @@ def quantize(model: str | Path | ModelFile | SpikingNetwork, *, calibrate: str |
     path = Path(output) if output is not None else None
     if path is not None:
         _check_output(path, force)
-    prepared = prepare(model_file, calibration=_calibration(model_file, calibrate, data_dir), rewrites=[])
+    prepared = prepare(model_file, calibration=calibration_inputs(model_file, calibrate, data_dir), rewrites=[])
     if path is not None:
         save_model(prepared.model, path, source=str(model) if isinstance(model, (str, Path)) else "python",
                    created_from="snn_deploy.api.quantize", quantization=prepared.quantization,
@@ -246,6 +249,7 @@ def export(model: str | Path | ModelFile | SpikingNetwork, output: str | Path, *
     from snn_deploy.exporters.frontends import model_file as pipeline
     from snn_deploy.exporters.formats.bundle import load_bundle as read_bundle, sha256
     from snn_deploy.graph import profile
+    from snn_deploy.workflows import calibration_inputs
 
     if target not in BUNDLE_TARGETS:
         raise UserError(f"export(target={target!r}): the Python API writes Loihi bundles ({', '.join(BUNDLE_TARGETS)})"
@@ -256,7 +260,7 @@ def export(model: str | Path | ModelFile | SpikingNetwork, output: str | Path, *
     source = ({"path": Path(model).name, "sha256": sha256(Path(model))} if isinstance(model, (str, Path))
               else {"path": None, "sha256": None})
     path, _ = pipeline.export_bundle(model_file, output, target=profile("loihi2" if target == "loihi" else target),
-                                     calibration=_calibration(model_file, calibrate, data_dir),
+                                     calibration=calibration_inputs(model_file, calibrate, data_dir),
                                      rewrites=list(rewrites), force=force, source=source,
                                      input_on_host=input_on_host)
     return read_bundle(path)
@@ -271,13 +275,22 @@ def load_bundle(path: str | Path) -> Bundle:
 
 # --- simulate and report --------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(repr=False)
 class Results:
     """What ``snn-deploy simulate`` / ``report`` show, as plain data. ``report`` is ``report.json``'s content
     (schema: ``snn_deploy.sims.hardware.report.schema()``); the properties are its headline figures."""
 
     report: dict[str, Any]
     analysis: Analysis
+
+    def __repr__(self) -> str:
+        from snn_deploy.sims.hardware.report import energy_text, time_text
+
+        hw, run = self.report["hardware"]["neurons"], self.report["run"]
+        return (f"Results({run['samples']} samples, accuracy {_percent(self.accuracy)}, {hw['cores']} cores on "
+                f"{hw['chips']} chip(s), step {time_text(self.time_per_step_ns)}, {energy_text(hw['energy_pj_total'])} "
+                f"and {time_text(self.latency_ns)} per inference ({hw['labels']['total_energy']}); "
+                f"{len(self.report['layers'])} layers in .layers)")
 
     @property
     def accuracy(self) -> float | None:
@@ -332,30 +345,136 @@ class Results:
         return neurobench_json(self.report)
 
 
-def simulate(bundle: str | Path | Bundle, dataset: str | None = None, *, inputs: torch.Tensor | None = None,
-             labels: torch.Tensor | None = None, samples: int | None = None, backend: str = "sim",
-             profile: str | None = None, batch_size: int = 32, data_dir: str | Path | None = None) -> Results:
+def simulate(bundle: str | Path | Bundle, dataset: str | None = None, *,
+             inputs: np.ndarray | torch.Tensor | str | Path | None = None, labels: Any = None,
+             layout: str = "chw", time_steps: int | None = None, samples: int | None = None, backend: str = "sim",
+             target: str | None = None, batch_size: int = 32, data_dir: str | Path | None = None) -> Results:
     """``snn-deploy simulate``: run ``bundle`` on ``dataset``'s test split (the first ``samples``, default all), or
-    on ``inputs`` ([N, C, H, W] images or [T, N, C, H, W] frames) with ``labels`` (optional: without them the
-    accuracy is None), and estimate what it costs on ``profile`` (default: the bundle's target)."""
-    import torch
+    on ``inputs`` with ``labels`` (optional: without them the accuracy is None), and estimate what it costs on the
+    hardware ``target`` (``loihi1``, ``loihi2``; default: the bundle's).
 
-    from snn_deploy.graph import profile as hardware_profile
-    from snn_deploy.sims.runs.driver import bundle_tensors, run_dataset
-    from snn_deploy.sims.hardware.report import analyse, build
+    ``inputs``: a numpy array or tensor holding a batch, in ``layout`` ``chw`` ([N, C, H, W] held over the steps,
+    or [T, N, C, H, W] one map per step) or Lava's ``whc`` ([N, W, H, C] or [N, W, H, C, T]); or a .npy path
+    holding one sample, as ``simulate --input`` reads it. ``time_steps`` (``--time-steps``) runs that many steps
+    instead of the bundle's T; a per-step array runs its own length. Either way the cost model prices inferences
+    of the steps run, as the command does.
+    """
+    from snn_deploy import workflows
 
     b = load_bundle(bundle) if isinstance(bundle, (str, Path)) else bundle
-    if (dataset is None) == (inputs is None):
-        raise UserError("simulate needs a data set name or inputs (and labels), not both")
-    if samples is not None and samples < 1:
-        raise UserError(f"samples must be positive, got {samples}")
-    if inputs is None:
-        inputs, labels = bundle_tensors(b.graph, dataset, "test", samples or 2**62, data_dir)
-    hw = hardware_profile(profile or b.manifest.get("target", "loihi2"))
-    activity = run_dataset(b.graph, inputs, None if labels is None else torch.as_tensor(labels), backend=backend,
-                           batch_size=batch_size)
-    analysis = analyse(b.graph, hw, activity)
-    return Results(build(analysis, b, dataset=dataset or "inputs", split="test"), analysis)
+    source = workflows.Inputs(dataset, Path(inputs) if isinstance(inputs, str) else inputs, labels=labels,
+                              steps=time_steps, layout=layout)
+    analysis, _ = workflows.simulate(b, source, backend=backend, samples=samples, batch_size=batch_size,
+                                     data_dir=data_dir, profile=target)
+    return Results(workflows.report_data(analysis, b, source), analysis)
+
+
+# --- verify and eval ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, repr=False)
+class Verification:
+    """``snn-deploy verify``'s result: ``exact`` (every backend agrees with the first on every spike of every
+    layer and on every prediction), ``first_divergence`` (layer, backend, step, sample; None when none),
+    ``accuracy`` per backend, and ``report`` (``verify --json``'s content: per-layer spikes and mismatches)."""
+
+    report: dict[str, Any]
+
+    @property
+    def exact(self) -> bool:
+        return self.report["exact"]
+
+    @property
+    def first_divergence(self) -> dict[str, Any] | None:
+        return self.report["first_divergence"]
+
+    @property
+    def accuracy(self) -> dict[str, float | None]:
+        return self.report["accuracy"]
+
+    @property
+    def layers(self) -> list[dict[str, Any]]:
+        return self.report["layers"]
+
+    def __repr__(self) -> str:
+        r, first = self.report, self.first_divergence
+        verdict = ("identical" if self.exact else "predictions differ" if first is None else
+                   f"first divergence: layer {first['node']} ({first['backend']}) at step {first['step']}, "
+                   f"sample {first['sample']}")
+        return (f"Verification({', '.join(r['backends'])} on {r['samples']} samples x {r['T']} steps, "
+                f"{len(r['layers'])} layers: {verdict})")
+
+
+def verify(model: str | Path | Bundle | ModelFile | SpikingNetwork, dataset: str | None = None, *,
+           inputs: np.ndarray | torch.Tensor | str | Path | None = None, labels: Any = None, layout: str = "chw",
+           time_steps: int | None = None, backends: str | list[str] | None = None, samples: int = 32,
+           calibrate: str | None = None, data_dir: str | Path | None = None) -> Verification:
+    """``snn-deploy verify``: run the same inputs through every backend in ``backends`` (the first is the
+    reference; default: torch, sim, lava, onnx for a model, sim and onnx for a bundle, sim and netx for a netx
+    file) and compare every layer's spikes. ``model``: a model file (path, loaded, or from :func:`create`), a
+    bundle (directory or loaded) or a lava-dl netx file. Inputs as :func:`simulate` takes them (a model file
+    runs a data set)."""
+    from snn_deploy import workflows
+    from snn_deploy.exporters.formats.bundle import Bundle
+    from snn_deploy.sims.runs.verify import report_json
+
+    if not isinstance(model, (str, Path, Bundle)):
+        model = _model_file(model)
+    source = workflows.Inputs(dataset, Path(inputs) if isinstance(inputs, str) else inputs, labels=labels,
+                              steps=time_steps, layout=layout)
+    result = workflows.verify(model, source, backends=backends, samples=samples, calibrate=calibrate,
+                              data_dir=data_dir)
+    return Verification(report_json(result))
+
+
+@dataclass(frozen=True, repr=False)
+class Evaluation:
+    """``snn-deploy eval``'s result: ``accuracy`` (0..1), ``correct``, ``total``, mean ``loss``, and ``record``
+    (``eval --json``'s content)."""
+
+    record: dict[str, Any]
+
+    @property
+    def accuracy(self) -> float:
+        return self.record["accuracy"]
+
+    @property
+    def correct(self) -> int:
+        return self.record["correct"]
+
+    @property
+    def total(self) -> int:
+        return self.record["total"]
+
+    @property
+    def loss(self) -> float:
+        return self.record["loss"]
+
+    def __repr__(self) -> str:
+        r = self.record
+        return (f"Evaluation({r['arch']!r} on {r['dataset']} {r['split']}, {r['neuron_mode']} neurons: accuracy "
+                f"{_percent(r['accuracy'])} ({r['correct']}/{r['total']}), loss {r['loss']:.4f})")
+
+
+def eval(model: str | Path | ModelFile | SpikingNetwork, dataset: str, *, split: str = "test",
+         neuron: str | None = None, batch_size: int = 128, threads: int = 1,
+         data_dir: str | Path | None = None) -> Evaluation:
+    """``snn-deploy eval``: accuracy of ``model`` (a model file, loaded, or from :func:`create`) on a split of
+    ``dataset``, with its own neurons or ``neuron`` (``integer``: the integer model ``export`` deploys)."""
+    from snn_deploy import workflows
+    from snn_deploy.training.runtime import join_world, leave_world
+
+    loaded = model if isinstance(model, (str, Path)) else _model_file(model)
+    world = join_world()
+    try:
+        record = workflows.evaluate(loaded, dataset, split=split, neuron=neuron, batch_size=batch_size,
+                                    threads=threads, data_dir=data_dir, world=world)
+    finally:
+        leave_world(world)
+    return Evaluation(record)
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f} %"
 
 
 def report(results: Results, output: str | Path, *, force: bool = False) -> Path:

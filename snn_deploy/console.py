@@ -52,3 +52,38 @@ def progress(label: str, total: int, show: bool = True) -> Iterator[Callable[[in
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+PIPED_WIDTH = 160
+"""Width of tables written to a pipe or a file while ``$COLUMNS`` is unset (rich would assume 80)."""
+
+
+def table_console():
+    """A rich Console for tables: the terminal's width (``$COLUMNS`` wins); output to a pipe or a file without
+    ``$COLUMNS`` gets :data:`PIPED_WIDTH`. Tables made by :func:`table` stay whole at 80 columns (names wrap,
+    numbers never break; tests render them at 80)."""
+    import os
+
+    from rich.console import Console
+
+    console = Console()
+    if console.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return console
+    return Console(width=PIPED_WIDTH)
+
+
+def table(title: str | None = None, *, caption: str | None = None, columns: dict[str, str] = {}):  # noqa: B006
+    """A table for narrow terminals (no vertical rules, one space between columns). ``columns``: header ->
+    ``name`` (left-aligned, wraps when the width runs short: never cut), ``text`` (left, kept on one line) or
+    ``number`` (right-aligned, kept on one line)."""
+    from rich import box
+    from rich.table import Table
+
+    out = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True,
+                caption_justify="left", title_justify="left")
+    for header, kind in columns.items():
+        if kind == "name":
+            out.add_column(header, overflow="fold")
+        else:
+            out.add_column(header, justify="right" if kind == "number" else "left", no_wrap=True)
+    return out

@@ -102,7 +102,7 @@ def load_model(path: str | Path, *, arch: str | None = None) -> ModelFile:
     record = read_torch_file(path, "model file")
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise UserError(f"{path} is not a snn-deploy model file (no format marker {FORMAT!r}); for a training "
-                        f"checkpoint run `snn-deploy import {path} --arch NAME -o model.pt`")
+                        f"checkpoint run `snn-deploy import {path} --model NAME -o model.pt`")
     version = record.get("format_version")
     if version != FORMAT_VERSION:
         raise UserError(f"model file {path} has format version {version!r}, this snn-deploy {__version__} reads "
@@ -112,7 +112,7 @@ def load_model(path: str | Path, *, arch: str | None = None) -> ModelFile:
         raise UserError(f"model file {path} holds unknown architecture {stored!r} (written by a newer snn-deploy?); "
                         f"run `snn-deploy models` for the known names")
     if arch is not None and arch != stored:
-        raise UserError(f"model file {path} holds architecture {stored!r}, not {arch!r}; pass --arch {stored} or "
+        raise UserError(f"model file {path} holds architecture {stored!r}, not {arch!r}; pass --model {stored} or "
                         f"use the right file")
     family = _field(record, "family", str, path)
     if family != spec(stored).family:

@@ -236,7 +236,7 @@ def test_arrays_that_cannot_be_an_input_are_one_line(files, tmp_path):
     np.save(tmp_path / "whole.npy", np.full((2, 4, 4), 2.0))
     assert invoke("simulate", netx, "--input", tmp_path / "whole.npy")[0] == 0
     np.save(tmp_path / "held.npy", np.zeros((1, 16, 16)))
-    refused(["simulate", bundle, "--input", tmp_path / "held.npy", "--steps", "100001"], "--steps",
+    refused(["simulate", bundle, "--input", tmp_path / "held.npy", "--time-steps", "100001"], "--time-steps",
             "1..100000", watch=(tmp_path,))
 
 
@@ -267,9 +267,10 @@ def test_own_nir_files_imported_as_nir_pass_the_bundle_checks(files, tmp_path, c
     refused(["export", own, "-o", tmp_path / "out.loihi"], fragment, watch=(tmp_path,))
 
 
-@pytest.mark.parametrize("extra, fragment", [(["--steps", "1000000000"], "steps as an integer in 1..100000"),
-                                             (["--steps", "0"], "steps as an integer in 1..100000"),
-                                             (["--steps", "100000", "--calibrate", "digits"], "--calibrate digits"),
+@pytest.mark.parametrize("extra, fragment", [(["--time-steps", "1000000000"], "steps as an integer in 1..100000"),
+                                             (["--time-steps", "0"], "0 is not in the range x>=1"),  # the option's
+                                             (["--time-steps", "100000", "--calibrate", "digits"],
+                                              "--calibrate digits"),
                                              (["--dt", "nan"], "dt must be a positive number")])
 def test_standard_nir_steps_and_dt_are_range_checked_at_import(tmp_path, extra, fragment):
     from test_nir_import import _chain
@@ -355,10 +356,11 @@ def test_size_limits_hold_under_a_1_gib_memory_cap(files, tmp_path, case):
         (tmp_path / "laughs.yaml").write_text(BILLION_LAUGHS + "epochs: *i\n")
         args, fragment = ["train", "--config", tmp_path / "laughs.yaml", "--print-config"], "YAML aliases"
     elif case == "verify-steps-1e9":
-        args, fragment = ["verify", bundle, "--steps", "1000000000", "--dataset", "digits"], "--steps"
+        args, fragment = ["verify", bundle, "--time-steps", "1000000000", "--dataset", "digits"], "--time-steps"
     else:
         np.save(tmp_path / "held.npy", np.zeros((1, 16, 16)))
-        args, fragment = ["simulate", bundle, "--input", tmp_path / "held.npy", "--steps", "100000"], "--steps"
+        args = ["simulate", bundle, "--input", tmp_path / "held.npy", "--time-steps", "100000"]
+        fragment = "--time-steps"
     capped(args, fragment, watch=(tmp_path,))
 
 

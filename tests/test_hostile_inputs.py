@@ -629,4 +629,4 @@ def test_import_chooses_the_ema_weights_and_says_which_copy(tmp_path):
 def test_a_mismatched_checkpoint_names_the_architecture_it_looks_like(tmp_path):
     line = refused(["import", _official(tmp_path, arch="spikformer-tiny"), "--arch", "qkformer-tiny", "-o",
                     tmp_path / "x.pt"], "looks like spikformer-tiny", "spikformer model", watch=(tmp_path,))
-    assert "check --arch" in line
+    assert "check --model" in line

@@ -110,6 +110,10 @@ class Bundle:
     graph: Graph
     manifest: dict[str, Any]
 
+    def __repr__(self) -> str:  # the graph's arrays would print megabytes
+        return (f"Bundle({str(self.path)!r}, target {self.manifest.get('target')}, {len(self.graph.nodes)} nodes, "
+                f"T = {self.graph.T})")
+
 
 def read_network(path: Path) -> Graph:
     """The graph of a NIR file written by snn-deploy (a bundle's network.nir, or ``export --target nir``): declared

@@ -260,7 +260,7 @@ def check_graph(graph: Graph, where: str) -> None:
                         "15x the largest zoo model); it is crafted or far too large to simulate")
 
 
-def with_steps(graph: Graph, steps: int, option: str = "--steps") -> Graph:
+def with_steps(graph: Graph, steps: int, option: str = "--time-steps") -> Graph:
     """``graph`` run for ``steps`` steps, refused in one line unless ``steps`` lies in 1..:data:`MAX_T` and the
     work it implies stays within :data:`MAX_WORK` / :data:`MAX_STATE` (checked before anything is allocated)."""
     import dataclasses

@@ -59,7 +59,7 @@ from snn_deploy.quant import INPUT_PAYLOAD_BITS, QuantReport, calibrate_input, q
 DEFAULT_DT = nir_io.DT
 """The consumer's step when the file names none: 1e-4 s, snnTorch's fixed step and SpikingJelly's default."""
 DEFAULT_STEPS = 16
-"""Time steps of an imported network when the file names none (NIR is continuous-time; ``--steps`` sets it)."""
+"""Time steps of an imported network when the file names none (NIR is continuous-time; ``--time-steps`` sets it)."""
 OWN_FRONTEND = "snn-deploy NIR file (exact integers from its metadata)"
 DENSE_LIMIT = 1 << 25
 """Largest composed dense kernel (entries) built while importing: beyond it the network is not a small one."""
@@ -485,7 +485,7 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
                             "--reset subtract")
         if dt is not None or steps is not None:
             raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T and dt; "
-                            "drop --dt and --steps")
+                            "drop --dt and --time-steps")
         return _own(ir), {"frontend": OWN_FRONTEND}
     meta = ir.metadata if isinstance(ir.metadata, dict) else {}
     dt = _number(dt if dt is not None else meta.get("dt", DEFAULT_DT), "dt", "--dt")
@@ -547,12 +547,12 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
 
 
 def import_steps(ir: nir.NIRGraph, steps: int | None) -> int:
-    """The steps an imported standard NIR graph runs: ``steps`` (``--steps``), else the file's ``T`` metadata, else
-    :data:`DEFAULT_STEPS`; an integer in 1..``MAX_T`` or a one-line :class:`UserError`."""
+    """The steps an imported standard NIR graph runs: ``steps`` (``--time-steps``), else the file's ``T`` metadata,
+    else :data:`DEFAULT_STEPS`; an integer in 1..``MAX_T`` or a one-line :class:`UserError`."""
     meta = ir.metadata if isinstance(ir.metadata, dict) else {}
-    value = _number(steps if steps is not None else meta.get("T", DEFAULT_STEPS), "steps", "--steps")
+    value = _number(steps if steps is not None else meta.get("T", DEFAULT_STEPS), "steps", "--time-steps")
     if value != int(value) or not 1 <= value <= MAX_T:
-        raise UserError(f"the import needs the steps as an integer in 1..{MAX_T} (got {value:g}); pass --steps")
+        raise UserError(f"the import needs the steps as an integer in 1..{MAX_T} (got {value:g}); pass --time-steps")
     return int(value)
 
 

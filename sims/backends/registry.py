@@ -150,7 +150,7 @@ def _netx(graph: Graph, x: torch.Tensor, model: Any) -> tuple[Spikes, None]:
 
     if not isinstance(model, (str, Path)):
         raise UserError("backend netx runs a lava-dl netx file with lava-dl's own loader: "
-                        "`snn-deploy verify NETWORK.net --backends sim,netx` (a model file: export it with "
+                        "`snn-deploy verify NETWORK.net --backend sim,netx` (a model file: export it with "
                         "--target netx first)")
     return run_netx(model, graph, input_sequence(graph, x).numpy()), None
 

@@ -379,26 +379,45 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     return lines
 
 
-def console_table(report: dict[str, Any]):
-    """Per layer: shape, neurons, cores, firing rate, SOPs, time per step and its share, the bottleneck core and
-    what limits it, share of the energy."""
-    from rich.table import Table
+TERM_ABBREVIATIONS = {"synaptic_ops": "syn", "neuron_updates": "neu", "spikes_out": "out", "spikes_in": "in"}
+"""The console table's short names of :data:`timing.TERM_LABELS` (its caption spells them out)."""
+
+
+FULL_TABLE_WIDTH = 110
+"""Console width from which the per-layer table also shows each layer's shape and firing rate."""
+
+
+def console_table(report: dict[str, Any], width: int = FULL_TABLE_WIDTH):
+    """Per layer: neurons, cores, SOPs, time per step and its share, the bottleneck core and what limits it, share
+    of the energy, and from :data:`FULL_TABLE_WIDTH` columns on shape and firing rate. Fits 80 columns: headers
+    abbreviated (the caption explains them), names wrap, numbers never break."""
+    from snn_deploy.console import table
 
     hw = report["hardware"]["neurons"]
-    table = Table(title=f"{report['bundle']['path']} on {report['profile']['name']} ({hw['provenance']}; spike "
-                        "products as coincidence neurons; energy share: of the dynamic energy)")
-    for column in ("layer", "shape", "neurons", "cores", "firing rate", "SOPs", "time/step", "of step",
-                   "bottleneck core", "energy"):
-        table.add_column(column, justify="left" if column in ("layer", "bottleneck core") else "right")
+    full = width >= FULL_TABLE_WIDTH
+    columns = {"layer": "name", **({"shape": "text"} if full else {}), "neurons": "number", "cores": "number",
+               **({"rate": "number"} if full else {}), "SOPs": "number", "t/step": "number", "%step": "number",
+               "limit": "text", "%E": "number"}
+    out = table(f"{report['bundle']['path']} on {report['profile']['name']} ({hw['provenance']}; spike products "
+                "as coincidence neurons)", columns=columns)
     for layer in report["layers"]:
-        table.add_row(layer["name"], "x".join(map(str, layer["shape"])), f"{layer['neurons']:,}",
-                      _cores_text(layer), f"{layer['firing_rate']:.3f}", _si(layer["synaptic_ops"], ""),
-                      time_text(layer["time_per_step_ns"]), f"{100 * layer['time_share']:.0f} %",
-                      _limit_text(layer), f"{100 * layer['energy_share']:.1f} %")
-    table.caption = (f"{hw['cores']} cores on {hw['chips']} chip(s); step {time_text(report['timing']['step_ns'])}; "
-                     f"{ranged(hw, 'energy_pj_total', energy_text)} and {ranged(hw, 'latency_ns', time_text)} per "
-                     f"inference ({hw['labels']['time']})")
-    return table
+        limit = ("host" if layer["bottleneck_core"] is None else
+                 f"#{layer['bottleneck_core']} {TERM_ABBREVIATIONS[layer['time_limited_by']]}")
+        cells = {"layer": layer["name"], "shape": "x".join(map(str, layer["shape"])),
+                 "neurons": f"{layer['neurons']:,}", "cores": _cores_text(layer), "rate": f"{layer['firing_rate']:.3f}",
+                 "SOPs": _si(layer["synaptic_ops"], ""),
+                 "t/step": time_text(layer["time_per_step_ns"]), "%step": f"{100 * layer['time_share']:.0f}%",
+                 "limit": limit, "%E": f"{100 * layer['energy_share']:.1f}%"}
+        out.add_row(*(cells[c] for c in columns))
+    legend = ", ".join(f"{short} {timing.TERM_LABELS[term]}" for term, short in TERM_ABBREVIATIONS.items())
+    out.caption = ((f"rate: spikes per neuron and step; " if full else "") +
+                   f"t/step: time per step of the layer's slowest core; %step: its share of the step; limit: that "
+                   f"core and what limits it ({legend}); %E: share of the dynamic energy"
+                   + ("" if full else f"; shapes and firing rates from {FULL_TABLE_WIDTH} columns on and in "
+                      "layers.csv") + f".\n{hw['cores']} cores on {hw['chips']} chip(s); step "
+                   f"{time_text(report['timing']['step_ns'])}; {ranged(hw, 'energy_pj_total', energy_text)} and "
+                   f"{ranged(hw, 'latency_ns', time_text)} per inference ({hw['labels']['time']})")
+    return out
 
 
 STATUSES = {

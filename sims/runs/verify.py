@@ -132,25 +132,22 @@ def report_json(report: VerifyReport) -> dict:
 
 def render(report: VerifyReport) -> None:
     """Per-layer agreement table on the console, then the verdict."""
-    from rich.console import Console
-    from rich.table import Table
+    from snn_deploy.console import table as new_table, table_console
 
-    console = Console(width=max(Console().width, 100))
+    console = table_console()
     reference = report.backends[0]
-    table = Table(title=f"spike agreement, {report.samples} samples x {report.T} steps (reference: {reference})")
-    table.add_column("layer", overflow="fold")
-    table.add_column("neurons", justify="right")
-    table.add_column(f"spikes ({reference})", justify="right")
-    for backend in report.backends[1:]:
-        table.add_column(backend, justify="right")
+    table = new_table(f"spike agreement, {report.samples} samples x {report.T} steps: spikes of the reference "
+                      f"({reference}) and the share of spikes and silences each backend matches",
+                      columns={"layer": "name", "neurons": "number", "spikes": "number",
+                               **{b: "number" for b in report.backends[1:]}})
     for layer in report.layers:
         total = layer.neurons * report.T * report.samples
-        agree = [("n/a" if layer.mismatches[b] is None else f"{100 * (1 - layer.mismatches[b] / total):.2f} %")
+        agree = [("n/a" if layer.mismatches[b] is None else f"{100 * (1 - layer.mismatches[b] / total):.2f}%")
                  for b in report.backends[1:]]
         ref_spikes = layer.spikes[reference]
         shown = ref_spikes if ref_spikes is not None else next(
             (layer.spikes[b] for b in report.backends if layer.spikes[b] is not None), None)
-        table.add_row(layer.node, str(layer.neurons), "-" if shown is None else str(shown), *agree)
+        table.add_row(layer.node, f"{layer.neurons:,}", "-" if shown is None else f"{shown:,}", *agree)
     console.print(table)
     for backend in report.backends:
         acc = report.accuracy(backend)

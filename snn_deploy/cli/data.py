@@ -11,7 +11,6 @@ from snn_deploy.cli.options import data_dir_option, emit_json, force_json_option
 from snn_deploy.cli.handler import exit_on_user_error
 
 DATASETS_SCHEMA = 1
-PIPED_WIDTH = 160
 
 
 def dataset_row(name: str, root: Path) -> dict[str, Any]:
@@ -37,9 +36,7 @@ def dataset_row(name: str, root: Path) -> dict[str, Any]:
 def datasets(data_dir: Path | None, json_path: Path | None, force: bool) -> None:
     """List the data sets: sizes, input shape, classes, source, whether each is present, and the training
     defaults `snn-deploy train` uses for each (epochs, batch size, learning rate, weight decay, warm-up)."""
-    from rich.console import Console
-    from rich.table import Table
-
+    from snn_deploy.console import table, table_console
     from snn_deploy.data import names
     from snn_deploy.data.paths import data_root
     from snn_deploy.io import check_outputs
@@ -50,28 +47,35 @@ def datasets(data_dir: Path | None, json_path: Path | None, force: bool) -> None
     emit_json(json_path, {"schema_version": DATASETS_SCHEMA, "data_root": str(root), "datasets": rows})
     if to_stdout(json_path):
         return
-    table = Table(title=f"snn-deploy data sets (data root: {root})")
-    for column in ("name", "kind", "input", "classes", "train", "test", DEFAULTS_HEADER, "source", "present"):
-        table.add_column(column, justify="right" if column in ("classes", "train", "test") else "left")
+    console = table_console()
+    facts = table(f"snn-deploy data sets (data root: {root})",
+                  columns={"name": "text", "kind": "text", "input": "text", "classes": "number", "train": "number",
+                           "test": "number", "present": "name"},
+                  caption="input: C x H x W per step (T: frames per sample; HxW: the model's input size); files: "
+                          "counted in the files found")
     for r in rows:
         present = "built in" if r["builtin"] else (r["path"] if r["present"] else "no")
-        table.add_row(r["name"], r["kind"], r["shape"], _count(r["classes"]), _count(r["train_samples"]),
-                      _count(r["test_samples"]), _defaults(r["defaults"]), r["source"], present)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=PIPED_WIDTH)
-    console.print(table)
+        shape = r["shape"].replace(" x ", "x").replace("model's ", "")
+        facts.add_row(r["name"], r["kind"], shape, _count(r["classes"]), _count(r["train_samples"]),
+                      _count(r["test_samples"]), present)
+    console.print(facts)
+    defaults = table("training defaults (`snn-deploy train` unless overridden) and sources",
+                     columns={"name": "text", **{h: "number" for h in DEFAULT_HEADERS.values()}, "source": "name"},
+                     caption="batch: global batch size; wd: AdamW weight decay; warm-up: epochs; smooth: label "
+                             "smoothing")
+    for r in rows:
+        d = r["defaults"]
+        defaults.add_row(r["name"], *(f"{d[k]:g}" for k in DEFAULT_HEADERS), r["source"])
+    console.print(defaults)
     for r in rows:
         if not r["present"]:
             console.print(f"to add {r['name']}: place {r['layout']} under {root}", highlight=False)
 
 
-DEFAULTS_HEADER = "train defaults: epochs, batch size, lr, weight decay, warm-up, label smoothing"
-
-
-def _defaults(d: dict[str, Any]) -> str:
-    return ", ".join(f"{v:g}" for v in d.values())
+DEFAULT_HEADERS = {"epochs": "epochs", "batch_size": "batch", "lr": "lr", "weight_decay": "wd",
+                   "warmup_epochs": "warm-up", "label_smoothing": "smooth"}
+"""Training defaults the table shows (the --json record has every field) and their column headers."""
 
 
 def _count(value: int | None) -> str:
-    return f"{value:,}" if value is not None else "from files"
+    return f"{value:,}" if value is not None else "files"

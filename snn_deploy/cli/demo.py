@@ -85,7 +85,7 @@ def demo(output: Path, epochs: int | None, verify_samples: int, seed: int, json_
         "export": _step("export for Loihi 2", ["export", str(model), "--target", "loihi2", "-o", str(bundle),
                                                 "--force"]),
         "verify": _step("verify: PyTorch integer mode, simulator, Lava, ONNX",
-                        ["verify", str(model), "--backends", "torch,sim,lava,onnx", "--dataset", DEMO_DATASET,
+                        ["verify", str(model), "--backend", "torch,sim,lava,onnx", "--dataset", DEMO_DATASET,
                          "--samples", str(verify_samples), "--json", str(output / "verify.json"), "--force"]),
         "simulate": _step("simulate the test set on the hardware model",
                           ["simulate", str(bundle), "--dataset", DEMO_DATASET, "--json", str(output / "simulate.json"),

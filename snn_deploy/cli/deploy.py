@@ -7,26 +7,16 @@ from pathlib import Path
 
 import click
 
-from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_file, json_option, to_stdout
+from snn_deploy.cli.options import (AliasOption, claim_stdout, data_dir_option, emit_json, json_file, json_option,
+                                    time_steps_option, to_stdout)
 from snn_deploy.cli.params import NON_NEGATIVE, POSITIVE
 from snn_deploy.errors import UserError
 from snn_deploy.cli.handler import exit_on_user_error
 from snn_deploy.sims.backends import registry
+from snn_deploy.workflows import CALIBRATION_SAMPLES, calibration_inputs, model_backends
 
 TARGETS = ("loihi", "loihi1", "loihi2", "nir", "onnx", "netx")
-BACKENDS = registry.names()
-MODEL_BACKENDS = tuple(b for b in BACKENDS if b != registry.NETX)
-"""What ``verify MODEL`` runs; a netx file runs the graph-only backends and netx."""
-CALIBRATION_SAMPLES = 256
 EXPORT_SCHEMA = 1
-
-
-def _calibration(model_file, dataset: str | None, data_dir: Path | None):
-    if dataset is None:
-        return None
-    from snn_deploy.data.tensors import dataset_tensors
-
-    return dataset_tensors(model_file.model.config, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
 
 
 @click.command()
@@ -69,7 +59,7 @@ def quantize(model_path: Path, dataset: str | None, eval_dataset: str | None, ev
         from snn_deploy.data.tensors import dataset_tensors
         test = dataset_tensors(model_file.model.config, eval_dataset, "test", eval_samples, data_dir)
     original = copy.deepcopy(model_file.model).eval() if test is not None else None
-    prepared = prepare(model_file, calibration=_calibration(model_file, dataset, data_dir), rewrites=[])
+    prepared = prepare(model_file, calibration=calibration_inputs(model_file, dataset, data_dir), rewrites=[])
     check = None
     if test is not None:
         x, y = test
@@ -88,26 +78,26 @@ def quantize(model_path: Path, dataset: str | None, eval_dataset: str | None, ev
 
 def _render_quantization(quantization: dict, check) -> None:
     """Per layer: clipping, then (with a check) spike rates before/after and agreement; accuracy last."""
-    from rich.console import Console
-    from rich.table import Table
+    from snn_deploy.console import table, table_console
 
     units = quantization.get("units", [])
     by_neuron = {u["neuron"]: u for u in units}
-    table = Table(title="post-training quantization", show_lines=False)
-    for column in ("layer", "vth", "weight exp", "weights clipped", "bias clipped"):
-        table.add_column(column, justify="left" if column == "layer" else "right")
+    columns = {"layer": "name", "vth": "number", "w exp": "number", "w clipped": "number", "b clipped": "number",
+               **({"rate": "number", "rate q": "number", "agree": "number"} if check is not None else {})}
+    out = table("post-training quantization", columns=columns,
+                caption="vth: threshold; w exp: weight exponent; w/b clipped: weights (of all) and biases clipped"
+                        + ("; rate, rate q: spikes per neuron and step before and after; agree: spike agreement"
+                           if check is not None else ""))
     if check is not None:
-        for column in ("rate before", "rate after", "agreement"):
-            table.add_column(column, justify="right")
         for row in check.layers:
-            table.add_row(row.layer, *_unit_cells(by_neuron.get(row.layer), row.layer, quantization),
-                          f"{row.spikes_before / row.outputs:.4f}", f"{row.spikes_after / row.outputs:.4f}",
-                          f"{100 * row.agreement:.2f} %")
+            out.add_row(row.layer, *_unit_cells(by_neuron.get(row.layer), row.layer, quantization),
+                        f"{row.spikes_before / row.outputs:.4f}", f"{row.spikes_after / row.outputs:.4f}",
+                        f"{100 * row.agreement:.2f}%")
     else:
         for unit in units:
-            table.add_row(unit["layer"], *_unit_cells(unit, unit["layer"], quantization))
-    console = Console(width=max(Console().width, 120))
-    console.print(table)
+            out.add_row(unit["layer"], *_unit_cells(unit, unit["layer"], quantization))
+    console = table_console()
+    console.print(out)
     clipped = sum(u["weights_clipped"] for u in units)
     console.print(f"{len(units)} layers quantized, {clipped} weights clipped")
     if check is not None:
@@ -134,16 +124,17 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
 @data_dir_option()
 @click.option("--rewrite", "rewrites", multiple=True, metavar="NAME",
               help="Apply a documented rewrite (maxpool-after-lif); repeatable.")
-@click.option("--rewrite-eval", metavar="DATASET", help="Measure the accuracy change of the rewrites on this data "
-              "set's test split (reported and stored in the bundle manifest).")
-@click.option("--eval-samples", type=POSITIVE, default=256, show_default=True, help="Test samples for --rewrite-eval.")
+@click.option("--eval", "--rewrite-eval", "rewrite_eval", cls=AliasOption, metavar="DATASET",
+              help="Measure the accuracy change of the rewrites on this data set's test split (reported and stored in "
+              "the bundle manifest).")
+@click.option("--eval-samples", type=POSITIVE, default=256, show_default=True, help="Test samples for --eval.")
 @click.option("--input-on-host", is_flag=True, help="Compute the analog input layer (the convs reading the input "
               "and the LIFs they feed) on the host; the chip receives its binary spikes (loihi1 needs this).")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
 @click.option("--dt", type=float, help="NIR input: the step (s) to read its time constants with (default: the "
               "file's dt, else 1e-4, snnTorch's; Norse files: the square of Norse's dt). See docs/nir_mapping.md.")
-@click.option("--steps", type=int, help="NIR input: time steps to run the imported network (default: the file's, "
-              "else 16).")
+@time_steps_option("NIR input: time steps to run the imported network (default: the file's, else 16).", POSITIVE,
+                   dest="steps")
 @click.option("--reset", type=click.Choice(["zero", "subtract"]), help="NIR input: what the network does to v after "
               "a spike (the file does not say): zero (default, Loihi's) or subtract (refused: Loihi cannot).")
 @json_option("Also write what was exported (output, nodes, T, latency) as JSON")
@@ -181,14 +172,14 @@ def _export(model_path: Path, target: str, output: Path, dataset: str | None, da
 
     if model_path.suffix.lower() == ".nir":
         if rewrites or rewrite_eval:
-            raise UserError("--rewrite applies to snn-deploy model files, not to NIR graphs")
+            raise UserError("--rewrite and --eval apply to snn-deploy model files, not to NIR graphs")
         return _export_nir(model_path, target, output, dataset, data_dir, dt, steps, input_on_host, force,
                            reset)
     if dt is not None or steps is not None or reset is not None:
-        raise UserError("--dt, --steps and --reset apply to NIR input files only")
+        raise UserError("--dt, --time-steps and --reset apply to NIR input files only")
     if looks_like_netx(model_path):
         if dataset or rewrites or rewrite_eval or input_on_host:
-            raise UserError("a netx network is already integer: --calibrate, --rewrite, --rewrite-eval and "
+            raise UserError("a netx network is already integer: --calibrate, --rewrite, --eval and "
                             "--input-on-host apply to snn-deploy model files only")
         return _export_netx(model_path, target, output, force)
     if input_on_host and target in ("onnx", "netx"):
@@ -196,7 +187,7 @@ def _export(model_path: Path, target: str, output: Path, dataset: str | None, da
                         "--target loihi, loihi1, loihi2 or nir)")
     hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
     model_file = load_model(model_path)
-    calibration = _calibration(model_file, dataset, data_dir)
+    calibration = calibration_inputs(model_file, dataset, data_dir)
     evaluate = _evaluator(model_file, rewrite_eval, eval_samples, data_dir) if rewrite_eval else None
     if target in ("loihi", "loihi1", "loihi2"):
         source = {"path": model_path.name, "sha256": sha256(model_path)}
@@ -233,7 +224,7 @@ def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data
     if nir_io.written_by_snn_deploy_file(path):  # exact integers: the bundle's own reader and checks
         if dt is not None or steps is not None or reset is not None:
             raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T, dt and "
-                            "reset; drop --dt, --steps and --reset")
+                            "reset; drop --dt, --time-steps and --reset")
         graph, quantization = read_network(path), {"frontend": nir_import.OWN_FRONTEND}
     else:
         ir = nir_import.load(path)
@@ -272,39 +263,6 @@ def _export_netx(path: Path, target: str, output: Path, force: bool):
     _write_single_file(target, graph, output)
     click.echo(f"wrote {output}")
     return graph
-
-
-def _verify_graph(path: Path, backends: str, dataset: str | None, array: Path | None, steps: int | None,
-                  layout: str, samples: int, data_dir: Path | None, json_path: Path | None) -> None:
-    """``verify NETWORK.net`` (the imported graph; the netx backend runs the file) or ``verify BUNDLE`` (the
-    bundle's graph): the graph-only backends, as no torch model exists."""
-    from snn_deploy.exporters.formats.bundle import load_bundle
-    from snn_deploy.exporters.frontends.netx import read_netx
-    from snn_deploy.sims.runs.driver import bundle_tensors
-    from snn_deploy.exporters.formats.bundle_check import with_steps
-    from snn_deploy.sims.runs.inputs import array_input, check_input_size
-    from snn_deploy.sims.runs.verify import render, report_json, run_backends
-
-    netx = not path.is_dir()
-    chosen = [b.strip() for b in backends.split(",") if b.strip()]
-    allowed = [*registry.names(graph_only=True), *([registry.NETX] if netx else [])]
-    if len(chosen) < 2 or any(b not in allowed for b in chosen):
-        raise UserError(f"--backends for a {'netx network' if netx else 'bundle'} needs two or more of "
-                        f"{', '.join(allowed)} (no torch model exists); got {backends!r}")
-    graph = read_netx(path) if netx else load_bundle(path).graph
-    if steps is not None:  # every backend runs these steps (ONNX unrolls T); the reset interval stays the same
-        graph = with_steps(graph, steps)
-    if (dataset is None) == (array is None):
-        raise UserError("give either --dataset or --input (a .npy array), not both or neither")
-    if array is not None:
-        x, y = array_input(graph, array, steps=steps, layout=layout), None
-    else:
-        check_input_size(graph.input.shape, samples, graph.T, f"--dataset {dataset}")
-        x, y = bundle_tensors(graph, dataset, "test", samples, data_dir)
-    report = run_backends(path if netx else None, graph, x, y.tolist() if y is not None else None, chosen)
-    render(report)
-    emit_json(json_path, report_json(report))
-    raise SystemExit(0 if report.exact else 1)
 
 
 def _evaluator(model_file, dataset: str, count: int, data_dir: Path | None):
@@ -354,13 +312,15 @@ def _write_single_file(target: str, graph, output: Path) -> None:
 
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--backends", help=f"Comma-separated, first is the reference: {', '.join(MODEL_BACKENDS)} (default: "
+@click.option("--backend", "--backends", "backends", cls=AliasOption, metavar="NAME[,NAME...]",
+              help=f"Comma-separated, first is the reference: {', '.join(model_backends())} (default: "
               f"all); for a netx file {', '.join([*registry.names(graph_only=True), registry.NETX])} (default: "
               f"sim,{registry.NETX}).")
 @click.option("--dataset", help="Data set whose test samples to run.")
 @click.option("--input", "array", type=click.Path(path_type=Path), help="Instead of --dataset (netx networks): one "
               "sample from a .npy array, as `simulate --input` takes it.")
-@click.option("--steps", type=POSITIVE, help="Steps to run an --input array.")
+@time_steps_option("Steps per inference of a bundle or netx network (default: its T, or a per-step --input "
+                   "array's length).", POSITIVE, dest="steps")
 @click.option("--layout", type=click.Choice(("chw", "whc")), default="chw", show_default=True,
               help="--input layout (whc: Lava's).")
 @click.option("--samples", type=POSITIVE, default=32, show_default=True, help="Number of test samples.")
@@ -378,37 +338,14 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
     loader in Lava) or a bundle directory (sim, lava, onnx). Exits 1 (and names the first diverging layer and step)
     on any mismatch.
     """
-    from snn_deploy.exporters.frontends.netx import looks_like_netx
     from snn_deploy.io import check_outputs
+    from snn_deploy.sims.runs.verify import render, report_json
+    from snn_deploy.workflows import Inputs, verify as run_verify
 
     claim_stdout(json_path)
     check_outputs(None if to_stdout(json_path) else json_path, inputs=[model_path, array], force=force)
-    if model_path.is_dir() or looks_like_netx(model_path):
-        backends = backends or ("sim,onnx" if model_path.is_dir() else f"sim,{registry.NETX}")
-        _verify_graph(model_path, backends, dataset, array, steps, layout, samples, data_dir, json_path)
-        return
-    if dataset is None or array is not None or steps is not None:
-        raise UserError("verify of a model file runs a data set for the model's T: pass --dataset (--input and "
-                        "--steps are for netx networks and bundles)")
-    from snn_deploy.data.tensors import dataset_tensors
-    from snn_deploy.exporters.frontends.model_file import lower_for_target, prepare
-    from snn_deploy.graph import profile
-    from snn_deploy.modelfile import load_model
-    from snn_deploy.sims.runs.verify import render, report_json, run_backends
-
-    backends = backends or ",".join(MODEL_BACKENDS)
-    chosen = [b.strip() for b in backends.split(",") if b.strip()]
-    unknown = [b for b in chosen if b not in BACKENDS]
-    if unknown or len(chosen) < 2:
-        raise UserError(f"--backends needs two or more of {', '.join(BACKENDS)}; got {backends!r}")
-    if registry.NETX in chosen:
-        raise UserError("the netx backend runs a netx file: `snn-deploy export MODEL --target netx -o NET.net`, then "
-                        "`snn-deploy verify NET.net --backends sim,netx`")
-    model_file = load_model(model_path)
-    prepared = prepare(model_file, calibration=_calibration(model_file, calibrate, data_dir), rewrites=[])
-    graph = lower_for_target(prepared, profile("loihi2"))
-    x, y = dataset_tensors(prepared.model.config, dataset, "test", samples, data_dir)
-    report = run_backends(prepared.model, graph, x, y.tolist(), chosen)
+    report = run_verify(model_path, Inputs(dataset, array, steps=steps, layout=layout), backends=backends,
+                        samples=samples, calibrate=calibrate, data_dir=data_dir)
     render(report)
     emit_json(json_path, report_json(report))
     raise SystemExit(0 if report.exact else 1)

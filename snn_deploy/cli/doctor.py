@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
-import numpy as np
 
 from snn_deploy.cli.options import emit_json, force_json_option, json_file, json_option, to_stdout
 from snn_deploy.cli.handler import exit_on_user_error
@@ -68,6 +67,8 @@ def lava_compat_check() -> Check:
 
 def self_check(seed: int = 0, steps: int = 16) -> Check:
     """Run the same random Dense -> LIF -> Dense -> LIF network in Lava and in snn_deploy.fixedpoint."""
+    import numpy as np
+
     from snn_deploy import lavaref
     from snn_deploy.fixedpoint.chain import random_chain, run_dense_lif_chain
 
@@ -90,17 +91,24 @@ def self_check(seed: int = 0, steps: int = 16) -> Check:
 
 
 def run_checks() -> list[Check]:
-    """Every check of the doctor, in report order."""
+    """Every check of the doctor, in report order. Importing Lava and running it take seconds: a terminal shows a
+    progress bar (on stderr) while they run."""
+    from snn_deploy.console import progress
+
     checks = [Check("python", sys.version_info[:2] in ((3, 10), (3, 11)),
                     f"{platform.python_version()} ({sys.executable})" + (
                         "" if sys.version_info[:2] in ((3, 10), (3, 11)) else ": lava-nc needs Python 3.10 or 3.11"))]
     checks += [_version(p) for p in PACKAGES]
-    checks += [_importable(label, target) for label, target in MODULES.items()]
-    if all(c.ok for c in checks if c.name.startswith("Lava")):
-        checks.append(lava_compat_check())
-        checks.append(self_check())
-    else:
-        checks.append(Check("self-check", False, "skipped: Lava's fixed-point models do not import"))
+    with progress("doctor: importing Lava, netx, NIR, ONNX Runtime; Lava self-check", len(MODULES) + 1) as advance:
+        for label, target in MODULES.items():
+            checks.append(_importable(label, target))
+            advance(1)
+        if all(c.ok for c in checks if c.name.startswith("Lava")):
+            checks.append(lava_compat_check())
+            checks.append(self_check())
+        else:
+            checks.append(Check("self-check", False, "skipped: Lava's fixed-point models do not import"))
+        advance(1)
     return checks
 
 
@@ -120,16 +128,12 @@ def doctor(json_path: Path | None, force: bool) -> None:
     ok = all(c.ok for c in checks)
     emit_json(json_path, {"schema_version": DOCTOR_SCHEMA, "ok": ok, "checks": [asdict(c) for c in checks]})
     if not to_stdout(json_path):
-        from rich.console import Console
-        from rich.table import Table
+        from snn_deploy.console import table, table_console
 
-        table = Table(title="snn-deploy doctor", show_lines=False)
-        table.add_column("check")
-        table.add_column("status")
-        table.add_column("detail", overflow="fold")
+        out = table("snn-deploy doctor", columns={"check": "name", "status": "text", "detail": "name"})
         for c in checks:
-            table.add_row(c.name, "[green]ok[/green]" if c.ok else "[red]PROBLEM[/red]", c.detail)
-        Console().print(table)
+            out.add_row(c.name, "[green]ok[/green]" if c.ok else "[red]PROBLEM[/red]", c.detail)
+        table_console().print(out)
         for c in checks:
             if not c.ok:
                 click.echo(f"problem: {c.name}: {c.detail}", err=True)

@@ -40,7 +40,7 @@ def exit_on_user_error(command: F) -> F:
                   "permissions")
         except MemoryError as exc:  # an allocation past what the machine (or a ulimit) allows: nothing was written
             _fail(f"not enough memory for this run ({' '.join(str(exc).split())[:120]}); lower --batch-size, "
-                  "--samples or --steps, or run it on a machine with more memory")
+                  "--samples or --time-steps, or run it on a machine with more memory")
         except KeyboardInterrupt as exc:
             stop = exc if isinstance(exc, Interrupted) else Interrupted(2)
             click.echo(f"error: interrupted ({stop.name}); no partial output was left (outputs are replaced only "

@@ -6,59 +6,24 @@ Both run the test split through the simulator (or Lava) in batches, sharded acro
 
 from __future__ import annotations
 
-import dataclasses
-import sys
 from pathlib import Path
 
 import click
 
-from snn_deploy.cli.options import claim_stdout, data_dir_option, emit_json, json_file, json_option, to_stdout
+from snn_deploy import workflows
+from snn_deploy.cli.options import (AliasOption, claim_stdout, data_dir_option, emit_json, json_file, json_option,
+                                    time_steps_option, to_stdout)
 from snn_deploy.cli.params import POSITIVE
 from snn_deploy.errors import CHECK_FAILED_EXIT_CODE, UserError
 from snn_deploy.cli.handler import exit_on_user_error
 from snn_deploy.sims.backends import registry
+from snn_deploy.workflows import Inputs
 
 PROFILE_CHOICES = ("loihi1", "loihi2")
-ALL_SAMPLES = sys.maxsize
-TABLE_WIDTH = 160
 MAX_TRACE_BYTES = 4 * 2**30
 """Memory of --traces (u and v as int64, spikes as one byte, per traced neuron, step and sample), checked before
 the run."""
 TRACE_BYTES_PER_VALUE = 8 + 8 + 1
-"""Console width of the layer table when stdout is not a terminal (rich would assume 80 and cut layer names)."""
-
-
-def _inputs(graph, source, samples: int | None, data_dir: Path | None, count: int = ALL_SAMPLES):
-    """(x, labels) from a data set's test split, or one sample from ``--input`` (labels None)."""
-    from snn_deploy.sims.runs.driver import bundle_tensors
-    from snn_deploy.sims.runs.inputs import array_input
-
-    dataset, array, steps, layout = source
-    if (dataset is None) == (array is None):
-        raise UserError("give either --dataset (a named data set) or --input (a .npy array), not both or neither")
-    if array is not None:
-        return array_input(graph, array, steps=steps, layout=layout), None
-    if steps is not None:
-        raise UserError("--steps applies to --input arrays; a data set runs the bundle's T steps")
-    return bundle_tensors(graph, dataset, "test", min(samples or ALL_SAMPLES, count), data_dir)
-
-
-def _run(bundle, source, backend: str, samples: int | None, batch_size: int, data_dir: Path | None,
-         profile_name: str | None):
-    """Run a loaded bundle and analyse; returns (analysis, rank)."""
-    from snn_deploy.graph import profile
-    from snn_deploy.sims.runs.driver import init_shard, run_dataset
-    from snn_deploy.sims.hardware.report import analyse
-
-    registry.get(backend, graph_only=True)  # a missing library fails before any data is read
-    hw = profile(profile_name or bundle.manifest.get("target", "loihi2"))
-    graph = bundle.graph
-    x, y = _inputs(graph, source, samples, data_dir)
-    if x.dim() == 5 and x.shape[0] != graph.T:  # an --input run of other --steps: one inference is that long
-        graph = dataclasses.replace(graph, T=int(x.shape[0]))
-    shard = init_shard()
-    activity = run_dataset(graph, x, y, backend=backend, batch_size=batch_size, shard=shard)
-    return analyse(graph, hw, activity), shard.rank
 
 
 def _common(command):
@@ -68,15 +33,15 @@ def _common(command):
         click.option("--input", "array", type=click.Path(path_type=Path), help="Instead of --dataset: one sample "
                      "from a .npy array (values the input encodes; for an imported netx network the integers "
                      "themselves, e.g. the bias image), held over the steps or one map per step."),
-        click.option("--steps", type=POSITIVE, help="Steps to run an --input array (default: the bundle's T, or the "
-                     "array's length)."),
+        time_steps_option("Steps per inference (default: the bundle's T, or a per-step --input array's length).",
+                          POSITIVE, dest="steps"),
         click.option("--layout", type=click.Choice(("chw", "whc")), default="chw", show_default=True,
                      help="--input layout: chw ([C,H,W] or [T,C,H,W]) or Lava's whc ([W,H,C] or [W,H,C,T])."),
         click.option("--samples", type=POSITIVE, help="Number of test samples (default: the whole split)."),
         click.option("--batch-size", type=POSITIVE, default=32, show_default=True, help="Samples per simulator batch."),
         data_dir_option(),
-        click.option("--profile", "profile_name", type=click.Choice(PROFILE_CHOICES),
-                     help="Hardware profile (default: the bundle's target)."),
+        click.option("--target", "--profile", "profile_name", cls=AliasOption, type=click.Choice(PROFILE_CHOICES),
+                     help="Hardware to estimate for (default: the bundle's target)."),
         click.option("--neurobench", "neurobench_path", type=click.Path(path_type=Path),
                      help="Also write NeuroBench's metrics (footprint, sparsities, synaptic operations) as JSON in "
                           "NeuroBench's result layout."),
@@ -113,7 +78,7 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
     from snn_deploy import console
     from snn_deploy.exporters.formats.bundle import load_bundle
     from snn_deploy.io import check_outputs, write_json_atomic
-    from snn_deploy.sims.hardware.report import build, console_table, energy_text, neurobench_json, summary_lines, time_text
+    from snn_deploy.sims.hardware.report import console_table, energy_text, neurobench_json, summary_lines, time_text
 
     claim_stdout(json_path)
     if (trace_layers is None) != (traces_out is None):
@@ -129,14 +94,14 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
         raise UserError(f"--traces of {len(traced)} layer(s) over {traced_samples} samples would take "
                         f"{trace_bytes:,} bytes, more than {MAX_TRACE_BYTES:,}; trace fewer layers or pass a smaller "
                         "--trace-samples")
-    source = (dataset, array, steps, layout)
-    analysis, rank = _run(bundle, source, backend, samples, batch_size, data_dir, profile_name)
+    source = Inputs(dataset, array, steps=steps, layout=layout)
+    analysis, rank = workflows.simulate(bundle, source, backend=backend, samples=samples, batch_size=batch_size,
+                                        data_dir=data_dir, profile=profile_name)
     if rank != 0:
         return
-    label = dataset or f"array {array.name}"
-    report = build(analysis, bundle, dataset=label, split="test" if dataset else "input")
+    report = workflows.report_data(analysis, bundle, source)
     echo = click.echo
-    echo(f"{bundle_path}: {report['run']['samples']} {label} sample(s), backend {backend}, "
+    echo(f"{bundle_path}: {report['run']['samples']} {source.label} sample(s), backend {backend}, "
          f"{report['run']['processes']} process(es)")
     for label, value in summary_lines(report):
         echo(f"  {label:<38}{value}")
@@ -150,9 +115,8 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
     echo(f"  {'simulator throughput':<38}{report['run']['samples_per_s']:.3g} samples/s, "
          f"{report['run']['steps_per_s']:.3g} steps/s (wall clock on this machine)")
     if console.verbosity() > 0:
-        from rich.console import Console
-
-        Console(width=None if sys.stdout.isatty() else TABLE_WIDTH).print(console_table(report))
+        screen = console.table_console()
+        screen.print(console_table(report, screen.width))
     emit_json(json_path, report)
     if neurobench_path is not None:
         write_json_atomic(neurobench_path, neurobench_json(report))
@@ -192,7 +156,7 @@ def _trace_names(graph, spec: str) -> list[str]:
     return [name for name in lifs if name in asked]
 
 
-def _write_traces(graph, names: list[str], source, count: int, data_dir: Path | None, out: Path) -> None:
+def _write_traces(graph, names: list[str], source: Inputs, count: int, data_dir: Path | None, out: Path) -> None:
     """Simulate the first ``count`` test samples (or the --input array) recording u, v and spikes of ``names``;
     write one .npz (``<layer>.u``, ``<layer>.v``, ``<layer>.spikes``: [T, B, C, H, W]; ``labels`` where the data
     has them), atomically."""
@@ -203,7 +167,7 @@ def _write_traces(graph, names: list[str], source, count: int, data_dir: Path | 
     from snn_deploy.io import write_bytes_atomic
     from snn_deploy.sims.backends.simulator import simulate as run_graph
 
-    x, y = _inputs(graph, source, None, data_dir, count)
+    graph, x, y = workflows.run_inputs(graph, source, samples=count, data_dir=data_dir)
     result = run_graph(graph, x, record=set(names), traces=set(names))
     arrays = {"labels": y.numpy()} if y is not None else {}
     for name in names:
@@ -231,23 +195,24 @@ def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: in
 
     Exits 1 when the mapping breaks the profile's limits (a failed check; --allow-violations exits 0).
     """
-    from rich.console import Console
-
+    from snn_deploy.console import table_console
     from snn_deploy.exporters.formats.bundle import load_bundle
     from snn_deploy.io import check_outputs, write_json_atomic
-    from snn_deploy.sims.hardware.report import build, console_table, neurobench_json, report_files, write_dir
+    from snn_deploy.sims.hardware.report import console_table, neurobench_json, report_files, write_dir
 
     # fail before the run, not after it
     claim_stdout(json_path)
     check_outputs(output, inputs=[bundle_path, array], force=force, directory=True)
     check_outputs(neurobench_path, json_file(json_path), inputs=[bundle_path, array], force=force, others=[output])
     bundle = load_bundle(bundle_path)
-    analysis, rank = _run(bundle, (dataset, array, steps, layout), "sim", samples, batch_size, data_dir,
-                          profile_name)
+    source = Inputs(dataset, array, steps=steps, layout=layout)
+    analysis, rank = workflows.simulate(bundle, source, samples=samples, batch_size=batch_size, data_dir=data_dir,
+                                        profile=profile_name)
     if rank != 0:
         return
-    data = build(analysis, bundle, dataset=dataset or f"array {array.name}", split="test" if dataset else "input")
-    Console(width=None if sys.stdout.isatty() else TABLE_WIDTH).print(console_table(data))
+    data = workflows.report_data(analysis, bundle, source)
+    screen = table_console()
+    screen.print(console_table(data, screen.width))
     write_dir(output, report_files(data, analysis.activity), force=force)
     if neurobench_path is not None:
         write_json_atomic(neurobench_path, neurobench_json(data))

@@ -3,7 +3,8 @@
 * ``--json [PATH|-]``: write the command's machine-readable result to PATH; ``-`` (or no value) prints it on
   stdout, and then nothing else goes to stdout;
 * ``--data-dir DIR``: root of on-disk data sets, default ``$SNN_DEPLOY_DATA``, else ``./data``;
-* ``--time-steps N``: time steps (``--T`` still works, hidden);
+* ``--time-steps N``: time steps (``--steps`` and ``--T`` still work, hidden); every idea has one name (README,
+  "Option names"), and the names an option had before are hidden aliases (:class:`AliasOption`);
 * ``-q/--quiet``, ``-v/--verbose`` on every command that does work (not the listings);
 * ``--config FILE.toml|yaml`` and ``--print-config`` on ``train`` and ``pretrain``: options from a file (the
   command line wins), and the effective settings printed in the same format instead of running.
@@ -78,8 +79,8 @@ class AliasOption(click.Option):
             self.opts = names
 
 
-def time_steps_option(help: str, kind: Any = int) -> Callable:
-    return click.option("--time-steps", "--T", "T", cls=AliasOption, type=kind, metavar="N", help=help)
+def time_steps_option(help: str, kind: Any = int, dest: str = "T") -> Callable:
+    return click.option("--time-steps", "--steps", "--T", dest, cls=AliasOption, type=kind, metavar="N", help=help)
 
 
 class PerDatasetOption(click.Option):

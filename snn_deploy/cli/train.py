@@ -23,7 +23,6 @@ from snn_deploy.cli.handler import exit_on_user_error
 R = TypeVar("R")
 NEURON_CHOICES = ("loihi", "float")
 """snn_deploy.neurons.NEURON_MODES in the order of preference for training (loihi first: quantization-aware)."""
-EVAL_SCHEMA = 1
 SEED = click.IntRange(0, 2**32 - 1)
 
 
@@ -177,47 +176,21 @@ def train(model: str, dataset: str, output: Path, data_dir: Path | None, epochs:
 def evaluate(model_file: Path, dataset: str, split: str, data_dir: Path | None, neuron: str | None,
              batch_size: int, threads: int, json_path: Path | None, force: bool) -> None:
     """Accuracy of MODEL_FILE on a split of DATASET."""
-    import torch
-
-    from snn_deploy.data import info, open_splits
     from snn_deploy.io import check_outputs
-    from snn_deploy.modelfile import load_model
-    from snn_deploy.neurons import set_neuron_mode
-    from snn_deploy.training.evaluate import deployed, evaluate as score_split
-    from snn_deploy.training.modelsetup import check_fits
+    from snn_deploy.workflows import evaluate as run_evaluation
 
     check_outputs(json_file(json_path), inputs=[model_file], force=force)
-    data = info(dataset)
-    loaded = load_model(model_file)
-    mode = neuron or loaded.neuron_mode
-    if neuron is None or neuron == loaded.neuron_mode:
-        model = loaded.model
-    elif neuron == "integer":
-        if loaded.neuron_mode == "float":
-            raise UserError(f"{model_file} holds float neurons: quantize it with `snn-deploy quantize --calibrate "
-                            "DATASET` first, then evaluate that file")
-        model = deployed(loaded.model)
-    elif loaded.neuron_mode == "integer":
-        raise UserError(f"{model_file} holds a quantized (integer) model; it cannot change neuron mode")
-    else:
-        model = set_neuron_mode(loaded.model, neuron)
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
-    splits = open_splits(dataset, size=model.config.img_size, T=model.config.T, data_dir=data_dir)
-    check_fits(model, data, len(splits.train.classes), model_file)
 
     def body(world: Any) -> None:
-        score = score_split(model.to(world.device), getattr(splits, split), kind=data.kind, batch_size=batch_size,
-                            world=world)
-        if not world.main:
+        result = run_evaluation(model_file, dataset, split=split, neuron=neuron, batch_size=batch_size,
+                                threads=threads, data_dir=data_dir, world=world)
+        if result is None:
             return
-        result = {"schema_version": EVAL_SCHEMA, "command": "eval", "model_file": str(model_file),
-                  "arch": loaded.arch, "dataset": dataset, "split": split, "neuron_mode": mode,
-                  "correct": score.correct, "total": score.total, "accuracy": score.accuracy, "loss": score.loss}
         emit_json(json_path, result)
         if not to_stdout(json_path):
-            click.echo(f"accuracy {100 * score.accuracy:.2f} % ({score.correct}/{score.total}) of {loaded.arch} on "
-                       f"the {dataset} {split} split, {mode} neurons; mean loss {score.loss:.4f}")
+            click.echo(f"accuracy {100 * result['accuracy']:.2f} % ({result['correct']}/{result['total']}) of "
+                       f"{result['arch']} on the {dataset} {split} split, {result['neuron_mode']} neurons; mean loss "
+                       f"{result['loss']:.4f}")
 
     in_world(body)
 

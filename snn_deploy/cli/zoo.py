@@ -10,12 +10,13 @@ from typing import Any
 
 import click
 
-from snn_deploy.cli.options import (claim_stdout, emit_json, force_json_option, json_file, json_option,
+from snn_deploy.cli.options import (AliasOption, claim_stdout, emit_json, force_json_option, json_file, json_option,
                                     time_steps_option, to_stdout)
 from snn_deploy.cli.params import POSITIVE
 from snn_deploy.cli.handler import exit_on_user_error
 
-PIPED_WIDTH = 160
+FULL_WIDTH = 110
+"""Console width from which the zoo table also shows each model's family (its name starts with it)."""
 IMPORT_SCHEMA = 1
 NEURON_MODE_CHOICES = ("float", "loihi")
 """snn_deploy.neurons.NEURON_MODES, spelled out so the CLI does not import torch at start (a test keeps them equal)."""
@@ -38,9 +39,7 @@ def spec_row(name: str) -> dict[str, Any]:
 @exit_on_user_error
 def models(json_path: Path | None, force: bool) -> None:
     """List every architecture of the model zoo."""
-    from rich.console import Console
-    from rich.table import Table
-
+    from snn_deploy.console import table, table_console
     from snn_deploy.io import check_outputs
     from snn_deploy.models.registry import names
 
@@ -50,26 +49,29 @@ def models(json_path: Path | None, force: bool) -> None:
     emit_json(json_path, rows)
     if to_stdout(json_path):
         return
-    table = Table(title="snn-deploy model zoo")
-    for column in ("name", "family", "parameters", "tokens", "T", "input (C,H,W)", "classes", "deployable as is"):
-        table.add_column(column, justify="right" if column in ("parameters", "T", "classes") else "left")
+    console = table_console()
+    full = console.width >= FULL_WIDTH
+    columns = {"name": "name", **({"family": "text"} if full else {}), "parameters": "number", "tokens": "name",
+               "T": "number", "input": "text", "classes": "number", "as is": "text"}
+    out = table("snn-deploy model zoo", columns=columns,
+                caption="input: C x H x W; tokens: per stage; as is: deployable without a rewrite")
     for r in rows:
-        table.add_row(r["name"], r["family"], f"{r['params']:,}", "/".join(map(str, r["tokens"])),
-                      str(r["default_T"]), "x".join(map(str, r["input_shape"])), str(r["num_classes"]),
-                      "yes" if r["deployable_as_is"] else "no")
-    console = Console()
-    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
-        console = Console(width=PIPED_WIDTH)
-    console.print(table)
+        cells = {"name": r["name"], "family": r["family"], "parameters": f"{r['params']:,}",
+                 "tokens": "/".join(map(str, r["tokens"])), "T": str(r["default_T"]),
+                 "input": "x".join(map(str, r["input_shape"])), "classes": str(r["num_classes"]),
+                 "as is": "yes" if r["deployable_as_is"] else "no"}
+        out.add_row(*(cells[c] for c in columns))
+    console.print(out)
 
 
 @click.command("import")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--arch", required=True, help="Architecture name (see `snn-deploy models`).")
+@click.option("--model", "--arch", "arch", cls=AliasOption, required=True,
+              help="Architecture name (see `snn-deploy models`).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Model file to write.")
-@click.option("--neuron-mode", type=click.Choice(NEURON_MODE_CHOICES), default="float", show_default=True,
-              help="Neurons of the written model.")
+@click.option("--neuron", "--neuron-mode", "neuron_mode", cls=AliasOption, type=click.Choice(NEURON_MODE_CHOICES),
+              default="float", show_default=True, help="Neurons of the written model.")
 @click.option("--num-classes", type=POSITIVE, help="Override the architecture's number of classes.")
 @click.option("--in-channels", type=POSITIVE, help="Override the number of input channels.")
 @click.option("--img-size", type=POSITIVE, help="Override the input image size.")

@@ -5,9 +5,18 @@ formats (CIFAR-10/100 python batches, ImageFolder trees, DVS128 Gesture, CIFAR10
 train and test :class:`~snn_deploy.data.base.Samples`. Nothing is downloaded, ever.
 """
 
-from snn_deploy.data.base import LazySamples, Samples, Splits, Subset, TensorSamples, first_per_class
-from snn_deploy.data.catalog import open_splits
+import importlib
+
 from snn_deploy.data.registry import DatasetInfo, info, names
 
 __all__ = ["DatasetInfo", "LazySamples", "Samples", "Splits", "Subset", "TensorSamples",
            "first_per_class", "info", "names", "open_splits"]
+_LAZY = {"LazySamples": "base", "Samples": "base", "Splits": "base", "Subset": "base", "TensorSamples": "base",
+         "first_per_class": "base", "open_splits": "catalog"}
+"""Names whose modules import torch, loaded on first use: the data-set table (``names``, ``info``) stays light."""
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"snn_deploy.data.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'snn_deploy.data' has no attribute {name!r}")

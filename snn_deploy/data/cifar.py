@@ -7,7 +7,6 @@ per image, row-major 32x32) and ``labels`` (CIFAR-10) or ``fine_labels`` (CIFAR-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from snn_deploy.data.base import Splits, TensorSamples, pad_crop_flip
+from snn_deploy.data.layouts import CIFAR10, CIFAR100, CifarLayout  # noqa: F401 (CIFAR10/100: this reader's layouts)
 from snn_deploy.data.safe_pickle import load_data_pickle
 from snn_deploy.errors import UserError
 
@@ -22,36 +22,6 @@ SIZE = 32
 PIXELS = 3 * SIZE * SIZE
 MAX_FILE_BYTES = 256 * 2**20
 """The largest published file (CIFAR-100 ``train``, 50000 images) is about 155 MB."""
-
-
-@dataclass(frozen=True)
-class CifarLayout:
-    """File names and keys of one CIFAR variant, and its normalisation constants (per channel)."""
-
-    title: str
-    folder: str
-    train: tuple[str, ...]
-    test: tuple[str, ...]
-    meta: str
-    label_key: str
-    names_key: str
-    classes: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-    def looks_right(self, folder: Path) -> bool:
-        return (folder / self.train[0]).is_file()
-
-    @property
-    def layout(self) -> str:
-        return f"the python version's files ({', '.join(self.train + self.test + (self.meta,))})"
-
-
-CIFAR10 = CifarLayout("CIFAR-10", "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)),
-                      ("test_batch",), "batches.meta", "labels", "label_names", 10,
-                      (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-CIFAR100 = CifarLayout("CIFAR-100", "cifar-100-python", ("train",), ("test",), "meta", "fine_labels",
-                       "fine_label_names", 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
 
 
 def _get(record: dict, key: str) -> Any:

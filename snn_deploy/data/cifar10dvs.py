@@ -16,21 +16,13 @@ import torch
 from snn_deploy.data.aedat import read_aedat2_dvs128
 from snn_deploy.data.base import LazySamples, Splits
 from snn_deploy.data.events import Events, frames_by_number
-from snn_deploy.data.npzframes import has_npz_tree, load_sample, natural_key, open_npz_tree
+from snn_deploy.data.layouts import CIFAR10DVS_CLASSES as CLASSES, CIFAR10DVS_LAYOUT as LAYOUT
+from snn_deploy.data.layouts import cifar10dvs_files as files_in, cifar10dvs_looks_right as looks_right
+from snn_deploy.data.npzframes import has_npz_tree, load_sample, open_npz_tree
 from snn_deploy.errors import UserError
 
 SIZE = 128
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_FRACTION = 0.9
-LAYOUT = "the class folders (airplane/ ... truck/) of .aedat files, or a pre-processed tree of .npz files"
-
-
-def files_in(folder: Path) -> list[Path]:
-    return sorted([*folder.glob("*.aedat"), *folder.glob("*.npz")], key=natural_key)
-
-
-def looks_right(folder: Path) -> bool:
-    return has_npz_tree(folder) or any((folder / c).is_dir() and files_in(folder / c) for c in CLASSES)
 
 
 def read_recording(path: Path) -> Events:

@@ -17,20 +17,15 @@ import torch
 from snn_deploy.data.aedat import read_aedat3
 from snn_deploy.data.base import LazySamples, Splits
 from snn_deploy.data.events import Events, frames_by_number
-from snn_deploy.data.npzframes import has_npz_tree, open_npz_tree
+from snn_deploy.data.layouts import DVS128_LAYOUT as LAYOUT, DVS128_TRIALS as TRIALS
+from snn_deploy.data.layouts import dvs128_looks_right as looks_right
+from snn_deploy.data.npzframes import open_npz_tree
 from snn_deploy.errors import UserError
 
 SIZE = 128
 CLASSES = ("hand_clapping", "right_hand_wave", "left_hand_wave", "right_arm_clockwise",
            "right_arm_counter_clockwise", "left_arm_clockwise", "left_arm_counter_clockwise", "arm_roll",
            "air_drums", "air_guitar", "other_gestures")
-TRIALS = {"train": "trials_to_train.txt", "test": "trials_to_test.txt"}
-LAYOUT = ("the original DvsGesture files (userNN_*.aedat, userNN_*_labels.csv, trials_to_train.txt, "
-          "trials_to_test.txt) or a pre-processed tree train|test/<class>/*.npz")
-
-
-def looks_right(folder: Path) -> bool:
-    return (folder / TRIALS["train"]).is_file() or has_npz_tree(folder)
 
 
 def read_labels(path: Path) -> np.ndarray:

@@ -15,20 +15,16 @@ import numpy as np
 import torch
 
 from snn_deploy.data.base import LazySamples, Splits
+from snn_deploy.data.layouts import IMAGEFOLDER_TEST_SPLITS as TEST_SPLITS, imagefolder_looks_right as looks_right
 from snn_deploy.errors import UserError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
-TEST_SPLITS = ("val", "test")
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 CROP_FRACTION = 0.875
 MAX_PIXELS = 64 * 2**20
 """Images larger than this (about 8000 x 8000) are refused before decoding."""
 CROP_TRIES = 10
-
-
-def looks_right(folder: Path) -> bool:
-    return (folder / "train").is_dir() and any((folder / s).is_dir() for s in TEST_SPLITS)
 
 
 def scan(split_dir: Path, classes: tuple[str, ...] | None) -> tuple[list[Path], list[int], tuple[str, ...]]:

@@ -8,7 +8,6 @@ small, highly compressed file cannot inflate to gigabytes); object arrays are re
 
 from __future__ import annotations
 
-import re
 import zipfile
 from pathlib import Path
 
@@ -16,22 +15,13 @@ import numpy as np
 import torch
 
 from snn_deploy.data.events import Events, frames_by_number
+from snn_deploy.data.layouts import class_folders, has_npz_tree, natural_key, npz_files  # noqa: F401
 from snn_deploy.errors import UserError
 
 MAX_ELEMENTS = 2**31
 MAX_SAMPLE_BYTES = 512 * 2**20
 """Uncompressed bytes of one sample's arrays: far above a DVS128 recording's events (~1 M events, 24 MB)."""
 EVENT_KEYS = ("x", "y", "p")
-
-
-def natural_key(path: Path) -> list:
-    """Sort ``sample_2`` before ``sample_10``."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
-
-
-def class_folders(folder: Path) -> list[Path]:
-    """Sub-folders in natural order (spikingjelly names them 0, 1, ..., 10)."""
-    return sorted((d for d in folder.iterdir() if d.is_dir()), key=natural_key)
 
 
 def checked_arrays(path: Path, keys: tuple[str, ...], shapes: dict[str, tuple[int, ...]] | None = None,
@@ -79,7 +69,7 @@ def load_sample(path: Path, *, T: int, size: int) -> torch.Tensor:
         has_frames = "frames.npy" in archive.namelist()
     if has_frames:
         frames = checked_arrays(path, ("frames",), {"frames": (T, 2, size, size)},
-                                "pass --T {0} if the sizes otherwise match, or regenerate the frames")["frames"]
+                                "pass --time-steps {0} if the sizes otherwise match, or regenerate the frames")["frames"]
         return torch.from_numpy(frames.astype(np.float32))
     arrays = checked_arrays(path, EVENT_KEYS)
     n = arrays["x"].size
@@ -89,10 +79,6 @@ def load_sample(path: Path, *, T: int, size: int) -> torch.Tensor:
                     (arrays["p"] > 0).astype(np.int64), np.zeros(n, np.int64))
     return torch.from_numpy(frames_by_number(events, T, size, size, str(path)))
 
-
-
-def npz_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.npz"), key=natural_key)
 
 
 def tree_samples(folders: list[Path], classes: tuple[str, ...], files_of, *, T: int, size: int):
@@ -106,12 +92,6 @@ def tree_samples(folders: list[Path], classes: tuple[str, ...], files_of, *, T: 
         labels += [label] * len(chosen)
     return LazySamples(lambda i, rng: load_sample(files[i], T=T, size=size), torch.tensor(labels, dtype=torch.int64),
                        classes)
-
-
-def has_npz_tree(folder: Path) -> bool:
-    """``train/`` and ``test/`` folders of class folders of .npz files."""
-    return all((folder / s).is_dir() for s in ("train", "test")) and \
-        any(npz_files(c) for c in class_folders(folder / "train"))
 
 
 def open_npz_tree(folder: Path, *, T: int, size: int):

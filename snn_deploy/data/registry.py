@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from snn_deploy.data.base import Splits
 from snn_deploy.errors import lookup
 from snn_deploy.optimisation import Optimisation
+
+if TYPE_CHECKING:
+    from snn_deploy.data.base import Splits
 
 
 @dataclass(frozen=True)
@@ -55,11 +58,18 @@ def register(info: DatasetInfo) -> None:
     _TABLE[info.name] = info
 
 
+def _registered() -> dict[str, DatasetInfo]:
+    """The table, filled by :mod:`snn_deploy.data.catalog` on first use."""
+    import snn_deploy.data.catalog  # noqa: F401 (registers every data set)
+
+    return _TABLE
+
+
 def names() -> list[str]:
     """Registered data set names, in registration order."""
-    return list(_TABLE)
+    return list(_registered())
 
 
 def info(name: str) -> DatasetInfo:
     """The data set called ``name``; an unknown name is a :class:`UserError` suggesting close matches."""
-    return lookup(_TABLE, name, what="data set", listing="snn-deploy datasets")
+    return lookup(_registered(), name, what="data set", listing="snn-deploy datasets")

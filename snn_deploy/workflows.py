@@ -1,0 +1,261 @@
+"""The flows the command line and the Python API share, written once: where a run's inputs come from and how
+many steps it runs (``simulate``, ``report``, ``verify``), which backends verify a model file, a bundle or a netx
+network, and how a model file is evaluated. ``snn_deploy.cli`` parses options and prints; ``snn_deploy.api``
+takes Python values and returns plain data; both call these functions, so a notebook and a command give the same
+numbers and the same errors.
+
+Layer: below the CLI, above ``sims`` (``scripts/check_imports.py``). Imports are inside the functions so that
+importing this module (the CLI does at start) costs nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from snn_deploy.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from snn_deploy.exporters.formats.bundle import Bundle
+    from snn_deploy.graph import Graph
+    from snn_deploy.modelfile import ModelFile
+    from snn_deploy.sims.hardware.report import Analysis
+    from snn_deploy.sims.runs.verify import VerifyReport
+    from snn_deploy.training.runtime import World
+
+ALL_SAMPLES = 2**62
+CALIBRATION_SAMPLES = 256
+"""Training samples that set a float model's input scale (``quantize``/``export``/``verify --calibrate``)."""
+
+
+def calibration_inputs(model_file: ModelFile, dataset: str | None, data_dir: str | Path | None):
+    """The first :data:`CALIBRATION_SAMPLES` training inputs of ``dataset`` for ``model_file`` (None: none)."""
+    if dataset is None:
+        return None
+    from snn_deploy.data.tensors import dataset_tensors
+
+    return dataset_tensors(model_file.model.config, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
+
+
+# --- inputs of a run ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Inputs:
+    """Where a run's samples come from: a data set's test split, or an input array (a .npy file: one sample, as
+    ``--input`` reads it; a numpy array or tensor: a batch, see :func:`snn_deploy.sims.runs.inputs.shaped_input`),
+    with optional ``labels`` for an array. ``steps`` (``--time-steps``) runs that many steps instead of the
+    bundle's T; ``layout`` is the array's (``chw`` or Lava's ``whc``)."""
+
+    dataset: str | None = None
+    array: Path | np.ndarray | torch.Tensor | None = None
+    labels: Any = None
+    steps: int | None = None
+    layout: str = "chw"
+
+    def __post_init__(self) -> None:
+        if (self.dataset is None) == (self.array is None):
+            raise UserError("give either a data set (--dataset, dataset=) or an input array (--input, inputs=), "
+                            "not both or neither")
+        if self.labels is not None and self.array is None:
+            raise UserError("labels go with an input array; a data set brings its own")
+
+    @property
+    def label(self) -> str:
+        """How reports name the inputs."""
+        if self.dataset is not None:
+            return self.dataset
+        return f"array {self.array.name}" if isinstance(self.array, Path) else "inputs"
+
+    @property
+    def split(self) -> str:
+        return "test" if self.dataset is not None else "input"
+
+
+def run_inputs(graph: Graph, inputs: Inputs, *, samples: int | None = None,
+               data_dir: str | Path | None = None) -> tuple[Graph, torch.Tensor, torch.Tensor | None]:
+    """(graph, x [steps, N, C, H, W] or [N, C, H, W], labels or None) of a run. The graph's T becomes the steps
+    the inputs hold (``--time-steps``, or a per-step array's length): one inference is that long, for every
+    backend and for the cost model."""
+    import numpy as np
+    import torch
+
+    from snn_deploy.exporters.formats.bundle_check import with_steps
+    from snn_deploy.sims.runs.driver import bundle_tensors
+    from snn_deploy.sims.runs.inputs import array_input, shaped_input
+
+    if samples is not None and samples < 1:
+        raise UserError(f"samples must be positive, got {samples}")
+    if inputs.steps is not None and inputs.dataset is not None:  # every backend runs these steps (ONNX unrolls T)
+        graph = with_steps(graph, inputs.steps)
+    if inputs.dataset is not None:
+        x, y = bundle_tensors(graph, inputs.dataset, "test", samples or ALL_SAMPLES, data_dir)
+        return graph, x, y
+    if isinstance(inputs.array, (str, Path)):
+        x = array_input(graph, Path(inputs.array), steps=inputs.steps, layout=inputs.layout)
+    else:
+        data = inputs.array.detach().cpu().numpy() if isinstance(inputs.array, torch.Tensor) else inputs.array
+        if not isinstance(data, np.ndarray):
+            raise UserError(f"inputs must be a numpy array, a torch tensor or a .npy path, got "
+                            f"{type(inputs.array).__name__}")
+        x = shaped_input(graph, data, steps=inputs.steps, layout=inputs.layout, batched=True)
+    y = None
+    if inputs.labels is not None:
+        y = torch.as_tensor(np.asarray(inputs.labels), dtype=torch.int64).reshape(-1)
+        if y.numel() != x.shape[1]:
+            raise UserError(f"{y.numel()} labels for {x.shape[1]} input samples")
+    if samples is not None:
+        x, y = x[:, :samples], None if y is None else y[:samples]
+    if x.shape[0] != graph.T:
+        graph = dataclasses.replace(graph, T=int(x.shape[0]))
+    return graph, x, y
+
+
+# --- simulate and report --------------------------------------------------------------------------------------
+
+def simulate(bundle: Bundle, inputs: Inputs, *, backend: str = "sim", samples: int | None = None,
+             batch_size: int = 32, data_dir: str | Path | None = None,
+             profile: str | None = None) -> tuple[Analysis, int]:
+    """Run ``bundle`` on ``inputs`` (sharded under torchrun) and price it on ``profile`` (default: the bundle's
+    target); returns (analysis, rank). Only rank 0 should report."""
+    from snn_deploy.graph import profile as hardware_profile
+    from snn_deploy.sims.backends import registry as backends
+    from snn_deploy.sims.runs.driver import init_shard, run_dataset
+    from snn_deploy.sims.hardware.report import analyse
+
+    backends.get(backend, graph_only=True)  # a missing library fails before any data is read
+    hw = hardware_profile(profile or bundle.manifest.get("target", "loihi2"))
+    graph, x, y = run_inputs(bundle.graph, inputs, samples=samples, data_dir=data_dir)
+    shard = init_shard()
+    activity = run_dataset(graph, x, y, backend=backend, batch_size=batch_size, shard=shard)
+    return analyse(graph, hw, activity), shard.rank
+
+
+def report_data(analysis: Analysis, bundle: Bundle, inputs: Inputs) -> dict[str, Any]:
+    """``report.json``'s content for a run of ``bundle`` on ``inputs``."""
+    from snn_deploy.sims.hardware.report import build
+
+    return build(analysis, bundle, dataset=inputs.label, split=inputs.split)
+
+
+# --- verify ---------------------------------------------------------------------------------------------------
+
+def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | list[str] | None = None,
+           samples: int = 32, calibrate: str | None = None, data_dir: str | Path | None = None) -> VerifyReport:
+    """Run the same inputs through every backend named (the first is the reference) and compare every layer's
+    spikes. ``model``: a model file (path or loaded; torch, sim, lava, onnx; a data set), a bundle (directory or
+    loaded) or a lava-dl netx file (the graph-only backends, and netx for the file; a data set or an array)."""
+    from snn_deploy.exporters.formats.bundle import Bundle, load_bundle
+    from snn_deploy.exporters.formats.bundle_check import with_steps
+    from snn_deploy.exporters.frontends.netx import looks_like_netx, read_netx
+    from snn_deploy.modelfile import ModelFile
+    from snn_deploy.sims.backends import registry
+    from snn_deploy.sims.runs.inputs import check_input_size
+    from snn_deploy.sims.runs.verify import run_backends
+
+    if isinstance(model, (str, Path)):
+        model = Path(model)
+        netx = not model.is_dir() and looks_like_netx(model)
+        if model.is_dir():
+            model = load_bundle(model)
+    else:
+        netx = False
+    if isinstance(model, Bundle) or netx:
+        default = f"sim,{registry.NETX}" if netx else "sim,onnx"
+        allowed = [*registry.names(graph_only=True), *([registry.NETX] if netx else [])]
+        chosen = _backend_list(backends or default)
+        if len(chosen) < 2 or any(b not in allowed for b in chosen):
+            raise UserError(f"--backend for a {'netx network' if netx else 'bundle'} needs two or more of "
+                            f"{', '.join(allowed)} (no torch model exists); got {','.join(chosen)!r}")
+        graph = read_netx(model) if netx else model.graph
+        if inputs.dataset is not None:  # every backend holds the whole run's inputs at once
+            graph = with_steps(graph, inputs.steps) if inputs.steps is not None else graph
+            check_input_size(graph.input.shape, samples, graph.T, f"--dataset {inputs.dataset}")
+        graph, x, y = run_inputs(graph, inputs, samples=samples, data_dir=data_dir)
+        return run_backends(model if netx else None, graph, x, y.tolist() if y is not None else None, chosen)
+    chosen = _backend_list(backends or model_backends())
+    if any(b not in registry.names() for b in chosen) or len(chosen) < 2:
+        raise UserError(f"--backend needs two or more of {', '.join(registry.names())}; got {','.join(chosen)!r}")
+    if registry.NETX in chosen:
+        raise UserError("the netx backend runs a netx file: `snn-deploy export MODEL --target netx -o NET.net`, then "
+                        "`snn-deploy verify NET.net --backend sim,netx`")
+    if inputs.dataset is None:
+        raise UserError("verify of a model file runs a data set: pass --dataset (an input array is for netx networks "
+                        "and bundles)")
+    if inputs.steps is not None:
+        raise UserError("verify of a model file runs the model's T steps; --time-steps applies to bundles and netx "
+                        "networks")
+    from snn_deploy.data.tensors import dataset_tensors
+    from snn_deploy.exporters.frontends.model_file import lower_for_target, prepare
+    from snn_deploy.graph import profile
+    from snn_deploy.modelfile import load_model
+
+    model_file = model if isinstance(model, ModelFile) else load_model(model)
+    prepared = prepare(model_file, calibration=calibration_inputs(model_file, calibrate, data_dir), rewrites=[])
+    graph = lower_for_target(prepared, profile("loihi2"))
+    x, y = dataset_tensors(prepared.model.config, inputs.dataset, "test", samples, data_dir)
+    return run_backends(prepared.model, graph, x, y.tolist(), chosen)
+
+
+def model_backends() -> list[str]:
+    """What verify runs on a model file by default: every backend but netx (which runs a netx file)."""
+    from snn_deploy.sims.backends import registry
+
+    return [b for b in registry.names() if b != registry.NETX]
+
+
+def _backend_list(backends: str | list[str]) -> list[str]:
+    names = backends.split(",") if isinstance(backends, str) else list(backends)
+    return [b.strip() for b in names if b.strip()]
+
+
+# --- evaluate -------------------------------------------------------------------------------------------------
+
+EVAL_SCHEMA = 1
+
+
+def evaluate(model: Path | ModelFile, dataset: str, *, split: str = "test", neuron: str | None = None,
+             batch_size: int = 128, threads: int = 1, data_dir: str | Path | None = None,
+             world: World) -> dict[str, Any] | None:
+    """Accuracy of a model file on a split of ``dataset`` with its own neurons or ``neuron`` (``integer``: the
+    model ``export`` deploys); the ``eval --json`` record on the main process, None on the others."""
+    import torch
+
+    from snn_deploy.data import info, open_splits
+    from snn_deploy.modelfile import ModelFile, load_model
+    from snn_deploy.neurons import set_neuron_mode
+    from snn_deploy.training.evaluate import deployed, evaluate as score_split
+    from snn_deploy.training.modelsetup import check_fits
+
+    if split not in ("test", "train"):
+        raise UserError(f"split must be test or train, got {split!r}")
+    data = info(dataset)
+    loaded = model if isinstance(model, ModelFile) else load_model(Path(model))
+    where = Path(model) if isinstance(model, (str, Path)) else Path(loaded.arch or "model")
+    mode = neuron or loaded.neuron_mode
+    if neuron is None or neuron == loaded.neuron_mode:
+        net = loaded.model
+    elif neuron == "integer":
+        if loaded.neuron_mode == "float":
+            raise UserError(f"{where} holds float neurons: quantize it with `snn-deploy quantize --calibrate "
+                            "DATASET` first, then evaluate that file")
+        net = deployed(loaded.model)
+    elif loaded.neuron_mode == "integer":
+        raise UserError(f"{where} holds a quantized (integer) model; it cannot change neuron mode")
+    else:
+        net = set_neuron_mode(loaded.model, neuron)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    splits = open_splits(dataset, size=net.config.img_size, T=net.config.T, data_dir=data_dir)
+    check_fits(net, data, len(splits.train.classes), where)
+    score = score_split(net.to(world.device), getattr(splits, split), kind=data.kind, batch_size=batch_size,
+                        world=world)
+    if not world.main:
+        return None
+    return {"schema_version": EVAL_SCHEMA, "command": "eval", "model_file": str(where), "arch": loaded.arch,
+            "dataset": dataset, "split": split, "neuron_mode": mode, "correct": score.correct, "total": score.total,
+            "accuracy": score.accuracy, "loss": score.loss}
