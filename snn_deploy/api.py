@@ -39,7 +39,6 @@ DEFAULT_EVENT_STEPS = 16
 """Frames per sample of event data when neither T nor a model is given (the zoo's DVS configurations)."""
 DEFAULT_IMAGE_SIZE = {True: 8, False: 224}
 """Input size of data sets without a native size: built-in digits are 8x8 scans; ImageFolder trees ImageNet's."""
-BUNDLE_TARGETS = ("loihi", "loihi1", "loihi2")
 
 
 def model_names() -> list[str]:
@@ -149,11 +148,11 @@ class Trained:
         return load_model(self.path).model
 
 
-def _check_output(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise UserError(f"{path} already exists; pass force=True to overwrite it or choose another path")
-    if not path.parent.is_dir():
-        raise UserError(f"cannot write {path}: directory {path.parent} does not exist; create it first")
+def _check_output(path: Path, force: bool, *, inputs: tuple[Path, ...] = (), directory: bool = False) -> None:
+    """The command line's output rule (:func:`snn_deploy.io.check_outputs`), spelled for Python callers."""
+    from snn_deploy.io import check_outputs
+
+    check_outputs(path, inputs=inputs, force=force, directory=directory, force_name="force=True")
 
 
 def train(model: str, dataset: str, output: str | Path, *, epochs: int | None = None, batch_size: int | None = None,
@@ -244,26 +243,21 @@ def quantize(model: str | Path | ModelFile | SpikingNetwork, *, calibrate: str |
 def export(model: str | Path | ModelFile | SpikingNetwork, output: str | Path, *, target: str = "loihi2",
            calibrate: str | None = None, rewrites: tuple[str, ...] = (), input_on_host: bool = False,
            data_dir: str | Path | None = None, force: bool = False) -> Bundle:
-    """``snn-deploy export --target loihi2|loihi1``: a Loihi bundle directory, returned loaded. (NIR, ONNX and
-    netx single files: ``snn-deploy export --target nir|onnx|netx``.)"""
-    from snn_deploy.exporters.frontends import model_file as pipeline
+    """``snn-deploy export --target loihi2|loihi1`` (``loihi``: an alias of ``loihi2``): a Loihi bundle directory,
+    returned loaded. (NIR, ONNX and netx single files: ``snn-deploy export --target nir|onnx|netx``.)"""
     from snn_deploy.exporters.formats.bundle import load_bundle as read_bundle, sha256
-    from snn_deploy.graph import profile
-    from snn_deploy.workflows import calibration_inputs
+    from snn_deploy.workflows import BUNDLE_TARGETS, export as run_export
 
     if target not in BUNDLE_TARGETS:
         raise UserError(f"export(target={target!r}): the Python API writes Loihi bundles ({', '.join(BUNDLE_TARGETS)})"
                         f"; for {target} files run `snn-deploy export MODEL --target {target}`")
     output = Path(output)
-    _check_output(output, force)
-    model_file = _model_file(model)
-    source = ({"path": Path(model).name, "sha256": sha256(Path(model))} if isinstance(model, (str, Path))
-              else {"path": None, "sha256": None})
-    path, _ = pipeline.export_bundle(model_file, output, target=profile("loihi2" if target == "loihi" else target),
-                                     calibration=calibration_inputs(model_file, calibrate, data_dir),
-                                     rewrites=list(rewrites), force=force, source=source,
-                                     input_on_host=input_on_host)
-    return read_bundle(path)
+    source = Path(model) if isinstance(model, (str, Path)) else None
+    _check_output(output, force, inputs=(source,) if source else (), directory=True)
+    record = {"path": source.name, "sha256": sha256(source)} if source else {"path": None, "sha256": None}
+    done = run_export(_model_file(model), target, output, source_record=record, calibrate=calibrate,
+                      data_dir=data_dir, rewrites=rewrites, input_on_host=input_on_host, force=force)
+    return read_bundle(done.path)
 
 
 def load_bundle(path: str | Path) -> Bundle:

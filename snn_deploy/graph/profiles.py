@@ -308,7 +308,7 @@ _LOIHI_LIMITS = {
 
 _E1, _T1 = _loihi_costs(1.0, 1.0, False, LOIHI_PAPER)
 LOIHI = HardwareProfile(
-    name="loihi", graded_spikes=False, neurons_per_core=1024, synaptic_memory_bytes_per_core=128 * 1024,
+    name="loihi1", graded_spikes=False, neurons_per_core=1024, synaptic_memory_bytes_per_core=128 * 1024,
     weight_bits=L.WEIGHT_BITS, max_synaptic_delay=62, fan_in_per_core=4096, fan_out_per_core=4096,
     cores_per_chip=128, mesh=(4, 8), input_current_bits=L.A_IN_HW_BITS, cores_per_tile=4,
     embedded_cores_per_chip=3, limit_sources=_LOIHI_LIMITS,
@@ -410,11 +410,15 @@ CMOS_45NM = {
 }
 """The papers' energy convention: accumulates of spike-driven layers and MACs of the analog input layer."""
 
-PROFILES = {"loihi": LOIHI, "loihi1": LOIHI, "loihi2": LOIHI2}
+PROFILES = {"loihi1": LOIHI, "loihi2": LOIHI2}
+"""The hardware profiles by name. There is no ``loihi``: on the command line that is an export target, an alias
+of ``loihi2`` (:data:`snn_deploy.workflows.EXPORT_TARGETS`)."""
+DEFAULT_PROFILE = "loihi2"
+"""What a deployment targets unless told otherwise (export, verify of a model file, a bundle without a target)."""
 
 
 def profile(name: str) -> HardwareProfile:
-    """The profile called ``name`` (``loihi`` / ``loihi1`` or ``loihi2``)."""
+    """The profile called ``name`` (``loihi1`` or ``loihi2``)."""
     if name not in PROFILES:
         raise UserError(f"unknown hardware profile {name!r}; choose one of loihi1, loihi2")
     return PROFILES[name]
