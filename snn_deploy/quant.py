@@ -11,9 +11,11 @@ tracks :math:`v = 2^6 v_{th} H/\theta` when it receives the integer current :mat
   further where the largest bias would not fit its 13-bit mantissa and exponent 7 (:data:`BIAS_V_MAX`);
 * the bias :math:`b' k` enters v every step as ``bias_mant << bias_exp`` (v units are 2^6 current units), with a
   13-bit mantissa and the smallest exponent that fits;
-* the analog input layer sees integer payloads :math:`x_q = \mathrm{round}(x s_{in})`, and :math:`1/s_{in}` is
-  folded into its weights; its vth is lowered if a full-scale input could overflow the 24-bit current register
-  (:data:`INPUT_CURRENT_MAX`).
+* the analog input layer sees integer payloads :math:`x_q = \mathrm{round}(x s_{in})` (an integer scale for
+  integer data: events encode exactly), and :math:`1/s_{in}` is folded into its weights; its vth is lowered until
+  its current fits the 16-bit synaptic input register (:data:`INPUT_REGISTER_MAX`) on calibration data with a 25 %
+  margin, where calibration data is given, and until a full-scale input cannot overflow the 24-bit current register
+  (:data:`INPUT_CURRENT_MAX`). ``weight_levels`` records how much of the 8-bit grid each layer uses.
 
 Attention neurons keep their :class:`QuantizedLIF`: their float current is an integer count times a fixed scale
 (``q (k^T v) * 0.125`` in SSA, a channel sum of q in Q-K attention), so their integer current is exact as soon as
@@ -29,11 +31,13 @@ exporters lower and the other backends reproduce. All choices are recorded in a 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
+from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.models.units import QuantizedInput, UnitHost
 from snn_deploy.neurons import DEFAULT_VTH, FloatLIF, IntegerLIF, QuantizedLIF
@@ -50,6 +54,14 @@ INPUT_CURRENT_MAX = (L.UV_HALF >> L.ACT_SHIFT) - 1
 The input layer's worst case (every pixel at full scale on the largest weights) is realistic, so its threshold
 is lowered until that case fits; deeper layers' worst cases (every input spiking) are not, and are reported
 instead (bundle ``quantization.json``, ``current_risks``)."""
+INPUT_REGISTER_MAX = (1 << (L.A_IN_HW_BITS - 1)) - 1
+"""The synaptic input register the hardware profiles declare (16-bit a_in): with calibration data, the input layer's
+largest current on it, times :data:`CALIBRATION_MARGIN`, must fit. The worst case cannot: 8-bit payloads on
+weights above 128 exceed it with one input, so the worst case bounds only the 24-bit u (and without calibration
+data the run-time check of ``simulate`` counts what exceeds the register)."""
+CALIBRATION_MARGIN = 1.25
+"""Headroom over the largest input-layer current seen on the calibration data (25 %): inputs somewhat brighter than
+any calibration sample still fit the register; brighter ones are counted at run time (``simulate``)."""
 BIAS_V_MAX = L.BIAS_MANT_RANGE[1] << L.BIAS_EXP_HW_RANGE[1]
 """Largest |bias| in v units Loihi holds (13-bit mantissa, exponent <= 7); ``vth`` is lowered until every
 channel's bias fits, since a clipped bias moves the whole channel's firing."""
@@ -72,6 +84,11 @@ class UnitQuant:
     input_scale: float | None = None
     neuron: str = ""
     """The unit's neuron module (empty in reports written before it was recorded)."""
+    weight_levels: int = 0
+    """Largest |integer weight|: the levels of the 8-bit grid the layer uses (of 254 for mixed signs, else 255)."""
+    input_current_peak: int | None = None
+    """Input layer: the largest |current| on the calibration data at the chosen vth (None: no calibration data, or
+    not the input layer); it times :data:`CALIBRATION_MARGIN` fits :data:`INPUT_REGISTER_MAX`."""
 
 
 @dataclass
@@ -172,12 +189,14 @@ def _neuron_threshold(neuron: nn.Module) -> tuple[float, float]:
 
 def quantize_layer(layer: str, w_folded: torch.Tensor, b_folded: torch.Tensor, tau_theta: float, *,
                    input_scale: float | None = None, input_signed: bool = False,
-                   neuron: str = "") -> tuple[UnitQuant, torch.Tensor]:
+                   neuron: str = "", input_peak: float | None = None) -> tuple[UnitQuant, torch.Tensor]:
     """Quantize one synapse -> LIF layer given in float: weights ``w_folded`` (first axis: output channel) and
     per-channel bias ``b_folded`` in units of the neuron's input, ``tau_theta`` the float input that reaches the
     threshold in one step (tau * threshold). ``input_scale`` marks the analog input layer (payloads
-    ``round(x * input_scale)``). Returns the record and the integer weights. Every frontend (the zoo's units,
-    NIR import) quantizes through here."""
+    ``round(x * input_scale)``); ``input_peak``, the largest |float input current| of that layer on calibration
+    data, lets its threshold (and so its weights) use the grid up to the 16-bit input register with a margin,
+    instead of keeping the worst case (every input at full scale) within it. Returns the record and the integer
+    weights. Every frontend (the zoo's units, NIR import) quantizes through here."""
     analog = input_scale is not None
     w_eff = w_folded / input_scale if analog else w_folded
     max_abs = float(w_eff.abs().max()) if w_eff.numel() else 0.0
@@ -185,6 +204,8 @@ def quantize_layer(layer: str, w_folded: torch.Tensor, b_folded: torch.Tensor, t
     bias_peak = float(b_folded.abs().max()) * (1 << L.ACT_SHIFT) / tau_theta  # |bias| in v units per unit vth
     if bias_peak * vth > BIAS_V_MAX:  # a clipped bias shifts every neuron of its channel: give up resolution
         vth = max(1, math.floor(BIAS_V_MAX / bias_peak))
+    if analog and input_peak:  # the calibration data's largest current, with the margin, fits the 16-bit register
+        vth = max(1, min(vth, math.floor(tau_theta * INPUT_REGISTER_MAX / (CALIBRATION_MARGIN * input_peak))))
     k = vth / tau_theta
     wq, clipped = quantize_weight_tensor(w_eff * k / (1 << exp))
     while analog and vth > 1:  # a bright image is a realistic worst case: keep u = a << 6 within 24 bits
@@ -197,18 +218,38 @@ def quantize_layer(layer: str, w_folded: torch.Tensor, b_folded: torch.Tensor, t
     mant, bexp, bias_clipped = bias_to_mant_exp(b_folded * k * (1 << L.ACT_SHIFT))
     record = UnitQuant(layer=layer, vth=vth, weight_exp=exp, current_scale=k, weight_max_abs=max_abs,
                        weights_clipped=clipped, weights_total=wq.numel(), bias_mant=mant.tolist(),
-                       bias_exp=bexp.tolist(), bias_clipped=bias_clipped, input_scale=input_scale, neuron=neuron)
+                       bias_exp=bexp.tolist(), bias_clipped=bias_clipped, input_scale=input_scale, neuron=neuron,
+                       weight_levels=int(wq.abs().max()) if wq.numel() else 0,
+                       input_current_peak=round(input_peak * k) if analog and input_peak else None)
     return record, wq
 
 
-def _quantize_unit(host: UnitHost, prefix: str, spec, input_scale: float, input_signed: bool) -> UnitQuant:
+def _input_peak(layer: nn.Module, weight: torch.Tensor, calibration: torch.Tensor | None) -> float | None:
+    """The largest |W x| of an analog input conv on calibration images ([..., C, H, W]); None where unknown."""
+    if calibration is None or not isinstance(layer, nn.Conv2d) or calibration.dim() < 4:
+        return None
+    x = calibration.reshape(-1, *calibration.shape[-3:]).to(torch.float64)
+    if x.shape[1] != weight.shape[1] * layer.groups:
+        return None
+    out = torch.nn.functional.conv2d(x, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+    return float(out.abs().max()) or None
+
+
+def _quantize_unit(host: UnitHost, prefix: str, spec, input_scale: float, input_signed: bool,
+                   calibration: torch.Tensor | None = None) -> UnitQuant:
     layer = getattr(host, spec.layer)
     theta, tau = _neuron_threshold(getattr(host, spec.neuron))
     w_folded, b_folded = fold_batchnorm(layer, getattr(host, spec.bn))
+    analog = spec.input == "analog"
     record, wq = quantize_layer(f"{prefix}.{spec.layer}" if prefix else spec.layer, w_folded, b_folded, tau * theta,
-                                input_scale=input_scale if spec.input == "analog" else None,
+                                input_scale=input_scale if analog else None,
                                 input_signed=input_signed,
-                                neuron=f"{prefix}.{spec.neuron}" if prefix else spec.neuron)
+                                neuron=f"{prefix}.{spec.neuron}" if prefix else spec.neuron,
+                                input_peak=_input_peak(layer, w_folded, calibration) if analog else None)
+    if bool(w_folded.any()) and not bool(wq.any()):  # a silent layer deploys, and nothing after it ever fires
+        raise UserError(f"layer {record.layer}: quantization rounds all {wq.numel()} weights to 0 (largest |w| "
+                        f"{float(w_folded.abs().max()):.3g}, threshold {theta:g}); check the layer's BatchNorm "
+                        "statistics, or train the model further before exporting it")
     _install_unit(host, spec, record, tau, input_signed, weight=wq)
     return record
 
@@ -249,13 +290,41 @@ def _quantize_attention(neuron: QuantizedLIF | FloatLIF, name: str, quantum: flo
 
 
 def calibrate_input(samples: torch.Tensor | None) -> tuple[float, bool]:
-    """Input scale mapping the largest |x| seen to the top of the payload range (images in [0, 1] by default)."""
+    """Input scale mapping the largest |x| seen to the top of the payload range (images in [0, 1] by default).
+    Integer-valued data (event counts, binary spikes) gets an integer scale, so every count encodes exactly (a scale
+    of 42.5 would send one event as 42)."""
     if samples is None:
         return float((1 << INPUT_PAYLOAD_BITS) - 1), False
     signed = bool((samples < 0).any())
     max_abs = float(samples.abs().max())
     top = _payload_max(signed)
-    return (top / max_abs if max_abs > 0 else float(top)), signed
+    if max_abs <= 0:
+        return float(top), signed
+    scale = top / max_abs
+    return (float(max(1, math.floor(scale))) if bool((samples == samples.round()).all()) else scale), signed
+
+
+INPUT_SCALE_HALVINGS = 4
+"""How far below the full 8-bit input encoding :func:`balanced_input_scale` looks (down to 4 bits)."""
+
+
+def balanced_input_scale(scale: float, calibration: torch.Tensor, weight_levels: Callable[[float], int]) -> float:
+    """The input scale (``scale`` halved 0 to :data:`INPUT_SCALE_HALVINGS` times; integer data keeps integer scales)
+    that leaves the input layers the most levels on both grids, ``min(input levels, weight levels)``, where
+    ``weight_levels(scale)`` is the input layers' fewest weight levels at that scale. Their current must fit the
+    16-bit synaptic input register on the calibration data, so a finer input encoding costs weight levels (an
+    8-bit encoding may leave a conv 32 of 254 weight levels, a 6-bit one over 100). For imported networks (NIR); a
+    zoo model keeps the input encoding it was trained with (``QuantizedInput``), where a coarser one costs accuracy
+    (the demo's QKFormer: 94.65 % at 7 bits against 95.77 % at 8 bits)."""
+    integer = bool((calibration == calibration.round()).all())
+    top = float(calibration.abs().max()) * scale
+    best, chosen = -1, scale
+    for k in range(INPUT_SCALE_HALVINGS + 1):
+        candidate = float(max(1, math.floor(scale / 2 ** k))) if integer else scale / 2 ** k
+        score = min(weight_levels(candidate), round(top * candidate / scale))
+        if score > best:
+            best, chosen = score, candidate
+    return chosen
 
 
 def quantize(model: nn.Module, calibration: torch.Tensor | None = None) -> QuantReport:
@@ -272,7 +341,7 @@ def quantize(model: nn.Module, calibration: torch.Tensor | None = None) -> Quant
         if isinstance(host, UnitHost):
             for spec in host.unit_specs.values():
                 unit_neurons.add(id(getattr(host, spec.neuron)))
-                report.units.append(_quantize_unit(host, prefix, spec, input_scale, signed))
+                report.units.append(_quantize_unit(host, prefix, spec, input_scale, signed, calibration))
     for prefix, parent in list(model.named_modules()):
         for child_name, child in list(parent.named_children()):
             if isinstance(child, (FloatLIF, QuantizedLIF)) and id(child) not in unit_neurons:

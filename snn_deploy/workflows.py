@@ -116,6 +116,10 @@ class Exported:
     rewrites: dict[str, Any] = field(default_factory=dict)
     """The rewrites applied to a model (name -> record)."""
     host_layers: list[str] = field(default_factory=list)
+    silent: list[str] = field(default_factory=list)
+    """LIF nodes of an imported NIR graph that never spike on its calibration data (a silent layer deploys, but
+    nothing after it receives anything: a sign of a wrong --dt or a scale problem)."""
+    calibration_samples: int = 0
 
 
 def export(model: Path | ModelFile, target: str, output: Path, *, source_record: dict[str, Any] | None = None,
@@ -210,6 +214,7 @@ def _export_nir(path: Path, target: ExportTarget, output: Path, calibrate: str |
     from snn_deploy.sims.runs.inputs import check_input_size
 
     _check_placement(target, input_on_host)
+    calibration = None
     if nir_io.written_by_snn_deploy_file(path):  # exact integers: the bundle's own reader and checks
         if dt is not None or steps is not None or reset is not None:
             raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T, dt and "
@@ -217,7 +222,6 @@ def _export_nir(path: Path, target: ExportTarget, output: Path, calibrate: str |
         graph, quantization = read_network(path), {"frontend": nir_import.OWN_FRONTEND}
     else:
         ir = nir_import.load(path)
-        calibration = None
         if calibrate is not None:
             c, h, w = nir_import.input_layout(ir)
             spec = Input(c, h, nir_import.import_steps(ir, steps))
@@ -231,6 +235,12 @@ def _export_nir(path: Path, target: ExportTarget, output: Path, calibrate: str |
                  "rewrites": {}}
         write_bundle(graph, output, target=profile(target.profile), quantization=quantization, extra=extra,
                      force=force)
+        if calibration is not None:
+            from snn_deploy.sims.backends.simulator import simulate as run
+
+            counts = run(graph, calibration).spike_counts
+            silent = [name for name, per_step in counts.items() if not per_step.any()]
+            return Exported(output, graph, target, "nir", silent=silent, calibration_samples=len(calibration))
     else:
         target.writer(graph, output)
     return Exported(output, graph, target, "nir")

@@ -287,6 +287,122 @@ def sinabs_net(fit: tuple[torch.Tensor, torch.Tensor], steps: int = STEPS, seed:
     return SourceNet("sinabs-iaf", ir, run, ["1", "4"], dt=1.0, lag=[0, 0])
 
 
+POOL_CHANNELS = 16
+"""Channels of the pool network's second conv (``sinabs_pool_net``)."""
+
+
+def sinabs_pool_net(fit: tuple[torch.Tensor, torch.Tensor], steps: int = STEPS, seed: int = 0) -> SourceNet:
+    """The pooling CNN as Sinabs writes it (its N-MNIST examples' form): ``Conv2d(1, 8, 3, padding=1) -> IAF ->
+    SumPool2d(2) -> Conv2d(8, 16, 3, padding=1) -> IAF -> Flatten -> Linear(256, 10) -> IAF`` on 8x8 digits, the
+    readout fitted on the second layer's spikes. The pool and the conv after it compose into one 6x6 stride-2
+    convolution (padding 2), which the import keeps as a conv."""
+    with _quiet():
+        import sinabs
+        import sinabs.layers as sl
+        from sinabs.activation import MembraneReset, SingleSpike
+
+    options = dict(spike_fn=SingleSpike, reset_fn=MembraneReset())
+    g = torch.Generator().manual_seed(seed + 1)
+    conv1 = torch.nn.Conv2d(1, CHANNELS, 3, padding=1)
+    conv2 = torch.nn.Conv2d(CHANNELS, POOL_CHANNELS, 3, padding=1)
+    linear = torch.nn.Linear(POOL_CHANNELS * (SIDE // 2) ** 2, CLASSES)
+    with torch.no_grad():
+        conv1.weight[:], conv1.bias[:] = conv_parameters(seed)
+        conv2.weight[:] = torch.randn(conv2.weight.shape, generator=g) * 0.12
+        conv2.bias[:] = 0
+    lifs = [sl.IAF(**options) for _ in range(3)]
+    pool = sl.SumPool2d(2)
+
+    def run(x: torch.Tensor, t: int) -> list[torch.Tensor]:  # sinabs runs [B, T, ...]
+        for lif in lifs:
+            lif.reset_states()
+        frames = x[:, None].expand(len(x), t, *x.shape[1:]).flatten(0, 1)
+        with torch.no_grad():
+            z1 = lifs[0](conv1(frames).reshape(len(x), t, CHANNELS, SIDE, SIDE))
+            h = conv2(pool(z1.flatten(0, 1)))
+            z2 = lifs[1](h.reshape(len(x), t, *h.shape[1:]))
+            z3 = lifs[2](linear(z2.flatten(2)))
+        return [z.transpose(0, 1).flatten(2) for z in (z1, z2, z3)]
+
+    def counts_run(x: torch.Tensor, t: int) -> list[torch.Tensor]:
+        return run(x, t)[1:]
+
+    _fit(linear, counts_run, fit, steps)
+    net = torch.nn.Sequential(conv1, sl.IAFSqueeze(batch_size=1, **options), pool, conv2,
+                              sl.IAFSqueeze(batch_size=1, **options), torch.nn.Flatten(), linear,
+                              sl.IAFSqueeze(batch_size=1, **options))
+    with _quiet(), torch.no_grad():
+        net(torch.zeros(1, 1, SIDE, SIDE))
+        ir = sinabs.to_nir(net, torch.zeros(1, 1, SIDE, SIDE))
+    ir = nir.NIRGraph(nodes={k: _numpy_fields(v) for k, v in ir.nodes.items()}, edges=ir.edges)
+    layers = [n for n, node in ir.nodes.items() if isinstance(node, nir.IF)]
+    return SourceNet("sinabs-pool", ir, run, sorted(layers, key=int), dt=1.0, lag=[0, 0, 0])
+
+
+def as_dense(graph, conv: str):
+    """``graph`` with conv node ``conv`` as the equivalent full-map kernel, its LIF laid out as a vector (n, 1, 1),
+    and that LIF's readers re-laid out to read the vector: what the NIR import built for a pool before a conv
+    until it composed them into one strided convolution (the "before" of benchmarks/nir_frameworks.py)."""
+    import dataclasses
+
+    import torch.nn.functional as F
+
+    from snn_deploy.graph import ConvNode, Graph, LIFNode, ReadoutNode
+
+    node = graph[conv]
+    lif = next(n for n in graph.nodes if isinstance(n, LIFNode) and conv in n.inputs)
+    c_in, h_in, w_in = graph[node.inputs[0]].shape
+    n_in, n_out = c_in * h_in * w_in, int(np.prod(node.shape))
+    basis = torch.eye(n_in, dtype=torch.float64).reshape(n_in, c_in, h_in, w_in)
+    full = F.conv2d(basis, torch.from_numpy(node.weight.astype(np.float64)), stride=node.stride,
+                    padding=node.padding, groups=node.groups)
+    matrix = full.reshape(n_in, n_out).T.round().numpy().astype(np.int64)
+    vector = (n_out, 1, 1)
+    nodes = []
+    for n in graph.nodes:
+        if n is node:
+            n = dataclasses.replace(n, shape=vector, weight=matrix.reshape(n_out, c_in, h_in, w_in), stride=(1, 1),
+                                    padding=(0, 0), groups=1)
+        elif n is lif:
+            per = n_out // len(np.atleast_1d(n.bias_mant))
+            n = dataclasses.replace(n, shape=vector, bias_mant=np.repeat(np.atleast_1d(n.bias_mant), per),
+                                    bias_exp=np.repeat(np.atleast_1d(n.bias_exp), per))
+        elif isinstance(n, ConvNode) and n.inputs[0] == lif.name:
+            n = dataclasses.replace(n, weight=n.dense_kernel().reshape(len(n.weight), n_out, 1, 1))
+            assert n.weight.shape[1:] == (n_out, 1, 1), "a reader of the pooled layer is not a full-map kernel"
+        elif isinstance(n, ReadoutNode) and n.inputs[0] == lif.name:
+            weight = n.weight if n.per_neuron else np.repeat(n.weight, n_out // n.weight.shape[1], 1) / (
+                n_out // n.weight.shape[1])
+            n = dataclasses.replace(n, shape=vector, weight=weight)
+        nodes.append(n)
+    return Graph(nodes, T=graph.T)
+
+
+def strided_conv_net(pad: int, *, pool: dict | None = None) -> nir.NIRGraph:
+    """The issue's lone strided convs, written directly in NIR: Input (2, 16, 16) -> Conv 2->4 6x6 stride 2 (padding
+    ``pad``) -> IF -> [SumPool2d(**pool) ->] Conv 4->8 6x6 stride 2 -> IF -> Output (identity: read per neuron)."""
+    rng = np.random.default_rng(0)
+    side = (16 + 2 * pad - 6) // 2 + 1
+    nodes = {"input": nir.Input(input_type={"input": np.array([2, 16, 16])}),
+             "conv1": nir.Conv2d(input_shape=(16, 16), weight=rng.normal(0, 0.3, (4, 2, 6, 6)), stride=2,
+                                 padding=pad, dilation=1, groups=1, bias=np.zeros(4)),
+             "if1": nir.IF(r=np.ones((4, side, side)), v_threshold=np.ones((4, side, side)))}
+    edges = [("input", "conv1"), ("conv1", "if1")]
+    last = "if1"
+    if pool:
+        nodes["pool"] = nir.SumPool2d(**pool)
+        edges.append(("if1", "pool"))
+        last = "pool"
+        side = (side + 2 * int(pool["padding"][0]) - int(pool["kernel_size"][0])) // int(pool["stride"][0]) + 1
+    out = (side + 2 * pad - 6) // 2 + 1
+    nodes["conv2"] = nir.Conv2d(input_shape=(side, side), weight=rng.normal(0, 0.3, (8, 4, 6, 6)), stride=2,
+                                padding=pad, dilation=1, groups=1, bias=np.zeros(8))
+    nodes["if2"] = nir.IF(r=np.ones((8, out, out)), v_threshold=np.ones((8, out, out)))
+    nodes["output"] = nir.Output(output_type={"output": np.array([8, out, out])})
+    edges += [(last, "conv2"), ("conv2", "if2"), ("if2", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
 def build(framework: str, fit: tuple[torch.Tensor, torch.Tensor], steps: int = STEPS) -> SourceNet:
     if framework in ("snntorch", "snntorch-rleaky"):
         return snntorch_net(fit, steps, recurrent=framework == "snntorch-rleaky")
@@ -294,6 +410,8 @@ def build(framework: str, fit: tuple[torch.Tensor, torch.Tensor], steps: int = S
         return norse_net(fit, framework.split("-", 1)[1], steps)
     if framework == "sinabs-iaf":
         return sinabs_net(fit, steps)
+    if framework == "sinabs-pool":
+        return sinabs_pool_net(fit, steps)
     if framework.startswith("spikingjelly"):
         return spikingjelly_net(fit, framework.split("-", 1)[1] if "-" in framework else "lif", steps)
     raise ValueError(framework)

@@ -80,8 +80,8 @@ def test_arrays_and_steps_as_the_command_line(tmp_path):
     frames = np.random.default_rng(0).random((6, 1, 8, 8))  # one sample, one map per step: [T, C, H, W]
     np.save(tmp_path / "x.npy", frames)
     result = CliRunner().invoke(cli, ["simulate", str(tmp_path / "m.loihi"), "--input", str(tmp_path / "x.npy"),
-                                      "--json", str(tmp_path / "run.json")])
-    assert result.exit_code == 0, result.output
+                                      "--json", str(tmp_path / "run.json"), "--allow-violations"])
+    assert result.exit_code == 0, result.output  # an untrained model's input layer may exceed its 16-bit register
     cli_report = json.loads((tmp_path / "run.json").read_text())
     batch = frames[:, None]  # [T, N, C, H, W]
     runs = [sd.simulate(bundle, inputs=batch), sd.simulate(bundle, inputs=torch.from_numpy(batch)),
@@ -91,6 +91,7 @@ def test_arrays_and_steps_as_the_command_line(tmp_path):
         assert run.report["bundle"]["T"] == 6 == cli_report["bundle"]["T"]
         assert run.energy_pj["total"] == pytest.approx(cli_report["hardware"]["neurons"]["energy_pj_total"])
         assert run.synaptic_ops == {la["name"]: la["synaptic_ops"] for la in cli_report["layers"]}
+        assert run.report.get("registers") == cli_report.get("registers")
     held = sd.simulate(bundle, inputs=frames[0][None], time_steps=6)  # [N, C, H, W] held for 6 steps
     assert held.report["bundle"]["T"] == 6
     check = sd.verify(bundle, inputs=batch, backends=["sim", "onnx"])

@@ -42,9 +42,9 @@ def data():
     return fn.digits("train", fn.FIT_SAMPLES), fn.digits("test")
 
 
-# Measured (355 test digits, T = 16): conv layer agreement 0.990161 / IoU 0.926918 (LIF; Sinabs IAF 0.989032 /
-# 0.927306); output layer 0.990018 / 0.612969 (LIF), 0.980405 / 0.543478 (SpikingJelly IF), 0.980282 / 0.540984
-# (Sinabs IAF); predictions 0.9803 (LIF, Sinabs), 0.9746 (SpikingJelly IF).
+# Measured (355 test digits, T = 16, benchmarks/nir_frameworks.py): conv layer agreement 0.991117 / IoU 0.933876
+# (LIF; Sinabs IAF 0.990612 / 0.937518); output layer 0.990599 / 0.633745 (LIF), 0.980299 / 0.541769 (SpikingJelly
+# IF), 0.979859 / 0.535148 (Sinabs IAF); predictions 0.9831 (LIF), 0.9746 (SpikingJelly IF), 0.9775 (Sinabs).
 @pytest.mark.parametrize("framework", [pytest.param(f, marks=needs(f)) for f in fn.FRAMEWORKS])
 def test_framework_network_runs_close_to_its_source(framework, data):
     fit, (x, y) = data
@@ -86,8 +86,8 @@ def test_on_loihi_grid_the_import_is_spike_exact(data):
     """Where the float network's arithmetic is Loihi's, the import reproduces it spike for spike: integer-valued
     IF neurons (no decay to truncate), binary images, conv weights ``m 255/64`` with even ``m`` up to 254 (the
     quantizer then picks ``vth = 64`` and keeps ``m``), and a threshold no sum can equal (``255 k != 64``), so
-    SpikingJelly's ``v >= 1`` and Loihi's ``v > vth`` decide alike. The Affine readout of the flattened map makes
-    the layer a vector and runs on the host."""
+    SpikingJelly's ``v >= 1`` and Loihi's ``v > vth`` decide alike. The Affine readout of the flattened map runs on
+    the host and reads every neuron; the layer keeps its conv and its (C, H, W) layout."""
     with fn._quiet():
         from spikingjelly.activation_based import functional, layer, neuron
         from spikingjelly.activation_based.nir_exchange import export_to_nir
@@ -115,7 +115,7 @@ def test_on_loihi_grid_the_import_is_spike_exact(data):
             logits.append(net[3](net[2](z)))
     result = fn.simulate(graph, x)
     ours = result.spikes[next(n for n in ir.nodes if isinstance(ir.nodes[n], nir.IF))]
-    assert graph.of_kind(LIFNode)[0].shape == (fn.CHANNELS * fn.SIDE ** 2, 1, 1)
+    assert graph.of_kind(LIFNode)[0].shape == (fn.CHANNELS, fn.SIDE, fn.SIDE) and graph.classifier.per_neuron
     source = torch.stack(spikes)
     assert 0.05 < source.mean() < 0.5
     assert torch.equal(ours.reshape(source.shape[0], len(x), -1).bool(), source.reshape(source.shape[0], len(x), -1).bool())
@@ -258,7 +258,11 @@ def test_done_means_export_and_simulate_a_framework_file(tmp_path, data, framewo
     code, output = run_cli("export", source, "--target", "loihi", "--calibrate", "digits", "-o", bundle, *step)
     assert code == 0, output
     code, output = run_cli("simulate", bundle, "--dataset", "digits", "--samples", "64", "--json", tmp_path / "r.json")
-    assert code == 0, output
+    registers = json.loads((tmp_path / "r.json").read_text())["registers"]
+    # IF neurons (no leak) under a negative bias sink to v's floor, -(2^23 - 1), where Lava's model saturates them:
+    # simulate lists it and exits 1; nothing else overflows
+    assert code == (1 if registers else 0), output
+    assert all(r["register"] == "voltage" and framework == "sinabs-iaf" for r in registers), registers
     assert json.loads((tmp_path / "r.json").read_text())["run"]["accuracy"] >= 0.85
     code, output = run_cli("export", source, "--target", "onnx", "-o", tmp_path / "n.onnx", *step)
     assert code == 0 and (tmp_path / "n.onnx").stat().st_size > 0, output
@@ -306,7 +310,9 @@ def test_pools_scales_and_flattened_readouts_compose_like_a_float_executor(data)
     ir = nir.NIRGraph(nodes=nodes, edges=list(zip(order, order[1:])))
     x = data[1][0][:128]
     graph, _ = nir_import.to_graph(ir, steps=fn.STEPS)
-    assert [n.shape for n in graph.of_kind(LIFNode)] == [(96, 1, 1), (10, 1, 1)]
+    assert [n.shape for n in graph.of_kind(LIFNode)] == [(6, 4, 4), (10, 1, 1)]
+    conv = graph["avg"]  # conv then average pool: one 4x4 stride-2 conv (padding 1)
+    assert (conv.weight.shape, conv.stride, conv.padding) == ((6, 1, 4, 4), (2, 2), (1, 1))
     ours = fn.simulate(graph, x)
     reference = Executor(ir, neurons="torch", dtype=torch.float64).run(x, fn.STEPS)
     for name, rate, iou in (("lif1", 0.2, 0.93), ("lif2", 0.02, 0.6)):

@@ -221,7 +221,8 @@ def _node_problem(node: Any, shapes: dict[str, tuple[int, int, int]]) -> str | N
     elif isinstance(node, ReadoutNode):
         if len(ins) != 1 or ins[0] != node.shape:
             return f"input shapes {ins} differ from its shape {node.shape}"
-        if node.weight.ndim != 2 or node.weight.shape[1] != c or node.bias.shape != node.weight.shape[:1] \
+        if node.weight.ndim != 2 or node.weight.shape[1] not in (c, c * h * w) \
+                or node.bias.shape != node.weight.shape[:1] \
                 or not np.isfinite(node.weight).all() or not np.isfinite(node.bias).all():
             return f"weight {node.weight.shape} / bias {node.bias.shape} do not fit {c} channels or are not finite"
     return None

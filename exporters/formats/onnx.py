@@ -253,7 +253,10 @@ class _Builder:
     def readout(self, node: ReadoutNode) -> None:
         c, h, w = self.graph[node.inputs[0]].shape
         x = self.reshape(self.value(node.inputs[0], TensorProto.DOUBLE), [self.graph.T, -1, c, h * w], node.name)
-        per_step = self.op("ReduceMean", [x], node.name, axes=[3], keepdims=0)
+        if node.per_neuron:
+            per_step = self.reshape(x, [self.graph.T, -1, c * h * w], node.name)
+        else:
+            per_step = self.op("ReduceMean", [x], node.name, axes=[3], keepdims=0)
         features = self.op("ReduceMean", [per_step], node.name, axes=[0], keepdims=0)
         self.op("Gemm", [features, self.weight(node, node.weight, TensorProto.DOUBLE),
                          self.const(node.bias, TensorProto.DOUBLE)], node.name, name=LOGITS_NAME, transB=1)

@@ -13,7 +13,9 @@ The mapping (docs/nir_mapping.md, "Importing standard NIR", has the derivation):
   nothing.
 * The linear nodes between two neuron layers (``Conv1d``, ``Conv2d``, ``Linear``, ``Affine``, ``Scale``,
   ``SumPool2d``, ``AvgPool2d``, ``Flatten``, zero ``Delay``; several edges into a node sum) compose into one
-  linear map per source layer. A single convolution stays a :class:`ConvNode` with its kernel; any other
+  linear map per source layer. A path of convolutions and pools (``Conv1d``, ``Conv2d``, ``SumPool2d``,
+  ``AvgPool2d``, each with one input) stays a :class:`ConvNode`: a pool is a depthwise conv of ones, and a pool
+  before or after a conv composes with it into one strided convolution where that is exact (checked); any other
   composition becomes an exact full-map kernel (a dense synapse), and the layer it feeds is then laid out as a
   vector ``(n, 1, 1)``.
 * A recurrent edge (a cycle from a neuron node back to itself through linear nodes only, as snnTorch 1.0 writes
@@ -22,8 +24,8 @@ The mapping (docs/nir_mapping.md, "Importing standard NIR", has the derivation):
   the one-step delay every discrete-time framework gives the edge (``recurrent(spk)`` of the previous step) and the
   hardware's synapse has. Its weights share the layer's weight exponent; constant terms go to the bias.
 * The ``Output`` node is read on the host: a :class:`ReadoutNode` of the spike counts of the last spiking layer
-  (identity), or of the linear nodes between them (an ``Affine`` readout), averaged over steps; a layer the
-  readout reads position by position is laid out as a vector.
+  (identity), or of the linear nodes between them (an ``Affine`` readout), averaged over steps, per channel where
+  the map weighs every position of a channel alike, else per neuron (the layer keeps its (C, H, W) layout).
 
 Reset: NIR's neurons reset v to ``v_reset`` after a spike, and Loihi's to 0, so ``v_reset = 0`` is what the file
 must say; reset by subtraction (snnTorch's and SpikingJelly's ``v_reset=None`` default) is not in a NIR file at all
@@ -54,7 +56,7 @@ from snn_deploy.exporters.nir import io as nir_io
 from snn_deploy.exporters.formats.bundle_check import MAX_T, check_graph
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, Node, Problem, ReadoutNode, Shape, summarize
-from snn_deploy.quant import INPUT_PAYLOAD_BITS, QuantReport, calibrate_input, quantize_layer
+from snn_deploy.quant import INPUT_PAYLOAD_BITS, QuantReport, balanced_input_scale, calibrate_input, quantize_layer
 
 DEFAULT_DT = nir_io.DT
 """The consumer's step when the file names none: 1e-4 s, snnTorch's fixed step and SpikingJelly's default."""
@@ -425,18 +427,82 @@ def _constant(ir: nir.NIRGraph, s: _Structure, target: str) -> np.ndarray:
     return _response(ir, s, target, {}, 1, True, into)[0].numpy().reshape(s.shapes[target])
 
 
-def _single_conv(ir: nir.NIRGraph, s: _Structure, target: str, source: str) -> str | None:
-    """The conv node when ``source -> conv -> target`` is the whole path from ``source`` and every input of
-    ``target`` is such a conv (several sum, as in a residual block): it then keeps its kernel."""
-    direct = all(isinstance(ir.nodes[p], (nir.Conv1d, nir.Conv2d)) and len(s.preds[p]) == 1
-                 and not isinstance(ir.nodes[s.preds[p][0]], LINEAR) for p in s.preds[target])
-    convs = [p for p in s.preds[target] if s.preds[p] == [source]]
-    if not direct or len(convs) != 1:
+CHAINED = (nir.Conv1d, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
+"""Linear nodes a path from one layer to the next may chain and still be one convolution."""
+
+
+def _as_conv(node: nir.NIRNode, channels: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int], int]:
+    """(kernel [C_out, C_in / groups, kh, kw], stride, padding, groups) of a conv or pooling node over the (C, H, W)
+    layout; a pool is the depthwise conv of ones (of 1/(kh kw) for an average)."""
+    if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
+        kh, kw = nir_io.pair(node.kernel_size)
+        weight = np.full((channels, 1, kh, kw), 1.0 if isinstance(node, nir.SumPool2d) else 1.0 / (kh * kw))
+        return weight, nir_io.pair(node.stride), nir_io.pair(node.padding), channels
+    weight = np.asarray(node.weight, dtype=np.float64)
+    if isinstance(node, nir.Conv1d):
+        return (weight[:, :, None, :], (1, int(np.atleast_1d(node.stride)[0])),
+                (0, int(np.atleast_1d(node.padding)[0])), int(node.groups))
+    return weight, nir_io.pair(node.stride), nir_io.pair(node.padding), int(node.groups)
+
+
+def _ungrouped(weight: np.ndarray, groups: int) -> np.ndarray:
+    if groups == 1:
+        return weight
+    return ConvNode("", (), (1, 1, 1), weight=np.zeros((1, 1, 1, 1)), groups=groups).dense_kernel(weight)
+
+
+def _chain(ir: nir.NIRGraph, s: _Structure, end: str) -> tuple[str, list[str]] | None:
+    """(source, [conv or pool nodes from the source to ``end``]) when ``end`` is reached from one spiking layer or
+    the input through such nodes only, each with one input; else None."""
+    chain, current = [], end
+    while isinstance(ir.nodes[current], CHAINED) and len(s.preds[current]) == 1:
+        node = ir.nodes[current]
+        if isinstance(node, (nir.Conv1d, nir.Conv2d)) and (
+                isinstance(node.padding, str) or np.any(np.atleast_1d(node.dilation) != 1)):
+            return None
+        chain.insert(0, current)
+        current = s.preds[current][0]
+    if not chain or isinstance(ir.nodes[current], LINEAR):
         return None
-    node = ir.nodes[convs[0]]
-    if isinstance(node.padding, str) or np.any(np.atleast_1d(node.dilation) != 1):
+    return current, chain
+
+
+def _composed(ir: nir.NIRGraph, s: _Structure, target: str, source: str, chain: list[str]) -> _Path | None:
+    """The chain as one convolution: conv ``(W1, s1, p1)`` then ``(W2, s2, p2)`` is the conv with kernel
+    ``W2 (*) W1`` (W1 placed at every tap of W2, ``s1`` apart: a transposed convolution), stride ``s1 s2`` and
+    padding ``p1 + p2 s1``. Exact unless the second's zero padding stands where the composed kernel reads inside
+    the input: checked on random inputs against the nodes themselves (``None`` if it differs)."""
+    channels = layout(s.shapes[source])[0]
+    weight, stride, padding, groups = _as_conv(ir.nodes[chain[0]], channels)
+    for name in chain[1:]:
+        w2, s2, p2, g2 = _as_conv(ir.nodes[name], weight.shape[0])
+        inner = torch.from_numpy(_ungrouped(weight, groups))
+        outer = torch.from_numpy(_ungrouped(w2, g2))
+        weight = F.conv_transpose2d(outer, inner, stride=stride).numpy()
+        padding = (padding[0] + p2[0] * stride[0], padding[1] + p2[1] * stride[1])
+        stride, groups = (stride[0] * s2[0], stride[1] * s2[1]), 1
+    x = torch.rand((2, *layout(s.shapes[source])), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    want = _response(ir, s, target, {source: x.reshape(2, *s.shapes[source])}, 2, bias=False)
+    try:
+        got = F.conv2d(x, torch.from_numpy(weight), stride=stride, padding=padding, groups=groups)
+    except RuntimeError:
         return None
-    return convs[0]
+    if got.numel() != want.numel() or not torch.allclose(got.reshape(want.shape), want, rtol=1e-9,
+                                                          atol=1e-12 * float(want.abs().max() + 1)):
+        return None
+    consumers = sum(chain[-1] in preds for preds in s.preds.values())
+    return _Path(source, chain[-1] if consumers == 1 else f"{target}.from.{source}", weight, stride, padding, groups)
+
+
+def _conv_paths(ir: nir.NIRGraph, s: _Structure, target: str) -> list[_Path] | None:
+    """One convolution per source layer when every input of ``target`` is a chain of convs and pools from its own
+    source (several sum, as in a residual block; a pool before or after a conv composes into a strided conv);
+    None when some path is not such a chain (it is then a full-map kernel)."""
+    chains = [_chain(ir, s, p) for p in s.preds[target]]
+    if any(c is None for c in chains) or len({c[0] for c in chains}) != len(chains):
+        return None
+    paths = [_composed(ir, s, target, source, chain) for source, chain in chains]
+    return None if any(p is None for p in paths) else paths
 
 
 # --- building the deployed graph -----------------------------------------------------------------------------------
@@ -450,15 +516,6 @@ class _Path:
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
     groups: int = 1
-
-
-def _conv_path(ir: nir.NIRGraph, conv: str, source: str) -> _Path:
-    node = ir.nodes[conv]
-    weight = np.asarray(node.weight, dtype=np.float64)
-    if isinstance(node, nir.Conv1d):
-        return _Path(source, conv, weight[:, :, None, :], (1, int(np.atleast_1d(node.stride)[0])),
-                     (0, int(np.atleast_1d(node.padding)[0])), int(node.groups))
-    return _Path(source, conv, weight, nir_io.pair(node.stride), nir_io.pair(node.padding), int(node.groups))
 
 
 def _per_channel(values: np.ndarray) -> np.ndarray | None:
@@ -509,20 +566,22 @@ def to_graph(ir: nir.NIRGraph, *, calibration: torch.Tensor | None = None, dt: f
         graph_shape[s.input] = layout(s.shapes[s.input])
     except _Refused as exc:
         raise UserError(f"NIR Input {s.input!r}: {exc}") from None
+    if calibration is not None and not problems:
+        input_scale = _balanced_input_scale(ir, s, graph_shape, dt, input_scale, signed, steps, calibration)
+        report.input_scale = input_scale
     nodes.append(InputNode(s.input, (), graph_shape[s.input], scale=input_scale, payload_bits=INPUT_PAYLOAD_BITS,
                            signed=signed))
     try:
         readout = _readout_map(ir, s)
-        vector = {readout[0]} if readout and _per_position(readout[1], layout(s.shapes[readout[0]])) is None else set()
     except _Refused as exc:
         problems.append(Problem(s.output, str(exc), READOUT_FIX))
-        readout, vector = None, set()
+        readout = None
     for name in s.order:
         node = ir.nodes[name]
         if not isinstance(node, NEURONS) or name in refused or refused & set(_sources(ir, s, name)):
             continue  # refused, or reads a refused node (reported there)
         try:
-            built = _neuron(ir, s, name, graph_shape, dt, input_scale, signed, vector=name in vector)
+            built = _neuron(ir, s, name, graph_shape, dt, input_scale, signed, steps, calibration)
         except _Refused as exc:
             problems.append(Problem(name, str(exc), NEURON_FIX))
             refused.add(name)
@@ -573,8 +632,9 @@ def _number(value, what: str, option: str) -> float:
 
 
 def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, Shape], dt: float,
-            input_scale: float, signed: bool, *, vector: bool = False):
-    """The ConvNodes (a recurrent one last) and LIFNode of neuron ``name`` (``vector``: lay it out as (n, 1, 1))."""
+            input_scale: float, signed: bool, steps: int, calibration: torch.Tensor | None = None):
+    """The ConvNodes (a recurrent one last) and LIFNode of neuron ``name`` (a neuron with a recurrent loop is laid
+    out as a vector (n, 1, 1), its loop a dense recurrent kernel)."""
     shape = s.shapes[name]
     dyn = neuron_dynamics(ir.nodes[name], shape, dt)
     sources = _sources(ir, s, name)
@@ -586,14 +646,12 @@ def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, S
         raise _Refused("sums the analog input with spikes (the input layer must read the input alone)")
     nir_layout = layout(shape)
     bias = dyn.bias_gain * _constant(ir, s, name) + dyn.leak
-    singles = {src: _single_conv(ir, s, name, src) for src in sources}
     loop = s.recurrent.get(name)
-    structural = (not vector and not loop and len(shape) >= 2 and all(singles.values())
-                  and all(graph_shape[src] == layout(s.shapes[src]) for src in sources))
+    paths = _conv_paths(ir, s, name) if len(shape) >= 2 and not loop else None
+    structural = paths is not None and all(graph_shape[p.source] == layout(s.shapes[p.source]) for p in paths)
     gain_c, bias_c = _per_channel(dyn.gain), _per_channel(bias)
     if structural and gain_c is not None and bias_c is not None:
         out_shape = nir_layout
-        paths = [_conv_path(ir, singles[src], src) for src in sources]
         for path in paths:
             path.weight = path.weight * gain_c[:, None, None, None]
         bias_out = bias_c
@@ -610,8 +668,11 @@ def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, S
         paths.append(_Path(name, f"{name}.recurrent", matrix.reshape(n, n, 1, 1) * (input_scale if analog else 1.0)))
     widths = [p.weight[0].size for p in paths]
     stacked = torch.from_numpy(np.concatenate([p.weight.reshape(len(p.weight), -1) for p in paths], axis=1))
+    peak = _input_peak(ir, s, name, dyn.gain, calibration) if analog else None
     record, wq = quantize_layer(name, stacked, torch.from_numpy(np.asarray(bias_out, dtype=np.float64)), 1.0,
-                                input_scale=input_scale if analog else None, input_signed=signed, neuron=name)
+                                input_scale=input_scale if analog else None, input_signed=signed, neuron=name,
+                                input_peak=peak)
+    _refuse_dead(ir.nodes[name], name, dt, steps, stacked, wq, np.asarray(bias_out, dtype=np.float64), record)
     convs = []
     for path, part in zip(paths, torch.split(wq, widths, dim=1)):
         kernel = part.reshape(path.weight.shape).to(torch.int64).numpy()
@@ -623,6 +684,61 @@ def _neuron(ir: nir.NIRGraph, s: _Structure, name: str, graph_shape: dict[str, S
                   vth=record.vth, bias_mant=np.asarray(record.bias_mant, dtype=np.int64),
                   bias_exp=np.asarray(record.bias_exp, dtype=np.int64))
     return convs, lif, record, dyn
+
+
+CALIBRATION_PEAK_SAMPLES = 256
+"""Calibration samples whose input-layer currents set that layer's register bound (more add nothing but time)."""
+
+
+def _input_peak(ir: nir.NIRGraph, s: _Structure, name: str, gain: np.ndarray,
+                calibration: torch.Tensor | None) -> float | None:
+    """The largest |float synaptic input| of the input layer ``name`` on calibration data (None without it)."""
+    if calibration is None:
+        return None
+    shape = s.shapes[s.input]
+    x = calibration.reshape(-1, *shape)[:CALIBRATION_PEAK_SAMPLES].to(torch.float64)
+    currents = _response(ir, s, name, {s.input: x}, len(x), bias=False) * torch.from_numpy(gain)
+    return float(currents.abs().max()) or None
+
+
+def _balanced_input_scale(ir: nir.NIRGraph, s: _Structure, graph_shape: dict[str, Shape], dt: float, scale: float,
+                          signed: bool, steps: int, calibration: torch.Tensor) -> float:
+    """:func:`~snn_deploy.quant.balanced_input_scale` over the layers that read the input (``scale`` unchanged when
+    one of them is refused: that is reported when it is built)."""
+    layers = [n for n in s.order if isinstance(ir.nodes[n], NEURONS) and s.input in _sources(ir, s, n)]
+
+    def levels(candidate: float) -> int:
+        return min(_neuron(ir, s, n, graph_shape, dt, candidate, signed, steps, calibration)[2].weight_levels
+                   for n in layers)
+    try:
+        return balanced_input_scale(scale, calibration, levels)
+    except (_Refused, UserError):
+        return scale
+
+
+DT_FIX = ("pass the step the file was written for with --dt (Sinabs and other IAF files: --dt 1; Norse: the "
+          "square of Norse's dt; docs/nir_mapping.md)")
+
+
+def _refuse_dead(node: nir.NIRNode, name: str, dt: float, steps: int, weight: torch.Tensor, wq: torch.Tensor,
+                 bias: np.ndarray, record) -> None:
+    """A layer that quantization silenced is an error, not a bundle: every non-zero float weight rounded to 0, or
+    a bias (a synaptic bias or the leak towards ``v_leak``) that alone would reach the threshold within the run
+    rounded to 0 everywhere. At the wrong ``dt`` the per-step gain ``dt r / tau`` is orders of magnitude off, which
+    is how this happens to a valid file."""
+    why = (f"at dt = {dt:g} s the {type(node).__name__} neuron's per-step input gain (dt r over v_threshold, and "
+           "over tau for a leaky neuron) sets these values")
+    if bool(weight.any()) and not bool(wq.any()):
+        w_max, b_max = float(weight.abs().max()), float(np.abs(bias).max(initial=0))
+        cause = (f"its bias (up to {b_max:.3g} per step) is {b_max / w_max:.3g}x its largest weight and caps the "
+                 "threshold" if b_max > w_max else "even the largest 17-bit threshold leaves them below half a step of "
+                 "the 8-bit weights")
+        raise UserError(f"NIR layer {name!r}: quantization rounds all {wq.numel()} weights to 0 (largest |w| "
+                        f"{w_max:.3g} of the threshold per unit input, vth {record.vth}: {cause}); {why}; {DT_FIX}")
+    if np.abs(bias).max(initial=0) * steps >= 1 and not any(record.bias_mant):
+        raise UserError(f"NIR layer {name!r}: quantization rounds its bias / leak to 0 (largest |bias| "
+                        f"{np.abs(bias).max():.3g} of the threshold per step, enough to fire within {steps} steps); "
+                        f"{why}; {DT_FIX}")
 
 
 def _readout_map(ir: nir.NIRGraph, s: _Structure) -> tuple[str, np.ndarray, np.ndarray] | None:
@@ -643,12 +759,12 @@ def _per_position(matrix: np.ndarray, shape: Shape) -> np.ndarray | None:
 def _readout(s: _Structure, graph_shape: dict[str, Shape], source: str, matrix: np.ndarray,
              bias: np.ndarray) -> ReadoutNode:
     """The host's classifier: the output's linear map from the last spiking layer, applied to its mean over steps
-    and, for a (C, H, W) layer, over positions (such a layer is laid out as a vector unless the map weighs every
-    position of a channel alike)."""
+    and, for a (C, H, W) layer, over positions where the map weighs every position of a channel alike (else the
+    readout reads every neuron, :attr:`ReadoutNode.per_neuron`)."""
     c, h, w = graph_shape[source]
     weight = _per_position(matrix, (c, h, w))
-    assert weight is not None, "to_graph lays such a layer out as a vector"
-    return ReadoutNode(f"{s.output}.readout", (source,), (c, h, w), weight=weight * (h * w), bias=bias)
+    weight = matrix if weight is None else weight * (h * w)
+    return ReadoutNode(f"{s.output}.readout", (source,), (c, h, w), weight=weight, bias=bias)
 
 
 def input_layout(ir: nir.NIRGraph) -> Shape:

@@ -20,7 +20,8 @@ Mapping (documented in docs/nir_mapping.md):
   other grouped kernels are written ungrouped (zeros between groups).
 * SumNode -> ``nir.Scale`` of ones: NIR sums every edge into a node.
 * ReadoutNode -> ``nir.SumPool2d`` over the whole map, ``nir.Flatten``, ``nir.Affine`` (weights divided by the
-  token count): the mean over tokens. The mean over time is the consumer's (documented).
+  token count): the mean over tokens (a per-neuron readout: a 1x1 pool, the Affine reads every neuron). The mean
+  over time is the consumer's (documented).
 * SpikeProductNode (SSA) -> extension ``snn_deploy.spike_product``: a ``nir.Delay`` whose delays are NaN, with the
   operand order and ``float_scale`` (the multiplier over the consuming LIF's threshold: the current in float units)
   in metadata. NIR sums the three incoming edges, so a consumer that does not know the extension
@@ -211,12 +212,14 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
         elif isinstance(node, ReadoutNode):
             c, h, w = node.shape
             prefix = node.name
-            nodes[f"{prefix}.pool"] = nir.SumPool2d(kernel_size=np.array([h, w]), stride=np.array([h, w]),
+            pooled = (1, 1) if node.per_neuron else (h, w)  # a per-neuron readout reads the map itself
+            nodes[f"{prefix}.pool"] = nir.SumPool2d(kernel_size=np.array(pooled), stride=np.array(pooled),
                                                     padding=np.array([0, 0]), metadata=_meta(node, order))
-            nodes[f"{prefix}.flatten"] = nir.Flatten(input_type={"input": np.array([c, 1, 1])}, start_dim=0,
-                                                     end_dim=-1)
-            nodes[f"{prefix}.affine"] = nir.Affine(weight=node.weight / (h * w), bias=node.bias.copy(),
-                                                   metadata={"snn_deploy": _fields(node, True)})
+            nodes[f"{prefix}.flatten"] = nir.Flatten(input_type={"input": np.array([c, h // pooled[0],
+                                                                                    w // pooled[1]])},
+                                                     start_dim=0, end_dim=-1)
+            nodes[f"{prefix}.affine"] = nir.Affine(weight=node.weight / (pooled[0] * pooled[1]),
+                                                   bias=node.bias.copy(), metadata={"snn_deploy": _fields(node, True)})
             edges = [(s, f"{prefix}.pool" if d == prefix else d) for s, d in edges]
             edges += [(f"{prefix}.pool", f"{prefix}.flatten"), (f"{prefix}.flatten", f"{prefix}.affine"),
                       (f"{prefix}.affine", "output")]

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from snn_deploy.fixedpoint import LIFState, lif_step_inplace, spike_product, split_heads
-from snn_deploy.fixedpoint.lif import float_dtype
+from snn_deploy.fixedpoint.lif import Overflow, RegisterOverflows, float_dtype
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
     ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode, conv_row_l1, input_sequence,
@@ -66,6 +66,17 @@ class EventCounts:
     """Per sum node: non-zero values (the graded spikes a relay sends)."""
     products: dict[str, dict[str, np.ndarray]]
     """Per spike product: the :data:`PRODUCT_COUNTS`."""
+    registers: dict[tuple[str, str], Overflow] = field(default_factory=dict)
+    """Per (LIF node, register) that overflowed: see :data:`REGISTERS` (counted by :func:`simulate` only)."""
+
+
+REGISTERS = {"synaptic input": f"{L.A_IN_HW_BITS}-bit a_in (Lava's model adds it unwrapped)",
+             "current": f"{L.UV_BITS}-bit u (wraps, as in Lava's model)",
+             "voltage": f"{L.UV_BITS}-bit v (saturates, as in Lava's model)"}
+"""The LIF registers the simulator checks at run time, and what Lava's fixed-point LIF (``PyLifModelBitAcc``) does
+with a value beyond each: it declares a_in 16-bit but adds whatever the synapse sends (an int32 channel), wraps u
+to 24-bit two's complement and clips v to +-(2^23 - 1); the simulator does the same and counts."""
+A_IN_MAX = (1 << (L.A_IN_HW_BITS - 1)) - 1
 
 
 def conv_sources(graph: Graph, conv: ConvNode) -> list[str]:
@@ -86,6 +97,8 @@ class SimResult:
     """Per synapse node (conv, spike product): synaptic operations at each step, summed over the batch ([T])."""
     overflow: dict[str, int] = field(default_factory=dict)
     """Per conv node: currents outside Lava's 24-bit Conv accumulator (where Lava would wrap)."""
+    registers: dict[tuple[str, str], Overflow] = field(default_factory=dict)
+    """Per (LIF node, register of :data:`REGISTERS`) that overflowed in this batch: count and worst magnitude."""
     traces: dict[str, MembraneTrace] = field(default_factory=dict)
     """Per LIF node asked for (``simulate(traces=...)``): its state after every step."""
     events: EventCounts | None = None
@@ -214,8 +227,22 @@ def _conv(kernel: ConvKernel, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray
     return currents.unflatten(0, (steps, batch)), kernel.synaptic_ops_per_step(events), overflow
 
 
+def _overflows(params, peak: int, bias: torch.Tensor, steps: int) -> RegisterOverflows | None:
+    """Counters for u and v where a bound cannot rule an overflow out (None: the step skips the check). u holds at
+    most ``(peak << 6)`` times the geometric sum of its decay; v, before the spike, at most the threshold plus u
+    and the bias above, and ``min(steps, 4096 / dv)`` times u and the bias below."""
+    decay_u, decay_v = params.decay_factors()
+    drive = peak << L.ACT_SHIFT
+    u_max = drive * min(steps, L.DECAY_UNITY / max(L.DECAY_UNITY - decay_u, 1))
+    b_max = int(bias.abs().max()) if bias.numel() else 0
+    v_max = max(params.threshold() + u_max + b_max,
+                (u_max + b_max) * min(steps, L.DECAY_UNITY / max(L.DECAY_UNITY - decay_v, 1)))
+    return RegisterOverflows.zero() if u_max >= L.UV_HALF or v_max > L.V_MAX else None
+
+
 def _lif(node: LIFNode, current: torch.Tensor | None, trace: bool = False, *, bias_payload: torch.Tensor | None = None,
-         resets: frozenset[int] = frozenset(), recurrent: tuple[ConvKernel, ...] = ()
+         resets: frozenset[int] = frozenset(), recurrent: tuple[ConvKernel, ...] = (),
+         registers: dict[tuple[str, str], Overflow] | None = None
          ) -> tuple[torch.Tensor, np.ndarray, MembraneTrace | None]:
     """Spikes (bool [T, B, C, H, W]) of a LIF population driven by ``current`` [T, B, C, H, W] (None: no synaptic
     input) and, for a bias-driven input layer, ``bias_payload`` (integers [T, B, C, H, W] added to its bias
@@ -223,12 +250,14 @@ def _lif(node: LIFNode, current: torch.Tensor | None, trace: bool = False, *, bi
     where that is exact for these inputs (:func:`float_dtype`), else float64 (exact for every Loihi integer, and
     faster than int64); every step updates it in place; it is zeroed before the steps in ``resets``.
     ``recurrent``: the population's recurrent synapses, whose currents from step t - 1's spikes join step t's input
-    (also across a reset: the synapse delivers what it received, as Lava's Dense does)."""
+    (also across a reset: the synapse delivers what it received, as Lava's Dense does). Values beyond the
+    :data:`REGISTERS` are added to ``registers`` (per (layer, register)), in the same pass (the synaptic input with
+    its recurrent currents, as the neuron's one input port sums them)."""
     params = node.params()
     if current is None:
         current = torch.zeros(bias_payload.shape, dtype=torch.float32)
-    feedback = sum(k.row_l1 << k.node.weight_exp for k in recurrent)
-    dtype = float_dtype(params, _max_abs(current) + feedback)
+    peak = _max_abs(current) + sum(k.row_l1 << k.node.weight_exp for k in recurrent)
+    dtype = float_dtype(params, peak)
     bias = params.bias().to(dtype)
     if bias_payload is not None:
         mant = params.bias_mant + bias_payload.to(torch.int64)
@@ -239,15 +268,26 @@ def _lif(node: LIFNode, current: torch.Tensor | None, trace: bool = False, *, bi
     state = LIFState.zeros(current.shape[1:], dtype=dtype)
     spikes = torch.empty(current.shape, dtype=dtype)
     us, vs = (torch.empty(current.shape, dtype=dtype) for _ in range(2)) if trace else (None, None)
+    overflow = _overflows(params, peak, bias, current.shape[0]) if registers is not None else None
+    a_in_found = Overflow() if registers is not None and peak > A_IN_MAX else None
+    if a_in_found is not None and not recurrent:  # the whole input at once; with a loop, step by step below
+        a_in_found.tally(current, -A_IN_MAX, A_IN_MAX)
     for t in range(current.shape[0]):
         if t in resets:
             state.reset()
         a_in = current[t]
         if recurrent and t:
             a_in = a_in.to(dtype) + sum(k.currents(spikes[t - 1]).to(dtype) for k in recurrent)
-        lif_step_inplace(state, a_in, params, bias if bias_payload is None else bias[t], spikes[t])
+        if a_in_found is not None and recurrent:
+            a_in_found.tally(a_in, -A_IN_MAX, A_IN_MAX)
+        lif_step_inplace(state, a_in, params, bias if bias_payload is None else bias[t], spikes[t], overflow)
         if trace:
             us[t], vs[t] = state.u, state.v
+    if a_in_found is not None and a_in_found.count:
+        registers[(node.name, "synaptic input")] = a_in_found
+    for register, found in ((("current", overflow.current), ("voltage", overflow.voltage)) if overflow else ()):
+        if found.count:
+            registers[(node.name, register)] = found
     recorded = MembraneTrace(us.to(torch.int64), vs.to(torch.int64)) if trace else None
     return spikes.to(torch.bool), _count(spikes.flatten(1)).to(torch.int64).numpy(), recorded
 
@@ -331,10 +371,11 @@ def count_events(graph: Graph, payload: torch.Tensor, spikes: dict[str, torch.Te
 
 
 def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
-             traces: set[str] | None = None, counts: bool = False) -> SimResult:
+             traces: set[str] | None = None, counts: bool = False, check_registers: bool = True) -> SimResult:
     """Run a batch through ``graph``. ``record``: LIF node names whose spikes to keep (default: all);
     ``traces``: LIF node names whose membrane state (u, v) to keep at every step (default: none); ``counts``:
-    also count the activity the hardware sees (:class:`EventCounts`) in the same pass."""
+    also count the activity the hardware sees (:class:`EventCounts`) in the same pass; ``check_registers``: count
+    the values beyond the :data:`REGISTERS` (off only to measure what the count costs, benchmarks/sim_speed.py)."""
     payload = input_sequence(graph, x)
     lif_names = {n.name for n in graph.of_kind(LIFNode)}
     record = lif_names if record is None else set(record)
@@ -351,7 +392,8 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
     spike_counts: dict[str, np.ndarray] = {}
     sops: dict[str, np.ndarray] = {}
     overflow: dict[str, int] = {}
-    events = EventCounts(_sent_events(graph, payload), spike_counts, {}, {}, {}) if counts else None
+    registers: dict[tuple[str, str], Overflow] = {}
+    events = EventCounts(_sent_events(graph, payload), spike_counts, {}, {}, {}, registers) if counts else None
     sources: dict[str, torch.Tensor] = {graph.input.name: payload}  # spike sources of convs, while counting
     for node in graph.nodes:
         inputs = [values[i] for i in node.inputs]
@@ -381,7 +423,7 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
             recurrent = tuple(ConvKernel(c, node.shape) for c in graph.recurrent_synapses(node.name))
             values[node.name], spike_counts[node.name], trace = _lif(
                 node, current, node.name in traces, bias_payload=inputs[0] if bias_driven else None,
-                resets=resets, recurrent=recurrent)
+                resets=resets, recurrent=recurrent, registers=registers if check_registers else None)
             if trace is not None:
                 kept[node.name] = trace
             if node.name in record:
@@ -402,12 +444,14 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
             raise TypeError(f"simulator has no rule for node kind {node.kind!r}")
     readout = graph.classifier
     logits = readout_logits(readout, values[readout.name]) if readout is not None else None
-    return SimResult(spikes, logits, spike_counts, sops, overflow, kept, events)
+    return SimResult(spikes, logits, spike_counts, sops, overflow, registers, kept, events)
 
 
 def readout_logits(readout: ReadoutNode, features: torch.Tensor) -> torch.Tensor:
-    """The host-side classifier: mean of the readout input [T, B, C, H, W] over tokens and steps, then affine."""
-    pooled = features.to(torch.float64).flatten(3).mean(3).mean(0)
+    """The host-side classifier: mean of the readout input [T, B, C, H, W] over tokens (unless the readout reads
+    every neuron, :attr:`ReadoutNode.per_neuron`) and steps, then affine."""
+    features = features.to(torch.float64)
+    pooled = (features.flatten(2) if readout.per_neuron else features.flatten(3).mean(3)).mean(0)
     return pooled @ torch.from_numpy(readout.weight).T + torch.from_numpy(readout.bias)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from snn_deploy import __version__
 from snn_deploy.exporters.formats.bundle import Bundle
+from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import Graph, HardwareProfile, SpikeProductNode
 from snn_deploy.io import atomic_directory, default_mode
 from snn_deploy.sims.hardware import neurobench, timing, uncertainty
@@ -29,6 +30,7 @@ from snn_deploy.sims.hardware.cost import (
 from snn_deploy.sims.runs.driver import Activity
 from snn_deploy.sims.hardware.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
 from snn_deploy.sims.hardware.schema import validate
+from snn_deploy.sims.backends.simulator import REGISTERS
 
 SCHEMA_VERSION = 4
 SCHEMA_FILE = "report.schema.json"
@@ -205,6 +207,7 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
                        "mac_flops": analysis.paper.mac_flops,
                        "constants": {k: _figure(f) for k, f in analysis.paper.constants.items()},
                        "layers": [asdict(layer) for layer in analysis.paper.layers], "notes": PAPER_NOTES},
+        "registers": register_violations(act, profile),
         "layers": layers,
         "cores": cores,
     }
@@ -212,6 +215,15 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
     if errors:  # a bug here, not a user error: the schema is the contract
         raise AssertionError("report does not match its schema: " + "; ".join(errors[:5]))
     return report
+
+
+def register_violations(act: Activity, profile: HardwareProfile) -> list[dict[str, Any]]:
+    """Every (layer, register) whose width the run exceeded: the synaptic input against the profile's input
+    current bits, u and v against their 24 bits (:data:`~snn_deploy.sims.backends.simulator.REGISTERS`)."""
+    bits = {"synaptic input": profile.input_current_bits, "current": L.UV_BITS, "voltage": L.UV_BITS}
+    return [{"layer": layer, "register": register, "bits": bits[register], "behaviour": REGISTERS[register],
+             "count": int(found[0]), "worst": int(found[1])}
+            for (layer, register), found in act.registers.items() if found[0]]
 
 
 def neurobench_json(report: dict[str, Any]) -> dict[str, Any]:
@@ -367,6 +379,9 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
                       f"{timing.TERM_LABELS[term]} ({tm['provenance']})" + (f"; would help: {FIXES[term]}"
                                                                             if term in FIXES else "")))
     lines += [
+        ("register overflows (simulated)", "; ".join(
+            f"{r['layer']} {r['register']} ({r['bits']}-bit): {r['count']:,} value(s), worst {r['worst']:,}"
+            for r in report.get("registers", [])) or "none"),
         ("accuracy (simulated)", accuracy),
         ("synaptic ops per inference", f"{_si(hw['synaptic_ops'], '')} (simulated)"),
         ("NeuroBench (simulated)", f"activation sparsity {nb['activation_sparsity']:.3f}, connection sparsity "

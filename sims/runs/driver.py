@@ -27,7 +27,9 @@ from snn_deploy.data.tensors import Input, dataset_tensors
 from snn_deploy.errors import UserError
 from snn_deploy.graph import ConvNode, Graph, LIFNode, SpikeProductNode, SumNode, input_sequence
 from snn_deploy.sims.backends import registry as backends
-from snn_deploy.sims.backends.simulator import PRODUCT_COUNTS, ConvKernel, EventCounts, conv_sources, count_events
+from snn_deploy.sims.backends.simulator import (
+    PRODUCT_COUNTS, REGISTERS, ConvKernel, EventCounts, conv_sources, count_events, readout_input,
+)
 
 RASTER_LAYERS, RASTER_NEURONS, RASTER_SAMPLES = 6, 8, 4
 
@@ -74,6 +76,13 @@ class Activity:
     """Seconds spent in the backend (slowest process when sharded)."""
     processes: int = 1
     raster: Raster | None = None
+    registers: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    """Per (LIF node, register of :data:`~snn_deploy.sims.backends.simulator.REGISTERS`): [values beyond its width, largest
+    magnitude], as the simulator counts them (other backends count none)."""
+    first_logits: np.ndarray | None = None
+    """The classifier's logits of the first sample (rank 0's), where the graph has one: ``simulate --input``'s class."""
+    first_counts: np.ndarray | None = None
+    """The readout's input spike counts over the run of the first sample ([C * H * W]), where the graph has one."""
 
     def check_steps(self, graph: Graph) -> None:
         """The run length is one fact: an activity describes a run of the graph's T steps (a run of other length
@@ -98,12 +107,16 @@ class Activity:
         for name, counts in self.products.items():
             for key in PRODUCT_COUNTS:
                 counts[key] += events.products[name][key]
+        for key, found in events.registers.items():
+            total = self.registers[key]
+            total[0] += found.count
+            total[1] = max(int(total[1]), found.worst)
 
     def arrays(self) -> list[np.ndarray]:
         """Every count array in a fixed order (for summing across processes)."""
         out = [d[k] for d in (self.spikes, self.conv_events, self.sum_events) for k in sorted(d)]
         out += [self.products[p][c] for p in sorted(self.products) for c in PRODUCT_COUNTS]
-        return out + [self.input_events]
+        return out + [self.input_events] + [self.registers[k][:1] for k in sorted(self.registers)]
 
 
 def _zeros(graph: Graph, backend: str, T: int) -> Activity:
@@ -111,6 +124,7 @@ def _zeros(graph: Graph, backend: str, T: int) -> Activity:
     for node in graph.nodes:
         if isinstance(node, LIFNode):
             act.spikes[node.name] = np.zeros(T, dtype=np.int64)
+            act.registers.update({(node.name, r): np.zeros(2, dtype=np.int64) for r in REGISTERS})
         elif isinstance(node, ConvNode):
             for s in conv_sources(graph, node):
                 act.conv_events[(node.name, s)] = np.zeros(T, dtype=np.int64)
@@ -174,7 +188,23 @@ def _reduce(act: Activity, shard: Shard) -> None:
         offset += a.size
     slowest = torch.tensor([act.backend_s], dtype=torch.float64)
     dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+    worst = torch.tensor([int(act.registers[k][1]) for k in sorted(act.registers)], dtype=torch.int64)
+    dist.all_reduce(worst, op=dist.ReduceOp.MAX)
+    for key, value in zip(sorted(act.registers), worst.tolist()):
+        act.registers[key][1] = value
     act.backend_s, act.processes = float(slowest), shard.world
+
+
+def _first_outputs(act: Activity, graph: Graph, spikes: dict[str, torch.Tensor], logits: torch.Tensor | None) -> None:
+    """Keep the first sample's logits and the readout's input spike counts (a backend that does not return the
+    readout's input spikes leaves the counts out)."""
+    if graph.classifier is None or logits is None:
+        return
+    act.first_logits = logits[0].double().numpy()
+    try:
+        act.first_counts = readout_input(graph, spikes)[:, 0].sum(0).flatten().numpy()
+    except KeyError:
+        act.first_counts = None
 
 
 def run_dataset(graph: Graph, x: torch.Tensor, labels: torch.Tensor | None, *, backend: str = "sim",
@@ -216,6 +246,7 @@ def run_dataset(graph: Graph, x: torch.Tensor, labels: torch.Tensor | None, *, b
             act.add(events)
             if act.raster is None:
                 act.raster = _raster(graph, spikes)
+                _first_outputs(act, graph, spikes, logits)
             advance(int(xb.shape[axis]))
     _reduce(act, shard)
     return act

@@ -9,6 +9,11 @@ Steps, each the real command a user would type (so the demo exercises exactly th
 5. ``simulate`` the whole test set on the hardware model (accuracy, SOPs, latency, energy);
 6. ``report`` (console table, JSON, CSV, HTML with plots).
 
+``simulate`` and ``report`` run with ``--allow-violations``: the demo model's input layer (exported without
+calibration data, its threshold bounded by the 24-bit current register) sends a few currents above the 16-bit
+synaptic input register, which both list (5,156 of them, worst 47,546); ``export --calibrate digits`` bounds them
+at 95.77 % deployed accuracy instead of 96.06 %.
+
 Everything is written under one output directory (default ``demo-out/``), which the demo owns and replaces.
 """
 
@@ -89,8 +94,9 @@ def demo(output: Path, epochs: int | None, verify_samples: int, seed: int, json_
                          "--samples", str(verify_samples), "--json", str(output / "verify.json"), "--force"]),
         "simulate": _step("simulate the test set on the hardware model",
                           ["simulate", str(bundle), "--dataset", DEMO_DATASET, "--json", str(output / "simulate.json"),
-                           "--force"]),
-        "report": _step("report", ["report", str(bundle), "--dataset", DEMO_DATASET, "-o", str(report), "--force"]),
+                           "--force", "--allow-violations"]),
+        "report": _step("report", ["report", str(bundle), "--dataset", DEMO_DATASET, "-o", str(report), "--force",
+                                   "--allow-violations"]),
     }
     click.secho(f"\ndemo finished in {time.perf_counter() - start:.0f} s "
                 f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})", bold=True)

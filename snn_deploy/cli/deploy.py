@@ -179,6 +179,8 @@ def _export(model_path: Path, target: str, output: Path, dataset: str | None, da
         _echo_rewrites(done.rewrites)
     elif done.source == "nir":
         click.echo(f"wrote {done.path}/ ({len(graph.nodes)} nodes, {graph.T} steps, pipeline latency {latency} steps)")
+        if done.silent:
+            click.echo(f"never spikes on the {done.calibration_samples} calibration samples: {', '.join(done.silent)}")
     else:
         click.echo(f"wrote {done.path}/ ({len(graph.nodes)} nodes from lava-dl netx {model_path.name}, pipeline "
                    f"latency {latency} steps, T = {graph.T})")

@@ -46,7 +46,7 @@ def _common(command):
                      help="Also write NeuroBench's metrics (footprint, sparsities, synaptic operations) as JSON in "
                           "NeuroBench's result layout."),
         click.option("--allow-violations", is_flag=True, help="Exit 0 even when the mapping breaks the profile's "
-                     "per-core limits (default: exit 1 after writing every output)."),
+                     "per-core limits or a value overflows a register (default: exit 1 after writing every output)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -105,6 +105,8 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
          f"{report['run']['processes']} process(es)")
     for label, value in summary_lines(report):
         echo(f"  {label:<38}{value}")
+    if array is not None:
+        _echo_prediction(analysis.activity)
     for model, label in (("neurons", "coincidence neurons"), ("embedded", "embedded cores")):
         if not report["bundle"]["spike_products"]:
             break  # no spike products: one model, already summarised
@@ -127,16 +129,44 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
     fail_on_violations(analysis, allow_violations)
 
 
+OUTPUT_COUNTS_SHOWN = 64
+"""Output spike counts are printed for readouts of at most this many neurons (one per class, typically)."""
+
+
+def _echo_prediction(activity) -> None:
+    """The --input sample's predicted class and its logits, and the output layer's spike counts over the run."""
+    import numpy as np
+
+    if activity.first_logits is None:
+        return
+    logits = activity.first_logits
+    top = int(np.argmax(logits))
+    click.echo(f"  {'predicted class':<38}{top} (logit {logits[top]:.4g} of {len(logits)} classes; logits "
+               f"{np.array2string(logits, precision=3, max_line_width=10**6)})")
+    counts = activity.first_counts
+    if counts is not None and counts.size <= OUTPUT_COUNTS_SHOWN:
+        click.echo(f"  {'output spike counts':<38}{' '.join(str(int(c)) for c in counts)} (per output neuron, "
+                   f"over {activity.T} steps)")
+
+
 def fail_on_violations(analysis, allow: bool) -> None:
     """Exit with :data:`CHECK_FAILED_EXIT_CODE` when the mapping breaks the profile's limits (after every output
     is written), unless ``allow``."""
     from snn_deploy.graph import summarize
+    from snn_deploy.sims.hardware.report import register_violations
 
     violations = analysis.mappings["neurons"].violations
-    if not violations:
+    registers = register_violations(analysis.activity, analysis.profile)
+    if not violations and not registers:
         return
-    click.echo(f"check failed: {len(violations)} violation(s) of {analysis.profile.name}'s per-core limits: "
-               f"{summarize(violations)}" + ("" if allow else " (exit 1; --allow-violations exits 0)"), err=True)
+    tail = "" if allow else " (exit 1; --allow-violations exits 0)"
+    if violations:
+        click.echo(f"check failed: {len(violations)} violation(s) of {analysis.profile.name}'s per-core limits: "
+                   f"{summarize(violations)}" + tail, err=True)
+    if registers:
+        click.echo(f"check failed: {len(registers)} register overflow(s) of {analysis.profile.name}: " + "; ".join(
+            f"{r['layer']} {r['register']}: {r['count']:,} value(s) beyond the {r['behaviour']}, worst {r['worst']:,}"
+            for r in registers) + tail, err=True)
     if not allow:
         raise click.exceptions.Exit(CHECK_FAILED_EXIT_CODE)
 

@@ -107,11 +107,41 @@ def trunc_shift(x: torch.Tensor, bits: int) -> torch.Tensor:
     return scaled + (torch.trunc(scaled) - scaled).detach()
 
 
-def wrap_u(u: torch.Tensor, *, inplace: bool = False) -> torch.Tensor:
-    """Lava's 24-bit wrap of the current: one correction of 2^24 in either direction (``inplace``: into ``u``)."""
+@dataclass
+class Overflow:
+    """Values that left a register in a run: how many, and the largest magnitude reached before Lava's model wrapped
+    (u) or saturated (v) it. :meth:`tally` is called on the values before that happens (the count is exact; on a
+    float32 state a worst value beyond 2^24 is float32's nearest)."""
+
+    count: int = 0
+    worst: int = 0
+
+    def tally(self, x: torch.Tensor, lo: int, hi: int, extremes: tuple | None = None) -> None:
+        """Count the entries of ``x`` outside ``[lo, hi]`` (``extremes``: its (min, max), if already known)."""
+        low, high = extremes if extremes is not None else _extremes(x)
+        if low < lo or high > hi:
+            self.count += int(((x < lo) | (x > hi)).sum())
+            self.worst = max(self.worst, -low, high)
+
+
+@dataclass
+class RegisterOverflows:
+    """Per population: the current register u (24 bits, wraps) and the voltage register v (24 bits, saturates)."""
+
+    current: Overflow
+    voltage: Overflow
+
+    @classmethod
+    def zero(cls) -> "RegisterOverflows":
+        return cls(Overflow(), Overflow())
+
+
+def wrap_u(u: torch.Tensor, *, inplace: bool = False, extremes: tuple | None = None) -> torch.Tensor:
+    """Lava's 24-bit wrap of the current: one correction of 2^24 in either direction (``inplace``: into ``u``;
+    ``extremes``: u's (min, max) where already known)."""
     full = 2 * L.UV_HALF
     if not u.requires_grad:
-        lo, hi = torch.aminmax(u) if u.numel() else (0, 0)
+        lo, hi = extremes if extremes is not None else (torch.aminmax(u) if u.numel() else (0, 0))
         if -L.UV_HALF < lo and hi <= L.UV_HALF:  # the common case, seen in one pass: nothing to wrap
             return u
     out = u if inplace else None
@@ -153,17 +183,30 @@ SpikeFn = Callable[[torch.Tensor, int], torch.Tensor]
 
 
 def _integrate(state: LIFState, a_in: torch.Tensor, params: LIFParams, bias: torch.Tensor, *, inplace: bool,
-               tracked: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """The new u and v before the spike (see the module docstring); ``inplace``: into ``state``'s tensors."""
+               tracked: bool, overflow: RegisterOverflows | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The new u and v before the spike (see the module docstring); ``inplace``: into ``state``'s tensors;
+    ``overflow``: also count the values u wraps and v saturates (before they do)."""
     decay_u, decay_v = params.decay_factors()
     u_out = state.u if inplace else None
     # du = 4095 keeps none of the old current (the deployed default): skip the decay arithmetic
     u = (torch.mul(a_in, 1 << L.ACT_SHIFT, out=u_out) if decay_u == 0 else
          torch.add(_decay(state.u, decay_u, inplace), a_in, alpha=1 << L.ACT_SHIFT, out=u_out))
     # u and the decayed v are fresh tensors (or the state's own, in place): the rest updates them in place
-    u = wrap_u(u, inplace=not tracked)
-    v = _decay(state.v, decay_v, inplace).add_(u).add_(bias).clamp_(L.V_MIN, L.V_MAX)
-    return u, v
+    if overflow is None:
+        u = wrap_u(u, inplace=not tracked)
+        return u, _decay(state.v, decay_v, inplace).add_(u).add_(bias).clamp_(L.V_MIN, L.V_MAX)
+    extremes = _extremes(u)  # one pass serves the count and the wrap (and the clip of v below)
+    overflow.current.tally(u, -L.UV_HALF + 1, L.UV_HALF, extremes)
+    u = wrap_u(u, inplace=True, extremes=extremes)
+    v = _decay(state.v, decay_v, inplace).add_(u).add_(bias)
+    extremes = _extremes(v)
+    overflow.voltage.tally(v, L.V_MIN, L.V_MAX, extremes)
+    return u, (v.clamp_(L.V_MIN, L.V_MAX) if extremes[0] < L.V_MIN or extremes[1] > L.V_MAX else v)
+
+
+def _extremes(x: torch.Tensor) -> tuple[int, int]:
+    lo, hi = torch.aminmax(x) if x.numel() else (0, 0)
+    return int(lo), int(hi)
 
 
 def lif_step(state: LIFState, a_in: torch.Tensor, params: LIFParams, bias: torch.Tensor | None = None,
@@ -204,13 +247,14 @@ def _count_down(left: torch.Tensor | None, spikes: torch.Tensor, params: LIFPara
 
 
 def lif_step_inplace(state: LIFState, a_in: torch.Tensor, params: LIFParams, bias: torch.Tensor,
-                     spikes_out: torch.Tensor) -> torch.Tensor:
+                     spikes_out: torch.Tensor, overflow: RegisterOverflows | None = None) -> torch.Tensor:
     """:func:`lif_step` overwriting ``state``'s tensors with the new state and ``spikes_out`` (the state's dtype)
-    with the spikes, which it returns: a loop over many steps allocates nothing (the simulator). Outside autograd."""
+    with the spikes, which it returns: a loop over many steps allocates nothing (the simulator). Outside autograd.
+    ``overflow``: add the values u wraps and v saturates at this step."""
     bias = bias.to(state.v.dtype)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (state.u, state.v, a_in, bias)):
         raise ValueError("lif_step_inplace updates the state in place, which autograd cannot differentiate")
-    state.u, v = _integrate(state, a_in, params, bias, inplace=True, tracked=False)
+    state.u, v = _integrate(state, a_in, params, bias, inplace=True, tracked=False, overflow=overflow)
     state.refractory = _hold(state, v, params, inplace=True)
     spikes = torch.gt(v, params.threshold(), out=spikes_out)
     _count_down(state.refractory, spikes, params)

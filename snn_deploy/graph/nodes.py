@@ -23,8 +23,10 @@ Node kinds:
   receives every summand.
 * :class:`SpikeProductNode` - SSA's ``q (k^T v)`` per head between spike tensors, times an integer multiplier,
   as currents. The one operation NIR has no node for (see docs/nir_mapping.md).
-* :class:`ReadoutNode` - the classifier, on the host: float Affine of the mean over tokens and steps. Optional:
-  an imported regression network (PilotNet) ends at its last LIF and has no classifier.
+* :class:`ReadoutNode` - the classifier, on the host: float Affine of the mean over tokens and steps (weight
+  [classes, C]), or of the mean over steps of every neuron (weight [classes, C * H * W], (C, H, W) order: a
+  readout that weighs positions differently, such as a NIR ``Flatten -> Linear``). Optional: an imported
+  regression network (PilotNet) ends at its last LIF and has no classifier.
 
 A fully connected layer is a ConvNode whose kernel covers its whole (unpadded) input map: torch's (C, H, W)
 flatten order, which is lava-dl netx's. :attr:`Graph.reset_interval` zeroes every LIF's state every that many
@@ -211,6 +213,12 @@ class ReadoutNode(Node):
     weight: np.ndarray = field(default_factory=lambda: np.zeros((1, 1)))
     bias: np.ndarray = field(default_factory=lambda: np.zeros(1))
     kind: ClassVar[str] = "readout"
+
+    @property
+    def per_neuron(self) -> bool:
+        """The weight reads every neuron (position) of its (C, H, W) input, not the mean of each channel."""
+        c, h, w = self.shape
+        return h * w > 1 and self.weight.shape[1] == c * h * w
 
 
 NODE_TYPES: dict[str, type[Node]] = {cls.kind: cls for cls in
