@@ -149,7 +149,7 @@ def test_plots_give_every_layer_a_row_up_to_100_layers(report_dir):
     from PIL import Image
 
     from snn_deploy.sims.hardware import plots
-    from snn_deploy.sims.runs.driver import Activity
+    from snn_deploy.graph import Activity
 
     out, _ = report_dir
     report = json.loads((out / "report.json").read_text())

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import torch
 
     from snn_deploy.graph import Graph
-    from snn_deploy.sims.backends.simulator import EventCounts
+    from snn_deploy.graph import EventCounts
 
 Spikes = dict[str, "torch.Tensor"]
 Runner = Callable[["Graph", "torch.Tensor", Any], tuple[Spikes, "torch.Tensor"]]

@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snn_deploy.graph import CMOS_45NM, ConvNode, Figure, Graph, HardwareProfile, SpikeProductNode
-from snn_deploy.sims.runs.driver import Activity
+from snn_deploy.graph import CMOS_45NM, Activity, ConvNode, Figure, Graph, HardwareProfile, SpikeProductNode
 from snn_deploy.sims.hardware.mapper import HOST, Mapping
 
 HOST_IO_EVIDENCE = ("a host-fed Loihi 2 run (PilotNet SDNN, frames streamed from the host) measured 16.87 "

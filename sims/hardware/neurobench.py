@@ -28,9 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from snn_deploy.graph import ConvNode, Graph, LIFNode
+from snn_deploy.graph import Activity, ConvNode, Graph, LIFNode
 from snn_deploy.sims.hardware.cost import is_routing
-from snn_deploy.sims.runs.driver import Activity
 from snn_deploy.sims.backends.simulator import ConvKernel
 
 BIAS_BYTES = 2

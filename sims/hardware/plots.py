@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from snn_deploy.sims.runs.driver import Activity
+from snn_deploy.graph import Activity
 from snn_deploy.sims.hardware.mapper import METRICS
 from snn_deploy.sims.hardware.timing import TERM_LABELS
 

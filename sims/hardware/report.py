@@ -21,13 +21,12 @@ import numpy as np
 from snn_deploy import __version__
 from snn_deploy.exporters.formats.bundle import Bundle
 from snn_deploy.fixedpoint import limits as L
-from snn_deploy.graph import Graph, HardwareProfile, SpikeProductNode
+from snn_deploy.graph import Activity, Graph, HardwareProfile, SpikeProductNode
 from snn_deploy.io import atomic_directory, default_mode
 from snn_deploy.sims.hardware import neurobench, timing, uncertainty
 from snn_deploy.sims.hardware.cost import (
     COMPONENTS, HardwareCost, Loads, PaperEstimate, hardware_cost, mapping_loads, paper_energy,
 )
-from snn_deploy.sims.runs.driver import Activity
 from snn_deploy.sims.hardware.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
 from snn_deploy.sims.hardware.schema import validate
 from snn_deploy.sims.backends.simulator import REGISTERS

@@ -24,9 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from snn_deploy.errors import UserError
-from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, SpikeProductNode, SumNode
-from snn_deploy.sims.runs.driver import Activity
-from snn_deploy.sims.backends.simulator import PRODUCT_COUNTS
+from snn_deploy.graph import PRODUCT_COUNTS, Activity, ConvNode, Graph, InputNode, LIFNode, SpikeProductNode, SumNode
 
 
 def conv_synapses(node: ConvNode, source_shape: tuple[int, int, int]) -> int:
@@ -41,7 +39,7 @@ def conv_synapses(node: ConvNode, source_shape: tuple[int, int, int]) -> int:
 
 
 def product_expectation(node: SpikeProductNode, rate: float) -> dict[str, float]:
-    """Expected :data:`~snn_deploy.sims.backends.simulator.PRODUCT_COUNTS` of one product and step (see the module docstring)."""
+    """Expected :data:`~snn_deploy.graph.PRODUCT_COUNTS` of one product and step (see the module docstring)."""
     c, h, w = node.shape
     d, n, heads = c // node.heads, h * w, node.heads
     pair = rate * rate

@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 
-from snn_deploy.graph import Graph
+from snn_deploy.graph import Activity, Graph
 from snn_deploy.sims.hardware.cost import HardwareCost, Loads, mapping_loads, scales
-from snn_deploy.sims.runs.driver import Activity
 from snn_deploy.sims.hardware.mapper import HOST, Mapping
 
 TERMS = ("synaptic_ops", "neuron_updates", "spikes_out", "spikes_in")
