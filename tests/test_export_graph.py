@@ -14,7 +14,8 @@ from snn_deploy.errors import UserError
 from snn_deploy.exporters.nir import io as nir_io
 from snn_deploy.exporters.formats.bundle import MANIFEST_FILE, NETWORK_FILE, load_bundle, write_bundle
 from snn_deploy.exporters.frontends.zoo import lower
-from snn_deploy.sims.runs.verify import compare, torch_spikes
+from snn_deploy.sims.backends.torch_reference import torch_spikes
+from snn_deploy.sims.runs.verify import compare
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, LOIHI, LOIHI2, SpikeProductNode, SumNode
 from snn_deploy.quant import QuantReport, bias_to_mant_exp, choose_vth_and_exponent, quantize, restructure

@@ -96,7 +96,7 @@ def get(name: str, *, graph_only: bool = False) -> Backend:
 # --- the built-in backends ---------------------------------------------------------------------------------------
 
 def _torch(graph: Graph, x: torch.Tensor, model: Any) -> tuple[Spikes, torch.Tensor]:
-    from snn_deploy.sims.runs.verify import torch_spikes
+    from snn_deploy.sims.backends.torch_reference import torch_spikes
 
     if model is None:
         raise UserError("backend torch runs the torch model; it cannot run a bundle alone")

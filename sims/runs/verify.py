@@ -2,7 +2,7 @@
 
 Backends (:mod:`snn_deploy.sims.backends.registry`: ``torch``, ``sim``, ``lava``, ``onnx``, ``netx``) produce, per LIF node of
 the graph, spikes [T, B, C, H, W] (uint8) in the functional time base; the torch model, read with forward hooks
-(:func:`torch_spikes`), has no module for some nodes (the AND relay of Q-K attention). Agreement is
+(:func:`~snn_deploy.sims.backends.torch_reference.torch_spikes`), has no module for some nodes (the AND relay of Q-K attention). Agreement is
 :func:`snn_deploy.agreement.agreement`. The report names the first layer, in graph order, where any backend
 disagrees with the first backend, and its first step.
 """
@@ -16,30 +16,9 @@ from torch import nn
 
 from snn_deploy.agreement import agreement
 from snn_deploy.graph import Graph, LIFNode
-from snn_deploy.neurons import IntegerLIF, QuantizedLIF
 from snn_deploy.sims.backends import registry as backends
 
 Spikes = dict[str, torch.Tensor]
-
-
-def torch_spikes(model: nn.Module, graph: Graph, x: torch.Tensor) -> tuple[Spikes, torch.Tensor]:
-    """Spikes of every graph LIF node that a module of ``model`` produces, and the model's logits."""
-    lif_shapes = {n.name: n.shape for n in graph.of_kind(LIFNode)}
-    caught: Spikes = {}
-    handles = []
-    for name, module in model.named_modules():
-        if name in lif_shapes and isinstance(module, (IntegerLIF, QuantizedLIF, nn.MaxPool2d)):
-            def hook(_m, _i, out, name=name):
-                t = graph.T if isinstance(_m, nn.MaxPool2d) else out.shape[0]
-                caught[name] = out.detach().reshape(t, -1, *lif_shapes[name]).to(torch.uint8)
-            handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            logits = model(x.to(torch.float64))
-    finally:
-        for h in handles:
-            h.remove()
-    return caught, logits
 
 
 @dataclass
