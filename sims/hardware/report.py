@@ -14,12 +14,11 @@ import json
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from snn_deploy import __version__
-from snn_deploy.exporters.formats.bundle import Bundle
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import Activity, Graph, HardwareProfile, SpikeProductNode
 from snn_deploy.io import atomic_directory, default_mode
@@ -30,6 +29,9 @@ from snn_deploy.sims.hardware.cost import (
 from snn_deploy.sims.hardware.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
 from snn_deploy.sims.hardware.schema import validate
 from snn_deploy.sims.backends.simulator import REGISTERS
+
+if TYPE_CHECKING:
+    from snn_deploy.exporters.formats.bundle import Bundle
 
 SCHEMA_VERSION = 4
 SCHEMA_FILE = "report.schema.json"
