@@ -19,6 +19,13 @@ and one dynamic-energy scale are fitted, each the ratio of measured to predicted
 network can only calibrate, not validate. The measured run used another frame of the same data set
 (``PilotNetDataset`` frame 100, lava-dl's benchmark notebook) than ``image.npy``.
 
+PilotNet SDNN (the sigma-delta network, second silicon check; ``--json`` key ``sdnn``): every golden array of
+lava-dl's ``tests/lava/lib/dl/netx/gts/pilotnet_sdnn`` against the simulator, and the Loihi 2 compiler's per-layer
+cores of the tutorial's network (``../shared/reference/pilotnet_sdnn/README.md``) against the mapper, unretuned.
+The network files are lava-dl's (BSD-3-Clause, not in this repository): set ``SNN_DEPLOY_LAVA_DL`` to a lava-dl
+checkout (or to a folder holding the gts files, plus the tutorial's network as ``tutorial_network.net``), or put
+them in ``../shared/reference/pilotnet_sdnn/``; without them the SDNN part is skipped, saying where it looked.
+
 SANA-FE (``sanafe``, GPL-3) is not compared here: docs/hardware.md says why (the mapped network does not fit its
 shipped Loihi architecture file).
 """
@@ -148,6 +155,120 @@ def traces(reference: Path) -> dict[str, int]:
     return {"layers_compared": compared, "layers_exact": exact, "steps": steps}
 
 
+SDNN_ENV = "SNN_DEPLOY_LAVA_DL"
+SDNN_GTS = Path("tests/lava/lib/dl/netx/gts/pilotnet_sdnn")
+SDNN_TUTORIAL = Path("tutorials/lava/lib/dl/netx/pilotnet_sdnn/network.net")
+SDNN_REFERENCE = REFERENCE.parent / "pilotnet_sdnn"
+SDNN_STEPS = 20
+SDNN_GOLDEN = (("network.net", "input", "act0.npy"), ("network.net", "conv-0", "sigma1.npy"),
+               ("network.net", "conv-1", "sigma2.npy"), ("network.net", "fc-3", "output.npy"),
+               ("square_network.net", "conv-0", "sigma1_square.npy"),
+               ("square_network.net", "conv-1", "sigma2_square.npy"),
+               ("square_network.net", "conv-2", "sigma3_square.npy"),
+               ("square_network.net", "conv-3", "sigma4_square.npy"))
+"""(network, layer, golden array): act0 is the input layer's payloads, sigmaN the sigma (accumulated input) of the
+N-th conv layer, output the last layer's (a Sigma) output; the square network is the same with a 33 x 33 input."""
+SDNN_LAYERS = ("conv-0", "conv-1", "conv-2", "conv-3", "conv-4", "fc-0", "fc-1", "fc-2", "fc-3")
+"""The compiler table's rows (printed last layer first), in netx order; the input layer runs on the host."""
+SDNN_STATIC_POWER_W = 0.281775
+"""Measured static power of the Loihi 2 board running PilotNet SDNN (lava-dl's benchmark notebook; PilotNet
+LIF's run on the same kind of board measured 0.232078 W)."""
+
+
+def sdnn_files() -> tuple[Path | None, Path | None, str]:
+    """(the gts folder, the tutorial's network.net, where they were looked for): from ``$SNN_DEPLOY_LAVA_DL`` (a
+    lava-dl checkout, or a folder holding the files) or ``../shared/reference/pilotnet_sdnn``."""
+    import os
+
+    places = [Path(os.environ[SDNN_ENV]).expanduser()] if os.environ.get(SDNN_ENV) else []
+    places.append(SDNN_REFERENCE)
+    gts = tutorial = None
+    for place in places:
+        for folder, net in ((place / SDNN_GTS, place / SDNN_TUTORIAL), (place, place / "tutorial_network.net")):
+            if gts is None and (folder / "network.net").is_file() and (folder / "act0.npy").is_file():
+                gts = folder
+            if tutorial is None and net.is_file():
+                tutorial = net
+    where = f"${SDNN_ENV} ({os.environ.get(SDNN_ENV) or 'unset'}) or {SDNN_REFERENCE}"
+    return gts, tutorial, where
+
+
+def _lava_layout(x) -> np.ndarray:
+    """[T, 1, C, H, W] -> Lava's (W, H, C, T)."""
+    return np.asarray(x)[:, 0].transpose(3, 2, 1, 0) if np.asarray(x).ndim == 5 else np.asarray(x)[:, 0].T
+
+
+def sdnn_traces(gts: Path) -> dict:
+    """Every golden array of lava-dl's PilotNet SDNN against the simulator on Lava's time axis (index j = Lava's
+    time step j + 1, as lava-dl's probes record it; no lag): the input image (``input.npy``, held, the square
+    network's a 33 x 33 crop) through the network read with lava-dl's defaults (no reset; every layer steps from
+    time step 1, so biases act before the image arrives). Returns arrays compared, arrays exact, per array."""
+    from snn_deploy.graph import LIFNode
+
+    image = np.load(gts / "input.npy")[..., 0]  # (W, H, C)
+    runs = {}
+    for net in {n for n, _, _ in SDNN_GOLDEN}:
+        graph = read_netx(gts / net, steps=SDNN_STEPS)
+        w = graph.input.shape[2]
+        x = image[:w].transpose(2, 1, 0).astype(np.float64)
+        import torch
+
+        held = torch.from_numpy(x)[None, None].expand(SDNN_STEPS, 1, *x.shape)
+        names = {n.name for n in graph.of_kind(LIFNode)}
+        runs[net] = simulate(graph, held, traces=names, lava_time=True)
+    per_array = {}
+    for net, layer, name in SDNN_GOLDEN:
+        golden = np.load(gts / name).astype(np.int64)
+        run = runs[net]
+        values = run.graded[layer] if name in ("act0.npy", "output.npy") else run.traces[layer].u
+        ours = _lava_layout(values.numpy())[..., :golden.shape[-1]]
+        if name == "output.npy":
+            ours = ours.reshape(golden.shape)
+        per_array[name] = bool(ours.shape == golden.shape and np.array_equal(ours, golden))
+    return {"layers_compared": len(per_array), "layers_exact": sum(per_array.values()), "arrays": per_array}
+
+
+def sdnn_compiler_cores(reference: Path = SDNN_REFERENCE) -> list[int]:
+    """The compiler's cores per layer (README table, printed last layer first) in netx order."""
+    text = (reference / "README.md").read_text()
+    rows = re.findall(r"^\|(?: *\d+ *\|){6} *(\d+) *\| *(?:dense \d+|Conv\([^)]*\)) *\|$", text, re.M)
+    if len(rows) != len(SDNN_LAYERS):
+        raise SystemExit(f"error: {reference / 'README.md'}: expected {len(SDNN_LAYERS)} compiler table rows, "
+                         f"found {len(rows)}")
+    return [int(r) for r in reversed(rows)]
+
+
+def sdnn_cores(tutorial: Path) -> list[int]:
+    """The mapper's Loihi 2 cores per layer of the tutorial's PilotNet SDNN (no retuning for it)."""
+    mapping = map_graph(read_netx(tutorial), LOIHI2)
+    return [len(mapping.layers[name].cores) for name in SDNN_LAYERS]
+
+
+def sdnn(no_traces: bool) -> dict | None:
+    """The ``sdnn`` part of the JSON (None where lava-dl's files are absent, said on stderr)."""
+    gts, tutorial, where = sdnn_files()
+    if gts is None and tutorial is None:
+        print(f"\nPilotNet SDNN skipped: lava-dl's gts/pilotnet_sdnn and tutorial network are in neither {where}",
+              file=sys.stderr)
+        return None
+    out: dict = {"static_power_w": {"measured": SDNN_STATIC_POWER_W}}
+    if gts is not None and not no_traces:
+        out["traces"] = sdnn_traces(gts)
+        print(f"\nPilotNet SDNN golden arrays: {out['traces']['layers_exact']} of {out['traces']['layers_compared']} "
+              f"exact (simulator vs lava-dl's gts/pilotnet_sdnn, every step)")
+    if tutorial is not None:
+        predicted, measured_cores = sdnn_cores(tutorial), sdnn_compiler_cores()
+        out["cores"] = {"layers": list(SDNN_LAYERS), "predicted": predicted, "measured": measured_cores,
+                        "total_predicted": sum(predicted), "total_measured": sum(measured_cores)}
+        print("\nPilotNet SDNN cores   ours  compiler")
+        for name, ours, theirs in zip(SDNN_LAYERS, predicted, measured_cores):
+            print(f"  {name:<18} {ours:>5} {theirs:>9}")
+        print(f"  {'total':<18} {sum(predicted):>5} {sum(measured_cores):>9}  "
+              f"({100 * (sum(predicted) / sum(measured_cores) - 1):+.1f} %)")
+    print(f"  static power measured {SDNN_STATIC_POWER_W} W (PilotNet LIF's board: 0.232078 W)")
+    return out
+
+
 def calibration_snippet(time_scale: float, energy_scale: float, residuals: dict[str, float],
                         prior: dict[str, float]) -> str:
     return (f"time_scale={time_scale:.4f}, energy_scale={energy_scale:.4f}, residual_pct="
@@ -209,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  one network calibrates, it does not validate; the measured run used another frame of the same data "
           "set (frame 100 of lava-dl's PilotNetDataset) than image.npy")
 
+    sdnn_part = sdnn(args.no_traces)
     if args.json:
         out = {"traces": trace,
                "cores": {"predicted": predicted, "measured": m.cores, "total_predicted": total,
@@ -218,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
                "energy_per_inference_mJ": {
                    "dynamic": {"predicted": round(ours["dynamic_energy"], 6), "measured": m.dynamic_energy_mj},
                    "total": {"predicted": round(ours["total_energy"], 6), "measured": m.total_energy_mj}}}
+        if sdnn_part is not None:
+            out["sdnn"] = sdnn_part
         args.json.write_text(json.dumps(out, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0

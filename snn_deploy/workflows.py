@@ -125,28 +125,32 @@ class Exported:
 def export(model: Path | ModelFile, target: str, output: Path, *, source_record: dict[str, Any] | None = None,
            calibrate: str | None = None, data_dir: str | Path | None = None, rewrites: tuple[str, ...] = (),
            rewrite_eval: str | None = None, eval_samples: int = CALIBRATION_SAMPLES, input_on_host: bool = False,
-           force: bool = False, dt: float | None = None, steps: int | None = None, reset: str | None = None
-           ) -> Exported:
+           force: bool = False, dt: float | None = None, steps: int | None = None, reset: str | None = None,
+           reset_interval: int | None = None) -> Exported:
     """Export ``model`` (a model file or its path, a NIR graph's path, a lava-dl netx file's path) for ``target``
     to ``output`` (whose place the caller has checked). ``source_record`` names the model file in the bundle's
     manifest (default: ``model``'s path and digest). NIR files take ``dt``, ``steps`` and ``reset``; model files
     the ``calibrate`` data set and ``rewrites``, whose accuracy change ``rewrite_eval``'s test split measures
-    (``eval_samples`` samples); netx files are integer already."""
+    (``eval_samples`` samples); netx files are integer already and take ``reset_interval`` (``read_netx``)."""
     chosen = export_target(target)
     if isinstance(model, Path) and model.suffix.lower() == ".nir":
         if rewrites or rewrite_eval:
             raise UserError("--rewrite and --eval apply to snn-deploy model files, not to NIR graphs")
+        if reset_interval is not None:
+            raise UserError("--reset-interval applies to lava-dl netx input files only (NIR input: --reset)")
         return _export_nir(model, chosen, output, calibrate, data_dir, dt, steps, input_on_host, force, reset)
     if dt is not None or steps is not None or reset is not None:
         raise UserError("--dt, --time-steps and --reset apply to NIR input files only")
-    if isinstance(model, Path):
-        from snn_deploy.exporters.frontends.netx import looks_like_netx
+    from snn_deploy.exporters.frontends.netx import looks_like_netx
 
-        if looks_like_netx(model):
-            if calibrate or rewrites or rewrite_eval or input_on_host:
-                raise UserError("a netx network is already integer: --calibrate, --rewrite, --eval and "
-                                "--input-on-host apply to snn-deploy model files only")
-            return _export_netx(model, chosen, output, force)
+    netx = isinstance(model, Path) and looks_like_netx(model)
+    if reset_interval is not None and not netx:
+        raise UserError("--reset-interval applies to lava-dl netx input files only")
+    if netx:
+        if calibrate or rewrites or rewrite_eval or input_on_host:
+            raise UserError("a netx network is already integer: --calibrate, --rewrite, --eval and "
+                            "--input-on-host apply to snn-deploy model files only")
+        return _export_netx(model, chosen, output, force, reset_interval)
     return _export_model(model, chosen, output, source_record, calibrate, data_dir, rewrites, rewrite_eval,
                          eval_samples, input_on_host, force)
 
@@ -246,12 +250,13 @@ def _export_nir(path: Path, target: ExportTarget, output: Path, calibrate: str |
     return Exported(output, graph, target, "nir")
 
 
-def _export_netx(path: Path, target: ExportTarget, output: Path, force: bool) -> Exported:
-    """A lava-dl netx network, imported exactly."""
+def _export_netx(path: Path, target: ExportTarget, output: Path, force: bool, reset_interval: int | None
+                 ) -> Exported:
+    """A lava-dl netx network, imported exactly (``reset_interval``: its state reset; default lava-dl's)."""
     from snn_deploy.exporters.frontends.netx import netx_bundle, read_netx
     from snn_deploy.graph import profile
 
-    graph = read_netx(path)
+    graph = read_netx(path, reset_interval=reset_interval)
     if target.bundle:
         netx_bundle(graph, path, output, target=profile(target.profile), force=force)
     else:
@@ -362,10 +367,13 @@ def report_data(analysis: Analysis, bundle: Bundle, inputs: Inputs) -> dict[str,
 # --- verify ---------------------------------------------------------------------------------------------------
 
 def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | list[str] | None = None,
-           samples: int = 32, calibrate: str | None = None, data_dir: str | Path | None = None) -> VerifyReport:
+           samples: int = 32, calibrate: str | None = None, data_dir: str | Path | None = None,
+           reset_interval: int | None = None) -> VerifyReport:
     """Run the same inputs through every backend named (the first is the reference) and compare every layer's
     spikes. ``model``: a model file (path or loaded; torch, sim, lava, onnx; a data set), a bundle (directory or
-    loaded) or a lava-dl netx file (the graph-only backends, and netx for the file; a data set or an array)."""
+    loaded) or a lava-dl netx file (the graph-only backends, and netx for the file; a data set or an array).
+    ``reset_interval``: a netx file's state reset (``read_netx``; default lava-dl's: none). The report states the
+    reset each backend ran with (:attr:`~snn_deploy.sims.runs.verify.VerifyReport.resets`)."""
     from snn_deploy.exporters.formats.bundle import Bundle, load_bundle
     from snn_deploy.exporters.formats.bundle_check import with_steps
     from snn_deploy.exporters.frontends.netx import looks_like_netx, read_netx
@@ -381,6 +389,9 @@ def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | 
             model = load_bundle(model)
     else:
         netx = False
+    if reset_interval is not None and not netx:
+        raise UserError("--reset-interval applies to a netx file" + (
+            "; a bundle keeps the reset it was exported with" if isinstance(model, Bundle) else ""))
     if isinstance(model, Bundle) or netx:
         default = f"sim,{registry.NETX}" if netx else "sim,onnx"
         allowed = [*registry.names(graph_only=True), *([registry.NETX] if netx else [])]
@@ -388,7 +399,7 @@ def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | 
         if len(chosen) < 2 or any(b not in allowed for b in chosen):
             raise UserError(f"--backend for a {'netx network' if netx else 'bundle'} needs two or more of "
                             f"{', '.join(allowed)} (no torch model exists); got {','.join(chosen)!r}")
-        graph = read_netx(model) if netx else model.graph
+        graph = read_netx(model, reset_interval=reset_interval) if netx else model.graph
         if inputs.dataset is not None:  # every backend holds the whole run's inputs at once
             graph = with_steps(graph, inputs.steps) if inputs.steps is not None else graph
             check_input_size(graph.input.shape, samples, graph.T, f"--dataset {inputs.dataset}")

@@ -187,7 +187,7 @@ def test_npz_frame_tree(tmp_path):
     assert torch.equal(splits.train.sample(1, None), torch.from_numpy(stored))
     with pytest.raises(UserError) as exc:
         open_splits("dvs128-gesture", size=128, T=5, data_dir=tmp_path).train.sample(0, None)
-    assert "--T 3" in one_line(exc)
+    assert "--time-steps 3" in one_line(exc)
 
 
 def test_npz_events_are_integrated(tmp_path):

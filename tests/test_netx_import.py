@@ -46,7 +46,7 @@ def _golden(name: str) -> np.ndarray | None:
 
 @pytest.fixture(scope="module")
 def pilotnet():
-    graph = read_netx(PILOTNET / "network.net", reset_offset=1)
+    graph = read_netx(PILOTNET / "network.net", reset_interval=16, reset_offset=1)  # Intel's run: a 16-step reset
     image = np.load(PILOTNET / "image.npy").transpose(2, 1, 0)  # (W, H, C) -> (C, H, W)
     x = torch.from_numpy(image.astype(np.float64))[None, None].expand(GOLDEN_STEPS, 1, *image.shape)
     names = {n.name for n in graph.of_kind(LIFNode)}
@@ -61,6 +61,7 @@ def test_pilotnet_imports_as_intels_network(pilotnet):
     assert [n.shape for n in lifs[:6]] == [(3, 66, 200), (24, 32, 99), (36, 15, 49), (48, 7, 24), (64, 4, 22),
                                            (64, 2, 20)]
     assert graph.classifier is None and graph.T == 16 and graph.reset_interval == 16
+    assert read_netx(PILOTNET / "network.net").reset_interval == 0  # lava-dl's default: tSample asks for no reset
     assert {(n.du, n.dv, n.vth, n.refractory) for n in lifs[:-1]} == {(4095, 1024, 25, 0)}
     assert (lifs[-1].dv, lifs[-1].vth) == (0, 131071)
     fc0 = graph["fc-0.synapse"]
@@ -93,20 +94,26 @@ def test_pilotnet_golden_traces_exact(pilotnet):
 @needs_pilotnet
 def test_pilotnet_cli_export_and_simulate_on_the_image(tmp_path):
     runner = CliRunner()
-    bundle = tmp_path / "pilotnet.loihi"
-    result = runner.invoke(cli, ["export", str(PILOTNET / "network.net"), "-o", str(bundle)])
+    plain = tmp_path / "plain.loihi"  # lava-dl's default: no reset, layers run on their biases from Lava's step 1
+    result = runner.invoke(cli, ["export", str(PILOTNET / "network.net"), "-o", str(plain)])
+    assert result.exit_code == 0 and "state reset: none" in result.output, result.output
+    result = runner.invoke(cli, ["verify", str(plain), "--backend", "sim,onnx", "--input",
+                                 str(PILOTNET / "image.npy"), "--layout", "whc", "--time-steps", "4"])
+    assert result.exit_code == 0 and "all backends agree" in result.output, result.output
+    bundle = tmp_path / "pilotnet.loihi"  # Intel's setting: every sample of 16 steps from zero state
+    result = runner.invoke(cli, ["export", str(PILOTNET / "network.net"), "-o", str(bundle), "--reset-interval", "16"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(cli, ["simulate", str(bundle), "--input", str(PILOTNET / "image.npy"), "--layout", "whc",
-                                 "--steps", "16", "--json", str(tmp_path / "run.json")])
+                                 "--time-steps", "16", "--json", str(tmp_path / "run.json")])
     assert result.exit_code == 0, result.output
     assert "none (no classifier readout, or no labels)" in result.output
     import json
     report = json.loads((tmp_path / "run.json").read_text())
     assert report["run"]["accuracy"] is None and report["run"]["samples"] == 1
-    result = runner.invoke(cli, ["verify", str(bundle), "--backends", "sim,onnx", "--input",
+    result = runner.invoke(cli, ["verify", str(bundle), "--backend", "sim,onnx", "--input",
                                  str(PILOTNET / "image.npy"), "--layout", "whc"])
     assert result.exit_code == 0 and "all backends agree" in result.output, result.output
-    result = runner.invoke(cli, ["verify", str(bundle), "--backends", "sim,lava", "--input",
+    result = runner.invoke(cli, ["verify", str(bundle), "--backend", "sim,lava", "--input",
                                  str(PILOTNET / "image.npy"), "--layout", "whc"])
     assert result.exit_code == 2 and "bias-driven input (image)" in result.output
 
@@ -207,7 +214,7 @@ def test_dense_delays_are_carried_and_simulated(tmp_path):
 
 
 def test_unsupported_layers_are_all_named_in_one_line(tmp_path):
-    layers = _small_net(type=np.bytes_(b"SDNN"))
+    layers = _small_net(type=np.bytes_(b"RF"))
     layers[3]["delay"] = np.full(5, 70)
     layers.append({"type": np.bytes_(b"pool"), "shape": np.array([5])})
     path = _write(tmp_path / "bad.net", layers)
@@ -216,7 +223,7 @@ def test_unsupported_layers_are_all_named_in_one_line(tmp_path):
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "3 layer(s)" in lines[0]
-    for what in ("layer/1 (conv): SDNN neurons", "layer/3 (dense): delays outside 0..62", "layer/4 (pool)"):
+    for what in ("layer/1 (conv): RF neurons", "layer/3 (dense): delays outside 0..62", "layer/4 (pool)"):
         assert what in lines[0]
     assert not out.exists()
 

@@ -300,25 +300,37 @@ def test_netx_dense_rec_imports_as_a_recurrent_synapse(tmp_path):
 
 @pytest.mark.lava
 def test_recurrent_netx_file_equals_lava_dls_own_loader(tmp_path):
-    """lava-dl's ``netx.hdf5.Network`` builds the file in Lava (its RecurrentDense block); every layer's spikes
-    equal the simulator's over 12 steps, two samples."""
+    """lava-dl's ``netx.hdf5.Network`` builds the file in Lava (its RecurrentDense block) with its defaults (no
+    reset: every layer steps from Lava's first time step); the recurrent layer's bias makes it fire while the
+    pipeline fills, and lava-dl feeds those spikes back into step 0, as the pipeline-fill graph does. Every layer's
+    spikes equal the simulator's over 12 steps, two samples, in lava-dl's network and in the Lava builder's."""
+    import dataclasses
+
+    from snn_deploy.sims.backends import lava_build
     from snn_deploy.exporters.frontends.netx import read_netx
     from snn_deploy.sims.backends.netx_lava import run_netx
     from snn_deploy.graph import input_sequence
     from test_netx_import import _write
 
-    path = _write(tmp_path / "rec.net", recurrent_netx_layers())
+    layers = recurrent_netx_layers()
+    layers[1]["bias"] = np.full(12, 120)  # fires on its bias alone during the fill
+    path = _write(tmp_path / "rec.net", layers)
     graph = read_netx(path, steps=12)
+    assert graph.pipeline_fill and not graph.reset_interval
     x = torch.from_numpy(np.random.default_rng(1).integers(0, 2, (12, 2, 16, 1, 1))).double()
     payload = input_sequence(graph, x).numpy()
     expected = simulate(graph, x).spikes
-    got = run_netx(path, graph, payload)
     assert int(expected["fc-0"].sum()) > 0 and int(expected["fc-1"].sum()) > 0
-    for name, spikes in got.items():
-        assert torch.equal(spikes, expected[name]), name
-    without = Graph([n for n in graph.nodes if not (isinstance(n, ConvNode) and n.recurrent)], T=graph.T,
-                    reset_interval=graph.reset_interval)
+    for got in (run_netx(path, graph, payload), lava_build.run(graph, payload).spikes):
+        for name, spikes in got.items():
+            assert torch.equal(spikes.to(torch.uint8), expected[name].to(torch.uint8)), name
+    without = dataclasses.replace(graph, nodes=[n for n in graph.nodes
+                                                if not (isinstance(n, ConvNode) and n.recurrent)])
     assert not torch.equal(simulate(without, x).spikes["fc-0"], expected["fc-0"])  # the feedback mattered
+    fill = dataclasses.replace(graph, nodes=[n for n in graph.nodes if n.name != "fc-0.recurrent"] + [
+        dataclasses.replace(graph["fc-0.recurrent"], weight=np.zeros_like(graph["fc-0.recurrent"].weight))])
+    first = simulate(fill, x).spikes["fc-0"][0]  # step 0 without feedback: the fill spikes' feedback mattered too
+    assert not torch.equal(first, expected["fc-0"][0])
 
 
 @needs("snntorch")

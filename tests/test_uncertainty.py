@@ -54,9 +54,10 @@ def test_the_label_and_the_ranges_follow_the_profile_data():
     assert unc.basis() == ("fitted on 1 network: PilotNet LIF (lava-dl benchmark); not validated on another network")
     assert "fitted on 1 network" in LOIHI2_CALIBRATION.label("time_per_step")
     assert unc.static_power_w() == (0.232078, 0.281775)  # PilotNet LIF and SDNN, same board kind
-    assert unc.cores(72) == (72, 74) and unc.cores(44) == (44, 46)  # the mapper's 72 / 74 on PilotNet's table
+    # the mapper's 72 / 74 on PilotNet LIF's table and 59 / 61 on PilotNet SDNN's (+3.4 %, the wider)
+    assert unc.cores(72) == (72, 75) and unc.cores(44) == (44, 46)
     two_tables = dataclasses.replace(unc, core_checks={**unc.core_checks, "other": (100, 90)})
-    assert two_tables.cores(100) == (90, 103)  # a table where the mapper over-predicts widens the low side
+    assert two_tables.cores(100) == (90, 104)  # a table where the mapper over-predicts widens the low side
     assert unc.fitted_error("time")[0] == 0.25 and unc.fitted_error("energy")[0] == 0.12  # published, no validation
     validated = dataclasses.replace(unc, runs=(*unc.runs, MeasuredRun(
         "another network", "validation", 0.25, "a measured run", {"time_per_step": -40.0, "dynamic_energy": 8.0})))

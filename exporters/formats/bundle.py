@@ -83,10 +83,10 @@ def manifest(graph: Graph, target: HardwareProfile, files: dict[str, str], extra
                   "host_layers": [n.name for n in graph.nodes if n.name in graph.host],
                   "chip_receives": {name: _received(inp, name) for name in host_outputs(graph)}},
         "reset_interval": graph.reset_interval, "reset_offset": graph.reset_offset,
-        "pipeline_latency_steps": max(depths.values()),
+        "pipeline_fill": graph.pipeline_fill, "pipeline_latency_steps": max(depths.values()),
         "nodes": len(graph.nodes), "neurons": int(sum(n.neurons for n in lifs)),
         "synapses": int(sum(n.synapses for n in graph.of_kind(ConvNode))),
-        "required_extensions": [nir_io.SPIKE_PRODUCT_EXTENSION] if graph.of_kind(SpikeProductNode) else [],
+        "required_extensions": nir_io.required_extensions(graph),
         "files": files, **extra,
     }
 

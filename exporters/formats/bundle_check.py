@@ -29,8 +29,10 @@ import numpy as np
 
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.fixedpoint.sigma_delta import bias_limit
 from snn_deploy.graph import (
-    CONV_ROLES, ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode, conv_output_hw,
+    CONV_ROLES, ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SigmaDeltaNode, SpikeProductNode, SumNode,
+    conv_output_hw,
 )
 from snn_deploy.io import sha256_file
 
@@ -201,6 +203,12 @@ def _node_problem(node: Any, shapes: dict[str, tuple[int, int, int]]) -> str | N
             return f"output size {h} x {w} does not follow from input {ins[0][1:]} and kernel {k.shape[2:]}"
         if not _in_range(node.weight_exp, WEIGHT_EXP_RANGE) or node.role not in CONV_ROLES:
             return f"weight_exp {node.weight_exp!r} outside {WEIGHT_EXP_RANGE} or unknown role {node.role!r}"
+    elif isinstance(node, SigmaDeltaNode):
+        if not ins or any(s != node.shape for s in ins):
+            return f"input shapes {ins} differ from its shape {node.shape}"
+        limit = bias_limit(node.spike_exp + node.state_exp)
+        if not _int_array_in(node.bias_mant, (-limit, limit), c):
+            return f"sigma-delta biases are not per-channel integers within +-{limit}"
     elif isinstance(node, LIFNode):
         if not ins or any(s != node.shape for s in ins):
             return f"input shapes {ins} differ from its shape {node.shape}"

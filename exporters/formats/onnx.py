@@ -3,11 +3,15 @@
 Input ``payload``: int64 [T, B, C, H, W], the integer payloads of :class:`~snn_deploy.graph.InputNode`
 (``clip(round(x * scale), payload_range)``, one map per step; :func:`encode_input` makes them from float images as
 the simulator does). The model clips it to ``payload_range`` itself, because the exactness proof below assumes it.
-Outputs: ``spikes/<LIF node name>`` uint8 [T, B, C, H, W] for every LIF node, and ``logits`` float64 [B, classes].
+Outputs: ``spikes/<LIF node name>`` uint8 [T, B, C, H, W] for every LIF node (a sigma-delta node's graded
+payloads, int64), and ``logits`` float64 [B, classes].
 
 Layout: every tensor travels as [T * B, C, H, W] (step-major), so each synapse is one ONNX op over all steps at
 once (the graph is functional: a node's step t needs only its inputs' step t); only the LIF recurrence is
-unrolled over the T steps, and with it a recurrent conv (one Conv per step of the previous step's spikes).
+unrolled over the T steps, and with it a recurrent conv (one Conv per step of the previous step's spikes). A
+pipeline-fill graph (:attr:`Graph.pipeline_fill`, lava-dl's netx without a reset) runs on Lava's time axis as the
+simulator does: the payload padded with zeros for the pipeline depth D, every synapse one step late, the LIFs
+unrolled over T + D steps, each output read from its node's depth.
 
 Arithmetic, and why it is exact:
 
@@ -39,9 +43,10 @@ from onnx import TensorProto, helper, numpy_helper
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
-    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SpikeProductNode, SumNode, conv_sum_bound,
-    input_sequence, product_sum_bound, refuse_features, value_bounds,
+    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, SigmaDeltaNode, SpikeProductNode, SumNode,
+    conv_sum_bound, input_sequence, product_sum_bound, refuse_features, value_bounds,
 )
+from snn_deploy.graph.checks import PIPELINE_FILL, SIGMA_DELTA
 from snn_deploy.io import write_bytes_atomic
 
 OPSET = 17
@@ -68,6 +73,10 @@ class _Builder:
     def __init__(self, graph: Graph, bounds: dict[str, int]) -> None:
         self.graph = graph
         self.bounds = bounds
+        self.depths = graph.depths()
+        self.fill = max(self.depths.values()) if graph.pipeline_fill else 0
+        """Extra steps of a pipeline-fill graph (module docstring); 0 otherwise."""
+        self.steps = graph.T + self.fill
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self._constants: dict[tuple[str, tuple[int, ...], bytes], str] = {}
@@ -117,9 +126,32 @@ class _Builder:
         return self.op("Reshape", [tensor, self.const(shape, TensorProto.INT64)], scope)
 
     # --- graph nodes -----------------------------------------------------------------------------------------
+    def later(self, tensor: str, node: Node) -> str:
+        """``tensor`` [steps * B, ...] one step later (a synapse's latency on Lava's time axis): zeros first."""
+        rows = self.reshape(tensor, [self.steps, -1], node.name)
+        I64 = TensorProto.INT64
+        head = self.op("Slice", [rows, self.const([0], I64), self.const([1], I64), self.const([0], I64)], node.name)
+        zeros = self.op("Mul", [head, self.const(0, I64)], node.name)
+        kept = self.op("Slice", [rows, self.const([0], I64), self.const([self.steps - 1], I64),
+                                 self.const([0], I64)], node.name)
+        shifted = self.op("Concat", [zeros, kept], node.name, axis=0)
+        return self.reshape(shifted, [-1, *node.shape], node.name)
+
+    def window(self, tensor: str, name: str) -> str:
+        """[steps, ...] -> the node's functional steps [T, ...] (a pipeline-fill graph: from its depth on)."""
+        if not self.fill:
+            return tensor
+        start, I64 = self.depths[name], TensorProto.INT64
+        return self.op("Slice", [tensor, self.const([start], I64), self.const([start + self.graph.T], I64),
+                                 self.const([0], I64)], name)
+
     def input(self, node: InputNode) -> None:
         lo, hi = node.payload_range
-        flat = self.reshape(INPUT_NAME, [-1, *node.shape], node.name)
+        source = INPUT_NAME
+        if self.fill:  # zeros after the sample while it passes the pipeline
+            pads = [0] * 5 + [self.fill, 0, 0, 0, 0]
+            source = self.op("Pad", [INPUT_NAME, self.const(pads, TensorProto.INT64)], node.name)
+        flat = self.reshape(source, [-1, *node.shape], node.name)
         clipped = self.op("Clip", [flat, self.const(lo, TensorProto.INT64), self.const(hi, TensorProto.INT64)],
                           node.name)
         self.set_value(node, clipped, TensorProto.INT64)
@@ -139,7 +171,8 @@ class _Builder:
                     pads=[node.padding[0], node.padding[1], node.padding[0], node.padding[1]])
         if node.weight_exp:  # << e is x 2^e, exact in float
             y = self.op("Mul", [y, self.const(float(1 << node.weight_exp), TensorProto.FLOAT)], node.name)
-        self.set_value(node, self.op("Cast", [y], node.name, to=TensorProto.INT64), TensorProto.INT64)
+        y = self.op("Cast", [y], node.name, to=TensorProto.INT64)
+        self.set_value(node, self.later(y, node) if self.fill else y, TensorProto.INT64)
 
     def add_all(self, tensors: list[str], scope: str) -> str:
         total = tensors[0]
@@ -166,11 +199,11 @@ class _Builder:
         out = self.op("Cast", [self.reshape(out_t, [-1, c, h, w], node.name)], node.name, to=TensorProto.INT64)
         if node.multiplier != 1:
             out = self.op("Mul", [out, self.const(node.multiplier, TensorProto.INT64)], node.name)
-        self.set_value(node, out, TensorProto.INT64)
+        self.set_value(node, self.later(out, node) if self.fill else out, TensorProto.INT64)
 
     def lif(self, node: LIFNode) -> None:
         """Loihi's CUBA LIF unrolled over T steps, with :func:`snn_deploy.fixedpoint.lif_step`'s arithmetic."""
-        I64, name, steps = TensorProto.INT64, node.name, self.graph.T
+        I64, name, steps = TensorProto.INT64, node.name, self.steps
         params = node.params()
         bias = params.bias().numpy()
         decay_u, decay_v = params.decay_factors()
@@ -221,6 +254,35 @@ class _Builder:
         out = self.op("Concat", spikes, name, axis=0) if steps > 1 else spikes[0]
         self.set_value(node, out, TensorProto.BOOL)
 
+    def sigma_delta(self, node: SigmaDeltaNode) -> None:
+        """Lava's Delta / SigmaDelta / Sigma unrolled over the steps, :func:`~snn_deploy.fixedpoint.sigma_delta.
+        sigma_delta_step`'s arithmetic in int64: ``>> state_exp`` as ``(s - s mod 2^e) / 2^e`` (ONNX's integer Mod
+        takes the divisor's sign, so this is the floor)."""
+        I64, name, steps = TensorProto.INT64, node.name, self.steps
+        params = node.sigma_delta_params()
+        a_in = self.add_all([self.value(i, I64) for i in node.inputs], name)
+        inputs = self.op("Split", [a_in], name, outputs=steps, axis=0) if steps > 1 else [a_in]
+        sigma = act = residue = None
+        outs = []
+        for a in inputs:
+            if params.mode != "delta":
+                sigma = a if sigma is None else self.op("Add", [sigma, a], name)
+            if params.mode == "sigma":
+                outs.append(sigma)
+                continue
+            zero, unit = self.const(0, I64), self.const(1 << params.state_exp, I64)
+            threshold = self.const(params.threshold(), I64)
+            x = (self.op("Mul", [a, self.const(1 << params.scale_bits, I64)], name) if params.mode == "delta"
+                 else self.op("Max", [self.op("Add", [sigma, self.const(params.scaled_bias().numpy(), I64)], name),
+                                      zero], name))
+            delta = x if act is None else self.op("Add", [self.op("Sub", [x, act], name), residue], name)
+            sent = self.op("Where", [self.op("GreaterOrEqual", [self.op("Abs", [delta], name), threshold], name),
+                                     delta, zero], name)
+            residue, act = self.op("Sub", [delta, sent], name), x
+            floor = self.op("Sub", [sent, self.op("Mod", [sent, unit], name)], name)
+            outs.append(self.op("Div", [floor, unit], name))
+        self.set_value(node, self.op("Concat", outs, name, axis=0) if steps > 1 else outs[0], I64)
+
     def feedback(self, node: ConvNode, weight: str, spikes: str) -> str:
         """A recurrent conv's currents ``<< ACT_SHIFT`` from one step's spikes (bool [B, C, H, W]): float32 Conv,
         exact below 2^24 like :meth:`conv`."""
@@ -252,7 +314,8 @@ class _Builder:
 
     def readout(self, node: ReadoutNode) -> None:
         c, h, w = self.graph[node.inputs[0]].shape
-        x = self.reshape(self.value(node.inputs[0], TensorProto.DOUBLE), [self.graph.T, -1, c, h * w], node.name)
+        x = self.reshape(self.value(node.inputs[0], TensorProto.DOUBLE), [self.steps, -1, c, h * w], node.name)
+        x = self.window(x, node.inputs[0])
         if node.per_neuron:
             per_step = self.reshape(x, [self.graph.T, -1, c * h * w], node.name)
         else:
@@ -271,7 +334,8 @@ def _u_bounds(a_bound: int, decay_u: int, steps: int) -> list[int]:
     return bounds
 
 
-_DISPATCH = {InputNode: _Builder.input, ConvNode: _Builder.conv, LIFNode: _Builder.lif, SumNode: _Builder.sum,
+_DISPATCH = {InputNode: _Builder.input, ConvNode: _Builder.conv, LIFNode: _Builder.lif,
+             SigmaDeltaNode: _Builder.sigma_delta, SumNode: _Builder.sum,
              SpikeProductNode: _Builder.spike_product, ReadoutNode: _Builder.readout}
 
 
@@ -285,15 +349,16 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
     ``batch``: a fixed batch size, or None for a symbolic ``batch`` dimension. Raises :class:`UserError` when
     a node cannot be computed exactly with onnxruntime's operators.
     """
-    refuse_features(graph, "ONNX export", supported=("bias-driven input", "periodic state reset",
-                                                       "recurrent synapses"))
-    unrolled = graph.T * len(graph.of_kind(LIFNode))
+    unrolled = (graph.T + (max(graph.depths().values()) if graph.pipeline_fill else 0)) * len(graph.of_kind(LIFNode))
     if unrolled > MAX_UNROLLED_STEPS:  # each LIF step is ~8 ONNX nodes: refuse before building millions
-        raise UserError(f"ONNX export unrolls every LIF layer over T: T = {graph.T} x {unrolled // graph.T} LIF "
-                        f"layer(s) = {unrolled:,} steps, more than {MAX_UNROLLED_STEPS:,}; run fewer steps or use "
+        raise UserError(f"ONNX export unrolls every LIF layer over T: T = {graph.T} x {len(graph.of_kind(LIFNode))} "
+                        f"LIF layer(s) = {unrolled:,} steps, more than {MAX_UNROLLED_STEPS:,}; run fewer steps or use "
                         "another backend (sim, lava)")
-    readout = graph.classifier
     bounds = value_bounds(graph)
+    _refuse_sigma_delta(graph, bounds)
+    refuse_features(graph, "ONNX export", supported=("bias-driven input", "periodic state reset",
+                                                     "recurrent synapses", PIPELINE_FILL, SIGMA_DELTA))
+    readout = graph.classifier
     builder = _Builder(graph, bounds)
     for node in graph.nodes:
         _DISPATCH[type(node)](builder, node)
@@ -301,10 +366,14 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
     outputs = []
     for node in graph.of_kind(LIFNode):
         name = SPIKES_PREFIX + node.name
-        spikes = builder.value(node.name, TensorProto.UINT8)
+        dtype = TensorProto.INT64 if isinstance(node, SigmaDeltaNode) else TensorProto.UINT8  # payloads, or spikes
+        spikes = builder.value(node.name, dtype)
+        if builder.fill:
+            spikes = builder.reshape(spikes, [builder.steps, -1, *node.shape], node.name)
+            spikes = builder.window(spikes, node.name)
         builder.op("Reshape", [spikes, builder.const([graph.T, -1, *node.shape], TensorProto.INT64)], node.name,
                    name=name)
-        outputs.append(helper.make_tensor_value_info(name, TensorProto.UINT8, [graph.T, batch_dim, *node.shape]))
+        outputs.append(helper.make_tensor_value_info(name, dtype, [graph.T, batch_dim, *node.shape]))
     if readout is not None:  # a network without a classifier (an imported regression network) has no logits
         outputs.append(helper.make_tensor_value_info(LOGITS_NAME, TensorProto.DOUBLE,
                                                      [batch_dim, len(readout.bias)]))
@@ -319,6 +388,18 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
                                    "payload_signed": str(graph.input.signed).lower()})
     onnx.checker.check_model(model)
     return model
+
+
+def _refuse_sigma_delta(graph: Graph, bounds: dict[str, int]) -> None:
+    """Sigma-delta layers whose graded payloads (worst case ``2^(message_bits - 1) - 1``) meet a synapse whose
+    partial sums can pass 2^24 cannot be exact in float32 Conv (onnxruntime has no float64 Conv): refused, naming
+    the synapses and the reason."""
+    inexact = [n.name for n in graph.of_kind(ConvNode)
+               if isinstance(graph[n.inputs[0]], SigmaDeltaNode) and conv_sum_bound(n, bounds) >= L.FLOAT32_EXACT]
+    if inexact:
+        raise UserError(f"ONNX export cannot compute these sigma-delta payloads exactly: through {', '.join(inexact)} "
+                        "they can reach partial sums >= 2^24, beyond exact float32, and onnxruntime has no float64 "
+                        "Conv; run them with the simulator (sim), lava, or the netx backend on the netx file")
 
 
 def _encoding_doc(node: InputNode) -> str:

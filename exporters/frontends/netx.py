@@ -7,7 +7,9 @@ Lava, read from its source (docs/netx_import.md has the table):
   input ``weight`` and ``bias`` are not used by netx. Here: an :class:`InputNode` with ``drive="bias"`` (payload =
   the bias mantissa image, 13-bit signed) read by a LIF node named ``input``. Without a neuron: only its shape;
   the first synapse reads the network's input port: binary spikes, or graded payloads when the loader is given
-  ``input_message_bits`` (files written by ``export --target netx`` record it).
+  ``input_message_bits`` (files written by ``export --target netx`` record it). No input layer: a dense first
+  layer sizes the input port from its weight (``weight.reshape(n_out, -1)``); a conv first layer has no input
+  shape (lava-dl cannot infer one either) and is refused saying so.
 * ``conv``: kernel as stored (torch's cross-correlation orientation; netx flips it into Lava's true convolution),
   stride / padding in (H, W) order, groups; no weight exponent (Lava's Conv has none); dilation must be 1.
 * ``flatten`` + ``dense``: a ConvNode whose kernel covers the whole input map; netx flattens (W, H, C) through
@@ -26,11 +28,18 @@ Lava, read from its source (docs/netx_import.md has the table):
   netx (:meth:`_Builder.dense_rec`); with delays it is refused.
 * dense ``delay``: per-synapse delays (netx builds Lava's ``DelayDense``: a spike reaches its target 1 + delay
   steps later), expanded as netx does (one value, per output, per input, or the matrix): ``ConvNode.delay``.
+* SDNN neurons: a :class:`SigmaDeltaNode` (spike_exp = state_exp = 6, ``vth = vThMant``, per-channel bias,
+  ``messageBits`` default 16): Lava's Delta for an input layer (computed on the host, as lava-dl's Loihi 2 runs
+  skip it), Sigma where the neuron has ``sigma_output``, SigmaDelta (ReLU) otherwise; synapses reading one are
+  graded.
+* Resets as lava-dl's ``Network`` defaults run the file: none (it never reads ``tSample``), unless the caller
+  asks (``reset_interval``) or the file was written by ``export --target netx``; without a reset every layer
+  steps from Lava's first time step (:attr:`Graph.pipeline_fill`).
 
-Everything else netx or its files can hold (sigma-delta and resonate-and-fire neurons, complex dense,
+Everything else netx or its files can hold (resonate-and-fire neurons, complex dense,
 pool / convT / average / concat layers, dilation, per-neuron conv biases, dense layers without a
-neuron) is collected and refused in one :class:`UserError` naming every such layer. A file that is not HDF5,
-holds no ``layer`` group, or whose layers contradict each other is refused in one line naming what is wrong.
+neuron) is collected and refused in one :class:`UserError` naming every such layer and the reason. A file that is
+not HDF5, holds no ``layer`` group, or whose layers contradict each other is refused in one line naming what is wrong.
 """
 
 from __future__ import annotations
@@ -45,8 +54,11 @@ import numpy as np
 
 from snn_deploy.errors import UserError
 from snn_deploy.exporters.formats.bundle_check import MAX_T, check_graph, check_hdf5_sizes
-from snn_deploy.graph import WEIGHT_DTYPE, ConvNode, Graph, InputNode, LIFNode, Node, conv_output_hw
+from snn_deploy.graph import (
+    WEIGHT_DTYPE, ConvNode, Graph, InputNode, LIFNode, Node, SigmaDeltaNode, conv_output_hw,
+)
 from snn_deploy.fixedpoint import limits as L
+from snn_deploy.fixedpoint.sigma_delta import bias_limit
 from snn_deploy.fixedpoint.synapse import quantize_weights
 
 NETX_BIAS_EXP = 6
@@ -62,6 +74,14 @@ MAX_EXACT = 1 << 53
 """Largest magnitude a float dataset may hold: beyond it ``astype(int)`` is not exact (beyond 2^63 it is
 undefined, and 1e30 became 0)."""
 CUBA_TYPES = ("LOIHI", "CUBA")
+SDNN_TYPE = "SDNN"
+SDNN_EXP = 6
+"""netx builds sigma-delta neurons with spike_exp = state_exp = 6 (``Network(spike_exp=6)``, ``state_exp`` fixed)."""
+SDNN_MESSAGE_BITS = 16
+"""netx's default payload width of a sigma-delta layer without ``messageBits``."""
+SDNN_INPUT_BITS = 20
+"""The input of an SDNN input layer (Lava's Delta) is shifted left by spike_exp + state_exp = 12 inside int32:
+|x| < 2^19, a 20-bit signed payload."""
 NEURON_KEYS = ("iDecay", "vDecay", "vThMant")
 INPUT_BITS_ATTR, STEPS_ATTR = "input_message_bits", "T"
 """File attributes ``export --target netx`` writes (see exporters/netx_export.py); other files have none."""
@@ -69,6 +89,10 @@ INPUT_BITS_ATTR, STEPS_ATTR = "input_message_bits", "T"
 
 class _Damaged(Exception):
     """The file contradicts itself; becomes one UserError line."""
+
+
+class _Refused(Exception):
+    """A well-formed file the graph cannot carry, for a reason that stops reading further layers."""
 
 
 @dataclass(frozen=True)
@@ -166,7 +190,35 @@ class _Neuron:
     refractory: int
 
 
-def _neuron(layer: _Layer, problems: list[str]) -> _Neuron | None:
+@dataclass(frozen=True)
+class _SigmaDelta:
+    """netx's SDNN neuron: Delta (an input layer), Sigma (``sigma_output``) or SigmaDelta, spike_exp and
+    state_exp 6 (netx's defaults)."""
+
+    vth: int
+    mode: str
+    message_bits: int
+
+
+def _sigma_delta(layer: _Layer, neuron: h5py.Group, problems: list[str], *, first: bool) -> _SigmaDelta | None:
+    """An SDNN neuron as lava-dl's ``get_neuron_params`` builds it (see the module docstring)."""
+    reasons = []
+    if "activation" in neuron:
+        activation = _text(neuron, "activation").lower()
+        if activation != "relu":
+            reasons.append(f"SDNN activation {activation!r} (lava-dl's netx builds ReLU sigma-delta neurons only)")
+    vth = _scalar(neuron, "vThMant")
+    bits = _scalar(neuron, "messageBits") if "messageBits" in neuron else SDNN_MESSAGE_BITS
+    if vth < 0:
+        reasons.append(f"vThMant {vth} < 0")
+    if not 1 <= bits <= 24:
+        reasons.append(f"SDNN messageBits {bits} outside 1..24 (graded payloads)")
+    problems += reasons
+    mode = "delta" if first else "sigma" if "sigma_output" in neuron else "sigma_delta"
+    return None if reasons else _SigmaDelta(vth, mode, bits)
+
+
+def _neuron(layer: _Layer, problems: list[str], *, first: bool = False) -> _Neuron | _SigmaDelta | None:
     """The CUBA parameters of a layer's neuron, or None (with the reasons added to ``problems``)."""
     group = layer.group
     if "neuron" not in group:
@@ -175,8 +227,10 @@ def _neuron(layer: _Layer, problems: list[str]) -> _Neuron | None:
         return None
     neuron = group["neuron"]
     kind = _text(neuron, "type")
+    if kind == SDNN_TYPE:
+        return _sigma_delta(layer, neuron, problems, first=first)
     if kind not in CUBA_TYPES:
-        problems.append(f"{kind} neurons (only CUBA / LOIHI LIF)")
+        problems.append(f"{kind} neurons (only CUBA / LOIHI LIF and SDNN sigma-delta)")
         return None
     values = {key: _scalar(neuron, key) for key in NEURON_KEYS}
     ref_delay = _scalar(neuron, "refDelay") if "refDelay" in neuron else 1
@@ -197,12 +251,16 @@ def _neuron(layer: _Layer, problems: list[str]) -> _Neuron | None:
     return None if reasons else _Neuron(du, dv, vth, ref_delay - 1)
 
 
-def _lif(name: str, source: str, shape: tuple[int, int, int], neuron: _Neuron, bias: np.ndarray) -> LIFNode:
+def _lif(name: str, source: str, shape: tuple[int, int, int], neuron: _Neuron | _SigmaDelta,
+         bias: np.ndarray) -> LIFNode:
+    if isinstance(neuron, _SigmaDelta):
+        return SigmaDeltaNode(name, (source,), shape, vth=neuron.vth, bias_mant=bias, mode=neuron.mode,
+                              message_bits=neuron.message_bits)
     return LIFNode(name, (source,), shape, du=neuron.du, dv=neuron.dv, vth=neuron.vth, bias_mant=bias,
                    bias_exp=np.full(bias.shape, NETX_BIAS_EXP, dtype=np.int64), refractory=neuron.refractory)
 
 
-def _bias(group: h5py.Group, channels: int, neurons: int, problems: list[str]) -> np.ndarray:
+def _bias(group: h5py.Group, channels: int, neurons: int, problems: list[str], *, lif: bool = True) -> np.ndarray:
     """Per-channel bias mantissas (zeros without ``bias``); a per-neuron conv bias is not carried."""
     if "bias" not in group:
         return np.zeros(channels, dtype=np.int64)
@@ -212,9 +270,10 @@ def _bias(group: h5py.Group, channels: int, neurons: int, problems: list[str]) -
     if bias.size != channels:
         problems.append(f"bias of {bias.size} values (per-channel biases of {channels} only; {neurons} neurons)")
         return np.zeros(channels, dtype=np.int64)
-    lo, hi = L.BIAS_MANT_RANGE
+    limit = bias_limit(2 * SDNN_EXP)
+    lo, hi = L.BIAS_MANT_RANGE if lif else (-limit, limit)
     if bias.size and (bias.min() < lo or bias.max() > hi):
-        problems.append(f"bias outside the 13-bit mantissa range [{lo}, {hi}]")
+        problems.append(f"bias outside [{lo}, {hi}] ({'the 13-bit mantissa' if lif else 'int32 once scaled'})")
     return bias
 
 
@@ -288,29 +347,47 @@ class _Builder:
         self.prev_shape: tuple[int, int, int] | None = None
         self.flatten_next = False
         self.counts = {"conv": 0, "fc": 0}
+        self.host: set[str] = set()
+        """An SDNN input layer (Delta): lava-dl's Loihi 2 runs compute it on the host (``skip_layers=1``)."""
 
     def refuse(self, layer: _Layer, reasons: list[str]) -> None:
         self.unsupported.append(f"{layer.label}: {', '.join(reasons)}")
 
-    def source(self, layer: _Layer) -> tuple[str, tuple[int, int, int]]:
+    def source(self, layer: _Layer, flat_inputs: int | None = None) -> tuple[str, tuple[int, int, int]]:
+        """The previous layer and its shape. A dense layer that comes first reads the network's input port flat,
+        ``flat_inputs`` wide (lava-dl sizes it from the weight: ``weight.reshape(n_out, -1)``); a conv that comes
+        first has no input shape (lava-dl raises 'Input shape could not be inferred')."""
         if self.prev is None or self.prev_shape is None:
-            raise _Damaged(f"{layer.label} comes before any input shape (netx needs an input layer first)")
-        return self.prev, self.prev_shape
+            if flat_inputs is None:
+                raise _Refused(f"{layer.label}: a first conv layer without an input layer before it (lava-dl's "
+                               "netx cannot infer its input shape either; add an input layer with a shape)")
+            self.input_port((flat_inputs, 1, 1))
+        return self.prev, self.prev_shape  # type: ignore[return-value]
+
+    def input_port(self, shape: tuple[int, int, int]) -> None:
+        """The network's input port (no neuron): binary spikes, or graded with ``input_message_bits``."""
+        bits = self.input_message_bits
+        node = InputNode("input", (), shape, scale=1.0, payload_bits=bits if bits else 1)
+        self.nodes.append(node)
+        self.prev, self.prev_shape = node.name, shape
 
     def input(self, layer: _Layer) -> None:
         if self.nodes:
             raise _Damaged(f"{layer.label} is a second input layer")
         shape = _chw(layer.group)
         if "neuron" not in layer.group:
-            bits = self.input_message_bits
-            node = InputNode("input", (), shape, scale=1.0, payload_bits=bits if bits else 1)
-            self.nodes.append(node)
-            self.prev, self.prev_shape = node.name, shape
+            self.input_port(shape)
             return
         problems: list[str] = []
-        neuron = _neuron(layer, problems)
+        neuron = _neuron(layer, problems, first=True)
         if problems or neuron is None:
             self.refuse(layer, problems)
+        if isinstance(neuron, _SigmaDelta):  # netx's Input block: a Delta encoder fed by the input port
+            image = InputNode("image", (), shape, scale=1.0, payload_bits=SDNN_INPUT_BITS, signed=True)
+            self.nodes += [image, _lif("input", image.name, shape, neuron, np.zeros(shape[0], dtype=np.int64))]
+            self.host.add("input")
+            self.prev, self.prev_shape = "input", shape
+            return
         drive = InputNode("image", (), shape, scale=1.0, payload_bits=BIAS_INPUT_BITS, signed=True, drive="bias")
         self.nodes.append(drive)
         if neuron is not None:
@@ -320,7 +397,8 @@ class _Builder:
     def _synapse_lif(self, layer: _Layer, prefix: str, synapse: ConvNode | None, shape: tuple[int, int, int],
                      problems: list[str]) -> None:
         neuron = _neuron(layer, problems)
-        bias = _bias(layer.group, shape[0], int(np.prod(shape)), problems)
+        bias = _bias(layer.group, shape[0], int(np.prod(shape)), problems,
+                     lif=not isinstance(neuron, _SigmaDelta))
         name = f"{prefix}-{self.counts[prefix]}"
         self.counts[prefix] += 1
         if problems or synapse is None or neuron is None:
@@ -371,20 +449,25 @@ class _Builder:
         self._synapse_lif(layer, "conv", synapse, shape, problems)
 
     def _graded(self, source: str) -> bool:
-        return source == "input" and isinstance(self.nodes[0], InputNode) and self.nodes[0].drive == "current" \
-            and self.input_message_bits > 0
+        """Whether ``source`` sends graded payloads: a sigma-delta layer, or the input port with message bits."""
+        if any(isinstance(n, SigmaDeltaNode) and n.name == source for n in self.nodes):
+            return True
+        return source == "input" and bool(self.nodes) and isinstance(self.nodes[0], InputNode) \
+            and self.nodes[0].drive == "current" and self.input_message_bits > 0
 
     def dense(self, layer: _Layer, kind: str = "dense") -> None:
         group, problems = layer.group, []
-        source, in_shape = self.source(layer)
-        port = isinstance(self.nodes[-1], InputNode) and self.nodes[-1].drive == "current"
+        n_out = math.prod(_chw(group))
+        weight = group.get("weight")
+        flat = (weight.size // n_out if isinstance(weight, h5py.Dataset) and weight.size % n_out == 0 else None)
+        source, in_shape = self.source(layer, flat)
+        port = bool(self.nodes) and isinstance(self.nodes[-1], InputNode) and self.nodes[-1].drive == "current"
         if in_shape[1:] != (1, 1) and not self.flatten_next and not port:  # the input port comes flat
             raise _Damaged(f"{layer.label} reads a {list(in_shape)} map without a flatten layer before it")
         self.flatten_next = False
-        n_out = math.prod(_chw(group))
         n_in = math.prod(in_shape)
-        if kind != "dense":
-            problems.append({"dense_rec": "recurrent dense (dense_rec)", "dense_comp": "complex dense"}[kind])
+        if kind == "dense_comp":
+            problems.append("complex dense")
         if "weight" in group and isinstance(group["weight"], h5py.Group):  # complex weights (weight/real, imag)
             data = None
         else:
@@ -418,6 +501,8 @@ class _Builder:
         n, n_in = lif.neurons, feed.weight[0].size
         problems = ["recurrent dense with delays (netx gives the recurrent Dense the feed-forward delays)"] \
             if "delay" in group else []
+        if isinstance(lif, SigmaDeltaNode):
+            problems.append("recurrent dense with sigma-delta neurons (graded feedback is not modelled)")
         weight_rec = _array(group, "weight_rec", size=n * n).reshape(n, n)
         try:
             netx_dense_weights(np.hstack([_array(group, "weight", size=n * n_in).reshape(n, n_in), weight_rec]))
@@ -443,7 +528,10 @@ class _Builder:
         elif kind in ("dense", "dense_comp"):
             self.dense(layer, kind)
         else:
-            self.refuse(layer, [f"{kind} layers (netx runs input, conv, flatten, dense)"])
+            self.refuse(layer, [f"{kind} layers (lava-dl's netx loader runs input, conv, flatten and dense layers "
+                                f"only; it raises NotImplementedError for {kind})"])
+            if "shape" in layer.group:  # later layers read this shape; refusal above is the reason to report
+                self.prev, self.prev_shape = f"layer/{layer.index}", _chw(layer.group)
 
 
 def read_netx(path: Path | str, *, steps: int | None = None, input_message_bits: int | None = None,
@@ -453,8 +541,9 @@ def read_netx(path: Path | str, *, steps: int | None = None, input_message_bits:
     ``steps``: the graph's T (default: the file's ``T`` attribute or ``simulation/tSample``, else 16).
     ``input_message_bits``: what netx's ``Network(input_message_bits=...)`` would be given for an input layer
     without a neuron (default: the file's attribute, else 0: binary spikes). ``reset_interval``: netx's reset
-    interval (default: T, so that every sample starts from zero state as lava-dl's PilotNet setting does);
-    ``reset_offset``: see :attr:`Graph.reset_offset` (1 reproduces Intel's Loihi 2 traces past step 16).
+    interval, 0 for none (default: :func:`file_reset_interval`, lava-dl's default: none, except for a file
+    written by ``export --target netx``, which records a per-sample reset); ``reset_offset``: see
+    :attr:`Graph.reset_offset` (1 reproduces Intel's Loihi 2 traces past step 16).
     """
     path = Path(path)
     if not path.is_file():
@@ -535,10 +624,35 @@ def _read(f: h5py.File, path: Path, steps: int | None, input_message_bits: int |
         layer = _Layer(i, layers[str(i)])
         if not isinstance(layer.group, h5py.Group):
             raise _Damaged(f"layer/{i} is not a group")
-        builder.add(layer)
+        try:
+            builder.add(layer)
+        except _Refused as exc:
+            builder.unsupported.append(str(exc))
+            break
+        except _Damaged:
+            if not builder.unsupported:
+                raise
+            break  # layers after a refused one may not fit the shapes read so far: the refusal is the reason
     if builder.unsupported:
         raise UserError(f"{path}: {len(builder.unsupported)} layer(s) cannot be carried by the deployed graph: "
                         f"{'; '.join(builder.unsupported)}")
     if not any(isinstance(n, LIFNode) for n in builder.nodes):
         raise _Damaged("no neuron layer")
-    return Graph(builder.nodes, T=steps, reset_interval=steps if reset_interval is None else reset_interval)
+    if reset_interval is None:
+        reset_interval = file_reset_interval(f)
+    if reset_interval < 0:
+        raise UserError(f"{path}: the reset interval must be 0 (none) or positive, got {reset_interval}")
+    lifs = [n for n in builder.nodes if isinstance(n, LIFNode)]
+    if reset_interval and any(isinstance(n, SigmaDeltaNode) for n in lifs):
+        raise UserError(f"{path}: a reset interval for a network with sigma-delta layers: lava-dl's netx ignores "
+                        "resets of sigma-delta neurons (it warns 'Reset is not supported'); run it without "
+                        "--reset-interval")
+    return Graph(builder.nodes, T=steps, host=frozenset(builder.host), reset_interval=reset_interval,
+                 pipeline_fill=not reset_interval)
+
+
+def file_reset_interval(f: h5py.File) -> int:
+    """The reset a netx file asks for, as lava-dl's defaults run it: none (``Network(reset_interval=None)``; lava-dl
+    never reads ``simulation/tSample``), except in a file written by snn-deploy's ``export --target netx``, whose
+    ``T`` attribute states that each sample of T steps starts from zero state (``netx_export.load_netx``)."""
+    return _attribute(f, STEPS_ATTR) if STEPS_ATTR in f.attrs else 0

@@ -43,7 +43,7 @@ import numpy as np
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
-    ConvNode, Graph, InputNode, LIFNode, NODE_TYPES, Node, ReadoutNode, SpikeProductNode, SumNode,
+    ConvNode, Graph, InputNode, LIFNode, NODE_TYPES, Node, ReadoutNode, SigmaDeltaNode, SpikeProductNode, SumNode,
 )
 
 NIR_FORMAT = "snn-deploy-nir"
@@ -52,6 +52,9 @@ DT = 1e-4
 """Time-step convention of the float-equivalent parameters (seconds per hardware step). snnTorch's NIR importer
 hard-codes this step (and asserts ``r == tau_mem / dt``); Norse's takes it as ``from_nir(..., dt=1e-4)``."""
 SPIKE_PRODUCT_EXTENSION = "snn_deploy.spike_product"
+SIGMA_DELTA_EXTENSION = "snn_deploy.sigma_delta"
+"""NIR has no sigma-delta neuron: a :class:`SigmaDeltaNode` is stored as a placeholder whose metadata holds it, so
+only snn-deploy reads such a file (other NIR consumers see a required extension they do not know)."""
 LONG_TAU_STEPS = 1e9
 """Stand-in for an infinite time constant (du = -1 or dv = 0: no decay) in the float-equivalent parameters."""
 THRESHOLD_MARGIN = 0.6
@@ -125,7 +128,7 @@ def bias_carriers(graph: Graph) -> dict[str, str]:
     consumers = graph.consumers()
     carriers: dict[str, str] = {}
     for node in graph.of_kind(LIFNode):
-        if node.du != L.DECAY_UNITY - 1:
+        if node.du != L.DECAY_UNITY - 1 or isinstance(node, SigmaDeltaNode):
             continue
         for name in node.inputs:
             source = graph[name]
@@ -200,6 +203,9 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
                     stride=node.stride,
                     padding=node.padding, dilation=(1, 1), groups=1, bias=bias,
                     metadata=meta)
+        elif isinstance(node, SigmaDeltaNode):
+            nodes[node.name] = nir.Delay(delay=np.broadcast_to(np.float32(np.nan), node.shape), metadata=_meta(
+                node, order, **_fields(node, node.name in graph.host), extension=SIGMA_DELTA_EXTENSION))
         elif isinstance(node, LIFNode):
             nodes[node.name] = _lif_to_nir(node, order, bias_on_conv=node.name in carriers.values(),
                                            host=node.name in graph.host)
@@ -226,15 +232,22 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
             nodes["output"] = nir.Output(output_type={"output": np.array([node.weight.shape[0]])})
         else:
             raise TypeError(f"no NIR mapping for node kind {node.kind!r}")
-    extensions = [SPIKE_PRODUCT_EXTENSION] if graph.of_kind(SpikeProductNode) else []
+    extensions = required_extensions(graph)
     meta = {"snn_deploy": {"format": NIR_FORMAT, "format_version": NIR_FORMAT_VERSION, "T": graph.T, "dt": DT,
                            "reset_interval": graph.reset_interval, "reset_offset": graph.reset_offset,
+                           "pipeline_fill": graph.pipeline_fill,
                            "required_extensions": extensions,
                            "time_mean_readout": "the class is the argmax of the output's mean over time steps"}}
     # nir 1.0.8 infers a Conv2d's output from the kernel's height alone, so a graph with a non-square kernel (a
     # dense layer over a non-square map) fails its type check although every shape is right: skip the check there
     square = all(n.weight.shape[2] == n.weight.shape[3] for n in graph.of_kind(ConvNode))
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=square)
+
+
+def required_extensions(graph: Graph) -> list[str]:
+    """The snn-deploy NIR extensions a reader of ``graph``'s file must know."""
+    return ([SPIKE_PRODUCT_EXTENSION] if graph.of_kind(SpikeProductNode) else []) + (
+        [SIGMA_DELTA_EXTENSION] if graph.of_kind(SigmaDeltaNode) else [])
 
 
 def _as_str(value) -> str:
@@ -274,7 +287,7 @@ def _graph(meta: dict | None, stored: dict[str, tuple[str, dict | None]]) -> Gra
     if int(meta["format_version"]) != NIR_FORMAT_VERSION:
         raise UserError(f"NIR bundle format version {meta['format_version']} is not supported "
                         f"(this snn-deploy reads version {NIR_FORMAT_VERSION}); re-export the model")
-    known = {SPIKE_PRODUCT_EXTENSION}
+    known = {SPIKE_PRODUCT_EXTENSION, SIGMA_DELTA_EXTENSION}
     unknown = [_as_str(e) for e in np.atleast_1d(meta.get("required_extensions", [])) if _as_str(e) not in known]
     if unknown:
         raise UserError(f"NIR file requires unknown extensions {unknown}; upgrade snn-deploy")
@@ -300,7 +313,7 @@ def _graph(meta: dict | None, stored: dict[str, tuple[str, dict | None]]) -> Gra
             fields = {**fields, "role": _conv_role(nir_type)}
         nodes.append(_node(cls, common, fields))
     return Graph(nodes, T=int(meta["T"]), host=frozenset(host), reset_interval=int(meta.get("reset_interval", 0)),
-                 reset_offset=int(meta.get("reset_offset", 0)))
+                 reset_offset=int(meta.get("reset_offset", 0)), pipeline_fill=bool(meta.get("pipeline_fill", False)))
 
 
 def write(graph: Graph, path: Path) -> None:

@@ -9,7 +9,8 @@ timing, so the spikes do not change. A recurrent conv is a ``Dense`` from its ``
 synapse's one-step latency is the recurrent edge's delay); such a network runs one sample per runtime
 (:func:`_one_by_one`). Its LIFs also start without biases, each given its bias when the sample's step 0
 reaches it (:attr:`LavaNetwork.biases`): a layer firing on its bias while the pipeline fills would otherwise feed
-those spikes back into step 0, where the functional graph has no recurrent input.
+those spikes back into step 0, where the functional graph has no recurrent input. A pipeline-fill graph keeps its
+biases from the first step: there the fill is part of the graph (the simulator feeds those spikes back too).
 
 Timing. Conv and the spike product deliver one step late, so node ``n`` shows functional step ``t`` at Lava step
 ``t + depth(n)`` (0-based; Lava's ``time_step`` is that plus one). A node whose inputs have different depths gets
@@ -24,6 +25,11 @@ Samples run back to back in one runtime: sample ``i`` occupies input steps ``[i 
 and relays hold no more than the latency they model, so nothing of one sample reaches the next one's aligned
 steps. What a layer computes before its first reset (biases integrating while the input is still in flight) is
 discarded by that reset.
+
+Sigma-delta populations (lava-dl netx's SDNN layers) become Lava's ``Delta``, ``SigmaDelta`` or ``Sigma``, which
+have no reset; their graphs are pipeline-fill graphs (:attr:`Graph.pipeline_fill`), built with plain ``LIF`` and
+run one sample per runtime from Lava's first step, as lava-dl's own loader runs them. Their graded payloads come
+back (int64) where a LIF's spikes do.
 """
 
 from __future__ import annotations
@@ -43,15 +49,18 @@ from lava.proc.conv.process import Conv
 from lava.proc.dense.process import Dense
 from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.source import RingBuffer as Source
-from lava.proc.lif.process import LIFReset
+from lava.proc.lif.process import LIF, LIFReset
+from lava.proc.sdn.process import Delta, Sigma, SigmaDelta
 
 from snn_deploy.console import progress as console_progress
 from snn_deploy.errors import UserError
 from snn_deploy.sims.backends.lava_procs import DelayLine, SpikeProduct, SumRelay, model_map
 from snn_deploy.fixedpoint.synapse import quantize_weights, torch_conv_weight_to_lava, torch_image_to_lava
 from snn_deploy.graph import (
-    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SpikeProductNode, SumNode, refuse_features,
+    ConvNode, Graph, InputNode, LIFNode, Node, ReadoutNode, Shape, SigmaDeltaNode, SpikeProductNode, SumNode,
+    refuse_features,
 )
+from snn_deploy.graph.checks import PIPELINE_FILL, SIGMA_DELTA
 from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog, within
 
 Progress = Callable[[int, int], None]
@@ -155,12 +164,28 @@ def _recurrent_dense(node: ConvNode) -> Dense:
     return Dense(weights=weight, weight_exp=node.weight_exp, num_weight_bits=bits, num_message_bits=0)
 
 
-def _lif(node: LIFNode, depth: int, steps: int, biased: bool = True) -> LIFReset:
+def _lif(node: LIFNode, depth: int, steps: int, fill: bool, biased: bool = True) -> LIF:
+    """LIFReset zeroing the state when each sample reaches the layer; a plain LIF in a pipeline-fill graph (one
+    sample per run, every layer from the first time step, as lava-dl's netx without a reset). ``biased``: False
+    builds it without bias (set later, see :attr:`LavaNetwork.biases`)."""
     shape = lava_shape(node.shape)
-    return LIFReset(shape=shape, du=node.du, dv=node.dv, vth=node.vth,
-                    bias_mant=np.broadcast_to(node.bias_mant if biased else 0, shape).copy(),
-                    bias_exp=np.broadcast_to(node.bias_exp, shape).copy(),
-                    reset_interval=steps, reset_offset=reset_offset(depth, steps))
+    common = dict(shape=shape, du=node.du, dv=node.dv, vth=node.vth,
+                  bias_mant=np.broadcast_to(node.bias_mant if biased else 0, shape).copy(),
+                  bias_exp=np.broadcast_to(node.bias_exp, shape).copy())
+    if fill:
+        return LIF(**common)
+    return LIFReset(**common, reset_interval=steps, reset_offset=reset_offset(depth, steps))
+
+
+def _sigma_delta(node: SigmaDeltaNode) -> Delta | Sigma | SigmaDelta:
+    """Lava's sdn process of a sigma-delta population, as lava-dl's netx builds it (ReLU, no cumulative error)."""
+    shape = lava_shape(node.shape)
+    if node.mode == "sigma":
+        return Sigma(shape=shape)
+    exps = dict(vth=node.vth, spike_exp=node.spike_exp, state_exp=node.state_exp)
+    if node.mode == "delta":
+        return Delta(shape=shape, **exps)
+    return SigmaDelta(shape=shape, bias=np.broadcast_to(np.asarray(node.bias_mant), shape).copy(), **exps)
 
 
 def _source(payload: np.ndarray, total_steps: int) -> Source:
@@ -185,7 +210,9 @@ def _in_port(process: AbstractProcess, index: int) -> InPort:
 
 def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
     """The Lava network for ``graph`` fed integer ``payload`` [T, B, C, H, W] (``snn_deploy.graph.input_sequence``)."""
-    refuse_features(graph, "the Lava builder", supported=("recurrent synapses",))
+    refuse_features(graph, "the Lava builder", supported=("recurrent synapses", SIGMA_DELTA, PIPELINE_FILL))
+    if graph.pipeline_fill and np.asarray(payload).shape[1] > 1:
+        raise ValueError("a pipeline-fill graph runs one sample per Lava run (run() splits the batch)")
     payload = np.asarray(payload)
     expected = (graph.T, graph.input.shape)
     if payload.ndim != 5 or (payload.shape[0], tuple(payload.shape[2:])) != expected:
@@ -207,11 +234,13 @@ def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
             port.connect(line.s_in)
         return delays[(name, delay)].s_out
 
-    recurrent = any(n.recurrent for n in graph.of_kind(ConvNode))
+    # biases wait for step 0 where recurrent synapses would feed fill spikes into it; a pipeline-fill graph
+    # computes those spikes (lava-dl's netx does the same)
+    deferred = not graph.pipeline_fill and any(n.recurrent for n in graph.of_kind(ConvNode))
     biases: dict[int, list[LIFNode]] = {}
     for node in graph.nodes:
-        process = _process(node, graph, depths, payload, total, biased=not recurrent)
-        if recurrent and isinstance(node, LIFNode) and node.bias_mant.any():
+        process = _process(node, graph, depths, payload, total, biased=not deferred)
+        if deferred and isinstance(node, LIFNode) and node.bias_mant.any():
             biases.setdefault(depths[node.name] + 1, []).append(node)
         if process is None:
             continue
@@ -237,8 +266,10 @@ def _process(node: Node, graph: Graph, depths: dict[str, int], payload: np.ndarr
         return _source(payload, total)
     if isinstance(node, ConvNode):
         return _recurrent_dense(node) if node.recurrent else _conv(node, graph[node.inputs[0]].shape)
+    if isinstance(node, SigmaDeltaNode):
+        return _sigma_delta(node)
     if isinstance(node, LIFNode):
-        return _lif(node, depths[node.name], graph.T, biased)
+        return _lif(node, depths[node.name], graph.T, graph.pipeline_fill, biased)
     if isinstance(node, SumNode):
         return SumRelay(shape=lava_shape(node.shape))
     if isinstance(node, SpikeProductNode):
@@ -257,7 +288,7 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
     :func:`snn_deploy.watchdog.timeout_from_env`), ends the run with a :class:`UserError` instead of Lava's hang.
     """
     limit = timeout_s if timeout_s is not None else timeout_from_env()
-    if any(n.recurrent for n in graph.of_kind(ConvNode)) and np.shape(payload)[1] > 1:
+    if (graph.pipeline_fill or any(n.recurrent for n in graph.of_kind(ConvNode))) and np.shape(payload)[1] > 1:
         return _one_by_one(graph, payload, progress, limit)
     start = time.perf_counter()
     net = build(graph, payload)
@@ -280,7 +311,9 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
                                 np.broadcast_to(lif.bias_mant, lava_shape(lif.shape)).copy())
                         source.run(condition=RunSteps(num_steps=chunk))
                         for name, recorder in net.recorders.items():
-                            frames[name].append(np.stack([recorder.receive() for _ in range(chunk)]).astype(np.uint8))
+                            received = np.stack([recorder.receive() for _ in range(chunk)])
+                            graded = isinstance(graph[name], SigmaDeltaNode)  # payloads, not spikes
+                            frames[name].append(received.astype(np.int64 if graded else np.uint8))
                         done += chunk
                         advance(chunk)
                         if progress:
@@ -308,7 +341,8 @@ def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress 
 
 def _one_by_one(graph: Graph, payload: np.ndarray | torch.Tensor, progress: Progress | None, limit: float) -> LavaRun:
     """One runtime per sample: a recurrent Dense delivers the last step's spikes of a sample after LIFReset's reset,
-    into the next sample, where the functional graph (and a fresh chip) starts from nothing."""
+    into the next sample, where the functional graph (and a fresh chip) starts from nothing; a pipeline-fill graph
+    runs each sample from Lava's first step."""
     runs = [run(graph, payload[:, i:i + 1], progress=progress, timeout_s=limit) for i in range(np.shape(payload)[1])]
     spikes = {name: torch.cat([r.spikes[name] for r in runs], 1) for name in runs[0].spikes}
     return LavaRun(spikes, sum(r.steps for r in runs), sum(r.compile_s for r in runs), sum(r.run_s for r in runs),

@@ -107,7 +107,7 @@ def _sim(graph: Graph, x: torch.Tensor, model: Any = None) -> tuple[Spikes, torc
     from snn_deploy.sims.backends.simulator import simulate
 
     result = simulate(graph, x)
-    return result.spikes, result.logits
+    return {**result.spikes, **result.graded}, result.logits  # sigma-delta layers: their payloads, compared by value
 
 
 def _sim_counted(graph: Graph, x: torch.Tensor) -> tuple[Spikes, torch.Tensor, EventCounts]:

@@ -24,28 +24,39 @@ import torch.nn.functional as F
 
 from snn_deploy.fixedpoint import LIFState, lif_step_inplace, spike_product, split_heads
 from snn_deploy.fixedpoint.lif import Overflow, RegisterOverflows, float_dtype
+from snn_deploy.fixedpoint.sigma_delta import INT32, SigmaDeltaState, sigma_delta_step
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
-    PRODUCT_COUNTS, ConvNode, EventCounts, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode,
-    conv_row_l1, conv_sources, input_sequence, value_bounds,
+    PRODUCT_COUNTS, ConvNode, EventCounts, Graph, InputNode, LIFNode, ReadoutNode, SigmaDeltaNode, SpikeProductNode,
+    SumNode, conv_row_l1, conv_sources, input_sequence, value_bounds,
 )
 
 
 @dataclass
 class MembraneTrace:
     """A LIF population's current ``u`` and voltage ``v`` after every step ([T, B, *shape] int64), as Lava's LIF
-    shows them when read after that step."""
+    shows them when read after that step. For a sigma-delta population: ``u`` is sigma, ``v`` the activation
+    (Lava's ``sigma`` and ``act``, act in units of 2^-(spike_exp + state_exp))."""
 
     u: torch.Tensor
     v: torch.Tensor
 
 
+SIGMA_DELTA_REGISTERS = {
+    register: f"int32 {register} (Lava's SigmaDelta/Delta/Sigma models: declared 24-bit, held in int32, which "
+              "wraps; the simulator keeps int64, so later values differ from Lava's)"
+    for register in ("sigma", "activation", "residue")}
+"""The state registers of Lava's fixed-point sigma-delta models (``PySigmaDeltaModelFixed`` and its Delta / Sigma
+siblings: sigma, act, residue), checked after every step against the int32 their numpy arrays hold. Loihi 2's own
+widths for these registers are not published in Lava and are not checked."""
 REGISTERS = {"synaptic input": f"{L.A_IN_HW_BITS}-bit a_in (Lava's model adds it unwrapped)",
              "current": f"{L.UV_BITS}-bit u (wraps, as in Lava's model)",
-             "voltage": f"{L.UV_BITS}-bit v (saturates, as in Lava's model)"}
-"""The LIF registers the simulator checks at run time, and what Lava's fixed-point LIF (``PyLifModelBitAcc``) does
-with a value beyond each: it declares a_in 16-bit but adds whatever the synapse sends (an int32 channel), wraps u
-to 24-bit two's complement and clips v to +-(2^23 - 1); the simulator does the same and counts."""
+             "voltage": f"{L.UV_BITS}-bit v (saturates, as in Lava's model)", **SIGMA_DELTA_REGISTERS}
+"""The registers the simulator checks at run time, and what Lava's fixed-point models do with a value beyond each.
+LIF (``PyLifModelBitAcc``): it declares a_in 16-bit but adds whatever the synapse sends (an int32 channel), wraps u
+to 24-bit two's complement and clips v to +-(2^23 - 1); the simulator does the same and counts. Sigma-delta
+populations: the :data:`SIGMA_DELTA_REGISTERS`."""
+LIF_REGISTERS = ("synaptic input", "current", "voltage")
 A_IN_MAX = (1 << (L.A_IN_HW_BITS - 1)) - 1
 
 
@@ -68,6 +79,9 @@ class SimResult:
     """Per LIF node asked for (``simulate(traces=...)``): its state after every step."""
     events: EventCounts | None = None
     """With ``simulate(counts=True)``: the activity the hardware sees, counted in the same pass."""
+    graded: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Per sigma-delta node recorded: its graded output payloads [T, B, *shape] (int64); its ``spikes`` are the
+    messages it sends (payload != 0)."""
 
     @property
     def predictions(self) -> torch.Tensor:
@@ -257,6 +271,36 @@ def _lif(node: LIFNode, current: torch.Tensor | None, trace: bool = False, *, bi
     return spikes.to(torch.bool), _count(spikes.flatten(1)).to(torch.int64).numpy(), recorded
 
 
+def _sigma_delta(node: SigmaDeltaNode, a_in: torch.Tensor, trace: bool,
+                 registers: dict[tuple[str, str], Overflow] | None = None
+                 ) -> tuple[torch.Tensor, np.ndarray, MembraneTrace | None]:
+    """Graded payloads (int64 [T, B, C, H, W]) of a sigma-delta population fed ``a_in`` (exact integers, [T, B, C, H,
+    W]), its messages per step and (with ``trace``) sigma and act after every step. State values beyond Lava's
+    int32 (:data:`SIGMA_DELTA_REGISTERS`) are added to ``registers`` (per (layer, register))."""
+    params = node.sigma_delta_params()
+    a_in = a_in.to(torch.int64)
+    state = SigmaDeltaState.zeros(a_in.shape[1:])
+    out = torch.empty(a_in.shape, dtype=torch.int64)
+    sigma, act = (torch.empty(a_in.shape, dtype=torch.int64) for _ in range(2)) if trace else (None, None)
+    found = {register: Overflow() for register in SIGMA_DELTA_REGISTERS} if registers is not None else None
+    for t in range(a_in.shape[0]):
+        out[t] = sigma_delta_step(state, a_in[t], params)
+        if found is not None:
+            for register, value in zip(SIGMA_DELTA_REGISTERS, (state.sigma, state.act, state.residue)):
+                found[register].tally(value, *INT32)
+        if trace:
+            sigma[t], act[t] = state.sigma, state.act
+    for register, overflow in (found or {}).items():
+        if overflow.count:
+            registers[(node.name, register)] = overflow
+    return out, _events_per_step(out), MembraneTrace(sigma, act) if trace else None
+
+
+def _delayed(x: torch.Tensor) -> torch.Tensor:
+    """x [T, ...] one step later (Lava's synapse latency): zeros first."""
+    return torch.cat([torch.zeros_like(x[:1]), x[:-1]])
+
+
 def _events_per_step(x: torch.Tensor) -> np.ndarray:
     """Non-zero values of x [T, ...] at each step ([T] int64)."""
     return (x != 0).flatten(1).sum(1).numpy()
@@ -336,12 +380,27 @@ def count_events(graph: Graph, payload: torch.Tensor, spikes: dict[str, torch.Te
 
 
 def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
-             traces: set[str] | None = None, counts: bool = False, check_registers: bool = True) -> SimResult:
+             traces: set[str] | None = None, counts: bool = False, lava_time: bool = False,
+             check_registers: bool = True) -> SimResult:
     """Run a batch through ``graph``. ``record``: LIF node names whose spikes to keep (default: all);
     ``traces``: LIF node names whose membrane state (u, v) to keep at every step (default: none); ``counts``:
     also count the activity the hardware sees (:class:`EventCounts`) in the same pass; ``check_registers``: count
-    the values beyond the :data:`REGISTERS` (off only to measure what the count costs, benchmarks/sim_speed.py)."""
+    the values beyond the :data:`REGISTERS` (off only to measure what the count costs, benchmarks/sim_speed.py).
+
+    A graph with :attr:`~Graph.pipeline_fill` runs on Lava's time axis: the input padded with zeros for the
+    pipeline depth D, every synapse one step late, every population from the first step; each node's steps are
+    then read at its depth (its functional steps). ``lava_time`` keeps the whole axis instead (T + D steps, index
+    i = Lava's time step i + 1), as Lava's probes record it. Registers are counted over the whole axis (the
+    pipeline-fill steps run on the hardware too)."""
     payload = input_sequence(graph, x)
+    steps = payload.shape[0]
+    fill = graph.pipeline_fill or lava_time
+    depths = graph.depths()
+    if lava_time and graph.reset_interval:
+        raise ValueError("lava_time runs without resets; the graph resets every "
+                         f"{graph.reset_interval} steps")
+    if fill:
+        payload = torch.cat([payload, payload.new_zeros((max(depths.values()), *payload.shape[1:]))])
     lif_names = {n.name for n in graph.of_kind(LIFNode)}
     record = lif_names if record is None else set(record)
     traces = set(traces or ())
@@ -360,6 +419,7 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
     registers: dict[tuple[str, str], Overflow] = {}
     events = EventCounts(_sent_events(graph, payload), spike_counts, {}, {}, {}, registers) if counts else None
     sources: dict[str, torch.Tensor] = {graph.input.name: payload}  # spike sources of convs, while counting
+    graded: dict[str, torch.Tensor] = {}
     for node in graph.nodes:
         inputs = [values[i] for i in node.inputs]
         for i in node.inputs:  # free every value after its last consumer
@@ -372,7 +432,7 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
             kernel = ConvKernel(node, graph[node.inputs[0]].shape)
             currents, sops[node.name], out_of_range = _conv(kernel, inputs[0])
             if not node.recurrent:  # a recurrent conv's currents were added inside its LIF's steps
-                values[node.name] = currents
+                values[node.name] = _delayed(currents) if fill else currents
             if out_of_range:
                 overflow[node.name] = out_of_range
             if events is not None:
@@ -380,6 +440,17 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
                 for source in conv_sources(graph, node)[1:]:
                     events.conv_events[(node.name, source)] = kernel.synaptic_ops_per_step(
                         _as_float(sources[source] != 0, torch.float32))
+        elif isinstance(node, SigmaDeltaNode):
+            a_in = inputs[0] if len(inputs) == 1 else _add(inputs, sum(bounds[i] for i in node.inputs))
+            values[node.name], spike_counts[node.name], trace = _sigma_delta(
+                node, a_in, node.name in traces, registers if check_registers else None)
+            if trace is not None:
+                kept[node.name] = trace
+            if node.name in record:
+                spikes[node.name] = (values[node.name] != 0).to(torch.uint8)
+                graded[node.name] = values[node.name]
+            if events is not None:
+                sources[node.name] = values[node.name]
         elif isinstance(node, LIFNode):
             bias_driven = isinstance(graph[node.inputs[0]], InputNode) and graph[node.inputs[0]].drive == "bias"
             single = len(inputs) == 1 and inputs[0].is_floating_point()
@@ -401,6 +472,8 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
                 events.sum_events[node.name] = _events_per_step(values[node.name])
         elif isinstance(node, SpikeProductNode):
             values[node.name], sops[node.name], found = _spike_product(node, *inputs, events is not None)
+            if fill:
+                values[node.name] = _delayed(values[node.name])
             if events is not None:
                 events.products[node.name] = found
         elif isinstance(node, ReadoutNode):
@@ -408,8 +481,44 @@ def simulate(graph: Graph, x: torch.Tensor, *, record: set[str] | None = None,
         else:
             raise TypeError(f"simulator has no rule for node kind {node.kind!r}")
     readout = graph.classifier
-    logits = readout_logits(readout, values[readout.name]) if readout is not None else None
-    return SimResult(spikes, logits, spike_counts, sops, overflow, registers, kept, events)
+    result = SimResult(spikes, None, spike_counts, sops, overflow, registers, kept, events, graded)
+    if fill and not lava_time:
+        _functional_window(graph, result, steps)
+        if readout is not None:
+            values[readout.name] = values[readout.name][depths[readout.name]:][:steps]
+    result.logits = readout_logits(readout, values[readout.name]) if readout is not None else None
+    return result
+
+
+def _functional_window(graph: Graph, result: SimResult, steps: int) -> None:
+    """Read every recording of a Lava-time run at its node's depth (see :func:`simulate`): its functional steps.
+    Counts of a synapse stage are counted at its source's step (one step before the stage)."""
+    depths = graph.depths()
+
+    def window(x, name: str, lag: int = 0):
+        start = depths[name] - lag
+        return x[start:start + steps]
+
+    for recorded in (result.spikes, result.graded, result.spike_counts):
+        for name in recorded:
+            recorded[name] = window(recorded[name], name)
+    for name in result.synaptic_ops:
+        result.synaptic_ops[name] = window(result.synaptic_ops[name], name, _lag(graph, name))
+    result.traces = {name: MembraneTrace(window(t.u, name), window(t.v, name)) for name, t in result.traces.items()}
+    events = result.events
+    if events is not None:
+        events.input_events = events.input_events[:steps]
+        events.conv_events = {key: window(v, key[0], _lag(graph, key[0])) for key, v in events.conv_events.items()}
+        events.sum_events = {name: window(v, name) for name, v in events.sum_events.items()}
+        events.products = {name: {k: window(v, name, 1) for k, v in found.items()}
+                           for name, found in events.products.items()}
+
+
+def _lag(graph: Graph, name: str) -> int:
+    """Steps between a synapse stage's source and its depth: its latency, none for a recurrent conv (it has its
+    LIF's depth, :meth:`Graph.depths`)."""
+    node = graph[name]
+    return 0 if isinstance(node, ConvNode) and node.recurrent else node.latency
 
 
 def readout_logits(readout: ReadoutNode, features: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ import numpy as np
 from snn_deploy import __version__
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import Activity, Graph, HardwareProfile, SpikeProductNode
+from snn_deploy.graph.nodes import reset_text
 from snn_deploy.io import atomic_directory, default_mode
 from snn_deploy.sims.hardware import neurobench, timing, uncertainty
 from snn_deploy.sims.hardware.cost import (
@@ -28,7 +29,7 @@ from snn_deploy.sims.hardware.cost import (
 )
 from snn_deploy.sims.hardware.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
 from snn_deploy.sims.hardware.schema import validate
-from snn_deploy.sims.backends.simulator import REGISTERS
+from snn_deploy.sims.backends.simulator import REGISTERS, SIGMA_DELTA_REGISTERS
 
 if TYPE_CHECKING:
     from snn_deploy.exporters.formats.bundle import Bundle
@@ -182,7 +183,8 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
         "bundle": {"path": str(bundle.path), "arch": manifest.get("arch"), "target": manifest.get("target", ""),
                    "T": graph.T, "input_shape": list(graph.input.shape),
                    "pipeline_latency_steps": max(graph.depths().values()),
-                   "spike_products": len(graph.of_kind(SpikeProductNode))},
+                   "spike_products": len(graph.of_kind(SpikeProductNode)),
+                   "reset_interval": graph.reset_interval, "reset_offset": graph.reset_offset},
         "run": {"provenance": "simulated", "dataset": dataset, "split": split, "samples": act.samples,
                 "backend": act.backend, "processes": act.processes, "accuracy": act.accuracy,
                 "backend_seconds": act.backend_s, "samples_per_s": act.samples * per_second,
@@ -220,8 +222,10 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
 
 def register_violations(act: Activity, profile: HardwareProfile) -> list[dict[str, Any]]:
     """Every (layer, register) whose width the run exceeded: the synaptic input against the profile's input
-    current bits, u and v against their 24 bits (:data:`~snn_deploy.sims.backends.simulator.REGISTERS`)."""
-    bits = {"synaptic input": profile.input_current_bits, "current": L.UV_BITS, "voltage": L.UV_BITS}
+    current bits, u and v against their 24 bits, a sigma-delta layer's state against int32
+    (:data:`~snn_deploy.sims.backends.simulator.REGISTERS`)."""
+    bits = {"synaptic input": profile.input_current_bits, "current": L.UV_BITS, "voltage": L.UV_BITS,
+            **{register: 32 for register in SIGMA_DELTA_REGISTERS}}
     return [{"layer": layer, "register": register, "bits": bits[register], "behaviour": REGISTERS[register],
              "count": int(found[0]), "worst": int(found[1])}
             for (layer, register), found in act.registers.items() if found[0]]
@@ -344,6 +348,7 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     fits = (f"yes: {cores} cores on {hw['chips']} chip(s) of {profile}, 0 violations (estimated)"
             if not violations else f"no: {len(violations)} violation(s) of {profile}'s per-core limits "
                                    f"({cores} cores on {hw['chips']} chip(s); see violations)")
+    reset = reset_text(report["bundle"].get("reset_interval", 0), report["bundle"].get("reset_offset", 0))
     lines = [
         ("fits", fits),
         ("latency", f"{ranged(hw, 'latency_ns', time_text)} per inference on its own ({report['bundle']['T']} steps "
@@ -351,6 +356,7 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
         ("throughput", f"{ranged(hw, 'samples_per_s', _per_s)} samples/s with samples streamed back to back and the "
                        "input already on the chip (host I/O not modelled: see below)"),
         ("time per step", f"{ranged(hw, 'time_per_step_ns', time_text)} ({hw['provenance']})"),
+        ("state reset", f"{reset} (recorded in the bundle)"),
     ]
     if hw["energy_pj_static"] is None:
         static = f"static not modelled (no static power figure for {profile})"

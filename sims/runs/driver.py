@@ -26,11 +26,13 @@ from snn_deploy.console import progress
 from snn_deploy.data.tensors import Input, dataset_tensors
 from snn_deploy.errors import UserError
 from snn_deploy.graph import (
-    PRODUCT_COUNTS, Activity, ConvNode, EventCounts, Graph, LIFNode, Raster, SpikeProductNode, SumNode, conv_sources,
-    input_sequence,
+    PRODUCT_COUNTS, Activity, ConvNode, EventCounts, Graph, LIFNode, Raster, SigmaDeltaNode, SpikeProductNode,
+    SumNode, conv_sources, input_sequence,
 )
 from snn_deploy.sims.backends import registry as backends
-from snn_deploy.sims.backends.simulator import REGISTERS, ConvKernel, count_events, readout_input
+from snn_deploy.sims.backends.simulator import (
+    LIF_REGISTERS, SIGMA_DELTA_REGISTERS, ConvKernel, count_events, readout_input,
+)
 
 RASTER_LAYERS, RASTER_NEURONS, RASTER_SAMPLES = 6, 8, 4
 
@@ -48,7 +50,8 @@ def _zeros(graph: Graph, backend: str, T: int) -> Activity:
     for node in graph.nodes:
         if isinstance(node, LIFNode):
             act.spikes[node.name] = np.zeros(T, dtype=np.int64)
-            act.registers.update({(node.name, r): np.zeros(2, dtype=np.int64) for r in REGISTERS})
+            own = SIGMA_DELTA_REGISTERS if isinstance(node, SigmaDeltaNode) else LIF_REGISTERS
+            act.registers.update({(node.name, r): np.zeros(2, dtype=np.int64) for r in own})
         elif isinstance(node, ConvNode):
             for s in conv_sources(graph, node):
                 act.conv_events[(node.name, s)] = np.zeros(T, dtype=np.int64)

@@ -1,9 +1,10 @@
 """Fidelity: run the same inputs through several backends and compare the spikes of every layer.
 
-Backends (:mod:`snn_deploy.sims.backends.registry`: ``torch``, ``sim``, ``lava``, ``onnx``, ``netx``) produce, per LIF node of
-the graph, spikes [T, B, C, H, W] (uint8) in the functional time base; the torch model, read with forward hooks
-(:func:`~snn_deploy.sims.backends.torch_reference.torch_spikes`), has no module for some nodes (the AND relay of Q-K attention). Agreement is
-:func:`snn_deploy.agreement.agreement`. The report names the first layer, in graph order, where any backend
+Backends (:mod:`snn_deploy.sims.backends.registry`: ``torch``, ``sim``, ``lava``, ``onnx``, ``netx``) produce, per
+LIF node of the graph, spikes [T, B, C, H, W] (uint8; a sigma-delta node's graded payloads, int64, so those compare
+by value) in the functional time base; the torch model, read with forward hooks
+(:func:`~snn_deploy.sims.backends.torch_reference.torch_spikes`), has no module for some nodes (the AND relay of
+Q-K attention). Agreement is :func:`snn_deploy.agreement.agreement`. The report names the first layer, in graph order, where any backend
 disagrees with the first backend, and its first step.
 """
 
@@ -42,6 +43,8 @@ class VerifyReport:
     layers: list[LayerAgreement]
     predictions: dict[str, list[int]]
     labels: list[int] | None = None
+    resets: dict[str, str] = field(default_factory=dict)
+    """The state reset each backend ran with, in words (a netx run states what lava-dl's Network was given)."""
 
     @property
     def exact(self) -> bool:
@@ -72,7 +75,7 @@ def compare(graph: Graph, results: dict[str, tuple[Spikes, torch.Tensor]], label
     for node in graph.of_kind(LIFNode):
         got = {b: results[b][0].get(node.name) for b in names}
         reference = next((b for b in names if got[b] is not None), None)
-        spikes = {b: (int(got[b].sum()) if got[b] is not None else None) for b in names}
+        spikes = {b: (int((got[b] != 0).sum()) if got[b] is not None else None) for b in names}  # messages
         mismatches, first = {}, {}
         for backend in names[1:]:
             if got[backend] is None or reference is None or backend == reference:
@@ -92,7 +95,22 @@ def run_backends(model: nn.Module, graph: Graph, x: torch.Tensor, labels: list[i
     """Run ``x`` through every backend named (in order; the first is the reference; see
     :mod:`snn_deploy.sims.backends.registry`) and compare. Every backend is checked to be available before any runs."""
     chosen = [backends.get(name) for name in names]
-    return compare(graph, {b.name: b.run(graph, x, model) for b in chosen}, labels)
+    report = compare(graph, {b.name: b.run(graph, x, model) for b in chosen}, labels)
+    report.resets = {name: backend_reset(graph, name, int(x.shape[0]) if x.dim() == 5 else graph.T,
+                                         int(x.shape[-4])) for name in names}
+    return report
+
+
+def backend_reset(graph: Graph, name: str, steps: int, batch: int) -> str:
+    """The state reset backend ``name`` runs ``graph`` with: the graph's own, except lava-dl's netx, which is given
+    ``reset_interval`` only where the graph resets or samples are streamed (else lava-dl's default: none)."""
+    if name != backends.NETX:
+        return graph.reset_text()
+    from snn_deploy.sims.backends.netx_lava import netx_reset_interval
+
+    interval = netx_reset_interval(graph, steps, batch)
+    return ("none (lava-dl's default, reset_interval=None)" if interval is None
+            else f"every {interval} steps (Network(reset_interval={interval}))")
 
 
 def report_json(report: VerifyReport) -> dict:
@@ -104,6 +122,7 @@ def report_json(report: VerifyReport) -> dict:
         "first_divergence": None if first is None else {"node": first[0], "backend": first[1], "step": first[2][0],
                                                         "sample": first[2][1]},
         "accuracy": {b: report.accuracy(b) for b in report.backends},
+        "resets": report.resets,
         "layers": [{"node": la.node, "neurons": la.neurons, "spikes": la.spikes, "mismatches": la.mismatches}
                    for la in report.layers],
     }
@@ -128,6 +147,8 @@ def render(report: VerifyReport) -> None:
             (layer.spikes[b] for b in report.backends if layer.spikes[b] is not None), None)
         table.add_row(layer.node, f"{layer.neurons:,}", "-" if shown is None else f"{shown:,}", *agree)
     console.print(table)
+    for backend, reset in report.resets.items():
+        console.print(f"{backend}: state reset {reset}")
     for backend in report.backends:
         acc = report.accuracy(backend)
         console.print(f"{backend}: accuracy {'n/a' if acc is None else f'{100 * acc:.2f} %'}")

@@ -135,13 +135,17 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
               "file's dt, else 1e-4, snnTorch's; Norse files: the square of Norse's dt). See docs/nir_mapping.md.")
 @time_steps_option("NIR input: time steps to run the imported network (default: the file's, else 16).", POSITIVE,
                    dest="steps")
+@click.option("--reset-interval", type=NON_NEGATIVE, help="netx input: zero every neuron's state every N steps, "
+              "0 for never (default: what lava-dl's loader does with the file: no reset, except a file written by "
+              "export --target netx, which records one per sample).")
 @click.option("--reset", type=click.Choice(["zero", "subtract"]), help="NIR input: what the network does to v after "
               "a spike (the file does not say): zero (default, Loihi's) or subtract (refused: Loihi cannot).")
 @json_option("Also write what was exported (output, nodes, T, latency) as JSON")
 @exit_on_user_error
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-           force: bool, dt: float | None, steps: int | None, reset: str | None, json_path: Path | None) -> None:
+           force: bool, dt: float | None, steps: int | None, reset_interval: int | None, reset: str | None,
+           json_path: Path | None) -> None:
     """Export MODEL (a snn-deploy model file, a lava-dl netx network, or a NIR graph from snnTorch, Norse,
     SpikingJelly, Sinabs, ...) for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
     from snn_deploy.graph import LIFNode
@@ -153,25 +157,26 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     check_outputs(output, inputs=[model_path], force=force, directory=chosen.bundle)
     check_outputs(json_file(json_path), inputs=[model_path], force=force, others=[output])
     graph = _export(model_path, target, output, dataset, data_dir, rewrites, rewrite_eval, eval_samples,
-                    input_on_host, force, dt, steps, reset)
+                    input_on_host, force, dt, steps, reset_interval, reset)
     emit_json(json_path, {"schema_version": EXPORT_SCHEMA, "command": "export", "model": str(model_path),
                           "target": target, "output": str(output), "nodes": len(graph.nodes), "T": graph.T,
                           "neurons": int(sum(n.neurons for n in graph.of_kind(LIFNode))),
-                          "pipeline_latency_steps": max(graph.depths().values())})
+                          "pipeline_latency_steps": max(graph.depths().values()),
+                          "reset_interval": graph.reset_interval})
 
 
 def _export(model_path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
             rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-            force: bool, dt: float | None, steps: int | None, reset: str | None):
+            force: bool, dt: float | None, steps: int | None, reset_interval: int | None, reset: str | None):
     """What ``export`` does once its outputs are checked (:func:`snn_deploy.workflows.export`), printed; returns
     the exported graph."""
     done = workflows.export(model_path, target, output, calibrate=dataset, data_dir=data_dir, rewrites=rewrites,
                             rewrite_eval=rewrite_eval, eval_samples=eval_samples, input_on_host=input_on_host,
-                            force=force, dt=dt, steps=steps, reset=reset)
+                            force=force, dt=dt, steps=steps, reset=reset, reset_interval=reset_interval)
     graph, latency = done.graph, max(done.graph.depths().values())
     if not done.target.bundle:
         _echo_rewrites(done.rewrites)
-        click.echo(f"wrote {done.path}")
+        click.echo(f"wrote {done.path}" + (f" (state reset: {graph.reset_text()})" if done.source == "netx" else ""))
     elif done.source == "model":
         click.echo(f"wrote {done.path}/ ({len(graph.nodes)} nodes, pipeline latency {latency} steps)")
         if done.host_layers:
@@ -183,7 +188,7 @@ def _export(model_path: Path, target: str, output: Path, dataset: str | None, da
             click.echo(f"never spikes on the {done.calibration_samples} calibration samples: {', '.join(done.silent)}")
     else:
         click.echo(f"wrote {done.path}/ ({len(graph.nodes)} nodes from lava-dl netx {model_path.name}, pipeline "
-                   f"latency {latency} steps, T = {graph.T})")
+                   f"latency {latency} steps, T = {graph.T}, state reset: {graph.reset_text()})")
     return graph
 
 
@@ -214,10 +219,13 @@ def _echo_rewrites(rewrites: dict) -> None:
 @data_dir_option()
 @json_option("Also write the report as JSON")
 @click.option("--force", is_flag=True, help="Replace an existing --json file.")
+@click.option("--reset-interval", type=NON_NEGATIVE, help="netx input: zero every neuron's state every N steps, "
+              "0 for never (default: what lava-dl's loader does with the file: no reset, except a file written by "
+              "export --target netx, which records one per sample).")
 @exit_on_user_error
 def verify(model_path: Path, backends: str | None, dataset: str | None, array: Path | None, steps: int | None,
            layout: str, samples: int, calibrate: str | None, data_dir: Path | None, json_path: Path | None,
-           force: bool) -> None:
+           force: bool, reset_interval: int | None) -> None:
     """Run the same inputs through every backend and compare the spikes of every layer.
 
     MODEL is a snn-deploy model file, a lava-dl netx network (backends sim, lava, onnx, netx: lava-dl's own
@@ -231,7 +239,7 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
     claim_stdout(json_path)
     check_outputs(None if to_stdout(json_path) else json_path, inputs=[model_path, array], force=force)
     report = run_verify(model_path, Inputs(dataset, array, steps=steps, layout=layout), backends=backends,
-                        samples=samples, calibrate=calibrate, data_dir=data_dir)
+                        samples=samples, calibrate=calibrate, data_dir=data_dir, reset_interval=reset_interval)
     render(report)
     emit_json(json_path, report_json(report))
     raise SystemExit(0 if report.exact else 1)

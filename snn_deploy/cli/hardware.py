@@ -243,6 +243,7 @@ def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: in
     data = workflows.report_data(analysis, bundle, source)
     screen = table_console()
     screen.print(console_table(data, screen.width))
+    click.echo(f"state reset: {bundle.graph.reset_text()} (recorded in the bundle)")
     write_dir(output, report_files(data, analysis.activity), force=force)
     if neurobench_path is not None:
         write_json_atomic(neurobench_path, neurobench_json(data))

@@ -20,6 +20,7 @@ from snn_deploy.graph.nodes import (
     Node,
     ReadoutNode,
     Shape,
+    SigmaDeltaNode,
     SpikeProductNode,
     SumNode,
     analog_input_layer,
@@ -31,7 +32,8 @@ from snn_deploy.graph.profiles import CMOS_45NM, DEFAULT_PROFILE, LOIHI, LOIHI2,
 __all__ = [
     "PRODUCT_COUNTS", "Activity", "EventCounts", "Raster", "conv_sources",
     "CMOS_45NM", "CONV_ROLES", "DEFAULT_PROFILE", "LOIHI", "LOIHI2", "NODE_TYPES", "PROFILES", "WEIGHT_DTYPE", "ConvNode", "ConvRole", "Figure",
-    "Graph", "HardwareProfile", "InputNode", "LIFNode", "Node", "Problem", "ReadoutNode", "Shape", "Source",
+    "Graph", "HardwareProfile", "InputNode", "LIFNode", "Node", "Problem", "ReadoutNode", "Shape",
+    "SigmaDeltaNode", "Source",
     "SpikeProductNode", "SumNode", "analog_input_layer", "conv_output_hw", "conv_row_l1", "conv_sum_bound", "current_bounds",
     "input_sequence", "netx_features", "product_sum_bound", "refuse_features", "profile", "summarize", "target_problems", "value_bounds",
 ]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from snn_deploy.graph.nodes import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode
+from snn_deploy.graph.nodes import (
+    ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SigmaDeltaNode, SpikeProductNode, SumNode,
+)
 
 
 def conv_row_l1(weight: np.ndarray) -> int:
@@ -16,7 +18,8 @@ def conv_row_l1(weight: np.ndarray) -> int:
 def value_bounds(graph: Graph) -> dict[str, int]:
     """Largest |value| every node can output at one step, for any input within the payload range.
 
-    Inputs: the payload range (0 for a bias-driven input: it sends nothing); LIF: 1 (spikes); conv: ``max|x| * L1(weight row)`` (``max|x|`` = 1 for binary
+    Inputs: the payload range (0 for a bias-driven input: it sends nothing); LIF: 1 (spikes); sigma-delta: its
+    signed payload width; conv: ``max|x| * L1(weight row)`` (``max|x|`` = 1 for binary
     inputs) shifted by the weight exponent; sum: sum of its inputs; spike product:
     ``max|q| max|k| max|v| * tokens * head_dim * |multiplier|``; readout: its input. Exporters use these to prove
     float arithmetic exact and to report overflow risks.
@@ -28,6 +31,8 @@ def value_bounds(graph: Graph) -> dict[str, int]:
             bound[node.name] = node.max_abs if node.drive == "current" else 0
         elif isinstance(node, ConvNode):
             bound[node.name] = conv_sum_bound(node, bound) << node.weight_exp
+        elif isinstance(node, SigmaDeltaNode):  # a graded payload of message_bits (signed)
+            bound[node.name] = (1 << (node.message_bits - 1)) - 1
         elif isinstance(node, LIFNode):
             bound[node.name] = 1
         elif isinstance(node, SumNode):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from snn_deploy.errors import UserError
-from snn_deploy.graph.nodes import ConvNode, Graph, InputNode, LIFNode, SpikeProductNode
+from snn_deploy.graph.nodes import ConvNode, Graph, InputNode, LIFNode, SigmaDeltaNode, SpikeProductNode
 from snn_deploy.graph.profiles import HardwareProfile
 
 
@@ -34,6 +36,8 @@ def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
             if isinstance(node, ConvNode) and node.graded and node.name not in graph.host:
                 if isinstance(graph[node.inputs[0]], InputNode):
                     what, fix = "analog input", "export for loihi2, or pass --input-on-host to compute it on the host"
+                elif isinstance(graph[node.inputs[0]], SigmaDeltaNode):
+                    what, fix = "sigma-delta payloads", "export for loihi2"
                 else:
                     what, fix = "integer residual stream", "export for loihi2"
                 problems.append(Problem(node.name, f"{what} as graded spikes, but {target.name} has binary "
@@ -44,6 +48,10 @@ def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
     return problems
 
 
+SIGMA_DELTA = "sigma-delta neurons"
+PIPELINE_FILL = "pipeline fill (no reset: layers run on their biases before a sample reaches them)"
+
+
 def netx_features(graph: Graph) -> dict[str, list[str]]:
     """The constructs lava-dl netx imports (and recurrent NIR networks) bring that not every backend models, with
     the nodes using each: a backend that cannot compute one refuses the graph with :func:`refuse_features` instead
@@ -52,8 +60,19 @@ def netx_features(graph: Graph) -> dict[str, list[str]]:
              "refractory period": [n.name for n in graph.of_kind(LIFNode) if n.refractory],
              "synaptic delays": [n.name for n in graph.of_kind(ConvNode) if n.delay.size],
              "recurrent synapses": [n.name for n in graph.of_kind(ConvNode) if n.recurrent],
-             "periodic state reset": ["every LIF"] if graph.reset_steps(graph.T) else []}
+             "periodic state reset": ["every LIF"] if graph.reset_steps(graph.T) else [],
+             SIGMA_DELTA: [n.name for n in graph.of_kind(SigmaDeltaNode)],
+             PIPELINE_FILL: pipeline_fill_nodes(graph)}
     return {what: nodes for what, nodes in found.items() if nodes}
+
+
+def pipeline_fill_nodes(graph: Graph) -> list[str]:
+    """The populations a :attr:`Graph.pipeline_fill` changes: those behind the input (depth > 0) with a bias
+    (without one, a population idles at zero state until something arrives, as in the functional model)."""
+    if not graph.pipeline_fill:
+        return []
+    depths = graph.depths()
+    return [n.name for n in graph.of_kind(LIFNode) if depths[n.name] and np.any(np.asarray(n.bias_mant))]
 
 
 def refuse_features(graph: Graph, backend: str, supported: tuple[str, ...] = ()) -> None:
@@ -61,4 +80,5 @@ def refuse_features(graph: Graph, backend: str, supported: tuple[str, ...] = ())
     missing = {what: nodes for what, nodes in netx_features(graph).items() if what not in supported}
     if missing:
         listed = "; ".join(f"{what} ({', '.join(nodes)})" for what, nodes in missing.items())
-        raise UserError(f"{backend} does not model {listed}; use the simulator (sim), onnx or the netx backend")
+        raise UserError(f"{backend} does not model {listed}; use the simulator (sim), or the netx backend on the "
+                        "netx file (lava-dl's own loader)")

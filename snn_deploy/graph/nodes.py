@@ -48,6 +48,7 @@ import torch
 
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import LIFParams
+from snn_deploy.fixedpoint.sigma_delta import SigmaDeltaParams, bias_limit
 from snn_deploy.fixedpoint import limits as L
 
 Shape = tuple[int, int, int]
@@ -196,6 +197,42 @@ class LIFNode(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class SigmaDeltaNode(LIFNode):
+    """A sigma-delta (SDNN) population: lava-dl netx's ``SDNN`` neurons, Lava's SigmaDelta / Delta / Sigma
+    (:mod:`snn_deploy.fixedpoint.sigma_delta` has the arithmetic). Its outputs are graded payloads (the change of
+    a ReLU activation), sent only where the change reaches the threshold.
+
+    A neuron population on the chip like a LIF (so the mapper, the cost model and the reports count it as one:
+    its messages are its events), but not a LIF: :meth:`params` refuses, so no LIF arithmetic runs on it. ``vth``
+    is netx's ``vThMant``, ``bias_mant`` the file's per-channel bias (in activation units); the LIF fields du, dv,
+    bias_exp and refractory keep their defaults. ``message_bits`` is the payload width netx gives the layer
+    (``messageBits``, default 16)."""
+
+    spike_exp: int = 6
+    state_exp: int = 6
+    mode: str = "sigma_delta"
+    message_bits: int = 16
+    kind: ClassVar[str] = "sigma_delta"
+
+    def __post_init__(self) -> None:
+        self.sigma_delta_params()
+        if not 1 <= self.message_bits <= 24:
+            raise ValueError(f"{self.name}: message bits {self.message_bits} outside 1..24")
+        limit = bias_limit(self.spike_exp + self.state_exp)
+        bias = np.asarray(self.bias_mant)
+        if bias.size and np.abs(bias).max() > limit:
+            raise ValueError(f"{self.name}: sigma-delta bias beyond +-{limit} (Lava scales it into int32)")
+
+    def params(self) -> LIFParams:
+        raise TypeError(f"{self.name} is a sigma-delta population: it has no LIF parameters")
+
+    def sigma_delta_params(self) -> SigmaDeltaParams:
+        """The population's parameters; bias as an int64 tensor [C, 1, 1] (per channel)."""
+        bias = torch.from_numpy(np.asarray(self.bias_mant, dtype=np.int64)).reshape(-1, 1, 1)
+        return SigmaDeltaParams(self.vth, bias, self.spike_exp, self.state_exp, self.mode)
+
+
+@dataclass(frozen=True, eq=False)
 class SumNode(Node):
     kind: ClassVar[str] = "sum"
 
@@ -221,8 +258,8 @@ class ReadoutNode(Node):
         return h * w > 1 and self.weight.shape[1] == c * h * w
 
 
-NODE_TYPES: dict[str, type[Node]] = {cls.kind: cls for cls in
-                                     (InputNode, ConvNode, LIFNode, SumNode, SpikeProductNode, ReadoutNode)}
+NODE_TYPES: dict[str, type[Node]] = {cls.kind: cls for cls in (InputNode, ConvNode, LIFNode, SigmaDeltaNode, SumNode,
+                                                                 SpikeProductNode, ReadoutNode)}
 """Every node class by its :attr:`~Node.kind`: what a reader of a stored graph dispatches on."""
 
 
@@ -240,6 +277,11 @@ class Graph:
     reset_offset: int = 0
     """The first reset comes after ``reset_interval + reset_offset`` steps: 0 is Lava's ``LIFReset`` as netx sets
     it up; Intel's Loihi 2 PilotNet traces show 1 (docs/netx_import.md)."""
+    pipeline_fill: bool = False
+    """Neurons step from Lava's first time step, before a sample reaches them (lava-dl's netx run without a
+    reset): a population at depth d (:meth:`depths`) runs d steps on its bias, and on whatever earlier populations
+    send meanwhile, before the sample's first step arrives. False: every population starts from zero state at the
+    sample's first step (the functional model; a netx reset at each layer's first step gives the same)."""
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -256,6 +298,9 @@ class Graph:
         if self.reset_interval < 0 or not 0 <= self.reset_offset < max(self.reset_interval, 1):
             raise ValueError(f"reset_interval {self.reset_interval} must be >= 0 and reset_offset "
                              f"{self.reset_offset} in [0, reset_interval)")
+        if self.pipeline_fill and self.reset_interval:
+            raise ValueError("a pipeline fill is what a run without resets computes; the graph resets every "
+                             f"{self.reset_interval} steps")
         for node in self.nodes:
             if isinstance(node, InputNode) and node.drive == "bias":
                 readers = [n for n in self.nodes if node.name in n.inputs]
@@ -275,8 +320,10 @@ class Graph:
                 continue
             self._feedback.setdefault(node.inputs[0], []).append(node)
             source = self[node.inputs[0]]
-            if not isinstance(source, LIFNode) or len(node.inputs) != 1 or node.shape != source.shape:
-                raise ValueError(f"recurrent conv {node.name!r} must read one LIF node and have its shape")
+            if (not isinstance(source, LIFNode) or isinstance(source, SigmaDeltaNode) or len(node.inputs) != 1
+                    or node.shape != source.shape):
+                raise ValueError(f"recurrent conv {node.name!r} must read one LIF node (not sigma-delta) and have "
+                                 "its shape")
             if node.graded or node.delay.size or node.name in read:
                 raise ValueError(f"recurrent conv {node.name!r} must take binary spikes, have no synaptic delays and "
                                  "no reader (it feeds its LIF)")
@@ -338,6 +385,10 @@ class Graph:
             return []
         return list(range(self.reset_interval + self.reset_offset, steps, self.reset_interval))
 
+    def reset_text(self) -> str:
+        """The state reset in words (:func:`reset_text`)."""
+        return reset_text(self.reset_interval, self.reset_offset)
+
     def of_kind(self, kind: type[Node]) -> list[Node]:
         return [n for n in self.nodes if isinstance(n, kind)]
 
@@ -370,6 +421,13 @@ class Graph:
             if isinstance(node, ConvNode) and node.recurrent:
                 out[node.name].append(node.inputs[0])
         return out
+
+
+def reset_text(interval: int, offset: int = 0) -> str:
+    """A state reset in words, as ``simulate``, ``report``, ``export`` and ``verify`` print it."""
+    if not interval:
+        return "none"
+    return f"every {interval} steps" + (f", the first after {interval + offset}" if offset else "")
 
 
 def conv_output_hw(hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
