@@ -5,7 +5,7 @@ The test walks :data:`snn_deploy.graph.NODE_TYPES`, so a new node kind fails her
 below, and then until every consumer has decided about it. "Handles" means the consumer runs to the end
 (whether it computes the right thing is what the spike-for-spike tests check); "refuses by name" means a
 :class:`~snn_deploy.errors.UserError` (or, for the bounds' programming error, a ``TypeError``) whose message
-names the node kind or class. A ``KeyError``, an ``AttributeError`` or a numpy error from inside a consumer is
+names the node kind (``sigma_delta``, or in words: sigma-delta) or class. A ``KeyError``, an ``AttributeError`` or a numpy error from inside a consumer is
 the failure this test exists for: a kind nobody thought of.
 """
 
@@ -21,7 +21,8 @@ import torch
 from graph_testing import lif, random_conv, readout
 from snn_deploy.errors import UserError
 from snn_deploy.graph import (
-    LOIHI2, NODE_TYPES, Graph, InputNode, Node, SpikeProductNode, SumNode, current_bounds, value_bounds,
+    LOIHI2, NODE_TYPES, Graph, InputNode, Node, SigmaDeltaNode, SpikeProductNode, SumNode, current_bounds,
+    value_bounds,
 )
 
 SHAPE = (4, 3, 2)
@@ -57,8 +58,17 @@ def _spike_product(steps: int = 3) -> Graph:
     return Graph([*nodes, readout("attn", SHAPE)], steps)
 
 
+def _sigma_delta(steps: int = 3) -> Graph:
+    """A sigma-delta population between graded convs (lava-dl's SDNN layers), then a LIF."""
+    rng = np.random.default_rng(3)
+    nodes = [*_base(rng)[:2], SigmaDeltaNode("sd", ("c1",), SHAPE, vth=8, bias_mant=np.zeros(SHAPE[0], np.int64)),
+             random_conv(rng, "c2", "sd", SHAPE, 4, padding=(1, 1), graded=True), lif("l2", ("c2",), SHAPE, vth=40)]
+    return Graph([*nodes, readout("l2", SHAPE)], steps)
+
+
 EXAMPLES: dict[str, Callable[[], Graph]] = {
     "input": _chain, "conv": _chain, "lif": _chain, "readout": _chain, "sum": _sum, "spike_product": _spike_product,
+    "sigma_delta": _sigma_delta,
 }
 """A small graph holding each node kind (the key)."""
 
@@ -130,7 +140,7 @@ def _handles_or_refuses(consumer: Callable[[Graph, Path], None], kind: str, tmp_
     try:
         consumer(graph, tmp_path)
     except (UserError, TypeError, NotImplementedError) as exc:
-        names = {kind, NODE_TYPES[kind].__name__}
+        names = {kind, kind.replace("_", "-"), kind.replace("_", " "), NODE_TYPES[kind].__name__}
         assert any(name in str(exc) for name in names), f"refused {kind} without naming it: {exc}"
 
 
