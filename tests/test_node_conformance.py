@@ -5,8 +5,8 @@ The test walks :data:`snn_deploy.graph.NODE_TYPES`, so a new node kind fails her
 below, and then until every consumer has decided about it. "Handles" means the consumer runs to the end
 (whether it computes the right thing is what the spike-for-spike tests check); "refuses by name" means a
 :class:`~snn_deploy.errors.UserError` (or, for the bounds' programming error, a ``TypeError``) whose message
-names the node kind (``sigma_delta``, or in words: sigma-delta) or class. A ``KeyError``, an ``AttributeError`` or a numpy error from inside a consumer is
-the failure this test exists for: a kind nobody thought of.
+names the node kind (``sigma_delta``, or in words: sigma-delta) or class. A ``KeyError``, an ``AttributeError``
+or a numpy error from inside a consumer is the failure this test exists for: a kind nobody thought of.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The deployed graph as ONNX: onnxruntime runs it bit-exactly like :func:`~snn_deploy.sims.backends.simulator.simulate`.
+"""The deployed graph as ONNX: onnxruntime runs it bit-exactly like
+:func:`~snn_deploy.sims.backends.simulator.simulate`.
 
 Input ``payload``: int64 [T, B, C, H, W], the integer payloads of :class:`~snn_deploy.graph.InputNode`
 (``clip(round(x * scale), payload_range)``, one map per step; :func:`encode_input` makes them from float images as

@@ -158,8 +158,8 @@ def _netx(graph: Graph, x: torch.Tensor, model: Any) -> tuple[Spikes, None]:
 register(Backend("torch", _torch, "the integer-mode PyTorch model (forward hooks on its neurons)", needs_model=True,
                  exposes_every_lif=False))
 register(Backend("sim", _sim, "the vectorised integer simulator", run_counted=_sim_counted))
-register(Backend("lava", _lava, "Lava's bit-accurate CPU models (slow)", requires=("snn_deploy.sims.backends.lava_build",),
-                 missing_hint="use --backend sim"))
+register(Backend("lava", _lava, "Lava's bit-accurate CPU models (slow)",
+                 requires=("snn_deploy.sims.backends.lava_build",), missing_hint="use --backend sim"))
 register(Backend("onnx", _onnx, "ONNX Runtime running the exported ONNX model",
                  requires=("onnxruntime", "snn_deploy.exporters.formats.onnx")))
 register(Backend(NETX, _netx, "lava-dl's own netx.hdf5.Network running the netx file in Lava (netx files only)",

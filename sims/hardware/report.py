@@ -496,8 +496,9 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
 
     from snn_deploy.sims.hardware import plots
 
-    env = Environment(loader=PackageLoader("snn_deploy.sims.hardware", "templates"), autoescape=select_autoescape(["j2"]),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=PackageLoader("snn_deploy.sims.hardware", "templates"),
+                      autoescape=select_autoescape(["j2"]), undefined=StrictUndefined, trim_blocks=True,
+                      lstrip_blocks=True)
     env.filters.update(energy=energy_text, time=time_text, si=_si)
     hw, paper = report["hardware"], report["paper_45nm"]
     neurons = hw["neurons"]

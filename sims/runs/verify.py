@@ -4,8 +4,8 @@ Backends (:mod:`snn_deploy.sims.backends.registry`: ``torch``, ``sim``, ``lava``
 LIF node of the graph, spikes [T, B, C, H, W] (uint8; a sigma-delta node's graded payloads, int64, so those compare
 by value) in the functional time base; the torch model, read with forward hooks
 (:func:`~snn_deploy.sims.backends.torch_reference.torch_spikes`), has no module for some nodes (the AND relay of
-Q-K attention). Agreement is :func:`snn_deploy.agreement.agreement`. The report names the first layer, in graph order, where any backend
-disagrees with the first backend, and its first step.
+Q-K attention). Agreement is :func:`snn_deploy.agreement.agreement`. The report names the first layer, in graph
+order, where any backend disagrees with the first backend, and its first step.
 """
 
 from __future__ import annotations

@@ -27,11 +27,14 @@ from snn_deploy.graph.nodes import (
     conv_output_hw,
     input_sequence,
 )
-from snn_deploy.graph.profiles import CMOS_45NM, DEFAULT_PROFILE, LOIHI, LOIHI2, PROFILES, Figure, HardwareProfile, Source, profile
+from snn_deploy.graph.profiles import (
+    CMOS_45NM, DEFAULT_PROFILE, LOIHI, LOIHI2, PROFILES, Figure, HardwareProfile, Source, profile,
+)
 
 __all__ = [
     "PRODUCT_COUNTS", "Activity", "EventCounts", "Raster", "conv_sources",
-    "CMOS_45NM", "CONV_ROLES", "DEFAULT_PROFILE", "LOIHI", "LOIHI2", "NODE_TYPES", "PROFILES", "WEIGHT_DTYPE", "ConvNode", "ConvRole", "Figure",
+    "CMOS_45NM", "CONV_ROLES", "DEFAULT_PROFILE",
+    "LOIHI", "LOIHI2", "NODE_TYPES", "PROFILES", "WEIGHT_DTYPE", "ConvNode", "ConvRole", "Figure",
     "Graph", "HardwareProfile", "InputNode", "LIFNode", "Node", "Problem", "ReadoutNode", "Shape",
     "SigmaDeltaNode", "Source",
     "SpikeProductNode", "SumNode", "analog_input_layer", "conv_output_hw", "conv_row_l1", "conv_sum_bound", "current_bounds",

@@ -30,8 +30,9 @@ class EventCounts:
 
     A sum node has no hardware: a conv reading a residual stream receives every summand's spikes as separate
     events, so conv events are kept per (conv, source) for its input itself (one event per non-zero value) and
-    for every summand behind it. :func:`~snn_deploy.sims.backends.simulator.simulate` counts these in its pass (``counts=True``);
-    :func:`~snn_deploy.sims.backends.simulator.count_events` counts the same from the recorded spikes of a backend that returns spikes only.
+    for every summand behind it. :func:`~snn_deploy.sims.backends.simulator.simulate` counts these in its pass
+    (``counts=True``); :func:`~snn_deploy.sims.backends.simulator.count_events` counts the same from the recorded
+    spikes of a backend that returns spikes only.
     """
 
     input_events: np.ndarray
@@ -45,7 +46,8 @@ class EventCounts:
     products: dict[str, dict[str, np.ndarray]]
     """Per spike product: the :data:`PRODUCT_COUNTS`."""
     registers: dict[tuple[str, str], Overflow] = field(default_factory=dict)
-    """Per (LIF node, register) that overflowed: see :data:`~snn_deploy.sims.backends.simulator.REGISTERS` (counted by the simulator only)."""
+    """Per (LIF node, register) that overflowed: see :data:`~snn_deploy.sims.backends.simulator.REGISTERS`
+    (counted by the simulator only)."""
 
 
 def conv_sources(graph: Graph, conv: ConvNode) -> list[str]:
@@ -88,8 +90,8 @@ class Activity:
     processes: int = 1
     raster: Raster | None = None
     registers: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
-    """Per (LIF node, register of :data:`~snn_deploy.sims.backends.simulator.REGISTERS`): [values beyond its width, largest
-    magnitude], as the simulator counts them (other backends count none)."""
+    """Per (LIF node, register of :data:`~snn_deploy.sims.backends.simulator.REGISTERS`): [values beyond its width,
+    largest magnitude], as the simulator counts them (other backends count none)."""
     first_logits: np.ndarray | None = None
     """The classifier's logits of the first sample (rank 0's), where the graph has one: ``simulate --input``'s class."""
     first_counts: np.ndarray | None = None
