@@ -21,7 +21,7 @@ torch.manual_seed(0)
 from snn_deploy.graph import profile
 import snn_deploy.models as zoo
 from snn_deploy.modelfile import load_model, save_model
-from snn_deploy.exporters.pipeline import export_bundle
+from snn_deploy.exporters.frontends.model_file import export_bundle
 name, root = sys.argv[1], Path(sys.argv[2])
 model = zoo.create(name, mode="loihi").eval()
 save_model(model, root / "model.pt", source="benchmark", created_from="random weights")

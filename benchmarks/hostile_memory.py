@@ -52,8 +52,8 @@ def make_cases(root: Path) -> dict[str, list[str]]:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from export_testing import active_model, quantized
 
-    from snn_deploy.exporters.bundle import write_bundle
-    from snn_deploy.exporters.lower import lower
+    from snn_deploy.exporters.formats.bundle import write_bundle
+    from snn_deploy.exporters.frontends.zoo import lower
     from snn_deploy.graph import LOIHI2
     from snn_deploy.modelfile import save_model
     from snn_deploy.models.tensors import state_digest

@@ -6,7 +6,7 @@ spike-exactness against the simulator on every LIF layer and step.
 Per configuration (``mode`` "whole": the whole network in one Lava runtime): the model is built with random
 weights (seed 0) and batch norms drawn so that every layer spikes (weights U(1, 3), biases U(0, 1.2), as the Lava
 tests do), quantized and lowered as ``export --target loihi2`` does (QKFormer with ``--rewrite
-maxpool-after-lif``), simulated, then built with ``exporters/lava_build.py`` and run on 1 random sample at
+maxpool-after-lif``), simulated, then built with ``sims/backends/lava_build.py`` and run on 1 random sample at
 ``--steps`` steps. ``peak_rss_gb`` is the largest sum of the proportional resident memory (PSS: Lava's workers
 are forked and share the parent's pages, which plain RSS would count once per worker) of this process and all
 its descendants, sampled every 0.5 s while Lava compiles and runs. ``layers_compared`` counts LIF layers,
@@ -35,12 +35,12 @@ import torch
 
 import snn_deploy.models as zoo
 from snn_deploy.errors import UserError
-from snn_deploy.exporters import lava_build, lava_chip
-from snn_deploy.exporters.lower import lower
-from snn_deploy.exporters.pipeline import apply_rewrites, blocking_problems
+from snn_deploy.sims.backends import lava_build, lava_chip
+from snn_deploy.exporters.frontends.zoo import lower
+from snn_deploy.exporters.frontends.model_file import apply_rewrites, blocking_problems
 from snn_deploy.graph import input_sequence
 from snn_deploy.quant import quantize
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.sims.backends.simulator import simulate
 
 DEFAULT = ("spikformer-tiny", "spikformer-v2-tiny", "qkformer-tiny", "spikformer-cifar10-4-384",
            "qkformer-cifar10-4-384")

@@ -26,13 +26,13 @@ from pathlib import Path
 import torch
 
 import snn_deploy.models as zoo
-from snn_deploy.exporters.lower import lower
-from snn_deploy.exporters.pipeline import apply_rewrites, blocking_problems
+from snn_deploy.exporters.frontends.zoo import lower
+from snn_deploy.exporters.frontends.model_file import apply_rewrites, blocking_problems
 from snn_deploy.graph import LOIHI2
 from snn_deploy.quant import quantize
-from snn_deploy.sims.cost import hardware_cost
-from snn_deploy.sims.mapper import map_graph
-from snn_deploy.sims.stated_activity import stated_activity
+from snn_deploy.sims.hardware.cost import hardware_cost
+from snn_deploy.sims.hardware.mapper import map_graph
+from snn_deploy.sims.hardware.stated_activity import stated_activity
 
 REWRITE = "maxpool-after-lif"
 

@@ -41,15 +41,15 @@ from pathlib import Path
 
 import numpy as np
 
-from snn_deploy.exporters.netx_import import read_netx
+from snn_deploy.exporters.frontends.netx import read_netx
 from snn_deploy.fixedpoint import loihi_v_register
-from snn_deploy.graph import Graph
+from snn_deploy.graph import Activity, Graph
 from snn_deploy.graph.profiles import LOIHI2, LOIHI2_UNCALIBRATED, Calibration, Figure, HardwareProfile
-from snn_deploy.sims.cost import HardwareCost, hardware_cost
-from snn_deploy.sims.driver import Activity, run_dataset
-from snn_deploy.sims.inputs import array_input
-from snn_deploy.sims.mapper import map_graph
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.sims.hardware.cost import HardwareCost, hardware_cost
+from snn_deploy.sims.runs.driver import run_dataset
+from snn_deploy.sims.runs.inputs import array_input
+from snn_deploy.sims.hardware.mapper import map_graph
+from snn_deploy.sims.backends.simulator import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = next((p for p in (ROOT.parent / "shared", ROOT.parents[1] / "shared") if p.is_dir()),

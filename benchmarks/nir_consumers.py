@@ -9,7 +9,7 @@ models with 8x8 inputs, the digits data set), on the digits test set (inputs on 
 1. every installed third-party importer (snnTorch, Norse, SpikingJelly, Sinabs, Rockpool) is asked to import the
    whole file with its own ``from_nir`` / ``import_from_nir``: loads or the error it raises, and what
    ``nir_consumers.lacks`` says it lacks;
-2. the reference executor (``snn_deploy.exporters.nir_executor``, reading only the floats and the documented
+2. the reference executor (``snn_deploy.exporters.nir.executor``, reading only the floats and the documented
    extension) runs the whole file with neurons from plain PyTorch and from each installed framework's node map:
    predictions equal to the integer simulator's (from the file's integer metadata), LIF spike entries that differ,
    largest logit difference;
@@ -49,8 +49,10 @@ def main() -> None:
     import nir
 
     from snn_deploy.data.digits import raw_digits, resample, split_indices
-    from snn_deploy.exporters import nir_consumers, nir_executor, nir_io
-    from snn_deploy.sims.simulator import simulate
+    from snn_deploy.exporters.nir import consumers as nir_consumers
+    from snn_deploy.exporters.nir import executor as nir_executor
+    from snn_deploy.exporters.nir import io as nir_io
+    from snn_deploy.sims.backends.simulator import simulate
 
     for path in args.files:
         path = path / "network.nir" if path.is_dir() else path

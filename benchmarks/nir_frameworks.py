@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import framework_nets as fn  # noqa: E402
 
-from snn_deploy.exporters import nir_import  # noqa: E402
+from snn_deploy.exporters.nir import importer as nir_import  # noqa: E402
 
 SCHEMA = 1
 
@@ -108,8 +108,8 @@ def strided_row() -> dict:
 
 def _before_after(after, conv: str, x: torch.Tensor) -> dict:
     from snn_deploy.graph import LIFNode, profile
-    from snn_deploy.sims.mapper import map_graph
-    from snn_deploy.sims.simulator import simulate
+    from snn_deploy.sims.hardware.mapper import map_graph
+    from snn_deploy.sims.backends.simulator import simulate
 
     row = {}
     runs = {}

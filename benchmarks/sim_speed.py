@@ -49,9 +49,9 @@ def main() -> None:
 
     import snn_deploy.models as zoo
     from snn_deploy.data.tensors import dataset_tensors
-    from snn_deploy.exporters.lower import lower
+    from snn_deploy.exporters.frontends.zoo import lower
     from snn_deploy.quant import quantize
-    from snn_deploy.sims.simulator import readout_input, readout_logits, simulate
+    from snn_deploy.sims.backends.simulator import readout_input, readout_logits, simulate
     from snn_deploy.graph import input_sequence
 
     model = zoo.create(args.model, mode="loihi").eval()
@@ -76,7 +76,7 @@ def main() -> None:
     predictions = {"torch": torch_logits.argmax(1), "sim": result.predictions}
     lava_compile = None
     if not args.no_lava:
-        from snn_deploy.exporters import lava_build
+        from snn_deploy.sims.backends import lava_build
 
         n_lava = min(args.lava_samples, x.shape[-4])
         x_lava = x[..., :n_lava, :, :, :]
@@ -114,10 +114,10 @@ def time_command(model, graph, repeats: int, batch: int = 32) -> None:
 
     from snn_deploy.cli import cli
     from snn_deploy.data.tensors import dataset_tensors
-    from snn_deploy.exporters.bundle import write_bundle
+    from snn_deploy.exporters.formats.bundle import write_bundle
     from snn_deploy.graph import LOIHI2
-    from snn_deploy.sims.driver import run_dataset
-    from snn_deploy.sims.simulator import simulate
+    from snn_deploy.sims.runs.driver import run_dataset
+    from snn_deploy.sims.backends.simulator import simulate
 
     x, y = dataset_tensors(model.config, "digits", "test", 1 << 30, None)
     n = x.shape[-4]

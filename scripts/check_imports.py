@@ -1,7 +1,7 @@
-"""Check the package import rules (README, "Layout"): no import cycle among snn-deploy's packages, library code
-never imports the CLI, and the packages of :data:`LAYERS` import only downward (so ``exporters`` never imports
-``sims``, and the graph and the arithmetic import nothing above them). Every import counts, including those
-inside functions.
+"""Check the package import rules (README, "Layout"): every package and top-level module of snn-deploy sits in
+one of :data:`LAYERS` and imports only downward (so ``exporters`` never imports ``sims``, and the graph and the
+arithmetic import nothing above them), no import cycle, and library code never imports the CLI. Every import
+counts, including those inside functions.
 
 Nodes are the packages (``snn_deploy.graph``, ``snn_deploy.models``, ...) and the modules at the top of
 ``snn_deploy`` (``snn_deploy.neurons``, ...). Prints the offending edges and exits 1 if a rule is broken.
@@ -19,11 +19,30 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"models": "snn_deploy.models", "exporters": "snn_deploy.exporters", "sims": "snn_deploy.sims"}
 """Top-level folders installed under ``snn_deploy`` (pyproject's package-dir)."""
 CLI = "snn_deploy.cli"
-LAYERS = ("snn_deploy.cli", "snn_deploy.workflows", "snn_deploy.sims", "snn_deploy.exporters", "snn_deploy.training",
-          "snn_deploy.models", "snn_deploy.data", "snn_deploy.graph", "snn_deploy.fixedpoint")
-"""Top to bottom: each of these packages may import only those after it (the data flow: commands call the
-workflows they share with the Python API, which run the hardware model and backends, which read what the
-exporters produce from models, down to the graph and the arithmetic)."""
+LAYERS = (
+    # the front doors: the command line parses and prints, the Python API takes and returns Python values
+    "snn_deploy.cli", "snn_deploy.api",
+    # the flows both doors share, written once
+    "snn_deploy.workflows",
+    # what reads a graph: backends, runs, the hardware model and its reports
+    "snn_deploy.sims",
+    # what produces and stores a graph: frontends, NIR, file formats
+    "snn_deploy.exporters",
+    # training, model files, quantization, the model zoo and its neurons
+    "snn_deploy.training", "snn_deploy.modelfile", "snn_deploy.quant_check", "snn_deploy.quant", "snn_deploy.models",
+    "snn_deploy.neurons", "snn_deploy.surrogate",
+    # data sets
+    "snn_deploy.data", "snn_deploy.optimisation",
+    # the ground floor: the deployed graph and what a run of it measured, spike agreement, the arithmetic
+    "snn_deploy.graph", "snn_deploy.agreement", "snn_deploy.lavaref", "snn_deploy.fixedpoint",
+    # runtime helpers every layer may use: outputs, Lava's watchdog, errors, the console, interrupts, Lava's import
+    "snn_deploy.io", "snn_deploy.watchdog", "snn_deploy.errors", "snn_deploy.console", "snn_deploy.interrupts",
+    "snn_deploy.lava_compat",
+)
+"""Every package and top-level module of snn-deploy, top to bottom: each may import only those after it (the data
+flow: the doors call the shared workflows, which run the hardware model and backends, which read what the
+exporters produce from models, down to the graph, the arithmetic and the runtime helpers). A module that is not
+listed is an error, so a new one is placed deliberately."""
 
 
 def node_of(module: str) -> str | None:
@@ -117,6 +136,13 @@ def upward(found: dict[tuple[str, str], list[str]]) -> list[tuple[str, str]]:
     return sorted((s, d) for s, d in found if s in LAYERS and d in LAYERS and LAYERS.index(d) <= LAYERS.index(s))
 
 
+def unlayered(found: dict[tuple[str, str], list[str]]) -> list[str]:
+    """Packages and modules of snn-deploy that are not in :data:`LAYERS` (every module of the tree counts, even
+    one that imports nothing of snn-deploy)."""
+    nodes = {node_of(m) for m in source_files().values()} | {n for edge in found for n in edge}
+    return sorted(nodes - set(LAYERS) - {None})
+
+
 def problems() -> list[str]:
     """Every broken rule, one line each (empty when the rules hold)."""
     found = edges()
@@ -127,6 +153,8 @@ def problems() -> list[str]:
     for (src, dst), files in sorted(found.items()):
         if dst == CLI and src != CLI:
             out.append(f"library code imports the CLI: {src} -> {dst} ({', '.join(files)})")
+    for node in unlayered(found):
+        out.append(f"{node} is in no layer: add it to LAYERS in scripts/check_imports.py")
     for src, dst in upward(found):
         out.append(f"upward import: {src} -> {dst} ({', '.join(found[(src, dst)])}); see LAYERS")
     for component in cycles(graph):
@@ -142,8 +170,8 @@ def main() -> int:
     for line in broken:
         print(line)
     if not broken:
-        print(f"import rules hold: {len({n for edge in edges() for n in edge})} packages and modules, no cycle, "
-              "no library import of the CLI, no upward import")
+        print(f"import rules hold: {len({node_of(m) for m in source_files().values()} - {None})} packages and "
+              "modules, every one in a layer, no cycle, no library import of the CLI, no upward import")
     return 1 if broken else 0
 
 

@@ -1,7 +1,7 @@
 """Spike agreement of two runs of one layer: how many outputs differ, and where first.
 
 The one definition ``quantize`` (original vs quantized model, :mod:`snn_deploy.quant_check`) and ``verify``
-(backend vs reference backend, :mod:`snn_deploy.sims.verify`) report. Outputs are [T, B, ...] (steps, samples,
+(backend vs reference backend, :mod:`snn_deploy.sims.runs.verify`) report. Outputs are [T, B, ...] (steps, samples,
 neurons); any two dtypes compare by value.
 """
 

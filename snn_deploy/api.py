@@ -30,16 +30,15 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from snn_deploy.exporters.bundle import Bundle
+    from snn_deploy.exporters.formats.bundle import Bundle
     from snn_deploy.modelfile import ModelFile
     from snn_deploy.models import SpikingNetwork
-    from snn_deploy.sims.report import Analysis
+    from snn_deploy.sims.hardware.report import Analysis
 
 DEFAULT_EVENT_STEPS = 16
 """Frames per sample of event data when neither T nor a model is given (the zoo's DVS configurations)."""
 DEFAULT_IMAGE_SIZE = {True: 8, False: 224}
 """Input size of data sets without a native size: built-in digits are 8x8 scans; ImageFolder trees ImageNet's."""
-BUNDLE_TARGETS = ("loihi", "loihi1", "loihi2")
 
 
 def model_names() -> list[str]:
@@ -149,11 +148,11 @@ class Trained:
         return load_model(self.path).model
 
 
-def _check_output(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise UserError(f"{path} already exists; pass force=True to overwrite it or choose another path")
-    if not path.parent.is_dir():
-        raise UserError(f"cannot write {path}: directory {path.parent} does not exist; create it first")
+def _check_output(path: Path, force: bool, *, inputs: tuple[Path, ...] = (), directory: bool = False) -> None:
+    """The command line's output rule (:func:`snn_deploy.io.check_outputs`), spelled for Python callers."""
+    from snn_deploy.io import check_outputs
+
+    check_outputs(path, inputs=inputs, force=force, directory=directory, force_name="force=True")
 
 
 def train(model: str, dataset: str, output: str | Path, *, epochs: int | None = None, batch_size: int | None = None,
@@ -223,7 +222,7 @@ def quantize(model: str | Path | ModelFile | SpikingNetwork, *, calibrate: str |
              output: str | Path | None = None, data_dir: str | Path | None = None, force: bool = False) -> Quantized:
     """``snn-deploy quantize``: fold BatchNorm and quantize to Loihi fixed point (``calibrate``: the data set
     whose training inputs set a float model's input scale). Writes ``output`` when given."""
-    from snn_deploy.exporters.pipeline import prepare
+    from snn_deploy.exporters.frontends.model_file import prepare
     from snn_deploy.modelfile import save_model
     from snn_deploy.workflows import calibration_inputs
 
@@ -244,31 +243,26 @@ def quantize(model: str | Path | ModelFile | SpikingNetwork, *, calibrate: str |
 def export(model: str | Path | ModelFile | SpikingNetwork, output: str | Path, *, target: str = "loihi2",
            calibrate: str | None = None, rewrites: tuple[str, ...] = (), input_on_host: bool = False,
            data_dir: str | Path | None = None, force: bool = False) -> Bundle:
-    """``snn-deploy export --target loihi2|loihi1``: a Loihi bundle directory, returned loaded. (NIR, ONNX and
-    netx single files: ``snn-deploy export --target nir|onnx|netx``.)"""
-    from snn_deploy.exporters import pipeline
-    from snn_deploy.exporters.bundle import load_bundle as read_bundle, sha256
-    from snn_deploy.graph import profile
-    from snn_deploy.workflows import calibration_inputs
+    """``snn-deploy export --target loihi2|loihi1`` (``loihi``: an alias of ``loihi2``): a Loihi bundle directory,
+    returned loaded. (NIR, ONNX and netx single files: ``snn-deploy export --target nir|onnx|netx``.)"""
+    from snn_deploy.exporters.formats.bundle import load_bundle as read_bundle, sha256
+    from snn_deploy.workflows import BUNDLE_TARGETS, export as run_export
 
     if target not in BUNDLE_TARGETS:
         raise UserError(f"export(target={target!r}): the Python API writes Loihi bundles ({', '.join(BUNDLE_TARGETS)})"
                         f"; for {target} files run `snn-deploy export MODEL --target {target}`")
     output = Path(output)
-    _check_output(output, force)
-    model_file = _model_file(model)
-    source = ({"path": Path(model).name, "sha256": sha256(Path(model))} if isinstance(model, (str, Path))
-              else {"path": None, "sha256": None})
-    path, _ = pipeline.export_bundle(model_file, output, target=profile("loihi2" if target == "loihi" else target),
-                                     calibration=calibration_inputs(model_file, calibrate, data_dir),
-                                     rewrites=list(rewrites), force=force, source=source,
-                                     input_on_host=input_on_host)
-    return read_bundle(path)
+    source = Path(model) if isinstance(model, (str, Path)) else None
+    _check_output(output, force, inputs=(source,) if source else (), directory=True)
+    record = {"path": source.name, "sha256": sha256(source)} if source else {"path": None, "sha256": None}
+    done = run_export(_model_file(model), target, output, source_record=record, calibrate=calibrate,
+                      data_dir=data_dir, rewrites=rewrites, input_on_host=input_on_host, force=force)
+    return read_bundle(done.path)
 
 
 def load_bundle(path: str | Path) -> Bundle:
     """A bundle directory (hashes checked): ``.graph`` (the deployed graph) and ``.manifest``."""
-    from snn_deploy.exporters.bundle import load_bundle as read_bundle
+    from snn_deploy.exporters.formats.bundle import load_bundle as read_bundle
 
     return read_bundle(Path(path))
 
@@ -278,13 +272,13 @@ def load_bundle(path: str | Path) -> Bundle:
 @dataclass(repr=False)
 class Results:
     """What ``snn-deploy simulate`` / ``report`` show, as plain data. ``report`` is ``report.json``'s content
-    (schema: ``snn_deploy.sims.report.schema()``); the properties are its headline figures."""
+    (schema: ``snn_deploy.sims.hardware.report.schema()``); the properties are its headline figures."""
 
     report: dict[str, Any]
     analysis: Analysis
 
     def __repr__(self) -> str:
-        from snn_deploy.sims.report import energy_text, time_text
+        from snn_deploy.sims.hardware.report import energy_text, time_text
 
         hw, run = self.report["hardware"]["neurons"], self.report["run"]
         return (f"Results({run['samples']} samples, accuracy {_percent(self.accuracy)}, {hw['cores']} cores on "
@@ -340,7 +334,7 @@ class Results:
     @property
     def neurobench(self) -> dict[str, Any]:
         """NeuroBench's metrics in NeuroBench's result layout."""
-        from snn_deploy.sims.report import neurobench_json
+        from snn_deploy.sims.hardware.report import neurobench_json
 
         return neurobench_json(self.report)
 
@@ -416,8 +410,8 @@ def verify(model: str | Path | Bundle | ModelFile | SpikingNetwork, dataset: str
     ``--reset-interval``; default lava-dl's, none). Inputs as :func:`simulate` takes them (a model file runs a data
     set). ``.report["resets"]``: the reset each backend ran with."""
     from snn_deploy import workflows
-    from snn_deploy.exporters.bundle import Bundle
-    from snn_deploy.sims.verify import report_json
+    from snn_deploy.exporters.formats.bundle import Bundle
+    from snn_deploy.sims.runs.verify import report_json
 
     if not isinstance(model, (str, Path, Bundle)):
         model = _model_file(model)
@@ -482,7 +476,7 @@ def _percent(value: float | None) -> str:
 def report(results: Results, output: str | Path, *, force: bool = False) -> Path:
     """``snn-deploy report``'s files for ``results`` in directory ``output``: report.html, report.json (+ schema),
     neurobench.json, layers.csv, cores.csv and the plots."""
-    from snn_deploy.sims.report import report_files, write_dir
+    from snn_deploy.sims.hardware.report import report_files, write_dir
 
     output = Path(output)
     if output.exists() and not force:

@@ -95,20 +95,21 @@ def _check_parent(path: Path) -> None:
 
 
 def check_outputs(*outputs: Path | None, inputs: Iterable[Path | None] = (), force: bool,
-                  directory: bool = False, others: Iterable[Path | None] = ()) -> None:
+                  directory: bool = False, others: Iterable[Path | None] = (), force_name: str = "--force") -> None:
     """Refuse, before any work, every output that breaks the module rules; ``None`` entries are ignored.
 
     ``directory``: the outputs are directories (an existing file in their place is refused, and vice versa).
     ``others``: outputs of the same command checked by another call (of the other kind): these outputs must be
     neither one of them nor inside one. A path the user may not look at (a directory it cannot search) is refused
-    in one line, like the others.
+    in one line, like the others. ``force_name``: how the caller spells the permission to replace (the Python
+    API's ``force=True``).
     """
     try:
         for out in outputs:
             for other in others:
                 if out is not None and other is not None and _overlaps(Path(out), Path(other)):
                     raise UserError(f"outputs {other} and {out} overlap; choose a separate path for each")
-        _check_outputs(outputs, inputs, force, directory)
+        _check_outputs(outputs, inputs, force, directory, force_name)
     except OSError as exc:  # stat / resolve of a path in a directory the user cannot search
         where = exc.filename or next((p for p in outputs if p is not None), "")
         raise UserError(f"cannot check the output {where}: {exc.strerror or exc}; choose an output in a directory "
@@ -116,7 +117,7 @@ def check_outputs(*outputs: Path | None, inputs: Iterable[Path | None] = (), for
 
 
 def _check_outputs(outputs: Iterable[Path | None], inputs: Iterable[Path | None], force: bool,
-                   directory: bool) -> None:
+                   directory: bool, force_name: str) -> None:
     chosen = [Path(p) for p in outputs if p is not None]
     sources = [Path(p) for p in inputs if p is not None]
     for i, out in enumerate(chosen):
@@ -132,7 +133,7 @@ def _check_outputs(outputs: Iterable[Path | None], inputs: Iterable[Path | None]
                 kind = "a directory" if out.is_dir() else "a file"
                 raise UserError(f"output {out} exists and is {kind}; choose another path")
             if not force:
-                raise UserError(f"{out} already exists; choose another output or pass --force to replace it")
+                raise UserError(f"{out} already exists; choose another output or pass {force_name} to replace it")
         check_parent(out)
 
 

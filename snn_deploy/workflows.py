@@ -1,4 +1,5 @@
-"""The flows the command line and the Python API share, written once: where a run's inputs come from and how
+"""The flows the command line and the Python API share, written once: what ``export`` writes for each target
+(:data:`EXPORT_TARGETS`) from a model file, a NIR graph or a netx network, where a run's inputs come from and how
 many steps it runs (``simulate``, ``report``, ``verify``), which backends verify a model file, a bundle or a netx
 network, and how a model file is evaluated. ``snn_deploy.cli`` parses options and prints; ``snn_deploy.api``
 takes Python values and returns plain data; both call these functions, so a notebook and a command give the same
@@ -11,21 +12,23 @@ importing this module (the CLI does at start) costs nothing.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from snn_deploy.errors import UserError
+from snn_deploy.errors import UserError, lookup
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from snn_deploy.exporters.bundle import Bundle
+    from snn_deploy.exporters.formats.bundle import Bundle
     from snn_deploy.graph import Graph
     from snn_deploy.modelfile import ModelFile
-    from snn_deploy.sims.report import Analysis
-    from snn_deploy.sims.verify import VerifyReport
+    from snn_deploy.sims.hardware.report import Analysis
+    from snn_deploy.sims.runs.verify import VerifyReport
     from snn_deploy.training.runtime import World
 
 ALL_SAMPLES = 2**62
@@ -42,12 +45,231 @@ def calibration_inputs(model_file: ModelFile, dataset: str | None, data_dir: str
     return dataset_tensors(model_file.model.config, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
 
 
+# --- export ---------------------------------------------------------------------------------------------------
+
+def _write_nir(graph: Graph, output: Path) -> None:
+    from snn_deploy.exporters.nir import io as nir_io
+    from snn_deploy.io import atomic_path
+
+    with atomic_path(output) as tmp:
+        nir_io.write(graph, tmp)
+
+
+def _write_onnx(graph: Graph, output: Path) -> None:
+    from snn_deploy.exporters.formats.onnx import save_onnx, to_onnx
+
+    save_onnx(to_onnx(graph), output)
+
+
+def _write_netx(graph: Graph, output: Path) -> None:
+    from snn_deploy.exporters.formats.netx import to_netx
+
+    to_netx(graph, output)
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    """One value of ``export --target`` (``sd.export(target=)``)."""
+
+    name: str
+    profile: str
+    """The hardware profile (:data:`snn_deploy.graph.PROFILES`) the graph is placed on and checked against; the file
+    formats carry what Loihi 2 carries (graded spikes)."""
+    suffix: str
+    """The default output's suffix."""
+    writer: Callable[[Graph, Path], None] | None = None
+    """Writes the single file; None: a bundle directory."""
+    alias_of: str | None = None
+
+    @property
+    def bundle(self) -> bool:
+        return self.writer is None
+
+
+EXPORT_TARGETS: dict[str, ExportTarget] = {t.name: t for t in (
+    ExportTarget("loihi", "loihi2", ".loihi", alias_of="loihi2"),
+    ExportTarget("loihi1", "loihi1", ".loihi"),
+    ExportTarget("loihi2", "loihi2", ".loihi"),
+    ExportTarget("nir", "loihi2", ".nir", _write_nir),
+    ExportTarget("onnx", "loihi2", ".onnx", _write_onnx),
+    ExportTarget("netx", "loihi2", ".net", _write_netx),
+)}
+"""Every export target. ``loihi`` is an alias, of ``loihi2``: it names no hardware profile (those are ``loihi1``
+and ``loihi2``), so it means one thing wherever it is written."""
+BUNDLE_TARGETS = tuple(name for name, t in EXPORT_TARGETS.items() if t.bundle)
+
+
+def export_target(name: str) -> ExportTarget:
+    """The target called ``name``; a :class:`UserError` listing the targets otherwise."""
+    return lookup(EXPORT_TARGETS, name, what="export target", listing="snn-deploy export --help")
+
+
+@dataclass
+class Exported:
+    """What :func:`export` wrote: the bundle directory or file, the graph in it, and how it was made."""
+
+    path: Path
+    graph: Graph
+    target: ExportTarget
+    source: str
+    """``model`` (a snn-deploy model file), ``nir`` or ``netx``."""
+    rewrites: dict[str, Any] = field(default_factory=dict)
+    """The rewrites applied to a model (name -> record)."""
+    host_layers: list[str] = field(default_factory=list)
+    silent: list[str] = field(default_factory=list)
+    """LIF nodes of an imported NIR graph that never spike on its calibration data (a silent layer deploys, but
+    nothing after it receives anything: a sign of a wrong --dt or a scale problem)."""
+    calibration_samples: int = 0
+
+
+def export(model: Path | ModelFile, target: str, output: Path, *, source_record: dict[str, Any] | None = None,
+           calibrate: str | None = None, data_dir: str | Path | None = None, rewrites: tuple[str, ...] = (),
+           rewrite_eval: str | None = None, eval_samples: int = CALIBRATION_SAMPLES, input_on_host: bool = False,
+           force: bool = False, dt: float | None = None, steps: int | None = None, reset: str | None = None,
+           reset_interval: int | None = None) -> Exported:
+    """Export ``model`` (a model file or its path, a NIR graph's path, a lava-dl netx file's path) for ``target``
+    to ``output`` (whose place the caller has checked). ``source_record`` names the model file in the bundle's
+    manifest (default: ``model``'s path and digest). NIR files take ``dt``, ``steps`` and ``reset``; model files
+    the ``calibrate`` data set and ``rewrites``, whose accuracy change ``rewrite_eval``'s test split measures
+    (``eval_samples`` samples); netx files are integer already and take ``reset_interval`` (``read_netx``)."""
+    chosen = export_target(target)
+    if isinstance(model, Path) and model.suffix.lower() == ".nir":
+        if rewrites or rewrite_eval:
+            raise UserError("--rewrite and --eval apply to snn-deploy model files, not to NIR graphs")
+        if reset_interval is not None:
+            raise UserError("--reset-interval applies to lava-dl netx input files only (NIR input: --reset)")
+        return _export_nir(model, chosen, output, calibrate, data_dir, dt, steps, input_on_host, force, reset)
+    if dt is not None or steps is not None or reset is not None:
+        raise UserError("--dt, --time-steps and --reset apply to NIR input files only")
+    from snn_deploy.exporters.frontends.netx import looks_like_netx
+
+    netx = isinstance(model, Path) and looks_like_netx(model)
+    if reset_interval is not None and not netx:
+        raise UserError("--reset-interval applies to lava-dl netx input files only")
+    if netx:
+        if calibrate or rewrites or rewrite_eval or input_on_host:
+            raise UserError("a netx network is already integer: --calibrate, --rewrite, --eval and "
+                            "--input-on-host apply to snn-deploy model files only")
+        return _export_netx(model, chosen, output, force, reset_interval)
+    return _export_model(model, chosen, output, source_record, calibrate, data_dir, rewrites, rewrite_eval,
+                         eval_samples, input_on_host, force)
+
+
+def _check_placement(target: ExportTarget, input_on_host: bool) -> None:
+    if input_on_host and target.name in ("onnx", "netx"):
+        raise UserError(f"--input-on-host places layers of a Loihi deployment; {target.name} has no placement (use "
+                        "--target loihi, loihi1, loihi2 or nir)")
+
+
+def _export_model(model: Path | ModelFile, target: ExportTarget, output: Path, source_record: dict[str, Any] | None,
+                  calibrate: str | None, data_dir: str | Path | None, rewrites: tuple[str, ...],
+                  rewrite_eval: str | None, eval_samples: int, input_on_host: bool, force: bool) -> Exported:
+    from snn_deploy.exporters.formats.bundle import sha256
+    from snn_deploy.exporters.frontends import model_file as pipeline
+    from snn_deploy.graph import profile
+    from snn_deploy.modelfile import load_model
+
+    _check_placement(target, input_on_host)
+    hw = profile(target.profile)
+    model_file = load_model(model) if isinstance(model, Path) else model
+    if source_record is None:
+        source_record = ({"path": model.name, "sha256": sha256(model)} if isinstance(model, Path)
+                         else {"path": None, "sha256": None})
+    calibration = calibration_inputs(model_file, calibrate, data_dir)
+    evaluate = _test_accuracy(model_file, rewrite_eval, eval_samples, data_dir) if rewrite_eval else None
+    if target.bundle:
+        path, graph = pipeline.export_bundle(model_file, output, target=hw, calibration=calibration,
+                                             rewrites=list(rewrites), force=force, source=source_record,
+                                             evaluate=evaluate, input_on_host=input_on_host)
+        manifest = json.loads((path / "manifest.json").read_text())
+        return Exported(path, graph, target, "model", manifest["rewrites"], manifest["input"]["host_layers"])
+    prepared = pipeline.prepare(model_file, calibration=calibration, rewrites=list(rewrites), evaluate=evaluate)
+    graph = pipeline.lower_for_target(prepared, hw, input_on_host=input_on_host)
+    target.writer(graph, output)
+    return Exported(output, graph, target, "model", prepared.rewrites)
+
+
+def _test_accuracy(model_file: ModelFile, dataset: str, count: int, data_dir: str | Path | None
+                   ) -> Callable[[Any], float]:
+    """A model's accuracy on the first ``count`` test samples of ``dataset`` (what measures a rewrite)."""
+    import torch
+
+    from snn_deploy.data.tensors import dataset_tensors
+
+    x, y = dataset_tensors(model_file.model.config, dataset, "test", count, data_dir)
+
+    def accuracy(model) -> float:
+        with torch.no_grad():
+            return float((model.eval()(x).argmax(1) == y).double().mean())
+    return accuracy
+
+
+def _export_nir(path: Path, target: ExportTarget, output: Path, calibrate: str | None, data_dir: str | Path | None,
+                dt: float | None, steps: int | None, input_on_host: bool, force: bool, reset: str | None
+                ) -> Exported:
+    """A NIR graph: snn-deploy's own files exactly (the bundle's reader and checks), others imported and
+    quantized (``calibrate``: the data set whose training inputs set the scale)."""
+    from snn_deploy.data.tensors import Input, dataset_tensors
+    from snn_deploy.exporters.formats.bundle import read_network, sha256, write_bundle
+    from snn_deploy.exporters.frontends.model_file import place_and_check
+    from snn_deploy.exporters.nir import importer as nir_import
+    from snn_deploy.exporters.nir import io as nir_io
+    from snn_deploy.graph import profile
+    from snn_deploy.sims.runs.inputs import check_input_size
+
+    _check_placement(target, input_on_host)
+    calibration = None
+    if nir_io.written_by_snn_deploy_file(path):  # exact integers: the bundle's own reader and checks
+        if dt is not None or steps is not None or reset is not None:
+            raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T, dt and "
+                            "reset; drop --dt, --time-steps and --reset")
+        graph, quantization = read_network(path), {"frontend": nir_import.OWN_FRONTEND}
+    else:
+        ir = nir_import.load(path)
+        if calibrate is not None:
+            c, h, w = nir_import.input_layout(ir)
+            spec = Input(c, h, nir_import.import_steps(ir, steps))
+            check_input_size((c, h, w), CALIBRATION_SAMPLES, spec.T, f"--calibrate {calibrate}")
+            calibration = dataset_tensors(spec, calibrate, "train", CALIBRATION_SAMPLES, data_dir)[0]
+        graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps,
+                                                  reset=reset or "zero")
+    graph = place_and_check(graph, profile(target.profile), input_on_host=input_on_host)
+    if target.bundle:
+        extra = {"arch": None, "source_model": {"path": path.name, "sha256": sha256(path), "format": "nir"},
+                 "rewrites": {}}
+        write_bundle(graph, output, target=profile(target.profile), quantization=quantization, extra=extra,
+                     force=force)
+        if calibration is not None:
+            from snn_deploy.sims.backends.simulator import simulate as run
+
+            counts = run(graph, calibration).spike_counts
+            silent = [name for name, per_step in counts.items() if not per_step.any()]
+            return Exported(output, graph, target, "nir", silent=silent, calibration_samples=len(calibration))
+    else:
+        target.writer(graph, output)
+    return Exported(output, graph, target, "nir")
+
+
+def _export_netx(path: Path, target: ExportTarget, output: Path, force: bool, reset_interval: int | None
+                 ) -> Exported:
+    """A lava-dl netx network, imported exactly (``reset_interval``: its state reset; default lava-dl's)."""
+    from snn_deploy.exporters.frontends.netx import netx_bundle, read_netx
+    from snn_deploy.graph import profile
+
+    graph = read_netx(path, reset_interval=reset_interval)
+    if target.bundle:
+        netx_bundle(graph, path, output, target=profile(target.profile), force=force)
+    else:
+        target.writer(graph, output)
+    return Exported(output, graph, target, "netx")
+
+
 # --- inputs of a run ------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Inputs:
     """Where a run's samples come from: a data set's test split, or an input array (a .npy file: one sample, as
-    ``--input`` reads it; a numpy array or tensor: a batch, see :func:`snn_deploy.sims.inputs.shaped_input`),
+    ``--input`` reads it; a numpy array or tensor: a batch, see :func:`snn_deploy.sims.runs.inputs.shaped_input`),
     with optional ``labels`` for an array. ``steps`` (``--time-steps``) runs that many steps instead of the
     bundle's T; ``layout`` is the array's (``chw`` or Lava's ``whc``)."""
 
@@ -84,9 +306,9 @@ def run_inputs(graph: Graph, inputs: Inputs, *, samples: int | None = None,
     import numpy as np
     import torch
 
-    from snn_deploy.exporters.bundle_check import with_steps
-    from snn_deploy.sims.driver import bundle_tensors
-    from snn_deploy.sims.inputs import array_input, shaped_input
+    from snn_deploy.exporters.formats.bundle_check import with_steps
+    from snn_deploy.sims.runs.driver import bundle_tensors
+    from snn_deploy.sims.runs.inputs import array_input, shaped_input
 
     if samples is not None and samples < 1:
         raise UserError(f"samples must be positive, got {samples}")
@@ -123,12 +345,12 @@ def simulate(bundle: Bundle, inputs: Inputs, *, backend: str = "sim", samples: i
     """Run ``bundle`` on ``inputs`` (sharded under torchrun) and price it on ``profile`` (default: the bundle's
     target); returns (analysis, rank). Only rank 0 should report."""
     from snn_deploy.graph import profile as hardware_profile
-    from snn_deploy.sims import backends
-    from snn_deploy.sims.driver import init_shard, run_dataset
-    from snn_deploy.sims.report import analyse
+    from snn_deploy.sims.backends import registry as backends
+    from snn_deploy.sims.runs.driver import init_shard, run_dataset
+    from snn_deploy.sims.hardware.report import analyse
 
     backends.get(backend, graph_only=True)  # a missing library fails before any data is read
-    hw = hardware_profile(profile or bundle.manifest.get("target", "loihi2"))
+    hw = hardware_profile(profile) if profile else bundle.profile
     graph, x, y = run_inputs(bundle.graph, inputs, samples=samples, data_dir=data_dir)
     shard = init_shard()
     activity = run_dataset(graph, x, y, backend=backend, batch_size=batch_size, shard=shard)
@@ -137,7 +359,7 @@ def simulate(bundle: Bundle, inputs: Inputs, *, backend: str = "sim", samples: i
 
 def report_data(analysis: Analysis, bundle: Bundle, inputs: Inputs) -> dict[str, Any]:
     """``report.json``'s content for a run of ``bundle`` on ``inputs``."""
-    from snn_deploy.sims.report import build
+    from snn_deploy.sims.hardware.report import build
 
     return build(analysis, bundle, dataset=inputs.label, split=inputs.split)
 
@@ -151,15 +373,15 @@ def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | 
     spikes. ``model``: a model file (path or loaded; torch, sim, lava, onnx; a data set), a bundle (directory or
     loaded) or a lava-dl netx file (the graph-only backends, and netx for the file; a data set or an array).
     ``reset_interval``: a netx file's state reset (``read_netx``; default lava-dl's: none). The report states the
-    reset each backend ran with (:attr:`~snn_deploy.sims.verify.VerifyReport.resets`). ``per_layer``: Lava runs
-    one layer at a time, driven by the simulator's recorded spikes (sim before lava)."""
-    from snn_deploy.exporters.bundle import Bundle, load_bundle
-    from snn_deploy.exporters.bundle_check import with_steps
-    from snn_deploy.exporters.netx_import import looks_like_netx, read_netx
+    reset each backend ran with (:attr:`~snn_deploy.sims.runs.verify.VerifyReport.resets`). ``per_layer``: Lava
+    runs one layer at a time, driven by the simulator's recorded spikes (sim before lava)."""
+    from snn_deploy.exporters.formats.bundle import Bundle, load_bundle
+    from snn_deploy.exporters.formats.bundle_check import with_steps
+    from snn_deploy.exporters.frontends.netx import looks_like_netx, read_netx
     from snn_deploy.modelfile import ModelFile
-    from snn_deploy.sims import backends as registry
-    from snn_deploy.sims.inputs import check_input_size
-    from snn_deploy.sims.verify import run_backends
+    from snn_deploy.sims.backends import registry
+    from snn_deploy.sims.runs.inputs import check_input_size
+    from snn_deploy.sims.runs.verify import run_backends
 
     if isinstance(model, (str, Path)):
         model = Path(model)
@@ -198,20 +420,20 @@ def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | 
         raise UserError("verify of a model file runs the model's T steps; --time-steps applies to bundles and netx "
                         "networks")
     from snn_deploy.data.tensors import dataset_tensors
-    from snn_deploy.exporters.pipeline import lower_for_target, prepare
-    from snn_deploy.graph import profile
+    from snn_deploy.exporters.frontends.model_file import lower_for_target, prepare
+    from snn_deploy.graph import DEFAULT_PROFILE, profile
     from snn_deploy.modelfile import load_model
 
     model_file = model if isinstance(model, ModelFile) else load_model(model)
     prepared = prepare(model_file, calibration=calibration_inputs(model_file, calibrate, data_dir), rewrites=[])
-    graph = lower_for_target(prepared, profile("loihi2"))
+    graph = lower_for_target(prepared, profile(DEFAULT_PROFILE))
     x, y = dataset_tensors(prepared.model.config, inputs.dataset, "test", samples, data_dir)
     return run_backends(prepared.model, graph, x, y.tolist(), chosen, per_layer)
 
 
 def model_backends() -> list[str]:
     """What verify runs on a model file by default: every backend but netx (which runs a netx file)."""
-    from snn_deploy.sims import backends as registry
+    from snn_deploy.sims.backends import registry
 
     return [b for b in registry.names() if b != registry.NETX]
 

@@ -436,7 +436,7 @@ class Agreement:
 
 def simulate(graph, x: torch.Tensor):
     """snn-deploy's integer simulator (the reference every backend is checked against)."""
-    from snn_deploy.sims.simulator import simulate as run
+    from snn_deploy.sims.backends.simulator import simulate as run
 
     return run(graph, x)
 

@@ -11,7 +11,7 @@ import snn_deploy.models as zoo
 from export_testing import active_model
 from export_testing import error_line as _error_line
 from export_testing import run_cli as _run
-from snn_deploy.exporters.bundle import load_bundle
+from snn_deploy.exporters.formats.bundle import load_bundle
 from snn_deploy.modelfile import load_model, save_model
 
 

@@ -70,7 +70,7 @@ def qkformer_run(tmp_path_factory):
 
 
 def test_layer_table_fits_80_columns(qkformer_run):
-    from snn_deploy.sims.report import console_table
+    from snn_deploy.sims.hardware.report import console_table
 
     _, results = qkformer_run
     layers = results.report["layers"]
@@ -83,7 +83,7 @@ def test_layer_table_fits_80_columns(qkformer_run):
 
 def test_verify_table_fits_80_columns(qkformer_run, capsys, monkeypatch):
     from snn_deploy import workflows
-    from snn_deploy.sims.verify import render
+    from snn_deploy.sims.runs.verify import render
 
     bundle, _ = qkformer_run
     monkeypatch.setenv("COLUMNS", str(WIDTH))

@@ -11,12 +11,12 @@ import torch
 
 from export_testing import images, quantized
 from graph_testing import lif
-from snn_deploy.exporters.lower import lower
+from snn_deploy.exporters.frontends.zoo import lower
 from snn_deploy.graph import ConvNode, Graph, InputNode, LOIHI, LOIHI2, ReadoutNode, SumNode
-from snn_deploy.sims.cost import barrier_ns, hardware_cost, paper_energy, rates
-from snn_deploy.sims.driver import Shard, run_dataset
-from snn_deploy.sims.mapper import map_graph
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.sims.hardware.cost import barrier_ns, hardware_cost, paper_energy, rates
+from snn_deploy.sims.runs.driver import Shard, run_dataset
+from snn_deploy.sims.hardware.mapper import map_graph
+from snn_deploy.sims.backends.simulator import simulate
 
 
 def corner_event(*extra) -> tuple[Graph, torch.Tensor]:

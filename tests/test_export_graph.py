@@ -11,14 +11,15 @@ import torch
 
 from export_testing import active_model, images, quantized
 from snn_deploy.errors import UserError
-from snn_deploy.exporters import nir_io
-from snn_deploy.exporters.bundle import MANIFEST_FILE, NETWORK_FILE, load_bundle, write_bundle
-from snn_deploy.exporters.lower import lower
-from snn_deploy.sims.verify import compare, torch_spikes
+from snn_deploy.exporters.nir import io as nir_io
+from snn_deploy.exporters.formats.bundle import MANIFEST_FILE, NETWORK_FILE, load_bundle, write_bundle
+from snn_deploy.exporters.frontends.zoo import lower
+from snn_deploy.sims.backends.torch_reference import torch_spikes
+from snn_deploy.sims.runs.verify import compare
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, LOIHI, LOIHI2, SpikeProductNode, SumNode
 from snn_deploy.quant import QuantReport, bias_to_mant_exp, choose_vth_and_exponent, quantize, restructure
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.sims.backends.simulator import simulate
 
 DEPLOYABLE_TINY = ["spikformer-tiny", "spikformer-v2-tiny"]
 

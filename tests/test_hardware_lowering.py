@@ -15,7 +15,7 @@ from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import spike_product, torch_image_to_lava
 from snn_deploy.graph import LOIHI2, SpikeProductNode, input_sequence
 from snn_deploy.graph.hardware import conv_pairs, lower, product_arrays, sparse_pairs
-from snn_deploy.sims.mapper import map_graph
+from snn_deploy.sims.hardware.mapper import map_graph
 
 lava = pytest.mark.lava
 
@@ -58,7 +58,7 @@ def test_conv_pairs_equal_the_convolution():
 
 
 def test_mapper_prices_the_lowering():
-    from snn_deploy.exporters.lava_chip import probe_graph
+    from snn_deploy.sims.backends.lava_chip import probe_graph
     graph = probe_graph()
     mapping = map_graph(graph, LOIHI2)
     lowered = lower(graph, mapping.products, mapping.sums)
@@ -77,7 +77,7 @@ def product_in_lava(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, mul
     from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
     from lava.proc.io.source import RingBuffer
 
-    from snn_deploy.exporters import lava_build as lb
+    from snn_deploy.sims.backends import lava_build as lb
     from snn_deploy.graph.hardware import ChannelMap, Projection
     steps, c, h, w = q.shape
     shape = (c, h, w)
@@ -153,7 +153,7 @@ def test_built_network_has_only_chip_processes_and_the_mapped_synapses():
     from lava.magma.core.process.process import AbstractProcess
     from lava.proc.conv.process import Conv
 
-    from snn_deploy.exporters import lava_build, lava_chip
+    from snn_deploy.sims.backends import lava_build, lava_chip
     graph = lava_chip.probe_graph()
     net = lava_build.build(graph, np.zeros((graph.T, 1, *graph.input.shape), dtype=np.int64))
     assert lava_chip.non_chip_types(net.all_processes()) == []
@@ -178,7 +178,7 @@ def test_built_network_has_only_chip_processes_and_the_mapped_synapses():
 
 
 def test_loihi2_target_check_flags_a_reset_period_that_is_not_a_power_of_two():
-    from snn_deploy.exporters.lava_chip import probe_graph
+    from snn_deploy.sims.backends.lava_chip import probe_graph
     from snn_deploy.graph import LOIHI, target_problems
     assert not [p for p in target_problems(probe_graph(4), LOIHI2) if "power of 2" in p.what]
     flagged = [p for p in target_problems(probe_graph(5), LOIHI2) if "power of 2" in p.what]
@@ -192,8 +192,8 @@ def test_layer_by_layer_equals_the_whole_run(which):
     """Each layer alone, driven by the simulator's spikes, gives the whole Lava run's spikes (and the simulator's):
     residual relays read from other layers, delayed convs, a spike product."""
     import test_lava_build
-    from snn_deploy.exporters import lava_build
-    from snn_deploy.sims.simulator import simulate
+    from snn_deploy.sims.backends import lava_build
+    from snn_deploy.sims.backends.simulator import simulate
     graph = getattr(test_lava_build, which)()
     x = torch.rand(2, *graph.input.shape, generator=torch.Generator().manual_seed(1))
     expected = simulate(graph, x).spikes
@@ -209,8 +209,8 @@ def test_layer_by_layer_equals_the_whole_run(which):
 
 
 def test_per_layer_needs_the_simulator_first():
-    from snn_deploy.exporters.lava_chip import probe_graph
-    from snn_deploy.sims.verify import run_backends
+    from snn_deploy.sims.backends.lava_chip import probe_graph
+    from snn_deploy.sims.runs.verify import run_backends
     graph = probe_graph()
     with pytest.raises(UserError, match="sim before lava"):
         run_backends(None, graph, torch.zeros(1, *graph.input.shape), None, ["lava", "sim"], per_layer=True)
@@ -219,7 +219,7 @@ def test_per_layer_needs_the_simulator_first():
 @lava
 def test_verify_per_layer_agrees():
     import test_lava_build
-    from snn_deploy.sims.verify import run_backends
+    from snn_deploy.sims.runs.verify import run_backends
     graph = test_lava_build.spike_product_graph()
     x = torch.rand(1, *graph.input.shape, generator=torch.Generator().manual_seed(2))
     report = run_backends(None, graph, x, None, ["sim", "lava"], per_layer=True)
@@ -235,8 +235,8 @@ def test_a_layer_past_the_timeout_ends_the_run_with_one_error(monkeypatch):
     from lava.proc.io.extractor import PyLoihiExtractorModel
 
     import test_lava_build
-    from snn_deploy.exporters import lava_build
-    from snn_deploy.sims.simulator import simulate
+    from snn_deploy.sims.backends import lava_build
+    from snn_deploy.sims.backends.simulator import simulate
 
     monkeypatch.setattr(PyLoihiExtractorModel, "run_spk", lambda self: time.sleep(3600))  # workers are forked
     monkeypatch.setenv("SNN_DEPLOY_LAVA_TIMEOUT", "4")

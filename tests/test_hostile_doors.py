@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from snn_deploy.cli import cli
-from snn_deploy.exporters.bundle import NETWORK_FILE
+from snn_deploy.exporters.formats.bundle import NETWORK_FILE
 from test_hostile_inputs import EXE, PRETRAIN, TRAIN, crafted_bundle, files, invoke, listing, refused, set_meta
 from test_netx_import import _cuba, _small_net, _write
 

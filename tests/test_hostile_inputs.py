@@ -31,9 +31,9 @@ from click.testing import CliRunner
 from export_testing import active_model, quantized
 from snn_deploy.cli import cli
 from snn_deploy.errors import UserError
-from snn_deploy.exporters import bundle_check
-from snn_deploy.exporters.bundle import MANIFEST_FILE, NETWORK_FILE, load_bundle, write_bundle
-from snn_deploy.exporters.lower import lower
+from snn_deploy.exporters.formats import bundle_check
+from snn_deploy.exporters.formats.bundle import MANIFEST_FILE, NETWORK_FILE, load_bundle, write_bundle
+from snn_deploy.exporters.frontends.zoo import lower
 from snn_deploy.graph import LOIHI2, ConvNode, Graph, InputNode, LIFNode, ReadoutNode
 from snn_deploy.io import sha256_file
 from snn_deploy.modelfile import save_model
@@ -450,8 +450,8 @@ def _signal_during(monkeypatch, target, name, signum, swallow=False):
 @pytest.mark.parametrize("signum, swallow", [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)])
 @pytest.mark.parametrize("command", ["export-nir", "export", "report"])
 def test_interrupts_leave_no_partial_output_and_no_temporary(files, tmp_path, monkeypatch, command, signum, swallow):
-    from snn_deploy.exporters import nir_io
-    from snn_deploy.sims import report
+    from snn_deploy.exporters.nir import io as nir_io
+    from snn_deploy.sims.hardware import report
 
     model, bundle = files
     if command == "report":
@@ -543,7 +543,7 @@ def test_two_concurrent_exports_to_the_same_output_end_with_one_complete_bundle(
 
 
 def test_identical_inputs_give_byte_identical_artifacts(files, tmp_path):
-    from snn_deploy.exporters.netx_export import to_netx
+    from snn_deploy.exporters.formats.netx import to_netx
     from test_netx_export import conv_chain
 
     model, bundle = files
@@ -573,7 +573,7 @@ def test_identical_inputs_give_byte_identical_artifacts(files, tmp_path):
 def test_a_lava_worker_that_crashes_or_hangs_ends_the_run_with_one_error(monkeypatch, behaviour):
     from lava.proc.io.extractor import PyLoihiExtractorModel
 
-    from snn_deploy.exporters import lava_build
+    from snn_deploy.sims.backends import lava_build
     from snn_deploy.graph import input_sequence
     from test_lava_build import residual_and_graph
 

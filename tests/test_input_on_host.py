@@ -21,21 +21,23 @@ from export_testing import error_line as _error_line
 from export_testing import run_cli as _run
 from graph_testing import Draw, lif
 from snn_deploy.errors import UserError
-from snn_deploy.exporters import lava_build, nir_io, pipeline
-from snn_deploy.exporters.bundle import NETWORK_FILE, Bundle, load_bundle, write_bundle
-from snn_deploy.exporters.lower import lower
-from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
+from snn_deploy.sims.backends import lava_build
+from snn_deploy.exporters.nir import io as nir_io
+from snn_deploy.exporters.frontends import model_file as pipeline
+from snn_deploy.exporters.formats.bundle import NETWORK_FILE, Bundle, load_bundle, write_bundle
+from snn_deploy.exporters.frontends.zoo import lower
+from snn_deploy.exporters.formats.onnx import run_onnx, to_onnx
 from snn_deploy.graph import (
     ConvNode, Graph, InputNode, LOIHI, LOIHI2, ReadoutNode, analog_input_layer, input_sequence,
     target_problems,
 )
 from snn_deploy.modelfile import save_model
-from snn_deploy.sims.cost import hardware_cost, paper_energy
-from snn_deploy.sims.driver import run_dataset
-from snn_deploy.sims.mapper import HOST, map_graph
-from snn_deploy.sims.report import analyse, build, csv_text, schema
-from snn_deploy.sims.schema import validate
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.sims.hardware.cost import hardware_cost, paper_energy
+from snn_deploy.sims.runs.driver import run_dataset
+from snn_deploy.sims.hardware.mapper import HOST, map_graph
+from snn_deploy.sims.hardware.report import analyse, build, csv_text, schema
+from snn_deploy.sims.hardware.schema import validate
+from snn_deploy.sims.backends.simulator import simulate
 
 
 def conv_chain() -> Graph:

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from graph_testing import Draw, lif, random_conv, readout
-from snn_deploy.exporters import lava_build
+from snn_deploy.sims.backends import lava_build
 from snn_deploy.graph import Graph, InputNode, Node, SpikeProductNode, SumNode, input_sequence
 from snn_deploy.graph.hardware import lower
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.sims.backends.simulator import simulate
 
 pytestmark = pytest.mark.lava
 LEAKY = dict(du=3000, dv=500, bias_mant=Draw(-40, 40), bias_exp=Draw(0, 3))
@@ -109,7 +109,7 @@ def test_many_groups_are_expanded():
 
 def test_spikformer_tiny_matches_simulator():
     from snn_deploy import models
-    from snn_deploy.exporters.lower import lower
+    from snn_deploy.exporters.frontends.zoo import lower
     from snn_deploy.quant import quantize
 
     torch.manual_seed(0)

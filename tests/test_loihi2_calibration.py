@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from snn_deploy.sims.mapper import map_graph
+from snn_deploy.sims.hardware.mapper import map_graph
 from snn_deploy.graph.profiles import LOIHI2
 
 _SPEC = importlib.util.spec_from_file_location(

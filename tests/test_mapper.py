@@ -9,9 +9,9 @@ import pytest
 
 from export_testing import quantized
 from graph_testing import lif
-from snn_deploy.exporters.lower import lower
+from snn_deploy.exporters.frontends.zoo import lower
 from snn_deploy.graph import ConvNode, Graph, InputNode, LOIHI, LOIHI2, ReadoutNode, SpikeProductNode, SumNode
-from snn_deploy.sims.mapper import map_graph, population_depths, populations, weight_bits
+from snn_deploy.sims.hardware.mapper import map_graph, population_depths, populations, weight_bits
 
 
 def _layer(c_in: int, shape, kernel=(1, 1), padding=(0, 0), name: str = "lif") -> Graph:

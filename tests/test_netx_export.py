@@ -11,11 +11,11 @@ import torch
 from export_testing import quantized
 from graph_testing import Draw, lif
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.lower import lower
-from snn_deploy.exporters.netx_export import layer_nodes, load_netx, netx_problems, to_netx
+from snn_deploy.exporters.frontends.zoo import lower
+from snn_deploy.exporters.formats.netx import layer_nodes, load_netx, netx_problems, to_netx
 from snn_deploy.fixedpoint import torch_image_to_lava
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode, input_sequence
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.sims.backends.simulator import simulate
 
 
 NETX_BIAS = dict(bias_mant=Draw(-40, 60), bias_exp=6)

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from snn_deploy.cli import cli
 from snn_deploy.errors import UserError
 from snn_deploy.graph import LIFNode
-from snn_deploy.exporters.netx_import import netx_dense_weights, optimize_weight_bits, read_netx
+from snn_deploy.exporters.frontends.netx import netx_dense_weights, optimize_weight_bits, read_netx
 from snn_deploy.fixedpoint import loihi_v_register
-from snn_deploy.sims.simulator import input_sequence, simulate
+from snn_deploy.sims.backends.simulator import input_sequence, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 # ../shared/reference relative to the repository root (a git worktree one level deeper finds it one level up)
@@ -208,7 +208,7 @@ def test_dense_delays_are_carried_and_simulated(tmp_path):
     assert conv0.any() and undelayed.any()
     for o, d in enumerate([0, 1, 2, 3, 0]):  # u holds only this step's input (iDecay 4096)
         assert torch.equal(delayed[d:, o], undelayed[:8 - d, o]) and not delayed[:d, o].any()
-    from snn_deploy.exporters.onnx_export import to_onnx
+    from snn_deploy.exporters.formats.onnx import to_onnx
     with pytest.raises(UserError, match="synaptic delays"):
         to_onnx(graph)
 
@@ -263,7 +263,7 @@ def test_bias_image_input_needs_exact_integers(tmp_path):
     layers[0]["neuron"] = _cuba()
     graph = read_netx(_write(tmp_path / "net.net", layers))
     assert graph.input.drive == "bias" and graph["input"].inputs == (graph.input.name,)
-    from snn_deploy.sims.inputs import array_input
+    from snn_deploy.sims.runs.inputs import array_input
 
     np.save(tmp_path / "ok.npy", np.full((4, 4, 2), 30))  # whc
     x = array_input(graph, tmp_path / "ok.npy", steps=5, layout="whc")
@@ -278,7 +278,7 @@ def test_bias_image_input_needs_exact_integers(tmp_path):
 
 def test_export_then_import_gives_the_same_network(tmp_path):
     """What `export --target netx` writes imports back exactly: the same spikes from the same payloads."""
-    from snn_deploy.exporters.netx_export import to_netx
+    from snn_deploy.exporters.formats.netx import to_netx
     from test_netx_export import conv_chain, dense_chain
 
     for make in (conv_chain, dense_chain):

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from snn_deploy import lavaref
 from snn_deploy.graph import LIFNode
-from snn_deploy.exporters.netx_export import to_netx
-from snn_deploy.exporters.netx_import import read_netx
-from snn_deploy.exporters.netx_lava import run_netx
+from snn_deploy.exporters.formats.netx import to_netx
+from snn_deploy.exporters.frontends.netx import read_netx
+from snn_deploy.sims.backends.netx_lava import run_netx
 from snn_deploy.fixedpoint import lif_run
-from snn_deploy.sims.simulator import input_sequence, simulate
+from snn_deploy.sims.backends.simulator import input_sequence, simulate
 from test_netx_export import conv_chain, dense_chain
 from test_netx_import import PILOTNET, needs_pilotnet
 
@@ -97,7 +97,7 @@ def test_verify_cli_runs_the_netx_backend_from_the_registry(tmp_path):
 
     from snn_deploy.cli import cli
     from snn_deploy.errors import UserError
-    from snn_deploy.sims import backends
+    from snn_deploy.sims.backends import registry as backends
 
     rng = np.random.default_rng(2)
     original = conv_chain(rng)

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from snn_deploy.cli import cli
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.netx_import import read_netx
+from snn_deploy.exporters.frontends.netx import read_netx
 from snn_deploy.graph import InputNode, LIFNode
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.sims.backends.simulator import simulate
 from test_netx_import import _cuba, _small_net, _write
 
 STEPS = 40  # well past the 16-step reset the importer used to add
@@ -82,7 +82,7 @@ def test_recurrent_dense_first_file_imports_with_lava_dls_defaults(tmp_path):
     synapse feeds the fill's spikes into step 0, in the simulator and in ONNX alike."""
     import dataclasses
 
-    from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
+    from snn_deploy.exporters.formats.onnx import run_onnx, to_onnx
 
     path = _with_tsample(_write(tmp_path / "rec.net", _dense_rec_first(np.random.default_rng(0))))
     graph = read_netx(path, steps=12)
@@ -107,7 +107,7 @@ def test_pipeline_fill_in_the_simulator_and_onnx(tmp_path):
     ONNX graph agree, and both differ from the functional model (each layer from zero at the first step)."""
     import dataclasses
 
-    from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
+    from snn_deploy.exporters.formats.onnx import run_onnx, to_onnx
 
     graph = read_netx(_biased(tmp_path / "net.net"), steps=12)
     assert graph.pipeline_fill
@@ -125,7 +125,7 @@ def test_pipeline_fill_in_the_simulator_and_onnx(tmp_path):
 @pytest.mark.lava
 def test_lava_builder_runs_a_pipeline_fill(tmp_path):
     """The Lava builder with plain LIFs, one runtime per sample, equals the simulator's pipeline fill."""
-    from snn_deploy.exporters.lava_build import run
+    from snn_deploy.sims.backends.lava_build import run
 
     graph = read_netx(_biased(tmp_path / "net.net"), steps=10)
     x = torch.from_numpy((np.random.default_rng(1).uniform(0, 1, (10, 2, 2, 4, 4)) < 0.4).astype(np.float64))

@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 
 from export_testing import images, quantized
-from snn_deploy.exporters.lower import lower
+from snn_deploy.exporters.frontends.zoo import lower
 from snn_deploy.graph import ConvNode, LIFNode, input_sequence
-from snn_deploy.sims.driver import run_dataset
-from snn_deploy.sims.neurobench import conv_operations, metrics
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.sims.runs.driver import run_dataset
+from snn_deploy.sims.hardware.neurobench import conv_operations, metrics
+from snn_deploy.sims.backends.simulator import simulate
 
 
 @pytest.fixture(scope="module")

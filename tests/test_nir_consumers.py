@@ -18,8 +18,9 @@ import pytest
 
 from export_testing import quantized
 from snn_deploy.errors import UserError
-from snn_deploy.exporters import nir_consumers, nir_io
-from snn_deploy.exporters.lower import lower
+from snn_deploy.exporters.nir import consumers as nir_consumers
+from snn_deploy.exporters.nir import io as nir_io
+from snn_deploy.exporters.frontends.zoo import lower
 from test_nir_interop import standard_chain
 
 
@@ -59,7 +60,7 @@ def test_lacks_predicts_the_importer(files, tool):
         with pytest.raises(UserError) as refused:
             nir_consumers.load(ir, tool)
         message = str(refused.value)
-        assert "\n" not in message and importer.label in message and "nir_executor" in message
+        assert "\n" not in message and importer.label in message and "nir.executor" in message
 
 
 def test_the_whole_file_lacks_sums_and_the_extension_everywhere(files):

@@ -1,6 +1,6 @@
 """Whole exported files run by a standard NIR reading: the reference executor against ``snn-deploy simulate``.
 
-The executor (``snn_deploy.exporters.nir_executor``) reads only NIR's float parameters and the documented
+The executor (``snn_deploy.exporters.nir.executor``) reads only NIR's float parameters and the documented
 ``snn_deploy.spike_product`` extension, never the integers that ``nir_io.read`` deploys from; the simulator is the
 integer reference (itself checked against Lava's bit-accurate models elsewhere). Models: the demo-size
 ``qkformer-tiny-8x8`` (the demo's architecture) and ``spikformer-tiny-8x8`` with every layer active
@@ -24,10 +24,11 @@ import torch
 from export_testing import quantized
 from snn_deploy.errors import UserError
 from snn_deploy.data.digits import raw_digits, resample, split_indices
-from snn_deploy.exporters import nir_executor, nir_io
+from snn_deploy.exporters.nir import executor as nir_executor
+from snn_deploy.exporters.nir import io as nir_io
 from snn_deploy.graph import LIFNode, SpikeProductNode
-from snn_deploy.exporters.lower import lower
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.exporters.frontends.zoo import lower
+from snn_deploy.sims.backends.simulator import simulate
 
 MODELS = ("qkformer-tiny-8x8", "spikformer-tiny-8x8")
 TEST_IMAGES = 355

@@ -23,7 +23,8 @@ import torch
 
 import framework_nets as fn
 from export_testing import error_line, run_cli
-from snn_deploy.exporters import nir_import, nir_io
+from snn_deploy.exporters.nir import importer as nir_import
+from snn_deploy.exporters.nir import io as nir_io
 from snn_deploy.graph import ConvNode, LIFNode
 from snn_deploy.fixedpoint import limits as L
 
@@ -272,7 +273,7 @@ def test_done_means_export_and_simulate_a_framework_file(tmp_path, data, framewo
 def test_an_imported_network_runs_spike_for_spike_in_every_backend(data, backends):
     """Downstream of the import everything is the deployed graph: ONNX Runtime and Lava's bit-accurate models
     reproduce the simulator exactly (Lava: a few steps and samples, it is slow)."""
-    from snn_deploy.sims.verify import run_backends
+    from snn_deploy.sims.runs.verify import run_backends
 
     fit, (x, _) = data
     net = fn.build("snntorch", fit)
@@ -288,7 +289,7 @@ def test_pools_scales_and_flattened_readouts_compose_like_a_float_executor(data)
     """Conv -> AvgPool -> LIF -> SumPool -> Scale -> Flatten -> Affine -> LIF: the linear nodes between the neurons
     compose into exact dense kernels; the float reference is the reference executor (plain PyTorch, float64).
     Measured spike IoU 0.9499 and 0.6947 (8-bit weights, as in the framework comparison)."""
-    from snn_deploy.exporters.nir_executor import Executor
+    from snn_deploy.exporters.nir.executor import Executor
 
     rng = np.random.default_rng(0)
 
@@ -352,7 +353,7 @@ def test_convolutions_from_two_layers_into_one_keep_their_kernels(data):
     """A residual-style sum (two conv paths into one LIF) stays two ConvNodes with their kernels, computing what
     the dense composition computes (a ``Scale`` of ones on one path forces that), spike for spike; against the
     float reference executor the layers measure spike IoU 0.9715, 0.8645, 0.7082 (8-bit weights, propagated)."""
-    from snn_deploy.exporters.nir_executor import Executor
+    from snn_deploy.exporters.nir.executor import Executor
 
     rng = np.random.default_rng(2)
 

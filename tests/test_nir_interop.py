@@ -24,12 +24,12 @@ import pytest
 import torch
 
 from export_testing import images, quantized
-from snn_deploy.exporters import nir_io
-from snn_deploy.exporters.lower import lower
+from snn_deploy.exporters.nir import io as nir_io
+from snn_deploy.exporters.frontends.zoo import lower
 from snn_deploy.fixedpoint import LIFParams
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.sims.backends.simulator import simulate
 
 try:
     import snntorch as snn

@@ -15,10 +15,11 @@ import pytest
 import torch
 
 import framework_nets as fn
-from snn_deploy.exporters import nir_import, nir_io
+from snn_deploy.exporters.nir import importer as nir_import
+from snn_deploy.exporters.nir import io as nir_io
 from snn_deploy.graph import ConvNode, LIFNode, profile
-from snn_deploy.sims.mapper import map_graph
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.sims.hardware.mapper import map_graph
+from snn_deploy.sims.backends.simulator import simulate
 
 
 @pytest.mark.skipif(importlib.util.find_spec("sinabs") is None, reason="sinabs is not installed")
@@ -61,7 +62,7 @@ def test_a_lone_strided_conv_between_two_if_layers_stays_a_conv():
     again = simulate(back, x)
     torch.testing.assert_close(again.logits, ours.logits)
     torch.testing.assert_close(ours.logits, ours.spikes["if2"].double().flatten(2).mean(0))  # identity readout
-    from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
+    from snn_deploy.exporters.formats.onnx import run_onnx, to_onnx
 
     spikes, logits = run_onnx(to_onnx(graph), graph, x)
     assert all(torch.equal(spikes[k].bool(), ours.spikes[k].bool()) for k in ours.spikes)

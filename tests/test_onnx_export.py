@@ -10,13 +10,13 @@ import torch
 from export_testing import images, quantized
 from graph_testing import Draw, lif
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.lower import lower
-from snn_deploy.exporters.onnx_export import (
+from snn_deploy.exporters.frontends.zoo import lower
+from snn_deploy.exporters.formats.onnx import (
     encode_input, onnx_bytes, onnx_session, run_onnx, save_onnx, to_onnx,
 )
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, input_sequence, value_bounds
-from snn_deploy.sims.simulator import ConvKernel, simulate
+from snn_deploy.sims.backends.simulator import ConvKernel, simulate
 
 
 def _assert_same(graph: Graph, x: torch.Tensor, spikes: dict[str, torch.Tensor], logits: torch.Tensor) -> None:

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.netx_import import read_netx
+from snn_deploy.exporters.frontends.netx import read_netx
 from snn_deploy.graph import LIFNode, SigmaDeltaNode, profile, target_problems
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.sims.backends.simulator import simulate
 from test_netx_import import _write
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -49,7 +49,7 @@ def test_pilotnet_sdnn_imports_as_lava_dl_builds_it():
     assert [p.what for p in target_problems(graph, profile("loihi1"))][0].startswith("sigma-delta payloads")
     with pytest.raises(UserError, match="ignores resets of sigma-delta"):
         read_netx(GTS / "network.net", reset_interval=16)
-    from snn_deploy.exporters.onnx_export import to_onnx
+    from snn_deploy.exporters.formats.onnx import to_onnx
     with pytest.raises(UserError, match=r"sigma-delta payloads exactly: through conv-1.synapse.*>= 2\^24"):
         to_onnx(graph)
 
@@ -84,9 +84,9 @@ def _sdnn_net(rng: np.random.Generator) -> list[dict]:
 def test_sdnn_bundle_round_trip_and_refusals(tmp_path):
     """A sigma-delta graph survives the bundle (network.nir's extension placeholder) exactly; ONNX computes its
     payloads exactly (its synapses' partial sums stay below 2^24); the netx writer refuses it by name."""
-    from snn_deploy.exporters import nir_io
-    from snn_deploy.exporters.netx_export import to_netx
-    from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
+    from snn_deploy.exporters.nir import io as nir_io
+    from snn_deploy.exporters.formats.netx import to_netx
+    from snn_deploy.exporters.formats.onnx import run_onnx, to_onnx
 
     graph = read_netx(_write(tmp_path / "sdnn.net", _sdnn_net(np.random.default_rng(7))), steps=6)
     nir_io.write(graph, tmp_path / "g.nir")
@@ -153,7 +153,7 @@ def test_small_sdnn_network_equals_lava_dl_in_lava_payload_for_payload(tmp_path)
 def test_lava_builder_runs_sdnn_as_the_simulator(tmp_path):
     """The Lava builder (Lava's Delta / SigmaDelta / Sigma and Conv processes, one runtime per sample): every
     layer's graded payloads at every step equal the simulator's, two samples."""
-    from snn_deploy.exporters.lava_build import run
+    from snn_deploy.sims.backends.lava_build import run
 
     rng = np.random.default_rng(8)
     graph = read_netx(_write(tmp_path / "sdnn.net", _sdnn_net(rng)), steps=8)

@@ -12,8 +12,8 @@ import torch
 
 import framework_nets as fn
 from snn_deploy import quant
-from snn_deploy.exporters import nir_import
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.exporters.nir import importer as nir_import
+from snn_deploy.sims.backends.simulator import simulate
 
 
 def test_event_counts_get_an_integer_scale():

@@ -21,9 +21,10 @@ import pytest
 import torch
 
 from export_testing import error_line, run_cli
-from snn_deploy.exporters import nir_import, nir_io
+from snn_deploy.exporters.nir import importer as nir_import
+from snn_deploy.exporters.nir import io as nir_io
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.sims.backends.simulator import simulate
 
 INSTALLED = {name: importlib.util.find_spec(name) is not None for name in ("snntorch", "norse", "spikingjelly")}
 STEPS = 8
@@ -132,7 +133,7 @@ def test_snntorch_recurrent_network_runs_spike_for_spike_like_snntorch(one_to_on
 
 @needs("snntorch")
 def test_recurrent_network_in_onnx_equals_the_simulator():
-    from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
+    from snn_deploy.exporters.formats.onnx import run_onnx, to_onnx
 
     _, _, ir = snntorch_recurrent(seed=3)
     graph, _ = nir_import.to_graph(ir, steps=STEPS)
@@ -147,9 +148,9 @@ def test_recurrent_network_in_onnx_equals_the_simulator():
 
 @needs("snntorch")
 def test_recurrent_edge_survives_the_bundle_and_is_mapped_and_costed(tmp_path):
-    from snn_deploy.exporters.bundle import load_bundle
+    from snn_deploy.exporters.formats.bundle import load_bundle
     from snn_deploy.graph import LOIHI2
-    from snn_deploy.sims.mapper import map_graph
+    from snn_deploy.sims.hardware.mapper import map_graph
 
     _, _, ir = snntorch_recurrent()
     nir.write(str(tmp_path / "net.nir"), ir)
@@ -201,7 +202,7 @@ def test_recurrent_network_in_lava_equals_the_simulator():
     recurrent layer while the pipeline fills (Lava gives each LIF its bias when step 0 reaches it)."""
     import dataclasses
 
-    from snn_deploy.exporters.lava_build import run as lava_run
+    from snn_deploy.sims.backends.lava_build import run as lava_run
     from snn_deploy.graph import input_sequence
 
     _, _, ir = snntorch_recurrent()
@@ -281,7 +282,7 @@ def recurrent_netx_layers(seed: int = 0) -> list[dict]:
 
 
 def test_netx_dense_rec_imports_as_a_recurrent_synapse(tmp_path):
-    from snn_deploy.exporters.netx_import import read_netx
+    from snn_deploy.exporters.frontends.netx import read_netx
     from test_netx_import import _write
 
     layers = recurrent_netx_layers()
@@ -305,9 +306,9 @@ def test_recurrent_netx_file_equals_lava_dls_own_loader(tmp_path):
     spikes equal the simulator's over 12 steps, two samples, in lava-dl's network and in the Lava builder's."""
     import dataclasses
 
-    from snn_deploy.exporters import lava_build
-    from snn_deploy.exporters.netx_import import read_netx
-    from snn_deploy.exporters.netx_lava import run_netx
+    from snn_deploy.sims.backends import lava_build
+    from snn_deploy.exporters.frontends.netx import read_netx
+    from snn_deploy.sims.backends.netx_lava import run_netx
     from snn_deploy.graph import input_sequence
     from test_netx_import import _write
 
@@ -337,7 +338,7 @@ def test_reference_executor_runs_recurrent_files():
     """``nir_executor`` (NIR's floats, plain PyTorch) gives a recurrent edge the step before's value (at step 0 the
     loop's value for silent neurons: snnTorch's ``recurrent(0)`` is its bias): equal to snnTorch on its own file, and
     to the simulator on the bundle's file with PyTorch's and snnTorch's neurons."""
-    from snn_deploy.exporters.nir_executor import Executor
+    from snn_deploy.exporters.nir.executor import Executor
 
     x = binary_inputs(64)
     _, run, ir = snntorch_recurrent(loop_bias=6 / 64)

@@ -16,7 +16,7 @@ import torch
 
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.sims.backends.simulator import simulate
 
 WEIGHTS = [254, -254, 100, 1, -10]
 """Per neuron: a strong excitatory (u wraps at once), a strong inhibitory (v saturates low), a medium one (over 16
@@ -85,7 +85,7 @@ def test_simulate_lists_register_overflows_and_exits_1(tmp_path):
     import json
 
     from export_testing import run_cli
-    from snn_deploy.exporters.bundle import write_bundle
+    from snn_deploy.exporters.formats.bundle import write_bundle
     from snn_deploy.graph import profile
 
     write_bundle(_graph(3000, 100), tmp_path / "b", target=profile("loihi2"), quantization={"schema_version": 1},

@@ -18,11 +18,11 @@ from click.testing import CliRunner
 
 from export_testing import quantized
 from snn_deploy.cli import cli
-from snn_deploy.exporters.bundle import write_bundle
-from snn_deploy.exporters.lower import lower
+from snn_deploy.exporters.formats.bundle import write_bundle
+from snn_deploy.exporters.frontends.zoo import lower
 from snn_deploy.graph import LOIHI2
-from snn_deploy.sims.plots import PLOTS
-from snn_deploy.sims.schema import validate
+from snn_deploy.sims.hardware.plots import PLOTS
+from snn_deploy.sims.hardware.schema import validate
 
 SAMPLES = "8"
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,8 +148,8 @@ def test_plots_give_every_layer_a_row_up_to_100_layers(report_dir):
     """A 100-layer report: per-layer plots grow with the layer count (one label row per layer, no overlap)."""
     from PIL import Image
 
-    from snn_deploy.sims import plots
-    from snn_deploy.sims.driver import Activity
+    from snn_deploy.sims.hardware import plots
+    from snn_deploy.graph import Activity
 
     out, _ = report_dir
     report = json.loads((out / "report.json").read_text())
@@ -217,7 +217,7 @@ def test_simulate_prints_the_figures_and_writes_valid_json(bundle, tmp_path):
                    "steps/s"):
         assert needle in text
     report = json.loads((tmp_path / "s.json").read_text())
-    from snn_deploy.sims.report import schema
+    from snn_deploy.sims.hardware.report import schema
 
     assert validate(report, schema()) == []
 
@@ -264,9 +264,9 @@ def test_two_processes_under_torchrun_give_the_single_process_result(bundle, tmp
 def test_simulate_writes_membrane_traces_of_the_asked_layers(bundle, tmp_path):
     import numpy as np
 
-    from snn_deploy.exporters.bundle import load_bundle
-    from snn_deploy.sims.driver import bundle_tensors
-    from snn_deploy.sims.simulator import simulate
+    from snn_deploy.exporters.formats.bundle import load_bundle
+    from snn_deploy.sims.runs.driver import bundle_tensors
+    from snn_deploy.sims.backends.simulator import simulate
 
     layer = "patch_embed1.proj_lif"
     code, text = _run("simulate", bundle, "--dataset", "digits", "--samples", "2", "--traces", layer,

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from export_testing import run_cli
-from snn_deploy.exporters import nir_import
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.exporters.nir import importer as nir_import
+from snn_deploy.sims.backends.simulator import simulate
 
 
 def test_simulate_input_prints_the_class_and_the_output_spike_counts(tmp_path):

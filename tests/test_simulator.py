@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from export_testing import images, quantized
-from snn_deploy.exporters.lower import lower
+from snn_deploy.exporters.frontends.zoo import lower
 from snn_deploy.fixedpoint import conv_step, lif_run
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode
-from snn_deploy.sims.simulator import ConvKernel, simulate
+from snn_deploy.sims.backends.simulator import ConvKernel, simulate
 
 
 def _unfold_sops(x: torch.Tensor, layer: nn.Module) -> int:
@@ -133,7 +133,7 @@ def test_counts_in_the_pass_equal_counts_from_the_spikes():
     """simulate(counts=True) counts the hardware's events inside its pass; count_events counts them afterwards from
     recorded spikes (other backends): the same numbers on a network with residual sums and spike products."""
     from snn_deploy.graph import ConvNode as Conv, SpikeProductNode, SumNode, input_sequence
-    from snn_deploy.sims.simulator import count_events
+    from snn_deploy.sims.backends.simulator import count_events
 
     graph = lower(quantized("spikformer-tiny"))
     assert graph.of_kind(SumNode) and graph.of_kind(SpikeProductNode)

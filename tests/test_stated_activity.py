@@ -9,11 +9,11 @@ import torch
 
 from export_testing import quantized
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.lower import lower
+from snn_deploy.exporters.frontends.zoo import lower
 from snn_deploy.graph import LOIHI2, ConvNode, LIFNode, SpikeProductNode
-from snn_deploy.sims.mapper import map_graph
-from snn_deploy.sims.simulator import product_counts
-from snn_deploy.sims.stated_activity import conv_synapses, product_expectation, stated_activity
+from snn_deploy.sims.hardware.mapper import map_graph
+from snn_deploy.sims.backends.simulator import product_counts
+from snn_deploy.sims.hardware.stated_activity import conv_synapses, product_expectation, stated_activity
 
 
 def test_synaptic_ops_are_rate_times_the_mappers_synapses():

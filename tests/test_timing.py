@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from snn_deploy.sims.timing import CoreTimes
+from snn_deploy.sims.hardware.timing import CoreTimes
 
 
 def _times(groups) -> CoreTimes:
@@ -35,7 +35,7 @@ def test_max_affine_model_takes_the_slowest_group():
 def test_bottleneck_core_of_a_layer():
     from types import SimpleNamespace
 
-    from snn_deploy.sims.timing import layer_times
+    from snn_deploy.sims.hardware.timing import layer_times
 
     times = _times((("synaptic_ops", "neuron_updates"), ("spikes_out",), ("spikes_in",)))
     mapping = SimpleNamespace(layers={"a": SimpleNamespace(cores=range(0, 2)), "host": SimpleNamespace(cores=range(0))})
@@ -50,11 +50,11 @@ def test_core_times_match_the_cost_models_own_core_bound():
     import torch
 
     from export_testing import images, quantized
-    from snn_deploy.exporters.lower import lower
+    from snn_deploy.exporters.frontends.zoo import lower
     from snn_deploy.graph import LOIHI2
-    from snn_deploy.sims import timing
-    from snn_deploy.sims.driver import run_dataset
-    from snn_deploy.sims.report import analyse
+    from snn_deploy.sims.hardware import timing
+    from snn_deploy.sims.runs.driver import run_dataset
+    from snn_deploy.sims.hardware.report import analyse
 
     graph = lower(quantized("qkformer-tiny"))
     activity = run_dataset(graph, images(2), torch.zeros(2, dtype=torch.int64), batch_size=2)

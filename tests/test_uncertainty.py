@@ -14,8 +14,8 @@ import pytest
 
 from snn_deploy.graph import LOIHI2
 from snn_deploy.graph.profiles import LOIHI2_CALIBRATION, MeasuredRun
-from snn_deploy.sims import uncertainty
-from snn_deploy.sims.schema import validate
+from snn_deploy.sims.hardware import uncertainty
+from snn_deploy.sims.hardware.schema import validate
 from test_report import _run, bundle  # noqa: F401  (the qkformer-tiny bundle fixture and the CLI runner)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,8 +70,8 @@ def test_the_label_and_the_ranges_follow_the_profile_data():
 
 @pytest.mark.skipif(not HAS_PILOTNET, reason=NO_PILOTNET)
 def test_the_fit_networks_shares_are_the_stored_ones_and_its_measurements_lie_in_its_ranges():
-    from snn_deploy.sims import timing
-    from snn_deploy.sims.mapper import map_graph
+    from snn_deploy.sims.hardware import timing
+    from snn_deploy.sims.hardware.mapper import map_graph
 
     graph = bench.pilotnet(bench.REFERENCE)
     act = bench.activity(graph, bench.REFERENCE)
@@ -96,7 +96,7 @@ def test_every_figure_carries_a_range_and_uncosted_work_is_named(bundle):
     code, text = _run("simulate", bundle, "--dataset", "digits", "--samples", "4", "--json", "-")
     assert code == 0, text
     report = json.loads(text)
-    from snn_deploy.sims.report import schema
+    from snn_deploy.sims.hardware.report import schema
 
     assert validate(report, schema()) == [] and report["schema_version"] == 4
     hw = report["hardware"]["neurons"]

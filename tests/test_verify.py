@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from export_testing import images, quantized
-from snn_deploy.exporters.lower import lower
-from snn_deploy.sims.verify import compare, report_json, run_backends
+from snn_deploy.exporters.frontends.zoo import lower
+from snn_deploy.sims.runs.verify import compare, report_json, run_backends
 from snn_deploy.graph import LIFNode
-from snn_deploy.sims.simulator import simulate
+from snn_deploy.sims.backends.simulator import simulate
 
 
 @pytest.fixture(scope="module")

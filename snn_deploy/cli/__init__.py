@@ -64,7 +64,7 @@ def _register() -> None:
     cli.add_command(deploy.verify)
     cli.add_command(hardware.simulate)
     cli.add_command(hardware.report)
-    from snn_deploy.errors import exit_on_user_error
+    from snn_deploy.cli.handler import exit_on_user_error
 
     listings = {"models", "datasets", "doctor"}
     for name, command in cli.commands.items():

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from snn_deploy.cli.options import data_dir_option, emit_json, force_json_option, json_file, json_option, to_stdout
-from snn_deploy.errors import exit_on_user_error
+from snn_deploy.cli.handler import exit_on_user_error
 
 DATASETS_SCHEMA = 1
 

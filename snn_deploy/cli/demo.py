@@ -28,7 +28,7 @@ import click
 from snn_deploy.cli.options import claim_stdout, emit_json, json_file, json_option
 from snn_deploy.cli.params import POSITIVE
 from snn_deploy.cli.train import SEED
-from snn_deploy.errors import exit_on_user_error
+from snn_deploy.cli.handler import exit_on_user_error
 
 DEMO_MODEL = "qkformer-tiny-8x8"
 DEMO_DATASET = "digits"

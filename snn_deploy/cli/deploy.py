@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -10,11 +9,13 @@ import click
 from snn_deploy.cli.options import (AliasOption, claim_stdout, data_dir_option, emit_json, json_file, json_option,
                                     time_steps_option, to_stdout)
 from snn_deploy.cli.params import NON_NEGATIVE, POSITIVE
-from snn_deploy.errors import UserError, exit_on_user_error
-from snn_deploy.sims import backends as registry
-from snn_deploy.workflows import CALIBRATION_SAMPLES, calibration_inputs, model_backends
+from snn_deploy.errors import UserError
+from snn_deploy.cli.handler import exit_on_user_error
+from snn_deploy.sims.backends import registry
+from snn_deploy import workflows
+from snn_deploy.workflows import EXPORT_TARGETS, calibration_inputs, model_backends
 
-TARGETS = ("loihi", "loihi1", "loihi2", "nir", "onnx", "netx")
+TARGETS = tuple(EXPORT_TARGETS)
 EXPORT_SCHEMA = 1
 
 
@@ -41,7 +42,7 @@ def quantize(model_path: Path, dataset: str | None, eval_dataset: str | None, ev
     import copy
 
     from snn_deploy.console import progress
-    from snn_deploy.exporters.pipeline import prepare
+    from snn_deploy.exporters.frontends.model_file import prepare
     from snn_deploy.io import check_outputs
     from snn_deploy.modelfile import load_model, save_model
     from snn_deploy.quant_check import compare_quantized
@@ -150,10 +151,10 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     from snn_deploy.graph import LIFNode
     from snn_deploy.io import check_outputs
 
-    suffix = {"nir": ".nir", "onnx": ".onnx", "netx": ".net"}.get(target, ".loihi")
-    output = output or model_path.with_suffix(suffix)
+    chosen = EXPORT_TARGETS[target]
+    output = output or model_path.with_suffix(chosen.suffix)
     claim_stdout(json_path)
-    check_outputs(output, inputs=[model_path], force=force, directory=suffix == ".loihi")
+    check_outputs(output, inputs=[model_path], force=force, directory=chosen.bundle)
     check_outputs(json_file(json_path), inputs=[model_path], force=force, others=[output])
     graph = _export(model_path, target, output, dataset, data_dir, rewrites, rewrite_eval, eval_samples,
                     input_on_host, force, dt, steps, reset_interval, reset)
@@ -167,137 +168,28 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
 def _export(model_path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
             rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
             force: bool, dt: float | None, steps: int | None, reset_interval: int | None, reset: str | None):
-    """What ``export`` does once its outputs are checked; returns the exported graph."""
-    from snn_deploy.exporters import pipeline
-    from snn_deploy.exporters.bundle import sha256
-    from snn_deploy.exporters.netx_import import looks_like_netx
-    from snn_deploy.modelfile import load_model
-    from snn_deploy.graph import profile
-
-    if model_path.suffix.lower() == ".nir":
-        if rewrites or rewrite_eval:
-            raise UserError("--rewrite and --eval apply to snn-deploy model files, not to NIR graphs")
-        if reset_interval is not None:
-            raise UserError("--reset-interval applies to lava-dl netx input files only (NIR input: --reset)")
-        return _export_nir(model_path, target, output, dataset, data_dir, dt, steps, input_on_host, force,
-                           reset)
-    if dt is not None or steps is not None or reset is not None:
-        raise UserError("--dt, --time-steps and --reset apply to NIR input files only")
-    if reset_interval is not None and not looks_like_netx(model_path):
-        raise UserError("--reset-interval applies to lava-dl netx input files only")
-    if looks_like_netx(model_path):
-        if dataset or rewrites or rewrite_eval or input_on_host:
-            raise UserError("a netx network is already integer: --calibrate, --rewrite, --eval and "
-                            "--input-on-host apply to snn-deploy model files only")
-        return _export_netx(model_path, target, output, force, reset_interval)
-    if input_on_host and target in ("onnx", "netx"):
-        raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement (use "
-                        "--target loihi, loihi1, loihi2 or nir)")
-    hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
-    model_file = load_model(model_path)
-    calibration = calibration_inputs(model_file, dataset, data_dir)
-    evaluate = _evaluator(model_file, rewrite_eval, eval_samples, data_dir) if rewrite_eval else None
-    if target in ("loihi", "loihi1", "loihi2"):
-        source = {"path": model_path.name, "sha256": sha256(model_path)}
-        path, graph = pipeline.export_bundle(model_file, output, target=hw, calibration=calibration,
-                                             rewrites=list(rewrites), force=force, source=source, evaluate=evaluate,
-                                             input_on_host=input_on_host)
-        click.echo(f"wrote {path}/ ({len(graph.nodes)} nodes, pipeline latency {max(graph.depths().values())} steps)")
-        manifest = load_json(path / "manifest.json")
-        if manifest["input"]["host_layers"]:
-            click.echo(f"computed on the host: {', '.join(manifest['input']['host_layers'])}")
-        _echo_rewrites(manifest["rewrites"])
-        return graph
-    prepared = pipeline.prepare(model_file, calibration=calibration, rewrites=list(rewrites), evaluate=evaluate)
-    _echo_rewrites(prepared.rewrites)
-    graph = pipeline.lower_for_target(prepared, hw, input_on_host=input_on_host)
-    _write_single_file(target, graph, output)
-    click.echo(f"wrote {output}")
-    return graph
-
-
-def _export_nir(path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
-                dt: float | None, steps: int | None, input_on_host: bool, force: bool, reset: str | None):
-    """``export GRAPH.nir``: import (snn-deploy's own files exactly, others quantized), then write like a model."""
-    from snn_deploy.exporters import nir_import, nir_io
-    from snn_deploy.graph import profile
-    from snn_deploy.exporters.bundle import read_network, sha256, write_bundle
-    from snn_deploy.data.tensors import Input, dataset_tensors
-    from snn_deploy.sims.inputs import check_input_size
-    from snn_deploy.exporters.pipeline import place_and_check
-
-    if input_on_host and target in ("onnx", "netx"):
-        raise UserError(f"--input-on-host places layers of a Loihi deployment; {target} has no placement")
-    calibration = None
-    if nir_io.written_by_snn_deploy_file(path):  # exact integers: the bundle's own reader and checks
-        if dt is not None or steps is not None or reset is not None:
-            raise UserError("this NIR file was written by snn-deploy: it carries its own integers, T, dt and "
-                            "reset; drop --dt, --time-steps and --reset")
-        graph, quantization = read_network(path), {"frontend": nir_import.OWN_FRONTEND}
+    """What ``export`` does once its outputs are checked (:func:`snn_deploy.workflows.export`), printed; returns
+    the exported graph."""
+    done = workflows.export(model_path, target, output, calibrate=dataset, data_dir=data_dir, rewrites=rewrites,
+                            rewrite_eval=rewrite_eval, eval_samples=eval_samples, input_on_host=input_on_host,
+                            force=force, dt=dt, steps=steps, reset=reset, reset_interval=reset_interval)
+    graph, latency = done.graph, max(done.graph.depths().values())
+    if not done.target.bundle:
+        _echo_rewrites(done.rewrites)
+        click.echo(f"wrote {done.path}" + (f" (state reset: {graph.reset_text()})" if done.source == "netx" else ""))
+    elif done.source == "model":
+        click.echo(f"wrote {done.path}/ ({len(graph.nodes)} nodes, pipeline latency {latency} steps)")
+        if done.host_layers:
+            click.echo(f"computed on the host: {', '.join(done.host_layers)}")
+        _echo_rewrites(done.rewrites)
+    elif done.source == "nir":
+        click.echo(f"wrote {done.path}/ ({len(graph.nodes)} nodes, {graph.T} steps, pipeline latency {latency} steps)")
+        if done.silent:
+            click.echo(f"never spikes on the {done.calibration_samples} calibration samples: {', '.join(done.silent)}")
     else:
-        ir = nir_import.load(path)
-        if dataset is not None:
-            c, h, w = nir_import.input_layout(ir)
-            spec = Input(c, h, nir_import.import_steps(ir, steps))
-            check_input_size((c, h, w), CALIBRATION_SAMPLES, spec.T, f"--calibrate {dataset}")
-            calibration = dataset_tensors(spec, dataset, "train", CALIBRATION_SAMPLES, data_dir)[0]
-        graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps, reset=reset or "zero")
-    hw = profile("loihi2" if target in ("loihi", "nir", "onnx", "netx") else target)
-    graph = place_and_check(graph, hw, input_on_host=input_on_host)
-    if target in ("loihi", "loihi1", "loihi2"):
-        extra = {"arch": None, "source_model": {"path": path.name, "sha256": sha256(path), "format": "nir"},
-                 "rewrites": {}}
-        write_bundle(graph, output, target=hw, quantization=quantization, extra=extra, force=force)
-        click.echo(f"wrote {output}/ ({len(graph.nodes)} nodes, {graph.T} steps, pipeline latency "
-                   f"{max(graph.depths().values())} steps)")
-        _echo_silent(graph, calibration)
-    else:
-        _write_single_file(target, graph, output)
-        click.echo(f"wrote {output}")
+        click.echo(f"wrote {done.path}/ ({len(graph.nodes)} nodes from lava-dl netx {model_path.name}, pipeline "
+                   f"latency {latency} steps, T = {graph.T}, state reset: {graph.reset_text()})")
     return graph
-
-
-def _echo_silent(graph, calibration) -> None:
-    """Name the layers that never spike on the calibration data (a silent layer deploys, but nothing after it
-    receives anything: a sign of a wrong --dt or a scale problem)."""
-    if calibration is None:
-        return
-    from snn_deploy.sims.simulator import simulate
-
-    counts = simulate(graph, calibration).spike_counts
-    silent = [name for name, per_step in counts.items() if not per_step.any()]
-    if silent:
-        click.echo(f"never spikes on the {len(calibration)} calibration samples: {', '.join(silent)}")
-
-
-def _export_netx(path: Path, target: str, output: Path, force: bool, reset_interval: int | None):
-    """``export NETWORK.net``: import the netx network exactly, then write the bundle or file for ``target``."""
-    from snn_deploy.exporters.netx_import import netx_bundle, read_netx
-    from snn_deploy.graph import profile
-
-    graph = read_netx(path, reset_interval=reset_interval)
-    if target in ("loihi", "loihi1", "loihi2"):
-        netx_bundle(graph, path, output, target=profile("loihi2" if target == "loihi" else target), force=force)
-        click.echo(f"wrote {output}/ ({len(graph.nodes)} nodes from lava-dl netx {path.name}, pipeline latency "
-                   f"{max(graph.depths().values())} steps, T = {graph.T}, state reset: {graph.reset_text()})")
-        return graph
-    _write_single_file(target, graph, output)
-    click.echo(f"wrote {output} (state reset: {graph.reset_text()})")
-    return graph
-
-
-def _evaluator(model_file, dataset: str, count: int, data_dir: Path | None):
-    """Accuracy of a model on the first ``count`` test samples of ``dataset``."""
-    import torch
-
-    from snn_deploy.data.tensors import dataset_tensors
-
-    x, y = dataset_tensors(model_file.model.config, dataset, "test", count, data_dir)
-
-    def evaluate(model) -> float:
-        with torch.no_grad():
-            return float((model.eval()(x).argmax(1) == y).double().mean())
-    return evaluate
 
 
 def _echo_rewrites(rewrites: dict) -> None:
@@ -307,28 +199,6 @@ def _echo_rewrites(rewrites: dict) -> None:
             line += (f"; accuracy {100 * record['accuracy_before']:.2f} % -> {100 * record['accuracy_after']:.2f} % "
                      "(before fine-tuning)")
         click.echo(line)
-
-
-def load_json(path: Path) -> dict:
-    return json.loads(path.read_text())
-
-
-def _write_single_file(target: str, graph, output: Path) -> None:
-    from snn_deploy.io import atomic_path
-
-    if target == "nir":
-        from snn_deploy.exporters import nir_io
-
-        with atomic_path(output) as tmp:
-            nir_io.write(graph, tmp)
-    elif target == "onnx":
-        from snn_deploy.exporters.onnx_export import save_onnx, to_onnx
-
-        save_onnx(to_onnx(graph), output)
-    elif target == "netx":
-        from snn_deploy.exporters.netx_export import to_netx
-
-        to_netx(graph, output)
 
 
 @click.command()
@@ -365,7 +235,7 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
     on any mismatch.
     """
     from snn_deploy.io import check_outputs
-    from snn_deploy.sims.verify import render, report_json
+    from snn_deploy.sims.runs.verify import render, report_json
     from snn_deploy.workflows import Inputs, verify as run_verify
 
     claim_stdout(json_path)

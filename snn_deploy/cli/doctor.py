@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from snn_deploy.cli.options import emit_json, force_json_option, json_file, json_option, to_stdout
-from snn_deploy.errors import exit_on_user_error
+from snn_deploy.cli.handler import exit_on_user_error
 
 DOCTOR_SCHEMA = 1
 PACKAGES = ("torch", "numpy", "lava-nc", "lava-dl", "nir", "nirtorch", "onnx", "onnxruntime", "h5py", "scikit-learn")
@@ -92,10 +92,10 @@ def self_check(seed: int = 0, steps: int = 16) -> Check:
 
 def chip_check() -> Check:
     """Build the Lava network of a graph with every node kind and list its process classes: each must be one a
-    Loihi 2 chip can load (exporters/lava_chip.py)."""
+    Loihi 2 chip can load (sims/backends/lava_chip.py)."""
     import numpy as np
 
-    from snn_deploy.exporters import lava_build, lava_chip
+    from snn_deploy.sims.backends import lava_build, lava_chip
     graph = lava_chip.probe_graph()
     try:
         net = lava_build.build(graph, np.zeros((graph.T, 1, *graph.input.shape), dtype=np.int64))

@@ -14,8 +14,9 @@ from snn_deploy import workflows
 from snn_deploy.cli.options import (AliasOption, claim_stdout, data_dir_option, emit_json, json_file, json_option,
                                     time_steps_option, to_stdout)
 from snn_deploy.cli.params import POSITIVE
-from snn_deploy.errors import CHECK_FAILED_EXIT_CODE, UserError, exit_on_user_error
-from snn_deploy.sims import backends as registry
+from snn_deploy.errors import CHECK_FAILED_EXIT_CODE, UserError
+from snn_deploy.cli.handler import exit_on_user_error
+from snn_deploy.sims.backends import registry
 from snn_deploy.workflows import Inputs
 
 PROFILE_CHOICES = ("loihi1", "loihi2")
@@ -75,9 +76,9 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
     Exits 1 when the mapping breaks the profile's limits (a failed check; --allow-violations exits 0).
     """
     from snn_deploy import console
-    from snn_deploy.exporters.bundle import load_bundle
+    from snn_deploy.exporters.formats.bundle import load_bundle
     from snn_deploy.io import check_outputs, write_json_atomic
-    from snn_deploy.sims.report import console_table, energy_text, neurobench_json, summary_lines, time_text
+    from snn_deploy.sims.hardware.report import console_table, energy_text, neurobench_json, summary_lines, time_text
 
     claim_stdout(json_path)
     if (trace_layers is None) != (traces_out is None):
@@ -152,7 +153,7 @@ def fail_on_violations(analysis, allow: bool) -> None:
     """Exit with :data:`CHECK_FAILED_EXIT_CODE` when the mapping breaks the profile's limits (after every output
     is written), unless ``allow``."""
     from snn_deploy.graph import summarize
-    from snn_deploy.sims.report import register_violations
+    from snn_deploy.sims.hardware.report import register_violations
 
     violations = analysis.mappings["neurons"].violations
     registers = register_violations(analysis.activity, analysis.profile)
@@ -194,7 +195,7 @@ def _write_traces(graph, names: list[str], source: Inputs, count: int, data_dir:
     import numpy as np
 
     from snn_deploy.io import write_bytes_atomic
-    from snn_deploy.sims.simulator import simulate as run_graph
+    from snn_deploy.sims.backends.simulator import simulate as run_graph
 
     graph, x, y = workflows.run_inputs(graph, source, samples=count, data_dir=data_dir)
     result = run_graph(graph, x, record=set(names), traces=set(names))
@@ -225,9 +226,9 @@ def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: in
     Exits 1 when the mapping breaks the profile's limits (a failed check; --allow-violations exits 0).
     """
     from snn_deploy.console import table_console
-    from snn_deploy.exporters.bundle import load_bundle
+    from snn_deploy.exporters.formats.bundle import load_bundle
     from snn_deploy.io import check_outputs, write_json_atomic
-    from snn_deploy.sims.report import console_table, neurobench_json, report_files, write_dir
+    from snn_deploy.sims.hardware.report import console_table, neurobench_json, report_files, write_dir
 
     # fail before the run, not after it
     claim_stdout(json_path)

@@ -17,7 +17,8 @@ from snn_deploy.cli.options import (claim_stdout, config_options, data_dir_optio
 from snn_deploy.cli.params import (
     NON_NEGATIVE, NON_NEGATIVE_FLOAT, OPEN_FRACTION, POSITIVE, POSITIVE_FLOAT, FiniteFloat,
 )
-from snn_deploy.errors import UserError, exit_on_user_error
+from snn_deploy.errors import UserError
+from snn_deploy.cli.handler import exit_on_user_error
 
 R = TypeVar("R")
 NEURON_CHOICES = ("loihi", "float")

@@ -13,7 +13,7 @@ import click
 from snn_deploy.cli.options import (AliasOption, claim_stdout, emit_json, force_json_option, json_file, json_option,
                                     time_steps_option, to_stdout)
 from snn_deploy.cli.params import POSITIVE
-from snn_deploy.errors import exit_on_user_error
+from snn_deploy.cli.handler import exit_on_user_error
 
 FULL_WIDTH = 110
 """Console width from which the zoo table also shows each model's family (its name starts with it)."""

@@ -53,7 +53,7 @@ def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
 def reset_problems(graph: Graph) -> list[Problem]:
     """Loihi 2 resets a ``LIFReset`` population's state on a period that must be a power of 2 (Lava's CPU model
     takes any period; the chip's does not). The Lava network resets every LIF once per sample of ``T`` steps
-    (``exporters/lava_build.py``), and a netx network may reset every ``reset_interval`` steps."""
+    (``sims/backends/lava_build.py``), and a netx network may reset every ``reset_interval`` steps."""
     problems = []
     for what, period in (("steps per sample (T, the per-sample LIFReset period)", graph.T),
                          ("periodic state reset interval", graph.reset_interval)):

@@ -2,8 +2,8 @@
 
 The graph (:mod:`.nodes`) is functional: a spike product or a residual sum is one node. A chip holds neurons and
 synapses. :func:`lower` turns the graph into those, once, for every consumer: the core mapper and the cost model
-(``sims/mapper.py``, ``sims/cost.py``) price exactly these populations and projections, and the Lava builder
-(``exporters/lava_build.py``) builds exactly them from Lava processes with Loihi 2 implementations.
+(``sims/hardware/mapper.py``, ``sims/hardware/cost.py``) price exactly these populations and projections, and the Lava builder
+(``sims/backends/lava_build.py``) builds exactly them from Lava processes with Loihi 2 implementations.
 
 * **Populations** (:class:`Population`, :attr:`Population.kind`): ``lif`` - a LIF node (Lava ``LIFReset``);
   ``sum`` - a residual sum as graded relay neurons (``relay``: Lava ``GradedVec``, threshold 0); the three arrays of

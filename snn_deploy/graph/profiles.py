@@ -308,7 +308,7 @@ _LOIHI_LIMITS = {
 
 _E1, _T1 = _loihi_costs(1.0, 1.0, False, LOIHI_PAPER)
 LOIHI = HardwareProfile(
-    name="loihi", graded_spikes=False, neurons_per_core=1024, synaptic_memory_bytes_per_core=128 * 1024,
+    name="loihi1", graded_spikes=False, neurons_per_core=1024, synaptic_memory_bytes_per_core=128 * 1024,
     weight_bits=L.WEIGHT_BITS, max_synaptic_delay=62, fan_in_per_core=4096, fan_out_per_core=4096,
     cores_per_chip=128, mesh=(4, 8), input_current_bits=L.A_IN_HW_BITS, cores_per_tile=4,
     embedded_cores_per_chip=3, limit_sources=_LOIHI_LIMITS,
@@ -364,11 +364,11 @@ PILOTNET_SDNN = "PilotNet SDNN (lava-dl benchmark)"
 SANA_FE = "SANA-FE (Boyle et al., IEEE TCAD 44(8) 2025)"
 PILOTNET_LIF_TIME_SHARES = {"synaptic_ops": 0.9703, "neuron_updates": 0.0293, "spikes_out": 0.0, "spikes_in": 0.0,
                             "links": 0.0, "barrier": 0.0004}
-"""PilotNet LIF's streamed step time by term (:data:`snn_deploy.sims.uncertainty.TIME_PARTS`), computed by
+"""PilotNet LIF's streamed step time by term (:data:`snn_deploy.sims.hardware.uncertainty.TIME_PARTS`), computed by
 ``uncertainty.time_shares`` with the stored scales (tests/test_uncertainty.py fails when they go stale)."""
 PILOTNET_LIF_ENERGY_SHARES = {"synaptic_ops": 0.8734, "neuron_updates_active": 0.046, "neuron_updates_inactive": 0.0716,
                               "spike_delivery": 0.0011, "mesh_hops_east_west": 0.0072, "mesh_hops_north_south": 0.0008}
-"""PilotNet LIF's dynamic energy by component (:data:`snn_deploy.sims.cost.COMPONENTS`), computed likewise."""
+"""PilotNet LIF's dynamic energy by component (:data:`snn_deploy.sims.hardware.cost.COMPONENTS`), computed likewise."""
 LOIHI2_CALIBRATION = Calibration(
     on=PILOTNET_LIF,
     time_scale=Figure(0.2187, "x", f"fitted by benchmarks/loihi2_pilotnet.py: measured 152.8 us per step "
@@ -413,11 +413,15 @@ CMOS_45NM = {
 }
 """The papers' energy convention: accumulates of spike-driven layers and MACs of the analog input layer."""
 
-PROFILES = {"loihi": LOIHI, "loihi1": LOIHI, "loihi2": LOIHI2}
+PROFILES = {"loihi1": LOIHI, "loihi2": LOIHI2}
+"""The hardware profiles by name. There is no ``loihi``: on the command line that is an export target, an alias
+of ``loihi2`` (:data:`snn_deploy.workflows.EXPORT_TARGETS`)."""
+DEFAULT_PROFILE = "loihi2"
+"""What a deployment targets unless told otherwise (export, verify of a model file, a bundle without a target)."""
 
 
 def profile(name: str) -> HardwareProfile:
-    """The profile called ``name`` (``loihi`` / ``loihi1`` or ``loihi2``)."""
+    """The profile called ``name`` (``loihi1`` or ``loihi2``)."""
     if name not in PROFILES:
         raise UserError(f"unknown hardware profile {name!r}; choose one of loihi1, loihi2")
     return PROFILES[name]

@@ -16,10 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
 
-from snn_deploy.graph import Graph
-from snn_deploy.sims.cost import HardwareCost, loads, rates, scales
-from snn_deploy.sims.driver import Activity
-from snn_deploy.sims.mapper import HOST, Mapping
+from snn_deploy.graph import Activity, Graph
+from snn_deploy.sims.hardware.cost import HardwareCost, Loads, mapping_loads, scales
+from snn_deploy.sims.hardware.mapper import HOST, Mapping
 
 TERMS = ("synaptic_ops", "neuron_updates", "spikes_out", "spikes_in")
 """What can limit a core: its synaptic operations, its neuron updates (active and inactive), the spike messages it
@@ -64,9 +63,11 @@ class CoreTimes:
         return max(group, key=lambda t: float(self.terms[t][core].sum()))
 
 
-def core_activity(graph: Graph, mapping: Mapping, activity: Activity) -> CoreActivity:
-    """Per-core counts from the cost model's loads (spikes spread uniformly over a population's cores)."""
-    core, edge = loads(graph, mapping, rates(graph, mapping, activity))
+def core_activity(graph: Graph, mapping: Mapping, activity: Activity, *, loaded: Loads | None = None) -> CoreActivity:
+    """Per-core counts from the cost model's loads (spikes spread uniformly over a population's cores; ``loaded``:
+    the :func:`~snn_deploy.sims.hardware.cost.mapping_loads` the caller has)."""
+    loaded = loaded or mapping_loads(graph, mapping, activity)
+    core, edge = loaded.core, loaded.edge
     n, T = len(mapping.cores), graph.T
     sent, received = np.zeros((n, T)), np.zeros((n, T))
     for index, total in ((edge.sender, sent), (edge.receiver, received)):

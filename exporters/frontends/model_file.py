@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.bundle import write_bundle
-from snn_deploy.exporters.lower import lower
+from snn_deploy.exporters.formats.bundle import write_bundle
+from snn_deploy.exporters.frontends.zoo import lower
 from snn_deploy.graph import Graph, HardwareProfile, Problem, analog_input_layer, summarize, target_problems
 from snn_deploy.modelfile import ModelFile
 from snn_deploy.models import SpikingNetwork, build

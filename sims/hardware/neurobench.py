@@ -28,10 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from snn_deploy.graph import ConvNode, Graph, LIFNode
-from snn_deploy.sims.cost import is_routing
-from snn_deploy.sims.driver import Activity
-from snn_deploy.sims.simulator import ConvKernel
+from snn_deploy.graph import Activity, ConvNode, Graph, LIFNode
+from snn_deploy.sims.hardware.cost import is_routing
+from snn_deploy.sims.backends.simulator import ConvKernel
 
 BIAS_BYTES = 2
 """A Loihi bias: 13-bit mantissa and 3-bit exponent."""

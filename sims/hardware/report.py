@@ -14,22 +14,25 @@ import json
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from snn_deploy import __version__
-from snn_deploy.exporters.bundle import Bundle
 from snn_deploy.fixedpoint import limits as L
-from snn_deploy.graph import Graph, HardwareProfile, SpikeProductNode
+from snn_deploy.graph import Activity, Graph, HardwareProfile, SpikeProductNode
 from snn_deploy.graph.nodes import reset_text
 from snn_deploy.io import atomic_directory, default_mode
-from snn_deploy.sims import neurobench, timing, uncertainty
-from snn_deploy.sims.cost import COMPONENTS, HardwareCost, PaperEstimate, hardware_cost, paper_energy, rates
-from snn_deploy.sims.driver import Activity
-from snn_deploy.sims.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
-from snn_deploy.sims.schema import validate
-from snn_deploy.sims.simulator import REGISTERS, SIGMA_DELTA_REGISTERS
+from snn_deploy.sims.hardware import neurobench, timing, uncertainty
+from snn_deploy.sims.hardware.cost import (
+    COMPONENTS, HardwareCost, Loads, PaperEstimate, hardware_cost, mapping_loads, paper_energy,
+)
+from snn_deploy.sims.hardware.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
+from snn_deploy.sims.hardware.schema import validate
+from snn_deploy.sims.backends.simulator import REGISTERS, SIGMA_DELTA_REGISTERS
+
+if TYPE_CHECKING:
+    from snn_deploy.exporters.formats.bundle import Bundle
 
 SCHEMA_VERSION = 4
 SCHEMA_FILE = "report.schema.json"
@@ -52,7 +55,7 @@ PAPER_NOTES = [
 
 def schema() -> dict:
     """The JSON Schema of ``report.json``."""
-    return json.loads(resources.files("snn_deploy.sims").joinpath(SCHEMA_FILE).read_text())
+    return json.loads(resources.files("snn_deploy.sims.hardware").joinpath(SCHEMA_FILE).read_text())
 
 
 @dataclass
@@ -63,14 +66,17 @@ class Analysis:
     profile: HardwareProfile
     activity: Activity
     mappings: dict[str, Mapping]
+    loads: dict[str, Loads]
+    """Per mapping: its rates and core and edge loads, computed once here; the cost, timing and report read them."""
     costs: dict[str, HardwareCost]
     paper: PaperEstimate
 
 
 def analyse(graph: Graph, profile: HardwareProfile, activity: Activity, *, kernel_sharing: bool = True) -> Analysis:
     mappings = {m: map_graph(graph, profile, products=m, kernel_sharing=kernel_sharing) for m in PRODUCT_MODELS}
-    costs = {m: hardware_cost(graph, mapping, activity) for m, mapping in mappings.items()}
-    return Analysis(graph, profile, activity, mappings, costs, paper_energy(graph, activity))
+    loads = {m: mapping_loads(graph, mapping, activity) for m, mapping in mappings.items()}
+    costs = {m: hardware_cost(graph, mapping, activity, loaded=loads[m]) for m, mapping in mappings.items()}
+    return Analysis(graph, profile, activity, mappings, loads, costs, paper_energy(graph, activity))
 
 
 def _figure(f) -> dict[str, Any]:
@@ -127,12 +133,12 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
     model's (the one that prices every operation with published figures)."""
     act, graph = analysis.activity, analysis.graph
     mapping, cost = analysis.mappings["neurons"], analysis.costs["neurons"]
-    spikes = rates(graph, mapping, act).spikes
+    spikes = analysis.loads["neurons"].rates.spikes
     paper_by_layer = _paper_by_layer(graph, analysis.paper, mapping)
-    counts = timing.core_activity(graph, mapping, act)
-    times = timing.core_times(mapping, counts)
-    model_times = {m: times if m == "neurons" else timing.core_times(analysis.mappings[m], timing.core_activity(
-        graph, analysis.mappings[m], act)) for m in PRODUCT_MODELS}
+    per_core = {m: timing.core_activity(graph, analysis.mappings[m], act, loaded=analysis.loads[m])
+                for m in PRODUCT_MODELS}
+    model_times = {m: timing.core_times(analysis.mappings[m], per_core[m]) for m in PRODUCT_MODELS}
+    counts, times = per_core["neurons"], model_times["neurons"]
     step_ns = timing.step_time_ns(cost)
     layer_times = {lt.layer: lt for lt in timing.layer_times(mapping, times, step_ns)}
     total = cost.dynamic_energy_pj
@@ -217,7 +223,7 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
 def register_violations(act: Activity, profile: HardwareProfile) -> list[dict[str, Any]]:
     """Every (layer, register) whose width the run exceeded: the synaptic input against the profile's input
     current bits, u and v against their 24 bits, a sigma-delta layer's state against int32
-    (:data:`~snn_deploy.sims.simulator.REGISTERS`)."""
+    (:data:`~snn_deploy.sims.backends.simulator.REGISTERS`)."""
     bits = {"synaptic input": profile.input_current_bits, "current": L.UV_BITS, "voltage": L.UV_BITS,
             **{register: 32 for register in SIGMA_DELTA_REGISTERS}}
     return [{"layer": layer, "register": register, "bits": bits[register], "behaviour": REGISTERS[register],
@@ -488,10 +494,11 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
     activity, constants with their status and source, and the notes (most important first)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-    from snn_deploy.sims import plots
+    from snn_deploy.sims.hardware import plots
 
-    env = Environment(loader=PackageLoader("snn_deploy.sims", "templates"), autoescape=select_autoescape(["j2"]),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=PackageLoader("snn_deploy.sims.hardware", "templates"),
+                      autoescape=select_autoescape(["j2"]), undefined=StrictUndefined, trim_blocks=True,
+                      lstrip_blocks=True)
     env.filters.update(energy=energy_text, time=time_text, si=_si)
     hw, paper = report["hardware"], report["paper_45nm"]
     neurons = hw["neurons"]
@@ -547,7 +554,7 @@ def write_dir(out: Path, files: dict[str, bytes], *, force: bool) -> Path:
 
 def report_files(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     """Every file of a report directory."""
-    from snn_deploy.sims import plots
+    from snn_deploy.sims.hardware import plots
 
     images = plots.render(report, activity)
     files = {"report.json": (json.dumps(report, indent=2, sort_keys=True) + "\n").encode(),

@@ -9,7 +9,7 @@ run by the framework, the wiring and the extension here).
 
 Time is discrete with the step ``dt`` (the ``dt`` argument, else graph metadata ``snn_deploy.dt``, else
 ``nir_io.DT``) and forward Euler. At every step the nodes run in topological order of the edges. A recurrent edge (a
-neuron's own loop through linear nodes, :func:`~snn_deploy.exporters.nir_io.with_loops`) carries the loop's value of
+neuron's own loop through linear nodes, :func:`~snn_deploy.exporters.nir.io.with_loops`) carries the loop's value of
 the step before (at step 0: its value for silent neurons, e.g. an ``Affine``'s bias); other cycles are refused.
 
 * ``Conv2d``: ``conv2d(x, weight, bias)``; ``SumPool2d``: window sums (zero padding); ``AvgPool2d``: window means;
@@ -34,10 +34,10 @@ from typing import Callable
 import nir
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.nir_io import DT, SPIKE_PRODUCT_EXTENSION, linear_behind, pair, with_loops
+from snn_deploy.exporters.nir import ops
+from snn_deploy.exporters.nir.io import DT, SPIKE_PRODUCT_EXTENSION, linear_behind, with_loops
 from snn_deploy.fixedpoint import spike_product
 from snn_deploy.fixedpoint.limits import payload_range
 
@@ -77,7 +77,7 @@ def is_spike_product(node: nir.NIRNode) -> bool:
     return isinstance(node, nir.Delay) and _str(_meta(node).get("extension", "")) == SPIKE_PRODUCT_EXTENSION
 
 
-LINEAR = (nir.Conv2d, nir.SumPool2d, nir.AvgPool2d, nir.Affine, nir.Linear, nir.Scale, nir.Flatten)
+LINEAR = ops.LINEAR
 
 
 def topological_order(ir: nir.NIRGraph) -> tuple[list[str], dict[str, list[str]]]:
@@ -211,11 +211,6 @@ FRAMEWORKS: dict[str, Callable[[], NeuronFactory]] = {"snntorch": snntorch_neuro
 """``Executor(neurons=...)`` names besides ``"torch"`` (this module's own neurons, in the executor's dtype)."""
 
 
-def _flatten_dim(dim: int) -> int:
-    """A NIR (per-sample) dimension as a batched tensor's dimension."""
-    return dim + 1 if dim >= 0 else dim
-
-
 class Executor:
     """A NIR graph prepared once (parameters as tensors, node order, neurons); :meth:`run` executes a batch."""
 
@@ -257,17 +252,8 @@ class Executor:
         return torch.from_numpy(np.array(value, dtype=np.float64)).to(self.dtype)
 
     def _prepare(self, name: str, node: nir.NIRNode) -> dict:
-        if isinstance(node, nir.Conv2d):
-            return dict(weight=self._tensor(node.weight), bias=self._tensor(node.bias), stride=pair(node.stride),
-                        padding=pair(node.padding), dilation=pair(node.dilation), groups=int(node.groups))
-        if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
-            return dict(kernel_size=pair(node.kernel_size), stride=pair(node.stride),
-                        padding=pair(node.padding), divisor_override=1 if isinstance(node, nir.SumPool2d) else None)
-        if isinstance(node, (nir.Affine, nir.Linear)):
-            bias = getattr(node, "bias", None)
-            return dict(weight=self._tensor(node.weight), bias=None if bias is None else self._tensor(bias))
-        if isinstance(node, nir.Scale):
-            return dict(scale=self._tensor(node.scale))
+        if isinstance(node, LINEAR):
+            return ops.prepare(node, self._tensor)
         if is_spike_product(node):
             m = _meta(node)
             operands = [_str(o) for o in np.atleast_1d(m["operands"])]
@@ -297,18 +283,8 @@ class Executor:
         return [self.previous[p] for p in self.loops[name]]
 
     def _linear(self, name: str, total: torch.Tensor) -> torch.Tensor:
-        node, p = self.ir.nodes[name], self.params[name]
-        if isinstance(node, nir.Conv2d):
-            return F.conv2d(total, **p)
-        if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
-            return F.avg_pool2d(total, count_include_pad=True, **p)
-        if isinstance(node, (nir.Affine, nir.Linear)):
-            return F.linear(total, p["weight"], p["bias"])
-        if isinstance(node, nir.Scale):
-            return total * p["scale"]
-        if isinstance(node, nir.Flatten):
-            return total.flatten(_flatten_dim(int(node.start_dim)), _flatten_dim(int(node.end_dim)))
-        return total  # Output
+        node = self.ir.nodes[name]
+        return ops.apply(node, self.params[name], total) if isinstance(node, LINEAR) else total  # Output
 
     def step(self, x: torch.Tensor, spikes: dict[str, list[torch.Tensor]] | None = None) -> torch.Tensor:
         """One time step of input ``x`` [B, *input shape]; returns the output node's value [B, K]."""

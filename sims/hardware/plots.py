@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from snn_deploy.sims.driver import Activity
-from snn_deploy.sims.mapper import METRICS
-from snn_deploy.sims.timing import TERM_LABELS
+from snn_deploy.graph import Activity
+from snn_deploy.sims.hardware.mapper import METRICS
+from snn_deploy.sims.hardware.timing import TERM_LABELS
 
 PLOTS = ("layer_time", "timeline", "energy_layers", "energy_components", "core_utilisation", "firing_rate",
          "spike_raster")

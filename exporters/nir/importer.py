@@ -3,7 +3,7 @@
 A frontend of the graph: the NIR file's continuous-time float parameters become Loihi CUBA LIF populations with
 integer weights, through the one quantizer every frontend uses (:func:`snn_deploy.quant.quantize_layer`, with its
 per-layer report). Files written by snn-deploy itself carry their exact integers and are read by
-:func:`snn_deploy.exporters.nir_io.from_nir` instead (bit-exact, no quantization).
+:func:`snn_deploy.exporters.nir.io.from_nir` instead (bit-exact, no quantization).
 
 The mapping (docs/nir_mapping.md, "Importing standard NIR", has the derivation):
 
@@ -52,8 +52,9 @@ import torch
 import torch.nn.functional as F
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters import nir_io
-from snn_deploy.exporters.bundle_check import MAX_T, check_graph
+from snn_deploy.exporters.nir import io as nir_io
+from snn_deploy.exporters.nir import ops
+from snn_deploy.exporters.formats.bundle_check import MAX_T, check_graph
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, Node, Problem, ReadoutNode, Shape, summarize
 from snn_deploy.quant import INPUT_PAYLOAD_BITS, QuantReport, balanced_input_scale, calibrate_input, quantize_layer
@@ -67,8 +68,8 @@ DENSE_LIMIT = 1 << 25
 """Largest composed dense kernel (entries) built while importing: beyond it the network is not a small one."""
 
 NEURONS = (nir.CubaLIF, nir.LIF, nir.IF, nir.Threshold)
-LINEAR = (nir.Conv1d, nir.Conv2d, nir.Linear, nir.Affine, nir.Scale, nir.SumPool2d, nir.AvgPool2d, nir.Flatten,
-          nir.Delay)
+LINEAR = (*ops.LINEAR, nir.Delay)
+"""The linear nodes imported: NIR's (:data:`~snn_deploy.exporters.nir.ops.LINEAR`) and Delay without delays."""
 NON_SPIKING = (nir.CubaLI, nir.LI, nir.I)
 IMPORT_SCHEMA = 1
 READOUT_FIX = "end with a spiking layer, or a Linear/Affine readout of one"
@@ -188,7 +189,7 @@ MAX_NODE_ELEMENTS = 1 << 24
 def load(path: Path) -> nir.NIRGraph:
     """Read a NIR file, its declared sizes and node types checked first (nothing large is read before); a missing,
     damaged or oversized file is a :class:`UserError`."""
-    from snn_deploy.exporters.bundle_check import MAX_NIR_BYTES, check_hdf5_sizes
+    from snn_deploy.exporters.formats.bundle_check import MAX_NIR_BYTES, check_hdf5_sizes
 
     path = Path(path)
     if not path.is_file():
@@ -272,30 +273,13 @@ def _sized(name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _apply(node: nir.NIRNode, x: torch.Tensor, bias: bool) -> torch.Tensor:
-    """One linear node on a batch x [B, *shape] (float64; on x's device); ``bias`` False drops constant terms."""
-    t = lambda v: torch.as_tensor(np.asarray(v.detach().cpu() if hasattr(v, "detach") else v),  # noqa: E731
-                                  dtype=torch.float64, device=x.device)
-    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
-        conv = F.conv1d if isinstance(node, nir.Conv1d) else F.conv2d
-        b = t(node.bias) if bias and node.bias is not None else None
-        padding = node.padding if isinstance(node.padding, str) else tuple(int(p) for p in np.atleast_1d(node.padding))
-        return conv(x, t(node.weight), b, tuple(int(s) for s in np.atleast_1d(node.stride)), padding,
-                    tuple(int(d) for d in np.atleast_1d(node.dilation)), int(node.groups))
-    if isinstance(node, (nir.Linear, nir.Affine)):
-        y = x @ t(node.weight).T
-        return y + t(node.bias) if bias and isinstance(node, nir.Affine) else y
-    if isinstance(node, nir.Scale):
-        return x * t(node.scale)
-    if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
-        kernel = nir_io.pair(node.kernel_size)
-        y = F.avg_pool2d(x, kernel, nir_io.pair(node.stride), nir_io.pair(node.padding), count_include_pad=True)
-        return y * (kernel[0] * kernel[1]) if isinstance(node, nir.SumPool2d) else y
-    if isinstance(node, nir.Flatten):
-        start, end = int(node.start_dim), int(node.end_dim)
-        return torch.flatten(x, start + 1 if start >= 0 else start, end + 1 if end >= 0 else end)
+    """One linear node (:mod:`~snn_deploy.exporters.nir.ops`; a Delay of zero delays passes ``x`` on) on a batch
+    x [B, *shape] (float64; on x's device); ``bias`` False drops constant terms."""
     if isinstance(node, nir.Delay):
         return x
-    raise TypeError(type(node).__name__)
+    t = lambda v: torch.as_tensor(np.asarray(v.detach().cpu() if hasattr(v, "detach") else v),  # noqa: E731
+                                  dtype=torch.float64, device=x.device)
+    return ops.apply(node, ops.prepare(node, t), x, bias=bias)
 
 
 def _refusal(problems: list[Problem]) -> str:

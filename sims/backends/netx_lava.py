@@ -3,7 +3,7 @@ models, spikes read back in the graph's functional time base.
 
 This is the independent reference for an imported network: Intel's loader builds the Lava processes from the file,
 nothing of snn-deploy's graph is used except to name and shape the layers it reads back. Each ``Network.layers``
-entry is one LIF node of :func:`~snn_deploy.exporters.netx_import.read_netx`'s graph, in order.
+entry is one LIF node of :func:`~snn_deploy.exporters.frontends.netx.read_netx`'s graph, in order.
 
 Timing: Lava's layer at graph depth d computes a sample's functional step s at its time step d + 1 + s (time
 steps count from 1); samples are streamed back to back, ``steps`` apart, and the run goes on until the deepest

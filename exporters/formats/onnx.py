@@ -1,4 +1,5 @@
-"""The deployed graph as ONNX: onnxruntime runs it bit-exactly like :func:`~snn_deploy.sims.simulator.simulate`.
+"""The deployed graph as ONNX: onnxruntime runs it bit-exactly like
+:func:`~snn_deploy.sims.backends.simulator.simulate`.
 
 Input ``payload``: int64 [T, B, C, H, W], the integer payloads of :class:`~snn_deploy.graph.InputNode`
 (``clip(round(x * scale), payload_range)``, one map per step; :func:`encode_input` makes them from float images as
@@ -382,7 +383,7 @@ def to_onnx(graph: Graph, batch: int | None = None) -> onnx.ModelProto:
                                    doc_string=_encoding_doc(graph.input))
     model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
                               producer_name="snn-deploy",
-                              doc_string="snn-deploy graph, bit-exact with snn_deploy.sims.simulator.simulate")
+                              doc_string="snn-deploy graph, bit-exact with snn_deploy.sims.backends.simulator.simulate")
     helper.set_model_props(model, {"T": str(graph.T), "input_scale": repr(graph.input.scale),
                                    "payload_bits": str(graph.input.payload_bits),
                                    "payload_signed": str(graph.input.signed).lower()})
@@ -426,7 +427,7 @@ def onnx_session(model_or_path: onnx.ModelProto | Path | str) -> ort.InferenceSe
 
 def run_onnx(model_or_path: onnx.ModelProto | Path | str | ort.InferenceSession, graph: Graph,
              x: torch.Tensor | np.ndarray) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-    """Run float inputs ``x`` (as :func:`~snn_deploy.sims.simulator.simulate` takes them) through the model.
+    """Run float inputs ``x`` (as :func:`~snn_deploy.sims.backends.simulator.simulate` takes them) through the model.
 
     Returns (spikes, logits) in the simulator's types: LIF node name -> uint8 [T, B, C, H, W], float64 [B, classes].
     """

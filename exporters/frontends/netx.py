@@ -53,7 +53,7 @@ import h5py
 import numpy as np
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.bundle_check import MAX_T, check_graph, check_hdf5_sizes
+from snn_deploy.exporters.formats.bundle_check import MAX_T, check_graph, check_hdf5_sizes
 from snn_deploy.graph import (
     WEIGHT_DTYPE, ConvNode, Graph, InputNode, LIFNode, Node, SigmaDeltaNode, conv_output_hw,
 )
@@ -588,7 +588,7 @@ def looks_like_netx(path: Path | str) -> bool:
 
 def netx_bundle(graph: Graph, source: Path, out: Path, *, target, force: bool = False) -> Path:
     """Write the bundle of an imported netx ``graph`` (what ``export NETWORK.net --target loihi`` writes)."""
-    from snn_deploy.exporters.bundle import sha256, write_bundle
+    from snn_deploy.exporters.formats.bundle import sha256, write_bundle
     from snn_deploy.graph import summarize, target_problems
 
     problems = target_problems(graph, target)

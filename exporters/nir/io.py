@@ -265,7 +265,7 @@ def _ours(metadata: object) -> dict | None:
 
 def from_nir(ir: nir.NIRGraph, where: str = "NIR graph") -> Graph:
     """Rebuild the exact :class:`Graph` from a NIR graph written by :func:`to_nir` (not yet range-checked: see
-    :func:`snn_deploy.exporters.bundle_check.check_graph`)."""
+    :func:`snn_deploy.exporters.formats.bundle_check.check_graph`)."""
     nodes = {key: (type(node).__name__, _ours(node.metadata)) for key, node in ir.nodes.items()}
     return _checked_graph(_ours(ir.metadata), nodes, where)
 

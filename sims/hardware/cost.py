@@ -34,9 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snn_deploy.graph import CMOS_45NM, ConvNode, Figure, Graph, HardwareProfile, SpikeProductNode
-from snn_deploy.sims.driver import Activity
-from snn_deploy.sims.mapper import HOST, Mapping
+from snn_deploy.graph import CMOS_45NM, Activity, ConvNode, Figure, Graph, HardwareProfile, SpikeProductNode
+from snn_deploy.sims.hardware.mapper import HOST, Mapping
 
 HOST_IO_EVIDENCE = ("a host-fed Loihi 2 run (PilotNet SDNN, frames streamed from the host) measured 16.87 "
                     "inferences / s where the chip-only PilotNet LIF run did 408.91 / s (lava-dl benchmark notebooks)")
@@ -264,15 +263,34 @@ def labels(profile: HardwareProfile) -> dict[str, str]:
     return {"time": text, "energy": text, "total_energy": text}
 
 
-def hardware_cost(graph: Graph, mapping: Mapping, activity: Activity) -> HardwareCost:
-    """Energy per inference by component and layer, and tick times, of ``mapping`` running ``activity``."""
+@dataclass
+class Loads:
+    """What ``mapping`` carries when it runs an activity: the rates of its sources and projections and the loads of
+    its cores and edges, computed once (:func:`mapping_loads`) and read by the cost, the timing and the report."""
+
+    rates: Rates
+    core: CoreLoad
+    edge: EdgeLoad
+
+
+def mapping_loads(graph: Graph, mapping: Mapping, activity: Activity) -> Loads:
+    """:func:`rates` and :func:`loads` of ``mapping`` running ``activity``, which must have been measured over the
+    graph's T steps (the one run length both read)."""
+    activity.check_steps(graph)
+    r = rates(graph, mapping, activity)
+    return Loads(r, *loads(graph, mapping, r))
+
+
+def hardware_cost(graph: Graph, mapping: Mapping, activity: Activity, *, loaded: Loads | None = None) -> HardwareCost:
+    """Energy per inference by component and layer, and tick times, of ``mapping`` running ``activity``
+    (``loaded``: its :func:`mapping_loads`, where the caller has them)."""
     profile = mapping.profile
     time_scale, energy_scale = scales(profile)
     e = {k: f.value * energy_scale for k, f in profile.energy_pj.items()}
     t = {k: f.value * time_scale for k, f in profile.time_ns.items()}
-    r = rates(graph, mapping, activity)
-    core, edge = loads(graph, mapping, r)
-    T = activity.T
+    loaded = loaded or mapping_loads(graph, mapping, activity)
+    core, edge = loaded.core, loaded.edge
+    T = graph.T
     inactive = core.neurons[:, None] - core.spikes
     per_core = {"synaptic_ops": core.synops, "neuron_updates_active": core.spikes,
                 "neuron_updates_inactive": inactive}

@@ -3,7 +3,7 @@ Lava's CPU models.
 
 :func:`build` builds the one hardware lowering (:func:`snn_deploy.graph.hardware.lower`, Loihi 2's choices:
 spike products as coincidence neurons, residual sums as graded relays): what the mapper and the cost model price
-is what runs here. Every process has a Loihi 2 implementation (:mod:`snn_deploy.exporters.lava_chip` lists them and
+is what runs here. Every process has a Loihi 2 implementation (:mod:`snn_deploy.sims.backends.lava_chip` lists them and
 checks a built network): populations are ``LIFReset`` (LIF nodes), ``LIF`` (coincidence ``and`` neurons),
 ``GradedVec`` (relays of residual sums, ``kv`` sums) and ``ProdNeuron`` (``gate`` products); projections are
 ``Conv`` (a conv node's kernel), ``Sparse`` / ``DelaySparse`` (channel maps, path balancing, delayed convs) and

@@ -20,13 +20,14 @@ from typing import Any
 
 from snn_deploy import __version__
 from snn_deploy.errors import UserError
-from snn_deploy.exporters import nir_io
-from snn_deploy.exporters.bundle_check import (
+from snn_deploy.exporters.nir import io as nir_io
+from snn_deploy.exporters.formats.bundle_check import (
     check_files, check_graph, check_manifest, check_nir_sizes, read_manifest,
 )
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
-    ConvNode, Graph, HardwareProfile, InputNode, LIFNode, ReadoutNode, SpikeProductNode, current_bounds,
+    DEFAULT_PROFILE, ConvNode, Graph, HardwareProfile, InputNode, LIFNode, ReadoutNode, SpikeProductNode,
+    current_bounds, profile,
 )
 from snn_deploy.io import atomic_directory, sha256_file as sha256, write_json_atomic
 
@@ -102,6 +103,10 @@ def write_bundle(graph: Graph, out: Path, *, target: HardwareProfile, quantizati
     return out
 
 
+LEGACY_TARGETS = {"loihi": "loihi1"}
+"""Manifest targets of older bundles, by the profile they meant."""
+
+
 @dataclass(frozen=True)
 class Bundle:
     """A loaded bundle: the graph and the manifest, hashes checked."""
@@ -109,6 +114,14 @@ class Bundle:
     path: Path
     graph: Graph
     manifest: dict[str, Any]
+
+    @property
+    def profile(self) -> HardwareProfile:
+        """The hardware profile the bundle was exported for (:data:`~snn_deploy.graph.DEFAULT_PROFILE` where the
+        manifest names none; ``loihi``, as bundles written before the profiles were named loihi1 and loihi2 recorded
+        Loihi 1, is Loihi 1)."""
+        name = self.manifest.get("target", DEFAULT_PROFILE)
+        return profile(LEGACY_TARGETS.get(name, name))
 
     def __repr__(self) -> str:  # the graph's arrays would print megabytes
         return (f"Bundle({str(self.path)!r}, target {self.manifest.get('target')}, {len(self.graph.nodes)} nodes, "
@@ -118,7 +131,7 @@ class Bundle:
 def read_network(path: Path) -> Graph:
     """The graph of a NIR file written by snn-deploy (a bundle's network.nir, or ``export --target nir``): declared
     sizes, node types and metadata checked before anything large is read, then every node and the work it implies
-    (:mod:`snn_deploy.exporters.bundle_check`)."""
+    (:mod:`snn_deploy.exporters.formats.bundle_check`)."""
     check_nir_sizes(path)
     graph = nir_io.read(path)
     check_graph(graph, str(path))
@@ -126,7 +139,7 @@ def read_network(path: Path) -> Graph:
 
 
 def load_bundle(path: Path) -> Bundle:
-    """Read a bundle directory, validated by :mod:`snn_deploy.exporters.bundle_check` before anything large is
+    """Read a bundle directory, validated by :mod:`snn_deploy.exporters.formats.bundle_check` before anything large is
     read; every problem is a one-line :class:`UserError`."""
     path = Path(path)
     if not path.is_dir():

@@ -27,8 +27,8 @@ from snn_deploy.fixedpoint.lif import Overflow, RegisterOverflows, float_dtype
 from snn_deploy.fixedpoint.sigma_delta import INT32, SigmaDeltaState, sigma_delta_step
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
-    ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SigmaDeltaNode, SpikeProductNode, SumNode, conv_row_l1,
-    input_sequence, value_bounds,
+    PRODUCT_COUNTS, ConvNode, EventCounts, Graph, InputNode, LIFNode, ReadoutNode, SigmaDeltaNode, SpikeProductNode,
+    SumNode, conv_row_l1, conv_sources, input_sequence, value_bounds,
 )
 
 
@@ -40,36 +40,6 @@ class MembraneTrace:
 
     u: torch.Tensor
     v: torch.Tensor
-
-
-PRODUCT_COUNTS = ("pairs", "kv_nonzero", "gates", "out_nonzero", "accumulates")
-"""Per spike product and step: k-v coincidences (the ``and`` array's spikes), non-zero entries of k^T v (``kv``
-graded spikes), (token, i, j) with q[token, i] = 1 and kv[i, j] != 0 (``gate`` spikes), non-zero outputs (graded
-currents an embedded core sends), and the accumulates of ``q (k^T v)`` (the product's synaptic ops)."""
-
-
-@dataclass
-class EventCounts:
-    """The activity of one batch as the hardware sees it, per step ([T] int64, summed over the batch).
-
-    A sum node has no hardware: a conv reading a residual stream receives every summand's spikes as separate
-    events, so conv events are kept per (conv, source) for its input itself (one event per non-zero value) and
-    for every summand behind it. :func:`simulate` counts these in its pass (``counts=True``);
-    :func:`count_events` counts the same from the recorded spikes of a backend that returns spikes only.
-    """
-
-    input_events: np.ndarray
-    """Non-zero input payloads (graded spikes the host sends; none for a bias-driven input)."""
-    spikes: dict[str, np.ndarray]
-    """Per LIF node."""
-    conv_events: dict[tuple[str, str], np.ndarray]
-    """Per (conv node, source): synaptic operations from that source's events (see the class docstring)."""
-    sum_events: dict[str, np.ndarray]
-    """Per sum node: non-zero values (the graded spikes a relay sends)."""
-    products: dict[str, dict[str, np.ndarray]]
-    """Per spike product: the :data:`PRODUCT_COUNTS`."""
-    registers: dict[tuple[str, str], Overflow] = field(default_factory=dict)
-    """Per (LIF node, register) that overflowed: see :data:`REGISTERS` (counted by :func:`simulate` only)."""
 
 
 SIGMA_DELTA_REGISTERS = {
@@ -88,11 +58,6 @@ to 24-bit two's complement and clips v to +-(2^23 - 1); the simulator does the s
 populations: the :data:`SIGMA_DELTA_REGISTERS`."""
 LIF_REGISTERS = ("synaptic input", "current", "voltage")
 A_IN_MAX = (1 << (L.A_IN_HW_BITS - 1)) - 1
-
-
-def conv_sources(graph: Graph, conv: ConvNode) -> list[str]:
-    """The sources whose events a conv's synaptic ops are counted for: its input and every summand behind it."""
-    return list(dict.fromkeys([conv.inputs[0], *graph.summands(conv.inputs[0])]))
 
 
 @dataclass

@@ -23,9 +23,9 @@ import nir
 import numpy as np
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.nir_io import DT
+from snn_deploy.exporters.nir.io import DT
 
-RUN_WHOLE = ("run the whole file with snn_deploy.exporters.nir_executor.Executor (neurons='snntorch', 'norse' or "
+RUN_WHOLE = ("run the whole file with snn_deploy.exporters.nir.executor.Executor (neurons='snntorch', 'norse' or "
              "'spikingjelly' computes the neurons with that framework's own NIR node map)")
 
 

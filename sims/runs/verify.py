@@ -1,11 +1,11 @@
 """Fidelity: run the same inputs through several backends and compare the spikes of every layer.
 
-Backends (:mod:`snn_deploy.sims.backends`: ``torch``, ``sim``, ``lava``, ``onnx``, ``netx``) produce, per LIF node of
-the graph, spikes [T, B, C, H, W] (uint8; a sigma-delta node's graded payloads, int64, so those compare by value)
-in the functional time base; the torch model, read with forward hooks
-(:func:`torch_spikes`), has no module for some nodes (the AND relay of Q-K attention). Agreement is
-:func:`snn_deploy.agreement.agreement`. The report names the first layer, in graph order, where any backend
-disagrees with the first backend, and its first step.
+Backends (:mod:`snn_deploy.sims.backends.registry`: ``torch``, ``sim``, ``lava``, ``onnx``, ``netx``) produce, per
+LIF node of the graph, spikes [T, B, C, H, W] (uint8; a sigma-delta node's graded payloads, int64, so those compare
+by value) in the functional time base; the torch model, read with forward hooks
+(:func:`~snn_deploy.sims.backends.torch_reference.torch_spikes`), has no module for some nodes (the AND relay of
+Q-K attention). Agreement is :func:`snn_deploy.agreement.agreement`. The report names the first layer, in graph
+order, where any backend disagrees with the first backend, and its first step.
 """
 
 from __future__ import annotations
@@ -18,30 +18,9 @@ from torch import nn
 from snn_deploy.agreement import agreement
 from snn_deploy.errors import UserError
 from snn_deploy.graph import Graph, LIFNode
-from snn_deploy.neurons import IntegerLIF, QuantizedLIF
-from snn_deploy.sims import backends
+from snn_deploy.sims.backends import registry as backends
 
 Spikes = dict[str, torch.Tensor]
-
-
-def torch_spikes(model: nn.Module, graph: Graph, x: torch.Tensor) -> tuple[Spikes, torch.Tensor]:
-    """Spikes of every graph LIF node that a module of ``model`` produces, and the model's logits."""
-    lif_shapes = {n.name: n.shape for n in graph.of_kind(LIFNode)}
-    caught: Spikes = {}
-    handles = []
-    for name, module in model.named_modules():
-        if name in lif_shapes and isinstance(module, (IntegerLIF, QuantizedLIF, nn.MaxPool2d)):
-            def hook(_m, _i, out, name=name):
-                t = graph.T if isinstance(_m, nn.MaxPool2d) else out.shape[0]
-                caught[name] = out.detach().reshape(t, -1, *lif_shapes[name]).to(torch.uint8)
-            handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            logits = model(x.to(torch.float64))
-    finally:
-        for h in handles:
-            h.remove()
-    return caught, logits
 
 
 @dataclass
@@ -115,10 +94,10 @@ def compare(graph: Graph, results: dict[str, tuple[Spikes, torch.Tensor]], label
 def run_backends(model: nn.Module, graph: Graph, x: torch.Tensor, labels: list[int] | None,
                  names: list[str], per_layer: bool = False) -> VerifyReport:
     """Run ``x`` through every backend named (in order; the first is the reference; see
-    :mod:`snn_deploy.sims.backends`) and compare. Every backend is checked to be available before any runs.
+    :mod:`snn_deploy.sims.backends.registry`) and compare. Every backend is checked to be available before any runs.
 
     ``per_layer``: Lava runs each LIF layer alone, driven by the simulator's recorded spikes (bounded memory, for
-    networks too large to run whole; :func:`snn_deploy.exporters.lava_build.run_layers`): needs ``sim`` before
+    networks too large to run whole; :func:`snn_deploy.sims.backends.lava_build.run_layers`): needs ``sim`` before
     ``lava``."""
     chosen = [backends.get(name) for name in names]
     if per_layer and ("lava" not in names or "sim" not in names or names.index("sim") > names.index("lava")):
@@ -141,7 +120,7 @@ def backend_reset(graph: Graph, name: str, steps: int, batch: int) -> str:
     ``reset_interval`` only where the graph resets or samples are streamed (else lava-dl's default: none)."""
     if name != backends.NETX:
         return graph.reset_text()
-    from snn_deploy.exporters.netx_lava import netx_reset_interval
+    from snn_deploy.sims.backends.netx_lava import netx_reset_interval
 
     interval = netx_reset_interval(graph, steps, batch)
     return ("none (lava-dl's default, reset_interval=None)" if interval is None

@@ -13,7 +13,7 @@ input (lava-dl netx) sends nothing. Every count is then an expectation, per samp
 * spike products ``q (k^T v)`` per head (d = head dim, N = tokens, p = rate^2): k-v coincidences ``N d^2 p``;
   non-zero ``k^T v`` entries ``d^2 (1 - (1 - p)^N)``; gated q events ``N d rate x d P(kv != 0)``; non-zero outputs
   ``N d (1 - (1 - rate P(kv != 0))^d)``; accumulates ``N d^2 p + N d rate d`` (as
-  :func:`~snn_deploy.sims.simulator.product_counts` counts them), all times heads.
+  :func:`~snn_deploy.sims.backends.simulator.product_counts` counts them), all times heads.
 
 Real networks are neither independent nor uniform: stated-rate figures are estimates at that rate, never
 measurements; reports say which rate was used.
@@ -24,9 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from snn_deploy.errors import UserError
-from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, SpikeProductNode, SumNode
-from snn_deploy.sims.driver import Activity
-from snn_deploy.sims.simulator import PRODUCT_COUNTS
+from snn_deploy.graph import PRODUCT_COUNTS, Activity, ConvNode, Graph, InputNode, LIFNode, SpikeProductNode, SumNode
 
 
 def conv_synapses(node: ConvNode, source_shape: tuple[int, int, int]) -> int:
@@ -41,7 +39,7 @@ def conv_synapses(node: ConvNode, source_shape: tuple[int, int, int]) -> int:
 
 
 def product_expectation(node: SpikeProductNode, rate: float) -> dict[str, float]:
-    """Expected :data:`~snn_deploy.sims.simulator.PRODUCT_COUNTS` of one product and step (see the module docstring)."""
+    """Expected :data:`~snn_deploy.graph.PRODUCT_COUNTS` of one product and step (see the module docstring)."""
     c, h, w = node.shape
     d, n, heads = c // node.heads, h * w, node.heads
     pair = rate * rate

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from snn_deploy.graph import HardwareProfile
-from snn_deploy.sims.cost import COMPONENTS, HardwareCost
-from snn_deploy.sims.mapper import Mapping
-from snn_deploy.sims.timing import TERMS, CoreTimes
+from snn_deploy.sims.hardware.cost import COMPONENTS, HardwareCost
+from snn_deploy.sims.hardware.mapper import Mapping
+from snn_deploy.sims.hardware.timing import TERMS, CoreTimes
 
 TIME_PARTS = (*TERMS, "links", "barrier")
 """What a streamed step's time is spent on: the slowest core's terms, mesh links beyond it, the barrier."""
@@ -60,7 +60,7 @@ def time_shares(mapping: Mapping, cost: HardwareCost, times: CoreTimes) -> dict[
 
 
 def energy_shares(energy_pj: dict[str, float]) -> dict[str, float]:
-    """Share of the dynamic energy in each component of :data:`snn_deploy.sims.cost.COMPONENTS`."""
+    """Share of the dynamic energy in each component of :data:`snn_deploy.sims.hardware.cost.COMPONENTS`."""
     whole = sum(energy_pj.values())
     return {k: energy_pj.get(k, 0.0) / whole if whole else 0.0 for k in COMPONENTS}
 

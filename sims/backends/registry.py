@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import torch
 
     from snn_deploy.graph import Graph
-    from snn_deploy.sims.simulator import EventCounts
+    from snn_deploy.graph import EventCounts
 
 Spikes = dict[str, "torch.Tensor"]
 Runner = Callable[["Graph", "torch.Tensor", Any], tuple[Spikes, "torch.Tensor"]]
@@ -50,7 +50,7 @@ class Backend:
     missing_hint: str = ""
     run_counted: CountedRunner | None = None
     """Also counts the activity the hardware sees in the same run (``simulate`` uses it where present; other
-    backends' spikes are counted afterwards by :func:`~snn_deploy.sims.simulator.count_events`)."""
+    backends' spikes are counted afterwards by :func:`~snn_deploy.sims.backends.simulator.count_events`)."""
 
     def check_available(self) -> None:
         """Raise a :class:`UserError` naming the missing library if a module in ``requires`` does not import."""
@@ -96,7 +96,7 @@ def get(name: str, *, graph_only: bool = False) -> Backend:
 # --- the built-in backends ---------------------------------------------------------------------------------------
 
 def _torch(graph: Graph, x: torch.Tensor, model: Any) -> tuple[Spikes, torch.Tensor]:
-    from snn_deploy.sims.verify import torch_spikes
+    from snn_deploy.sims.backends.torch_reference import torch_spikes
 
     if model is None:
         raise UserError("backend torch runs the torch model; it cannot run a bundle alone")
@@ -104,23 +104,23 @@ def _torch(graph: Graph, x: torch.Tensor, model: Any) -> tuple[Spikes, torch.Ten
 
 
 def _sim(graph: Graph, x: torch.Tensor, model: Any = None) -> tuple[Spikes, torch.Tensor]:
-    from snn_deploy.sims.simulator import simulate
+    from snn_deploy.sims.backends.simulator import simulate
 
     result = simulate(graph, x)
     return {**result.spikes, **result.graded}, result.logits  # sigma-delta layers: their payloads, compared by value
 
 
 def _sim_counted(graph: Graph, x: torch.Tensor) -> tuple[Spikes, torch.Tensor, EventCounts]:
-    from snn_deploy.sims.simulator import simulate
+    from snn_deploy.sims.backends.simulator import simulate
 
     result = simulate(graph, x, counts=True)
     return result.spikes, result.logits, result.events
 
 
 def _lava(graph: Graph, x: torch.Tensor, model: Any = None) -> tuple[Spikes, torch.Tensor]:
-    from snn_deploy.exporters import lava_build
+    from snn_deploy.sims.backends import lava_build
     from snn_deploy.graph import input_sequence
-    from snn_deploy.sims.simulator import readout_input, readout_logits
+    from snn_deploy.sims.backends.simulator import readout_input, readout_logits
 
     spikes = lava_build.run(graph, input_sequence(graph, x)).spikes
     if graph.classifier is None:  # an imported regression network: no logits
@@ -130,9 +130,9 @@ def _lava(graph: Graph, x: torch.Tensor, model: Any = None) -> tuple[Spikes, tor
 
 def lava_per_layer(graph: Graph, x: torch.Tensor, recorded: Spikes) -> tuple[Spikes, torch.Tensor]:
     """The Lava backend one LIF layer at a time, each driven by ``recorded`` spikes (the simulator's)."""
-    from snn_deploy.exporters import lava_build
+    from snn_deploy.sims.backends import lava_build
     from snn_deploy.graph import input_sequence
-    from snn_deploy.sims.simulator import readout_input, readout_logits
+    from snn_deploy.sims.backends.simulator import readout_input, readout_logits
 
     spikes = lava_build.run_layers(graph, input_sequence(graph, x), recorded).spikes
     if graph.classifier is None:
@@ -143,7 +143,7 @@ def lava_per_layer(graph: Graph, x: torch.Tensor, recorded: Spikes) -> tuple[Spi
 def _onnx(graph: Graph, x: torch.Tensor, model: Any = None) -> tuple[Spikes, torch.Tensor]:
     import torch
 
-    from snn_deploy.exporters.onnx_export import run_onnx, to_onnx
+    from snn_deploy.exporters.formats.onnx import run_onnx, to_onnx
 
     spikes, logits = run_onnx(to_onnx(graph), graph, x)
     return ({k: torch.as_tensor(v).to(torch.uint8) for k, v in spikes.items()},
@@ -157,7 +157,7 @@ NETX = "netx"
 def _netx(graph: Graph, x: torch.Tensor, model: Any) -> tuple[Spikes, None]:
     from pathlib import Path
 
-    from snn_deploy.exporters.netx_lava import run_netx
+    from snn_deploy.sims.backends.netx_lava import run_netx
     from snn_deploy.graph import input_sequence
 
     if not isinstance(model, (str, Path)):
@@ -170,10 +170,10 @@ def _netx(graph: Graph, x: torch.Tensor, model: Any) -> tuple[Spikes, None]:
 register(Backend("torch", _torch, "the integer-mode PyTorch model (forward hooks on its neurons)", needs_model=True,
                  exposes_every_lif=False))
 register(Backend("sim", _sim, "the vectorised integer simulator", run_counted=_sim_counted))
-register(Backend("lava", _lava, "Lava's bit-accurate CPU models (slow)", requires=("snn_deploy.exporters.lava_build",),
-                 missing_hint="use --backend sim"))
+register(Backend("lava", _lava, "Lava's bit-accurate CPU models (slow)",
+                 requires=("snn_deploy.sims.backends.lava_build",), missing_hint="use --backend sim"))
 register(Backend("onnx", _onnx, "ONNX Runtime running the exported ONNX model",
-                 requires=("onnxruntime", "snn_deploy.exporters.onnx_export")))
+                 requires=("onnxruntime", "snn_deploy.exporters.formats.onnx")))
 register(Backend(NETX, _netx, "lava-dl's own netx.hdf5.Network running the netx file in Lava (netx files only)",
-                 needs_model=True, requires=("lava.lib.dl.netx.hdf5", "snn_deploy.exporters.netx_lava"),
+                 needs_model=True, requires=("lava.lib.dl.netx.hdf5", "snn_deploy.sims.backends.netx_lava"),
                  missing_hint="it needs lava-nc and lava-dl"))

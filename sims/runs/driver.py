@@ -1,12 +1,12 @@
 """Run a data set through a deployed graph in batches and keep the activity the cost model needs.
 
 A hardware estimate needs activity counted the way the chip sees it
-(:class:`~snn_deploy.sims.simulator.EventCounts`): a sum node has no hardware, so a conv reading a residual stream
-receives every summand's spikes as separate events, and the coincidence-neuron model of spike products needs
+(:class:`~snn_deploy.graph.EventCounts`): a sum node has no hardware, so a conv reading a residual
+stream receives every summand's spikes as separate events, and the coincidence-neuron model of spike products needs
 k-v coincidences, non-zero k^T v entries and gated q events. The simulator counts these in its one pass
 (``simulate(counts=True)``); other backends' recorded spikes are counted by
-:func:`~snn_deploy.sims.simulator.count_events` with the same functions. Backends come from
-:mod:`snn_deploy.sims.backends`.
+:func:`~snn_deploy.sims.backends.simulator.count_events` with the same functions. Backends come from
+:mod:`snn_deploy.sims.backends.registry`.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) each process runs a contiguous shard of the samples and the counts are
 summed with gloo; every process returns the totals, and callers write from rank 0 only.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +25,13 @@ import torch
 from snn_deploy.console import progress
 from snn_deploy.data.tensors import Input, dataset_tensors
 from snn_deploy.errors import UserError
-from snn_deploy.graph import ConvNode, Graph, LIFNode, SigmaDeltaNode, SpikeProductNode, SumNode, input_sequence
-from snn_deploy.sims import backends
-from snn_deploy.sims.simulator import (
-    LIF_REGISTERS, PRODUCT_COUNTS, SIGMA_DELTA_REGISTERS, ConvKernel, EventCounts, conv_sources, count_events,
-    readout_input,
+from snn_deploy.graph import (
+    PRODUCT_COUNTS, Activity, ConvNode, EventCounts, Graph, LIFNode, Raster, SigmaDeltaNode, SpikeProductNode,
+    SumNode, conv_sources, input_sequence,
+)
+from snn_deploy.sims.backends import registry as backends
+from snn_deploy.sims.backends.simulator import (
+    LIF_REGISTERS, SIGMA_DELTA_REGISTERS, ConvKernel, count_events, readout_input,
 )
 
 RASTER_LAYERS, RASTER_NEURONS, RASTER_SAMPLES = 6, 8, 4
@@ -41,76 +43,6 @@ def bundle_tensors(graph: Graph, dataset: str, split: str, count: int, data_dir:
     if h != w:
         raise UserError(f"the bundle's input is {h} x {w}; data sets provide square inputs only")
     return dataset_tensors(Input(c, h, graph.T), dataset, split, count, data_dir)
-
-
-@dataclass
-class Raster:
-    """Spikes of a few neurons: ``spikes`` [neurons, samples * T] uint8, one row per (layer, flat index)."""
-
-    neurons: list[tuple[str, int]]
-    spikes: np.ndarray
-
-
-@dataclass
-class Activity:
-    """Totals over all samples (per step [T] int64 arrays), as the hardware would see them."""
-
-    T: int
-    backend: str
-    samples: int = 0
-    correct: int = 0
-    labelled: bool = True
-    """False for runs without labels (raw arrays, or a graph without a classifier): accuracy is then None."""
-    spikes: dict[str, np.ndarray] = field(default_factory=dict)
-    """Per LIF node."""
-    conv_events: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
-    """Per (conv node, source): synaptic operations from that source's events. Sources: each summand behind the
-    conv's input (a sum expanded), and the input itself (the input node, a LIF, or a sum relayed as graded
-    spikes: one event per non-zero value, as the simulator counts)."""
-    sum_events: dict[str, np.ndarray] = field(default_factory=dict)
-    """Per sum node: non-zero values (the graded spikes a relay sends)."""
-    input_events: np.ndarray | None = None
-    """Non-zero input payloads (graded spikes the host sends)."""
-    products: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
-    """Per spike product: the :data:`PRODUCT_COUNTS`."""
-    backend_s: float = 0.0
-    """Seconds spent in the backend (slowest process when sharded)."""
-    processes: int = 1
-    raster: Raster | None = None
-    registers: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
-    """Per (LIF node, register of :data:`~snn_deploy.sims.simulator.REGISTERS`): [values beyond its width, largest
-    magnitude], as the simulator counts them (other backends count none)."""
-    first_logits: np.ndarray | None = None
-    """The classifier's logits of the first sample (rank 0's), where the graph has one: ``simulate --input``'s class."""
-    first_counts: np.ndarray | None = None
-    """The readout's input spike counts over the run of the first sample ([C * H * W]), where the graph has one."""
-
-    @property
-    def accuracy(self) -> float | None:
-        if not self.labelled:
-            return None
-        return self.correct / self.samples if self.samples else float("nan")
-
-    def add(self, events: EventCounts) -> None:
-        """Add one batch's counts."""
-        self.input_events += events.input_events
-        for totals, batch in ((self.spikes, events.spikes), (self.conv_events, events.conv_events),
-                              (self.sum_events, events.sum_events)):
-            for key, counts in totals.items():
-                counts += batch[key]
-        for name, counts in self.products.items():
-            for key in PRODUCT_COUNTS:
-                counts[key] += events.products[name][key]
-        for key, found in events.registers.items():
-            total = self.registers[key]
-            total[0] += found.count
-            total[1] = max(int(total[1]), found.worst)
-
-    def arrays(self) -> list[np.ndarray]:
-        """Every count array in a fixed order (for summing across processes)."""
-        out = [d[k] for d in (self.spikes, self.conv_events, self.sum_events) for k in sorted(d)]
-        out += [self.products[p][c] for p in sorted(self.products) for c in PRODUCT_COUNTS]
-        return out + [self.input_events] + [self.registers[k][:1] for k in sorted(self.registers)]
 
 
 def _zeros(graph: Graph, backend: str, T: int) -> Activity:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from snn_deploy.errors import UserError
-from snn_deploy.exporters.bundle_check import with_steps
+from snn_deploy.exporters.formats.bundle_check import with_steps
 from snn_deploy.graph import Graph
 
 LAYOUTS = ("chw", "whc")
