@@ -53,9 +53,12 @@ def target_problems(graph: Graph, target: HardwareProfile) -> list[Problem]:
 def reset_problems(graph: Graph) -> list[Problem]:
     """Loihi 2 resets a ``LIFReset`` population's state on a period that must be a power of 2 (Lava's CPU model
     takes any period; the chip's does not). The Lava network resets every LIF once per sample of ``T`` steps
-    (``sims/backends/lava_build.py``), and a netx network may reset every ``reset_interval`` steps."""
+    (``sims/backends/lava_build.py``), and a netx network may reset every ``reset_interval`` steps instead (then
+    that is the period, and T only the length of a run). A pipeline-fill graph (lava-dl's netx without a reset) runs
+    plain ``LIF`` populations: no period to check."""
     problems = []
-    for what, period in (("steps per sample (T, the per-sample LIFReset period)", graph.T),
+    per_sample = 0 if graph.pipeline_fill or graph.reset_interval else graph.T
+    for what, period in (("steps per sample (T, the per-sample LIFReset period)", per_sample),
                          ("periodic state reset interval", graph.reset_interval)):
         if period and period & (period - 1):
             problems.append(Problem("every LIF", f"{what} {period} is not a power of 2, which a Loihi 2 chip's "

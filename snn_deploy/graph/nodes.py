@@ -386,7 +386,10 @@ class Graph:
         return list(range(self.reset_interval + self.reset_offset, steps, self.reset_interval))
 
     def reset_text(self) -> str:
-        """The state reset in words (:func:`reset_text`)."""
+        """The state reset in words (:func:`reset_text`); without a periodic reset or a pipeline fill, every sample
+        still starts from zero state (the functional model), which the words say."""
+        if not self.reset_interval and not self.pipeline_fill:
+            return "none within a sample (every sample starts from zero state)"
         return reset_text(self.reset_interval, self.reset_offset)
 
     def of_kind(self, kind: type[Node]) -> list[Node]:
