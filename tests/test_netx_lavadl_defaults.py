@@ -196,3 +196,13 @@ def test_dense_first_without_reset_equals_lava_dls_defaults(tmp_path, layers):
     report = json.loads((tmp_path / "v.json").read_text())
     assert report["exact"] and report["resets"] == {"sim": "none", "netx": "none (lava-dl's default, "
                                                                              "reset_interval=None)"}
+
+
+def test_reset_words_say_that_samples_start_from_zero_state_without_a_fill():
+    """One wording for the CLI, verify and the report: a graph without a periodic reset or a pipeline fill still
+    starts every sample from zero state; lava-dl's default (the fill) is a bare "none"."""
+    from snn_deploy.graph.nodes import reset_text
+
+    assert reset_text(0) == "none within a sample (every sample starts from zero state)"
+    assert reset_text(0, 0, True) == "none"
+    assert reset_text(8, 1) == "every 8 steps, the first after 9"

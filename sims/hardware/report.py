@@ -184,7 +184,8 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
                    "T": graph.T, "input_shape": list(graph.input.shape),
                    "pipeline_latency_steps": max(graph.depths().values()),
                    "spike_products": len(graph.of_kind(SpikeProductNode)),
-                   "reset_interval": graph.reset_interval, "reset_offset": graph.reset_offset},
+                   "reset_interval": graph.reset_interval, "reset_offset": graph.reset_offset,
+                   "pipeline_fill": graph.pipeline_fill},
         "run": {"provenance": "simulated", "dataset": dataset, "split": split, "samples": act.samples,
                 "backend": act.backend, "processes": act.processes, "accuracy": act.accuracy,
                 "backend_seconds": act.backend_s, "samples_per_s": act.samples * per_second,
@@ -348,7 +349,8 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     fits = (f"yes: {cores} cores on {hw['chips']} chip(s) of {profile}, 0 violations (estimated)"
             if not violations else f"no: {len(violations)} violation(s) of {profile}'s per-core limits "
                                    f"({cores} cores on {hw['chips']} chip(s); see violations)")
-    reset = reset_text(report["bundle"].get("reset_interval", 0), report["bundle"].get("reset_offset", 0))
+    reset = reset_text(report["bundle"].get("reset_interval", 0), report["bundle"].get("reset_offset", 0),
+                       report["bundle"].get("pipeline_fill", False))
     lines = [
         ("fits", fits),
         ("latency", f"{ranged(hw, 'latency_ns', time_text)} per inference on its own ({report['bundle']['T']} steps "

@@ -386,11 +386,8 @@ class Graph:
         return list(range(self.reset_interval + self.reset_offset, steps, self.reset_interval))
 
     def reset_text(self) -> str:
-        """The state reset in words (:func:`reset_text`); without a periodic reset or a pipeline fill, every sample
-        still starts from zero state (the functional model), which the words say."""
-        if not self.reset_interval and not self.pipeline_fill:
-            return "none within a sample (every sample starts from zero state)"
-        return reset_text(self.reset_interval, self.reset_offset)
+        """The state reset in words (:func:`reset_text`)."""
+        return reset_text(self.reset_interval, self.reset_offset, self.pipeline_fill)
 
     def of_kind(self, kind: type[Node]) -> list[Node]:
         return [n for n in self.nodes if isinstance(n, kind)]
@@ -426,10 +423,11 @@ class Graph:
         return out
 
 
-def reset_text(interval: int, offset: int = 0) -> str:
-    """A state reset in words, as ``simulate``, ``report``, ``export`` and ``verify`` print it."""
+def reset_text(interval: int, offset: int = 0, pipeline_fill: bool = False) -> str:
+    """A state reset in words, as ``simulate``, ``report``, ``export`` and ``verify`` print it. Without a periodic
+    reset or a pipeline fill every sample still starts from zero state (the functional model): the words say so."""
     if not interval:
-        return "none"
+        return "none" if pipeline_fill else "none within a sample (every sample starts from zero state)"
     return f"every {interval} steps" + (f", the first after {interval + offset}" if offset else "")
 
 
