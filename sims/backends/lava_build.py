@@ -69,6 +69,7 @@ from snn_deploy.fixedpoint.synapse import quantize_weights, torch_conv_weight_to
 from snn_deploy.graph import ConvNode, Graph, LIFNode, Shape, SigmaDeltaNode, refuse_features
 from snn_deploy.graph.checks import PIPELINE_FILL, SIGMA_DELTA
 from snn_deploy.graph.hardware import COINCIDENCE, Lowering, Population, Projection, conv_pairs, lower, sparse_pairs
+from snn_deploy.sims.backends.lava_models import FAST_MODELS
 from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog, within
 
 Progress = Callable[[int, int], None]
@@ -145,9 +146,10 @@ class LavaNetwork:
         return [self.graph.T] * self.samples + ([tail] if tail else [])
 
     def run_config(self) -> Loihi2SimCfg:
-        """Lava's fixed-point models; the extractor's named per instance (its models carry no tag)."""
-        return Loihi2SimCfg(select_tag="fixed_pt",
-                            exception_proc_model_map={r: PyLoihiExtractorModel for r in self.recorders.values()})
+        """Lava's fixed-point models, the bit-exact fast ones of :mod:`.lava_models` for its slow ones (Conv,
+        DelaySparse); the extractor's named per instance (its models carry no tag)."""
+        models = {**FAST_MODELS, **{r: PyLoihiExtractorModel for r in self.recorders.values()}}
+        return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
 
 
 @dataclass
