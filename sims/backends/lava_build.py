@@ -77,6 +77,11 @@ Progress = Callable[[int, int], None]
 
 MAX_CONV_GROUPS = 127
 """Lava's Conv model stores ``groups`` as int8: more groups wrap and its process hangs."""
+CHANNEL_SLOTS = 2
+"""Messages each Lava channel holds (Lava's default 64). Each is a shared-memory ring of that many full-size
+messages, and a run of 64 steps or more touches them all: 64 slots of qkformer-cifar10-4-384's 786,432-neuron
+coincidence arrays are 400 MB per channel. Lava's Loihi protocol moves one message per port and step, received in
+the step it is sent, so two slots never block."""
 SUPPORTED = ("recurrent synapses", SIGMA_DELTA, PIPELINE_FILL)
 """The netx features (``graph.checks.netx_features``) the builder computes."""
 PRODUCTS, SUMS = "neurons", "relay"
@@ -399,7 +404,7 @@ def _execute(net: LavaNetwork, progress: Progress | None, limit: float) -> tuple
     stalled = None
     try:
         with watchdog(limit) as watch:
-            source.create_runtime(run_cfg=net.run_config())
+            source.create_runtime(run_cfg=net.run_config(), compile_config={"pypy_channel_size": CHANNEL_SLOTS})
             watch.workers = list(_infrastructure(source).actors)
             compiled = time.perf_counter()
             stop = True  # a stalled runtime cannot be stopped: its workers are killed instead
