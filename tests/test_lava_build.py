@@ -107,16 +107,21 @@ def test_many_groups_are_expanded():
     _compare(graph, samples=1)
 
 
-def test_spikformer_tiny_matches_simulator():
+def spiking_spikformer_tiny() -> Graph:
+    """spikformer-tiny, quantized and lowered, with trained-like batch norms so that every layer spikes."""
     from snn_deploy import models
     from snn_deploy.exporters.frontends.zoo import lower
     from snn_deploy.quant import quantize
 
     torch.manual_seed(0)
     net = models.create("spikformer-tiny", mode="loihi").eval()
-    with torch.no_grad():  # trained-like batch norms, so that every layer spikes
+    with torch.no_grad():
         for bn in (m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)):
             bn.weight.uniform_(1, 3), bn.bias.uniform_(0, 1.2)
             bn.running_var.uniform_(0.5, 2), bn.running_mean.uniform_(-0.2, 0.2)
     quantize(net)
-    _compare(lower(net), samples=2)
+    return lower(net)
+
+
+def test_spikformer_tiny_matches_simulator():
+    _compare(spiking_spikformer_tiny(), samples=2)

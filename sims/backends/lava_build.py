@@ -113,7 +113,8 @@ def reset_offset(depth: int, steps: int) -> int:
 @dataclass
 class LavaNetwork:
     """A built network: the lowering, a process per population and per host source, the synapses, an extractor
-    per LIF node on the chip, and the spikes of the LIFs the host computed."""
+    per LIF node on the chip (per population with ``every_population``), and the spikes of the LIFs the host
+    computed."""
 
     lowering: Lowering
     processes: dict[str, AbstractProcess]
@@ -122,7 +123,7 @@ class LavaNetwork:
     host_spikes: dict[str, np.ndarray]
     samples: int
     steps: int
-    """Lava steps that bring every sample through the deepest LIF: samples * T + that LIF's depth."""
+    """Lava steps that bring every sample through the deepest population recorded: samples * T + its depth."""
     biases: dict[int, list[LIFNode]] = field(default_factory=dict)
     """Lava time step -> the LIFs (built without bias) whose bias is set just before it: their step 0 (a network
     with recurrent synapses, see the module docstring)."""
@@ -137,6 +138,11 @@ class LavaNetwork:
     def source(self) -> AbstractProcess:
         """Any process of the network: Lava compiles and runs the whole connected network from it."""
         return next(iter(self.processes.values()))
+
+    @property
+    def lif_names(self) -> set[str]:
+        """The LIF populations (their recorders bring spikes, or a sigma-delta layer's payloads)."""
+        return {p.name for p in self.lowering.populations if p.kind == "lif"}
 
     def all_processes(self) -> list[AbstractProcess]:
         return [*self.processes.values(), *self.synapses, *self.recorders.values()]
@@ -171,6 +177,9 @@ class LavaRun:
     """Everything, stopping the runtime included."""
     processes: list[str] = field(default_factory=list)
     """Class name of every Lava process built (layer by layer: every layer's), for the chip check."""
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    """With ``every_population``: what every other population (relays, coincidence, kv and gate arrays) sent,
+    int64 [T, B, neurons] in the functional time base, neurons in Lava's flat order."""
 
 
 def _conv(node: ConvNode, in_shape: Shape, graded: bool) -> Conv:
@@ -316,8 +325,9 @@ def _in(process: AbstractProcess, index: int) -> InPort:
     return process.a_in
 
 
-def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
-    """The Lava network for ``graph`` fed integer ``payload`` [T, B, C, H, W] (``snn_deploy.graph.input_sequence``)."""
+def build(graph: Graph, payload: np.ndarray | torch.Tensor, *, every_population: bool = False) -> LavaNetwork:
+    """The Lava network for ``graph`` fed integer ``payload`` [T, B, C, H, W] (``snn_deploy.graph.input_sequence``).
+    ``every_population``: record what every population sends, not only the LIF nodes' spikes."""
     refuse_features(graph, "the Lava builder", supported=SUPPORTED)
     if graph.pipeline_fill and np.asarray(payload).shape[1] > 1:
         raise ValueError("a pipeline-fill graph runs one sample per Lava run (run() splits the batch)")
@@ -328,18 +338,20 @@ def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
     lowering = lower(graph, PRODUCTS, SUMS)
     host = host_layers(graph, payload)
     return _network(lowering, lowering.populations, lowering.depths, {graph.input.name: payload, **host},
-                    payload.shape[1], host)
+                    payload.shape[1], host, every_population)
 
 
 def _network(lowering: Lowering, pops: Iterable[Population], depths: dict[str, int], values: dict[str, np.ndarray],
-             samples: int, host: dict[str, np.ndarray]) -> LavaNetwork:
+             samples: int, host: dict[str, np.ndarray], every_population: bool = False) -> LavaNetwork:
     """Populations ``pops`` of ``lowering`` at ``depths``, every other source they read sent from the host with
-    ``values`` [T, B, C, H, W] (the input payload, host layers' spikes; for one layer alone, the simulator's)."""
+    ``values`` [T, B, C, H, W] (the input payload, host layers' spikes; for one layer alone, the simulator's).
+    Extractors record the LIFs, or every population."""
     graph = lowering.graph
     pops = list(pops)
     lifs = [p for p in pops if p.kind == "lif"]
-    lif_depth = max((depths[p.name] for p in lifs), default=0)
-    total = samples * graph.T + lif_depth
+    recorded = pops if every_population else lifs
+    last = max((depths[p.name] for p in recorded), default=0)
+    total = samples * graph.T + last
     graded = {graph.input.name, *(p.name for p in lowering.populations if p.graded),
               *(n.name for n in graph.of_kind(SigmaDeltaNode))}
     names = {p.name for p in pops}
@@ -370,34 +382,38 @@ def _network(lowering: Lowering, pops: Iterable[Population], depths: dict[str, i
             _connect(synapse.a_out, _in(neuron, index))
             synapses.append(synapse)
     recorders = {}
-    for pop in lifs:
-        recorders[pop.name] = Extractor(shape=lava_shape(pop.shape), buffer_size=max(graph.T, lif_depth))
-        processes[pop.name].s_out.connect(recorders[pop.name].in_port)
+    for pop in recorded:
+        out = processes[pop.name].s_out
+        recorders[pop.name] = Extractor(shape=tuple(out.shape), buffer_size=max(graph.T, last))
+        out.connect(recorders[pop.name].in_port)
     return LavaNetwork(lowering, processes, synapses, recorders, host, samples, total, biases, depths)
 
 
 def run(graph: Graph, payload: np.ndarray | torch.Tensor, *, progress: Progress | None = None,
-        timeout_s: float | None = None) -> LavaRun:
+        timeout_s: float | None = None, every_population: bool = False) -> LavaRun:
     """Run integer ``payload`` [T, B, C, H, W] through ``graph`` in Lava, all samples in one compiled runtime.
 
-    Returns every LIF node's spikes re-aligned to the functional time base: equal to ``simulate(graph, x).spikes``.
+    Returns every LIF node's spikes re-aligned to the functional time base: equal to ``simulate(graph, x).spikes``;
+    with ``every_population`` also what every other population sent (:attr:`LavaRun.outputs`).
     A Lava worker that crashes, or a call that makes no progress for ``timeout_s`` seconds (default:
     :func:`snn_deploy.watchdog.timeout_from_env`), ends the run with a :class:`UserError` instead of Lava's hang.
     """
     limit = timeout_s if timeout_s is not None else timeout_from_env()
     if (graph.pipeline_fill or any(n.recurrent for n in graph.of_kind(ConvNode))) and np.shape(payload)[1] > 1:
-        return _one_by_one(graph, payload, progress, limit)
+        return _one_by_one(graph, payload, progress, limit, every_population)
     start = time.perf_counter()
-    net = build(graph, payload)
+    net = build(graph, payload, every_population=every_population)
     spikes, compiled, stepped = _execute(net, progress, limit)
+    outputs = {name: spikes.pop(name).numpy() for name in net.recorders if name not in net.lif_names}
     return LavaRun(spikes, net.steps, compiled - start, stepped - compiled, time.perf_counter() - start,
-                   [type(p).__name__ for p in net.all_processes()])
+                   [type(p).__name__ for p in net.all_processes()], outputs)
 
 
 def _execute(net: LavaNetwork, progress: Progress | None, limit: float) -> tuple[dict[str, torch.Tensor], float,
                                                                                  float]:
-    """Compile and step ``net``; every LIF's spikes in the functional time base (host layers' included), and when
-    compiling and stepping ended."""
+    """Compile and step ``net``; what every recorder received in the functional time base (LIFs' spikes, host
+    layers' included, [T, B, C, H, W]; other populations' payloads [T, B, neurons]), and when compiling and stepping
+    ended."""
     graph = net.graph
     source = net.source
     frames: dict[str, list[np.ndarray]] = {name: [] for name in net.recorders}
@@ -419,8 +435,8 @@ def _execute(net: LavaNetwork, progress: Progress | None, limit: float) -> tuple
                         source.run(condition=RunSteps(num_steps=chunk))
                         for name, recorder in net.recorders.items():
                             received = np.stack([recorder.receive() for _ in range(chunk)])
-                            graded = isinstance(graph[name], SigmaDeltaNode)  # payloads, not spikes
-                            frames[name].append(received.astype(np.int64 if graded else np.uint8))
+                            spiking = name in net.lif_names and not isinstance(graph[name], SigmaDeltaNode)
+                            frames[name].append(received.astype(np.uint8 if spiking else np.int64))
                         done += chunk
                         advance(chunk)
                         if progress:
@@ -441,7 +457,8 @@ def _execute(net: LavaNetwork, progress: Progress | None, limit: float) -> tuple
         raise UserError(f"Lava stopped answering ({stalled}); the run was ended. Check `snn-deploy doctor`; for a "
                         f"network whose steps legitimately take longer, set ${TIMEOUT_ENV} (seconds, now "
                         f"{limit:g})")
-    spikes = {name: _aligned(np.concatenate(f), net.depths[name], graph.T, net.samples) for name, f in frames.items()}
+    spikes = {name: _aligned(np.concatenate(f), net.depths[name], graph.T, net.samples, name in net.lif_names)
+              for name, f in frames.items()}
     spikes.update({name: torch.from_numpy(s) for name, s in net.host_spikes.items()})
     return spikes, compiled, stepped
 
@@ -496,14 +513,17 @@ def run_layers(graph: Graph, payload: np.ndarray | torch.Tensor, recorded: dict[
     return LavaRun(spikes, int(steps), compile_s, run_s, time.perf_counter() - start, built)
 
 
-def _one_by_one(graph: Graph, payload: np.ndarray | torch.Tensor, progress: Progress | None, limit: float) -> LavaRun:
+def _one_by_one(graph: Graph, payload: np.ndarray | torch.Tensor, progress: Progress | None, limit: float,
+                every_population: bool = False) -> LavaRun:
     """One runtime per sample: a recurrent Dense delivers the last step's spikes of a sample after LIFReset's reset,
     into the next sample, where the functional graph (and a fresh chip) starts from nothing; a pipeline-fill graph
     runs each sample from Lava's first step."""
-    runs = [run(graph, payload[:, i:i + 1], progress=progress, timeout_s=limit) for i in range(np.shape(payload)[1])]
+    runs = [run(graph, payload[:, i:i + 1], progress=progress, timeout_s=limit, every_population=every_population)
+            for i in range(np.shape(payload)[1])]
     spikes = {name: torch.cat([r.spikes[name] for r in runs], 1) for name in runs[0].spikes}
+    outputs = {name: np.concatenate([r.outputs[name] for r in runs], 1) for name in runs[0].outputs}
     return LavaRun(spikes, sum(r.steps for r in runs), sum(r.compile_s for r in runs), sum(r.run_s for r in runs),
-                   sum(r.wall_s for r in runs))
+                   sum(r.wall_s for r in runs), outputs=outputs)
 
 
 def _infrastructure(source: Source):
@@ -520,8 +540,9 @@ def _end_runtime(source: Source) -> None:
     within(10, infrastructure.smm.shutdown)
 
 
-def _aligned(frames: np.ndarray, depth: int, steps: int, samples: int) -> torch.Tensor:
-    """Recorded (Lava steps, W, H, C) -> [T, B, C, H, W]: sample i's step t sits at Lava step i T + t + depth."""
+def _aligned(frames: np.ndarray, depth: int, steps: int, samples: int, image: bool = True) -> torch.Tensor:
+    """Recorded (Lava steps, W, H, C) -> [T, B, C, H, W] (``image``; else (Lava steps, N) -> [T, B, N]): sample i's
+    step t sits at Lava step i T + t + depth."""
     frames = frames[depth:depth + steps * samples]
     frames = frames.reshape(samples, steps, *frames.shape[1:]).swapaxes(0, 1)
-    return torch.from_numpy(torch_image_to_lava(frames))
+    return torch.from_numpy(torch_image_to_lava(frames) if image else np.ascontiguousarray(frames))
