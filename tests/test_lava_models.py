@@ -47,14 +47,15 @@ def test_fast_conv_equals_lavas_conv(case):
 
 
 def _run(models: dict, part: str, steps: int = 6) -> np.ndarray:
-    """A graded Conv or a binary DelaySparse (delays 0 to 3) fed random payloads, with the given model map; what it
+    """A graded Conv, a Sparse (binary with a weight exponent and 7 weight bits, or graded with a negative exponent)
+    or a binary DelaySparse (delays 0 to 3) fed random payloads, with the given model map; what it
     delivers every step."""
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.conv.process import Conv
     from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
     from lava.proc.io.source import RingBuffer
-    from lava.proc.sparse.process import DelaySparse
+    from lava.proc.sparse.process import DelaySparse, Sparse
     from scipy.sparse import csr_matrix
 
     rng = np.random.default_rng(3)
@@ -62,12 +63,19 @@ def _run(models: dict, part: str, steps: int = 6) -> np.ndarray:
         source = RingBuffer(data=rng.integers(-300, 300, (5, 4, 3, steps)))
         synapse = Conv(weight=rng.integers(-128, 128, (4, 3, 3, 3)), input_shape=(5, 4, 3), padding=(1, 1),
                        stride=(2, 1), num_message_bits=24)
+    elif part == "sparse graded":
+        source = RingBuffer(data=rng.integers(-300, 300, (12, steps)))
+        synapse = Sparse(weights=csr_matrix(rng.integers(0, 200, (8, 12)) * (rng.random((8, 12)) < 0.6)),
+                         num_message_bits=24, weight_exp=-2)
     else:
         source = RingBuffer(data=(rng.random((12, steps)) < 0.5).astype(np.int32))
         weights = csr_matrix(rng.integers(-100, 100, (8, 12)) * (rng.random((8, 12)) < 0.6))
-        delays = weights.copy()
-        delays.data[:] = rng.integers(0, 4, delays.nnz)
-        synapse = DelaySparse(weights=weights, delays=delays, num_message_bits=0)
+        if part == "sparse":
+            synapse = Sparse(weights=weights, num_message_bits=0, weight_exp=1, num_weight_bits=7)
+        else:
+            delays = weights.copy()
+            delays.data[:] = rng.integers(0, 4, delays.nnz)
+            synapse = DelaySparse(weights=weights, delays=delays, num_message_bits=0)
     source.s_out.connect(synapse.s_in)
     output = Extractor(shape=synapse.a_out.shape, buffer_size=steps)
     synapse.a_out.connect(output.in_port)
@@ -81,10 +89,10 @@ def _run(models: dict, part: str, steps: int = 6) -> np.ndarray:
 
 @lava
 def test_fast_models_deliver_what_lavas_deliver():
-    """Conv (graded, strided, padded) and DelaySparse (binary, delays 0 to 3) under the fast models send the same
-    activations every step as under Lava's own fixed-point models."""
+    """Conv (graded, strided, padded), Sparse (binary, graded) and DelaySparse (binary, delays 0 to 3) under the
+    fast models send the same activations every step as under Lava's own fixed-point models."""
     from snn_deploy.sims.backends.lava_models import FAST_MODELS
-    for part in ("conv", "delay"):
+    for part in ("conv", "sparse", "sparse graded", "delay"):
         own = _run({}, part)
         assert np.abs(own).sum() > 0
         np.testing.assert_array_equal(_run(FAST_MODELS, part), own, err_msg=part)

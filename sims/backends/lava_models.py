@@ -5,7 +5,9 @@ The process classes stay the chip's (``Conv``, ``DelaySparse``); only the CPU mo
 spikformer-cifar10-4-384, one Lava step, in-process, docs/lava_chip.md "Scale"): Lava's ``PyConvModelFixed``
 convolves with ``scipy.signal.convolve2d`` once per (output channel, input channel) pair, 0.8 s for one 384 x 384
 1x1 conv on 8 x 8 tokens and 3.7 s for 384 -> 1536, about 45 s per Lava step for the network;
-``PyDelaySparseModelBitAcc`` rebuilds its delay-split matrix every step (80 ms for the attention's delayed arrays).
+``PyDelaySparseModelBitAcc`` rebuilds its delay-split matrix every step (80 ms for the attention's delayed arrays);
+``PySparseModelBitAcc`` selects the columns of the inputs that spiked (``weights[:, s_in]``), a copy of the matrix
+each step.
 
 - :class:`FastConvModel`: the same messages as ``PyConvModelFixed`` (it sends last step's activation, then
   receives; binary inputs are cast to bool, graded ones kept; the sum is cast to int32 and clamped to 24 bits),
@@ -14,6 +16,7 @@ convolves with ``scipy.signal.convolve2d`` once per (output channel, input chann
   where float64 sums have no rounding in any order, as Lava's float64 ``convolve2d`` sums have none.
 - :class:`FastDelaySparseModel`: ``PyDelaySparseModelBitAcc`` with its delay-split matrix built once (its weights
   and delays are static after its first step, which the Lava model itself assumes when it scales the weights once).
+- :class:`FastSparseModel`: ``PySparseModelBitAcc`` with a binary input summed as a matrix-vector product.
 
 Tests (tests/test_lava_models.py) check :func:`conv` against ``lava.proc.conv.utils.conv`` on hypothesis-drawn
 shapes, strides, paddings, dilations, groups and payloads, and a network run with these models against the same
@@ -31,8 +34,9 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.conv import utils as conv_utils
 from lava.proc.conv.models import PyConvModelFixed
 from lava.proc.conv.process import Conv
-from lava.proc.sparse.models import PyDelaySparseModelBitAcc
-from lava.proc.sparse.process import DelaySparse
+from lava.proc.sparse.models import PyDelaySparseModelBitAcc, PySparseModelBitAcc
+from lava.proc.sparse.process import DelaySparse, Sparse
+from lava.utils.weightutils import SignMode, clip_weights, determine_sign_mode, truncate_weights
 from numpy.lib.stride_tricks import sliding_window_view
 
 
@@ -96,5 +100,29 @@ class FastDelaySparseModel(PyDelaySparseModelBitAcc):
         return self._delay_weights
 
 
-FAST_MODELS = {Conv: FastConvModel, DelaySparse: FastDelaySparseModel}
+@implements(proc=Sparse, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("bit_accurate_loihi", "fixed_pt")
+class FastSparseModel(PySparseModelBitAcc):
+    """``PySparseModelBitAcc`` summing a binary input's weights as a sparse matrix-vector product (int64, as scipy
+    sums Lava's int32 column selection ``weights[:, s_in].sum(axis=1)``) instead of slicing the matrix's columns."""
+
+    def run_spk(self) -> None:
+        self.weight_exp: int = self.proc_params.get("weight_exp", 0)
+        if not self.weights_set:
+            num_weight_bits: int = self.proc_params.get("num_weight_bits", 8)
+            sign_mode: SignMode = self.proc_params.get("sign_mode") or determine_sign_mode(self.weights)
+            self.weights = clip_weights(self.weights, sign_mode, num_bits=8)
+            self.weights = truncate_weights(self.weights, sign_mode, num_weight_bits)
+            self.weights_set = True
+        self.a_out.send(self.a_buff)
+        if self.num_message_bits.item() > 0:
+            a_accum = self.weights.dot(self.s_in.recv())
+        else:
+            a_accum = self.weights.dot(self.s_in.recv().astype(bool).astype(np.int64))
+        self.a_buff = (np.left_shift(a_accum, self.weight_exp) if self.weight_exp > 0
+                       else np.right_shift(a_accum, -self.weight_exp))
+
+
+FAST_MODELS = {Conv: FastConvModel, DelaySparse: FastDelaySparseModel, Sparse: FastSparseModel}
 """Process class -> the fast model :meth:`LavaNetwork.run_config` selects for it."""
