@@ -1,5 +1,6 @@
 """A :class:`~snn_deploy.graph.Graph` as a Lava process network that a Loihi 2 chip could load, run bit-exactly in
-Lava's CPU models.
+Lava's CPU models (Lava's own ``fixed_pt`` models; for ``Conv``, ``Sparse`` and ``DelaySparse`` the faster,
+bit-exact ones of :mod:`.lava_models`, tested equal to Lava's).
 
 :func:`build` builds the one hardware lowering (:func:`snn_deploy.graph.hardware.lower`, Loihi 2's choices:
 spike products as coincidence neurons, residual sums as graded relays): what the mapper and the cost model price
@@ -9,7 +10,8 @@ checks a built network): populations are ``LIFReset`` (LIF nodes), ``LIF`` (coin
 ``Conv`` (a conv node's kernel), ``Sparse`` / ``DelaySparse`` (channel maps, path balancing, delayed convs) and
 ``Dense`` (a recurrent conv back into its LIF). Host I/O is ``lava.proc.io``: a ``RingBuffer`` sends the input
 payloads, one more sends the spikes of each layer the host computes (``Graph.host``, computed here with
-:mod:`snn_deploy.fixedpoint`), and an ``Extractor`` per LIF node brings spikes back. The readout stays on the host.
+:mod:`snn_deploy.fixedpoint`), and an ``Extractor`` per LIF node brings spikes back, a whole array per step
+(``every_population``: per population, for event counts). The readout stays on the host.
 
 Timing. Every synapse delivers one step late, neurons answer in the step they receive, so population ``p`` shows
 functional step ``t`` at Lava step ``t + depth(p)`` (0-based; Lava's ``time_step`` is that plus one; the depths are
