@@ -18,6 +18,12 @@ JSON keys (fixed): ``{"configs": [{"name", "mode", "processes", "process_types",
 (``--per-layer NAME,...``, ``verify --per-layer``) runs each LIF layer alone, driven by the simulator's spikes,
 until ``--budget-s``; ``processes`` then counts every layer's processes and ``layers_total`` says how many layers
 the network has.
+
+Measured (2026-12-04, this 2-core machine shared with other jobs; docs/lava_chip.md has the table and how the
+time was found): whole, spikformer-cifar10-4-384 165 processes 51.8 s 4.51 GB 35/35 exact, qkformer-cifar10-4-384
+169 processes 76.5 s 6.23 GB 39/39, the three tiny families 6-11 s and at most 1.4 GB, all exact, no non-chip
+class; per layer, spikformer-8-384 at 224 px all 65 layers in 195.4 s, 7.17 GB, 65/65. Before the fast CPU models
+and 2-message channels, spikformer-cifar10-4-384 whole gave no answer within 900 s at 6.0 GB.
 """
 
 from __future__ import annotations
