@@ -160,7 +160,7 @@ class LavaNetwork:
 
     def run_config(self) -> Loihi2SimCfg:
         """Lava's fixed-point models, the bit-exact fast ones of :mod:`.lava_models` for its slow ones (Conv,
-        DelaySparse); the extractor's named per instance (its models carry no tag)."""
+        Sparse, DelaySparse); the extractor's named per instance (its models carry no tag)."""
         models = {**FAST_MODELS, **{r: PyLoihiExtractorModel for r in self.recorders.values()}}
         return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=models)
 

@@ -1,8 +1,9 @@
 """Fast CPU process models for Lava's own Loihi 2 processes, bit-exact with Lava's ``fixed_pt`` models.
 
-The process classes stay the chip's (``Conv``, ``DelaySparse``); only the CPU model that
+The process classes stay the chip's (``Conv``, ``Sparse``, ``DelaySparse``); only the CPU model that
 :meth:`~snn_deploy.sims.backends.lava_build.LavaNetwork.run_config` selects for them changes. Why (measured on
-spikformer-cifar10-4-384, one Lava step, in-process, docs/lava_chip.md "Scale"): Lava's ``PyConvModelFixed``
+spikformer-cifar10-4-384, one Lava step, in-process: benchmarks/lava_step_costs.py, docs/lava_chip.md "Sizes and
+times"): Lava's ``PyConvModelFixed``
 convolves with ``scipy.signal.convolve2d`` once per (output channel, input channel) pair, 0.8 s for one 384 x 384
 1x1 conv on 8 x 8 tokens and 3.7 s for 384 -> 1536, about 45 s per Lava step for the network;
 ``PyDelaySparseModelBitAcc`` rebuilds its delay-split matrix every step (80 ms for the attention's delayed arrays);
@@ -12,8 +13,9 @@ each step.
 - :class:`FastConvModel`: the same messages as ``PyConvModelFixed`` (it sends last step's activation, then
   receives; binary inputs are cast to bool, graded ones kept; the sum is cast to int32 and clamped to 24 bits),
   the convolution done as one matrix product per group (:func:`conv`). Exact: the products are integers, and
-  every partial sum stays below 2**53 (spikes or 24-bit payloads times 8-bit weights over at most 2**20 inputs),
-  where float64 sums have no rounding in any order, as Lava's float64 ``convolve2d`` sums have none.
+  while every partial sum stays below 2**53 float64 sums have no rounding in any order, as Lava's float64
+  ``convolve2d`` sums have none (spikes times 16-bit weights need 2**37 inputs to leave that range; 24-bit
+  payloads times 8-bit weights 2**21; a result beyond int32 is undefined in Lava's cast and here alike).
 - :class:`FastDelaySparseModel`: ``PyDelaySparseModelBitAcc`` with its delay-split matrix built once (its weights
   and delays are static after its first step, which the Lava model itself assumes when it scales the weights once).
 - :class:`FastSparseModel`: ``PySparseModelBitAcc`` with a binary input summed as a matrix-vector product.
