@@ -43,7 +43,7 @@ def _synaptic_ops(synapse, events: np.ndarray) -> np.ndarray:
         return np.array([sum(int(conv_utils.conv(e.reshape(shape), ones, *geometry).sum()) for e in step)
                          for step in events])
     pattern = synapse.weights.init.tocsr().astype(np.int64)
-    pattern.data[:] = 1  # every stored synapse, as the mapper counts them
+    pattern.data[:] = 1  # every synapse the process holds
     return np.array([int((pattern @ step.T.astype(np.int64)).sum()) for step in events])
 
 
