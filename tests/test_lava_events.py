@@ -47,14 +47,8 @@ def _synaptic_ops(synapse, events: np.ndarray) -> np.ndarray:
     return np.array([int((pattern @ step.T.astype(np.int64)).sum()) for step in events])
 
 
-KNOWN_GAP = ("QKFormer's k_relay (a 1x1 identity conv written as a dense C x C kernel) runs delayed, so Lava holds it "
-             "unrolled as a DelaySparse of its C non-zero synapses per position; the mapper and the cost model price "
-             "every kernel tap (C x the ops): issue 17's notes")
-
-
-@pytest.mark.parametrize("name", ["spikformer-tiny",
-                                  pytest.param("qkformer-tiny", marks=pytest.mark.xfail(strict=True,
-                                                                                       reason=KNOWN_GAP))])
+# qkformer-tiny: its delayed k_relay (a 1x1 identity conv) is held and priced as its non-zero synapses
+@pytest.mark.parametrize("name", ["spikformer-tiny", "qkformer-tiny"])
 def test_cost_model_counts_the_events_lava_runs(name):
     import test_lava_build
     graph = test_lava_build.spiking_zoo_graph(name)

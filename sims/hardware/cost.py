@@ -85,9 +85,10 @@ def rates(graph: Graph, mapping: Mapping, activity: Activity) -> Rates:
     for pop in mapping.populations:
         rows = []
         for j, proj in enumerate(pop.projections):
-            if proj.synapse in convs:
+            if proj.synapse in convs and not proj.unrolled:
                 rows.append(activity.conv_events[(proj.synapse, proj.source)] / n)
-            else:  # uniform fan-out: every source event reaches synapses / source neurons targets
+            else:  # uniform fan-out: every source event reaches synapses / source neurons targets (for an unrolled
+                # conv: its non-zero synapses; exact where every source neuron has as many, as an identity relay)
                 per_event = mapping.per_core_synapses[pop.name][j].sum() / np.prod(proj.source_shape)
                 rows.append(spikes[proj.source] * per_event)
         synops[pop.name] = np.array(rows).reshape(len(pop.projections), activity.T)

@@ -246,7 +246,8 @@ def _tiling(pop: Population, tile: tuple[int, int, int], sharing: bool,
         cols, taps_w = _proj_spatial(proj, pop.shape, tile, 1)
         axons = _outer(chans, rows[:, 1] - rows[:, 0], cols[:, 1] - cols[:, 0])
         fan_in += 1 if population_coded(pop, proj, compiler) else axons
-        synapses[j] = _outer(n_c * proj.channels.per_channel, taps_h, taps_w)
+        synapses[j] = (_unrolled_synapses(proj, pop.shape, tile) if proj.unrolled
+                       else _outer(n_c * proj.channels.per_channel, taps_h, taps_w))
         if sharing and proj.shared_per_channel:
             if proj.synapse in shared_done:
                 continue
@@ -261,6 +262,20 @@ def _tiling(pop: Population, tile: tuple[int, int, int], sharing: bool,
             synmem += compiler.synmem_units(lists, kept, proj.weight_bits if population_coded(pop, proj, compiler)
                                             else None)
     return Tiling(tile, blocks, neurons, fan_in, synapses, stored, memory, synmem)
+
+
+def _unrolled_synapses(proj: Projection, shape: Shape, tile: tuple[int, int, int]) -> np.ndarray:
+    """Per tile: the synapses of a conv held unrolled (:attr:`Projection.unrolled`), its non-zero weights at the
+    kernel taps that land inside the source (what Lava's ``DelaySparse`` of ``conv_pairs`` holds)."""
+    per_channel = np.asarray(proj.unrolled).reshape(shape[0], *proj.kernel)
+    blocks = np.add.reduceat(per_channel, _blocks(shape[0], tile[0])[:, 0], axis=0)  # [channel blocks, kh, kw]
+    inside = []
+    for axis in (0, 1):
+        size, k = shape[1 + axis], proj.kernel[axis]
+        at = np.arange(size)[:, None] * proj.stride[axis] - proj.padding[axis] + np.arange(k)[None, :]
+        hits = ((at >= 0) & (at < proj.source_shape[1 + axis])).astype(np.int64)  # [target rows, taps]
+        inside.append(np.add.reduceat(hits, _blocks(size, tile[1 + axis])[:, 0], axis=0))
+    return np.einsum("cij,hi,wj->chw", blocks, *inside).ravel()
 
 
 def _candidates(shape: Shape, cap: int) -> list[tuple[int, int, int]]:

@@ -13,7 +13,8 @@ synapses. :func:`lower` turns the graph into those, once, for every consumer: th
   ``Conv``); ``sparse`` - a fixed channel map with one weight (Lava ``Sparse``, :func:`sparse_pairs`);
   ``recurrent`` - a recurrent conv back onto its own population (Lava ``Dense``). A projection whose source is
   shallower than its population's other inputs carries a synaptic delay (:meth:`Lowering.delay`: Lava
-  ``DelaySparse``); that is how path balancing is priced and built.
+  ``DelaySparse``); that is how path balancing is priced and built. A delayed conv is held unrolled, its non-zero
+  weights only (:attr:`Projection.unrolled`); an undelayed one as its shared kernel, zeros included.
 * **Host I/O**: the input node and the layers the host computes (``Graph.host``) are spike sources at depth 0,
   not populations; the readout stays on the host.
 
@@ -30,7 +31,7 @@ populations, the last of which is read by the attention LIF.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -104,6 +105,10 @@ class Projection:
     ``recurrent`` (the synapse node's kernel from the population back onto itself); see :data:`PROJECTION_KINDS`."""
     weight: int = 1
     """The weight of every synapse of a ``sparse`` projection."""
+    unrolled: tuple[int, ...] = ()
+    """A ``conv`` that carries a synaptic delay cannot share its kernel: a chip holds it unrolled (Lava
+    ``DelaySparse`` of :func:`conv_pairs`), zero weights left out. Then its non-zero weights per (target channel,
+    kernel row, kernel column), flat; empty for a shared kernel (Lava ``Conv``, every kernel tap)."""
 
 
 @dataclass(frozen=True)
@@ -302,7 +307,18 @@ class Lowering:
 def lower(graph: Graph, products: str = "neurons", sums: str = "expand") -> Lowering:
     """The one hardware lowering of ``graph`` (module docstring)."""
     pops = populations(graph, products, sums)
-    return Lowering(graph, products, sums, tuple(pops), population_depths(graph, pops))
+    lowering = Lowering(graph, products, sums, tuple(pops), population_depths(graph, pops))
+    return replace(lowering, populations=tuple(
+        replace(pop, projections=tuple(_held(lowering, pop, proj) for proj in pop.projections)) for pop in pops))
+
+
+def _held(lowering: Lowering, pop: Population, proj: Projection) -> Projection:
+    """``proj`` as the chip holds it: a delayed conv unrolled (:attr:`Projection.unrolled`; every synapse stored,
+    none shared), anything else as it is."""
+    if proj.kind != "conv" or not lowering.delay(pop, proj):
+        return proj
+    nonzero = (lowering.graph[proj.synapse].weight != 0).sum(1)  # [target channels, kh, kw]
+    return replace(proj, shared_per_channel=0, unrolled=tuple(int(n) for n in nonzero.ravel()))
 
 
 def sparse_pairs(proj: Projection, target: Shape) -> tuple[np.ndarray, np.ndarray]:
