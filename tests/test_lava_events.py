@@ -48,7 +48,7 @@ def _synaptic_ops(synapse, events: np.ndarray) -> np.ndarray:
 
 
 # qkformer-tiny: its delayed k_relay (a 1x1 identity conv) is held and priced as its non-zero synapses
-@pytest.mark.parametrize("name", ["spikformer-tiny", "qkformer-tiny"])
+@pytest.mark.parametrize("name", ["spikformer-tiny", "qkformer-tiny", "spikformer-v2-tiny"])
 def test_cost_model_counts_the_events_lava_runs(name):
     import test_lava_build
     graph = test_lava_build.spiking_zoo_graph(name)
