@@ -11,6 +11,7 @@ import pytest
 from snn_deploy.graph import LOIHI2, ConvNode, Graph, InputNode, LIFNode, ReadoutNode
 from snn_deploy.graph.hardware import conv_pairs, lower
 from snn_deploy.sims.hardware.mapper import map_graph
+from snn_deploy.sims.hardware.stated_activity import conv_synapses
 
 SHAPE = (4, 6, 6)
 
@@ -59,9 +60,9 @@ def test_mapper_counts_the_unrolled_synapses_on_every_core(neurons_per_core):
     graph = _graph()
     mapping = map_graph(graph, replace(LOIHI2, compiler=None, neurons_per_core=neurons_per_core))
     cores = [mapping.cores[i] for i in mapping.layers["l1"].cores]
-    assert (len(cores) > 1) == (neurons_per_core < 144)  # one core, or cut in channels and rows
+    assert (len(cores) > 1) == (neurons_per_core < 144)  # one core, or boxes of channels, rows and columns
     rows, _, _ = conv_pairs(graph["delayed"], graph.input.shape)
-    assert 0 < rows.size < graph["delayed"].weight.size * SHAPE[1] * SHAPE[2]  # zeros left out
+    assert 0 < rows.size < conv_synapses(graph["delayed"], graph.input.shape)  # zeros left out
     expected = _per_core(rows, [c.box for c in cores])
     assert mapping.per_core_synapses["l1"][1].tolist() == expected
     # stored: c1's shared kernel once per core (36 weights a channel), every unrolled synapse
