@@ -201,6 +201,11 @@ class Tiling:
     memory_bits: np.ndarray
     synmem: np.ndarray
     """Loihi 2 synaptic memory register units per tile (zeros without a :class:`CompilerModel`)."""
+    lists: np.ndarray | None = None
+    """Axon lists per tile (one per input axon, or per source channel and kernel tap with a shared kernel)."""
+    list_bits: np.ndarray | None = None
+    """Synapse bits per tile as the :class:`CompilerModel` lays them out (weight bits for population-coded
+    projections, its dense synapse width otherwise); without one, the weight bits."""
 
     @property
     def count(self) -> int:
@@ -237,6 +242,8 @@ def _tiling(pop: Population, tile: tuple[int, int, int], sharing: bool,
     stored = np.zeros_like(neurons)
     memory = np.zeros_like(neurons)
     synmem = np.zeros_like(neurons)
+    all_lists = np.zeros_like(neurons)
+    list_bits = np.zeros_like(neurons)
     synapses = np.zeros((len(pop.projections), neurons.size), dtype=np.int64)
     shared_done: set[str] = set()
     spatial = len(n_h) * len(n_w)
@@ -257,10 +264,12 @@ def _tiling(pop: Population, tile: tuple[int, int, int], sharing: bool,
             kept, lists = synapses[j], axons
         stored += kept
         memory += kept * proj.weight_bits
+        all_lists += lists
+        bits = proj.weight_bits if compiler is None or population_coded(pop, proj, compiler) else None
+        list_bits += kept * (compiler.dense_synapse_bits if bits is None else bits)
         if compiler:
-            synmem += compiler.synmem_units(lists, kept, proj.weight_bits if population_coded(pop, proj, compiler)
-                                            else None)
-    return Tiling(tile, blocks, neurons, fan_in, synapses, stored, memory, synmem)
+            synmem += compiler.synmem_units(lists, kept, bits)
+    return Tiling(tile, blocks, neurons, fan_in, synapses, stored, memory, synmem, all_lists, list_bits)
 
 
 def _candidates(shape: Shape, cap: int) -> list[tuple[int, int, int]]:
@@ -336,7 +345,9 @@ def _compiler_partition(pop: Population, profile: HardwareProfile, sharing: bool
     """Loihi 2's compiler as its printed output shows it (:class:`~snn_deploy.graph.profiles.CompilerModel`):
     a spatial layer is cut into W slices of whole (C, H) planes, the whole layer first, then 2^k columns; a
     non-spatial layer is cut into equal channel groups, their number multiplied by the ratio of the fullest core's
-    use to its limit until every core fits. None where no such cut fits (the free search takes over)."""
+    synaptic memory to its limit until every core fits (the compiler's rule); a layer over on input axons alone
+    (the spike products' ``kv`` sums) gets the fewest groups whose cores fit instead. None where no such cut fits
+    (the free search takes over)."""
     c, h, w = pop.shape
     if h * w > 1:
         widths = [w] + [1 << k for k in range(max(w - 1, 1).bit_length() - 1, -1, -1) if (1 << k) < w]
@@ -349,12 +360,16 @@ def _compiler_partition(pop: Population, profile: HardwareProfile, sharing: bool
     groups = -(-c // cap)
     while True:
         t = _tiling(pop, (-(-c // groups), 1, 1), sharing, profile.compiler)
-        ratio = _over(t, profile, ignore)
-        if ratio <= 1:
+        if _over(t, profile, ignore) <= 1:
             return t
         if groups >= c:
             return None
-        groups = min(c, groups * max(2, math.ceil(ratio)))
+        memory = _over(t, profile, ignore | {"fan_in"})
+        if memory > 1:  # the compiler's rule, as printed for PilotNet's dense layers
+            groups = min(c, groups * max(2, math.ceil(memory)))
+        else:  # over on input axons only: the compiler printed no such split; input axons grow with the channels
+            # a core holds, so the fewest groups that fit is found directly (no doubling past the bound)
+            groups = min(c, max(groups + 1, math.ceil(groups * _over(t, profile, ignore | {"memory"}))))
 
 
 def _neuron_violations(pop: Population, profile: HardwareProfile, sharing: bool) -> tuple[set[str], list[Problem]]:
