@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snn_deploy.graph import CMOS_45NM, Activity, ConvNode, Figure, Graph, HardwareProfile, SpikeProductNode
-from snn_deploy.sims.hardware.mapper import HOST, Mapping
+from snn_deploy.sims.hardware.mapper import HOST, Mapping, product_choices
 
 HOST_IO_EVIDENCE = ("a host-fed Loihi 2 run (PilotNet SDNN, frames streamed from the host) measured 16.87 "
                     "inferences / s where the chip-only PilotNet LIF run did 408.91 / s (lava-dl benchmark notebooks)")
@@ -331,8 +331,10 @@ def hardware_cost(graph: Graph, mapping: Mapping, activity: Activity, *, loaded:
     cost_labels = labels(profile)
     missing = [{"what": "host I/O (input to the chip, results back)", "affects": "throughput, latency, energy",
                 "evidence": HOST_IO_EVIDENCE}]
-    if mapping.products == "embedded" and activity.products:
-        accumulates = float(sum(c["accumulates"].sum() for c in activity.products.values())) / max(activity.samples, 1)
+    embedded = [name for name, choice in product_choices(graph, mapping.products).items() if choice == "embedded"]
+    if embedded and activity.products:
+        accumulates = float(sum(activity.products[name]["accumulates"].sum() for name in embedded)
+                            ) / max(activity.samples, 1)
         notes.append("spike products run on embedded x86 cores: their accumulates are counted but not timed or "
                      "costed (Intel publishes no per-operation figures for them)")
         missing.insert(0, {"what": f"embedded x86 cores: {accumulates:,.0f} accumulates per inference (spike products)",

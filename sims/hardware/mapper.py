@@ -44,7 +44,7 @@ import numpy as np
 from snn_deploy.graph import Graph, HardwareProfile, LIFNode, Problem, Shape, SpikeProductNode, target_problems
 from snn_deploy.graph.hardware import (  # noqa: F401  (the lowering's names, re-exported for the mapper's readers)
     PRODUCT_MODELS, SUM_MODELS, ChannelMap, Population, Projection, lower, population_depths, populations,
-    product_arrays, weight_bits,
+    product_arrays, product_choices, weight_bits,
 )
 from snn_deploy.graph.profiles import CompilerModel
 
@@ -512,8 +512,9 @@ def _edges(graph: Graph, pops: list[Population], tilings: dict[str, Tiling], pro
         for j, proj in enumerate(pop.projections):
             src = tilings.get(proj.source) or _whole(proj.source_shape)
             yield _Edge(pop, j, proj.source, _overlap(src, tilings[pop.name], pop, proj))
-    if products == "embedded":
-        for node in graph.of_kind(SpikeProductNode):
+    choices = product_choices(graph, products)
+    for node in graph.of_kind(SpikeProductNode):
+        if choices[node.name] == "embedded":
             for name in node.inputs:
                 yield _Edge(None, -1, name, tilings[name].neurons[:, None], node.name)
 

@@ -22,7 +22,8 @@ answer in the step they receive. A population's depth is one more than its deepe
 (:func:`population_depths`); a node of the graph shows functional step t at Lava step t + depth.
 
 Products and sums have more than one lowering (``products``: ``neurons`` or ``embedded``, :data:`PRODUCT_MODELS`;
-``sums``: ``expand`` or ``relay``, :data:`SUM_MODELS`): a new lowering of the spike product (graded, token-serial)
+``sums``: ``expand`` or ``relay``, :data:`SUM_MODELS`), each product its own where ``products`` names them
+(:func:`product_choices`): a new lowering of the spike product (graded, token-serial)
 is one more entry of :data:`PRODUCT_LOWERINGS`, a function from the graph and the product node to its
 populations, the last of which is read by the attention LIF.
 """
@@ -192,7 +193,34 @@ def product_arrays(graph: Graph, node: SpikeProductNode) -> list[Population]:
     ]
 
 
-def _lif_populations(graph: Graph, lif: LIFNode, products: str, sums: str) -> list[Population]:
+def product_choices(graph: Graph, products: str) -> dict[str, str]:
+    """The lowering of every spike product of ``graph``: ``products`` is one of :data:`PRODUCT_MODELS` for all of
+    them, or ``name=lowering`` pairs joined by ``;`` naming every product (what ``--attention auto`` chooses and
+    the manifest records: :func:`products_text`)."""
+    names = [n.name for n in graph.of_kind(SpikeProductNode)]
+    if "=" not in products:
+        if products not in PRODUCT_MODELS:
+            raise ValueError(f"products must be one of {PRODUCT_MODELS}, got {products!r}")
+        return dict.fromkeys(names, products)
+    pairs = dict(item.split("=", 1) for item in products.split(";"))
+    wrong = sorted(set(pairs) ^ set(names))
+    if wrong:
+        raise ValueError(f"products names {', '.join(wrong)}: not the graph's spike products {', '.join(names)}")
+    for name, choice in pairs.items():
+        if choice not in PRODUCT_MODELS:
+            raise ValueError(f"spike product {name}: lowering must be one of {PRODUCT_MODELS}, got {choice!r}")
+    return {name: pairs[name] for name in names}
+
+
+def products_text(choices: dict[str, str]) -> str:
+    """The ``products`` text of per-product lowerings: the one name where all agree (or there are none)."""
+    kinds = set(choices.values())
+    if len(kinds) <= 1:
+        return next(iter(kinds), PRODUCT_MODELS[0])
+    return ";".join(f"{name}={choice}" for name, choice in choices.items())
+
+
+def _lif_populations(graph: Graph, lif: LIFNode, products: dict[str, str], sums: str) -> list[Population]:
     """The LIF's population, preceded by the arrays of a spike product it reads in the coincidence-neuron model."""
     out: list[Population] = []
     projections: list[Projection] = []
@@ -205,8 +233,8 @@ def _lif_populations(graph: Graph, lif: LIFNode, products: str, sums: str) -> li
         elif isinstance(source, SpikeProductNode):
             d = source.shape[0] // source.heads
             bits = weight_bits(np.array([source.multiplier]))
-            if products in PRODUCT_LOWERINGS:
-                out += PRODUCT_LOWERINGS[products](graph, source)
+            if products[name] in PRODUCT_LOWERINGS:
+                out += PRODUCT_LOWERINGS[products[name]](graph, source)
                 projections.append(Projection(f"{name}.attn", out[-1].name, out[-1].shape, ChannelMap("gather", d),
                                               weight_bits=bits, weight=source.multiplier))
             else:
@@ -222,8 +250,7 @@ def _lif_populations(graph: Graph, lif: LIFNode, products: str, sums: str) -> li
 def populations(graph: Graph, products: str = "neurons", sums: str = "expand") -> list[Population]:
     """Every population to place, in graph order (a product's arrays just before its attention LIF); see
     :func:`lower` for the whole lowering."""
-    if products not in PRODUCT_MODELS:
-        raise ValueError(f"products must be one of {PRODUCT_MODELS}, got {products!r}")
+    choices = product_choices(graph, products)
     if sums not in SUM_MODELS:
         raise ValueError(f"sums must be one of {SUM_MODELS}, got {sums!r}")
     out: list[Population] = []
@@ -231,7 +258,7 @@ def populations(graph: Graph, products: str = "neurons", sums: str = "expand") -
         if isinstance(node, SumNode) and sums == "relay":
             out.append(_relay(node))
         elif isinstance(node, LIFNode) and node.name not in graph.host:
-            out += _lif_populations(graph, node, products, sums)
+            out += _lif_populations(graph, node, choices, sums)
     return out
 
 
