@@ -14,8 +14,9 @@ search prices whole networks only, with the same :func:`~snn_deploy.sims.hardwar
 Objectives (:data:`OBJECTIVES`): ``cores`` (the mapper's cores; ties: chips, then energy), ``latency`` (one
 inference on its own, ns, from the cost model; ties: cores), ``energy`` (dynamic + static per inference, pJ; ties:
 cores). A mapping with violations is never chosen over one without. Lowerings whose figures leave work out
-(``embedded``: the x86 cores' time and energy are not modelled) are compared on what is modelled; the choice records
-that (:attr:`Choice.partial`).
+(``embedded``: the x86 cores' time and energy are not modelled) are chosen for ``latency`` or ``energy`` only where
+no complete lowering is left (their figures are lower bounds: they would win by leaving work out); for ``cores``
+they compete on equal terms (their cores are counted in full). The choice records it (:attr:`Choice.partial`).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class Priced:
         main = {"cores": (self.cores, self.chips, self.energy_pj),
                 "latency": (self.latency_ns, self.cores),
                 "energy": (self.energy_pj, self.cores)}[objective]
-        return (self.violations > 0, *main)
+        return (self.violations > 0, self.partial and objective != "cores", *main)
 
 
 @dataclass

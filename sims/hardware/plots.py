@@ -210,3 +210,54 @@ def _raster(plt, activity: Activity):
     ax.set_xlabel(f"step (samples back to back, T = {activity.T})")
     ax.set_title("Spike raster: most active neurons of a few layers")
     return fig
+
+
+TRADEOFF_CAPTION = ("Chips against pipeline latency (steps) of each lowering of the spike products, one panel per "
+                    "configuration; filled: Pareto-optimal on chips, latency and energy; hollow: dominated; "
+                    "grey: partial figures (work the model leaves out, e.g. embedded x86 cores). Cores and chips "
+                    "estimated by the mapper; latency from the lowering's depth.")
+
+
+def tradeoff(configs: list[dict[str, Any]], columns: int = 4) -> bytes:
+    """One panel per configuration (its own axes: configurations span 1 to 1,000+ chips): chips (linear from 0,
+    so a saving reads as the ratio it is) against pipeline latency in steps, one labelled point per lowering. ``configs``: dicts with
+    ``config`` and ``rows`` (``attention``, ``chips``, ``latency_steps``, ``pareto``, ``partial``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = max(len(configs), 1)
+    cols = min(columns, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    names = sorted({r["attention"] for c in configs for r in c["rows"]})
+    for ax, config in zip(axes.ravel(), configs):
+        points: dict[tuple, list[dict]] = {}
+        for r in config["rows"]:  # rows at the same point (auto choosing a single lowering) share one label
+            points.setdefault((r["latency_steps"], r["chips"]), []).append(r)
+        for (latency, chips), same in points.items():
+            first = next((r for r in same if not r["attention"].startswith("auto")), same[0])
+            colour = "0.6" if first["partial"] else colours(names.index(first["attention"]) % 10)
+            ax.scatter(latency, chips, s=46, color=colour if first["pareto"] else "none", edgecolors=colour,
+                       linewidths=1.5, zorder=3)
+            plain = [r["attention"] for r in same if not r["attention"].startswith("auto")]
+            auto = [r["attention"][6:-1] for r in same if r["attention"].startswith("auto (")]
+            label = ", ".join(plain + ([f"auto: {'/'.join(auto)}"] if auto else []))
+            ax.annotate(f"{label}: {chips}", (latency, chips), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points")
+        ax.set_ylim(0, max(chips for _, chips in points) * 1.25)
+        ax.set_title(config["config"], fontsize=8)
+        ax.set_xlabel("latency (steps)", fontsize=7)
+        ax.set_ylabel("chips", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.margins(x=0.35)
+    for ax in axes.ravel()[len(configs):]:
+        ax.axis("off")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
