@@ -77,6 +77,9 @@ def test_report_json_validates_against_its_schema(report_dir):
     assert hw["energy_pj_total"] == pytest.approx(hw["energy_pj_dynamic"] + hw["energy_pj_static"])
     assert {layer["kind"] for layer in report["layers"]} == {"lif", "sum", "and", "kv", "gate"}
     assert all(f["source"] for f in report["hardware"]["neurons"]["constants"].values())
+    bound = report["mapping"]["lower_bound"]  # the resource lower bound beside the mapper's cores
+    assert bound["global_cores"] <= bound["cores"] <= report["mapping"]["cores"] == bound["mapper_cores"]
+    assert all(hw["lower_bound_cores"] <= hw["cores"] for hw in report["hardware"].values())
     # the schema is not vacuous: damaged copies fail
     broken = dict(report, run=dict(report["run"], backend="fpga"))
     del broken["layers"]
@@ -214,7 +217,7 @@ def test_simulate_prints_the_figures_and_writes_valid_json(bundle, tmp_path):
     code, text = _run("simulate", bundle, "--dataset", "digits", "--samples", "4", "--json", tmp_path / "s.json")
     assert code == 0, text
     for needle in ("accuracy", "synaptic ops", "45 nm", "coincidence neurons", "embedded cores", "samples/s",
-                   "steps/s"):
+                   "steps/s", "lower bound"):
         assert needle in text
     report = json.loads((tmp_path / "s.json").read_text())
     from snn_deploy.sims.hardware.report import schema

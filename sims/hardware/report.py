@@ -27,6 +27,7 @@ from snn_deploy.sims.hardware import neurobench, timing, uncertainty
 from snn_deploy.sims.hardware.cost import (
     COMPONENTS, HardwareCost, Loads, PaperEstimate, hardware_cost, mapping_loads, paper_energy,
 )
+from snn_deploy.sims.hardware.bound import RESOURCE_LABELS, resource_bound
 from snn_deploy.sims.hardware.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
 from snn_deploy.sims.hardware.schema import validate
 from snn_deploy.sims.backends.simulator import REGISTERS, SIGMA_DELTA_REGISTERS
@@ -111,7 +112,7 @@ def _cost_json(mapping: Mapping, cost: HardwareCost, times: timing.CoreTimes) ->
         "latency_ns": cost.latency_ns, "time_per_sample_ns": per_sample,
         "samples_per_s": 1e9 / per_sample if per_sample else 0.0, "ticks": int(cost.tick_ns["total"].size),
         "tick_ns": _spread(cost.tick_ns["total"]), "synaptic_ops": cost.synaptic_ops,
-        "embedded_accumulates": cost.embedded_accumulates,
+        "embedded_accumulates": cost.embedded_accumulates, "lower_bound_cores": resource_bound(mapping).cores,
         "constants": {k: _figure(f) for k, f in cost.constants.items()}, "notes": cost.notes,
     }
 
@@ -193,7 +194,7 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
         "profile": {"name": profile.name, "limits": profile.limits(), "sources": list(profile.sources)},
         "mapping": {"provenance": "estimated", "spike_products": mapping.products, "sums": mapping.sums,
                     "kernel_sharing": mapping.kernel_sharing, "cores": len(mapping.cores), "chips": mapping.chips,
-                    "tiles": mapping.tiles_used,
+                    "tiles": mapping.tiles_used, "lower_bound": resource_bound(mapping).json(mapping),
                     "utilisation": {m: _spread(np.array([u[m] for u in utilisation])) for m in METRICS},
                     "violations": [{"layer": p.node, "what": p.what, "fix": p.fix} for p in mapping.violations]},
         "hardware": {m: _cost_json(analysis.mappings[m], analysis.costs[m], model_times[m]) for m in PRODUCT_MODELS},
@@ -346,6 +347,10 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
                 if run["accuracy"] is not None else "none (no classifier readout, or no labels)")
     depth = report["hardware"]["neurons"]["ticks"] - report["bundle"]["T"]  # the mapping's pipeline, products included
     cores = ranged(hw, "cores", lambda v: f"{v:.0f}")
+    bound = report["mapping"].get("lower_bound")
+    if bound:  # the fewest cores any mapper could use (one population per core; global: any mapper)
+        cores += (f" (lower bound {bound['cores']}, {RESOURCE_LABELS[bound['binding']]} binding; "
+                  f"{bound['global_cores']} for any mapper)")
     fits = (f"yes: {cores} cores on {hw['chips']} chip(s) of {profile}, 0 violations (estimated)"
             if not violations else f"no: {len(violations)} violation(s) of {profile}'s per-core limits "
                                    f"({cores} cores on {hw['chips']} chip(s); see violations)")

@@ -111,7 +111,8 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
         if not report["bundle"]["spike_products"]:
             break  # no spike products: one model, already summarised
         hw = report["hardware"][model]
-        echo(f"  {'spike products as ' + label:<38}{hw['cores']} cores on {hw['chips']} chip(s), "
+        bound = f" (lower bound {hw['lower_bound_cores']})" if "lower_bound_cores" in hw else ""
+        echo(f"  {'spike products as ' + label:<38}{hw['cores']} cores{bound} on {hw['chips']} chip(s), "
              f"{energy_text(hw['energy_pj_total'])} and {time_text(hw['latency_ns'])} per inference "
              f"({hw['provenance']})")
     echo(f"  {'simulator throughput':<38}{report['run']['samples_per_s']:.3g} samples/s, "
