@@ -126,19 +126,25 @@ def export(model: Path | ModelFile, target: str, output: Path, *, source_record:
            calibrate: str | None = None, data_dir: str | Path | None = None, rewrites: tuple[str, ...] = (),
            rewrite_eval: str | None = None, eval_samples: int = CALIBRATION_SAMPLES, input_on_host: bool = False,
            force: bool = False, dt: float | None = None, steps: int | None = None, reset: str | None = None,
-           reset_interval: int | None = None) -> Exported:
+           reset_interval: int | None = None, attention: str | None = None) -> Exported:
     """Export ``model`` (a model file or its path, a NIR graph's path, a lava-dl netx file's path) for ``target``
     to ``output`` (whose place the caller has checked). ``source_record`` names the model file in the bundle's
     manifest (default: ``model``'s path and digest). NIR files take ``dt``, ``steps`` and ``reset``; model files
     the ``calibrate`` data set and ``rewrites``, whose accuracy change ``rewrite_eval``'s test split measures
-    (``eval_samples`` samples); netx files are integer already and take ``reset_interval`` (``read_netx``)."""
+    (``eval_samples`` samples); netx files are integer already and take ``reset_interval`` (``read_netx``).
+    ``attention``: the spike products' chip lowering (``coincidence`` by default; recorded in the graph and the
+    bundle manifest, read by every later command)."""
     chosen = export_target(target)
+    if attention is not None and not chosen.bundle and chosen.name != "nir":
+        raise UserError(f"--attention chooses how a Loihi bundle computes spike products; {chosen.name} files do "
+                        "not record it (use --target loihi, loihi2 or nir)")
     if isinstance(model, Path) and model.suffix.lower() == ".nir":
         if rewrites or rewrite_eval:
             raise UserError("--rewrite and --eval apply to snn-deploy model files, not to NIR graphs")
         if reset_interval is not None:
             raise UserError("--reset-interval applies to lava-dl netx input files only (NIR input: --reset)")
-        return _export_nir(model, chosen, output, calibrate, data_dir, dt, steps, input_on_host, force, reset)
+        return _export_nir(model, chosen, output, calibrate, data_dir, dt, steps, input_on_host, force, reset,
+                           attention)
     if dt is not None or steps is not None or reset is not None:
         raise UserError("--dt, --time-steps and --reset apply to NIR input files only")
     from snn_deploy.exporters.frontends.netx import looks_like_netx
@@ -150,9 +156,9 @@ def export(model: Path | ModelFile, target: str, output: Path, *, source_record:
         if calibrate or rewrites or rewrite_eval or input_on_host:
             raise UserError("a netx network is already integer: --calibrate, --rewrite, --eval and "
                             "--input-on-host apply to snn-deploy model files only")
-        return _export_netx(model, chosen, output, force, reset_interval)
+        return _export_netx(model, chosen, output, force, reset_interval, attention)
     return _export_model(model, chosen, output, source_record, calibrate, data_dir, rewrites, rewrite_eval,
-                         eval_samples, input_on_host, force)
+                         eval_samples, input_on_host, force, attention)
 
 
 def _check_placement(target: ExportTarget, input_on_host: bool) -> None:
@@ -163,7 +169,8 @@ def _check_placement(target: ExportTarget, input_on_host: bool) -> None:
 
 def _export_model(model: Path | ModelFile, target: ExportTarget, output: Path, source_record: dict[str, Any] | None,
                   calibrate: str | None, data_dir: str | Path | None, rewrites: tuple[str, ...],
-                  rewrite_eval: str | None, eval_samples: int, input_on_host: bool, force: bool) -> Exported:
+                  rewrite_eval: str | None, eval_samples: int, input_on_host: bool, force: bool,
+                  attention: str | None = None) -> Exported:
     from snn_deploy.exporters.formats.bundle import sha256
     from snn_deploy.exporters.frontends import model_file as pipeline
     from snn_deploy.graph import profile
@@ -180,11 +187,11 @@ def _export_model(model: Path | ModelFile, target: ExportTarget, output: Path, s
     if target.bundle:
         path, graph = pipeline.export_bundle(model_file, output, target=hw, calibration=calibration,
                                              rewrites=list(rewrites), force=force, source=source_record,
-                                             evaluate=evaluate, input_on_host=input_on_host)
+                                             evaluate=evaluate, input_on_host=input_on_host, attention=attention)
         manifest = json.loads((path / "manifest.json").read_text())
         return Exported(path, graph, target, "model", manifest["rewrites"], manifest["input"]["host_layers"])
     prepared = pipeline.prepare(model_file, calibration=calibration, rewrites=list(rewrites), evaluate=evaluate)
-    graph = pipeline.lower_for_target(prepared, hw, input_on_host=input_on_host)
+    graph = pipeline.lower_for_target(prepared, hw, input_on_host=input_on_host, attention=attention)
     target.writer(graph, output)
     return Exported(output, graph, target, "model", prepared.rewrites)
 
@@ -205,8 +212,8 @@ def _test_accuracy(model_file: ModelFile, dataset: str, count: int, data_dir: st
 
 
 def _export_nir(path: Path, target: ExportTarget, output: Path, calibrate: str | None, data_dir: str | Path | None,
-                dt: float | None, steps: int | None, input_on_host: bool, force: bool, reset: str | None
-                ) -> Exported:
+                dt: float | None, steps: int | None, input_on_host: bool, force: bool, reset: str | None,
+                attention: str | None = None) -> Exported:
     """A NIR graph: snn-deploy's own files exactly (the bundle's reader and checks), others imported and
     quantized (``calibrate``: the data set whose training inputs set the scale)."""
     from snn_deploy.data.tensors import Input, dataset_tensors
@@ -233,7 +240,7 @@ def _export_nir(path: Path, target: ExportTarget, output: Path, calibrate: str |
             calibration = dataset_tensors(spec, calibrate, "train", CALIBRATION_SAMPLES, data_dir)[0]
         graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps,
                                                   reset=reset or "zero")
-    graph = place_and_check(graph, profile(target.profile), input_on_host=input_on_host)
+    graph = place_and_check(graph, profile(target.profile), input_on_host=input_on_host, attention=attention)
     if target.bundle:
         extra = {"arch": None, "source_model": {"path": path.name, "sha256": sha256(path), "format": "nir"},
                  "rewrites": {}}
@@ -250,13 +257,15 @@ def _export_nir(path: Path, target: ExportTarget, output: Path, calibrate: str |
     return Exported(output, graph, target, "nir")
 
 
-def _export_netx(path: Path, target: ExportTarget, output: Path, force: bool, reset_interval: int | None
-                 ) -> Exported:
+def _export_netx(path: Path, target: ExportTarget, output: Path, force: bool, reset_interval: int | None,
+                 attention: str | None = None) -> Exported:
     """A lava-dl netx network, imported exactly (``reset_interval``: its state reset; default lava-dl's)."""
     from snn_deploy.exporters.frontends.netx import netx_bundle, read_netx
     from snn_deploy.graph import profile
 
     graph = read_netx(path, reset_interval=reset_interval)
+    if attention is not None:  # netx networks have no spike products: recorded, changes nothing
+        graph = dataclasses.replace(graph, attention=attention)
     if target.bundle:
         netx_bundle(graph, path, output, target=profile(target.profile), force=force)
     else:

@@ -216,7 +216,7 @@ def test_missing_bundle_is_one_error_line(tmp_path):
 def test_simulate_prints_the_figures_and_writes_valid_json(bundle, tmp_path):
     code, text = _run("simulate", bundle, "--dataset", "digits", "--samples", "4", "--json", tmp_path / "s.json")
     assert code == 0, text
-    for needle in ("accuracy", "synaptic ops", "45 nm", "coincidence neurons", "embedded cores", "samples/s",
+    for needle in ("accuracy", "synaptic ops", "45 nm", "the coincidence lowering", "embedded cores", "samples/s",
                    "steps/s", "lower bound"):
         assert needle in text
     report = json.loads((tmp_path / "s.json").read_text())

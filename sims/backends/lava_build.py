@@ -2,10 +2,11 @@
 Lava's CPU models.
 
 :func:`build` builds the one hardware lowering (:func:`snn_deploy.graph.hardware.lower`, Loihi 2's choices:
-spike products as coincidence neurons, residual sums as graded relays): what the mapper and the cost model price
+spike products in the graph's lowering (``Graph.attention``), residual sums as graded relays): what the mapper and the cost model price
 is what runs here. Every process has a Loihi 2 implementation (:mod:`snn_deploy.sims.backends.lava_chip` lists them and
 checks a built network): populations are ``LIFReset`` (LIF nodes), ``LIF`` (coincidence ``and`` neurons),
-``GradedVec`` (relays of residual sums, ``kv`` sums) and ``ProdNeuron`` (``gate`` products); projections are
+``GradedVec`` (relays of residual sums, ``kv`` sums) and ``ProdNeuron`` (``gate`` products; the ``graded``
+lowering's ``and`` too); projections are
 ``Conv`` (a conv node's kernel), ``Sparse`` / ``DelaySparse`` (channel maps, path balancing, delayed convs) and
 ``Dense`` (a recurrent conv back into its LIF). Host I/O is ``lava.proc.io``: a ``RingBuffer`` sends the input
 payloads, one more sends the spikes of each layer the host computes (``Graph.host``, computed here with
@@ -66,7 +67,7 @@ from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import conv_step, lif_run
 from snn_deploy.fixedpoint.sigma_delta import SigmaDeltaState, sigma_delta_step
 from snn_deploy.fixedpoint.synapse import quantize_weights, torch_conv_weight_to_lava, torch_image_to_lava
-from snn_deploy.graph import ConvNode, Graph, LIFNode, Shape, SigmaDeltaNode, refuse_features
+from snn_deploy.graph import ConvNode, Graph, LIFNode, Shape, SigmaDeltaNode, SpikeProductNode, refuse_features
 from snn_deploy.graph.checks import PIPELINE_FILL, SIGMA_DELTA
 from snn_deploy.graph.hardware import COINCIDENCE, Lowering, Population, Projection, conv_pairs, lower, sparse_pairs
 from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog, within
@@ -78,8 +79,20 @@ MAX_CONV_GROUPS = 127
 """Lava's Conv model stores ``groups`` as int8: more groups wrap and its process hangs."""
 SUPPORTED = ("recurrent synapses", SIGMA_DELTA, PIPELINE_FILL)
 """The netx features (``graph.checks.netx_features``) the builder computes."""
-PRODUCTS, SUMS = "neurons", "relay"
-"""The lowering built: Loihi 2's (graded spikes): coincidence neurons for spike products, relays for sums."""
+SUMS = "relay"
+"""Residual sums as graded relays (Loihi 2's graded spikes); spike products as the graph's lowering
+(``Graph.attention``: ``coincidence`` or ``graded``; ``token-serial`` is refused, :func:`check_buildable`)."""
+BUILT_LOWERINGS = ("coincidence", "graded")
+
+
+def check_buildable(graph: Graph) -> None:
+    """Refuse, in one line, a spike-product lowering this builder cannot build exactly from Loihi 2 processes."""
+    if graph.attention not in BUILT_LOWERINGS and graph.of_kind(SpikeProductNode):
+        raise UserError(f"the Lava builder: attention lowering {graph.attention!r} is priced by the mapper but not "
+                        "built in Lava: its sub-step ticks are ticks of every core, and Lava's LIF/LIFReset decay "
+                        "and integrate bias on every tick, so the other layers would not hold their state between "
+                        f"steps (docs/attention_lowerings.md); export with --attention {' or '.join(BUILT_LOWERINGS)}"
+                        " to run it in Lava")
 
 
 def lava_shape(shape: Shape) -> tuple[int, int, int]:
@@ -253,13 +266,13 @@ def _population(pop: Population, graph: Graph, depth: int, biased: bool) -> Abst
         if isinstance(node, SigmaDeltaNode):
             return _sigma_delta(node)
         return _lif(node, depth, graph.T, graph.pipeline_fill, biased)
-    if pop.kind == "and":
+    if pop.neuron == "coincidence":
         return LIF(shape=flat, **COINCIDENCE)
-    if pop.kind in ("sum", "kv"):
+    if pop.neuron == "graded":
         return GradedVec(shape=flat, vth=0)
-    if pop.kind == "gate":
+    if pop.neuron == "product":
         return ProdNeuron(shape=flat, vth=0)
-    raise TypeError(f"no Lava process for a {pop.kind!r} population")
+    raise TypeError(f"no Lava process for a {pop.kind!r} population of {pop.neuron} neurons")
 
 
 def _frames(values: np.ndarray, total_steps: int) -> Source:
@@ -312,13 +325,14 @@ def _in(process: AbstractProcess, index: int) -> InPort:
 def build(graph: Graph, payload: np.ndarray | torch.Tensor) -> LavaNetwork:
     """The Lava network for ``graph`` fed integer ``payload`` [T, B, C, H, W] (``snn_deploy.graph.input_sequence``)."""
     refuse_features(graph, "the Lava builder", supported=SUPPORTED)
+    check_buildable(graph)
     if graph.pipeline_fill and np.asarray(payload).shape[1] > 1:
         raise ValueError("a pipeline-fill graph runs one sample per Lava run (run() splits the batch)")
     payload = np.asarray(payload)
     expected = (graph.T, graph.input.shape)
     if payload.ndim != 5 or (payload.shape[0], tuple(payload.shape[2:])) != expected:
         raise ValueError(f"payload shape {payload.shape} does not fit [T={graph.T}, B, *{graph.input.shape}]")
-    lowering = lower(graph, PRODUCTS, SUMS)
+    lowering = lower(graph, sums=SUMS)
     host = host_layers(graph, payload)
     return _network(lowering, lowering.populations, lowering.depths, {graph.input.name: payload, **host},
                     payload.shape[1], host)
@@ -450,6 +464,7 @@ def run_layers(graph: Graph, payload: np.ndarray | torch.Tensor, recorded: dict[
     the ones recorded. ``progress`` is called with (layers done, layers); without it a bar with an ETA is drawn.
     ``budget_s``: no layer starts after that many seconds; the spikes returned are the layers done."""
     refuse_features(graph, "the Lava builder", supported=SUPPORTED)
+    check_buildable(graph)
     payload = np.asarray(payload)
     limit = timeout_s if timeout_s is not None else timeout_from_env()
     samples = payload.shape[1]
@@ -462,7 +477,7 @@ def run_layers(graph: Graph, payload: np.ndarray | torch.Tensor, recorded: dict[
                        sum(r.steps for r in runs), sum(r.compile_s for r in runs), sum(r.run_s for r in runs),
                        sum(r.wall_s for r in runs), [p for r in runs for p in r.processes])
     start = time.perf_counter()
-    lowering = lower(graph, PRODUCTS, SUMS)
+    lowering = lower(graph, sums=SUMS)
     host = host_layers(graph, payload)
     values = {graph.input.name: payload, **{n: np.asarray(s) for n, s in recorded.items()}, **host}
     for pop in lowering.populations:

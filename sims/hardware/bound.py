@@ -4,7 +4,9 @@ Why: a core count alone does not say whether a deployment is large because the n
 is packed badly. The bound counts what the network needs of every per-core resource, as the profile models it
 (``sims/hardware/mapper.py``), and divides by the per-core limit:
 
-* **neurons**: the population's neurons / the profile's neurons per core;
+* **neurons**: the population's neurons / the profile's neurons per core of its neuron variant
+  (:meth:`~snn_deploy.graph.profiles.HardwareProfile.neurons_per_core_for`: Loihi 2 packs one-variable graded,
+  product and accumulator neurons twice as dense as two-variable LIFs);
 * **synaptic memory**: with a :class:`~snn_deploy.graph.profiles.CompilerModel`, the register units of the
   population's synapses stored as few times as any partition can store them (a shared kernel once, every other
   synapse once) and one axon list per distinct input axon (source channel and tap for a shared kernel, source
@@ -138,7 +140,7 @@ def population_bound(pop: Population, profile: HardwareProfile, sharing: bool = 
     else:
         bits_per_core = 8 * profile.synaptic_memory_bytes_per_core
         memory = float(whole.memory_bits.sum()) / bits_per_core
-    need = {"neurons": pop.neurons / profile.neurons_per_core,
+    need = {"neurons": pop.neurons / profile.neurons_per_core_for(pop.variant),
             "memory": 0.0 if "memory" in ignore else memory,
             "fan_in": 0.0 if "fan_in" in ignore else float(whole.fan_in.sum()) / profile.fan_in_per_core}
     sources: dict[str, int] = {}
@@ -158,7 +160,7 @@ def resource_bound(mapping: Mapping) -> Bound:
     for p in pops:
         for name, n in p.sources.items():
             sources[name] = max(sources.get(name, 0), n)
-    global_need = {"neurons": sum(p.neurons for p in mapping.populations) / profile.neurons_per_core,
+    global_need = {"neurons": sum(p.neurons / profile.neurons_per_core_for(p.variant) for p in mapping.populations),
                    "memory": sum(p.synapse_fraction for p in pops),
                    "fan_in": sum(sources.values()) / profile.fan_in_per_core}
     return Bound(pops, global_need)

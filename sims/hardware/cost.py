@@ -74,12 +74,16 @@ def rates(graph: Graph, mapping: Mapping, activity: Activity) -> Rates:
     spikes = {name: s / n for name, s in activity.spikes.items()}
     spikes[graph.input.name] = activity.input_events / n
     spikes.update({name: s / n for name, s in activity.sum_events.items()})  # a relay's graded spikes
-    array_counts = {"and": "pairs", "kv": "kv_nonzero", "gate": "gates"}
+    array_counts = {"and": "pairs", "kv": "kv_nonzero", "gate": "gates", "demux": "out_nonzero"}
     for name, counts in activity.products.items():
         spikes[name] = counts["out_nonzero"] / n  # what an embedded core sends
     for pop in mapping.populations:
         if pop.kind in array_counts:
             spikes[pop.name] = activity.products[pop.node][array_counts[pop.kind]] / n
+        if pop.kind == "clock":  # one spike a step
+            spikes[pop.name] = np.ones(activity.T)
+        elif pop.neuron == "accumulator":  # sends its window's sum on every tick it is non-zero: at most the step's
+            spikes[pop.name] = spikes[pop.name] * mapping.ticks_per_step  # ticks (an upper bound)
     convs = {node.name for node in graph.of_kind(ConvNode)}
     synops = {}
     for pop in mapping.populations:

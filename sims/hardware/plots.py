@@ -39,16 +39,17 @@ CAPTIONS = {
                     "red lines separate samples.",
 }
 PRODUCT_CAPTIONS = {
-    "energy_layers": " Spike products as coincidence neurons.",
-    "energy_components": " Both models of the spike products: coincidence-neuron arrays on neurocores, or embedded "
+    "energy_layers": " Spike products in the {lowering} lowering (export --attention).",
+    "energy_components": " Both models of the spike products: the {lowering} lowering on neurocores, or embedded "
                          "cores (partial: their x86 work is not modelled).",
 }
 """Added to a caption where the network has spike products."""
 
 
-def caption(name: str, products: bool) -> str:
-    """The caption of plot ``name``; spike-product sentences only where the network has spike products."""
-    return CAPTIONS[name] + (PRODUCT_CAPTIONS.get(name, "") if products else "")
+def caption(name: str, products: bool, lowering: str = "coincidence") -> str:
+    """The caption of plot ``name``; spike-product sentences (naming their ``lowering``) only where the network has
+    spike products."""
+    return CAPTIONS[name] + (PRODUCT_CAPTIONS.get(name, "").format(lowering=lowering) if products else "")
 
 
 TERM_COLOURS = {"synaptic_ops": "tab:blue", "neuron_updates": "tab:orange", "spikes_out": "tab:green",
@@ -155,7 +156,8 @@ def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     for offset, (model, colour) in zip((-0.2, 0.2) if products else (0.0,), models):
         energy = [report["hardware"][model]["energy_pj"][k] / 1e3 for k in components]
         bars = ax.barh(np.arange(len(components)) + offset, energy, height=0.4 if products else 0.6, color=colour,
-                       label=f"spike products: {'coincidence neurons' if model == 'neurons' else 'embedded cores'}")
+                       label="spike products: " + (f"{report['hardware'][model]['spike_products']} lowering"
+                                                         if model == "neurons" else "embedded cores"))
         _label_bars(ax, bars, energy)
     ax.set_yticks(range(len(components)), [k.replace("_", " ") for k in components], fontsize=8)
     ax.set_ylim(len(components) - 0.5, -0.5)

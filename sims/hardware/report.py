@@ -28,7 +28,7 @@ from snn_deploy.sims.hardware.cost import (
     COMPONENTS, HardwareCost, Loads, PaperEstimate, hardware_cost, mapping_loads, paper_energy,
 )
 from snn_deploy.sims.hardware.bound import RESOURCE_LABELS, resource_bound
-from snn_deploy.sims.hardware.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
+from snn_deploy.sims.hardware.mapper import METRICS, Mapping, map_graph
 from snn_deploy.sims.hardware.schema import validate
 from snn_deploy.sims.backends.simulator import REGISTERS, SIGMA_DELTA_REGISTERS
 
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from snn_deploy.exporters.formats.bundle import Bundle
 
 SCHEMA_VERSION = 4
+REPORT_MODELS = {"neurons": None, "embedded": "embedded"}
+"""The report's two models of the spike products: on the neuro cores in the bundle's lowering (``Graph.attention``,
+named in each model's ``spike_products``), or on the embedded x86 cores."""
 SCHEMA_FILE = "report.schema.json"
 NEUROBENCH_FILE = "neurobench.json"
 CSV_COLUMNS = ("name", "kind", "node", "placement", "shape", "neurons", "synapses", "stored_synapses", "cores", "tile",
@@ -74,7 +77,8 @@ class Analysis:
 
 
 def analyse(graph: Graph, profile: HardwareProfile, activity: Activity, *, kernel_sharing: bool = True) -> Analysis:
-    mappings = {m: map_graph(graph, profile, products=m, kernel_sharing=kernel_sharing) for m in PRODUCT_MODELS}
+    mappings = {m: map_graph(graph, profile, products=REPORT_MODELS[m] or graph.attention,
+                             kernel_sharing=kernel_sharing) for m in REPORT_MODELS}
     loads = {m: mapping_loads(graph, mapping, activity) for m, mapping in mappings.items()}
     costs = {m: hardware_cost(graph, mapping, activity, loaded=loads[m]) for m, mapping in mappings.items()}
     return Analysis(graph, profile, activity, mappings, loads, costs, paper_energy(graph, activity))
@@ -137,8 +141,8 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
     spikes = analysis.loads["neurons"].rates.spikes
     paper_by_layer = _paper_by_layer(graph, analysis.paper, mapping)
     per_core = {m: timing.core_activity(graph, analysis.mappings[m], act, loaded=analysis.loads[m])
-                for m in PRODUCT_MODELS}
-    model_times = {m: timing.core_times(analysis.mappings[m], per_core[m]) for m in PRODUCT_MODELS}
+                for m in REPORT_MODELS}
+    model_times = {m: timing.core_times(analysis.mappings[m], per_core[m]) for m in REPORT_MODELS}
     counts, times = per_core["neurons"], model_times["neurons"]
     step_ns = timing.step_time_ns(cost)
     layer_times = {lt.layer: lt for lt in timing.layer_times(mapping, times, step_ns)}
@@ -197,7 +201,7 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
                     "tiles": mapping.tiles_used, "lower_bound": resource_bound(mapping).json(mapping),
                     "utilisation": {m: _spread(np.array([u[m] for u in utilisation])) for m in METRICS},
                     "violations": [{"layer": p.node, "what": p.what, "fix": p.fix} for p in mapping.violations]},
-        "hardware": {m: _cost_json(analysis.mappings[m], analysis.costs[m], model_times[m]) for m in PRODUCT_MODELS},
+        "hardware": {m: _cost_json(analysis.mappings[m], analysis.costs[m], model_times[m]) for m in REPORT_MODELS},
         "timing": {"provenance": "calibrated" if profile.calibration else "estimated",
                    "spike_products": mapping.products, "step_ns": step_ns, "label": cost.labels["time"],
                    "groups": [list(g) for g in times.groups], "terms": list(times.terms),
@@ -514,7 +518,7 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
     constants = [(k, v, _constant_status(k, v, calibrated)) for k, v in
                  {**neurons["constants"], **{f"45nm.{k}": v for k, v in paper["constants"].items()}}.items()]
     slowest = sorted(report["cores"], key=lambda c: -c["busy_ns_per_step"])[:SLOWEST_CORES]
-    figures = [{"name": name, "caption": plots.caption(name, products), "section": PLOT_SECTIONS[name],
+    figures = [{"name": name, "caption": plots.caption(name, products, report["mapping"]["spike_products"]), "section": PLOT_SECTIONS[name],
                 "src": "data:image/png;base64," + base64.b64encode(images[name]).decode()} for name in plots.PLOTS]
     rng = neurons["ranges"]
 
