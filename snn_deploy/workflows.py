@@ -126,15 +126,24 @@ def export(model: Path | ModelFile, target: str, output: Path, *, source_record:
            calibrate: str | None = None, data_dir: str | Path | None = None, rewrites: tuple[str, ...] = (),
            rewrite_eval: str | None = None, eval_samples: int = CALIBRATION_SAMPLES, input_on_host: bool = False,
            force: bool = False, dt: float | None = None, steps: int | None = None, reset: str | None = None,
-           reset_interval: int | None = None, attention: str | None = None) -> Exported:
+           reset_interval: int | None = None, attention: str | None = None, optimize: str | None = None
+           ) -> Exported:
     """Export ``model`` (a model file or its path, a NIR graph's path, a lava-dl netx file's path) for ``target``
     to ``output`` (whose place the caller has checked). ``source_record`` names the model file in the bundle's
     manifest (default: ``model``'s path and digest). NIR files take ``dt``, ``steps`` and ``reset``; model files
     the ``calibrate`` data set and ``rewrites``, whose accuracy change ``rewrite_eval``'s test split measures
     (``eval_samples`` samples); netx files are integer already and take ``reset_interval`` (``read_netx``).
     ``attention``: the spike products' chip lowering (``coincidence`` by default; recorded in the graph and the
-    bundle manifest, read by every later command)."""
+    bundle manifest, read by every later command); ``auto`` chooses per product the lowering that minimises
+    ``optimize`` (``cores``, the default, ``latency`` or ``energy``; :mod:`snn_deploy.sims.hardware.auto`), recorded
+    as ``attention_auto`` in the manifest."""
     chosen = export_target(target)
+    if optimize is not None and attention != "auto":
+        raise UserError("--optimize chooses what --attention auto minimises; pass --attention auto")
+    if attention == "auto":
+        from snn_deploy.sims.hardware.auto import AutoAttention
+
+        attention = AutoAttention(optimize or "cores")
     if attention is not None and not chosen.bundle and chosen.name != "nir":
         raise UserError(f"--attention chooses how a Loihi bundle computes spike products; {chosen.name} files do "
                         "not record it (use --target loihi, loihi2 or nir)")
@@ -264,6 +273,8 @@ def _export_netx(path: Path, target: ExportTarget, output: Path, force: bool, re
     from snn_deploy.graph import profile
 
     graph = read_netx(path, reset_interval=reset_interval)
+    if callable(attention):  # auto: a netx network has no spike products to choose for
+        attention = "coincidence"
     if attention is not None:  # netx networks have no spike products: recorded, changes nothing
         graph = dataclasses.replace(graph, attention=attention)
     if target.bundle:

@@ -112,3 +112,34 @@ def test_auto_is_never_worse_than_the_best_single_lowering(tiny_graphs, name):
         again = price(graph, LOIHI2, activity, choice.products)  # what the manifest records prices the same
         assert again == choice.priced
         assert choice.manifest()["products"] == product_choices(graph, choice.products)
+
+
+def test_export_attention_auto_records_its_choice_and_optimize_needs_auto(tmp_path):
+    """``export --attention auto --optimize cores``: the bundle's graph lowers each product as chosen, the manifest
+    records the objective and choice, and the choice prices no worse than any single chip lowering."""
+    import json
+
+    from click.testing import CliRunner
+
+    from export_testing import active_model
+    from snn_deploy.cli import cli
+    from snn_deploy.exporters.formats.bundle import load_bundle
+    from snn_deploy.graph.nodes import ATTENTION_LOWERINGS
+    from snn_deploy.modelfile import save_model
+
+    model = save_model(active_model("spikformer-tiny-8x8"), tmp_path / "m.pt", source="test", created_from="test")
+    out = tmp_path / "m.loihi"
+    result = CliRunner().invoke(cli, ["export", str(model), "--target", "loihi2", "--attention", "auto",
+                                      "--optimize", "cores", "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    auto = manifest["attention_auto"]
+    assert auto["optimize"] == "cores" and set(auto["products"].values()) <= set(ATTENTION_LOWERINGS)
+    graph = load_bundle(out).graph
+    assert product_choices(graph) == auto["products"]
+    activity = stated_activity(graph, 0.1)
+    best = min(price(graph, LOIHI2, activity, low).key("cores") for low in ATTENTION_LOWERINGS)
+    assert price(graph, LOIHI2, activity, graph.attention).key("cores") <= best
+    result = CliRunner().invoke(cli, ["export", str(model), "--target", "loihi2", "--optimize", "energy", "-o",
+                                      str(tmp_path / "x.loihi")])
+    assert result.exit_code == 2 and "--attention auto" in result.output

@@ -24,6 +24,10 @@ from snn_deploy.models import SpikingNetwork, build
 from snn_deploy.neurons import neuron_mode
 from snn_deploy.quant import QuantReport, quantize
 
+Attention = str | Callable[[Graph, HardwareProfile], str] | None
+"""``--attention``: a lowering's name (or per-product ``name=lowering`` pairs), a function choosing one from the
+graph (``--attention auto``), or None for the graph's own."""
+
 REWRITES = {
     "maxpool-after-lif": "move every max-pool of analog BatchNorm output after its LIF (pool spikes, as Spikformer "
                          "does); changes the network, so its accuracy change is measured and reported",
@@ -102,11 +106,14 @@ def lower_for_target(prepared: Prepared, target: HardwareProfile, *, input_on_ho
 
 
 def place_and_check(graph: Graph, target: HardwareProfile, *, input_on_host: bool = False,
-                    attention: str | None = None) -> Graph:
+                    attention: Attention = None) -> Graph:
     """Place the analog input layer on the host if asked, choose the spike products' lowering (``attention``,
-    refused by name where it cannot be exact on ``target``) and check the target's limits (any frontend's graph)."""
+    refused by name where it cannot be exact on ``target``; a callable chooses it from the graph: ``--attention
+    auto``) and check the target's limits (any frontend's graph)."""
     if input_on_host:
         graph = dataclasses.replace(graph, host=analog_input_layer(graph))
+    if callable(attention):  # --attention auto: a search over the lowerings, priced on this graph (it records
+        attention = attention(graph, target)  # what it chose; snn_deploy.sims.hardware.auto.AutoAttention)
     if attention is not None:
         graph = dataclasses.replace(graph, attention=attention)
         problems = attention_problems(graph, target)
@@ -120,11 +127,13 @@ def place_and_check(graph: Graph, target: HardwareProfile, *, input_on_host: boo
 
 def export_bundle(model_file: ModelFile, out: Path, *, target: HardwareProfile, calibration: torch.Tensor | None,
                   rewrites: list[str], force: bool, source: dict[str, Any], evaluate: Evaluate | None = None,
-                  input_on_host: bool = False, attention: str | None = None) -> tuple[Path, Graph]:
+                  input_on_host: bool = False, attention: Attention = None) -> tuple[Path, Graph]:
     """The whole ``export --target loihi`` pipeline; returns the bundle path and its graph."""
     prepared = prepare(model_file, calibration=calibration, rewrites=rewrites, evaluate=evaluate)
     graph = lower_for_target(prepared, target, input_on_host=input_on_host, attention=attention)
     extra = {"arch": model_file.arch, "source_model": source, "rewrites": prepared.rewrites}
+    if getattr(attention, "record", None):  # --attention auto: its objective and per-product choice
+        extra["attention_auto"] = attention.record
     quantization = prepared.quantization
     del prepared, model_file  # the graph holds everything the bundle needs; free the float64 model first
     return write_bundle(graph, out, target=target, quantization=quantization, extra=extra, force=force), graph

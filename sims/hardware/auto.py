@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 
 from snn_deploy.graph import Activity, Graph, HardwareProfile
 from snn_deploy.graph.hardware import PRODUCT_MODELS, product_choices, products_text
+from snn_deploy.graph.nodes import ATTENTION_LOWERINGS
 from snn_deploy.sims.hardware.cost import HardwareCost, hardware_cost
 from snn_deploy.sims.hardware.mapper import Mapping, map_graph
+from snn_deploy.sims.hardware.stated_activity import stated_activity
 
 OBJECTIVES = ("cores", "latency", "energy")
 MAX_PASSES = 4
@@ -120,3 +122,32 @@ def choose(graph: Graph, profile: HardwareProfile, activity: Activity, objective
         if not changed:
             break
     return Choice(objective, best, priced(best), list(tried.values()))
+
+
+EXPORT_RATE = 0.1
+"""The stated firing rate ``export --attention auto`` prices lowerings at (no data set is run at export: the
+benchmark's rate, :mod:`~snn_deploy.sims.hardware.stated_activity`)."""
+
+
+class AutoAttention:
+    """``export --attention auto --optimize OBJECTIVE``: called with the lowered graph and the target, chooses among
+    the chip lowerings (:data:`~snn_deploy.graph.nodes.ATTENTION_LOWERINGS`: what a bundle can record and Lava can
+    build; not ``embedded``) at a stated firing rate, and keeps what it chose for the manifest (:attr:`record`)."""
+
+    def __init__(self, objective: str, rate: float = EXPORT_RATE):
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        self.objective, self.rate = objective, rate
+        self.choice: Choice | None = None
+
+    def __call__(self, graph: Graph, profile: HardwareProfile) -> str:
+        self.choice = choose(graph, profile, stated_activity(graph, self.rate), self.objective, ATTENTION_LOWERINGS)
+        return self.choice.products
+
+    @property
+    def record(self) -> dict | None:
+        """The manifest's ``attention_auto``: objective, per-product lowering, the objective's value, the rate."""
+        if self.choice is None:
+            return None
+        return {**self.choice.manifest(), "activity": f"stated rate {self.rate}",
+                "tried": len(self.choice.tried)}

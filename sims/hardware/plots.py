@@ -214,16 +214,18 @@ def _raster(plt, activity: Activity):
     return fig
 
 
-TRADEOFF_CAPTION = ("Chips against pipeline latency (steps) of each lowering of the spike products, one panel per "
-                    "configuration; filled: Pareto-optimal on chips, latency and energy; hollow: dominated; "
-                    "grey: partial figures (work the model leaves out, e.g. embedded x86 cores). Cores and chips "
-                    "estimated by the mapper; latency from the lowering's depth.")
+TRADEOFF_CAPTION = ("Chips against latency (one inference on its own, ms) of each lowering of the spike products, one "
+                    "panel per configuration; filled: Pareto-optimal on chips, latency and energy; hollow: "
+                    "dominated; grey: not eligible (partial figures - work the model leaves out, e.g. embedded x86 "
+                    "cores - or violations: not exact on the chip). Cores and chips estimated by the mapper; latency "
+                    "calibrated on PilotNet LIF (an extrapolation here).")
 
 
 def tradeoff(configs: list[dict[str, Any]], columns: int = 4) -> bytes:
     """One panel per configuration (its own axes: configurations span 1 to 1,000+ chips): chips (linear from 0,
-    so a saving reads as the ratio it is) against pipeline latency in steps, one labelled point per lowering. ``configs``: dicts with
-    ``config`` and ``rows`` (``attention``, ``chips``, ``latency_steps``, ``pareto``, ``partial``)."""
+    so a saving reads as the ratio it is) against latency in ms, one labelled point per lowering. ``configs``:
+    dicts with ``config`` and ``rows`` (``attention``, ``chips``, ``latency_ms``, ``pareto``, ``partial``,
+    ``violations``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -238,10 +240,11 @@ def tradeoff(configs: list[dict[str, Any]], columns: int = 4) -> bytes:
     for ax, config in zip(axes.ravel(), configs):
         points: dict[tuple, list[dict]] = {}
         for r in config["rows"]:  # rows at the same point (auto choosing a single lowering) share one label
-            points.setdefault((r["latency_steps"], r["chips"]), []).append(r)
+            points.setdefault((round(r["latency_ms"], 3), r["chips"]), []).append(r)
         for (latency, chips), same in points.items():
             first = next((r for r in same if not r["attention"].startswith("auto")), same[0])
-            colour = "0.6" if first["partial"] else colours(names.index(first["attention"]) % 10)
+            grey = first["partial"] or first["violations"]
+            colour = "0.6" if grey else colours(names.index(first["attention"]) % 10)
             ax.scatter(latency, chips, s=46, color=colour if first["pareto"] else "none", edgecolors=colour,
                        linewidths=1.5, zorder=3)
             plain = [r["attention"] for r in same if not r["attention"].startswith("auto")]
@@ -251,7 +254,7 @@ def tradeoff(configs: list[dict[str, Any]], columns: int = 4) -> bytes:
                         textcoords="offset points")
         ax.set_ylim(0, max(chips for _, chips in points) * 1.25)
         ax.set_title(config["config"], fontsize=8)
-        ax.set_xlabel("latency (steps)", fontsize=7)
+        ax.set_xlabel("latency, one inference (ms)", fontsize=7)
         ax.set_ylabel("chips", fontsize=7)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)

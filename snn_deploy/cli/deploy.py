@@ -131,10 +131,13 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
 @click.option("--eval-samples", type=POSITIVE, default=256, show_default=True, help="Test samples for --eval.")
 @click.option("--input-on-host", is_flag=True, help="Compute the analog input layer (the convs reading the input "
               "and the LIFs they feed) on the host; the chip receives its binary spikes (loihi1 needs this).")
-@click.option("--attention", type=click.Choice(ATTENTION_LOWERINGS), help="How the chip computes spike products "
-              "(default coincidence): coincidence LIF arrays, graded-spike product arrays (one-variable neurons, "
-              "denser), or token-serial (tokens streamed through shared arrays over sub-step ticks); recorded in the "
-              "bundle. See docs/attention_lowerings.md.")
+@click.option("--attention", type=click.Choice((*ATTENTION_LOWERINGS, "auto")), help="How the chip computes spike "
+              "products (default coincidence): coincidence LIF arrays, graded-spike product arrays (one-variable "
+              "neurons, denser), or token-serial (tokens streamed through shared arrays over sub-step ticks); auto: "
+              "per product the one that minimises --optimize (priced by the mapper and cost model at a stated 0.1 "
+              "firing rate); recorded in the bundle. See docs/attention_lowerings.md.")
+@click.option("--optimize", type=click.Choice(("cores", "latency", "energy")), help="What --attention auto "
+              "minimises (default cores): the mapper's cores, one inference's latency, or energy per inference.")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
 @click.option("--dt", type=float, help="NIR input: the step (s) to read its time constants with (default: the "
               "file's dt, else 1e-4, snnTorch's; Norse files: the square of Norse's dt). See docs/nir_mapping.md.")
@@ -149,8 +152,8 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
 @exit_on_user_error
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-           attention: str | None, force: bool, dt: float | None, steps: int | None, reset_interval: int | None,
-           reset: str | None, json_path: Path | None) -> None:
+           attention: str | None, optimize: str | None, force: bool, dt: float | None, steps: int | None,
+           reset_interval: int | None, reset: str | None, json_path: Path | None) -> None:
     """Export MODEL (a snn-deploy model file, a lava-dl netx network, or a NIR graph from snnTorch, Norse,
     SpikingJelly, Sinabs, ...) for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
     from snn_deploy.graph import LIFNode
@@ -162,7 +165,7 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     check_outputs(output, inputs=[model_path], force=force, directory=chosen.bundle)
     check_outputs(json_file(json_path), inputs=[model_path], force=force, others=[output])
     graph = _export(model_path, target, output, dataset, data_dir, rewrites, rewrite_eval, eval_samples,
-                    input_on_host, force, dt, steps, reset_interval, reset, attention)
+                    input_on_host, force, dt, steps, reset_interval, reset, attention, optimize)
     emit_json(json_path, {"schema_version": EXPORT_SCHEMA, "command": "export", "model": str(model_path),
                           "target": target, "output": str(output), "nodes": len(graph.nodes), "T": graph.T,
                           "neurons": int(sum(n.neurons for n in graph.of_kind(LIFNode))),
@@ -173,13 +176,13 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
 def _export(model_path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
             rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
             force: bool, dt: float | None, steps: int | None, reset_interval: int | None, reset: str | None,
-            attention: str | None = None):
+            attention: str | None = None, optimize: str | None = None):
     """What ``export`` does once its outputs are checked (:func:`snn_deploy.workflows.export`), printed; returns
     the exported graph."""
     done = workflows.export(model_path, target, output, calibrate=dataset, data_dir=data_dir, rewrites=rewrites,
                             rewrite_eval=rewrite_eval, eval_samples=eval_samples, input_on_host=input_on_host,
                             force=force, dt=dt, steps=steps, reset=reset, reset_interval=reset_interval,
-                            attention=attention)
+                            attention=attention, optimize=optimize)
     graph, latency = done.graph, max(done.graph.depths().values())
     if not done.target.bundle:
         _echo_rewrites(done.rewrites)
