@@ -2,7 +2,7 @@
 spike products, cores, chips, the resource lower bound, pipeline latency, time and energy per inference.
 
     python benchmarks/loihi2_deployment.py [--rate 0.1] [--configs NAME,...] [--attention NAME,...]
-        [--auto cores,latency,energy] [--markdown FILE] [--plot FILE.png] [--json FILE]
+        [--auto cores,latency,energy [--auto-configs NAME,...]] [--markdown FILE] [--plot FILE.png] [--json FILE]
 
 Per configuration: the model is built with random weights (seed 0; only the graph's structure and weight widths
 matter here, not its activity), quantized and lowered to the deployed graph exactly as ``snn-deploy export
@@ -46,7 +46,7 @@ from snn_deploy.graph import LOIHI2, Graph
 from snn_deploy.graph.hardware import PRODUCT_MODELS
 from snn_deploy.quant import quantize
 from snn_deploy.sims.hardware import plots
-from snn_deploy.sims.hardware.auto import OBJECTIVES, choose, price
+from snn_deploy.sims.hardware.auto import OBJECTIVES, Priced, choose, price
 from snn_deploy.sims.hardware.bound import RESOURCE_LABELS, resource_bound
 from snn_deploy.sims.hardware.cost import hardware_cost
 from snn_deploy.sims.hardware.mapper import map_graph
@@ -93,10 +93,14 @@ def deployed(name: str, seed: int = 0) -> tuple[Graph, list[str]]:
     return graph, rewrites
 
 
-def lowering_row(name: str, attention: str, graph: Graph, products: str, activity) -> tuple[dict, dict]:
-    """(the fixed-key row, its details) of ``graph`` with its spike products lowered as ``products``."""
+def lowering_row(name: str, attention: str, graph: Graph, products: str, activity,
+                 known: dict[str, Priced] | None = None) -> tuple[dict, dict]:
+    """(the fixed-key row, its details) of ``graph`` with its spike products lowered as ``products``; its
+    figures are added to ``known`` for ``auto``'s search."""
     mapping = map_graph(graph, LOIHI2, products=products)
     cost = hardware_cost(graph, mapping, activity)
+    if known is not None:
+        known[products] = price(graph, LOIHI2, activity, products, (mapping, cost))
     bound = resource_bound(mapping)
     row = {"config": name, "attention": attention, "cores": len(mapping.cores), "chips": mapping.chips,
            "lower_bound_cores": bound.cores, "latency_steps": mapping.pipeline_depth,
@@ -121,12 +125,13 @@ def config_rows(name: str, rate: float, attentions: tuple[str, ...], objectives:
     graph, rewrites = deployed(name)
     activity = stated_activity(graph, rate)
     rows, details = [], []
+    known: dict[str, Priced] = {}
     for attention in attentions:
-        r, d = lowering_row(name, attention, graph, attention, activity)
+        r, d = lowering_row(name, attention, graph, attention, activity, known)
         rows.append(r)
         details.append(d)
     for objective in objectives:
-        choice = choose(graph, LOIHI2, activity, objective, attentions)
+        choice = choose(graph, LOIHI2, activity, objective, attentions, known)
         r, d = lowering_row(name, f"auto ({objective})", graph, choice.products, activity)
         d["auto"] = choice.manifest()
         rows.append(r)
@@ -267,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", help="comma-separated zoo names (default: every published configuration)")
     parser.add_argument("--attention", help=f"comma-separated lowerings (default: all, {','.join(PRODUCT_MODELS)})")
     parser.add_argument("--auto", default="", help=f"objectives of auto rows, comma-separated ({','.join(OBJECTIVES)})")
+    parser.add_argument("--auto-configs", help="configurations to add auto rows to (default: all run); the search "
+                        "prices about 3 x (spike products) whole networks per objective")
     parser.add_argument("--markdown", type=Path, help="write the table as Markdown")
     parser.add_argument("--plot", type=Path, help="write the chips-vs-latency plot as PNG (linked from --markdown)")
     parser.add_argument("--json", type=Path, help="write the rows as JSON")
@@ -282,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, details, rewrites = [], [], {}
     for name in names:
         began = time.perf_counter()
-        r, d, rewrites[name] = config_rows(name, args.rate, attentions, objectives)
+        auto = objectives if not args.auto_configs or name in args.auto_configs.split(",") else ()
+        r, d, rewrites[name] = config_rows(name, args.rate, attentions, auto)
         rows += r
         details += d
         for row, det in zip(r, d):

@@ -95,11 +95,12 @@ def _map_and_cost(graph: Graph, profile: HardwareProfile, activity: Activity, pr
 
 
 def choose(graph: Graph, profile: HardwareProfile, activity: Activity, objective: str,
-           lowerings: tuple[str, ...] = PRODUCT_MODELS) -> Choice:
-    """The per-product lowering that minimises ``objective`` (module docstring)."""
+           lowerings: tuple[str, ...] = PRODUCT_MODELS, known: dict[str, Priced] | None = None) -> Choice:
+    """The per-product lowering that minimises ``objective`` (module docstring); ``known``: whole networks
+    already priced, by ``products`` text (e.g. the single lowerings a table has costed), reused and extended."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    tried: dict[str, Priced] = {}
+    tried: dict[str, Priced] = {} if known is None else known
 
     def priced(choices: dict[str, str]) -> Priced:
         text = products_text(choices)
