@@ -33,17 +33,15 @@ def _decay(x: np.ndarray, d: int) -> np.ndarray:
     return np.sign(x) * ((np.abs(x) * (4096 - d)) >> 12)
 
 
-def product_ticks(lowering: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, multiplier: int
-                  ) -> np.ndarray:
-    """The populations of ``lowering`` for one spike product, stepped tick by tick with the neuron models Lava's
-    fixed-point processes implement (coincidence LIF, GradedVec, ProdNeuron, Sigma, a clock LIF on its bias) and
-    every synapse's delay (the lowering's own plus path balancing); q, k, v [T, C, H, W] arrive at tick t P (P =
-    ticks per step). Returns the current the attention LIF receives at each step, [T, C, H, W]."""
-    steps, c, h, w = q.shape
-    node = SpikeProductNode("p", ("q", "k", "v"), (c, h, w), heads=heads, multiplier=multiplier)
+def product_network(lowering: str, shape, heads: int, multiplier: int):
+    """The populations of ``lowering`` for one spike product of q, k, v maps of ``shape`` (C, H, W), then a sink
+    read as the attention LIF reads them; their depths (the lowering's timing contract,
+    ``hardware.population_depths``), the ticks per step, and each projection's path-balancing delay."""
+    c, h, w = shape
+    node = SpikeProductNode("p", ("q", "k", "v"), shape, heads=heads, multiplier=multiplier)
     spec = PRODUCT_LOWERINGS[lowering]
     period = spec.substeps(None, node)
-    pops = spec.arrays(_graph((c, h, w)), node, period)
+    pops = spec.arrays(_graph(shape), node, period)
     last = pops[-1]
     if last.kind == "demux":
         lane = hw._lane(node)
@@ -51,12 +49,28 @@ def product_ticks(lowering: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, he
                           wait=lane[2] - 1, stream="reverse", lane=lane[:2])
     else:
         read = Projection("p.attn", last.name, last.shape, ChannelMap("gather", c // heads), weight=multiplier)
-    sink = SimpleNamespace(name="sink", kind="sink", neuron="sink", shape=(c, h, w), projections=(read,),
-                           neurons=c * h * w, bias=0)
+    sink = SimpleNamespace(name="sink", kind="sink", neuron="sink", shape=shape, projections=(read,),
+                           neurons=c * h * w, bias=0, graded=True)
     pops = [*pops, sink]
     depth = dict.fromkeys("qkv", 0)
-    for pop in pops:  # the lowering's timing contract (hardware.population_depths)
+    for pop in pops:
         depth[pop.name] = max((depth[p.source] + 1 + p.wait for p in pop.projections if not p.periodic), default=0)
+    balance = {}
+    for pop in pops:
+        for proj in pop.projections:
+            delay = depth[pop.name] - 1 - proj.wait - depth[proj.source]
+            balance[pop.name, proj.source, proj.weight] = delay % period if proj.periodic else delay
+    return pops, depth, period, balance
+
+
+def product_ticks(lowering: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, multiplier: int
+                  ) -> np.ndarray:
+    """The populations of ``lowering`` for one spike product, stepped tick by tick with the neuron models Lava's
+    fixed-point processes implement (coincidence LIF, GradedVec, ProdNeuron, Sigma, a clock LIF on its bias) and
+    every synapse's delay (the lowering's own plus path balancing); q, k, v [T, C, H, W] arrive at tick t P (P =
+    ticks per step). Returns the current the attention LIF receives at each step, [T, C, H, W]."""
+    steps, c, h, w = q.shape
+    pops, depth, period, balance = product_network(lowering, (c, h, w), heads, multiplier)
     ticks = steps * period + depth["sink"] + 2 * period + 64
     size = {"q": c * h * w, "k": c * h * w, "v": c * h * w, **{p.name: p.neurons for p in pops}}
     out = {n: np.zeros((ticks, size[n]), dtype=np.int64) for n in size}
@@ -67,10 +81,7 @@ def product_ticks(lowering: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, he
     for pop in pops:
         for index, proj in enumerate(pop.projections):
             rows, cols = sparse_pairs(proj, pop.shape)
-            balance = depth[pop.name] - 1 - proj.wait - depth[proj.source]
-            if proj.periodic:  # the clock fires on the first tick of every period
-                balance %= period
-            delays = synapse_delays(proj, pop.shape, rows, cols) + balance
+            delays = synapse_delays(proj, pop.shape, rows, cols) + balance[pop.name, proj.source, proj.weight]
             assert delays.min() >= 0
             wiring.append((proj.source, pop.name, index, rows, cols, delays, proj.weight))
     state = {p.name: (np.zeros(p.neurons, np.int64), np.zeros(p.neurons, np.int64)) for p in pops}
@@ -91,7 +102,7 @@ def product_ticks(lowering: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, he
             elif pop.neuron == "accumulator":
                 u += a.sum(0)
                 out[pop.name][t] = u
-            elif pop.neuron == "clock":
+            elif pop.neuron == "clock":  # fires on the first tick of every period
                 out[pop.name][t] = int(t % pop.bias == 0)
             else:
                 raise AssertionError(pop.neuron)
@@ -101,6 +112,53 @@ def product_ticks(lowering: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, he
             np.add.at(inbox[target][index], (t + 1 + delays[hit], rows[hit]), weight * sent[hit])
     got = out["sink"][np.arange(steps) * period + depth["sink"]]
     return got.reshape(steps, c, h, w)
+
+
+def product_in_lava(lowering: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, multiplier: int
+                    ) -> np.ndarray:
+    """The same populations built by the Lava builder's own functions (``_population``, ``_sparse``) from Loihi 2
+    processes, fed q, k, v from RingBuffers at tick t P, read through a GradedVec sink; [T, C, H, W]."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.graded.process import GradedVec
+    from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+    from lava.proc.io.source import RingBuffer
+
+    from snn_deploy.fixedpoint import torch_image_to_lava
+    from snn_deploy.sims.backends import lava_build as lb
+    from snn_deploy.sims.backends.lava_chip import non_chip_types
+
+    steps, c, h, w = q.shape
+    pops, depth, period, balance = product_network(lowering, (c, h, w), heads, multiplier)
+    total = steps * period + depth["sink"] + 1
+    procs = {}
+    for n, x in zip("qkv", (q, k, v)):
+        frames = np.zeros((total, c, h, w), dtype=np.int32)
+        frames[np.arange(steps) * period] = x
+        procs[n] = RingBuffer(data=np.moveaxis(torch_image_to_lava(frames), 0, -1))
+    built = []
+    for pop in pops:
+        procs[pop.name] = (GradedVec(shape=(pop.neurons,), vth=0) if pop.kind == "sink"
+                           else lb._population(pop, None, 0, True))
+        for index, proj in enumerate(pop.projections):
+            graded = proj.source not in "qkv" and next(p for p in pops if p.name == proj.source).graded
+            synapse = lb._sparse(None, pop, proj, balance[pop.name, proj.source, proj.weight], graded)
+            lb._connect(procs[proj.source].s_out, synapse.s_in)
+            lb._connect(synapse.a_out, lb._in(procs[pop.name], index))
+            built.append(synapse)
+    assert non_chip_types([*procs.values(), *built]) == []
+    recorder = Extractor(shape=(c * h * w,), buffer_size=total)
+    procs["sink"].s_out.connect(recorder.in_port)
+    source = procs["q"]
+    source.run(condition=RunSteps(num_steps=total), run_cfg=Loihi2SimCfg(
+        select_tag="fixed_pt", exception_proc_model_map={recorder: PyLoihiExtractorModel}))
+    try:
+        frames = np.stack([recorder.receive() for _ in range(total)])
+    finally:
+        source.stop()
+    # the source sends frame t at Lava time step t + 1: tick t of the tick model
+    got = frames[np.arange(steps) * period + depth["sink"]].reshape(steps, w, h, c)
+    return np.moveaxis(got, (1, 2, 3), (3, 2, 1)).astype(np.int64)
 
 
 @st.composite
@@ -195,3 +253,18 @@ def test_a_payload_over_24_bits_is_refused_by_name():
     problems = hw.payload_problems(graph, "token-serial")
     assert problems and problems[0].node == "p" and "24-bit" in problems[0].what
     assert hw.payload_problems(graph, "graded") == []  # kv at most N = 4096
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("lowering", ["graded", "token-serial"])
+def test_the_lowering_runs_exactly_in_lava_from_chip_processes(lowering, monkeypatch):
+    """Lava's own fixed-point processes (ProdNeuron, GradedVec, Sigma, LIF, DelaySparse) agree with the tick model
+    and the spike product: two lanes of three tokens, random maps then all-ones and all-zeros."""
+    monkeypatch.setattr(hw, "SERIAL_LANE_TICKS", 3)
+    rng = np.random.default_rng(3)
+    shape = (2, 4, 2, 3)  # T, C (2 heads of d = 2), H, W
+    q, k, v = ((rng.uniform(size=shape) < 0.5).astype(np.int64) for _ in range(3))
+    q, k, v = (np.concatenate([x, np.ones_like(x[:1]), np.zeros_like(x[:1])]) for x in (q, k, v))
+    expected = _expected(q, k, v, 2, 3)
+    assert np.array_equal(product_ticks(lowering, q, k, v, 2, 3), expected)
+    assert np.array_equal(product_in_lava(lowering, q, k, v, 2, 3), expected)
