@@ -69,7 +69,9 @@ from snn_deploy.fixedpoint.sigma_delta import SigmaDeltaState, sigma_delta_step
 from snn_deploy.fixedpoint.synapse import quantize_weights, torch_conv_weight_to_lava, torch_image_to_lava
 from snn_deploy.graph import ConvNode, Graph, LIFNode, Shape, SigmaDeltaNode, SpikeProductNode, refuse_features
 from snn_deploy.graph.checks import PIPELINE_FILL, SIGMA_DELTA
-from snn_deploy.graph.hardware import COINCIDENCE, Lowering, Population, Projection, conv_pairs, lower, sparse_pairs
+from snn_deploy.graph.hardware import (
+    COINCIDENCE, Lowering, Population, Projection, conv_pairs, lower, sparse_pairs, synapse_delays,
+)
 from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog, within
 
 Progress = Callable[[int, int], None]
@@ -83,16 +85,18 @@ SUMS = "relay"
 """Residual sums as graded relays (Loihi 2's graded spikes); spike products as the graph's lowering
 (``Graph.attention``: ``coincidence`` or ``graded``; ``token-serial`` is refused, :func:`check_buildable`)."""
 BUILT_LOWERINGS = ("coincidence", "graded")
+CLOCK_BIAS = 1 << 6
+"""A clock LIF's bias: one threshold unit (Lava compares v with vth << 6) per tick."""
 
 
 def check_buildable(graph: Graph) -> None:
     """Refuse, in one line, a spike-product lowering this builder cannot build exactly from Loihi 2 processes."""
     if graph.attention not in BUILT_LOWERINGS and graph.of_kind(SpikeProductNode):
-        raise UserError(f"the Lava builder: attention lowering {graph.attention!r} is priced by the mapper but not "
-                        "built in Lava: its sub-step ticks are ticks of every core, and Lava's LIF/LIFReset decay "
-                        "and integrate bias on every tick, so the other layers would not hold their state between "
-                        f"steps (docs/attention_lowerings.md); export with --attention {' or '.join(BUILT_LOWERINGS)}"
-                        " to run it in Lava")
+        raise UserError(f"the Lava builder: attention lowering {graph.attention!r} is priced by the mapper but a "
+                        "whole network is not built in Lava: its sub-step ticks are ticks of every core, and Lava's "
+                        "LIF/LIFReset decay and integrate bias on every tick, so the other layers would not hold their "
+                        "state between steps (its product arrays alone are tested in Lava; docs/attention_lowerings.md)"
+                        f"; export with --attention {' or '.join(BUILT_LOWERINGS)} to run it in Lava")
 
 
 def lava_shape(shape: Shape) -> tuple[int, int, int]:
@@ -214,24 +218,25 @@ def _recurrent_dense(node: ConvNode) -> Dense:
 
 def _sparse(graph: Graph, pop: Population, proj: Projection, delay: int, graded: bool) -> Sparse:
     """A channel-map projection, or a conv that needs a synaptic delay, as Lava's ``Sparse`` (``DelaySparse`` with
-    a delay) on flat ports in Lava's order. A power-of-two factor of the weights goes into ``weight_exp``."""
+    a delay: ``delay`` for path balancing plus the lowering's own per synapse, :func:`synapse_delays`) on flat ports
+    in Lava's order. A power-of-two factor of the weights goes into ``weight_exp``."""
     if proj.kind == "sparse":
         rows, cols = sparse_pairs(proj, pop.shape)
         weight, exp = np.full(rows.size, proj.weight, dtype=np.int64), 0
         while weight.size and not (weight & 1).any() and np.abs(weight).max() > 255:
             weight, exp = weight >> 1, exp + 1
+        delays = synapse_delays(proj, pop.shape, rows, cols) + delay
     else:
         node = graph[proj.synapse]
         rows, cols, weight = conv_pairs(node, proj.source_shape)
-        exp = node.weight_exp
+        exp, delays = node.weight_exp, np.full(rows.size, delay)
     bits = _exact_bits(proj.synapse, weight, "synapse")
     matrix = csr_matrix((weight, (lava_index(rows, pop.shape), lava_index(cols, proj.source_shape))),
                         shape=(pop.neurons, int(np.prod(proj.source_shape))))
     common = dict(weights=matrix, num_message_bits=24 if graded else 0, weight_exp=exp, num_weight_bits=bits)
-    if delay:
-        delays = matrix.copy()
-        delays.data[:] = delay
-        return DelaySparse(delays=delays, **common)
+    if delays.any():
+        return DelaySparse(delays=csr_matrix((delays, (lava_index(rows, pop.shape), lava_index(cols, proj.source_shape))),
+                                             shape=matrix.shape), **common)
     return Sparse(**common)
 
 
@@ -272,6 +277,10 @@ def _population(pop: Population, graph: Graph, depth: int, biased: bool) -> Abst
         return GradedVec(shape=flat, vth=0)
     if pop.neuron == "product":
         return ProdNeuron(shape=flat, vth=0)
+    if pop.neuron == "accumulator":
+        return Sigma(shape=flat)
+    if pop.neuron == "clock":  # v starts one bias short of the threshold: fires on tick 0, then every pop.bias ticks
+        return LIF(shape=flat, du=0, dv=0, vth=pop.bias - 1, bias_mant=CLOCK_BIAS, v=(pop.bias - 1) * CLOCK_BIAS)
     raise TypeError(f"no Lava process for a {pop.kind!r} population of {pop.neuron} neurons")
 
 

@@ -100,6 +100,13 @@ def provenance(mapping: Mapping, cost: HardwareCost) -> str:
     return "calibrated" if mapping.profile.calibration else "estimated"
 
 
+def pipeline_ticks(report: dict[str, Any]) -> int:
+    """The pipeline depth of the neuro-core mapping in chip ticks (its spike products' lowering included): the
+    ticks of one inference alone beyond its T steps of ``ticks_per_step`` ticks."""
+    hw = report["hardware"]["neurons"]
+    return hw["ticks"] - report["bundle"]["T"] * hw.get("ticks_per_step", 1)
+
+
 def _cost_json(mapping: Mapping, cost: HardwareCost, times: timing.CoreTimes) -> dict[str, Any]:
     per_sample = cost.time_per_sample_ns
     static = cost.static_energy_pj if cost.static_modelled else None
@@ -115,6 +122,7 @@ def _cost_json(mapping: Mapping, cost: HardwareCost, times: timing.CoreTimes) ->
         "time_per_step_ns": cost.time_per_step_ns,
         "latency_ns": cost.latency_ns, "time_per_sample_ns": per_sample,
         "samples_per_s": 1e9 / per_sample if per_sample else 0.0, "ticks": int(cost.tick_ns["total"].size),
+        "ticks_per_step": cost.ticks_per_step,
         "tick_ns": _spread(cost.tick_ns["total"]), "synaptic_ops": cost.synaptic_ops,
         "embedded_accumulates": cost.embedded_accumulates, "lower_bound_cores": resource_bound(mapping).cores,
         "constants": {k: _figure(f) for k, f in cost.constants.items()}, "notes": cost.notes,
@@ -349,7 +357,7 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     bottleneck = tm["bottleneck"]
     accuracy = (f"{100 * run['accuracy']:.2f} % on {run['samples']} {run['dataset']} {run['split']} samples"
                 if run["accuracy"] is not None else "none (no classifier readout, or no labels)")
-    depth = report["hardware"]["neurons"]["ticks"] - report["bundle"]["T"]  # the mapping's pipeline, products included
+    depth = pipeline_ticks(report)
     cores = ranged(hw, "cores", lambda v: f"{v:.0f}")
     bound = report["mapping"].get("lower_bound")
     if bound:  # the fewest cores any mapper could use (one population per core; global: any mapper)
@@ -363,12 +371,16 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     lines = [
         ("fits", fits),
         ("latency", f"{ranged(hw, 'latency_ns', time_text)} per inference on its own ({report['bundle']['T']} steps "
-                    f"+ {depth} for the pipeline depth; {hw['provenance']})"),
+                    + (f"of {hw['ticks_per_step']} ticks (the {hw['spike_products']} lowering's sub-steps) "
+                       if hw.get("ticks_per_step", 1) > 1 else "")
+                    + f"+ {depth} ticks for the pipeline depth; {hw['provenance']})"),
         ("throughput", f"{ranged(hw, 'samples_per_s', _per_s)} samples/s with samples streamed back to back and the "
                        "input already on the chip (host I/O not modelled: see below)"),
         ("time per step", f"{ranged(hw, 'time_per_step_ns', time_text)} ({hw['provenance']})"),
         ("state reset", f"{reset} (recorded in the bundle)"),
     ]
+    if report["bundle"]["spike_products"]:
+        lines.append(("spike products", f"the {hw['spike_products']} lowering (export --attention)"))
     if hw["energy_pj_static"] is None:
         static = f"static not modelled (no static power figure for {profile})"
     else:
@@ -526,7 +538,7 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
         r = (rng or {}).get(key)
         return f"{fmt(r['low'])} to {fmt(r['high'])}" if r else ("none" if rng is None else "")
 
-    depth = report["hardware"]["neurons"]["ticks"] - report["bundle"]["T"]  # the mapping's pipeline, products included
+    depth = pipeline_ticks(report)
     speed = [("latency_ns", "latency", time_text, f"one inference on its own: {report['bundle']['T']} steps + "
                                                   f"{depth} for the pipeline depth (layers in series)"),
              ("samples_per_s", "throughput (samples/s)", _per_s, "samples streamed back to back, the input already "

@@ -369,7 +369,8 @@ def serial_arrays(graph: Graph, node: SpikeProductNode, period: int) -> list[Pop
       ticks later (weight -1): v = the coincidences of the last ``period`` ticks; it holds the step's k^T v from
       the tick after the last token for ``period - S`` ticks.
     * ``gate`` (heads d^2 per lane, ``ProdNeuron``): q of token s arrives S + 1 + s ticks after k, v: q kv.
-    * ``clock`` (one LIF on its bias, firing once every ``period`` ticks) and ``demux`` (heads N d, one per
+    * ``clock`` (one LIF on its bias, its voltage starting one bias short of the threshold: it fires on the first
+      tick of every ``period``, tick t P of step t, as its depth 0 says) and ``demux`` (heads N d, one per
       attention neuron, ``ProdNeuron``): the sum over i of the lane's gates times the clock's spike, delayed to
       arrive with token s's gates: out[token, j] at tick s, 0 at the lane's other ticks.
     * the attention LIF reads its ``demux`` (weight = multiplier) delayed by S - 1 - s: every token re-aligned.
@@ -554,8 +555,11 @@ def lower(graph: Graph, products: str | None = None, sums: str = "expand") -> Lo
 def sparse_pairs(proj: Projection, target: Shape) -> tuple[np.ndarray, np.ndarray]:
     """(target, source) neuron indices of every synapse of a ``sparse`` projection, flat in (C, H, W) order.
 
-    Spatially a sparse projection is one-to-one (kernel 1 x 1, same map), a broadcast of a 1 x 1 source to every
-    position (stride (0, 0)), or a sum of the whole source map into a 1 x 1 target (kernel = the source map)."""
+    Spatially a sparse projection is a window: target position (y, x) reads the source's ``kernel`` window at
+    (y, x) x ``stride`` (one-to-one: kernel 1 x 1 on the same map; a sum of the whole source map into a 1 x 1
+    target: kernel = the source map; a token-serial lane: kernel = the lane), or with stride (0, 0) a spread of a
+    smaller source over the target (target row y reads source row y * source rows // target rows, columns alike; a
+    1 x 1 source: a broadcast)."""
     if proj.kind != "sparse":
         raise ValueError(f"{proj.synapse}: a {proj.kind} projection has a kernel, not a channel map")
     c, h, w = target
@@ -564,18 +568,39 @@ def sparse_pairs(proj: Projection, target: Shape) -> tuple[np.ndarray, np.ndarra
     sources = [proj.channels.sources(i, i + 1) for i in range(c)]
     per = np.array([len(s) for s in sources])
     t_chan, s_chan = np.repeat(channel, per), np.concatenate(sources)
+    ty, tx = np.divmod(np.arange(h * w), w)
     if proj.stride == (0, 0):
-        t_pos, s_pos = np.arange(h * w), np.zeros(h * w, dtype=np.int64)
-    elif (h, w) == (1, 1) and proj.kernel == (sh, sw):
-        t_pos, s_pos = np.zeros(sh * sw, dtype=np.int64), np.arange(sh * sw)
-    elif proj.kernel == (1, 1) and (h, w) == (sh, sw):
-        t_pos = s_pos = np.arange(h * w)
+        t_pos, s_pos = np.arange(h * w), (ty * sh // h) * sw + tx * sw // w
     else:
-        raise ValueError(f"{proj.synapse}: no sparse geometry for kernel {proj.kernel} from {proj.source_shape} "
-                         f"onto {target}")
+        (kh, kw), (sy, sx) = proj.kernel, proj.stride
+        if proj.padding != (0, 0) or (h - 1) * sy + kh > sh or (w - 1) * sx + kw > sw:
+            raise ValueError(f"{proj.synapse}: no sparse geometry for kernel {proj.kernel} from {proj.source_shape} "
+                             f"onto {target}")
+        i, j = np.divmod(np.arange(kh * kw), kw)
+        t_pos = np.repeat(np.arange(h * w), kh * kw)
+        s_pos = ((ty[:, None] * sy + i[None, :]) * sw + tx[:, None] * sx + j[None, :]).ravel()
     rows = (t_chan[:, None] * (h * w) + t_pos[None, :]).ravel()
     cols = (s_chan[:, None] * (sh * sw) + s_pos[None, :]).ravel()
     return rows, cols
+
+
+def synapse_delays(proj: Projection, target: Shape, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The lowering's own delay of every synapse (``rows``, ``cols`` from :func:`sparse_pairs`): ``delay`` plus,
+    in a token-serial stream, its token's place in its lane (``forward``) or the rest of the lane (``reverse``).
+    The token is the position on the side with the larger map (the product's token map). Path balancing
+    (:meth:`Lowering.delay`) comes on top."""
+    delays = np.full(rows.size, proj.delay, dtype=np.int64)
+    if not proj.stream:
+        return delays
+    lane_rows, lane_cols = proj.lane
+    sh, sw = proj.source_shape[1:]
+    h, w = target[1:]
+    if sh * sw >= h * w:
+        y, x = np.divmod(cols % (sh * sw), sw)
+    else:
+        y, x = np.divmod(rows % (h * w), w)
+    index = (y % lane_rows) * lane_cols + x
+    return delays + (index if proj.stream == "forward" else lane_rows * lane_cols - 1 - index)
 
 
 def conv_pairs(conv: ConvNode, source: Shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
