@@ -143,3 +143,30 @@ def test_export_attention_auto_records_its_choice_and_optimize_needs_auto(tmp_pa
     result = CliRunner().invoke(cli, ["export", str(model), "--target", "loihi2", "--optimize", "energy", "-o",
                                       str(tmp_path / "x.loihi")])
     assert result.exit_code == 2 and "--attention auto" in result.output
+
+
+def test_tradeoff_table_json_has_the_fixed_keys_and_marks_pareto_rows(tmp_path):
+    """benchmarks/loihi2_deployment.py on a tiny configuration: every row has exactly the issue's keys, the bound
+    never exceeds the cores, partial or violating rows are never Pareto-optimal and some row is."""
+    import importlib.util
+    import json
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "loihi2_deployment", Path(__file__).resolve().parents[1] / "benchmarks" / "loihi2_deployment.py")
+    bench = sys.modules.setdefault("loihi2_deployment", importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(bench)
+    out = tmp_path / "t.json"
+    assert bench.main(["--configs", "spikformer-tiny-8x8", "--auto", "cores,energy", "--json", str(out),
+                       "--plot", str(tmp_path / "t.png"), "--markdown", str(tmp_path / "t.md")]) == 0
+    data = json.loads(out.read_text())
+    keys = {"config", "attention", "cores", "chips", "lower_bound_cores", "latency_steps", "time_per_inference_ms",
+            "energy_mJ", "violations"}
+    assert len(data["rows"]) == len(PRODUCT_MODELS) + 2 == len(data["details"])
+    for row, det in zip(data["rows"], data["details"]):
+        assert set(row) == keys and set(row["energy_mJ"]) == {"dynamic", "static", "total"}
+        assert row["lower_bound_cores"] <= row["cores"]
+        assert not (det["pareto"] and (det["partial"] or row["violations"]))
+    assert any(d["pareto"] for d in data["details"])
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG" and "Pareto" in (tmp_path / "t.md").read_text()
