@@ -239,13 +239,18 @@ def tradeoff(configs: list[dict[str, Any]], columns: int = 4) -> bytes:
     names = sorted({r["attention"] for c in configs for r in c["rows"]})
     for ax, config in zip(axes.ravel(), configs):
         points: dict[tuple, list[dict]] = {}
-        for r in config["rows"]:  # rows at the same point (auto choosing a single lowering) share one label
-            points.setdefault((round(r["latency_ms"], 3), r["chips"]), []).append(r)
-        for (latency, chips), same in points.items():
+        latencies = [r["latency_ms"] for r in config["rows"]] or [0.0]
+        step = max((max(latencies) - min(latencies)) / 100, 1e-9)
+        for r in config["rows"]:  # rows at one point (auto choosing a single lowering, or within 1 % of the
+            # panel's latency range: they overlap on the axis) share one marker and one label
+            points.setdefault((round(r["latency_ms"] / step), r["chips"]), []).append(r)
+        for (_, chips), same in points.items():
+            latency = same[0]["latency_ms"]
             first = next((r for r in same if not r["attention"].startswith("auto")), same[0])
             grey = first["partial"] or first["violations"]
             colour = "0.6" if grey else colours(names.index(first["attention"]) % 10)
-            ax.scatter(latency, chips, s=46, color=colour if first["pareto"] else "none", edgecolors=colour,
+            pareto = any(r["pareto"] for r in same)
+            ax.scatter(latency, chips, s=46, color=colour if pareto else "none", edgecolors=colour,
                        linewidths=1.5, zorder=3)
             plain = [r["attention"] for r in same if not r["attention"].startswith("auto")]
             auto = [r["attention"][6:-1] for r in same if r["attention"].startswith("auto (")]
