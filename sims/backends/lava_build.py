@@ -70,7 +70,8 @@ from snn_deploy.fixedpoint.synapse import quantize_weights, torch_conv_weight_to
 from snn_deploy.graph import ConvNode, Graph, LIFNode, Shape, SigmaDeltaNode, SpikeProductNode, refuse_features
 from snn_deploy.graph.checks import PIPELINE_FILL, SIGMA_DELTA
 from snn_deploy.graph.hardware import (
-    COINCIDENCE, Lowering, Population, Projection, conv_pairs, lower, sparse_pairs, synapse_delays,
+    COINCIDENCE, Lowering, Population, Projection, conv_pairs, lower, product_choices, sparse_pairs,
+    synapse_delays,
 )
 from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog, within
 
@@ -91,8 +92,9 @@ CLOCK_BIAS = 1 << 6
 
 def check_buildable(graph: Graph) -> None:
     """Refuse, in one line, a spike-product lowering this builder cannot build exactly from Loihi 2 processes."""
-    if graph.attention not in BUILT_LOWERINGS and graph.of_kind(SpikeProductNode):
-        raise UserError(f"the Lava builder: attention lowering {graph.attention!r} is priced by the mapper but a "
+    unbuilt = sorted(set(product_choices(graph).values()) - set(BUILT_LOWERINGS))  # per product (--attention auto)
+    if unbuilt:
+        raise UserError(f"the Lava builder: attention lowering {unbuilt[0]!r} is priced by the mapper but a "
                         "whole network is not built in Lava: its sub-step ticks are ticks of every core, and Lava's "
                         "LIF/LIFReset decay and integrate bias on every tick, so the other layers would not hold their "
                         "state between steps (its product arrays alone are tested in Lava; docs/attention_lowerings.md)"
