@@ -9,6 +9,7 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
+import torch
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -268,3 +269,58 @@ def test_the_lowering_runs_exactly_in_lava_from_chip_processes(lowering, monkeyp
     expected = _expected(q, k, v, 2, 3)
     assert np.array_equal(product_ticks(lowering, q, k, v, 2, 3), expected)
     assert np.array_equal(product_in_lava(lowering, q, k, v, 2, 3), expected)
+
+
+@pytest.fixture(scope="module")
+def qk_model(tmp_path_factory):
+    from export_testing import active_model
+    from snn_deploy.modelfile import save_model
+    return save_model(active_model("qkformer-tiny"), tmp_path_factory.mktemp("models") / "qk.pt", source="test",
+                      created_from="test")
+
+
+def test_export_records_the_lowering_and_the_report_names_it(qk_model, tmp_path):
+    import json
+
+    from export_testing import run_cli
+    from snn_deploy.exporters.formats.bundle import load_bundle
+    code, out = run_cli("export", qk_model, "--attention", "graded", "-o", tmp_path / "g.loihi", "--json",
+                        tmp_path / "e.json")
+    assert code == 0, out
+    bundle = load_bundle(tmp_path / "g.loihi")
+    assert bundle.manifest["attention"] == bundle.graph.attention == "graded"
+    assert json.loads((tmp_path / "e.json").read_text())["attention"] == "graded"
+    code, out = run_cli("simulate", tmp_path / "g.loihi", "--dataset", "digits", "--samples", "2")
+    assert code == 0 and "the graded lowering" in out, out
+    code, out = run_cli("export", qk_model, "-o", tmp_path / "c.loihi")
+    assert code == 0 and load_bundle(tmp_path / "c.loihi").manifest["attention"] == "coincidence"
+
+
+def test_export_refuses_a_lowering_that_cannot_be_exact_by_name(qk_model, tmp_path):
+    from export_testing import error_line, run_cli
+    code, out = run_cli("export", qk_model, "--attention", "token-serial", "-o", tmp_path / "t.loihi")
+    assert code == 2 and "token-serial" in error_line(out) and "decay" in error_line(out)
+    assert not (tmp_path / "t.loihi").exists()
+    code, out = run_cli("export", qk_model, "--attention", "graded", "--target", "loihi1", "--input-on-host",
+                        "-o", tmp_path / "l1.loihi")
+    assert code == 2 and "binary spikes only" in error_line(out)
+    code, out = run_cli("export", qk_model, "--attention", "graded", "--target", "onnx", "-o", tmp_path / "x.onnx")
+    assert code == 2 and "--attention" in error_line(out)
+
+
+@pytest.mark.lava
+def test_lava_runs_the_graphs_lowering_and_refuses_token_serial():
+    from snn_deploy.errors import UserError
+    from snn_deploy.graph import input_sequence
+    from snn_deploy.sims.backends import lava_build
+    from snn_deploy.sims.backends.simulator import simulate
+    from test_lava_build import spike_product_graph
+    graph = replace(spike_product_graph(), attention="graded")
+    x = torch.rand(2, *graph.input.shape, generator=torch.Generator().manual_seed(0))
+    payload = input_sequence(graph, x)
+    run = lava_build.run(graph, payload)
+    assert run.processes.count("ProdNeuron") == 2 and "LIF" not in run.processes  # and, gate: one-variable
+    expected = simulate(graph, x).spikes
+    assert expected["attn_lif"].any() and all(torch.equal(run.spikes[n], expected[n]) for n in expected)
+    with pytest.raises(UserError, match="token-serial"):
+        lava_build.build(replace(graph, attention="token-serial"), payload)
