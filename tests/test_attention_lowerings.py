@@ -324,3 +324,36 @@ def test_lava_runs_the_graphs_lowering_and_refuses_token_serial():
     assert expected["attn_lif"].any() and all(torch.equal(run.spikes[n], expected[n]) for n in expected)
     with pytest.raises(UserError, match="token-serial"):
         lava_build.build(replace(graph, attention="token-serial"), payload)
+
+
+def test_qkformer_channel_attention_lowers_to_linear_lif_and_synapses_exactly():
+    """QKCA (the paper's channel variant, refused before) as LIF + convs: torch's integer model and the simulator
+    agree on every layer; no node or synapse count grows faster than tokens x channels; the token attention stays
+    LIF + convs as well (no spike product)."""
+    from export_testing import active_model, images
+    from snn_deploy.exporters.frontends.model_file import apply_rewrites, blocking_problems
+    from snn_deploy.exporters.frontends.zoo import lower
+    from snn_deploy.graph import ConvNode, SpikeProductNode
+    from snn_deploy.quant import quantize
+    from snn_deploy.sims.backends.simulator import simulate
+    from snn_deploy.sims.backends.torch_reference import torch_spikes
+    from snn_deploy.sims.runs.verify import compare
+
+    for attention in ("channel", "token"):
+        model = active_model("qkformer-tiny", qk_attention=attention)
+        if blocking_problems(model):
+            model, _ = apply_rewrites(model, ["maxpool-after-lif"])
+        quantize(model)
+        graph = lower(model)
+        x = images(4)
+        report = compare(graph, {"torch": torch_spikes(model, graph, x),
+                                 "sim": (lambda r: (r.spikes, r.logits))(simulate(graph, x))}, labels=None)
+        assert report.exact, report.first_divergence()
+        masks = [layer for layer in report.layers if layer.node.endswith(("attn_lif", "mask_and"))]
+        assert masks and all(layer.spikes["sim"] for layer in masks), "the masks must spike to mean anything"
+        attn = [n for n in graph.nodes if ".attn_" in n.name or ".mask_" in n.name]
+        assert attn and not [n for n in attn if isinstance(n, SpikeProductNode)]
+        for node in attn:
+            if isinstance(node, ConvNode):  # synapses: at most one per (channel, token) of the block's maps
+                c, h, w = graph[next(n for n in attn if n.name.endswith("attn_sum")).inputs[0]].shape
+                assert hw.conv_pairs(node, graph[node.inputs[0]].shape)[0].size <= c * h * w, node.name
