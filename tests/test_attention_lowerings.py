@@ -357,3 +357,13 @@ def test_qkformer_channel_attention_lowers_to_linear_lif_and_synapses_exactly():
             if isinstance(node, ConvNode):  # synapses: at most one per (channel, token) of the block's maps
                 c, h, w = graph[next(n for n in attn if n.name.endswith("attn_sum")).inputs[0]].shape
                 assert hw.conv_pairs(node, graph[node.inputs[0]].shape)[0].size <= c * h * w, node.name
+
+
+def test_the_readme_demo_figures_name_the_lowering_the_demo_exports():
+    from pathlib import Path
+
+    import snn_deploy.cli.demo as demo
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| the demo |"))
+    assert "the coincidence lowering" in row and "--attention coincidence" in row
+    assert '"--attention", "coincidence"' in Path(demo.__file__).read_text()
