@@ -17,9 +17,7 @@ from hypothesis import strategies as st
 from snn_deploy.fixedpoint import spike_product
 from snn_deploy.graph import LOIHI, LOIHI2, SpikeProductNode
 from snn_deploy.graph import hardware as hw
-from snn_deploy.graph.hardware import (
-    COINCIDENCE, PRODUCT_LOWERINGS, ChannelMap, Projection, sparse_pairs, synapse_delays,
-)
+from snn_deploy.graph.hardware import COINCIDENCE, PRODUCT_LOWERINGS, sparse_pairs, synapse_delays
 
 LOWERINGS = tuple(PRODUCT_LOWERINGS)
 
@@ -43,13 +41,7 @@ def product_network(lowering: str, shape, heads: int, multiplier: int):
     spec = PRODUCT_LOWERINGS[lowering]
     period = spec.substeps(None, node)
     pops = spec.arrays(_graph(shape), node, period)
-    last = pops[-1]
-    if last.kind == "demux":
-        lane = hw._lane(node)
-        read = Projection("p.attn", last.name, last.shape, ChannelMap("identity"), weight=multiplier,
-                          wait=lane[2] - 1, stream="reverse", lane=lane[:2])
-    else:
-        read = Projection("p.attn", last.name, last.shape, ChannelMap("gather", c // heads), weight=multiplier)
+    read = hw.attention_read(node, pops[-1])
     sink = SimpleNamespace(name="sink", kind="sink", neuron="sink", shape=shape, projections=(read,),
                            neurons=c * h * w, bias=0, graded=True)
     pops = [*pops, sink]
@@ -282,7 +274,7 @@ def qk_model(tmp_path_factory):
 def test_export_records_the_lowering_and_the_report_names_it(qk_model, tmp_path):
     import json
 
-    from export_testing import run_cli
+    from export_testing import error_line, run_cli
     from snn_deploy.exporters.formats.bundle import load_bundle
     code, out = run_cli("export", qk_model, "--attention", "graded", "-o", tmp_path / "g.loihi", "--json",
                         tmp_path / "e.json")
@@ -294,6 +286,10 @@ def test_export_records_the_lowering_and_the_report_names_it(qk_model, tmp_path)
     assert code == 0 and "the graded lowering" in out, out
     code, out = run_cli("export", qk_model, "-o", tmp_path / "c.loihi")
     assert code == 0 and load_bundle(tmp_path / "c.loihi").manifest["attention"] == "coincidence"
+    manifest = tmp_path / "g.loihi" / "manifest.json"  # a manifest that contradicts its network is damaged
+    manifest.write_text(manifest.read_text().replace('"attention": "graded"', '"attention": "coincidence"'))
+    code, out = run_cli("simulate", tmp_path / "g.loihi", "--dataset", "digits", "--samples", "2")
+    assert code == 2 and "damaged" in error_line(out)
 
 
 def test_export_refuses_a_lowering_that_cannot_be_exact_by_name(qk_model, tmp_path):

@@ -46,8 +46,8 @@ import numpy as np
 
 from snn_deploy.graph import Graph, HardwareProfile, LIFNode, Problem, Shape, SpikeProductNode, target_problems
 from snn_deploy.graph.hardware import (  # noqa: F401  (the lowering's names, re-exported for the mapper's readers)
-    PRODUCT_LOWERINGS, PRODUCT_MODELS, SUM_MODELS, attention_problems, ChannelMap, Population, Projection, lower, population_depths,
-    populations, product_arrays, weight_bits,
+    PRODUCT_LOWERINGS, PRODUCT_MODELS, SUM_MODELS, ChannelMap, Population, Projection, attention_problems, lower,
+    population_depths, populations, product_arrays, weight_bits,
 )
 from snn_deploy.graph.profiles import CompilerModel
 
