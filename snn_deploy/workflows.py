@@ -388,13 +388,14 @@ def report_data(analysis: Analysis, bundle: Bundle, inputs: Inputs) -> dict[str,
 
 def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | list[str] | None = None,
            samples: int = 32, calibrate: str | None = None, data_dir: str | Path | None = None,
-           reset_interval: int | None = None, per_layer: bool = False) -> VerifyReport:
+           reset_interval: int | None = None, per_layer: bool = False, attention: str | None = None) -> VerifyReport:
     """Run the same inputs through every backend named (the first is the reference) and compare every layer's
     spikes. ``model``: a model file (path or loaded; torch, sim, lava, onnx; a data set), a bundle (directory or
     loaded) or a lava-dl netx file (the graph-only backends, and netx for the file; a data set or an array).
     ``reset_interval``: a netx file's state reset (``read_netx``; default lava-dl's: none). The report states the
     reset each backend ran with (:attr:`~snn_deploy.sims.runs.verify.VerifyReport.resets`). ``per_layer``: Lava
-    runs one layer at a time, driven by the simulator's recorded spikes (sim before lava)."""
+    runs one layer at a time, driven by the simulator's recorded spikes (sim before lava). ``attention``: a model
+    file's spike-product lowering (``export --attention``); a bundle keeps its own."""
     from snn_deploy.exporters.formats.bundle import Bundle, load_bundle
     from snn_deploy.exporters.formats.bundle_check import with_steps
     from snn_deploy.exporters.frontends.netx import looks_like_netx, read_netx
@@ -413,6 +414,9 @@ def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | 
     if reset_interval is not None and not netx:
         raise UserError("--reset-interval applies to a netx file" + (
             "; a bundle keeps the reset it was exported with" if isinstance(model, Bundle) else ""))
+    if attention is not None and (isinstance(model, Bundle) or netx):
+        raise UserError("--attention applies to a model file; a bundle computes its spike products as it was "
+                        "exported (export --attention), a netx network has none")
     if isinstance(model, Bundle) or netx:
         default = f"sim,{registry.NETX}" if netx else "sim,onnx"
         allowed = [*registry.names(graph_only=True), *([registry.NETX] if netx else [])]
@@ -446,7 +450,7 @@ def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | 
 
     model_file = model if isinstance(model, ModelFile) else load_model(model)
     prepared = prepare(model_file, calibration=calibration_inputs(model_file, calibrate, data_dir), rewrites=[])
-    graph = lower_for_target(prepared, profile(DEFAULT_PROFILE))
+    graph = lower_for_target(prepared, profile(DEFAULT_PROFILE), attention=attention)
     x, y = dataset_tensors(prepared.model.config, inputs.dataset, "test", samples, data_dir)
     return run_backends(prepared.model, graph, x, y.tolist(), chosen, per_layer)
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
+import torch
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,9 +17,7 @@ from hypothesis import strategies as st
 from snn_deploy.fixedpoint import spike_product
 from snn_deploy.graph import LOIHI, LOIHI2, SpikeProductNode
 from snn_deploy.graph import hardware as hw
-from snn_deploy.graph.hardware import (
-    COINCIDENCE, PRODUCT_LOWERINGS, ChannelMap, Projection, sparse_pairs, synapse_delays,
-)
+from snn_deploy.graph.hardware import COINCIDENCE, PRODUCT_LOWERINGS, sparse_pairs, synapse_delays
 
 LOWERINGS = tuple(PRODUCT_LOWERINGS)
 
@@ -42,13 +41,7 @@ def product_network(lowering: str, shape, heads: int, multiplier: int):
     spec = PRODUCT_LOWERINGS[lowering]
     period = spec.substeps(None, node)
     pops = spec.arrays(_graph(shape), node, period)
-    last = pops[-1]
-    if last.kind == "demux":
-        lane = hw._lane(node)
-        read = Projection("p.attn", last.name, last.shape, ChannelMap("identity"), weight=multiplier,
-                          wait=lane[2] - 1, stream="reverse", lane=lane[:2])
-    else:
-        read = Projection("p.attn", last.name, last.shape, ChannelMap("gather", c // heads), weight=multiplier)
+    read = hw.attention_read(node, pops[-1])
     sink = SimpleNamespace(name="sink", kind="sink", neuron="sink", shape=shape, projections=(read,),
                            neurons=c * h * w, bias=0, graded=True)
     pops = [*pops, sink]
@@ -268,3 +261,105 @@ def test_the_lowering_runs_exactly_in_lava_from_chip_processes(lowering, monkeyp
     expected = _expected(q, k, v, 2, 3)
     assert np.array_equal(product_ticks(lowering, q, k, v, 2, 3), expected)
     assert np.array_equal(product_in_lava(lowering, q, k, v, 2, 3), expected)
+
+
+@pytest.fixture(scope="module")
+def qk_model(tmp_path_factory):
+    from export_testing import active_model
+    from snn_deploy.modelfile import save_model
+    return save_model(active_model("qkformer-tiny"), tmp_path_factory.mktemp("models") / "qk.pt", source="test",
+                      created_from="test")
+
+
+def test_export_records_the_lowering_and_the_report_names_it(qk_model, tmp_path):
+    import json
+
+    from export_testing import error_line, run_cli
+    from snn_deploy.exporters.formats.bundle import load_bundle
+    code, out = run_cli("export", qk_model, "--attention", "graded", "-o", tmp_path / "g.loihi", "--json",
+                        tmp_path / "e.json")
+    assert code == 0, out
+    bundle = load_bundle(tmp_path / "g.loihi")
+    assert bundle.manifest["attention"] == bundle.graph.attention == "graded"
+    assert json.loads((tmp_path / "e.json").read_text())["attention"] == "graded"
+    code, out = run_cli("simulate", tmp_path / "g.loihi", "--dataset", "digits", "--samples", "2")
+    assert code == 0 and "the graded lowering" in out, out
+    code, out = run_cli("export", qk_model, "-o", tmp_path / "c.loihi")
+    assert code == 0 and load_bundle(tmp_path / "c.loihi").manifest["attention"] == "coincidence"
+    manifest = tmp_path / "g.loihi" / "manifest.json"  # a manifest that contradicts its network is damaged
+    manifest.write_text(manifest.read_text().replace('"attention": "graded"', '"attention": "coincidence"'))
+    code, out = run_cli("simulate", tmp_path / "g.loihi", "--dataset", "digits", "--samples", "2")
+    assert code == 2 and "damaged" in error_line(out)
+
+
+def test_export_refuses_a_lowering_that_cannot_be_exact_by_name(qk_model, tmp_path):
+    from export_testing import error_line, run_cli
+    code, out = run_cli("export", qk_model, "--attention", "token-serial", "-o", tmp_path / "t.loihi")
+    assert code == 2 and "token-serial" in error_line(out) and "decay" in error_line(out)
+    assert not (tmp_path / "t.loihi").exists()
+    code, out = run_cli("export", qk_model, "--attention", "graded", "--target", "loihi1", "--input-on-host",
+                        "-o", tmp_path / "l1.loihi")
+    assert code == 2 and "binary spikes only" in error_line(out)
+    code, out = run_cli("export", qk_model, "--attention", "graded", "--target", "onnx", "-o", tmp_path / "x.onnx")
+    assert code == 2 and "--attention" in error_line(out)
+
+
+@pytest.mark.lava
+def test_lava_runs_the_graphs_lowering_and_refuses_token_serial():
+    from snn_deploy.errors import UserError
+    from snn_deploy.graph import input_sequence
+    from snn_deploy.sims.backends import lava_build
+    from snn_deploy.sims.backends.simulator import simulate
+    from test_lava_build import spike_product_graph
+    graph = replace(spike_product_graph(), attention="graded")
+    x = torch.rand(2, *graph.input.shape, generator=torch.Generator().manual_seed(0))
+    payload = input_sequence(graph, x)
+    run = lava_build.run(graph, payload)
+    assert run.processes.count("ProdNeuron") == 2 and "LIF" not in run.processes  # and, gate: one-variable
+    expected = simulate(graph, x).spikes
+    assert expected["attn_lif"].any() and all(torch.equal(run.spikes[n], expected[n]) for n in expected)
+    with pytest.raises(UserError, match="token-serial"):
+        lava_build.build(replace(graph, attention="token-serial"), payload)
+
+
+def test_qkformer_channel_attention_lowers_to_linear_lif_and_synapses_exactly():
+    """QKCA (the paper's channel variant, refused before) as LIF + convs: torch's integer model and the simulator
+    agree on every layer; no node or synapse count grows faster than tokens x channels; the token attention stays
+    LIF + convs as well (no spike product)."""
+    from export_testing import active_model, images
+    from snn_deploy.exporters.frontends.model_file import apply_rewrites, blocking_problems
+    from snn_deploy.exporters.frontends.zoo import lower
+    from snn_deploy.graph import ConvNode, SpikeProductNode
+    from snn_deploy.quant import quantize
+    from snn_deploy.sims.backends.simulator import simulate
+    from snn_deploy.sims.backends.torch_reference import torch_spikes
+    from snn_deploy.sims.runs.verify import compare
+
+    for attention in ("channel", "token"):
+        model = active_model("qkformer-tiny", qk_attention=attention)
+        if blocking_problems(model):
+            model, _ = apply_rewrites(model, ["maxpool-after-lif"])
+        quantize(model)
+        graph = lower(model)
+        x = images(4)
+        report = compare(graph, {"torch": torch_spikes(model, graph, x),
+                                 "sim": (lambda r: (r.spikes, r.logits))(simulate(graph, x))}, labels=None)
+        assert report.exact, report.first_divergence()
+        masks = [layer for layer in report.layers if layer.node.endswith(("attn_lif", "mask_and"))]
+        assert masks and all(layer.spikes["sim"] for layer in masks), "the masks must spike to mean anything"
+        attn = [n for n in graph.nodes if ".attn_" in n.name or ".mask_" in n.name]
+        assert attn and not [n for n in attn if isinstance(n, SpikeProductNode)]
+        for node in attn:
+            if isinstance(node, ConvNode):  # synapses: at most one per (channel, token) of the block's maps
+                c, h, w = graph[next(n for n in attn if n.name.endswith("attn_sum")).inputs[0]].shape
+                assert hw.conv_pairs(node, graph[node.inputs[0]].shape)[0].size <= c * h * w, node.name
+
+
+def test_the_readme_demo_figures_name_the_lowering_the_demo_exports():
+    from pathlib import Path
+
+    import snn_deploy.cli.demo as demo
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| the demo |"))
+    assert "the coincidence lowering" in row and "--attention coincidence" in row
+    assert '"--attention", "coincidence"' in Path(demo.__file__).read_text()

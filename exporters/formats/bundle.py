@@ -155,4 +155,7 @@ def load_bundle(path: Path) -> Bundle:
     if graph.T != data["T"]:
         raise UserError(f"{path}: manifest T = {data['T']} but the network was exported for T = {graph.T}; the "
                         "bundle is damaged, export it again")
+    if data.get("attention", graph.attention) != graph.attention:
+        raise UserError(f"{path}: manifest attention {data['attention']!r} but the network records "
+                        f"{graph.attention!r}; the bundle is damaged, export it again")
     return Bundle(path, graph, data)

@@ -43,7 +43,8 @@ import numpy as np
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
-    ATTENTION_LOWERINGS, ConvNode, Graph, InputNode, LIFNode, NODE_TYPES, Node, ReadoutNode, SigmaDeltaNode, SpikeProductNode, SumNode,
+    ATTENTION_LOWERINGS, ConvNode, Graph, InputNode, LIFNode, NODE_TYPES, Node, ReadoutNode, SigmaDeltaNode,
+    SpikeProductNode, SumNode,
 )
 
 NIR_FORMAT = "snn-deploy-nir"

@@ -2,12 +2,14 @@
 Lava's CPU models.
 
 :func:`build` builds the one hardware lowering (:func:`snn_deploy.graph.hardware.lower`, Loihi 2's choices:
-spike products in the graph's lowering (``Graph.attention``), residual sums as graded relays): what the mapper and the cost model price
-is what runs here. Every process has a Loihi 2 implementation (:mod:`snn_deploy.sims.backends.lava_chip` lists them and
-checks a built network): populations are ``LIFReset`` (LIF nodes), ``LIF`` (coincidence ``and`` neurons),
-``GradedVec`` (relays of residual sums, ``kv`` sums) and ``ProdNeuron`` (``gate`` products; the ``graded``
-lowering's ``and`` too); projections are
-``Conv`` (a conv node's kernel), ``Sparse`` / ``DelaySparse`` (channel maps, path balancing, delayed convs) and
+spike products in the graph's lowering (``Graph.attention``), residual sums as graded relays): what the mapper and
+the cost model price is what runs here. Every process has a Loihi 2 implementation
+(:mod:`snn_deploy.sims.backends.lava_chip` lists them and checks a built network): populations are ``LIFReset``
+(LIF nodes), ``LIF`` (coincidence ``and`` neurons), ``GradedVec`` (relays of residual sums, ``kv`` sums) and
+``ProdNeuron`` (``gate`` products; the ``graded`` lowering's ``and`` too; ``Sigma`` accumulators and a clock
+``LIF`` are the ``token-serial`` arrays', built alone by the tests: a whole token-serial network is refused,
+:func:`check_buildable`); projections are ``Conv`` (a conv node's
+kernel), ``Sparse`` / ``DelaySparse`` (channel maps, path balancing, delayed convs) and
 ``Dense`` (a recurrent conv back into its LIF). Host I/O is ``lava.proc.io``: a ``RingBuffer`` sends the input
 payloads, one more sends the spikes of each layer the host computes (``Graph.host``, computed here with
 :mod:`snn_deploy.fixedpoint`), and an ``Extractor`` per LIF node brings spikes back. The readout stays on the host.
@@ -237,8 +239,8 @@ def _sparse(graph: Graph, pop: Population, proj: Projection, delay: int, graded:
                         shape=(pop.neurons, int(np.prod(proj.source_shape))))
     common = dict(weights=matrix, num_message_bits=24 if graded else 0, weight_exp=exp, num_weight_bits=bits)
     if delays.any():
-        return DelaySparse(delays=csr_matrix((delays, (lava_index(rows, pop.shape), lava_index(cols, proj.source_shape))),
-                                             shape=matrix.shape), **common)
+        where = (lava_index(rows, pop.shape), lava_index(cols, proj.source_shape))
+        return DelaySparse(delays=csr_matrix((delays, where), shape=matrix.shape), **common)
     return Sparse(**common)
 
 

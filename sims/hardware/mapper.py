@@ -46,7 +46,7 @@ import numpy as np
 
 from snn_deploy.graph import Graph, HardwareProfile, LIFNode, Problem, Shape, SpikeProductNode, target_problems
 from snn_deploy.graph.hardware import (  # noqa: F401  (the lowering's names, re-exported for the mapper's readers)
-    PRODUCT_LOWERINGS, PRODUCT_MODELS, SUM_MODELS, attention_problems, ChannelMap, Population, Projection, lower,
+    PRODUCT_LOWERINGS, PRODUCT_MODELS, SUM_MODELS, ChannelMap, Population, Projection, attention_problems, lower,
     population_depths, populations, product_arrays, product_choices, weight_bits,
 )
 from snn_deploy.graph.profiles import CompilerModel

@@ -228,6 +228,8 @@ def _echo_rewrites(rewrites: dict) -> None:
 @click.option("--per-layer", is_flag=True, help="Lava runs one layer at a time, driven by the simulator's "
               "recorded spikes (bounded memory; needs sim before lava in --backend).")
 @click.option("--calibrate", "calibrate", metavar="DATASET", help="Calibration data for a float model.")
+@click.option("--attention", type=click.Choice(ATTENTION_LOWERINGS), help="A model file: the spike products' "
+              "lowering Lava builds, as export --attention (default coincidence); a bundle uses the one it records.")
 @data_dir_option()
 @json_option("Also write the report as JSON")
 @click.option("--force", is_flag=True, help="Replace an existing --json file.")
@@ -236,8 +238,8 @@ def _echo_rewrites(rewrites: dict) -> None:
               "export --target netx, which records one per sample).")
 @exit_on_user_error
 def verify(model_path: Path, backends: str | None, dataset: str | None, array: Path | None, steps: int | None,
-           layout: str, samples: int, per_layer: bool, calibrate: str | None, data_dir: Path | None,
-           json_path: Path | None, force: bool, reset_interval: int | None) -> None:
+           layout: str, samples: int, per_layer: bool, calibrate: str | None, attention: str | None,
+           data_dir: Path | None, json_path: Path | None, force: bool, reset_interval: int | None) -> None:
     """Run the same inputs through every backend and compare the spikes of every layer.
 
     MODEL is a snn-deploy model file, a lava-dl netx network (backends sim, lava, onnx, netx: lava-dl's own
@@ -252,7 +254,7 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
     check_outputs(None if to_stdout(json_path) else json_path, inputs=[model_path, array], force=force)
     report = run_verify(model_path, Inputs(dataset, array, steps=steps, layout=layout), backends=backends,
                         samples=samples, calibrate=calibrate, data_dir=data_dir, reset_interval=reset_interval,
-                        per_layer=per_layer)
+                        per_layer=per_layer, attention=attention)
     render(report)
     emit_json(json_path, report_json(report))
     raise SystemExit(0 if report.exact else 1)

@@ -240,6 +240,19 @@ def product_arrays(graph: Graph, node: SpikeProductNode, period: int = 1, pair: 
     ]
 
 
+def attention_read(node: SpikeProductNode, last: Population) -> Projection:
+    """How the attention LIF reads a product's last population, weight = the product's multiplier: gathering the d
+    gates of its channel, or (token-serial) its own demultiplexer, each token re-aligned to one tick."""
+    bits = weight_bits(np.array([node.multiplier]))
+    name = f"{node.name}.attn"
+    if last.kind == "demux":
+        rows, cols, tokens = _lane(node)
+        return Projection(name, last.name, last.shape, ChannelMap("identity"), weight_bits=bits,
+                          weight=node.multiplier, wait=tokens - 1, stream="reverse", lane=(rows, cols))
+    return Projection(name, last.name, last.shape, ChannelMap("gather", node.shape[0] // node.heads),
+                      weight_bits=bits, weight=node.multiplier)
+
+
 def graded_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list[Population]:
     """The ``graded`` lowering: :func:`product_arrays` with every array one-variable (``and`` as ``ProdNeuron``)."""
     return product_arrays(graph, node, period, pair="product")
@@ -285,19 +298,11 @@ def _lif_populations(graph: Graph, lif: LIFNode, products: dict[str, str], sums:
         if isinstance(source, ConvNode):
             projections += _conv_projections(graph, source, sums)
         elif isinstance(source, SpikeProductNode):
-            d = source.shape[0] // source.heads
             bits = weight_bits(np.array([source.multiplier]))
             if products[name] in PRODUCT_LOWERINGS:
                 arrays = PRODUCT_LOWERINGS[products[name]].arrays(graph, source, period)
                 out += arrays
-                last = arrays[-1]
-                if last.kind == "demux":  # one attention neuron per demultiplexer, its tokens re-aligned
-                    projections.append(Projection(f"{name}.attn", last.name, last.shape, ChannelMap("identity"),
-                                                  weight_bits=bits, weight=source.multiplier, wait=_lane(source)[2] - 1,
-                                                  stream="reverse", lane=_lane(source)[:2]))
-                else:
-                    projections.append(Projection(f"{name}.attn", last.name, last.shape, ChannelMap("gather", d),
-                                                  weight_bits=bits, weight=source.multiplier))
+                projections.append(attention_read(source, arrays[-1]))
             else:
                 projections.append(Projection(name, name, source.shape, ChannelMap("identity"), weight_bits=bits,
                                               weight=source.multiplier))
@@ -427,14 +432,15 @@ def serial_problems(graph: Graph, products: str = "token-serial") -> list[Proble
     decays to 0). One problem naming the LIFs that do not (a step-gated neuron would need a Loihi 2 microcode
     program, which Lava has no process for)."""
     bounds = current_bounds(graph)
-    held = [n.name for n in graph.of_kind(LIFNode) if n.name not in graph.host and not (
+    moving = [n.name for n in graph.of_kind(LIFNode) if n.name not in graph.host and not (
         not isinstance(n, SigmaDeltaNode) and n.dv == 0 and n.du == 4095 and not np.any(n.bias_mant)
         and bounds[n.name] < 64)]
-    if not held or not graph.of_kind(SpikeProductNode):
+    if not moving or not graph.of_kind(SpikeProductNode):
         return []
-    return [Problem(held[0], f"{products}: {len(held)} LIF layer(s) ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}) "
-                    "decay, integrate a bias or keep a current on the sub-step ticks of a step, so the chip would not "
-                    "compute the functional model (Lava's LIF has no step-gated mode)",
+    named = ", ".join(moving[:3]) + (", ..." if len(moving) > 3 else "")
+    return [Problem(moving[0], f"{products}: {len(moving)} LIF layer(s) ({named}) decay, integrate a bias or keep a "
+                    "current on the sub-step ticks of a step, so the chip would not compute the functional model "
+                    "(Lava's LIF has no step-gated mode)",
                     "use --attention coincidence or graded; token-serial is exact only where every chip LIF holds "
                     "its state between steps (dv = 0, no bias, du = 4095)")]
 
@@ -444,8 +450,8 @@ class ProductLowering:
     """How the chip computes one spike product: its populations and the ticks it needs per functional step."""
 
     arrays: Callable[[Graph, SpikeProductNode, int], list[Population]]
-    """(graph, product, the chip's ticks per step) -> its populations; the last one is read by the attention LIF
-    through a ``gather`` projection (d of its channels per attention neuron)."""
+    """(graph, product, the chip's ticks per step) -> its populations; the attention LIF reads the last one
+    (:func:`attention_read`)."""
     substeps: Callable[[Graph, SpikeProductNode], int] = lambda graph, node: 1
     """Chip ticks one functional step of this product needs (1: a step is a tick)."""
     problems: Callable[[Graph, str], list[Problem]] = payload_problems
