@@ -218,7 +218,11 @@ def markdown(rows: list[dict], details: list[dict], rewrites: dict[str, list[str
     cal = LOIHI2.calibration
     out = ["# Loihi 2 deployments of the published zoo configurations: the trade-off table", "",
            f"Written by `{command}` (random weights, seed 0; the stated firing rate, not a simulation, drives time "
-           "and energy).", "", "## Goals of issue 18, measured", ""]
+           "and energy).", "",
+           f"Configurations in this file: {len(dict.fromkeys(r['config'] for r in rows))} of the "
+           f"{len(published())} published ones ({', '.join(dict.fromkeys(r['config'] for r in rows))}); the others "
+           "are not run here (the command without `--configs` runs them all).", "",
+           "## Goals of issue 18, measured", ""]
     out += [f"- {line}" for line in goals(rows, details)]
     out += ["", "## Every lowering", "",
             "| configuration | attention | cores | lower bound (global) | cores / bound | chips | pipeline latency "
