@@ -363,3 +363,31 @@ def test_the_readme_demo_figures_name_the_lowering_the_demo_exports():
     row = next(line for line in readme.splitlines() if line.startswith("| the demo |"))
     assert "the coincidence lowering" in row and "--attention coincidence" in row
     assert '"--attention", "coincidence"' in Path(demo.__file__).read_text()
+
+
+@pytest.mark.parametrize("family", ["spikformer-tiny", "spikformer-v2-tiny", "qkformer-tiny"])
+def test_every_lowering_ticks_out_each_tiny_familys_products(family, monkeypatch):
+    """The spike products of each tiny family, at their own shapes, heads and multipliers, fed the q, k, v spikes
+    the simulator records for one sample: every lowering's populations give the product."""
+    from export_testing import active_model, images
+    from snn_deploy.exporters.frontends.model_file import apply_rewrites, blocking_problems
+    from snn_deploy.exporters.frontends.zoo import lower
+    from snn_deploy.quant import quantize
+    from snn_deploy.sims.backends.simulator import simulate
+
+    monkeypatch.setattr(hw, "SERIAL_LANE_TICKS", 8)  # several lanes at the tiny maps' sizes
+    model = active_model(family)
+    if blocking_problems(model):
+        model, _ = apply_rewrites(model, ["maxpool-after-lif"])
+    quantize(model)
+    graph = lower(model)
+    spikes = simulate(graph, images(1)).spikes
+    products = graph.of_kind(SpikeProductNode)
+    assert products
+    for node in products[:2]:
+        q, k, v = (np.asarray(spikes[name][:, 0], dtype=np.int64) for name in node.inputs)
+        expected = _expected(q, k, v, node.heads, node.multiplier)
+        assert expected.any(), "the product must be non-zero to mean anything"
+        for lowering in LOWERINGS:
+            assert np.array_equal(product_ticks(lowering, q, k, v, node.heads, node.multiplier), expected), \
+                (node.name, lowering)
