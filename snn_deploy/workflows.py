@@ -135,6 +135,7 @@ def export(model: Path | ModelFile, target: str, output: Path, *, source_record:
     ``attention``: the spike products' chip lowering (``coincidence`` by default; recorded in the graph and the
     bundle manifest, read by every later command)."""
     chosen = export_target(target)
+    check_attention(attention)
     if attention is not None and not chosen.bundle and chosen.name != "nir":
         raise UserError(f"--attention chooses how a Loihi bundle computes spike products; {chosen.name} files do "
                         "not record it (use --target loihi, loihi2 or nir)")
@@ -159,6 +160,15 @@ def export(model: Path | ModelFile, target: str, output: Path, *, source_record:
         return _export_netx(model, chosen, output, force, reset_interval, attention)
     return _export_model(model, chosen, output, source_record, calibrate, data_dir, rewrites, rewrite_eval,
                          eval_samples, input_on_host, force, attention)
+
+
+def check_attention(attention: str | None) -> None:
+    """``--attention``: one of the spike-product lowerings (``snn_deploy.graph.ATTENTION_LOWERINGS``), or None."""
+    from snn_deploy.graph import ATTENTION_LOWERINGS
+
+    if attention is not None and attention not in ATTENTION_LOWERINGS:
+        raise UserError(f"--attention {attention!r} is not one of {', '.join(ATTENTION_LOWERINGS)} "
+                        "(docs/attention_lowerings.md)")
 
 
 def _check_placement(target: ExportTarget, input_on_host: bool) -> None:
@@ -403,6 +413,7 @@ def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | 
     if reset_interval is not None and not netx:
         raise UserError("--reset-interval applies to a netx file" + (
             "; a bundle keeps the reset it was exported with" if isinstance(model, Bundle) else ""))
+    check_attention(attention)
     if attention is not None and (isinstance(model, Bundle) or netx):
         raise UserError("--attention applies to a model file; a bundle computes its spike products as it was "
                         "exported (export --attention), a netx network has none")

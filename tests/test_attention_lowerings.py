@@ -302,6 +302,8 @@ def test_export_refuses_a_lowering_that_cannot_be_exact_by_name(qk_model, tmp_pa
     assert code == 2 and "binary spikes only" in error_line(out)
     code, out = run_cli("export", qk_model, "--attention", "graded", "--target", "onnx", "-o", tmp_path / "x.onnx")
     assert code == 2 and "--attention" in error_line(out)
+    code, out = run_cli("export", qk_model, "--attention", "neurons", "-o", tmp_path / "n.loihi")
+    assert code == 2 and "coincidence, graded, token-serial" in error_line(out)
 
 
 @pytest.mark.lava
