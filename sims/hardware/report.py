@@ -525,7 +525,8 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
     constants = [(k, v, _constant_status(k, v, calibrated)) for k, v in
                  {**neurons["constants"], **{f"45nm.{k}": v for k, v in paper["constants"].items()}}.items()]
     slowest = sorted(report["cores"], key=lambda c: -c["busy_ns_per_step"])[:SLOWEST_CORES]
-    figures = [{"name": name, "caption": plots.caption(name, products, report["mapping"]["spike_products"]), "section": PLOT_SECTIONS[name],
+    lowering = report["mapping"]["spike_products"]
+    figures = [{"name": name, "caption": plots.caption(name, products, lowering), "section": PLOT_SECTIONS[name],
                 "src": "data:image/png;base64," + base64.b64encode(images[name]).decode()} for name in plots.PLOTS]
     rng = neurons["ranges"]
 
