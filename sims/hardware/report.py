@@ -34,7 +34,7 @@ from snn_deploy.sims.backends.simulator import REGISTERS, SIGMA_DELTA_REGISTERS
 if TYPE_CHECKING:
     from snn_deploy.exporters.formats.bundle import Bundle
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 REPORT_MODELS = {"neurons": None, "embedded": "embedded"}
 """The report's two models of the spike products: on the neuro cores in the bundle's lowering (``Graph.attention``,
 named in each model's ``spike_products``), or on the embedded x86 cores."""
