@@ -141,8 +141,8 @@ def _paper_by_layer(graph: Graph, paper: PaperEstimate, mapping: Mapping) -> dic
 
 
 def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> dict[str, Any]:
-    """The report as plain data (validated against :func:`schema`). Layers and cores are the coincidence-neuron
-    model's (the one that prices every operation with published figures)."""
+    """The report as plain data (validated against :func:`schema`). Layers and cores are the neuro-core
+    model's, in the bundle's spike-product lowering (the one that prices every operation with published figures)."""
     act, graph = analysis.activity, analysis.graph
     mapping, cost = analysis.mappings["neurons"], analysis.costs["neurons"]
     spikes = analysis.loads["neurons"].rates.spikes
@@ -439,7 +439,7 @@ def console_table(report: dict[str, Any], width: int = FULL_TABLE_WIDTH):
                **({"rate": "number"} if full else {}), "SOPs": "number", "t/step": "number", "%step": "number",
                "limit": "text", "%E": "number"}
     out = table(f"{report['bundle']['path']} on {report['profile']['name']} ({hw['provenance']}; spike products "
-                "as coincidence neurons)", columns=columns)
+                f"in the {hw['spike_products']} lowering)", columns=columns)
     for layer in report["layers"]:
         limit = ("host" if layer["bottleneck_core"] is None else
                  f"#{layer['bottleneck_core']} {TERM_ABBREVIATIONS[layer['time_limited_by']]}")
