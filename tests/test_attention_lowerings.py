@@ -393,3 +393,25 @@ def test_every_lowering_ticks_out_each_tiny_familys_products(family, monkeypatch
         for lowering in LOWERINGS:
             assert np.array_equal(product_ticks(lowering, q, k, v, node.heads, node.multiplier), expected), \
                 (node.name, lowering)
+
+
+def test_a_token_serial_bundle_is_reported_with_its_ticks_and_its_violation(tmp_path):
+    """Written past export's refusal (as a hand-made or future bundle could be): the report prices it with P ticks
+    per step, names it, lists why it is not exact, and matches its schema."""
+    import json
+
+    from export_testing import quantized, run_cli
+    from snn_deploy.exporters.formats.bundle import write_bundle
+    from snn_deploy.exporters.frontends.zoo import lower
+    graph = replace(lower(quantized("spikformer-tiny")), attention="token-serial")
+    write_bundle(graph, tmp_path / "ts.loihi", target=LOIHI2, quantization={}, extra={"arch": "spikformer-tiny"})
+    code, out = run_cli("report", tmp_path / "ts.loihi", "--dataset", "digits", "--samples", "2", "-o",
+                        tmp_path / "r", "--allow-violations")
+    assert code == 0, out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    hw_json = report["hardware"]["neurons"]
+    ticks = PRODUCT_LOWERINGS["token-serial"].substeps(graph, graph.of_kind(SpikeProductNode)[0])
+    assert report["mapping"]["spike_products"] == hw_json["spike_products"] == "token-serial"
+    assert hw_json["ticks_per_step"] == ticks and hw_json["ticks"] > graph.T * ticks
+    assert any("token-serial" in v["what"] for v in report["mapping"]["violations"])
+    assert "token-serial lowering" in (tmp_path / "r" / "report.html").read_text()
