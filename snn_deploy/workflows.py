@@ -138,6 +138,7 @@ def export(model: Path | ModelFile, target: str, output: Path, *, source_record:
     ``optimize`` (``cores``, the default, ``latency`` or ``energy``; :mod:`snn_deploy.sims.hardware.auto`), recorded
     as ``attention_auto`` in the manifest."""
     chosen = export_target(target)
+    check_attention(attention, also=("auto",))
     if optimize is not None and attention != "auto":
         raise UserError("--optimize chooses what --attention auto minimises; pass --attention auto")
     if attention == "auto":
@@ -168,6 +169,16 @@ def export(model: Path | ModelFile, target: str, output: Path, *, source_record:
         return _export_netx(model, chosen, output, force, reset_interval, attention)
     return _export_model(model, chosen, output, source_record, calibrate, data_dir, rewrites, rewrite_eval,
                          eval_samples, input_on_host, force, attention)
+
+
+def check_attention(attention: str | None, also: tuple[str, ...] = ()) -> None:
+    """``--attention``: one of the spike-product lowerings (``snn_deploy.graph.ATTENTION_LOWERINGS``) or of
+    ``also`` (export's ``auto``), or None."""
+    from snn_deploy.graph import ATTENTION_LOWERINGS
+
+    names = (*ATTENTION_LOWERINGS, *also)
+    if attention is not None and attention not in names:
+        raise UserError(f"--attention {attention!r} is not one of {', '.join(names)} (docs/attention_lowerings.md)")
 
 
 def _check_placement(target: ExportTarget, input_on_host: bool) -> None:
@@ -414,6 +425,7 @@ def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | 
     if reset_interval is not None and not netx:
         raise UserError("--reset-interval applies to a netx file" + (
             "; a bundle keeps the reset it was exported with" if isinstance(model, Bundle) else ""))
+    check_attention(attention)
     if attention is not None and (isinstance(model, Bundle) or netx):
         raise UserError("--attention applies to a model file; a bundle computes its spike products as it was "
                         "exported (export --attention), a netx network has none")

@@ -302,6 +302,8 @@ def test_export_refuses_a_lowering_that_cannot_be_exact_by_name(qk_model, tmp_pa
     assert code == 2 and "binary spikes only" in error_line(out)
     code, out = run_cli("export", qk_model, "--attention", "graded", "--target", "onnx", "-o", tmp_path / "x.onnx")
     assert code == 2 and "--attention" in error_line(out)
+    code, out = run_cli("export", qk_model, "--attention", "neurons", "-o", tmp_path / "n.loihi")
+    assert code == 2 and "coincidence, graded, token-serial" in error_line(out)
 
 
 @pytest.mark.lava
@@ -363,3 +365,53 @@ def test_the_readme_demo_figures_name_the_lowering_the_demo_exports():
     row = next(line for line in readme.splitlines() if line.startswith("| the demo |"))
     assert "the coincidence lowering" in row and "--attention coincidence" in row
     assert '"--attention", "coincidence"' in Path(demo.__file__).read_text()
+
+
+@pytest.mark.parametrize("family", ["spikformer-tiny", "spikformer-v2-tiny", "qkformer-tiny"])
+def test_every_lowering_ticks_out_each_tiny_familys_products(family, monkeypatch):
+    """The spike products of each tiny family, at their own shapes, heads and multipliers, fed the q, k, v spikes
+    the simulator records for one sample: every lowering's populations give the product."""
+    from export_testing import active_model, images
+    from snn_deploy.exporters.frontends.model_file import apply_rewrites, blocking_problems
+    from snn_deploy.exporters.frontends.zoo import lower
+    from snn_deploy.quant import quantize
+    from snn_deploy.sims.backends.simulator import simulate
+
+    monkeypatch.setattr(hw, "SERIAL_LANE_TICKS", 8)  # several lanes at the tiny maps' sizes
+    model = active_model(family)
+    if blocking_problems(model):
+        model, _ = apply_rewrites(model, ["maxpool-after-lif"])
+    quantize(model)
+    graph = lower(model)
+    spikes = simulate(graph, images(1)).spikes
+    products = graph.of_kind(SpikeProductNode)
+    assert products
+    for node in products[:2]:
+        q, k, v = (np.asarray(spikes[name][:, 0], dtype=np.int64) for name in node.inputs)
+        expected = _expected(q, k, v, node.heads, node.multiplier)
+        assert expected.any(), "the product must be non-zero to mean anything"
+        for lowering in LOWERINGS:
+            assert np.array_equal(product_ticks(lowering, q, k, v, node.heads, node.multiplier), expected), \
+                (node.name, lowering)
+
+
+def test_a_token_serial_bundle_is_reported_with_its_ticks_and_its_violation(tmp_path):
+    """Written past export's refusal (as a hand-made or future bundle could be): the report prices it with P ticks
+    per step, names it, lists why it is not exact, and matches its schema."""
+    import json
+
+    from export_testing import quantized, run_cli
+    from snn_deploy.exporters.formats.bundle import write_bundle
+    from snn_deploy.exporters.frontends.zoo import lower
+    graph = replace(lower(quantized("spikformer-tiny")), attention="token-serial")
+    write_bundle(graph, tmp_path / "ts.loihi", target=LOIHI2, quantization={}, extra={"arch": "spikformer-tiny"})
+    code, out = run_cli("report", tmp_path / "ts.loihi", "--dataset", "digits", "--samples", "2", "-o",
+                        tmp_path / "r", "--allow-violations")
+    assert code == 0, out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    hw_json = report["hardware"]["neurons"]
+    ticks = PRODUCT_LOWERINGS["token-serial"].substeps(graph, graph.of_kind(SpikeProductNode)[0])
+    assert report["mapping"]["spike_products"] == hw_json["spike_products"] == "token-serial"
+    assert hw_json["ticks_per_step"] == ticks and hw_json["ticks"] > graph.T * ticks
+    assert any("token-serial" in v["what"] for v in report["mapping"]["violations"])
+    assert "token-serial lowering" in (tmp_path / "r" / "report.html").read_text()

@@ -68,7 +68,7 @@ def test_report_json_validates_against_its_schema(report_dir):
     report = json.loads((out / "report.json").read_text())
     schema = json.loads((out / "report.schema.json").read_text())
     assert validate(report, schema) == []
-    assert report["schema_version"] == 4 and report["run"]["samples"] == int(SAMPLES)
+    assert report["schema_version"] == 5 and report["run"]["samples"] == int(SAMPLES)
     assert report["bundle"]["arch"] == "qkformer-tiny" and report["mapping"]["violations"] == []
     assert sum(layer["energy_share"] for layer in report["layers"]) == pytest.approx(1.0)  # of the dynamic energy
     hw = report["hardware"]["neurons"]

@@ -259,8 +259,8 @@ def _attention(value: object) -> str:
     """The spike-product lowering a file records (files written before it was recorded: ``coincidence``)."""
     name = _as_str(value)
     if name not in ATTENTION_LOWERINGS:
-        raise UserError(f"NIR metadata names attention lowering {name!r}, not one of {', '.join(ATTENTION_LOWERINGS)}; "
-                        "upgrade snn-deploy or export again")
+        raise UserError(f"NIR metadata names attention lowering {name!r}, not one of "
+                        f"{', '.join(ATTENTION_LOWERINGS)}; upgrade snn-deploy or export again")
     return name
 
 

@@ -320,7 +320,8 @@ def hardware_cost(graph: Graph, mapping: Mapping, activity: Activity, *, loaded:
     barrier = Figure(raw_barrier.value * time_scale, "ns", raw_barrier.source, raw_barrier.estimated)
     mesh = (max((c.tile[0] for c in mapping.cores), default=0) + 1, max((c.tile[1] for c in mapping.cores),
                                                                           default=0) + 1)
-    single, _ = _ticks(core, edge, t, T, T * P + mapping.pipeline_depth, barrier.value, mesh, streamed=False, period=P)
+    single, _ = _ticks(core, edge, t, T, T * P + mapping.pipeline_depth, barrier.value, mesh, streamed=False,
+                       period=P)
     steady, core_time = _ticks(core, edge, t, T, T * P, barrier.value, mesh, streamed=True, period=P)
     layer_time = {name: float(core_time[layer.cores.start:layer.cores.stop].max(0).sum()) if len(layer.cores)
                   else 0.0 for name, layer in mapping.layers.items()}

@@ -9,7 +9,7 @@ which the Lava builder builds as well: what is priced here is what runs in Lava.
 
 * **Populations.** One per LIF node. Spike products (SSA's ``q (k^T v)``) are either populations of one of the
   attention lowerings (``products``: ``coincidence``, ``graded``, ``token-serial``; default the graph's own,
-  ``Graph.attention``; :data:`PRODUCT_LOWERINGS`) or *embedded-core work* (``products="embedded"``: q, k and v
+  ``Graph.attention``; ``hardware.PRODUCT_LOWERINGS``) or *embedded-core work* (``products="embedded"``: q, k and v
   spikes go to an embedded x86 core, which returns graded currents). Each population packs up to the profile's
   per-core limit of its neuron variant (:meth:`HardwareProfile.neurons_per_core_for`: two-variable LIFs 4,096,
   one-variable graded / product / accumulator neurons 8,192 on Loihi 2).
@@ -46,8 +46,8 @@ import numpy as np
 
 from snn_deploy.graph import Graph, HardwareProfile, LIFNode, Problem, Shape, SpikeProductNode, target_problems
 from snn_deploy.graph.hardware import (  # noqa: F401  (the lowering's names, re-exported for the mapper's readers)
-    PRODUCT_LOWERINGS, PRODUCT_MODELS, SUM_MODELS, ChannelMap, Population, Projection, attention_problems, lower,
-    population_depths, populations, product_arrays, product_choices, weight_bits,
+    PRODUCT_MODELS, SUM_MODELS, ChannelMap, Population, Projection, attention_problems, lower, population_depths,
+    populations, product_arrays, product_choices, weight_bits,
 )
 from snn_deploy.graph.profiles import CompilerModel
 

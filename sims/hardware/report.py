@@ -35,7 +35,7 @@ from snn_deploy.sims.backends.simulator import REGISTERS, SIGMA_DELTA_REGISTERS
 if TYPE_CHECKING:
     from snn_deploy.exporters.formats.bundle import Bundle
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 REPORT_MODELS = {"neurons": None, "embedded": "embedded"}
 """The report's two models of the spike products: on the neuro cores in the bundle's lowering (``Graph.attention``,
 named in each model's ``spike_products``), or on the embedded x86 cores."""
@@ -142,8 +142,8 @@ def _paper_by_layer(graph: Graph, paper: PaperEstimate, mapping: Mapping) -> dic
 
 
 def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> dict[str, Any]:
-    """The report as plain data (validated against :func:`schema`). Layers and cores are the coincidence-neuron
-    model's (the one that prices every operation with published figures)."""
+    """The report as plain data (validated against :func:`schema`). Layers and cores are the neuro-core
+    model's, in the bundle's spike-product lowering (the one that prices every operation with published figures)."""
     act, graph = analysis.activity, analysis.graph
     mapping, cost = analysis.mappings["neurons"], analysis.costs["neurons"]
     spikes = analysis.loads["neurons"].rates.spikes
@@ -444,7 +444,7 @@ def console_table(report: dict[str, Any], width: int = FULL_TABLE_WIDTH):
                **({"rate": "number"} if full else {}), "SOPs": "number", "t/step": "number", "%step": "number",
                "limit": "text", "%E": "number"}
     out = table(f"{report['bundle']['path']} on {report['profile']['name']} ({hw['provenance']}; spike products "
-                "as coincidence neurons)", columns=columns)
+                f"in the {hw['spike_products']} lowering)", columns=columns)
     for layer in report["layers"]:
         limit = ("host" if layer["bottleneck_core"] is None else
                  f"#{layer['bottleneck_core']} {TERM_ABBREVIATIONS[layer['time_limited_by']]}")
@@ -530,7 +530,8 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
     constants = [(k, v, _constant_status(k, v, calibrated)) for k, v in
                  {**neurons["constants"], **{f"45nm.{k}": v for k, v in paper["constants"].items()}}.items()]
     slowest = sorted(report["cores"], key=lambda c: -c["busy_ns_per_step"])[:SLOWEST_CORES]
-    figures = [{"name": name, "caption": plots.caption(name, products, report["mapping"]["spike_products"]), "section": PLOT_SECTIONS[name],
+    lowering = report["mapping"]["spike_products"]
+    figures = [{"name": name, "caption": plots.caption(name, products, lowering), "section": PLOT_SECTIONS[name],
                 "src": "data:image/png;base64," + base64.b64encode(images[name]).decode()} for name in plots.PLOTS]
     rng = neurons["ranges"]
 

@@ -10,7 +10,6 @@ from snn_deploy.cli.options import (AliasOption, claim_stdout, data_dir_option, 
                                     time_steps_option, to_stdout)
 from snn_deploy.cli.params import NON_NEGATIVE, POSITIVE
 from snn_deploy.errors import UserError
-from snn_deploy.graph.nodes import ATTENTION_LOWERINGS
 from snn_deploy.cli.handler import exit_on_user_error
 from snn_deploy.sims.backends import registry
 from snn_deploy import workflows
@@ -131,11 +130,11 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
 @click.option("--eval-samples", type=POSITIVE, default=256, show_default=True, help="Test samples for --eval.")
 @click.option("--input-on-host", is_flag=True, help="Compute the analog input layer (the convs reading the input "
               "and the LIFs they feed) on the host; the chip receives its binary spikes (loihi1 needs this).")
-@click.option("--attention", type=click.Choice((*ATTENTION_LOWERINGS, "auto")), help="How the chip computes spike "
-              "products (default coincidence): coincidence LIF arrays, graded-spike product arrays (one-variable "
-              "neurons, denser), or token-serial (tokens streamed through shared arrays over sub-step ticks); auto: "
-              "per product the one that minimises --optimize (priced by the mapper and cost model at a stated 0.1 "
-              "firing rate); recorded in the bundle. See docs/attention_lowerings.md.")
+@click.option("--attention", metavar="NAME", help="How the chip computes spike products "
+              "(default coincidence): coincidence LIF arrays, graded-spike product arrays (one-variable neurons, "
+              "denser), or token-serial (tokens streamed through shared arrays over sub-step ticks); auto: per "
+              "product the one that minimises --optimize (priced by the mapper and cost model at a stated 0.1 firing "
+              "rate); recorded in the bundle. See docs/attention_lowerings.md.")
 @click.option("--optimize", type=click.Choice(("cores", "latency", "energy")), help="What --attention auto "
               "minimises (default cores): the mapper's cores, one inference's latency, or energy per inference.")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
@@ -228,7 +227,7 @@ def _echo_rewrites(rewrites: dict) -> None:
 @click.option("--per-layer", is_flag=True, help="Lava runs one layer at a time, driven by the simulator's "
               "recorded spikes (bounded memory; needs sim before lava in --backend).")
 @click.option("--calibrate", "calibrate", metavar="DATASET", help="Calibration data for a float model.")
-@click.option("--attention", type=click.Choice(ATTENTION_LOWERINGS), help="A model file: the spike products' "
+@click.option("--attention", metavar="NAME", help="A model file: the spike products' "
               "lowering Lava builds, as export --attention (default coincidence); a bundle uses the one it records.")
 @data_dir_option()
 @json_option("Also write the report as JSON")
