@@ -359,13 +359,13 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
                 if run["accuracy"] is not None else "none (no classifier readout, or no labels)")
     depth = pipeline_ticks(report)
     cores = ranged(hw, "cores", lambda v: f"{v:.0f}")
-    bound = report["mapping"].get("lower_bound")
-    if bound:  # the fewest cores any mapper could use (one population per core; global: any mapper)
-        cores += (f" (lower bound {bound['cores']}, {RESOURCE_LABELS[bound['binding']]} binding; "
-                  f"{bound['global_cores']} for any mapper)")
     fits = (f"yes: {cores} cores on {hw['chips']} chip(s) of {profile}, 0 violations (estimated)"
             if not violations else f"no: {len(violations)} violation(s) of {profile}'s per-core limits "
                                    f"({cores} cores on {hw['chips']} chip(s); see violations)")
+    bound = report["mapping"].get("lower_bound")
+    if bound:  # the fewest cores any mapper could use (one population per core; global: any mapper)
+        fits += (f"; lower bound {bound['cores']} cores ({RESOURCE_LABELS[bound['binding']]} binding; "
+                 f"{bound['global_cores']} for any mapper)")
     reset = reset_text(report["bundle"].get("reset_interval", 0), report["bundle"].get("reset_offset", 0),
                        report["bundle"].get("pipeline_fill", False))
     lines = [
