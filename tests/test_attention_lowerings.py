@@ -304,6 +304,10 @@ def test_export_refuses_a_lowering_that_cannot_be_exact_by_name(qk_model, tmp_pa
     assert code == 2 and "--attention" in error_line(out)
     code, out = run_cli("export", qk_model, "--attention", "neurons", "-o", tmp_path / "n.loihi")
     assert code == 2 and "coincidence, graded, token-serial" in error_line(out)
+    code, out = run_cli("export", qk_model, "-o", tmp_path / "b.loihi")
+    assert code == 0, out
+    code, out = run_cli("verify", tmp_path / "b.loihi", "--attention", "graded", "--dataset", "digits")
+    assert code == 2 and "a bundle computes its spike products as it was exported" in error_line(out)
 
 
 @pytest.mark.lava
