@@ -242,9 +242,9 @@ def quantize(model: str | Path | ModelFile | SpikingNetwork, *, calibrate: str |
 
 def export(model: str | Path | ModelFile | SpikingNetwork, output: str | Path, *, target: str = "loihi2",
            calibrate: str | None = None, rewrites: tuple[str, ...] = (), input_on_host: bool = False,
-           data_dir: str | Path | None = None, force: bool = False) -> Bundle:
+           data_dir: str | Path | None = None, force: bool = False, attention: str | None = None) -> Bundle:
     """``snn-deploy export --target loihi2|loihi1`` (``loihi``: an alias of ``loihi2``): a Loihi bundle directory,
-    returned loaded. (NIR, ONNX and netx single files: ``snn-deploy export --target nir|onnx|netx``.)"""
+    returned loaded; ``attention``: ``export --attention`` (the spike products' chip lowering). (NIR, ONNX and netx single files: ``snn-deploy export --target nir|onnx|netx``.)"""
     from snn_deploy.exporters.formats.bundle import load_bundle as read_bundle, sha256
     from snn_deploy.workflows import BUNDLE_TARGETS, export as run_export
 
@@ -256,7 +256,8 @@ def export(model: str | Path | ModelFile | SpikingNetwork, output: str | Path, *
     _check_output(output, force, inputs=(source,) if source else (), directory=True)
     record = {"path": source.name, "sha256": sha256(source)} if source else {"path": None, "sha256": None}
     done = run_export(_model_file(model), target, output, source_record=record, calibrate=calibrate,
-                      data_dir=data_dir, rewrites=rewrites, input_on_host=input_on_host, force=force)
+                      data_dir=data_dir, rewrites=rewrites, input_on_host=input_on_host, force=force,
+                      attention=attention)
     return read_bundle(done.path)
 
 

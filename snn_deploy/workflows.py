@@ -126,19 +126,35 @@ def export(model: Path | ModelFile, target: str, output: Path, *, source_record:
            calibrate: str | None = None, data_dir: str | Path | None = None, rewrites: tuple[str, ...] = (),
            rewrite_eval: str | None = None, eval_samples: int = CALIBRATION_SAMPLES, input_on_host: bool = False,
            force: bool = False, dt: float | None = None, steps: int | None = None, reset: str | None = None,
-           reset_interval: int | None = None) -> Exported:
+           reset_interval: int | None = None, attention: str | None = None, optimize: str | None = None
+           ) -> Exported:
     """Export ``model`` (a model file or its path, a NIR graph's path, a lava-dl netx file's path) for ``target``
     to ``output`` (whose place the caller has checked). ``source_record`` names the model file in the bundle's
     manifest (default: ``model``'s path and digest). NIR files take ``dt``, ``steps`` and ``reset``; model files
     the ``calibrate`` data set and ``rewrites``, whose accuracy change ``rewrite_eval``'s test split measures
-    (``eval_samples`` samples); netx files are integer already and take ``reset_interval`` (``read_netx``)."""
+    (``eval_samples`` samples); netx files are integer already and take ``reset_interval`` (``read_netx``).
+    ``attention``: the spike products' chip lowering (``coincidence`` by default; recorded in the graph and the
+    bundle manifest, read by every later command); ``auto`` chooses per product the lowering that minimises
+    ``optimize`` (``cores``, the default, ``latency`` or ``energy``; :mod:`snn_deploy.sims.hardware.auto`), recorded
+    as ``attention_auto`` in the manifest."""
     chosen = export_target(target)
+    check_attention(attention, also=("auto",))
+    if optimize is not None and attention != "auto":
+        raise UserError("--optimize chooses what --attention auto minimises; pass --attention auto")
+    if attention == "auto":
+        from snn_deploy.sims.hardware.auto import AutoAttention
+
+        attention = AutoAttention(optimize or "cores")
+    if attention is not None and not chosen.bundle and chosen.name != "nir":
+        raise UserError(f"--attention chooses how a Loihi bundle computes spike products; {chosen.name} files do "
+                        "not record it (use --target loihi, loihi2 or nir)")
     if isinstance(model, Path) and model.suffix.lower() == ".nir":
         if rewrites or rewrite_eval:
             raise UserError("--rewrite and --eval apply to snn-deploy model files, not to NIR graphs")
         if reset_interval is not None:
             raise UserError("--reset-interval applies to lava-dl netx input files only (NIR input: --reset)")
-        return _export_nir(model, chosen, output, calibrate, data_dir, dt, steps, input_on_host, force, reset)
+        return _export_nir(model, chosen, output, calibrate, data_dir, dt, steps, input_on_host, force, reset,
+                           attention)
     if dt is not None or steps is not None or reset is not None:
         raise UserError("--dt, --time-steps and --reset apply to NIR input files only")
     from snn_deploy.exporters.frontends.netx import looks_like_netx
@@ -150,9 +166,19 @@ def export(model: Path | ModelFile, target: str, output: Path, *, source_record:
         if calibrate or rewrites or rewrite_eval or input_on_host:
             raise UserError("a netx network is already integer: --calibrate, --rewrite, --eval and "
                             "--input-on-host apply to snn-deploy model files only")
-        return _export_netx(model, chosen, output, force, reset_interval)
+        return _export_netx(model, chosen, output, force, reset_interval, attention)
     return _export_model(model, chosen, output, source_record, calibrate, data_dir, rewrites, rewrite_eval,
-                         eval_samples, input_on_host, force)
+                         eval_samples, input_on_host, force, attention)
+
+
+def check_attention(attention: str | None, also: tuple[str, ...] = ()) -> None:
+    """``--attention``: one of the spike-product lowerings (``snn_deploy.graph.ATTENTION_LOWERINGS``) or of
+    ``also`` (export's ``auto``), or None."""
+    from snn_deploy.graph import ATTENTION_LOWERINGS
+
+    names = (*ATTENTION_LOWERINGS, *also)
+    if attention is not None and attention not in names:
+        raise UserError(f"--attention {attention!r} is not one of {', '.join(names)} (docs/attention_lowerings.md)")
 
 
 def _check_placement(target: ExportTarget, input_on_host: bool) -> None:
@@ -163,7 +189,8 @@ def _check_placement(target: ExportTarget, input_on_host: bool) -> None:
 
 def _export_model(model: Path | ModelFile, target: ExportTarget, output: Path, source_record: dict[str, Any] | None,
                   calibrate: str | None, data_dir: str | Path | None, rewrites: tuple[str, ...],
-                  rewrite_eval: str | None, eval_samples: int, input_on_host: bool, force: bool) -> Exported:
+                  rewrite_eval: str | None, eval_samples: int, input_on_host: bool, force: bool,
+                  attention: str | None = None) -> Exported:
     from snn_deploy.exporters.formats.bundle import sha256
     from snn_deploy.exporters.frontends import model_file as pipeline
     from snn_deploy.graph import profile
@@ -180,11 +207,11 @@ def _export_model(model: Path | ModelFile, target: ExportTarget, output: Path, s
     if target.bundle:
         path, graph = pipeline.export_bundle(model_file, output, target=hw, calibration=calibration,
                                              rewrites=list(rewrites), force=force, source=source_record,
-                                             evaluate=evaluate, input_on_host=input_on_host)
+                                             evaluate=evaluate, input_on_host=input_on_host, attention=attention)
         manifest = json.loads((path / "manifest.json").read_text())
         return Exported(path, graph, target, "model", manifest["rewrites"], manifest["input"]["host_layers"])
     prepared = pipeline.prepare(model_file, calibration=calibration, rewrites=list(rewrites), evaluate=evaluate)
-    graph = pipeline.lower_for_target(prepared, hw, input_on_host=input_on_host)
+    graph = pipeline.lower_for_target(prepared, hw, input_on_host=input_on_host, attention=attention)
     target.writer(graph, output)
     return Exported(output, graph, target, "model", prepared.rewrites)
 
@@ -205,8 +232,8 @@ def _test_accuracy(model_file: ModelFile, dataset: str, count: int, data_dir: st
 
 
 def _export_nir(path: Path, target: ExportTarget, output: Path, calibrate: str | None, data_dir: str | Path | None,
-                dt: float | None, steps: int | None, input_on_host: bool, force: bool, reset: str | None
-                ) -> Exported:
+                dt: float | None, steps: int | None, input_on_host: bool, force: bool, reset: str | None,
+                attention: str | None = None) -> Exported:
     """A NIR graph: snn-deploy's own files exactly (the bundle's reader and checks), others imported and
     quantized (``calibrate``: the data set whose training inputs set the scale)."""
     from snn_deploy.data.tensors import Input, dataset_tensors
@@ -233,7 +260,7 @@ def _export_nir(path: Path, target: ExportTarget, output: Path, calibrate: str |
             calibration = dataset_tensors(spec, calibrate, "train", CALIBRATION_SAMPLES, data_dir)[0]
         graph, quantization = nir_import.to_graph(ir, calibration=calibration, dt=dt, steps=steps,
                                                   reset=reset or "zero")
-    graph = place_and_check(graph, profile(target.profile), input_on_host=input_on_host)
+    graph = place_and_check(graph, profile(target.profile), input_on_host=input_on_host, attention=attention)
     if target.bundle:
         extra = {"arch": None, "source_model": {"path": path.name, "sha256": sha256(path), "format": "nir"},
                  "rewrites": {}}
@@ -250,13 +277,17 @@ def _export_nir(path: Path, target: ExportTarget, output: Path, calibrate: str |
     return Exported(output, graph, target, "nir")
 
 
-def _export_netx(path: Path, target: ExportTarget, output: Path, force: bool, reset_interval: int | None
-                 ) -> Exported:
+def _export_netx(path: Path, target: ExportTarget, output: Path, force: bool, reset_interval: int | None,
+                 attention: str | None = None) -> Exported:
     """A lava-dl netx network, imported exactly (``reset_interval``: its state reset; default lava-dl's)."""
     from snn_deploy.exporters.frontends.netx import netx_bundle, read_netx
     from snn_deploy.graph import profile
 
     graph = read_netx(path, reset_interval=reset_interval)
+    if callable(attention):  # auto: a netx network has no spike products to choose for
+        attention = "coincidence"
+    if attention is not None:  # netx networks have no spike products: recorded, changes nothing
+        graph = dataclasses.replace(graph, attention=attention)
     if target.bundle:
         netx_bundle(graph, path, output, target=profile(target.profile), force=force)
     else:
@@ -368,13 +399,14 @@ def report_data(analysis: Analysis, bundle: Bundle, inputs: Inputs) -> dict[str,
 
 def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | list[str] | None = None,
            samples: int = 32, calibrate: str | None = None, data_dir: str | Path | None = None,
-           reset_interval: int | None = None, per_layer: bool = False) -> VerifyReport:
+           reset_interval: int | None = None, per_layer: bool = False, attention: str | None = None) -> VerifyReport:
     """Run the same inputs through every backend named (the first is the reference) and compare every layer's
     spikes. ``model``: a model file (path or loaded; torch, sim, lava, onnx; a data set), a bundle (directory or
     loaded) or a lava-dl netx file (the graph-only backends, and netx for the file; a data set or an array).
     ``reset_interval``: a netx file's state reset (``read_netx``; default lava-dl's: none). The report states the
     reset each backend ran with (:attr:`~snn_deploy.sims.runs.verify.VerifyReport.resets`). ``per_layer``: Lava
-    runs one layer at a time, driven by the simulator's recorded spikes (sim before lava)."""
+    runs one layer at a time, driven by the simulator's recorded spikes (sim before lava). ``attention``: a model
+    file's spike-product lowering (``export --attention``); a bundle keeps its own."""
     from snn_deploy.exporters.formats.bundle import Bundle, load_bundle
     from snn_deploy.exporters.formats.bundle_check import with_steps
     from snn_deploy.exporters.frontends.netx import looks_like_netx, read_netx
@@ -393,6 +425,10 @@ def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | 
     if reset_interval is not None and not netx:
         raise UserError("--reset-interval applies to a netx file" + (
             "; a bundle keeps the reset it was exported with" if isinstance(model, Bundle) else ""))
+    check_attention(attention)
+    if attention is not None and (isinstance(model, Bundle) or netx):
+        raise UserError("--attention applies to a model file; a bundle computes its spike products as it was "
+                        "exported (export --attention), a netx network has none")
     if isinstance(model, Bundle) or netx:
         default = f"sim,{registry.NETX}" if netx else "sim,onnx"
         allowed = [*registry.names(graph_only=True), *([registry.NETX] if netx else [])]
@@ -426,7 +462,7 @@ def verify(model: Path | Bundle | ModelFile, inputs: Inputs, *, backends: str | 
 
     model_file = model if isinstance(model, ModelFile) else load_model(model)
     prepared = prepare(model_file, calibration=calibration_inputs(model_file, calibrate, data_dir), rewrites=[])
-    graph = lower_for_target(prepared, profile(DEFAULT_PROFILE))
+    graph = lower_for_target(prepared, profile(DEFAULT_PROFILE), attention=attention)
     x, y = dataset_tensors(prepared.model.config, inputs.dataset, "test", samples, data_dir)
     return run_backends(prepared.model, graph, x, y.tolist(), chosen, per_layer)
 

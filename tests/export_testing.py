@@ -8,11 +8,12 @@ import snn_deploy.models as zoo
 from snn_deploy.quant import quantize
 
 
-def active_model(name: str, seed: int = 0, mode: str = "loihi") -> torch.nn.Module:
-    """A tiny zoo model whose BatchNorms are set so that every layer spikes (random init alone barely does)."""
+def active_model(name: str, seed: int = 0, mode: str = "loihi", **overrides) -> torch.nn.Module:
+    """A tiny zoo model (config ``overrides``) whose BatchNorms are set so that every layer spikes (random init
+    alone barely does)."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model = zoo.create(name, mode=mode).eval()
+    model = zoo.create(name, mode=mode, **overrides).eval()
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             n = module.num_features

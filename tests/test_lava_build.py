@@ -74,7 +74,7 @@ def test_residual_and_back_to_back():
     graph = residual_and_graph()
     calls: list[tuple[int, int]] = []
     result = _compare(graph, samples=3, progress=lambda done, total: calls.append((done, total)))
-    depth = lower(graph, lava_build.PRODUCTS, lava_build.SUMS).depths["and"]  # the lowering Lava builds
+    depth = lower(graph, sums=lava_build.SUMS).depths["and"]  # the lowering Lava builds
     assert result.steps == 3 * graph.T + depth
     assert calls == [(graph.T, result.steps), (2 * graph.T, result.steps), (3 * graph.T, result.steps),
                      (result.steps, result.steps)]

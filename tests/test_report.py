@@ -68,7 +68,7 @@ def test_report_json_validates_against_its_schema(report_dir):
     report = json.loads((out / "report.json").read_text())
     schema = json.loads((out / "report.schema.json").read_text())
     assert validate(report, schema) == []
-    assert report["schema_version"] == 4 and report["run"]["samples"] == int(SAMPLES)
+    assert report["schema_version"] == 5 and report["run"]["samples"] == int(SAMPLES)
     assert report["bundle"]["arch"] == "qkformer-tiny" and report["mapping"]["violations"] == []
     assert sum(layer["energy_share"] for layer in report["layers"]) == pytest.approx(1.0)  # of the dynamic energy
     hw = report["hardware"]["neurons"]
@@ -77,6 +77,9 @@ def test_report_json_validates_against_its_schema(report_dir):
     assert hw["energy_pj_total"] == pytest.approx(hw["energy_pj_dynamic"] + hw["energy_pj_static"])
     assert {layer["kind"] for layer in report["layers"]} == {"lif", "sum", "and", "kv", "gate"}
     assert all(f["source"] for f in report["hardware"]["neurons"]["constants"].values())
+    bound = report["mapping"]["lower_bound"]  # the resource lower bound beside the mapper's cores
+    assert bound["global_cores"] <= bound["cores"] <= report["mapping"]["cores"] == bound["mapper_cores"]
+    assert all(hw["lower_bound_cores"] <= hw["cores"] for hw in report["hardware"].values())
     # the schema is not vacuous: damaged copies fail
     broken = dict(report, run=dict(report["run"], backend="fpga"))
     del broken["layers"]
@@ -213,8 +216,8 @@ def test_missing_bundle_is_one_error_line(tmp_path):
 def test_simulate_prints_the_figures_and_writes_valid_json(bundle, tmp_path):
     code, text = _run("simulate", bundle, "--dataset", "digits", "--samples", "4", "--json", tmp_path / "s.json")
     assert code == 0, text
-    for needle in ("accuracy", "synaptic ops", "45 nm", "coincidence neurons", "embedded cores", "samples/s",
-                   "steps/s"):
+    for needle in ("accuracy", "synaptic ops", "45 nm", "the coincidence lowering", "embedded cores", "samples/s",
+                   "steps/s", "lower bound"):
         assert needle in text
     report = json.loads((tmp_path / "s.json").read_text())
     from snn_deploy.sims.hardware.report import schema

@@ -98,7 +98,7 @@ def test_every_figure_carries_a_range_and_uncosted_work_is_named(bundle):
     report = json.loads(text)
     from snn_deploy.sims.hardware.report import schema
 
-    assert validate(report, schema()) == [] and report["schema_version"] == 4
+    assert validate(report, schema()) == [] and report["schema_version"] == 5
     hw = report["hardware"]["neurons"]
     for key in RANGED:
         r = hw["ranges"][key]

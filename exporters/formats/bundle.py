@@ -84,6 +84,7 @@ def manifest(graph: Graph, target: HardwareProfile, files: dict[str, str], extra
                   "chip_receives": {name: _received(inp, name) for name in host_outputs(graph)}},
         "reset_interval": graph.reset_interval, "reset_offset": graph.reset_offset,
         "pipeline_fill": graph.pipeline_fill, "pipeline_latency_steps": max(depths.values()),
+        "attention": graph.attention,
         "nodes": len(graph.nodes), "neurons": int(sum(n.neurons for n in lifs)),
         "synapses": int(sum(n.synapses for n in graph.of_kind(ConvNode))),
         "required_extensions": nir_io.required_extensions(graph),
@@ -154,4 +155,7 @@ def load_bundle(path: Path) -> Bundle:
     if graph.T != data["T"]:
         raise UserError(f"{path}: manifest T = {data['T']} but the network was exported for T = {graph.T}; the "
                         "bundle is damaged, export it again")
+    if data.get("attention", graph.attention) != graph.attention:
+        raise UserError(f"{path}: manifest attention {data['attention']!r} but the network records "
+                        f"{graph.attention!r}; the bundle is damaged, export it again")
     return Bundle(path, graph, data)

@@ -18,10 +18,15 @@ from snn_deploy.errors import UserError
 from snn_deploy.exporters.formats.bundle import write_bundle
 from snn_deploy.exporters.frontends.zoo import lower
 from snn_deploy.graph import Graph, HardwareProfile, Problem, analog_input_layer, summarize, target_problems
+from snn_deploy.graph.hardware import attention_problems
 from snn_deploy.modelfile import ModelFile
 from snn_deploy.models import SpikingNetwork, build
 from snn_deploy.neurons import neuron_mode
 from snn_deploy.quant import QuantReport, quantize
+
+Attention = str | Callable[[Graph, HardwareProfile], str] | None
+"""``--attention``: a lowering's name (or per-product ``name=lowering`` pairs), a function choosing one from the
+graph (``--attention auto``), or None for the graph's own."""
 
 REWRITES = {
     "maxpool-after-lif": "move every max-pool of analog BatchNorm output after its LIF (pool spikes, as Spikformer "
@@ -93,16 +98,27 @@ def prepare(model_file: ModelFile, *, calibration: torch.Tensor | None, rewrites
     return Prepared(model, report.to_dict(), done)
 
 
-def lower_for_target(prepared: Prepared, target: HardwareProfile, *, input_on_host: bool = False) -> Graph:
+def lower_for_target(prepared: Prepared, target: HardwareProfile, *, input_on_host: bool = False,
+                     attention: str | None = None) -> Graph:
     """Lower, place the analog input layer on the host if asked (a binary-spike chip then receives spikes only),
     and check the target's limits; all problems at once."""
-    return place_and_check(lower(prepared.model), target, input_on_host=input_on_host)
+    return place_and_check(lower(prepared.model), target, input_on_host=input_on_host, attention=attention)
 
 
-def place_and_check(graph: Graph, target: HardwareProfile, *, input_on_host: bool = False) -> Graph:
-    """Place the analog input layer on the host if asked and check the target's limits (any frontend's graph)."""
+def place_and_check(graph: Graph, target: HardwareProfile, *, input_on_host: bool = False,
+                    attention: Attention = None) -> Graph:
+    """Place the analog input layer on the host if asked, choose the spike products' lowering (``attention``,
+    refused by name where it cannot be exact on ``target``; a callable chooses it from the graph: ``--attention
+    auto``) and check the target's limits (any frontend's graph)."""
     if input_on_host:
         graph = dataclasses.replace(graph, host=analog_input_layer(graph))
+    if callable(attention):  # --attention auto: a search over the lowerings, priced on this graph (it records
+        attention = attention(graph, target)  # what it chose; snn_deploy.sims.hardware.auto.AutoAttention)
+    if attention is not None:
+        graph = dataclasses.replace(graph, attention=attention)
+        problems = attention_problems(graph, target)
+        if problems:
+            raise UserError(f"--attention {attention} cannot be exact on {target.name}: {summarize(problems)}")
     problems = target_problems(graph, target)
     if problems:
         raise UserError(f"{len(problems)} layer(s) cannot run on {target.name}: {summarize(problems)}")
@@ -111,11 +127,13 @@ def place_and_check(graph: Graph, target: HardwareProfile, *, input_on_host: boo
 
 def export_bundle(model_file: ModelFile, out: Path, *, target: HardwareProfile, calibration: torch.Tensor | None,
                   rewrites: list[str], force: bool, source: dict[str, Any], evaluate: Evaluate | None = None,
-                  input_on_host: bool = False) -> tuple[Path, Graph]:
+                  input_on_host: bool = False, attention: Attention = None) -> tuple[Path, Graph]:
     """The whole ``export --target loihi`` pipeline; returns the bundle path and its graph."""
     prepared = prepare(model_file, calibration=calibration, rewrites=rewrites, evaluate=evaluate)
-    graph = lower_for_target(prepared, target, input_on_host=input_on_host)
+    graph = lower_for_target(prepared, target, input_on_host=input_on_host, attention=attention)
     extra = {"arch": model_file.arch, "source_model": source, "rewrites": prepared.rewrites}
+    if getattr(attention, "record", None):  # --attention auto: its objective and per-product choice
+        extra["attention_auto"] = attention.record
     quantization = prepared.quantization
     del prepared, model_file  # the graph holds everything the bundle needs; free the float64 model first
     return write_bundle(graph, out, target=target, quantization=quantization, extra=extra, force=force), graph

@@ -183,22 +183,34 @@ class Lowering:
         return self.unit(module, prefix, "proj", attn)
 
     def qk_token(self, module: QKTokenAttention, prefix: str, source: str) -> str:
-        if isinstance(module, QKChannelAttention):
-            raise UserError(f"{prefix}: Q-K channel attention has no Loihi lowering yet; use token attention")
+        """Q-K attention as LIF + synapses, linear in tokens x channels: token attention (QKTA) sums q over each
+        head's channels per token (a 1 x 1 conv), channel attention (QKCA) sums q over all tokens per channel (a
+        depthwise conv whose kernel is the token map) and broadcasts the channel's mask back to every token (a
+        depthwise conv of the same kernel from the 1 x 1 map, padded by the map less one: every output position's
+        window holds the one input); the mask then ANDs k."""
         q, k = (self.unit(module, prefix, key, source) for key in ("q", "k"))
         channels, heads = self.shapes[q][0], module.heads
+        h, w = self.shapes[q][1:]
         head_of = np.arange(channels) // (channels // heads)
         neuron = self._attention_lif(module.attn_lif, _join(prefix, "attn_lif"))
         multiplier = neuron.current_scale
         if abs(multiplier - round(multiplier)) > 1e-9:
             raise UserError(f"{prefix}: attention current multiplier {multiplier} is not an integer; re-quantize")
         weight, exp = _multiplier_as_weight(round(multiplier), prefix)
-        head_sum = (head_of[None, :] == np.arange(heads)[:, None]).astype(np.int64)[:, :, None, None] * weight
-        summed = self.conv(_join(prefix, "attn_sum"), q, head_sum, graded=False, weight_exp=exp)
         params = neuron.core.params
-        mask = self.lif(_join(prefix, "attn_lif"), (summed,), du=params.du, dv=params.dv, vth=params.vth)
-        expand = (head_of[:, None] == np.arange(heads)[None, :]).astype(np.int64)[:, :, None, None]
-        mask_c = self.conv(_join(prefix, "mask_expand"), mask, expand, graded=False)
+        if isinstance(module, QKChannelAttention):
+            tokens = np.ones((channels, 1, h, w), dtype=np.int64)
+            summed = self.conv(_join(prefix, "attn_sum"), q, tokens * weight, graded=False, weight_exp=exp,
+                               groups=channels)
+            mask = self.lif(_join(prefix, "attn_lif"), (summed,), du=params.du, dv=params.dv, vth=params.vth)
+            mask_c = self.conv(_join(prefix, "mask_expand"), mask, tokens, graded=False, padding=(h - 1, w - 1),
+                               groups=channels)
+        else:
+            head_sum = (head_of[None, :] == np.arange(heads)[:, None]).astype(np.int64)[:, :, None, None] * weight
+            summed = self.conv(_join(prefix, "attn_sum"), q, head_sum, graded=False, weight_exp=exp)
+            mask = self.lif(_join(prefix, "attn_lif"), (summed,), du=params.du, dv=params.dv, vth=params.vth)
+            expand = (head_of[:, None] == np.arange(heads)[None, :]).astype(np.int64)[:, :, None, None]
+            mask_c = self.conv(_join(prefix, "mask_expand"), mask, expand, graded=False)
         k_relay = self.conv(_join(prefix, "k_relay"), k, np.eye(channels, dtype=np.int64)[:, :, None, None],
                             graded=False)
         masked = self.lif(_join(prefix, "mask_and"), (mask_c, k_relay), du=L.DECAY_UNITY - 1, dv=NO_MEMORY_DV, vth=1)

@@ -43,7 +43,8 @@ import numpy as np
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
-    ConvNode, Graph, InputNode, LIFNode, NODE_TYPES, Node, ReadoutNode, SigmaDeltaNode, SpikeProductNode, SumNode,
+    ATTENTION_LOWERINGS, ConvNode, Graph, InputNode, LIFNode, NODE_TYPES, Node, ReadoutNode, SigmaDeltaNode,
+    SpikeProductNode, SumNode,
 )
 
 NIR_FORMAT = "snn-deploy-nir"
@@ -235,7 +236,7 @@ def to_nir(graph: Graph) -> nir.NIRGraph:
     extensions = required_extensions(graph)
     meta = {"snn_deploy": {"format": NIR_FORMAT, "format_version": NIR_FORMAT_VERSION, "T": graph.T, "dt": DT,
                            "reset_interval": graph.reset_interval, "reset_offset": graph.reset_offset,
-                           "pipeline_fill": graph.pipeline_fill,
+                           "pipeline_fill": graph.pipeline_fill, "attention": graph.attention,
                            "required_extensions": extensions,
                            "time_mean_readout": "the class is the argmax of the output's mean over time steps"}}
     # nir 1.0.8 infers a Conv2d's output from the kernel's height alone, so a graph with a non-square kernel (a
@@ -252,6 +253,15 @@ def required_extensions(graph: Graph) -> list[str]:
 
 def _as_str(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _attention(value: object) -> str:
+    """The spike-product lowering a file records (files written before it was recorded: ``coincidence``)."""
+    name = _as_str(value)
+    if name not in ATTENTION_LOWERINGS:
+        raise UserError(f"NIR metadata names attention lowering {name!r}, not one of "
+                        f"{', '.join(ATTENTION_LOWERINGS)}; upgrade snn-deploy or export again")
+    return name
 
 
 def _conv_role(nir_type: str) -> str:
@@ -313,7 +323,8 @@ def _graph(meta: dict | None, stored: dict[str, tuple[str, dict | None]]) -> Gra
             fields = {**fields, "role": _conv_role(nir_type)}
         nodes.append(_node(cls, common, fields))
     return Graph(nodes, T=int(meta["T"]), host=frozenset(host), reset_interval=int(meta.get("reset_interval", 0)),
-                 reset_offset=int(meta.get("reset_offset", 0)), pipeline_fill=bool(meta.get("pipeline_fill", False)))
+                 reset_offset=int(meta.get("reset_offset", 0)), pipeline_fill=bool(meta.get("pipeline_fill", False)),
+                 attention=_attention(meta.get("attention", "coincidence")))
 
 
 def write(graph: Graph, path: Path) -> None:

@@ -3,12 +3,14 @@ Lava's CPU models (Lava's own ``fixed_pt`` models; for ``Conv``, ``Sparse`` and 
 bit-exact ones of :mod:`.lava_models`, tested equal to Lava's).
 
 :func:`build` builds the one hardware lowering (:func:`snn_deploy.graph.hardware.lower`, Loihi 2's choices:
-spike products as coincidence neurons, residual sums as graded relays): what the mapper and the cost model price
-is what runs here. Every process has a Loihi 2 implementation (:mod:`snn_deploy.sims.backends.lava_chip` lists them and
-checks a built network): populations are ``LIFReset`` (LIF nodes), ``LIF`` (coincidence ``and`` neurons),
-``GradedVec`` (relays of residual sums, ``kv`` sums) and ``ProdNeuron`` (``gate`` products); projections are
-``Conv`` (a conv node's kernel), ``Sparse`` / ``DelaySparse`` (channel maps, path balancing, delayed convs) and
-``Dense`` (a recurrent conv back into its LIF). Host I/O is ``lava.proc.io``: a ``RingBuffer`` sends the input
+spike products in the graph's lowering (``Graph.attention``), residual sums as graded relays): what the mapper and
+the cost model price is what runs here. Every process has a Loihi 2 implementation
+(:mod:`snn_deploy.sims.backends.lava_chip` lists them and checks a built network): populations are ``LIFReset``
+(LIF nodes), ``LIF`` (coincidence ``and`` neurons), ``GradedVec`` (relays of residual sums, ``kv`` sums) and
+``ProdNeuron`` (``gate`` products; the ``graded`` lowering's ``and`` too; ``Sigma`` accumulators and a clock
+``LIF`` are the ``token-serial`` arrays', built alone by the tests: a whole token-serial network is refused,
+:func:`check_buildable`); projections are ``Conv`` (a conv node's kernel), ``Sparse`` / ``DelaySparse`` (channel
+maps, path balancing, delayed convs) and ``Dense`` (a recurrent conv back into its LIF). Host I/O is ``lava.proc.io``: a ``RingBuffer`` sends the input
 payloads, one more sends the spikes of each layer the host computes (``Graph.host``, computed here with
 :mod:`snn_deploy.fixedpoint`), and an ``Extractor`` per LIF node brings spikes back, a whole array per step
 (``every_population``: per population, for event counts). The readout stays on the host.
@@ -68,9 +70,12 @@ from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import conv_step, lif_run
 from snn_deploy.fixedpoint.sigma_delta import SigmaDeltaState, sigma_delta_step
 from snn_deploy.fixedpoint.synapse import quantize_weights, torch_conv_weight_to_lava, torch_image_to_lava
-from snn_deploy.graph import ConvNode, Graph, LIFNode, Shape, SigmaDeltaNode, refuse_features
+from snn_deploy.graph import ConvNode, Graph, LIFNode, Shape, SigmaDeltaNode, SpikeProductNode, refuse_features
 from snn_deploy.graph.checks import PIPELINE_FILL, SIGMA_DELTA
-from snn_deploy.graph.hardware import COINCIDENCE, Lowering, Population, Projection, conv_pairs, lower, sparse_pairs
+from snn_deploy.graph.hardware import (
+    COINCIDENCE, Lowering, Population, Projection, conv_pairs, lower, product_choices, sparse_pairs,
+    synapse_delays,
+)
 from snn_deploy.sims.backends.lava_models import FAST_MODELS
 from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog, within
 
@@ -86,8 +91,23 @@ coincidence arrays are 400 MB per channel. Lava's Loihi protocol moves one messa
 the step it is sent, so two slots never block."""
 SUPPORTED = ("recurrent synapses", SIGMA_DELTA, PIPELINE_FILL)
 """The netx features (``graph.checks.netx_features``) the builder computes."""
-PRODUCTS, SUMS = "neurons", "relay"
-"""The lowering built: Loihi 2's (graded spikes): coincidence neurons for spike products, relays for sums."""
+SUMS = "relay"
+"""Residual sums as graded relays (Loihi 2's graded spikes); spike products as the graph's lowering
+(``Graph.attention``: ``coincidence`` or ``graded``; ``token-serial`` is refused, :func:`check_buildable`)."""
+BUILT_LOWERINGS = ("coincidence", "graded")
+CLOCK_BIAS = 1 << 6
+"""A clock LIF's bias: one threshold unit (Lava compares v with vth << 6) per tick."""
+
+
+def check_buildable(graph: Graph) -> None:
+    """Refuse, in one line, a spike-product lowering this builder cannot build exactly from Loihi 2 processes."""
+    unbuilt = sorted(set(product_choices(graph).values()) - set(BUILT_LOWERINGS))  # per product (--attention auto)
+    if unbuilt:
+        raise UserError(f"the Lava builder: attention lowering {unbuilt[0]!r} is priced by the mapper but a "
+                        "whole network is not built in Lava: its sub-step ticks are ticks of every core, and Lava's "
+                        "LIF/LIFReset decay and integrate bias on every tick, so the other layers would not hold their "
+                        "state between steps (its product arrays alone are tested in Lava; docs/attention_lowerings.md)"
+                        f"; export with --attention {' or '.join(BUILT_LOWERINGS)} to run it in Lava")
 
 
 def lava_shape(shape: Shape) -> tuple[int, int, int]:
@@ -219,24 +239,25 @@ def _recurrent_dense(node: ConvNode) -> Dense:
 
 def _sparse(graph: Graph, pop: Population, proj: Projection, delay: int, graded: bool) -> Sparse:
     """A channel-map projection, or a conv that needs a synaptic delay, as Lava's ``Sparse`` (``DelaySparse`` with
-    a delay) on flat ports in Lava's order. A power-of-two factor of the weights goes into ``weight_exp``."""
+    a delay: ``delay`` for path balancing plus the lowering's own per synapse, :func:`synapse_delays`) on flat ports
+    in Lava's order. A power-of-two factor of the weights goes into ``weight_exp``."""
     if proj.kind == "sparse":
         rows, cols = sparse_pairs(proj, pop.shape)
         weight, exp = np.full(rows.size, proj.weight, dtype=np.int64), 0
         while weight.size and not (weight & 1).any() and np.abs(weight).max() > 255:
             weight, exp = weight >> 1, exp + 1
+        delays = synapse_delays(proj, pop.shape, rows, cols) + delay
     else:
         node = graph[proj.synapse]
         rows, cols, weight = conv_pairs(node, proj.source_shape)
-        exp = node.weight_exp
+        exp, delays = node.weight_exp, np.full(rows.size, delay)
     bits = _exact_bits(proj.synapse, weight, "synapse")
     matrix = csr_matrix((weight, (lava_index(rows, pop.shape), lava_index(cols, proj.source_shape))),
                         shape=(pop.neurons, int(np.prod(proj.source_shape))))
     common = dict(weights=matrix, num_message_bits=24 if graded else 0, weight_exp=exp, num_weight_bits=bits)
-    if delay:
-        delays = matrix.copy()
-        delays.data[:] = delay
-        return DelaySparse(delays=delays, **common)
+    if delays.any():
+        where = (lava_index(rows, pop.shape), lava_index(cols, proj.source_shape))
+        return DelaySparse(delays=csr_matrix((delays, where), shape=matrix.shape), **common)
     return Sparse(**common)
 
 
@@ -271,13 +292,17 @@ def _population(pop: Population, graph: Graph, depth: int, biased: bool) -> Abst
         if isinstance(node, SigmaDeltaNode):
             return _sigma_delta(node)
         return _lif(node, depth, graph.T, graph.pipeline_fill, biased)
-    if pop.kind == "and":
+    if pop.neuron == "coincidence":
         return LIF(shape=flat, **COINCIDENCE)
-    if pop.kind in ("sum", "kv"):
+    if pop.neuron == "graded":
         return GradedVec(shape=flat, vth=0)
-    if pop.kind == "gate":
+    if pop.neuron == "product":
         return ProdNeuron(shape=flat, vth=0)
-    raise TypeError(f"no Lava process for a {pop.kind!r} population")
+    if pop.neuron == "accumulator":
+        return Sigma(shape=flat)
+    if pop.neuron == "clock":  # v starts one bias short of the threshold: fires on tick 0, then every pop.bias ticks
+        return LIF(shape=flat, du=0, dv=0, vth=pop.bias - 1, bias_mant=CLOCK_BIAS, v=(pop.bias - 1) * CLOCK_BIAS)
+    raise TypeError(f"no Lava process for a {pop.kind!r} population of {pop.neuron} neurons")
 
 
 def _frames(values: np.ndarray, total_steps: int) -> Source:
@@ -331,13 +356,14 @@ def build(graph: Graph, payload: np.ndarray | torch.Tensor, *, every_population:
     """The Lava network for ``graph`` fed integer ``payload`` [T, B, C, H, W] (``snn_deploy.graph.input_sequence``).
     ``every_population``: record what every population sends, not only the LIF nodes' spikes."""
     refuse_features(graph, "the Lava builder", supported=SUPPORTED)
+    check_buildable(graph)
     if graph.pipeline_fill and np.asarray(payload).shape[1] > 1:
         raise ValueError("a pipeline-fill graph runs one sample per Lava run (run() splits the batch)")
     payload = np.asarray(payload)
     expected = (graph.T, graph.input.shape)
     if payload.ndim != 5 or (payload.shape[0], tuple(payload.shape[2:])) != expected:
         raise ValueError(f"payload shape {payload.shape} does not fit [T={graph.T}, B, *{graph.input.shape}]")
-    lowering = lower(graph, PRODUCTS, SUMS)
+    lowering = lower(graph, sums=SUMS)
     host = host_layers(graph, payload)
     return _network(lowering, lowering.populations, lowering.depths, {graph.input.name: payload, **host},
                     payload.shape[1], host, every_population)
@@ -476,6 +502,7 @@ def run_layers(graph: Graph, payload: np.ndarray | torch.Tensor, recorded: dict[
     the ones recorded. ``progress`` is called with (layers done, layers); without it a bar with an ETA is drawn.
     ``budget_s``: no layer starts after that many seconds; the spikes returned are the layers done."""
     refuse_features(graph, "the Lava builder", supported=SUPPORTED)
+    check_buildable(graph)
     payload = np.asarray(payload)
     limit = timeout_s if timeout_s is not None else timeout_from_env()
     samples = payload.shape[1]
@@ -488,7 +515,7 @@ def run_layers(graph: Graph, payload: np.ndarray | torch.Tensor, recorded: dict[
                        sum(r.steps for r in runs), sum(r.compile_s for r in runs), sum(r.run_s for r in runs),
                        sum(r.wall_s for r in runs), [p for r in runs for p in r.processes])
     start = time.perf_counter()
-    lowering = lower(graph, PRODUCTS, SUMS)
+    lowering = lower(graph, sums=SUMS)
     host = host_layers(graph, payload)
     values = {graph.input.name: payload, **{n: np.asarray(s) for n, s in recorded.items()}, **host}
     for pop in lowering.populations:

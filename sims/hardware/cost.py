@@ -26,6 +26,9 @@ static = the profile's static power per chip x chips x the run time of one infer
 Timing: population ``p`` at depth ``d_p`` handles functional step ``t`` at tick ``t + d_p``. One inference alone
 takes ``T + depth`` ticks (latency); samples streamed back to back take ``T`` ticks each, every tick mixing
 steps of consecutive samples (throughput). Energy per inference counts ``T`` ticks of every neuron (streamed).
+A lowering whose step takes ``P`` chip ticks (``Mapping.ticks_per_step``, token-serial) has depths in ticks and
+handles step ``t`` at tick ``t P + d_p``: one inference takes ``T P + depth`` ticks, a streamed one ``T P``, and
+every neuron updates ``T P`` times (:func:`_ticks`).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snn_deploy.graph import CMOS_45NM, Activity, ConvNode, Figure, Graph, HardwareProfile, SpikeProductNode
-from snn_deploy.sims.hardware.mapper import HOST, Mapping
+from snn_deploy.sims.hardware.mapper import HOST, Mapping, product_choices
 
 HOST_IO_EVIDENCE = ("a host-fed Loihi 2 run (PilotNet SDNN, frames streamed from the host) measured 16.87 "
                     "inferences / s where the chip-only PilotNet LIF run did 408.91 / s (lava-dl benchmark notebooks)")
@@ -74,12 +77,16 @@ def rates(graph: Graph, mapping: Mapping, activity: Activity) -> Rates:
     spikes = {name: s / n for name, s in activity.spikes.items()}
     spikes[graph.input.name] = activity.input_events / n
     spikes.update({name: s / n for name, s in activity.sum_events.items()})  # a relay's graded spikes
-    array_counts = {"and": "pairs", "kv": "kv_nonzero", "gate": "gates"}
+    array_counts = {"and": "pairs", "kv": "kv_nonzero", "gate": "gates", "demux": "out_nonzero"}
     for name, counts in activity.products.items():
         spikes[name] = counts["out_nonzero"] / n  # what an embedded core sends
     for pop in mapping.populations:
         if pop.kind in array_counts:
             spikes[pop.name] = activity.products[pop.node][array_counts[pop.kind]] / n
+        if pop.kind == "clock":  # one spike a step
+            spikes[pop.name] = np.ones(activity.T)
+        elif pop.neuron == "accumulator":  # sends its window's sum on every tick it is non-zero: at most the step's
+            spikes[pop.name] = spikes[pop.name] * mapping.ticks_per_step  # ticks (an upper bound)
     convs = {node.name for node in graph.of_kind(ConvNode)}
     synops = {}
     for pop in mapping.populations:
@@ -208,6 +215,8 @@ class HardwareCost:
     not_modelled: list[dict[str, str]] = field(default_factory=list)
     """Work the chip does (or waits for) that no figure includes: ``what``, the figures it would change
     (``affects``) and what is known of its size (``evidence``)."""
+    ticks_per_step: int = 1
+    """Chip ticks per functional step (the mapping's; > 1 for a token-serial lowering)."""
 
     @property
     def dynamic_energy_pj(self) -> float:
@@ -234,7 +243,7 @@ class HardwareCost:
 
     @property
     def time_per_step_ns(self) -> float:
-        return self.time_per_sample_ns / max(self.steady_tick_ns.size, 1)
+        return self.time_per_sample_ns * self.ticks_per_step / max(self.steady_tick_ns.size, 1)
 
     @property
     def synaptic_ops(self) -> float:
@@ -291,8 +300,8 @@ def hardware_cost(graph: Graph, mapping: Mapping, activity: Activity, *, loaded:
     t = {k: f.value * time_scale for k, f in profile.time_ns.items()}
     loaded = loaded or mapping_loads(graph, mapping, activity)
     core, edge = loaded.core, loaded.edge
-    T = graph.T
-    inactive = core.neurons[:, None] - core.spikes
+    T, P = graph.T, mapping.ticks_per_step
+    inactive = core.neurons[:, None] * P - core.spikes  # every neuron updates on every tick of a step
     per_core = {"synaptic_ops": core.synops, "neuron_updates_active": core.spikes,
                 "neuron_updates_inactive": inactive}
     hop_messages = {"spike_delivery": edge.messages, "mesh_hops_east_west": edge.messages * edge.east_west[:, None],
@@ -312,8 +321,9 @@ def hardware_cost(graph: Graph, mapping: Mapping, activity: Activity, *, loaded:
     barrier = Figure(raw_barrier.value * time_scale, "ns", raw_barrier.source, raw_barrier.estimated)
     mesh = (max((c.tile[0] for c in mapping.cores), default=0) + 1, max((c.tile[1] for c in mapping.cores),
                                                                           default=0) + 1)
-    single, _ = _ticks(core, edge, t, T, T + mapping.pipeline_depth, barrier.value, mesh, streamed=False)
-    steady, core_time = _ticks(core, edge, t, T, T, barrier.value, mesh, streamed=True)
+    single, _ = _ticks(core, edge, t, T, T * P + mapping.pipeline_depth, barrier.value, mesh, streamed=False,
+                       period=P)
+    steady, core_time = _ticks(core, edge, t, T, T * P, barrier.value, mesh, streamed=True, period=P)
     layer_time = {name: float(core_time[layer.cores.start:layer.cores.stop].max(0).sum()) if len(layer.cores)
                   else 0.0 for name, layer in mapping.layers.items()}
     constants = {f"energy.{k}": _scaled(profile.energy_pj[k], energy_scale, profile, "energy")
@@ -332,8 +342,10 @@ def hardware_cost(graph: Graph, mapping: Mapping, activity: Activity, *, loaded:
     cost_labels = labels(profile)
     missing = [{"what": "host I/O (input to the chip, results back)", "affects": "throughput, latency, energy",
                 "evidence": HOST_IO_EVIDENCE}]
-    if mapping.products == "embedded" and activity.products:
-        accumulates = float(sum(c["accumulates"].sum() for c in activity.products.values())) / max(activity.samples, 1)
+    embedded = [name for name, choice in product_choices(graph, mapping.products).items() if choice == "embedded"]
+    if embedded and activity.products:
+        accumulates = float(sum(activity.products[name]["accumulates"].sum() for name in embedded)
+                            ) / max(activity.samples, 1)
         notes.append("spike products run on embedded x86 cores: their accumulates are counted but not timed or "
                      "costed (Intel publishes no per-operation figures for them)")
         missing.insert(0, {"what": f"embedded x86 cores: {accumulates:,.0f} accumulates per inference (spike products)",
@@ -342,7 +354,7 @@ def hardware_cost(graph: Graph, mapping: Mapping, activity: Activity, *, loaded:
         cost_labels = {k: f"{v}; neurocores only, embedded x86 work not modelled" for k, v in cost_labels.items()}
     return HardwareCost(mapping.products, energy, layer_energy, layer_synops, core.synops.sum(1), single,
                         steady["total"], core_time, layer_time, static_pj, barrier, constants, cost_labels,
-                        accumulates, notes, profile.static_power_w is not None, missing)
+                        accumulates, notes, profile.static_power_w is not None, missing, P)
 
 
 def _scaled(figure: Figure, scale: float, profile: HardwareProfile, what: str) -> Figure:
@@ -384,16 +396,20 @@ def link_loads(src_tile: np.ndarray, dst_tile: np.ndarray, messages: np.ndarray,
 
 
 def _ticks(core: CoreLoad, edge: EdgeLoad, t: dict[str, float], T: int, ticks: int, barrier: float,
-           mesh: tuple[int, int], *, streamed: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Tick times (population at depth d handles step tick - d, modulo T when streamed) and each core's own bound
-    per tick. Messages are summed per step within each source depth before they are placed on ticks, so memory
-    stays [edges, T] however deep the pipeline."""
+           mesh: tuple[int, int], *, streamed: bool, period: int = 1) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Tick times (population at depth d handles step (tick - d) / period where that divides, modulo T when
+    streamed) and each core's own bound per tick. Messages are summed per step within each source depth before
+    they are placed on ticks, so memory stays [edges, T] however deep the pipeline. With ``period`` > 1 (a
+    token-serial lowering: depths in ticks) a serial array's events, which spread over its sub-steps, are placed on
+    its first one (an upper bound for that tick); the ticks between carry every neuron's inactive update."""
     def place(values: np.ndarray, depth: np.ndarray | int) -> np.ndarray:
-        """[..., T] per functional step -> [..., ticks]: step tick - depth (modulo T when streamed), else 0."""
-        step = np.arange(ticks) - np.asarray(depth)[..., None]
+        """[..., T] per functional step -> [..., ticks]: step (tick - depth) / period (modulo T when streamed) where
+        that divides, else 0."""
+        shifted = np.arange(ticks) - np.asarray(depth)[..., None]
         if streamed:
-            step = step % T
-        valid = (step >= 0) & (step < T)
+            shifted = shifted % (T * period)
+        step = shifted // period
+        valid = (shifted >= 0) & (step < T) & (shifted % period == 0)
         picked = np.take_along_axis(values, np.broadcast_to(np.clip(step, 0, T - 1), values.shape[:-1] + (ticks,)),
                                     -1) if values.size else np.zeros(values.shape[:-1] + (ticks,))
         return np.where(valid, picked, 0.0)

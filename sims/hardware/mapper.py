@@ -7,9 +7,12 @@ latency estimate is built on. The model (docs/hardware.md has the long form):
 The populations and projections come from the one hardware lowering, :func:`snn_deploy.graph.hardware.lower`,
 which the Lava builder builds as well: what is priced here is what runs in Lava.
 
-* **Populations.** One per LIF node. Spike products (SSA's ``q (k^T v)``) are either *coincidence-neuron arrays*
-  (``products="neurons"``, three populations per product, :func:`product_arrays`) or *embedded-core work*
-  (``products="embedded"``: q, k and v spikes go to an embedded x86 core, which returns graded currents).
+* **Populations.** One per LIF node. Spike products (SSA's ``q (k^T v)``) are either populations of one of the
+  attention lowerings (``products``: ``coincidence``, ``graded``, ``token-serial``; default the graph's own,
+  ``Graph.attention``; ``hardware.PRODUCT_LOWERINGS``) or *embedded-core work* (``products="embedded"``: q, k and v
+  spikes go to an embedded x86 core, which returns graded currents). Each population packs up to the profile's
+  per-core limit of its neuron variant (:meth:`HardwareProfile.neurons_per_core_for`: two-variable LIFs 4,096,
+  one-variable graded / product / accumulator neurons 8,192 on Loihi 2).
 * **Projections.** The synapses into a population from one source population. Residual sums (``sums``):
   ``expand`` gives a conv reading a sum one projection per summand (the graph's semantics: a sum has no hardware,
   every summand neuron is its own input axon, so fan-in grows with depth); ``relay`` (default on targets with
@@ -43,8 +46,8 @@ import numpy as np
 
 from snn_deploy.graph import Graph, HardwareProfile, LIFNode, Problem, Shape, SpikeProductNode, target_problems
 from snn_deploy.graph.hardware import (  # noqa: F401  (the lowering's names, re-exported for the mapper's readers)
-    PRODUCT_MODELS, SUM_MODELS, ChannelMap, Population, Projection, lower, population_depths, populations,
-    product_arrays, weight_bits,
+    PRODUCT_MODELS, SUM_MODELS, ChannelMap, Population, Projection, attention_problems, lower, population_depths,
+    populations, product_arrays, product_choices, weight_bits,
 )
 from snn_deploy.graph.profiles import CompilerModel
 
@@ -74,10 +77,13 @@ class Core:
     synmem_units: int = 0
     """Units of Loihi 2's synaptic memory register (profiles with a :class:`CompilerModel`; 0 otherwise)."""
 
+    variant: str = "two-variable"
+    """Its population's neuron variant: what its neuron limit is (:meth:`HardwareProfile.neurons_per_core_for`)."""
+
     def utilisation(self, profile: HardwareProfile) -> dict[str, float]:
         memory = (self.synmem_units / profile.compiler.synmem_units_per_core if profile.compiler
                   else self.memory_bits / (8 * profile.synaptic_memory_bytes_per_core))
-        return {"neurons": self.neurons / profile.neurons_per_core,
+        return {"neurons": self.neurons / profile.neurons_per_core_for(self.variant),
                 "memory": memory,
                 "fan_in": self.fan_in / profile.fan_in_per_core,
                 "fan_out": self.fan_out / profile.fan_out_per_core}
@@ -141,6 +147,9 @@ class Mapping:
     """Depth of every spike source: populations, the input node, embedded products (see :func:`population_depths`)."""
     per_core_synapses: dict[str, np.ndarray] = field(repr=False)
     """Per population: synapses per (projection, core of the population) [P, cores], to share its synaptic ops."""
+    ticks_per_step: int = 1
+    """Chip ticks per functional step (the lowering's, :attr:`~snn_deploy.graph.hardware.Lowering.ticks_per_step`):
+    depths are in ticks; a streamed step takes this many ticks."""
 
     @property
     def chips(self) -> int:
@@ -166,8 +175,12 @@ def _blocks(size: int, step: int) -> np.ndarray:
 @lru_cache(maxsize=4096)
 def _spatial(size: int, step: int, k: int, s: int, p: int, source: int) -> tuple[np.ndarray, np.ndarray]:
     """Per block of ``step`` target rows: (first, last + 1) source rows read, clipped, and the synapses per target
-    row summed over the block (kernel taps that land inside the source)."""
+    row summed over the block (kernel taps that land inside the source). Stride 0 spreads the source over the
+    target: target row y reads source row ``y * source // size`` (a 1-row source: a broadcast)."""
     blocks = _blocks(size, step)
+    if s == 0:
+        lo, hi = blocks[:, 0] * source // size, (blocks[:, 1] - 1) * source // size + 1
+        return np.stack([lo, hi], 1), blocks[:, 1] - blocks[:, 0]
     lo = np.clip(blocks[:, 0] * s - p, 0, source)
     hi = np.clip((blocks[:, 1] - 1) * s - p + k, 0, source)
     first = np.arange(size) * s - p
@@ -201,6 +214,11 @@ class Tiling:
     memory_bits: np.ndarray
     synmem: np.ndarray
     """Loihi 2 synaptic memory register units per tile (zeros without a :class:`CompilerModel`)."""
+    lists: np.ndarray | None = None
+    """Axon lists per tile (one per input axon, or per source channel and kernel tap with a shared kernel)."""
+    list_bits: np.ndarray | None = None
+    """Synapse bits per tile as the :class:`CompilerModel` lays them out (weight bits for population-coded
+    projections, its dense synapse width otherwise); without one, the weight bits."""
 
     @property
     def count(self) -> int:
@@ -237,6 +255,8 @@ def _tiling(pop: Population, tile: tuple[int, int, int], sharing: bool,
     stored = np.zeros_like(neurons)
     memory = np.zeros_like(neurons)
     synmem = np.zeros_like(neurons)
+    all_lists = np.zeros_like(neurons)
+    list_bits = np.zeros_like(neurons)
     synapses = np.zeros((len(pop.projections), neurons.size), dtype=np.int64)
     shared_done: set[str] = set()
     spatial = len(n_h) * len(n_w)
@@ -258,10 +278,12 @@ def _tiling(pop: Population, tile: tuple[int, int, int], sharing: bool,
             kept, lists = synapses[j], axons
         stored += kept
         memory += kept * proj.weight_bits
+        all_lists += lists
+        bits = proj.weight_bits if compiler is None or population_coded(pop, proj, compiler) else None
+        list_bits += kept * (compiler.dense_synapse_bits if bits is None else bits)
         if compiler:
-            synmem += compiler.synmem_units(lists, kept, proj.weight_bits if population_coded(pop, proj, compiler)
-                                            else None)
-    return Tiling(tile, blocks, neurons, fan_in, synapses, stored, memory, synmem)
+            synmem += compiler.synmem_units(lists, kept, bits)
+    return Tiling(tile, blocks, neurons, fan_in, synapses, stored, memory, synmem, all_lists, list_bits)
 
 
 def _unrolled_synapses(proj: Projection, shape: Shape, tile: tuple[int, int, int]) -> np.ndarray:
@@ -324,7 +346,7 @@ def _over(t: Tiling, profile: HardwareProfile, ignore: set[str]) -> float:
 
 def _partition(pop: Population, profile: HardwareProfile, sharing: bool, cap: int,
                ignore: set[str]) -> Tiling:
-    cap = min(cap, profile.neurons_per_core)
+    cap = min(cap, profile.neurons_per_core_for(pop.variant))
     if profile.compiler:
         found = _compiler_partition(pop, profile, sharing, cap, ignore)
         if found is not None:
@@ -351,7 +373,9 @@ def _compiler_partition(pop: Population, profile: HardwareProfile, sharing: bool
     """Loihi 2's compiler as its printed output shows it (:class:`~snn_deploy.graph.profiles.CompilerModel`):
     a spatial layer is cut into W slices of whole (C, H) planes, the whole layer first, then 2^k columns; a
     non-spatial layer is cut into equal channel groups, their number multiplied by the ratio of the fullest core's
-    use to its limit until every core fits. None where no such cut fits (the free search takes over)."""
+    synaptic memory to its limit until every core fits (the compiler's rule); a layer over on input axons alone
+    (the spike products' ``kv`` sums) gets the fewest groups whose cores fit instead. None where no such cut fits
+    (the free search takes over)."""
     c, h, w = pop.shape
     if h * w > 1:
         widths = [w] + [1 << k for k in range(max(w - 1, 1).bit_length() - 1, -1, -1) if (1 << k) < w]
@@ -364,12 +388,16 @@ def _compiler_partition(pop: Population, profile: HardwareProfile, sharing: bool
     groups = -(-c // cap)
     while True:
         t = _tiling(pop, (-(-c // groups), 1, 1), sharing, profile.compiler)
-        ratio = _over(t, profile, ignore)
-        if ratio <= 1:
+        if _over(t, profile, ignore) <= 1:
             return t
         if groups >= c:
             return None
-        groups = min(c, groups * max(2, math.ceil(ratio)))
+        memory = _over(t, profile, ignore | {"fan_in"})
+        if memory > 1:  # the compiler's rule, as printed for PilotNet's dense layers
+            groups = min(c, groups * max(2, math.ceil(memory)))
+        else:  # over on input axons only: the compiler printed no such split; input axons grow with the channels
+            # a core holds, so the fewest groups that fit is found directly (no doubling past the bound)
+            groups = min(c, max(groups + 1, math.ceil(groups * _over(t, profile, ignore | {"memory"}))))
 
 
 def _neuron_violations(pop: Population, profile: HardwareProfile, sharing: bool) -> tuple[set[str], list[Problem]]:
@@ -445,13 +473,15 @@ def _chip_corner(chip: int, profile: HardwareProfile, chips_per_row: int) -> tup
 
 # --- the mapper -----------------------------------------------------------------------------------------------
 
-def map_graph(graph: Graph, profile: HardwareProfile, *, products: str = "neurons", sums: str | None = None,
+def map_graph(graph: Graph, profile: HardwareProfile, *, products: str | None = None, sums: str | None = None,
               kernel_sharing: bool = True) -> Mapping:
     """Partition and place ``graph`` on ``profile``'s cores; violations are collected, never raised.
 
+    ``products``: the spike products' lowering (default the graph's, ``Graph.attention``) or ``embedded``.
     ``sums``: ``relay`` (default where the target has graded spikes) or ``expand`` (default otherwise).
     """
     sums = sums or ("relay" if profile.graded_spikes else "expand")
+    products = products or graph.attention
     lowered = lower(graph, products, sums)
     pops = list(lowered.populations)
     by_name = {p.name: p for p in pops}
@@ -461,7 +491,7 @@ def map_graph(graph: Graph, profile: HardwareProfile, *, products: str = "neuron
     for pop in pops:
         ignore[pop.name], found = _neuron_violations(pop, profile, kernel_sharing)
         problems += found
-    caps = {p.name: profile.neurons_per_core for p in pops}
+    caps = {p.name: profile.neurons_per_core_for(p.variant) for p in pops}
     tilings = {p.name: _partition(p, profile, kernel_sharing, caps[p.name], ignore[p.name]) for p in pops}
     for _ in range(MAX_FAN_OUT_ROUNDS):
         fan_out = _fan_out(graph, pops, tilings, products, profile.compiler)
@@ -478,7 +508,8 @@ def map_graph(graph: Graph, profile: HardwareProfile, *, products: str = "neuron
         if f.max() > profile.fan_out_per_core:
             problems.append(Problem(name, f"a core sends {int(f.max())} output axons, over the {profile.name} limit "
                                     f"of {profile.fan_out_per_core}", "fewer consumers or wider consumer cores"))
-    problems += _delay_problems(pops, depths, profile)
+    problems += _delay_problems(pops, depths, profile, lowered.ticks_per_step)
+    problems += attention_problems(graph, profile, products)
 
     total = sum(t.count for t in tilings.values())
     chips_per_row = max(1, math.ceil(math.sqrt(-(-total // profile.cores_per_chip))))
@@ -486,7 +517,7 @@ def map_graph(graph: Graph, profile: HardwareProfile, *, products: str = "neuron
     traffic = _traffic(graph, pops, tilings, first, cores, products, profile, chips_per_row)
     per_core = {p.name: tilings[p.name].synapses for p in pops}
     return Mapping(profile, products, sums, kernel_sharing, pops, {**_host_layers(graph), **layers}, cores, traffic,
-                   problems, depths, per_core)
+                   problems, depths, per_core, lowered.ticks_per_step)
 
 
 def _host_layers(graph: Graph) -> dict[str, LayerMap]:
@@ -512,8 +543,9 @@ def _edges(graph: Graph, pops: list[Population], tilings: dict[str, Tiling], pro
         for j, proj in enumerate(pop.projections):
             src = tilings.get(proj.source) or _whole(proj.source_shape)
             yield _Edge(pop, j, proj.source, _overlap(src, tilings[pop.name], pop, proj))
-    if products == "embedded":
-        for node in graph.of_kind(SpikeProductNode):
+    choices = product_choices(graph, products)
+    for node in graph.of_kind(SpikeProductNode):
+        if choices[node.name] == "embedded":
             for name in node.inputs:
                 yield _Edge(None, -1, name, tilings[name].neurons[:, None], node.name)
 
@@ -536,12 +568,16 @@ def _fan_out(graph: Graph, pops: list[Population], tilings: dict[str, Tiling], p
     return fan_out
 
 
-def _delay_problems(pops: list[Population], depths: dict[str, int], profile: HardwareProfile) -> list[Problem]:
+def _delay_problems(pops: list[Population], depths: dict[str, int], profile: HardwareProfile, ticks: int = 1
+                    ) -> list[Problem]:
     """Shorter paths are delayed to the longest one with synaptic delays; each delay is bounded."""
     out = []
     for pop in pops:
         for proj in pop.projections:
-            delay = depths[pop.name] - 1 - depths[proj.source]
+            if proj.kind == "recurrent":
+                continue
+            delay = depths[pop.name] - 1 - proj.wait - depths[proj.source]
+            delay = (delay % ticks if proj.periodic else delay) + proj.max_delay
             if delay > profile.max_synaptic_delay:
                 out.append(Problem(pop.name, f"input {proj.source} must be delayed {delay} steps, over the "
                                    f"{profile.max_synaptic_delay}-step synaptic delay", "add relay neurons"))
@@ -564,7 +600,7 @@ def _place(pops: list[Population], tilings: dict[str, Tiling], fan_out: dict[str
             cores.append(Core(len(cores), pop.name, (int(c0), int(c1), int(h0), int(h1), int(w0), int(w1)), chip,
                               tile, int(t.neurons[i]), int(t.fan_in[i]), int(fan_out[pop.name][i]),
                               int(t.synapses[:, i].sum()), int(t.stored[i]), int(t.memory_bits[i]),
-                              int(t.synmem[i])))
+                              int(t.synmem[i]), pop.variant))
         span = range(first[pop.name], len(cores))
         use = [cores[i].utilisation(profile) for i in span]
         worst = max(u[m] for u in use for m in METRICS)

@@ -39,16 +39,17 @@ CAPTIONS = {
                     "red lines separate samples.",
 }
 PRODUCT_CAPTIONS = {
-    "energy_layers": " Spike products as coincidence neurons.",
-    "energy_components": " Both models of the spike products: coincidence-neuron arrays on neurocores, or embedded "
+    "energy_layers": " Spike products in the {lowering} lowering (export --attention).",
+    "energy_components": " Both models of the spike products: the {lowering} lowering on neurocores, or embedded "
                          "cores (partial: their x86 work is not modelled).",
 }
 """Added to a caption where the network has spike products."""
 
 
-def caption(name: str, products: bool) -> str:
-    """The caption of plot ``name``; spike-product sentences only where the network has spike products."""
-    return CAPTIONS[name] + (PRODUCT_CAPTIONS.get(name, "") if products else "")
+def caption(name: str, products: bool, lowering: str = "coincidence") -> str:
+    """The caption of plot ``name``; spike-product sentences (naming their ``lowering``) only where the network has
+    spike products."""
+    return CAPTIONS[name] + (PRODUCT_CAPTIONS.get(name, "").format(lowering=lowering) if products else "")
 
 
 TERM_COLOURS = {"synaptic_ops": "tab:blue", "neuron_updates": "tab:orange", "spikes_out": "tab:green",
@@ -155,7 +156,8 @@ def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     for offset, (model, colour) in zip((-0.2, 0.2) if products else (0.0,), models):
         energy = [report["hardware"][model]["energy_pj"][k] / 1e3 for k in components]
         bars = ax.barh(np.arange(len(components)) + offset, energy, height=0.4 if products else 0.6, color=colour,
-                       label=f"spike products: {'coincidence neurons' if model == 'neurons' else 'embedded cores'}")
+                       label="spike products: " + (f"{report['hardware'][model]['spike_products']} lowering"
+                                                         if model == "neurons" else "embedded cores"))
         _label_bars(ax, bars, energy)
     ax.set_yticks(range(len(components)), [k.replace("_", " ") for k in components], fontsize=8)
     ax.set_ylim(len(components) - 0.5, -0.5)
@@ -210,3 +212,62 @@ def _raster(plt, activity: Activity):
     ax.set_xlabel(f"step (samples back to back, T = {activity.T})")
     ax.set_title("Spike raster: most active neurons of a few layers")
     return fig
+
+
+TRADEOFF_CAPTION = ("Chips against latency (one inference on its own, ms) of each lowering of the spike products, one "
+                    "panel per configuration; filled: Pareto-optimal on chips, latency and energy; hollow: "
+                    "dominated; grey: not eligible (partial figures - work the model leaves out, e.g. embedded x86 "
+                    "cores - or violations: not exact on the chip). Cores and chips estimated by the mapper; latency "
+                    "calibrated on PilotNet LIF (an extrapolation here).")
+
+
+def tradeoff(configs: list[dict[str, Any]], columns: int = 4) -> bytes:
+    """One panel per configuration (its own axes: configurations span 1 to 1,000+ chips): chips (linear from 0,
+    so a saving reads as the ratio it is) against latency in ms, one labelled point per lowering. ``configs``:
+    dicts with ``config`` and ``rows`` (``attention``, ``chips``, ``latency_ms``, ``pareto``, ``partial``,
+    ``violations``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = max(len(configs), 1)
+    cols = min(columns, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    names = sorted({r["attention"] for c in configs for r in c["rows"]})
+    for ax, config in zip(axes.ravel(), configs):
+        points: dict[tuple, list[dict]] = {}
+        latencies = [r["latency_ms"] for r in config["rows"]] or [0.0]
+        step = max((max(latencies) - min(latencies)) / 100, 1e-9)
+        for r in config["rows"]:  # rows at one point (auto choosing a single lowering, or within 1 % of the
+            # panel's latency range: they overlap on the axis) share one marker and one label
+            points.setdefault((round(r["latency_ms"] / step), r["chips"]), []).append(r)
+        for (_, chips), same in points.items():
+            latency = same[0]["latency_ms"]
+            first = next((r for r in same if not r["attention"].startswith("auto")), same[0])
+            grey = first["partial"] or first["violations"]
+            colour = "0.6" if grey else colours(names.index(first["attention"]) % 10)
+            pareto = any(r["pareto"] for r in same)
+            ax.scatter(latency, chips, s=46, color=colour if pareto else "none", edgecolors=colour,
+                       linewidths=1.5, zorder=3)
+            plain = [r["attention"] for r in same if not r["attention"].startswith("auto")]
+            auto = [r["attention"][6:-1] for r in same if r["attention"].startswith("auto (")]
+            label = ", ".join(plain + ([f"auto: {'/'.join(auto)}"] if auto else []))
+            ax.annotate(f"{label}: {chips}", (latency, chips), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points")
+        ax.set_ylim(0, max(chips for _, chips in points) * 1.25)
+        ax.set_title(config["config"], fontsize=8)
+        ax.set_xlabel("latency, one inference (ms)", fontsize=7)
+        ax.set_ylabel("chips", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.margins(x=0.35)
+    for ax in axes.ravel()[len(configs):]:
+        ax.axis("off")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()

@@ -27,14 +27,18 @@ from snn_deploy.sims.hardware import neurobench, timing, uncertainty
 from snn_deploy.sims.hardware.cost import (
     COMPONENTS, HardwareCost, Loads, PaperEstimate, hardware_cost, mapping_loads, paper_energy,
 )
-from snn_deploy.sims.hardware.mapper import METRICS, PRODUCT_MODELS, Mapping, map_graph
+from snn_deploy.sims.hardware.bound import RESOURCE_LABELS, resource_bound
+from snn_deploy.sims.hardware.mapper import METRICS, Mapping, map_graph
 from snn_deploy.sims.hardware.schema import validate
 from snn_deploy.sims.backends.simulator import REGISTERS, SIGMA_DELTA_REGISTERS
 
 if TYPE_CHECKING:
     from snn_deploy.exporters.formats.bundle import Bundle
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+REPORT_MODELS = {"neurons": None, "embedded": "embedded"}
+"""The report's two models of the spike products: on the neuro cores in the bundle's lowering (``Graph.attention``,
+named in each model's ``spike_products``), or on the embedded x86 cores."""
 SCHEMA_FILE = "report.schema.json"
 NEUROBENCH_FILE = "neurobench.json"
 CSV_COLUMNS = ("name", "kind", "node", "placement", "shape", "neurons", "synapses", "stored_synapses", "cores", "tile",
@@ -73,7 +77,8 @@ class Analysis:
 
 
 def analyse(graph: Graph, profile: HardwareProfile, activity: Activity, *, kernel_sharing: bool = True) -> Analysis:
-    mappings = {m: map_graph(graph, profile, products=m, kernel_sharing=kernel_sharing) for m in PRODUCT_MODELS}
+    mappings = {m: map_graph(graph, profile, products=REPORT_MODELS[m] or graph.attention,
+                             kernel_sharing=kernel_sharing) for m in REPORT_MODELS}
     loads = {m: mapping_loads(graph, mapping, activity) for m, mapping in mappings.items()}
     costs = {m: hardware_cost(graph, mapping, activity, loaded=loads[m]) for m, mapping in mappings.items()}
     return Analysis(graph, profile, activity, mappings, loads, costs, paper_energy(graph, activity))
@@ -95,6 +100,13 @@ def provenance(mapping: Mapping, cost: HardwareCost) -> str:
     return "calibrated" if mapping.profile.calibration else "estimated"
 
 
+def pipeline_ticks(report: dict[str, Any]) -> int:
+    """The pipeline depth of the neuro-core mapping in chip ticks (its spike products' lowering included): the
+    ticks of one inference alone beyond its T steps of ``ticks_per_step`` ticks."""
+    hw = report["hardware"]["neurons"]
+    return hw["ticks"] - report["bundle"]["T"] * hw.get("ticks_per_step", 1)
+
+
 def _cost_json(mapping: Mapping, cost: HardwareCost, times: timing.CoreTimes) -> dict[str, Any]:
     per_sample = cost.time_per_sample_ns
     static = cost.static_energy_pj if cost.static_modelled else None
@@ -110,8 +122,9 @@ def _cost_json(mapping: Mapping, cost: HardwareCost, times: timing.CoreTimes) ->
         "time_per_step_ns": cost.time_per_step_ns,
         "latency_ns": cost.latency_ns, "time_per_sample_ns": per_sample,
         "samples_per_s": 1e9 / per_sample if per_sample else 0.0, "ticks": int(cost.tick_ns["total"].size),
+        "ticks_per_step": cost.ticks_per_step,
         "tick_ns": _spread(cost.tick_ns["total"]), "synaptic_ops": cost.synaptic_ops,
-        "embedded_accumulates": cost.embedded_accumulates,
+        "embedded_accumulates": cost.embedded_accumulates, "lower_bound_cores": resource_bound(mapping).cores,
         "constants": {k: _figure(f) for k, f in cost.constants.items()}, "notes": cost.notes,
     }
 
@@ -129,15 +142,15 @@ def _paper_by_layer(graph: Graph, paper: PaperEstimate, mapping: Mapping) -> dic
 
 
 def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> dict[str, Any]:
-    """The report as plain data (validated against :func:`schema`). Layers and cores are the coincidence-neuron
-    model's (the one that prices every operation with published figures)."""
+    """The report as plain data (validated against :func:`schema`). Layers and cores are the neuro-core
+    model's, in the bundle's spike-product lowering (the one that prices every operation with published figures)."""
     act, graph = analysis.activity, analysis.graph
     mapping, cost = analysis.mappings["neurons"], analysis.costs["neurons"]
     spikes = analysis.loads["neurons"].rates.spikes
     paper_by_layer = _paper_by_layer(graph, analysis.paper, mapping)
     per_core = {m: timing.core_activity(graph, analysis.mappings[m], act, loaded=analysis.loads[m])
-                for m in PRODUCT_MODELS}
-    model_times = {m: timing.core_times(analysis.mappings[m], per_core[m]) for m in PRODUCT_MODELS}
+                for m in REPORT_MODELS}
+    model_times = {m: timing.core_times(analysis.mappings[m], per_core[m]) for m in REPORT_MODELS}
     counts, times = per_core["neurons"], model_times["neurons"]
     step_ns = timing.step_time_ns(cost)
     layer_times = {lt.layer: lt for lt in timing.layer_times(mapping, times, step_ns)}
@@ -193,10 +206,10 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
         "profile": {"name": profile.name, "limits": profile.limits(), "sources": list(profile.sources)},
         "mapping": {"provenance": "estimated", "spike_products": mapping.products, "sums": mapping.sums,
                     "kernel_sharing": mapping.kernel_sharing, "cores": len(mapping.cores), "chips": mapping.chips,
-                    "tiles": mapping.tiles_used,
+                    "tiles": mapping.tiles_used, "lower_bound": resource_bound(mapping).json(mapping),
                     "utilisation": {m: _spread(np.array([u[m] for u in utilisation])) for m in METRICS},
                     "violations": [{"layer": p.node, "what": p.what, "fix": p.fix} for p in mapping.violations]},
-        "hardware": {m: _cost_json(analysis.mappings[m], analysis.costs[m], model_times[m]) for m in PRODUCT_MODELS},
+        "hardware": {m: _cost_json(analysis.mappings[m], analysis.costs[m], model_times[m]) for m in REPORT_MODELS},
         "timing": {"provenance": "calibrated" if profile.calibration else "estimated",
                    "spike_products": mapping.products, "step_ns": step_ns, "label": cost.labels["time"],
                    "groups": [list(g) for g in times.groups], "terms": list(times.terms),
@@ -344,22 +357,30 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     bottleneck = tm["bottleneck"]
     accuracy = (f"{100 * run['accuracy']:.2f} % on {run['samples']} {run['dataset']} {run['split']} samples"
                 if run["accuracy"] is not None else "none (no classifier readout, or no labels)")
-    depth = report["hardware"]["neurons"]["ticks"] - report["bundle"]["T"]  # the mapping's pipeline, products included
+    depth = pipeline_ticks(report)
     cores = ranged(hw, "cores", lambda v: f"{v:.0f}")
     fits = (f"yes: {cores} cores on {hw['chips']} chip(s) of {profile}, 0 violations (estimated)"
             if not violations else f"no: {len(violations)} violation(s) of {profile}'s per-core limits "
                                    f"({cores} cores on {hw['chips']} chip(s); see violations)")
+    bound = report["mapping"].get("lower_bound")
+    if bound:  # the fewest cores any mapper could use (one population per core; global: any mapper)
+        fits += (f"; lower bound {bound['cores']} cores ({RESOURCE_LABELS[bound['binding']]} binding; "
+                 f"{bound['global_cores']} for any mapper)")
     reset = reset_text(report["bundle"].get("reset_interval", 0), report["bundle"].get("reset_offset", 0),
                        report["bundle"].get("pipeline_fill", False))
     lines = [
         ("fits", fits),
         ("latency", f"{ranged(hw, 'latency_ns', time_text)} per inference on its own ({report['bundle']['T']} steps "
-                    f"+ {depth} for the pipeline depth; {hw['provenance']})"),
+                    + (f"of {hw['ticks_per_step']} ticks (the {hw['spike_products']} lowering's sub-steps) "
+                       if hw.get("ticks_per_step", 1) > 1 else "")
+                    + f"+ {depth} ticks for the pipeline depth; {hw['provenance']})"),
         ("throughput", f"{ranged(hw, 'samples_per_s', _per_s)} samples/s with samples streamed back to back and the "
                        "input already on the chip (host I/O not modelled: see below)"),
         ("time per step", f"{ranged(hw, 'time_per_step_ns', time_text)} ({hw['provenance']})"),
         ("state reset", f"{reset} (recorded in the bundle)"),
     ]
+    if report["bundle"]["spike_products"]:
+        lines.append(("spike products", f"the {hw['spike_products']} lowering (export --attention)"))
     if hw["energy_pj_static"] is None:
         static = f"static not modelled (no static power figure for {profile})"
     else:
@@ -423,7 +444,7 @@ def console_table(report: dict[str, Any], width: int = FULL_TABLE_WIDTH):
                **({"rate": "number"} if full else {}), "SOPs": "number", "t/step": "number", "%step": "number",
                "limit": "text", "%E": "number"}
     out = table(f"{report['bundle']['path']} on {report['profile']['name']} ({hw['provenance']}; spike products "
-                "as coincidence neurons)", columns=columns)
+                f"in the {hw['spike_products']} lowering)", columns=columns)
     for layer in report["layers"]:
         limit = ("host" if layer["bottleneck_core"] is None else
                  f"#{layer['bottleneck_core']} {TERM_ABBREVIATIONS[layer['time_limited_by']]}")
@@ -509,7 +530,8 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
     constants = [(k, v, _constant_status(k, v, calibrated)) for k, v in
                  {**neurons["constants"], **{f"45nm.{k}": v for k, v in paper["constants"].items()}}.items()]
     slowest = sorted(report["cores"], key=lambda c: -c["busy_ns_per_step"])[:SLOWEST_CORES]
-    figures = [{"name": name, "caption": plots.caption(name, products), "section": PLOT_SECTIONS[name],
+    lowering = report["mapping"]["spike_products"]
+    figures = [{"name": name, "caption": plots.caption(name, products, lowering), "section": PLOT_SECTIONS[name],
                 "src": "data:image/png;base64," + base64.b64encode(images[name]).decode()} for name in plots.PLOTS]
     rng = neurons["ranges"]
 
@@ -517,7 +539,7 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
         r = (rng or {}).get(key)
         return f"{fmt(r['low'])} to {fmt(r['high'])}" if r else ("none" if rng is None else "")
 
-    depth = report["hardware"]["neurons"]["ticks"] - report["bundle"]["T"]  # the mapping's pipeline, products included
+    depth = pipeline_ticks(report)
     speed = [("latency_ns", "latency", time_text, f"one inference on its own: {report['bundle']['T']} steps + "
                                                   f"{depth} for the pipeline depth (layers in series)"),
              ("samples_per_s", "throughput (samples/s)", _per_s, "samples streamed back to back, the input already "

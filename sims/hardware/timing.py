@@ -90,6 +90,14 @@ def core_times(mapping: Mapping, counts: CoreActivity) -> CoreTimes:
                      (("synaptic_ops", "neuron_updates"), ("spikes_out",), ("spikes_in",)))
 
 
+def idle_updates_ns(mapping: Mapping) -> np.ndarray:
+    """Per core: a tick on which it receives nothing still updates every neuron (inactive), the ``P - 1`` other
+    ticks of a step of ``P`` ticks (a token-serial lowering)."""
+    time_scale, _ = scales(mapping.profile)
+    t = mapping.profile.time_ns["neuron_update_inactive"].value * time_scale
+    return np.array([c.neurons for c in mapping.cores], dtype=float) * t
+
+
 @dataclass(frozen=True)
 class LayerTime:
     """One layer's place in the step."""

@@ -27,7 +27,7 @@ import numpy as np
 from snn_deploy.graph import HardwareProfile
 from snn_deploy.sims.hardware.cost import COMPONENTS, HardwareCost
 from snn_deploy.sims.hardware.mapper import Mapping
-from snn_deploy.sims.hardware.timing import TERMS, CoreTimes
+from snn_deploy.sims.hardware.timing import TERMS, CoreTimes, idle_updates_ns
 
 TIME_PARTS = (*TERMS, "links", "barrier")
 """What a streamed step's time is spent on: the slowest core's terms, mesh links beyond it, the barrier."""
@@ -36,15 +36,20 @@ TIME_PARTS = (*TERMS, "links", "barrier")
 def time_shares(mapping: Mapping, cost: HardwareCost, times: CoreTimes) -> dict[str, float]:
     """Share of the streamed step time in each of :data:`TIME_PARTS`: per tick, the barrier, the slowest core's
     busy time split over its terms (the terms of its slowest group, in proportion), and whatever the tick takes
-    beyond them (a mesh link's load)."""
+    beyond them (a mesh link's load). With P ticks per step (a token-serial lowering) a core works on one tick of
+    each step and updates its neurons (inactive) on the other P - 1."""
     shares = dict.fromkeys(TIME_PARTS, 0.0)
     ticks = cost.steady_tick_ns
     T = ticks.size
     if not mapping.cores or not T:
         return shares
+    P = mapping.ticks_per_step
     depth = np.array([mapping.layers[c.population].depth for c in mapping.cores])
-    step = (np.arange(T)[None, :] - depth[:, None]) % T  # a core handles step (tick - depth) mod T when streamed
-    terms = {k: np.take_along_axis(v, step, 1) for k, v in times.terms.items()}
+    shifted = (np.arange(T)[None, :] - depth[:, None]) % T  # a core handles step (tick - depth) / P when streamed
+    step, working = shifted // P, shifted % P == 0
+    idle = idle_updates_ns(mapping)[:, None]
+    terms = {k: np.where(working, np.take_along_axis(v, step, 1), idle if k == "neuron_updates" else 0.0)
+             for k, v in times.terms.items()}
     groups = np.stack([sum(terms[t] for t in g) for g in times.groups])  # [groups, cores, ticks]
     busy = groups.max(0)
     for k in range(T):

@@ -87,8 +87,9 @@ def demo(output: Path, epochs: int | None, verify_samples: int, seed: int, json_
                   "--force"] + (["--epochs", str(epochs), "--warmup-epochs", str(min(2, epochs - 1))] if epochs else [])
     timings = {
         "train": _step("train (quantization-aware: integer neurons)", train_args),
-        "export": _step("export for Loihi 2", ["export", str(model), "--target", "loihi2", "-o", str(bundle),
-                                                "--force"]),
+        "export": _step("export for Loihi 2 (spike products: the coincidence lowering)",
+                        ["export", str(model), "--target", "loihi2", "--attention", "coincidence", "-o", str(bundle),
+                         "--force"]),
         "verify": _step("verify: PyTorch integer mode, simulator, Lava, ONNX",
                         ["verify", str(model), "--backend", "torch,sim,lava,onnx", "--dataset", DEMO_DATASET,
                          "--samples", str(verify_samples), "--json", str(output / "verify.json"), "--force"]),

@@ -130,6 +130,13 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
 @click.option("--eval-samples", type=POSITIVE, default=256, show_default=True, help="Test samples for --eval.")
 @click.option("--input-on-host", is_flag=True, help="Compute the analog input layer (the convs reading the input "
               "and the LIFs they feed) on the host; the chip receives its binary spikes (loihi1 needs this).")
+@click.option("--attention", metavar="NAME", help="How the chip computes spike products "
+              "(default coincidence): coincidence LIF arrays, graded-spike product arrays (one-variable neurons, "
+              "denser), or token-serial (tokens streamed through shared arrays over sub-step ticks); auto: per "
+              "product the one that minimises --optimize (priced by the mapper and cost model at a stated 0.1 firing "
+              "rate); recorded in the bundle. See docs/attention_lowerings.md.")
+@click.option("--optimize", type=click.Choice(("cores", "latency", "energy")), help="What --attention auto "
+              "minimises (default cores): the mapper's cores, one inference's latency, or energy per inference.")
 @click.option("--force", is_flag=True, help="Replace an existing output.")
 @click.option("--dt", type=float, help="NIR input: the step (s) to read its time constants with (default: the "
               "file's dt, else 1e-4, snnTorch's; Norse files: the square of Norse's dt). See docs/nir_mapping.md.")
@@ -144,8 +151,8 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
 @exit_on_user_error
 def export(model_path: Path, target: str, output: Path | None, dataset: str | None, data_dir: Path | None,
            rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-           force: bool, dt: float | None, steps: int | None, reset_interval: int | None, reset: str | None,
-           json_path: Path | None) -> None:
+           attention: str | None, optimize: str | None, force: bool, dt: float | None, steps: int | None,
+           reset_interval: int | None, reset: str | None, json_path: Path | None) -> None:
     """Export MODEL (a snn-deploy model file, a lava-dl netx network, or a NIR graph from snnTorch, Norse,
     SpikingJelly, Sinabs, ...) for Loihi (a bundle), or as NIR, ONNX or lava-dl netx."""
     from snn_deploy.graph import LIFNode
@@ -157,22 +164,24 @@ def export(model_path: Path, target: str, output: Path | None, dataset: str | No
     check_outputs(output, inputs=[model_path], force=force, directory=chosen.bundle)
     check_outputs(json_file(json_path), inputs=[model_path], force=force, others=[output])
     graph = _export(model_path, target, output, dataset, data_dir, rewrites, rewrite_eval, eval_samples,
-                    input_on_host, force, dt, steps, reset_interval, reset)
+                    input_on_host, force, dt, steps, reset_interval, reset, attention, optimize)
     emit_json(json_path, {"schema_version": EXPORT_SCHEMA, "command": "export", "model": str(model_path),
                           "target": target, "output": str(output), "nodes": len(graph.nodes), "T": graph.T,
                           "neurons": int(sum(n.neurons for n in graph.of_kind(LIFNode))),
                           "pipeline_latency_steps": max(graph.depths().values()),
-                          "reset_interval": graph.reset_interval})
+                          "reset_interval": graph.reset_interval, "attention": graph.attention})
 
 
 def _export(model_path: Path, target: str, output: Path, dataset: str | None, data_dir: Path | None,
             rewrites: tuple[str, ...], rewrite_eval: str | None, eval_samples: int, input_on_host: bool,
-            force: bool, dt: float | None, steps: int | None, reset_interval: int | None, reset: str | None):
+            force: bool, dt: float | None, steps: int | None, reset_interval: int | None, reset: str | None,
+            attention: str | None = None, optimize: str | None = None):
     """What ``export`` does once its outputs are checked (:func:`snn_deploy.workflows.export`), printed; returns
     the exported graph."""
     done = workflows.export(model_path, target, output, calibrate=dataset, data_dir=data_dir, rewrites=rewrites,
                             rewrite_eval=rewrite_eval, eval_samples=eval_samples, input_on_host=input_on_host,
-                            force=force, dt=dt, steps=steps, reset=reset, reset_interval=reset_interval)
+                            force=force, dt=dt, steps=steps, reset=reset, reset_interval=reset_interval,
+                            attention=attention, optimize=optimize)
     graph, latency = done.graph, max(done.graph.depths().values())
     if not done.target.bundle:
         _echo_rewrites(done.rewrites)
@@ -218,6 +227,8 @@ def _echo_rewrites(rewrites: dict) -> None:
 @click.option("--per-layer", is_flag=True, help="Lava runs one layer at a time, driven by the simulator's "
               "recorded spikes (bounded memory; needs sim before lava in --backend).")
 @click.option("--calibrate", "calibrate", metavar="DATASET", help="Calibration data for a float model.")
+@click.option("--attention", metavar="NAME", help="A model file: the spike products' "
+              "lowering Lava builds, as export --attention (default coincidence); a bundle uses the one it records.")
 @data_dir_option()
 @json_option("Also write the report as JSON")
 @click.option("--force", is_flag=True, help="Replace an existing --json file.")
@@ -226,8 +237,8 @@ def _echo_rewrites(rewrites: dict) -> None:
               "export --target netx, which records one per sample).")
 @exit_on_user_error
 def verify(model_path: Path, backends: str | None, dataset: str | None, array: Path | None, steps: int | None,
-           layout: str, samples: int, per_layer: bool, calibrate: str | None, data_dir: Path | None,
-           json_path: Path | None, force: bool, reset_interval: int | None) -> None:
+           layout: str, samples: int, per_layer: bool, calibrate: str | None, attention: str | None,
+           data_dir: Path | None, json_path: Path | None, force: bool, reset_interval: int | None) -> None:
     """Run the same inputs through every backend and compare the spikes of every layer.
 
     MODEL is a snn-deploy model file, a lava-dl netx network (backends sim, lava, onnx, netx: lava-dl's own
@@ -242,7 +253,7 @@ def verify(model_path: Path, backends: str | None, dataset: str | None, array: P
     check_outputs(None if to_stdout(json_path) else json_path, inputs=[model_path, array], force=force)
     report = run_verify(model_path, Inputs(dataset, array, steps=steps, layout=layout), backends=backends,
                         samples=samples, calibrate=calibrate, data_dir=data_dir, reset_interval=reset_interval,
-                        per_layer=per_layer)
+                        per_layer=per_layer, attention=attention)
     render(report)
     emit_json(json_path, report_json(report))
     raise SystemExit(0 if report.exact else 1)

@@ -107,11 +107,13 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
         echo(f"  {label:<38}{value}")
     if array is not None:
         _echo_prediction(analysis.activity)
-    for model, label in (("neurons", "coincidence neurons"), ("embedded", "embedded cores")):
+    for model in ("neurons", "embedded"):
         if not report["bundle"]["spike_products"]:
             break  # no spike products: one model, already summarised
         hw = report["hardware"][model]
-        echo(f"  {'spike products as ' + label:<38}{hw['cores']} cores on {hw['chips']} chip(s), "
+        label = hw["spike_products"] if model == "neurons" else "embedded cores"
+        bound = f" (lower bound {hw['lower_bound_cores']})" if "lower_bound_cores" in hw else ""
+        echo(f"  {'spike products as ' + label:<38}{hw['cores']} cores{bound} on {hw['chips']} chip(s), "
              f"{energy_text(hw['energy_pj_total'])} and {time_text(hw['latency_ns'])} per inference "
              f"({hw['provenance']})")
     echo(f"  {'simulator throughput':<38}{report['run']['samples_per_s']:.3g} samples/s, "

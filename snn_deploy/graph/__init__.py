@@ -9,6 +9,7 @@ from snn_deploy.graph.activity import PRODUCT_COUNTS, Activity, EventCounts, Ras
 from snn_deploy.graph.bounds import conv_row_l1, conv_sum_bound, current_bounds, product_sum_bound, value_bounds
 from snn_deploy.graph.checks import Problem, netx_features, refuse_features, summarize, target_problems
 from snn_deploy.graph.nodes import (
+    ATTENTION_LOWERINGS,
     CONV_ROLES,
     NODE_TYPES,
     WEIGHT_DTYPE,
@@ -32,7 +33,7 @@ from snn_deploy.graph.profiles import (
 )
 
 __all__ = [
-    "PRODUCT_COUNTS", "Activity", "EventCounts", "Raster", "conv_sources",
+    "ATTENTION_LOWERINGS", "PRODUCT_COUNTS", "Activity", "EventCounts", "Raster", "conv_sources",
     "CMOS_45NM", "CONV_ROLES", "DEFAULT_PROFILE",
     "LOIHI", "LOIHI2", "NODE_TYPES", "PROFILES", "WEIGHT_DTYPE", "ConvNode", "ConvRole", "Figure",
     "Graph", "HardwareProfile", "InputNode", "LIFNode", "Node", "Problem", "ReadoutNode", "Shape",

@@ -6,9 +6,11 @@ synapses. :func:`lower` turns the graph into those, once, for every consumer: th
 (``sims/backends/lava_build.py``) builds exactly them from Lava processes with Loihi 2 implementations.
 
 * **Populations** (:class:`Population`, :attr:`Population.kind`): ``lif`` - a LIF node (Lava ``LIFReset``);
-  ``sum`` - a residual sum as graded relay neurons (``relay``: Lava ``GradedVec``, threshold 0); the three arrays of
-  a spike product in the coincidence-neuron model (:func:`product_arrays`): ``and`` (binary coincidence LIFs,
-  :data:`COINCIDENCE`), ``kv`` (graded sums, ``GradedVec``) and ``gate`` (graded products, ``ProdNeuron``).
+  ``sum`` - a residual sum as graded relay neurons (``relay``: Lava ``GradedVec``, threshold 0); a spike product's
+  arrays in the lowering the graph names (``Graph.attention``, :data:`PRODUCT_LOWERINGS`): ``and``, ``kv``,
+  ``gate`` (and, serial, ``demux`` and ``clock``). Each population names its neuron model
+  (:attr:`Population.neuron`, :data:`NEURON_MODELS`) and so its variant: two-variable (u, v: LIF) or one-variable
+  (graded, product, accumulator neurons), which the mapper packs at the profile's per-variant limit.
 * **Projections** (:class:`Projection`, :attr:`Projection.kind`): ``conv`` - a conv node's shared kernel (Lava
   ``Conv``); ``sparse`` - a fixed channel map with one weight (Lava ``Sparse``, :func:`sparse_pairs`);
   ``recurrent`` - a recurrent conv back onto its own population (Lava ``Dense``). A projection whose source is
@@ -22,10 +24,13 @@ Timing: every synapse stage takes one step (Lava's ``Conv``/``Sparse``/``Dense``
 answer in the step they receive. A population's depth is one more than its deepest source's
 (:func:`population_depths`); a node of the graph shows functional step t at Lava step t + depth.
 
-Products and sums have more than one lowering (``products``: ``neurons`` or ``embedded``, :data:`PRODUCT_MODELS`;
-``sums``: ``expand`` or ``relay``, :data:`SUM_MODELS`): a new lowering of the spike product (graded, token-serial)
-is one more entry of :data:`PRODUCT_LOWERINGS`, a function from the graph and the product node to its
-populations, the last of which is read by the attention LIF.
+Products and sums have more than one lowering (``products``: an attention lowering of :data:`PRODUCT_LOWERINGS` -
+``coincidence``, ``graded``, ``token-serial`` - or ``embedded`` (the products leave the neuro cores; priced by the
+mapper only), :data:`PRODUCT_MODELS`; ``sums``: ``expand`` or ``relay``, :data:`SUM_MODELS`). A lowering states
+its populations (the last one is read by the attention LIF) and the chip ticks it needs per functional step
+(:attr:`ProductLowering.substeps`; the whole chip then ticks :attr:`Lowering.ticks_per_step` times per step:
+docs/attention_lowerings.md has the timing model). Each product may have its own (``products`` as
+``name=lowering`` pairs, :func:`product_choices`: what ``--attention auto`` chooses).
 """
 
 from __future__ import annotations
@@ -35,9 +40,20 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from snn_deploy.graph.nodes import ConvNode, Graph, InputNode, LIFNode, Shape, SpikeProductNode, SumNode
+from snn_deploy.graph.bounds import current_bounds
+from snn_deploy.graph.checks import Problem
+from snn_deploy.graph.profiles import HardwareProfile
+from snn_deploy.graph.nodes import (
+    ATTENTION_LOWERINGS, ConvNode, Graph, InputNode, LIFNode, Shape, SigmaDeltaNode, SpikeProductNode, SumNode,
+)
 
-PRODUCT_MODELS = ("neurons", "embedded")
+NEURON_MODELS = {"lif": "two-variable", "coincidence": "two-variable", "clock": "two-variable",
+                 "graded": "one-variable", "product": "one-variable", "accumulator": "one-variable"}
+"""Neuron model of a population -> its variant. ``lif``: a LIF node (Lava ``LIFReset``; u and v); ``coincidence``:
+the and-LIF of :data:`COINCIDENCE` (``LIF``); ``clock``: a LIF firing every period on its bias (``LIF``);
+``graded``: ``GradedVec`` (v = the step's input, sent as a graded spike); ``product``: ``ProdNeuron``
+(v = a_in1 * a_in2); ``accumulator``: ``Sigma`` (v = v + input, sent every tick). On Loihi 2 a one-variable
+neuron packs twice as dense as a two-variable one (the profile's ``one_variable_neurons_per_core``)."""
 SUM_MODELS = ("expand", "relay")
 PROJECTION_KINDS = ("conv", "sparse", "recurrent")
 COINCIDENCE = {"du": 4095, "dv": 4095, "vth": 1}
@@ -109,6 +125,26 @@ class Projection:
     """A ``conv`` that carries a synaptic delay cannot share its kernel: a chip holds it unrolled (Lava
     ``DelaySparse`` of :func:`conv_pairs`), zero weights left out. Then its non-zero weights per (target channel,
     kernel row, kernel column), flat; empty for a shared kernel (Lava ``Conv``, every kernel tap)."""
+    delay: int = 0
+    """Synaptic delay of every synapse that is part of the lowering itself (a serial window's subtraction), built
+    on top of the path-balancing delay (:meth:`Lowering.delay`)."""
+    wait: int = 0
+    """Ticks after its first event that the population's step is complete (a serial stream's length - 1): counted in
+    the population's depth, not in the synapses' delays."""
+    stream: str = ""
+    """Token-serial streaming: ``forward`` delays each synapse by its token's index within its lane (tokens leave a
+    lane one tick apart), ``reverse`` by (lane length - 1 - index) (tokens re-aligned); the token is the position
+    on the side whose map is :attr:`lane`'s product map. ``""``: none."""
+    lane: tuple[int, int] = (0, 0)
+    """(rows, columns) of one lane of a token-serial stream: its tokens in row-major order are its sub-steps."""
+    periodic: bool = False
+    """From a ``clock``: its delay is taken modulo the ticks per step (the clock fires once every step), and it
+    does not count in the population's depth."""
+
+    @property
+    def max_delay(self) -> int:
+        """The largest synaptic delay of the lowering's own (before path balancing)."""
+        return self.delay + (self.lane[0] * self.lane[1] - 1 if self.stream else 0)
 
 
 @dataclass(frozen=True)
@@ -123,6 +159,10 @@ class Population:
     """The graph node it implements (the LIF, or the spike product)."""
     shape: Shape
     projections: tuple[Projection, ...]
+    neuron: str = "lif"
+    """Its neuron model (:data:`NEURON_MODELS`)."""
+    bias: int = 0
+    """A ``clock``'s period in ticks (it fires every ``bias`` ticks on its bias); 0 otherwise."""
 
     @property
     def neurons(self) -> int:
@@ -130,8 +170,13 @@ class Population:
 
     @property
     def graded(self) -> bool:
-        """Whether its neurons send graded spikes (relays, kv sums, gates) rather than binary ones."""
-        return self.kind in GRADED_KINDS
+        """Whether its neurons send graded spikes (one-variable neurons) rather than binary ones."""
+        return self.variant == "one-variable"
+
+    @property
+    def variant(self) -> str:
+        """``two-variable`` (LIF: u and v) or ``one-variable`` (graded, product, accumulator neurons)."""
+        return NEURON_MODELS[self.neuron]
 
 
 
@@ -163,14 +208,17 @@ def _relay(node: SumNode) -> Population:
     """A sum node as graded relay neurons: each adds its inputs' events in a step and sends the total as one graded
     spike (no memory; one step of latency)."""
     return Population(node.name, "sum", node.name, node.shape, tuple(
-        Projection(node.name, i, node.shape, ChannelMap("identity")) for i in node.inputs))
+        Projection(node.name, i, node.shape, ChannelMap("identity")) for i in node.inputs), "graded")
 
 
-def product_arrays(graph: Graph, node: SpikeProductNode) -> list[Population]:
-    """The coincidence-neuron model of ``out = q (k^T v)`` per head (d = head dim, N = H W tokens).
+def product_arrays(graph: Graph, node: SpikeProductNode, period: int = 1, pair: str = "coincidence"
+                   ) -> list[Population]:
+    """The ``coincidence`` lowering of ``out = q (k^T v)`` per head (d = head dim, N = H W tokens); with
+    ``pair="product"`` the ``graded`` one (the ``and`` array as one-variable ``ProdNeuron``: k v is 1 iff both
+    spiked, a graded spike of payload 1).
 
     * ``and`` (heads N d^2 neurons, channel (g, j, i) at each token): fires iff k[token, i] and v[token, j] spiked
-      (two 1-bit synapses, threshold between 1 and 2).
+      (two 1-bit synapses, threshold between 1 and 2; or their product).
     * ``kv`` (heads d^2): sums its N ``and`` inputs each step and sends the count as a graded spike (no memory).
     * ``gate`` (heads N d^2): forwards kv[i, j] as a graded spike when q[token, i] spiked (a programmable neuron).
     * the attention LIF then sums its d gates (weight = the product's multiplier).
@@ -186,18 +234,65 @@ def product_arrays(graph: Graph, node: SpikeProductNode) -> list[Population]:
     return [
         Population(f"{name}.and", "and", name, spatial, (
             Projection(f"{name}.and", k, graph[k].shape, ChannelMap("pair_first", d), **one),
-            Projection(f"{name}.and", v, graph[v].shape, ChannelMap("pair_second", d), **one))),
+            Projection(f"{name}.and", v, graph[v].shape, ChannelMap("pair_second", d), **one)), pair),
         Population(f"{name}.kv", "kv", name, (pairs, 1, 1), (
             Projection(f"{name}.kv", f"{name}.and", spatial, ChannelMap("identity"), kernel=(h, w),
-                       weight_bits=1),)),
+                       weight_bits=1),), "graded"),
         Population(f"{name}.gate", "gate", name, spatial, (
             Projection(f"{name}.gate", q, graph[q].shape, ChannelMap("pair_first", d), **one),
             Projection(f"{name}.gate", f"{name}.kv", (pairs, 1, 1), ChannelMap("identity"), stride=(0, 0),
-                       weight_bits=1))),
+                       weight_bits=1)), "product"),
     ]
 
 
-def _lif_populations(graph: Graph, lif: LIFNode, products: str, sums: str) -> list[Population]:
+def attention_read(node: SpikeProductNode, last: Population) -> Projection:
+    """How the attention LIF reads a product's last population, weight = the product's multiplier: gathering the d
+    gates of its channel, or (token-serial) its own demultiplexer, each token re-aligned to one tick."""
+    bits = weight_bits(np.array([node.multiplier]))
+    name = f"{node.name}.attn"
+    if last.kind == "demux":
+        rows, cols, tokens = _lane(node)
+        return Projection(name, last.name, last.shape, ChannelMap("identity"), weight_bits=bits,
+                          weight=node.multiplier, wait=tokens - 1, stream="reverse", lane=(rows, cols))
+    return Projection(name, last.name, last.shape, ChannelMap("gather", node.shape[0] // node.heads),
+                      weight_bits=bits, weight=node.multiplier)
+
+
+def graded_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list[Population]:
+    """The ``graded`` lowering: :func:`product_arrays` with every array one-variable (``and`` as ``ProdNeuron``)."""
+    return product_arrays(graph, node, period, pair="product")
+
+
+def product_choices(graph: Graph, products: str | None = None) -> dict[str, str]:
+    """The lowering of every spike product of ``graph``: ``products`` is one of :data:`PRODUCT_MODELS` for all of
+    them, or ``name=lowering`` pairs joined by ``;`` naming every product (what ``--attention auto`` chooses and
+    the manifest records: :func:`products_text`)."""
+    products = products or graph.attention
+    names = [n.name for n in graph.of_kind(SpikeProductNode)]
+    if "=" not in products:
+        if products not in PRODUCT_MODELS:
+            raise ValueError(f"products must be one of {PRODUCT_MODELS}, got {products!r}")
+        return dict.fromkeys(names, products)
+    pairs = dict(item.split("=", 1) for item in products.split(";"))
+    wrong = sorted(set(pairs) ^ set(names))
+    if wrong:
+        raise ValueError(f"products names {', '.join(wrong)}: not the graph's spike products {', '.join(names)}")
+    for name, choice in pairs.items():
+        if choice not in PRODUCT_MODELS:
+            raise ValueError(f"spike product {name}: lowering must be one of {PRODUCT_MODELS}, got {choice!r}")
+    return {name: pairs[name] for name in names}
+
+
+def products_text(choices: dict[str, str]) -> str:
+    """The ``products`` text of per-product lowerings: the one name where all agree (or there are none)."""
+    kinds = set(choices.values())
+    if len(kinds) <= 1:
+        return next(iter(kinds), PRODUCT_MODELS[0])
+    return ";".join(f"{name}={choice}" for name, choice in choices.items())
+
+
+def _lif_populations(graph: Graph, lif: LIFNode, products: dict[str, str], sums: str, period: int
+                     ) -> list[Population]:
     """The LIF's population, preceded by the arrays of a spike product it reads in the coincidence-neuron model."""
     out: list[Population] = []
     projections: list[Projection] = []
@@ -208,12 +303,11 @@ def _lif_populations(graph: Graph, lif: LIFNode, products: str, sums: str) -> li
         if isinstance(source, ConvNode):
             projections += _conv_projections(graph, source, sums)
         elif isinstance(source, SpikeProductNode):
-            d = source.shape[0] // source.heads
             bits = weight_bits(np.array([source.multiplier]))
-            if products in PRODUCT_LOWERINGS:
-                out += PRODUCT_LOWERINGS[products](graph, source)
-                projections.append(Projection(f"{name}.attn", out[-1].name, out[-1].shape, ChannelMap("gather", d),
-                                              weight_bits=bits, weight=source.multiplier))
+            if products[name] in PRODUCT_LOWERINGS:
+                arrays = PRODUCT_LOWERINGS[products[name]].arrays(graph, source, period)
+                out += arrays
+                projections.append(attention_read(source, arrays[-1]))
             else:
                 projections.append(Projection(name, name, source.shape, ChannelMap("identity"), weight_bits=bits,
                                               weight=source.multiplier))
@@ -224,19 +318,19 @@ def _lif_populations(graph: Graph, lif: LIFNode, products: str, sums: str) -> li
     return [*out, Population(lif.name, "lif", lif.name, lif.shape, tuple(projections))]
 
 
-def populations(graph: Graph, products: str = "neurons", sums: str = "expand") -> list[Population]:
+def populations(graph: Graph, products: str | None = None, sums: str = "expand") -> list[Population]:
     """Every population to place, in graph order (a product's arrays just before its attention LIF); see
     :func:`lower` for the whole lowering."""
-    if products not in PRODUCT_MODELS:
-        raise ValueError(f"products must be one of {PRODUCT_MODELS}, got {products!r}")
+    choices = product_choices(graph, products)
     if sums not in SUM_MODELS:
         raise ValueError(f"sums must be one of {SUM_MODELS}, got {sums!r}")
     out: list[Population] = []
+    period = ticks_per_step(graph, products)
     for node in graph.nodes:
         if isinstance(node, SumNode) and sums == "relay":
             out.append(_relay(node))
         elif isinstance(node, LIFNode) and node.name not in graph.host:
-            out += _lif_populations(graph, node, products, sums)
+            out += _lif_populations(graph, node, choices, sums, period)
     return out
 
 
@@ -249,13 +343,164 @@ def population_depths(graph: Graph, pops: list[Population]) -> dict[str, int]:
             if proj.source not in depth and proj.source != pop.name:  # an embedded product: computes when its q,
                 # k, v arrive (a population's own spikes are its recurrent synapses' source)
                 depth[proj.source] = max(depth[i] for i in graph[proj.source].inputs)
-        depth[pop.name] = max((depth[p.source] + 1 for p in pop.projections if p.source != pop.name), default=0)
+        depth[pop.name] = max((depth[p.source] + 1 + p.wait for p in pop.projections
+                               if p.source != pop.name and not p.periodic), default=0)
     return depth
 
 
-GRADED_KINDS = ("sum", "kv", "gate")
-PRODUCT_LOWERINGS: dict[str, Callable[[Graph, SpikeProductNode], list[Population]]] = {"neurons": product_arrays}
-"""Spike-product lowerings into populations (``embedded`` has none: the product leaves the neuro cores)."""
+SERIAL_LANE_TICKS = 24
+"""Most tokens one lane of the ``token-serial`` lowering streams per step. Its step then takes 2 x lane ticks (the
+kv window, :func:`serial_arrays`); the residual path around an attention block must be delayed by about that
+much, within Loihi's 62-tick synaptic delay."""
+PAYLOAD_MAX = (1 << 23) - 1
+"""Largest graded-spike payload (Loihi 2: 24-bit signed) and neuron value of the graded and product neurons."""
+
+
+def _lane(node: SpikeProductNode) -> tuple[int, int, int]:
+    """(rows, columns, tokens) of one token-serial lane: whole rows of the token map, as many as keep the lane
+    within :data:`SERIAL_LANE_TICKS` tokens, rows dividing the map's height (one row at least)."""
+    _, h, w = node.shape
+    rows = max([r for r in range(1, h + 1) if h % r == 0 and r * w <= SERIAL_LANE_TICKS], default=1)
+    return rows, w, rows * w
+
+
+def serial_substeps(graph: Graph, node: SpikeProductNode) -> int:
+    """Ticks per functional step of the ``token-serial`` lowering: twice a lane's tokens (stream, then gate)."""
+    return 2 * _lane(node)[2]
+
+
+def serial_arrays(graph: Graph, node: SpikeProductNode, period: int) -> list[Population]:
+    """The ``token-serial`` lowering of ``out = q (k^T v)`` per head: tokens streamed over sub-steps (ticks)
+    through product arrays shared by the tokens of a lane (B lanes of S tokens, whole rows: :func:`_lane`).
+
+    * ``and`` (heads d^2 per lane, ``ProdNeuron``): k and v of the lane's token s arrive at tick s (synaptic delay
+      s, ``forward`` stream): a graded 1 iff both spiked.
+    * ``kv`` (heads d^2, accumulator ``Sigma``): every ``and`` spike added (delay 0) and subtracted again ``period``
+      ticks later (weight -1): v = the coincidences of the last ``period`` ticks; it holds the step's k^T v from
+      the tick after the last token for ``period - S`` ticks.
+    * ``gate`` (heads d^2 per lane, ``ProdNeuron``): q of token s arrives S + 1 + s ticks after k, v: q kv.
+    * ``clock`` (one LIF on its bias, its voltage starting one bias short of the threshold: it fires on the first
+      tick of every ``period``, tick t P of step t, as its depth 0 says) and ``demux`` (heads N d, one per
+      attention neuron, ``ProdNeuron``): the sum over i of the lane's gates times the clock's spike, delayed to
+      arrive with token s's gates: out[token, j] at tick s, 0 at the lane's other ticks.
+    * the attention LIF reads its ``demux`` (weight = multiplier) delayed by S - 1 - s: every token re-aligned.
+    ``period`` >= 2 S (:func:`serial_substeps`) keeps one step's window apart from the next one's.
+    """
+    q, k, v = node.inputs
+    c, h, w = node.shape
+    d = c // node.heads
+    rows, cols, tokens = _lane(node)
+    lanes, pairs, name = h // rows, node.heads * d * d, node.name
+    streamed = (pairs, lanes, 1)
+    window = {"kernel": (rows, w), "stride": (rows, 1), "padding": (0, 0), "weight_bits": 1, "stream": "forward",
+              "lane": (rows, cols)}
+    sub = {"kernel": (lanes, 1), "weight_bits": 1, "wait": tokens - 1}
+    return [
+        Population(f"{name}.and", "and", name, streamed, (
+            Projection(f"{name}.and", k, graph[k].shape, ChannelMap("pair_first", d), **window),
+            Projection(f"{name}.and", v, graph[v].shape, ChannelMap("pair_second", d), **window)), "product"),
+        Population(f"{name}.kv", "kv", name, (pairs, 1, 1), (
+            Projection(f"{name}.kv", f"{name}.and", streamed, ChannelMap("identity"), **sub),
+            Projection(f"{name}.kv", f"{name}.and", streamed, ChannelMap("identity"), weight=-1, delay=period,
+                       **sub)), "accumulator"),
+        Population(f"{name}.gate", "gate", name, streamed, (
+            Projection(f"{name}.gate", q, graph[q].shape, ChannelMap("pair_first", d), **window),
+            Projection(f"{name}.gate", f"{name}.kv", (pairs, 1, 1), ChannelMap("identity"), stride=(0, 0),
+                       weight_bits=1)), "product"),
+        Population(f"{name}.clock", "clock", name, (1, 1, 1), (), "clock", bias=period),
+        Population(f"{name}.demux", "demux", name, (c, h, w), (
+            Projection(f"{name}.demux", f"{name}.gate", streamed, ChannelMap("gather", d), stride=(0, 0),
+                       weight_bits=1),
+            Projection(f"{name}.demux", f"{name}.clock", (1, 1, 1), ChannelMap("groups", c, 1), stride=(0, 0),
+                       weight_bits=1, stream="forward", lane=(rows, cols), periodic=True)), "product"),
+    ]
+
+
+def payload_problems(graph: Graph, products: str) -> list[Problem]:
+    """Graded payloads and neuron values of a lowering's one-variable neurons that could pass 24 bits (Loihi 2's
+    graded spikes): kv sums up to N, gates up to N, a demultiplexer up to d N; refused by name, never wrapped."""
+    out = []
+    for node in graph.of_kind(SpikeProductNode):
+        c, h, w = node.shape
+        d, n = c // node.heads, h * w
+        largest = n * (d if products == "token-serial" else 1)
+        if largest > PAYLOAD_MAX:
+            out.append(Problem(node.name, f"{products}: a graded payload reaches {largest:,}, over Loihi 2's 24-bit "
+                               f"{PAYLOAD_MAX:,}", "use the coincidence lowering or fewer tokens per head"))
+    return out
+
+
+def serial_problems(graph: Graph, products: str = "token-serial") -> list[Problem]:
+    """Why ``token-serial`` is not exact on a chip of global ticks with Lava's LIF: every other LIF steps on each of
+    the ``ticks_per_step`` ticks, so it must hold its state on a tick without input - no voltage decay (dv = 0), no
+    bias, and a current that forgets in one tick (du = 4095 with |current| < 64, so |u| = |current| << 6 < 4096
+    decays to 0). One problem naming the LIFs that do not (a step-gated neuron would need a Loihi 2 microcode
+    program, which Lava has no process for)."""
+    bounds = current_bounds(graph)
+    moving = [n.name for n in graph.of_kind(LIFNode) if n.name not in graph.host and not (
+        not isinstance(n, SigmaDeltaNode) and n.dv == 0 and n.du == 4095 and not np.any(n.bias_mant)
+        and bounds[n.name] < 64)]
+    if not moving or not graph.of_kind(SpikeProductNode):
+        return []
+    named = ", ".join(moving[:3]) + (", ..." if len(moving) > 3 else "")
+    return [Problem(moving[0], f"{products}: {len(moving)} LIF layer(s) ({named}) decay, integrate a bias or keep a "
+                    "current on the sub-step ticks of a step, so the chip would not compute the functional model "
+                    "(Lava's LIF has no step-gated mode)",
+                    "use --attention coincidence or graded; token-serial is exact only where every chip LIF holds "
+                    "its state between steps (dv = 0, no bias, du = 4095)")]
+
+
+@dataclass(frozen=True)
+class ProductLowering:
+    """How the chip computes one spike product: its populations and the ticks it needs per functional step."""
+
+    arrays: Callable[[Graph, SpikeProductNode, int], list[Population]]
+    """(graph, product, the chip's ticks per step) -> its populations; the attention LIF reads the last one
+    (:func:`attention_read`)."""
+    substeps: Callable[[Graph, SpikeProductNode], int] = lambda graph, node: 1
+    """Chip ticks one functional step of this product needs (1: a step is a tick)."""
+    problems: Callable[[Graph, str], list[Problem]] = payload_problems
+    """What keeps it from being exact on the chip (payload overflow, the chip's global tick), as the mapper's
+    violations: a lowering that cannot be exact is refused by name, never approximated."""
+
+
+PRODUCT_LOWERINGS: dict[str, ProductLowering] = {
+    "coincidence": ProductLowering(product_arrays),
+    "graded": ProductLowering(graded_arrays),
+    "token-serial": ProductLowering(serial_arrays, serial_substeps,
+                                    lambda graph, name: payload_problems(graph, name) + serial_problems(graph, name)),
+}
+"""Spike-product lowerings into populations, by :data:`ATTENTION_LOWERINGS` name (``embedded`` has none: the
+product leaves the neuro cores)."""
+PRODUCT_MODELS = (*ATTENTION_LOWERINGS, "embedded")
+assert tuple(PRODUCT_LOWERINGS) == ATTENTION_LOWERINGS, "one lowering per attention name"
+
+
+def attention_problems(graph: Graph, target: HardwareProfile, products: str | None = None) -> list[Problem]:
+    """What keeps the spike products' lowering (default the graph's) from being exact on ``target``: graded spikes
+    on a binary-spike chip, payload overflow, the global tick (:attr:`ProductLowering.problems`); per lowering in
+    use, its problems of the products it lowers (and of the network, such as the global tick)."""
+    choices = product_choices(graph, products)
+    out: list[Problem] = []
+    for name in dict.fromkeys(choices.values()):
+        lowering = PRODUCT_LOWERINGS.get(name)
+        if lowering is None:
+            continue
+        mine = [n for n, c in choices.items() if c == name]
+        if not target.graded_spikes and name != "coincidence":
+            out.append(Problem(mine[0], f"the {name} lowering sends graded spikes; {target.name} has binary spikes "
+                               "only", "use --attention coincidence"))
+            continue
+        out += [p for p in lowering.problems(graph, name) if p.node not in choices or p.node in mine]
+    return out
+
+
+def ticks_per_step(graph: Graph, products: str | None = None) -> int:
+    """Chip ticks per functional step under ``products`` (default the graph's lowering): the most any spike product
+    needs. The chip ticks globally, so every population steps that often (docs/attention_lowerings.md)."""
+    choices = product_choices(graph, products)
+    return max((PRODUCT_LOWERINGS[choices[n.name]].substeps(graph, n) for n in graph.of_kind(SpikeProductNode)
+                if choices[n.name] in PRODUCT_LOWERINGS), default=1)
 
 
 @dataclass(frozen=True)
@@ -267,6 +512,10 @@ class Lowering:
     sums: str
     populations: tuple[Population, ...]
     depths: dict[str, int]
+    """In chip ticks (one per synapse stage, plus the streams of a serial lowering)."""
+    ticks_per_step: int = 1
+    """Chip ticks per functional step (:func:`ticks_per_step`): step t of a population at depth d is tick
+    t * ticks_per_step + d."""
 
     def delay(self, pop: Population, proj: Projection, depths: dict[str, int] | None = None) -> int:
         """Synaptic delay (steps beyond the synapse's own one) that balances ``proj`` against the population's
@@ -275,7 +524,8 @@ class Lowering:
         depths = self.depths if depths is None else depths
         if proj.kind == "recurrent":
             return 0
-        return depths[pop.name] - 1 - depths.get(proj.source, 0)
+        delay = depths[pop.name] - 1 - proj.wait - depths.get(proj.source, 0)
+        return delay % self.ticks_per_step if proj.periodic else delay
 
     def layers(self) -> list[tuple[Population, ...]]:
         """The populations grouped by LIF node: each LIF population with the populations listed just before it
@@ -293,8 +543,8 @@ class Lowering:
         result: :meth:`delay` reads an absent source as depth 0)."""
         depth: dict[str, int] = {}
         for pop in layer:
-            depth[pop.name] = max((depth.get(p.source, 0) + 1 for p in pop.projections if p.kind != "recurrent"),
-                                  default=0)
+            depth[pop.name] = max((depth.get(p.source, 0) + 1 + p.wait for p in pop.projections
+                                   if p.kind != "recurrent" and not p.periodic), default=0)
         return depth
 
     def sources(self) -> list[str]:
@@ -304,10 +554,13 @@ class Lowering:
                                   if proj.source not in names and proj.kind != "recurrent"))
 
 
-def lower(graph: Graph, products: str = "neurons", sums: str = "expand") -> Lowering:
-    """The one hardware lowering of ``graph`` (module docstring)."""
+def lower(graph: Graph, products: str | None = None, sums: str = "expand") -> Lowering:
+    """The one hardware lowering of ``graph`` (module docstring); ``products`` defaults to the graph's own
+    (``Graph.attention``, recorded by ``export --attention``)."""
+    products = products or graph.attention
     pops = populations(graph, products, sums)
-    lowering = Lowering(graph, products, sums, tuple(pops), population_depths(graph, pops))
+    lowering = Lowering(graph, products, sums, tuple(pops), population_depths(graph, pops),
+                        ticks_per_step(graph, products))
     return replace(lowering, populations=tuple(
         replace(pop, projections=tuple(_held(lowering, pop, proj) for proj in pop.projections)) for pop in pops))
 
@@ -324,8 +577,11 @@ def _held(lowering: Lowering, pop: Population, proj: Projection) -> Projection:
 def sparse_pairs(proj: Projection, target: Shape) -> tuple[np.ndarray, np.ndarray]:
     """(target, source) neuron indices of every synapse of a ``sparse`` projection, flat in (C, H, W) order.
 
-    Spatially a sparse projection is one-to-one (kernel 1 x 1, same map), a broadcast of a 1 x 1 source to every
-    position (stride (0, 0)), or a sum of the whole source map into a 1 x 1 target (kernel = the source map)."""
+    Spatially a sparse projection is a window: target position (y, x) reads the source's ``kernel`` window at
+    (y, x) x ``stride`` (one-to-one: kernel 1 x 1 on the same map; a sum of the whole source map into a 1 x 1
+    target: kernel = the source map; a token-serial lane: kernel = the lane), or with stride (0, 0) a spread of a
+    smaller source over the target (target row y reads source row y * source rows // target rows, columns alike; a
+    1 x 1 source: a broadcast)."""
     if proj.kind != "sparse":
         raise ValueError(f"{proj.synapse}: a {proj.kind} projection has a kernel, not a channel map")
     c, h, w = target
@@ -334,18 +590,39 @@ def sparse_pairs(proj: Projection, target: Shape) -> tuple[np.ndarray, np.ndarra
     sources = [proj.channels.sources(i, i + 1) for i in range(c)]
     per = np.array([len(s) for s in sources])
     t_chan, s_chan = np.repeat(channel, per), np.concatenate(sources)
+    ty, tx = np.divmod(np.arange(h * w), w)
     if proj.stride == (0, 0):
-        t_pos, s_pos = np.arange(h * w), np.zeros(h * w, dtype=np.int64)
-    elif (h, w) == (1, 1) and proj.kernel == (sh, sw):
-        t_pos, s_pos = np.zeros(sh * sw, dtype=np.int64), np.arange(sh * sw)
-    elif proj.kernel == (1, 1) and (h, w) == (sh, sw):
-        t_pos = s_pos = np.arange(h * w)
+        t_pos, s_pos = np.arange(h * w), (ty * sh // h) * sw + tx * sw // w
     else:
-        raise ValueError(f"{proj.synapse}: no sparse geometry for kernel {proj.kernel} from {proj.source_shape} "
-                         f"onto {target}")
+        (kh, kw), (sy, sx) = proj.kernel, proj.stride
+        if proj.padding != (0, 0) or (h - 1) * sy + kh > sh or (w - 1) * sx + kw > sw:
+            raise ValueError(f"{proj.synapse}: no sparse geometry for kernel {proj.kernel} from {proj.source_shape} "
+                             f"onto {target}")
+        i, j = np.divmod(np.arange(kh * kw), kw)
+        t_pos = np.repeat(np.arange(h * w), kh * kw)
+        s_pos = ((ty[:, None] * sy + i[None, :]) * sw + tx[:, None] * sx + j[None, :]).ravel()
     rows = (t_chan[:, None] * (h * w) + t_pos[None, :]).ravel()
     cols = (s_chan[:, None] * (sh * sw) + s_pos[None, :]).ravel()
     return rows, cols
+
+
+def synapse_delays(proj: Projection, target: Shape, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The lowering's own delay of every synapse (``rows``, ``cols`` from :func:`sparse_pairs`): ``delay`` plus,
+    in a token-serial stream, its token's place in its lane (``forward``) or the rest of the lane (``reverse``).
+    The token is the position on the side with the larger map (the product's token map). Path balancing
+    (:meth:`Lowering.delay`) comes on top."""
+    delays = np.full(rows.size, proj.delay, dtype=np.int64)
+    if not proj.stream:
+        return delays
+    lane_rows, lane_cols = proj.lane
+    sh, sw = proj.source_shape[1:]
+    h, w = target[1:]
+    if sh * sw >= h * w:
+        y, x = np.divmod(cols % (sh * sw), sw)
+    else:
+        y, x = np.divmod(rows % (h * w), w)
+    index = (y % lane_rows) * lane_cols + x
+    return delays + (index if proj.stream == "forward" else lane_rows * lane_cols - 1 - index)
 
 
 def conv_pairs(conv: ConvNode, source: Shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -263,6 +263,12 @@ NODE_TYPES: dict[str, type[Node]] = {cls.kind: cls for cls in (InputNode, ConvNo
 """Every node class by its :attr:`~Node.kind`: what a reader of a stored graph dispatches on."""
 
 
+ATTENTION_LOWERINGS = ("coincidence", "graded", "token-serial")
+"""The chip lowerings of a spike product (``export --attention``; docs/attention_lowerings.md): coincidence LIF
+arrays (two-variable neurons), graded-spike product arrays (one-variable neurons), or tokens streamed through one
+shared product array over sub-steps. Their populations: ``snn_deploy.graph.hardware.PRODUCT_LOWERINGS``."""
+
+
 @dataclass
 class Graph:
     """Nodes in topological order, the run length they were exported for, and the nodes the host computes."""
@@ -282,6 +288,9 @@ class Graph:
     reset): a population at depth d (:meth:`depths`) runs d steps on its bias, and on whatever earlier populations
     send meanwhile, before the sample's first step arrives. False: every population starts from zero state at the
     sample's first step (the functional model; a netx reset at each layer's first step gives the same)."""
+    attention: str = "coincidence"
+    """How the chip computes the spike products (``export --attention``, one of :data:`ATTENTION_LOWERINGS`; the
+    populations are :mod:`snn_deploy.graph.hardware`'s). Functionally the same integers in every lowering."""
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -295,6 +304,10 @@ class Graph:
         if not self.nodes or not isinstance(self.nodes[0], InputNode):
             raise ValueError("a graph starts with its InputNode")
         self.host = frozenset(self.host)
+        chosen = [pair.split("=", 1)[-1] for pair in self.attention.split(";")]  # per product: name=lowering;...
+        if any(c not in ATTENTION_LOWERINGS for c in chosen):
+            raise ValueError(f"attention lowering {self.attention!r} is not one of {', '.join(ATTENTION_LOWERINGS)} "
+                             "(or name=lowering pairs joined by ';', one per spike product)")
         if self.reset_interval < 0 or not 0 <= self.reset_offset < max(self.reset_interval, 1):
             raise ValueError(f"reset_interval {self.reset_interval} must be >= 0 and reset_offset "
                              f"{self.reset_offset} in [0, reset_interval)")

@@ -210,6 +210,7 @@ LIMIT_UNITS = {
     "max_synaptic_delay": "steps", "fan_in_per_core": "input axons", "fan_out_per_core": "output axons",
     "cores_per_chip": "cores", "cores_per_tile": "cores", "mesh": "tiles (rows, columns)",
     "embedded_cores_per_chip": "cores", "input_current_bits": "bits", "graded_spikes": "flag",
+    "one_variable_packing": "x",
 }
 """Every limit of a profile and its unit; each needs an entry in ``limit_sources``."""
 
@@ -244,6 +245,9 @@ class HardwareProfile:
     box search against the byte limits (Loihi)."""
     calibration: Calibration | None = None
     """Scales fitted on silicon measurements; None: every cost figure is an estimate from the sources."""
+    one_variable_packing: int = 1
+    """One-variable neurons (graded, product, accumulator: one state variable) a core holds per two-variable
+    (LIF: u and v) neuron of ``neurons_per_core``; see :meth:`neurons_per_core_for`."""
     static_power_w: Figure | None = None
     """Static (leakage) power per chip, as measured; None: not modelled."""
 
@@ -264,6 +268,11 @@ class HardwareProfile:
         if self.mesh[0] * self.mesh[1] * self.cores_per_tile != self.cores_per_chip:
             raise ValueError(f"profile {self.name}: mesh {self.mesh} x {self.cores_per_tile} cores per tile is not "
                              f"{self.cores_per_chip} cores per chip")
+
+    def neurons_per_core_for(self, variant: str) -> int:
+        """The per-core neuron limit of a neuron variant (``two-variable`` or ``one-variable``,
+        :data:`snn_deploy.graph.hardware.NEURON_MODELS`)."""
+        return self.neurons_per_core * (self.one_variable_packing if variant == "one-variable" else 1)
 
     def limits(self) -> dict[str, dict]:
         """Every limit with its unit and source, as plain data for reports."""
@@ -298,6 +307,8 @@ _LOIHI_LIMITS = {
     "max_synaptic_delay": Source(f"{LOIHI_PAPER}: synaptic delays up to 62 steps"),
     "fan_in_per_core": Source(f"{LOIHI_PAPER}: fan-in 4096 per core"),
     "fan_out_per_core": Source(f"{LOIHI_PAPER}: fan-out 4096 per core"),
+    "one_variable_packing": Source(f"{LOIHI_PAPER}: 1024 compartments per core whatever the neuron model (no graded "
+                                   "neurons)"),
     "cores_per_chip": Source(f"{LOIHI_PAPER}: 128 neuro cores per chip"),
     "cores_per_tile": _MESH_GUESS,
     "mesh": _MESH_GUESS,
@@ -337,6 +348,10 @@ _LOIHI2_LIMITS = {
     "cores_per_chip": Source(f"{LOIHI2_BRIEF}: 128 neuro cores per chip"),
     "embedded_cores_per_chip": Source(f"{LOIHI2_BRIEF}: 6 embedded x86 cores per chip"),
     "graded_spikes": Source(f"{LOIHI2_BRIEF}: graded spikes with integer payloads"),
+    "one_variable_packing": Source(
+        f"{LOIHI2_BRIEF}: up to 1 M neurons on 128 cores = 8192 per core, read as neurons of one state variable "
+        "(GradedVec, ProdNeuron, Sigma keep one Var v in Lava's models); 2 x the 4096 two-variable LIFs; "
+        "no per-model figure is published (estimated)", estimated=True),
     "weight_bits": _LOIHI_LIMITS["weight_bits"],
     "input_current_bits": _LOIHI_LIMITS["input_current_bits"],
 }
@@ -350,6 +365,7 @@ LOIHI2_UNCALIBRATED = HardwareProfile(
     name="loihi2", graded_spikes=True, neurons_per_core=4096, synaptic_memory_bytes_per_core=128 * 1024,
     weight_bits=L.WEIGHT_BITS, max_synaptic_delay=62, fan_in_per_core=4096, fan_out_per_core=4096, cores_per_chip=128,
     mesh=(4, 8), input_current_bits=L.A_IN_HW_BITS, cores_per_tile=4, embedded_cores_per_chip=6, limit_sources=_LOIHI2_LIMITS,
+    one_variable_packing=2,
     energy_pj=_E2, time_ns=_T2, sources=(LOIHI2_BRIEF, LAVA_DL_BENCHMARK, TIMCHECK, _LOIHI2_PRIORS),
     compiler=LOIHI2_COMPILER,
     static_power_w=Figure(0.232078, "W", f"{LAVA_DL_BENCHMARK}: measured static power per chip (board idle "
