@@ -47,7 +47,7 @@ def _per_core(rows: np.ndarray, boxes: list[tuple[int, ...]]) -> list[int]:
 
 def test_lowering_marks_only_the_delayed_conv_unrolled():
     graph = _graph()
-    lowering = lower(graph, "neurons", "relay")
+    lowering = lower(graph, "coincidence", "relay")
     l1 = next(p for p in lowering.populations if p.name == "l1")
     shared, delayed = l1.projections
     assert lowering.delay(l1, shared) == 0 and not shared.unrolled and shared.shared_per_channel == 36
