@@ -492,7 +492,9 @@ def lowering_text(row: dict[str, Any]) -> str:
     static = "static not modelled" if e["static"] is None else f"{energy_text(e['static'] * 1e9)} static"
     flags = [f for f, on in (("exported", row["exported"]), ("Pareto-optimal", row["pareto"]),
                              ("partial", row["partial"])) if on]
-    flags += [f"violation: {v}" for v in row["violations"]]
+    if row["violations"]:  # the first in full (e.g. token-serial's LIFs that do not hold), the rest counted
+        more = len(row["violations"]) - 1
+        flags.append(f"violation: {row['violations'][0]}" + (f" (+{more} more in report.json)" if more else ""))
     return (f"{row['cores']:,} cores (bound {row['lower_bound_cores']:,}) on {row['chips']} chip(s), "
             f"{row['latency_ticks']} ticks = {row['latency_ms']:.3g} ms alone, {row['time_per_inference_ms']:.3g} ms "
             f"streamed, {energy_text(e['total'] * 1e9)} ({energy_text(e['dynamic'] * 1e9)} dynamic + {static})"
