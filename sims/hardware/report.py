@@ -109,8 +109,8 @@ LOWERINGS_NOTE = ("Every lowering of the spike products in the registry (export 
 
 
 def lowerings_json(analysis: Analysis, manifest: dict[str, Any]) -> dict[str, Any] | None:
-    """The report's ``lowerings`` section: one row per lowering of the registry (and the bundle's own per-product
-    choice where ``--attention auto`` mixed them), the exported one marked, Pareto-optimal rows marked
+    """The report's ``lowerings`` section: one row per lowering of the registry, the exported one (a bundle records
+    one lowering for all its spike products) and the Pareto-optimal ones marked
     (:mod:`~snn_deploy.sims.hardware.tradeoff`, the rule of the deployment trade-off table). None where
     :attr:`Analysis.lowerings` is None."""
     if analysis.lowerings is None:
@@ -119,12 +119,9 @@ def lowerings_json(analysis: Analysis, manifest: dict[str, Any]) -> dict[str, An
     priced = {own: (analysis.mappings["neurons"], analysis.costs["neurons"]),
               **{p: (analysis.mappings[m], analysis.costs[m]) for m, p in REPORT_MODELS.items() if p},
               **analysis.lowerings}
-    auto = (manifest.get("attention_auto") or {}).get("optimize")
-    order = [*PRODUCT_MODELS, *([own] if own not in PRODUCT_MODELS else [])]
     rows, details = [], []
-    for products in order:
-        label = products if products in PRODUCT_MODELS else (f"auto ({auto})" if auto else "per product")
-        r, d = lowering_row(manifest.get("arch") or "bundle", label, graph, analysis.profile, products,
+    for products in PRODUCT_MODELS:
+        r, d = lowering_row(manifest.get("arch") or "bundle", products, graph, analysis.profile, products,
                             analysis.activity, mapped=priced[products])
         rows.append(r)
         details.append(d)
