@@ -14,7 +14,8 @@ firing rate (``sims/hardware/stated_activity.py``: every neuron fires with proba
 independently; the analog input sends every pixel every step), not simulated. ``--auto`` adds one row per
 objective: ``--attention auto --optimize OBJECTIVE``'s per-product choice (``sims/hardware/auto.py``).
 
-Rows are Pareto-optimal (``pareto`` in the JSON details, ``*`` in the table) when no other eligible row of the
+Rows are Pareto-optimal (``pareto`` in the JSON details, ``*`` in the table; ``sims/hardware/tradeoff.py``, shared
+with the report's "spike-product lowerings" section) when no other eligible row of the
 same configuration is at least as good on chips, latency (one inference alone, ms) and energy and better on one.
 Eligible: complete figures and no violations. Rows whose figures leave work out (``embedded``: the x86 cores' time
 and energy are not modelled) are ``partial``, rows with violations are not exact on the chip (a lowering refused by
@@ -46,11 +47,10 @@ from snn_deploy.graph import LOIHI2, Graph
 from snn_deploy.graph.hardware import PRODUCT_MODELS
 from snn_deploy.quant import quantize
 from snn_deploy.sims.hardware import plots
-from snn_deploy.sims.hardware.auto import OBJECTIVES, Priced, choose, price
-from snn_deploy.sims.hardware.bound import RESOURCE_LABELS, resource_bound
-from snn_deploy.sims.hardware.cost import hardware_cost
-from snn_deploy.sims.hardware.mapper import map_graph
+from snn_deploy.sims.hardware.auto import OBJECTIVES, Priced, choose
+from snn_deploy.sims.hardware.bound import RESOURCE_LABELS
 from snn_deploy.sims.hardware.stated_activity import stated_activity
+from snn_deploy.sims.hardware.tradeoff import eligible, lowering_row, mark_pareto
 
 REWRITE = "maxpool-after-lif"
 SCHEMA_VERSION = 2
@@ -93,32 +93,6 @@ def deployed(name: str, seed: int = 0) -> tuple[Graph, list[str]]:
     return graph, rewrites
 
 
-def lowering_row(name: str, attention: str, graph: Graph, products: str, activity,
-                 known: dict[str, Priced] | None = None) -> tuple[dict, dict]:
-    """(the fixed-key row, its details) of ``graph`` with its spike products lowered as ``products``; its
-    figures are added to ``known`` for ``auto``'s search."""
-    mapping = map_graph(graph, LOIHI2, products=products)
-    cost = hardware_cost(graph, mapping, activity)
-    if known is not None:
-        known[products] = price(graph, LOIHI2, activity, products, (mapping, cost))
-    bound = resource_bound(mapping)
-    row = {"config": name, "attention": attention, "cores": len(mapping.cores), "chips": mapping.chips,
-           "lower_bound_cores": bound.cores, "latency_steps": mapping.pipeline_depth,
-           "time_per_inference_ms": cost.time_per_sample_ns / 1e6,
-           "energy_mJ": {"dynamic": cost.dynamic_energy_pj / 1e9, "static": cost.static_energy_pj / 1e9,
-                         "total": cost.energy_total_pj / 1e9},
-           "violations": [f"{v.node}: {v.what}" for v in mapping.violations]}
-    details = {"config": name, "attention": attention, "products": products,
-               "partial": cost.embedded_accumulates is not None,
-               "provenance": "partial" if cost.embedded_accumulates is not None else "calibrated",
-               "latency_ms": cost.latency_ns / 1e6, "bound": bound.json(mapping),
-               "worst_population": dict(zip(("name", "ratio"), bound.worst(mapping))),
-               "labels": {"mapping": "estimated (Loihi 2 compiler model)", **cost.labels}}
-    del mapping, cost
-    gc.collect()
-    return row, details
-
-
 def config_rows(name: str, rate: float, attentions: tuple[str, ...], objectives: tuple[str, ...]
                 ) -> tuple[list[dict], list[dict], list[str]]:
     """Every lowering's row of configuration ``name`` (and one per ``auto`` objective), Pareto marked."""
@@ -127,12 +101,12 @@ def config_rows(name: str, rate: float, attentions: tuple[str, ...], objectives:
     rows, details = [], []
     known: dict[str, Priced] = {}
     for attention in attentions:
-        r, d = lowering_row(name, attention, graph, attention, activity, known)
+        r, d = lowering_row(name, attention, graph, LOIHI2, attention, activity, known=known)
         rows.append(r)
         details.append(d)
     for objective in objectives:
         choice = choose(graph, LOIHI2, activity, objective, attentions, known)
-        r, d = lowering_row(name, f"auto ({objective})", graph, choice.products, activity)
+        r, d = lowering_row(name, f"auto ({objective})", graph, LOIHI2, choice.products, activity)
         d["auto"] = choice.manifest()
         rows.append(r)
         details.append(d)
@@ -140,23 +114,6 @@ def config_rows(name: str, rate: float, attentions: tuple[str, ...], objectives:
     del graph, activity
     gc.collect()
     return rows, details, rewrites
-
-
-def eligible(r: dict, d: dict) -> bool:
-    """Whether a row's figures are complete and its lowering exact on the chip (no violations)."""
-    return not d["partial"] and not r["violations"]
-
-
-def mark_pareto(rows: list[dict], details: list[dict]) -> None:
-    """``pareto`` on every :func:`eligible` row no other eligible row dominates on chips, latency (one inference
-    alone, ms: what ``--optimize latency`` minimises) and total energy, fewer being better."""
-    def key(r: dict, d: dict) -> tuple:
-        return (r["chips"], d["latency_ms"], r["energy_mJ"]["total"])
-
-    keys = [key(r, d) for r, d in zip(rows, details) if eligible(r, d)]
-    for r, d in zip(rows, details):
-        k = key(r, d)
-        d["pareto"] = eligible(r, d) and not any(all(a <= b for a, b in zip(o, k)) and o != k for o in keys)
 
 
 def _energy(r: dict) -> str:

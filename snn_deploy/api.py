@@ -343,7 +343,8 @@ class Results:
 def simulate(bundle: str | Path | Bundle, dataset: str | None = None, *,
              inputs: np.ndarray | torch.Tensor | str | Path | None = None, labels: Any = None,
              layout: str = "chw", time_steps: int | None = None, samples: int | None = None, backend: str = "sim",
-             target: str | None = None, batch_size: int = 32, data_dir: str | Path | None = None) -> Results:
+             target: str | None = None, batch_size: int = 32, data_dir: str | Path | None = None,
+             lowerings: bool = False) -> Results:
     """``snn-deploy simulate``: run ``bundle`` on ``dataset``'s test split (the first ``samples``, default all), or
     on ``inputs`` with ``labels`` (optional: without them the accuracy is None), and estimate what it costs on the
     hardware ``target`` (``loihi1``, ``loihi2``; default: the bundle's).
@@ -352,7 +353,9 @@ def simulate(bundle: str | Path | Bundle, dataset: str | None = None, *,
     or [T, N, C, H, W] one map per step) or Lava's ``whc`` ([N, W, H, C] or [N, W, H, C, T]); or a .npy path
     holding one sample, as ``simulate --input`` reads it. ``time_steps`` (``--time-steps``) runs that many steps
     instead of the bundle's T; a per-step array runs its own length. Either way the cost model prices inferences
-    of the steps run, as the command does.
+    of the steps run, as the command does. ``lowerings``: also price every lowering of the spike products at the
+    run's activity (the "spike-product lowerings" section :func:`report` then writes, as ``snn-deploy report``
+    does by default).
     """
     from snn_deploy import workflows
 
@@ -360,7 +363,7 @@ def simulate(bundle: str | Path | Bundle, dataset: str | None = None, *,
     source = workflows.Inputs(dataset, Path(inputs) if isinstance(inputs, str) else inputs, labels=labels,
                               steps=time_steps, layout=layout)
     analysis, _ = workflows.simulate(b, source, backend=backend, samples=samples, batch_size=batch_size,
-                                     data_dir=data_dir, profile=target)
+                                     data_dir=data_dir, profile=target, lowerings=lowerings)
     return Results(workflows.report_data(analysis, b, source), analysis)
 
 

@@ -372,9 +372,10 @@ def run_inputs(graph: Graph, inputs: Inputs, *, samples: int | None = None,
 
 def simulate(bundle: Bundle, inputs: Inputs, *, backend: str = "sim", samples: int | None = None,
              batch_size: int = 32, data_dir: str | Path | None = None,
-             profile: str | None = None) -> tuple[Analysis, int]:
+             profile: str | None = None, lowerings: bool = False) -> tuple[Analysis, int]:
     """Run ``bundle`` on ``inputs`` (sharded under torchrun) and price it on ``profile`` (default: the bundle's
-    target); returns (analysis, rank). Only rank 0 should report."""
+    target); returns (analysis, rank). Only rank 0 should report. ``lowerings``: also price every other lowering
+    of the spike products at the run's activity (the report's "spike-product lowerings" section)."""
     from snn_deploy.graph import profile as hardware_profile
     from snn_deploy.sims.backends import registry as backends
     from snn_deploy.sims.runs.driver import init_shard, run_dataset
@@ -385,7 +386,7 @@ def simulate(bundle: Bundle, inputs: Inputs, *, backend: str = "sim", samples: i
     graph, x, y = run_inputs(bundle.graph, inputs, samples=samples, data_dir=data_dir)
     shard = init_shard()
     activity = run_dataset(graph, x, y, backend=backend, batch_size=batch_size, shard=shard)
-    return analyse(graph, hw, activity), shard.rank
+    return analyse(graph, hw, activity, lowerings=lowerings and shard.rank == 0), shard.rank
 
 
 def report_data(analysis: Analysis, bundle: Bundle, inputs: Inputs) -> dict[str, Any]:

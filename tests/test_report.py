@@ -90,9 +90,9 @@ def test_report_html_is_self_contained_with_every_plot(report_dir):
     out, _ = report_dir
     parser = _Images()
     parser.feed((out / "report.html").read_text())
-    assert len(parser.sources) == len(PLOTS) and not parser.external
+    assert len(parser.sources) == len(PLOTS) + 1 and not parser.external  # + the spike-product lowerings plot
     assert all(src.startswith("data:image/png;base64,") for src in parser.sources)
-    for name in PLOTS:
+    for name in (*PLOTS, "lowerings"):
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -174,7 +174,7 @@ def test_report_renders_in_headless_chromium(report_dir, tmp_path):
         pytest.skip("no Chromium on PATH (apt-get install chromium): the page was not checked in a browser")
     out, _ = report_dir
     loaded, total = shot.images_loaded(out / "report.html")
-    assert loaded == total == len(PLOTS)
+    assert loaded == total == len(PLOTS) + 1
     png = shot.screenshot(out / "report.html", tmp_path / "report.png", 1000, 1400)
     from PIL import Image
 

@@ -221,11 +221,30 @@ TRADEOFF_CAPTION = ("Chips against latency (one inference on its own, ms) of eac
                     "calibrated on PilotNet LIF (an extrapolation here).")
 
 
-def tradeoff(configs: list[dict[str, Any]], columns: int = 4) -> bytes:
+LOWERINGS_CAPTION = ("Chips against latency (one inference on its own, ms) of each lowering of this network's spike "
+                     "products, mapped and costed like the report's main figures at the simulated activity; the "
+                     "exported lowering is labelled so. Filled: Pareto-optimal on chips, latency and energy; hollow: "
+                     "dominated; grey: not eligible (partial figures - embedded x86 cores, not modelled - or "
+                     "violations: not exact on the chip). Cores and chips estimated by the mapper; latency as the "
+                     "report's time figures (calibrated on PilotNet LIF: an extrapolation here).")
+
+
+def lowerings(report: dict[str, Any]) -> bytes:
+    """:func:`tradeoff` with one panel: the report's ``lowerings`` section (the bundle on its profile)."""
+    section = report["lowerings"]
+    rows = [{**r, "attention": r["attention"] + (" (exported)" if r["exported"] else "")} for r in section["rows"]]
+    name = report["bundle"]["arch"] or report["bundle"]["path"]
+    return tradeoff([{"config": f"{name} on {section['profile']}", "rows": rows}], columns=1, panel=(8.0, 3.6),
+                    cores=True)
+
+
+def tradeoff(configs: list[dict[str, Any]], columns: int = 4, panel: tuple[float, float] = (3.6, 2.9),
+             cores: bool = False) -> bytes:
     """One panel per configuration (its own axes: configurations span 1 to 1,000+ chips): chips (linear from 0,
     so a saving reads as the ratio it is) against latency in ms, one labelled point per lowering. ``configs``:
     dicts with ``config`` and ``rows`` (``attention``, ``chips``, ``latency_ms``, ``pareto``, ``partial``,
-    ``violations``)."""
+    ``violations``; ``cores`` with ``cores=True``: labels then give chips and cores). ``panel``: inches per
+    panel. Labels of neighbouring points (by latency) sit at staggered heights, so close points stay readable."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -234,7 +253,7 @@ def tradeoff(configs: list[dict[str, Any]], columns: int = 4) -> bytes:
     n = max(len(configs), 1)
     cols = min(columns, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel[0] * cols, panel[1] * rows), squeeze=False)
     colours = plt.get_cmap("tab10")
     names = sorted({r["attention"] for c in configs for r in c["rows"]})
     for ax, config in zip(axes.ravel(), configs):
@@ -244,7 +263,7 @@ def tradeoff(configs: list[dict[str, Any]], columns: int = 4) -> bytes:
         for r in config["rows"]:  # rows at one point (auto choosing a single lowering, or within 1 % of the
             # panel's latency range: they overlap on the axis) share one marker and one label
             points.setdefault((round(r["latency_ms"] / step), r["chips"]), []).append(r)
-        for (_, chips), same in points.items():
+        for i, ((_, chips), same) in enumerate(sorted(points.items())):
             latency = same[0]["latency_ms"]
             first = next((r for r in same if not r["attention"].startswith("auto")), same[0])
             grey = first["partial"] or first["violations"]
@@ -252,10 +271,11 @@ def tradeoff(configs: list[dict[str, Any]], columns: int = 4) -> bytes:
             pareto = any(r["pareto"] for r in same)
             ax.scatter(latency, chips, s=46, color=colour if pareto else "none", edgecolors=colour,
                        linewidths=1.5, zorder=3)
-            plain = [r["attention"] for r in same if not r["attention"].startswith("auto")]
+            plain = [r["attention"] + (f" ({r['cores']:,} cores)" if cores else "") for r in same
+                     if not r["attention"].startswith("auto")]
             auto = [r["attention"][6:-1] for r in same if r["attention"].startswith("auto (")]
             label = ", ".join(plain + ([f"auto: {'/'.join(auto)}"] if auto else []))
-            ax.annotate(f"{label}: {chips}", (latency, chips), fontsize=7, xytext=(4, 3),
+            ax.annotate(f"{label}: {chips}" + (" chip(s)" if cores else ""), (latency, chips), fontsize=7, xytext=(4, 3 + 10 * (i % 3)),
                         textcoords="offset points")
         ax.set_ylim(0, max(chips for _, chips in points) * 1.25)
         ax.set_title(config["config"], fontsize=8)

@@ -21,6 +21,7 @@ import numpy as np
 from snn_deploy import __version__
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import Activity, Graph, HardwareProfile, SpikeProductNode
+from snn_deploy.graph.hardware import PRODUCT_MODELS
 from snn_deploy.graph.nodes import reset_text
 from snn_deploy.io import atomic_directory, default_mode
 from snn_deploy.sims.hardware import neurobench, timing, uncertainty
@@ -30,6 +31,7 @@ from snn_deploy.sims.hardware.cost import (
 from snn_deploy.sims.hardware.bound import RESOURCE_LABELS, resource_bound
 from snn_deploy.sims.hardware.mapper import METRICS, Mapping, map_graph
 from snn_deploy.sims.hardware.schema import validate
+from snn_deploy.sims.hardware.tradeoff import lowering_row, mark_pareto
 from snn_deploy.sims.backends.simulator import REGISTERS, SIGMA_DELTA_REGISTERS
 
 if TYPE_CHECKING:
@@ -74,14 +76,68 @@ class Analysis:
     """Per mapping: its rates and core and edge loads, computed once here; the cost, timing and report read them."""
     costs: dict[str, HardwareCost]
     paper: PaperEstimate
+    lowerings: dict[str, tuple[Mapping, HardwareCost]] | None = None
+    """The registry's lowerings of the spike products the report models do not already price (``products`` text:
+    mapping and cost at the same simulated activity): the "spike-product lowerings" section; None: not asked
+    for (``report --no-lowerings``, ``simulate``) or no spike products."""
 
 
-def analyse(graph: Graph, profile: HardwareProfile, activity: Activity, *, kernel_sharing: bool = True) -> Analysis:
+def analyse(graph: Graph, profile: HardwareProfile, activity: Activity, *, kernel_sharing: bool = True,
+            lowerings: bool = False) -> Analysis:
+    """Map and cost ``graph`` in both report models of its spike products; ``lowerings``: also in every other
+    lowering of the registry (:data:`~snn_deploy.graph.hardware.PRODUCT_MODELS`; one more mapping each), where the
+    graph has spike products."""
     mappings = {m: map_graph(graph, profile, products=REPORT_MODELS[m] or graph.attention,
                              kernel_sharing=kernel_sharing) for m in REPORT_MODELS}
     loads = {m: mapping_loads(graph, mapping, activity) for m, mapping in mappings.items()}
     costs = {m: hardware_cost(graph, mapping, activity, loaded=loads[m]) for m, mapping in mappings.items()}
-    return Analysis(graph, profile, activity, mappings, loads, costs, paper_energy(graph, activity))
+    others = None
+    if lowerings and graph.of_kind(SpikeProductNode):
+        others = {}
+        for products in PRODUCT_MODELS:
+            if products not in (graph.attention, *filter(None, REPORT_MODELS.values())):
+                mapping = map_graph(graph, profile, products=products, kernel_sharing=kernel_sharing)
+                others[products] = (mapping, hardware_cost(graph, mapping, activity))
+    return Analysis(graph, profile, activity, mappings, loads, costs, paper_energy(graph, activity), others)
+
+
+LOWERINGS_NOTE = ("Every lowering of the spike products in the registry (export --attention; embedded: x86 cores, "
+                  "partial), mapped and costed like this report's main figures at this run's simulated activity. "
+                  "Pareto-optimal: no other complete, violation-free row is at least as good on chips, latency (one "
+                  "inference alone) and total energy and better on one; partial rows and rows with violations (not "
+                  "exact on the chip, refused by name) are shown but never marked.")
+
+
+def lowerings_json(analysis: Analysis, manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The report's ``lowerings`` section: one row per lowering of the registry, the exported one (a bundle records
+    one lowering for all its spike products) and the Pareto-optimal ones marked
+    (:mod:`~snn_deploy.sims.hardware.tradeoff`, the rule of the deployment trade-off table). None where
+    :attr:`Analysis.lowerings` is None."""
+    if analysis.lowerings is None:
+        return None
+    graph, own = analysis.graph, analysis.graph.attention
+    priced = {own: (analysis.mappings["neurons"], analysis.costs["neurons"]),
+              **{p: (analysis.mappings[m], analysis.costs[m]) for m, p in REPORT_MODELS.items() if p},
+              **analysis.lowerings}
+    rows, details = [], []
+    for products in PRODUCT_MODELS:
+        r, d = lowering_row(manifest.get("arch") or "bundle", products, graph, analysis.profile, products,
+                            analysis.activity, mapped=priced[products])
+        rows.append(r)
+        details.append(d)
+    mark_pareto(rows, details)
+    out = []
+    for r, d in zip(rows, details):
+        energy = dict(r["energy_mJ"], static=r["energy_mJ"]["static"] if d["static_modelled"] else None)
+        out.append({"attention": r["attention"], "products": d["products"], "exported": d["products"] == own,
+                    "cores": r["cores"], "chips": r["chips"], "lower_bound_cores": r["lower_bound_cores"],
+                    "ticks_per_step": d["ticks_per_step"], "latency_steps": r["latency_steps"],
+                    "latency_ticks": d["ticks"], "latency_ms": d["latency_ms"],
+                    "time_per_inference_ms": r["time_per_inference_ms"], "energy_mJ": energy,
+                    "violations": r["violations"], "partial": d["partial"], "provenance": d["provenance"],
+                    "pareto": d["pareto"]})
+    return {"activity": "simulated", "profile": analysis.profile.name, "exported": own,
+            "mapping": "estimated", "rows": out, "note": LOWERINGS_NOTE}
 
 
 def _figure(f) -> dict[str, Any]:
@@ -228,6 +284,9 @@ def build(analysis: Analysis, bundle: Bundle, *, dataset: str, split: str) -> di
         "layers": layers,
         "cores": cores,
     }
+    section = lowerings_json(analysis, manifest)
+    if section is not None:
+        report["lowerings"] = section
     errors = validate(report, schema())
     if errors:  # a bug here, not a user error: the schema is the contract
         raise AssertionError("report does not match its schema: " + "; ".join(errors[:5]))
@@ -424,6 +483,32 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     return lines
 
 
+def lowering_text(row: dict[str, Any]) -> str:
+    """One row of the ``lowerings`` section as text: cores, chips, latency, time and energy per inference, flags."""
+    e = row["energy_mJ"]
+    static = "static not modelled" if e["static"] is None else f"{energy_text(e['static'] * 1e9)} static"
+    flags = [f for f, on in (("exported", row["exported"]), ("Pareto-optimal", row["pareto"]),
+                             ("partial", row["partial"])) if on]
+    if row["violations"]:  # the first in full (e.g. token-serial's LIFs that do not hold), the rest counted
+        more = len(row["violations"]) - 1
+        flags.append(f"violation: {row['violations'][0]}" + (f" (+{more} more in report.json)" if more else ""))
+    return (f"{row['cores']:,} cores (bound {row['lower_bound_cores']:,}) on {row['chips']} chip(s), "
+            f"{row['latency_ticks']} ticks = {row['latency_ms']:.3g} ms alone, {row['time_per_inference_ms']:.3g} ms "
+            f"streamed, {energy_text(e['total'] * 1e9)} ({energy_text(e['dynamic'] * 1e9)} dynamic + {static})"
+            + (f" [{'; '.join(flags)}]" if flags else ""))
+
+
+def lowerings_lines(report: dict[str, Any], asked: bool = True) -> list[str]:
+    """The console's account of the ``lowerings`` section, or why there is none."""
+    if not report["bundle"]["spike_products"]:
+        return ["spike-product lowerings: none to compare (the network has no spike products)"]
+    section = report.get("lowerings")
+    if section is None:
+        return ["spike-product lowerings: not priced" + (" (--no-lowerings)" if not asked else "")]
+    return [f"spike-product lowerings on {section['profile']} at the simulated activity (exported: "
+            f"{section['exported']}):"] + [f"  {row['attention']:<14}{lowering_text(row)}" for row in section["rows"]]
+
+
 TERM_ABBREVIATIONS = {"synaptic_ops": "syn", "neuron_updates": "neu", "spikes_out": "out", "spikes_in": "in"}
 """The console table's short names of :data:`timing.TERM_LABELS` (its caption spells them out)."""
 
@@ -484,6 +569,8 @@ PLOT_SECTIONS = {"timeline": "fast", "energy_components": "energy", "energy_laye
                  "layer_time": "bottleneck", "core_utilisation": "bottleneck", "firing_rate": "activity",
                  "spike_raster": "activity"}
 """Which question of the page each plot answers."""
+LOWERINGS_PLOT = "lowerings"
+"""The chips-vs-latency plot of the ``lowerings`` section (only where the report has one)."""
 
 
 def _constant_status(key: str, figure: dict[str, Any], calibrated: bool) -> str:
@@ -533,6 +620,9 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
     lowering = report["mapping"]["spike_products"]
     figures = [{"name": name, "caption": plots.caption(name, products, lowering), "section": PLOT_SECTIONS[name],
                 "src": "data:image/png;base64," + base64.b64encode(images[name]).decode()} for name in plots.PLOTS]
+    if LOWERINGS_PLOT in images:
+        figures.append({"name": LOWERINGS_PLOT, "caption": plots.LOWERINGS_CAPTION, "section": "lowerings",
+                        "src": "data:image/png;base64," + base64.b64encode(images[LOWERINGS_PLOT]).decode()})
     rng = neurons["ranges"]
 
     def span(key: str, fmt) -> str:
@@ -558,7 +648,7 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
     return env.get_template("report.html.j2").render(
         r=report, hw=neurons, rng=rng, products=products, summary=summary_lines(report), figures=figures,
         constants=constants, slowest=slowest, components=COMPONENTS, models=list(hw) if products else ["neurons"],
-        notes=ordered_notes(report), limit_text=_limit_text, cores_text=_cores_text,
+        notes=ordered_notes(report), limit_text=_limit_text, cores_text=_cores_text, lowerings=report.get("lowerings"),
         term_labels=timing.TERM_LABELS, speed=speed, energy=energy, span=span, statuses=STATUSES,
         bottleneck=bottleneck)
 
@@ -581,6 +671,8 @@ def report_files(report: dict[str, Any], activity: Activity) -> dict[str, bytes]
     from snn_deploy.sims.hardware import plots
 
     images = plots.render(report, activity)
+    if "lowerings" in report:
+        images[LOWERINGS_PLOT] = plots.lowerings(report)
     files = {"report.json": (json.dumps(report, indent=2, sort_keys=True) + "\n").encode(),
              SCHEMA_FILE: (json.dumps(schema(), indent=2) + "\n").encode(),
              NEUROBENCH_FILE: (json.dumps(neurobench_json(report), indent=2, sort_keys=True) + "\n").encode(),

@@ -217,11 +217,15 @@ def _write_traces(graph, names: list[str], source: Inputs, count: int, data_dir:
 @json_option("Also write the full report (report.json) as JSON")
 @click.option("--force", is_flag=True, help="Replace an existing report directory (and --json / --neurobench "
               "file).")
+@click.option("--lowerings/--no-lowerings", default=True, show_default=True,
+              help="Price every lowering of the spike products (export --attention) at the run's activity: the "
+                   "report's trade-off section. Maps the network once more per lowering (about as long as the "
+                   "report's own mapping each; tens of seconds for ImageNet-size networks).")
 @exit_on_user_error
 def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: int | None, layout: str,
            samples: int | None, batch_size: int, data_dir: Path | None, profile_name: str | None,
            neurobench_path: Path | None, allow_violations: bool, output: Path, json_path: Path | None,
-           force: bool) -> None:
+           force: bool, lowerings: bool) -> None:
     """Write a per-layer hardware report of BUNDLE on a data set (or a .npy array) into OUTPUT: report.json
     (+ schema), neurobench.json, layers.csv, cores.csv, report.html and the plots as PNG files.
 
@@ -230,7 +234,8 @@ def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: in
     from snn_deploy.console import table_console
     from snn_deploy.exporters.formats.bundle import load_bundle
     from snn_deploy.io import check_outputs, write_json_atomic
-    from snn_deploy.sims.hardware.report import console_table, neurobench_json, report_files, write_dir
+    from snn_deploy.sims.hardware.report import (console_table, lowerings_lines, neurobench_json, report_files,
+                                                 write_dir)
 
     # fail before the run, not after it
     claim_stdout(json_path)
@@ -239,13 +244,15 @@ def report(bundle_path: Path, dataset: str | None, array: Path | None, steps: in
     bundle = load_bundle(bundle_path)
     source = Inputs(dataset, array, steps=steps, layout=layout)
     analysis, rank = workflows.simulate(bundle, source, samples=samples, batch_size=batch_size, data_dir=data_dir,
-                                        profile=profile_name)
+                                        profile=profile_name, lowerings=lowerings)
     if rank != 0:
         return
     data = workflows.report_data(analysis, bundle, source)
     screen = table_console()
     screen.print(console_table(data, screen.width))
     click.echo(f"state reset: {bundle.graph.reset_text()} (recorded in the bundle)")
+    for line in lowerings_lines(data, lowerings):
+        click.echo(line)
     write_dir(output, report_files(data, analysis.activity), force=force)
     if neurobench_path is not None:
         write_json_atomic(neurobench_path, neurobench_json(data))
