@@ -170,3 +170,39 @@ def test_tradeoff_table_json_has_the_fixed_keys_and_marks_pareto_rows(tmp_path):
         assert not (det["pareto"] and (det["partial"] or row["violations"]))
     assert any(d["pareto"] for d in data["details"])
     assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG" and "Pareto" in (tmp_path / "t.md").read_text()
+
+
+def test_a_mixed_auto_choice_round_trips_through_the_bundle_simulate_and_report(tmp_path, monkeypatch):
+    """``--attention auto`` may lower each product differently: the bundle records the per-product text, loads back
+    with it, and simulate / report run on it (report.json keeps the choice; people read "mixed (...)")."""
+    import json
+
+    from click.testing import CliRunner
+
+    import snn_deploy.sims.hardware.auto as auto
+    from export_testing import active_model
+    from snn_deploy.cli import cli
+    from snn_deploy.exporters.formats.bundle import load_bundle
+    from snn_deploy.modelfile import save_model
+
+    def mixed(graph, profile, activity, objective, lowerings, known=None):
+        names = list(product_choices(graph, "coincidence"))
+        choices = {name: ("graded" if i == 0 else "coincidence") for i, name in enumerate(names)}
+        return auto.Choice(objective, choices, price(graph, profile, activity, products_text(choices)), [])
+
+    monkeypatch.setattr(auto, "choose", mixed)
+    model = save_model(active_model("spikformer-tiny"), tmp_path / "m.pt", source="test", created_from="test")
+    out = tmp_path / "m.loihi"
+    result = CliRunner().invoke(cli, ["export", str(model), "--target", "loihi2", "--attention", "auto", "-o",
+                                      str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    graph = load_bundle(out).graph
+    assert set(product_choices(graph).values()) == {"graded", "coincidence"}
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.default_rng(0).random((2, *graph.input.shape)).astype(np.float32))
+    result = CliRunner().invoke(cli, ["report", str(out), "--input", str(x), "-o", str(tmp_path / "r")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "mixed (1 graded, 1 coincidence)" in result.output
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["mapping"]["spike_products"] == graph.attention

@@ -43,8 +43,8 @@ import numpy as np
 from snn_deploy.errors import UserError
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import (
-    ATTENTION_LOWERINGS, ConvNode, Graph, InputNode, LIFNode, NODE_TYPES, Node, ReadoutNode, SigmaDeltaNode,
-    SpikeProductNode, SumNode,
+    ConvNode, Graph, InputNode, LIFNode, NODE_TYPES, Node, ReadoutNode, SigmaDeltaNode,
+    SpikeProductNode, SumNode, attention_problem,
 )
 
 NIR_FORMAT = "snn-deploy-nir"
@@ -258,9 +258,8 @@ def _as_str(value) -> str:
 def _attention(value: object) -> str:
     """The spike-product lowering a file records (files written before it was recorded: ``coincidence``)."""
     name = _as_str(value)
-    if name not in ATTENTION_LOWERINGS:
-        raise UserError(f"NIR metadata names attention lowering {name!r}, not one of "
-                        f"{', '.join(ATTENTION_LOWERINGS)}; upgrade snn-deploy or export again")
+    if (problem := attention_problem(name)) is not None:
+        raise UserError(f"NIR metadata: {problem}; upgrade snn-deploy or export again")
     return name
 
 

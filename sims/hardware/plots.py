@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from snn_deploy.graph import Activity
+from snn_deploy.graph.hardware import lowering_name
 from snn_deploy.sims.hardware.mapper import METRICS
 from snn_deploy.sims.hardware.timing import TERM_LABELS
 
@@ -156,8 +157,9 @@ def render(report: dict[str, Any], activity: Activity) -> dict[str, bytes]:
     for offset, (model, colour) in zip((-0.2, 0.2) if products else (0.0,), models):
         energy = [report["hardware"][model]["energy_pj"][k] / 1e3 for k in components]
         bars = ax.barh(np.arange(len(components)) + offset, energy, height=0.4 if products else 0.6, color=colour,
-                       label="spike products: " + (f"{report['hardware'][model]['spike_products']} lowering"
-                                                         if model == "neurons" else "embedded cores"))
+                       label="spike products: " + (
+                           f"{lowering_name(report['hardware'][model]['spike_products'])} lowering"
+                           if model == "neurons" else "embedded cores"))
         _label_bars(ax, bars, energy)
     ax.set_yticks(range(len(components)), [k.replace("_", " ") for k in components], fontsize=8)
     ax.set_ylim(len(components) - 0.5, -0.5)

@@ -21,7 +21,7 @@ import numpy as np
 from snn_deploy import __version__
 from snn_deploy.fixedpoint import limits as L
 from snn_deploy.graph import Activity, Graph, HardwareProfile, SpikeProductNode
-from snn_deploy.graph.hardware import PRODUCT_MODELS
+from snn_deploy.graph.hardware import PRODUCT_MODELS, lowering_name
 from snn_deploy.graph.nodes import reset_text
 from snn_deploy.io import atomic_directory, default_mode
 from snn_deploy.sims.hardware import neurobench, timing, uncertainty
@@ -430,7 +430,7 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     lines = [
         ("fits", fits),
         ("latency", f"{ranged(hw, 'latency_ns', time_text)} per inference on its own ({report['bundle']['T']} steps "
-                    + (f"of {hw['ticks_per_step']} ticks (the {hw['spike_products']} lowering's sub-steps) "
+                    + (f"of {hw['ticks_per_step']} ticks (the {lowering_name(hw['spike_products'])} lowering's sub-steps) "
                        if hw.get("ticks_per_step", 1) > 1 else "")
                     + f"+ {depth} ticks for the pipeline depth; {hw['provenance']})"),
         ("throughput", f"{ranged(hw, 'samples_per_s', _per_s)} samples/s with samples streamed back to back and the "
@@ -439,7 +439,7 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
         ("state reset", f"{reset} (recorded in the bundle)"),
     ]
     if report["bundle"]["spike_products"]:
-        lines.append(("spike products", f"the {hw['spike_products']} lowering (export --attention)"))
+        lines.append(("spike products", f"the {lowering_name(hw['spike_products'])} lowering (export --attention)"))
     if hw["energy_pj_static"] is None:
         static = f"static not modelled (no static power figure for {profile})"
     else:
@@ -506,7 +506,7 @@ def lowerings_lines(report: dict[str, Any], asked: bool = True) -> list[str]:
     if section is None:
         return ["spike-product lowerings: not priced" + (" (--no-lowerings)" if not asked else "")]
     return [f"spike-product lowerings on {section['profile']} at the simulated activity (exported: "
-            f"{section['exported']}):"] + [f"  {row['attention']:<14}{lowering_text(row)}" for row in section["rows"]]
+            f"{lowering_name(section['exported'])}):"] + [f"  {row['attention']:<14}{lowering_text(row)}" for row in section["rows"]]
 
 
 TERM_ABBREVIATIONS = {"synaptic_ops": "syn", "neuron_updates": "neu", "spikes_out": "out", "spikes_in": "in"}
@@ -529,7 +529,7 @@ def console_table(report: dict[str, Any], width: int = FULL_TABLE_WIDTH):
                **({"rate": "number"} if full else {}), "SOPs": "number", "t/step": "number", "%step": "number",
                "limit": "text", "%E": "number"}
     out = table(f"{report['bundle']['path']} on {report['profile']['name']} ({hw['provenance']}; spike products "
-                f"in the {hw['spike_products']} lowering)", columns=columns)
+                f"in the {lowering_name(hw['spike_products'])} lowering)", columns=columns)
     for layer in report["layers"]:
         limit = ("host" if layer["bottleneck_core"] is None else
                  f"#{layer['bottleneck_core']} {TERM_ABBREVIATIONS[layer['time_limited_by']]}")
@@ -609,7 +609,7 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
     env = Environment(loader=PackageLoader("snn_deploy.sims.hardware", "templates"),
                       autoescape=select_autoescape(["j2"]), undefined=StrictUndefined, trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters.update(energy=energy_text, time=time_text, si=_si)
+    env.filters.update(energy=energy_text, time=time_text, si=_si, lowering=lowering_name)
     hw, paper = report["hardware"], report["paper_45nm"]
     neurons = hw["neurons"]
     products = report["bundle"]["spike_products"] > 0
@@ -617,7 +617,7 @@ def html_text(report: dict[str, Any], images: dict[str, bytes]) -> str:
     constants = [(k, v, _constant_status(k, v, calibrated)) for k, v in
                  {**neurons["constants"], **{f"45nm.{k}": v for k, v in paper["constants"].items()}}.items()]
     slowest = sorted(report["cores"], key=lambda c: -c["busy_ns_per_step"])[:SLOWEST_CORES]
-    lowering = report["mapping"]["spike_products"]
+    lowering = lowering_name(report["mapping"]["spike_products"])
     figures = [{"name": name, "caption": plots.caption(name, products, lowering), "section": PLOT_SECTIONS[name],
                 "src": "data:image/png;base64," + base64.b64encode(images[name]).decode()} for name in plots.PLOTS]
     if LOWERINGS_PLOT in images:

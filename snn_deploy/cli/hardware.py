@@ -111,7 +111,8 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
         if not report["bundle"]["spike_products"]:
             break  # no spike products: one model, already summarised
         hw = report["hardware"][model]
-        label = hw["spike_products"] if model == "neurons" else "embedded cores"
+        label = ("embedded cores" if model == "embedded" else "mixed lowerings" if "=" in hw["spike_products"]
+                 else hw["spike_products"])  # per-product choices: counted in the summary above
         bound = f" (lower bound {hw['lower_bound_cores']})" if "lower_bound_cores" in hw else ""
         echo(f"  {'spike products as ' + label:<38}{hw['cores']} cores{bound} on {hw['chips']} chip(s), "
              f"{energy_text(hw['energy_pj_total'])} and {time_text(hw['latency_ns'])} per inference "

@@ -25,6 +25,7 @@ from snn_deploy.graph.nodes import (
     SpikeProductNode,
     SumNode,
     analog_input_layer,
+    attention_problem,
     conv_output_hw,
     input_sequence,
 )
@@ -33,7 +34,7 @@ from snn_deploy.graph.profiles import (
 )
 
 __all__ = [
-    "ATTENTION_LOWERINGS", "PRODUCT_COUNTS", "Activity", "EventCounts", "Raster", "conv_sources",
+    "ATTENTION_LOWERINGS", "attention_problem", "PRODUCT_COUNTS", "Activity", "EventCounts", "Raster", "conv_sources",
     "CMOS_45NM", "CONV_ROLES", "DEFAULT_PROFILE",
     "LOIHI", "LOIHI2", "NODE_TYPES", "PROFILES", "WEIGHT_DTYPE", "ConvNode", "ConvRole", "Figure",
     "Graph", "HardwareProfile", "InputNode", "LIFNode", "Node", "Problem", "ReadoutNode", "Shape",

@@ -283,6 +283,18 @@ def product_choices(graph: Graph, products: str | None = None) -> dict[str, str]
     return {name: pairs[name] for name in names}
 
 
+def lowering_name(products: str) -> str:
+    """A ``products`` text for people: the lowering's name, or for per-product choices ("mixed") how many products
+    take each (the full choice is in the manifest and report.json)."""
+    if "=" not in products:
+        return products
+    counts: dict[str, int] = {}
+    for pair in products.split(";"):
+        lowering = pair.split("=", 1)[1]
+        counts[lowering] = counts.get(lowering, 0) + 1
+    return "mixed (" + ", ".join(f"{n} {lowering}" for lowering, n in counts.items()) + ")"
+
+
 def products_text(choices: dict[str, str]) -> str:
     """The ``products`` text of per-product lowerings: the one name where all agree (or there are none)."""
     kinds = set(choices.values())

@@ -269,6 +269,16 @@ arrays (two-variable neurons), graded-spike product arrays (one-variable neurons
 shared product array over sub-steps. Their populations: ``snn_deploy.graph.hardware.PRODUCT_LOWERINGS``."""
 
 
+def attention_problem(text: str) -> str | None:
+    """Why ``text`` is not a graph's spike-product lowering (None if it is): one of :data:`ATTENTION_LOWERINGS`, or
+    ``name=lowering`` pairs joined by ``;``, one per spike product (what ``--attention auto`` may choose)."""
+    chosen = [pair.split("=", 1)[-1] for pair in text.split(";")]
+    if any(c not in ATTENTION_LOWERINGS for c in chosen):
+        return (f"attention lowering {text!r} is not one of {', '.join(ATTENTION_LOWERINGS)} (or name=lowering pairs "
+                "joined by ';', one per spike product)")
+    return None
+
+
 @dataclass
 class Graph:
     """Nodes in topological order, the run length they were exported for, and the nodes the host computes."""
@@ -304,10 +314,8 @@ class Graph:
         if not self.nodes or not isinstance(self.nodes[0], InputNode):
             raise ValueError("a graph starts with its InputNode")
         self.host = frozenset(self.host)
-        chosen = [pair.split("=", 1)[-1] for pair in self.attention.split(";")]  # per product: name=lowering;...
-        if any(c not in ATTENTION_LOWERINGS for c in chosen):
-            raise ValueError(f"attention lowering {self.attention!r} is not one of {', '.join(ATTENTION_LOWERINGS)} "
-                             "(or name=lowering pairs joined by ';', one per spike product)")
+        if (problem := attention_problem(self.attention)) is not None:
+            raise ValueError(problem)
         if self.reset_interval < 0 or not 0 <= self.reset_offset < max(self.reset_interval, 1):
             raise ValueError(f"reset_interval {self.reset_interval} must be >= 0 and reset_offset "
                              f"{self.reset_offset} in [0, reset_interval)")
