@@ -406,13 +406,16 @@ def verify(model: str | Path | Bundle | ModelFile | SpikingNetwork, dataset: str
            inputs: np.ndarray | torch.Tensor | str | Path | None = None, labels: Any = None, layout: str = "chw",
            time_steps: int | None = None, backends: str | list[str] | None = None, samples: int = 32,
            calibrate: str | None = None, data_dir: str | Path | None = None,
-           reset_interval: int | None = None) -> Verification:
+           reset_interval: int | None = None, per_layer: bool = False,
+           attention: str | None = None) -> Verification:
     """``snn-deploy verify``: run the same inputs through every backend in ``backends`` (the first is the
     reference; default: torch, sim, lava, onnx for a model, sim and onnx for a bundle, sim and netx for a netx
     file) and compare every layer's spikes. ``model``: a model file (path, loaded, or from :func:`create`), a
     bundle (directory or loaded) or a lava-dl netx file (``reset_interval``: its state reset, as
     ``--reset-interval``; default lava-dl's, none). Inputs as :func:`simulate` takes them (a model file runs a data
-    set). ``.report["resets"]``: the reset each backend ran with."""
+    set). ``.report["resets"]``: the reset each backend ran with. ``per_layer`` (``--per-layer``): Lava runs one
+    layer at a time, driven by the simulator's spikes; ``attention`` (``--attention``): a model file's spike-product
+    lowering (a bundle keeps its own)."""
     from snn_deploy import workflows
     from snn_deploy.exporters.formats.bundle import Bundle
     from snn_deploy.sims.runs.verify import report_json
@@ -422,7 +425,8 @@ def verify(model: str | Path | Bundle | ModelFile | SpikingNetwork, dataset: str
     source = workflows.Inputs(dataset, Path(inputs) if isinstance(inputs, str) else inputs, labels=labels,
                               steps=time_steps, layout=layout)
     result = workflows.verify(model, source, backends=backends, samples=samples, calibrate=calibrate,
-                              data_dir=data_dir, reset_interval=reset_interval)
+                              data_dir=data_dir, reset_interval=reset_interval, per_layer=per_layer,
+                              attention=attention)
     return Verification(report_json(result))
 
 

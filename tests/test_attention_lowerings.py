@@ -308,6 +308,10 @@ def test_export_refuses_a_lowering_that_cannot_be_exact_by_name(qk_model, tmp_pa
     assert code == 0, out
     code, out = run_cli("verify", tmp_path / "b.loihi", "--attention", "graded", "--dataset", "digits")
     assert code == 2 and "a bundle computes its spike products as it was exported" in error_line(out)
+    import snn_deploy as sd
+    from snn_deploy.errors import UserError
+    with pytest.raises(UserError, match="a bundle computes its spike products as it was exported"):
+        sd.verify(tmp_path / "b.loihi", "digits", attention="graded")  # the API is the CLI's workflow
 
 
 @pytest.mark.lava
