@@ -77,6 +77,7 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
     """
     from snn_deploy import console
     from snn_deploy.exporters.formats.bundle import load_bundle
+    from snn_deploy.graph.nodes import attention_pairs
     from snn_deploy.io import check_outputs, write_json_atomic
     from snn_deploy.sims.hardware.report import console_table, energy_text, neurobench_json, summary_lines, time_text
 
@@ -111,8 +112,8 @@ def simulate(bundle_path: Path, dataset: str | None, array: Path | None, steps: 
         if not report["bundle"]["spike_products"]:
             break  # no spike products: one model, already summarised
         hw = report["hardware"][model]
-        label = ("embedded cores" if model == "embedded" else "mixed lowerings" if "=" in hw["spike_products"]
-                 else hw["spike_products"])  # per-product choices: counted in the summary above
+        label = ("embedded cores" if model == "embedded" else "mixed lowerings"
+                 if attention_pairs(hw["spike_products"]) else hw["spike_products"])  # counted in the summary
         bound = f" (lower bound {hw['lower_bound_cores']})" if "lower_bound_cores" in hw else ""
         echo(f"  {'spike products as ' + label:<38}{hw['cores']} cores{bound} on {hw['chips']} chip(s), "
              f"{energy_text(hw['energy_pj_total'])} and {time_text(hw['latency_ns'])} per inference "

@@ -35,6 +35,7 @@ docs/attention_lowerings.md has the timing model). Each product may have its own
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -45,6 +46,7 @@ from snn_deploy.graph.checks import Problem
 from snn_deploy.graph.profiles import HardwareProfile
 from snn_deploy.graph.nodes import (
     ATTENTION_LOWERINGS, ConvNode, Graph, InputNode, LIFNode, Shape, SigmaDeltaNode, SpikeProductNode, SumNode,
+    attention_pairs,
 )
 
 NEURON_MODELS = {"lif": "two-variable", "coincidence": "two-variable", "clock": "two-variable",
@@ -273,7 +275,7 @@ def product_choices(graph: Graph, products: str | None = None) -> dict[str, str]
         if products not in PRODUCT_MODELS:
             raise ValueError(f"products must be one of {PRODUCT_MODELS}, got {products!r}")
         return dict.fromkeys(names, products)
-    pairs = dict(item.split("=", 1) for item in products.split(";"))
+    pairs = attention_pairs(products)
     wrong = sorted(set(pairs) ^ set(names))
     if wrong:
         raise ValueError(f"products names {', '.join(wrong)}: not the graph's spike products {', '.join(names)}")
@@ -286,12 +288,9 @@ def product_choices(graph: Graph, products: str | None = None) -> dict[str, str]
 def lowering_name(products: str) -> str:
     """A ``products`` text for people: the lowering's name, or for per-product choices ("mixed") how many products
     take each (the full choice is in the manifest and report.json)."""
-    if "=" not in products:
+    counts = Counter(attention_pairs(products).values())
+    if not counts:
         return products
-    counts: dict[str, int] = {}
-    for pair in products.split(";"):
-        lowering = pair.split("=", 1)[1]
-        counts[lowering] = counts.get(lowering, 0) + 1
     return "mixed (" + ", ".join(f"{n} {lowering}" for lowering, n in counts.items()) + ")"
 
 

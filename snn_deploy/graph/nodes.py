@@ -269,11 +269,26 @@ arrays (two-variable neurons), graded-spike product arrays (one-variable neurons
 shared product array over sub-steps. Their populations: ``snn_deploy.graph.hardware.PRODUCT_LOWERINGS``."""
 
 
+def attention_pairs(text: str) -> dict[str, str]:
+    """The per-product choices an attention text records: product name -> lowering for ``name=lowering`` pairs
+    joined by ``;`` (what ``--attention auto`` may choose); empty for one lowering name for every product. The one
+    reader of that format; a pair without ``=`` is a ValueError."""
+    if "=" not in text:
+        return {}
+    pairs = [item.split("=", 1) for item in text.split(";")]
+    if any(len(pair) != 2 for pair in pairs):
+        raise ValueError(f"attention {text!r}: every ';'-joined item must be name=lowering")
+    return dict(pairs)
+
+
 def attention_problem(text: str) -> str | None:
     """Why ``text`` is not a graph's spike-product lowering (None if it is): one of :data:`ATTENTION_LOWERINGS`, or
-    ``name=lowering`` pairs joined by ``;``, one per spike product (what ``--attention auto`` may choose)."""
-    chosen = [pair.split("=", 1)[-1] for pair in text.split(";")]
-    if any(c not in ATTENTION_LOWERINGS for c in chosen):
+    ``name=lowering`` pairs joined by ``;``, one per spike product (:func:`attention_pairs`)."""
+    try:
+        chosen = list(attention_pairs(text).values()) or [text]
+    except ValueError:
+        chosen = []
+    if not chosen or any(c not in ATTENTION_LOWERINGS for c in chosen):
         return (f"attention lowering {text!r} is not one of {', '.join(ATTENTION_LOWERINGS)} (or name=lowering pairs "
                 "joined by ';', one per spike product)")
     return None
