@@ -59,8 +59,8 @@ def product_network(lowering: str, shape, heads: int, multiplier: int):
 def product_ticks(lowering: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, multiplier: int
                   ) -> np.ndarray:
     """The populations of ``lowering`` for one spike product, stepped tick by tick with the neuron models Lava's
-    fixed-point processes implement (coincidence LIF, GradedVec, ProdNeuron, Sigma, a clock LIF on its bias) and
-    every synapse's delay (the lowering's own plus path balancing); q, k, v [T, C, H, W] arrive at tick t P (P =
+    fixed-point processes implement (coincidence LIF, GradedVec, ProdNeuron, Sigma, a clock LIF on its bias),
+    every synapse's delay (the lowering's own plus path balancing) and weight exponent; q, k, v [T, C, H, W] arrive at tick t P (P =
     ticks per step). Returns the current the attention LIF receives at each step, [T, C, H, W]."""
     steps, c, h, w = q.shape
     pops, depth, period, balance = product_network(lowering, (c, h, w), heads, multiplier)
@@ -77,10 +77,13 @@ def product_ticks(lowering: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, he
             delays = synapse_delays(proj, pop.shape, rows, cols) + balance[pop.name, proj.source, proj.weight]
             assert delays.min() >= 0
             wiring.append((proj.source, pop.name, index, rows, cols, delays, proj.weight))
+    exps = {p.name: np.array([getattr(proj, "weight_exp", 0) for proj in p.projections], np.int64)[:, None]
+            for p in pops}
     state = {p.name: (np.zeros(p.neurons, np.int64), np.zeros(p.neurons, np.int64)) for p in pops}
     for t in range(ticks):
         for pop in pops:
-            a = inbox[pop.name][:, t]
+            a = inbox[pop.name][:, t]  # W @ s per projection, then its weight exponent (>> below 0: floor)
+            a = np.where(exps[pop.name] >= 0, a << np.maximum(exps[pop.name], 0), a >> np.maximum(-exps[pop.name], 0))
             u, volt = state[pop.name]
             if pop.neuron == "coincidence":
                 u[:] = _decay(u, COINCIDENCE["du"]) + (a.sum(0) << 6)
@@ -91,7 +94,7 @@ def product_ticks(lowering: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, he
             elif pop.neuron in ("graded", "sink"):
                 out[pop.name][t] = a.sum(0)
             elif pop.neuron == "product":
-                out[pop.name][t] = a[0] * a[1]
+                out[pop.name][t] = a[0] * a[1:].sum(0)  # every later projection adds into the second operand
             elif pop.neuron == "accumulator":
                 u += a.sum(0)
                 out[pop.name][t] = u

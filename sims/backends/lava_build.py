@@ -74,7 +74,7 @@ from snn_deploy.graph import ConvNode, Graph, LIFNode, Shape, SigmaDeltaNode, Sp
 from snn_deploy.graph.checks import PIPELINE_FILL, SIGMA_DELTA
 from snn_deploy.graph.hardware import (
     COINCIDENCE, Lowering, Population, Projection, conv_pairs, lower, product_choices, sparse_pairs,
-    synapse_delays,
+    sparse_weight, synapse_delays,
 )
 from snn_deploy.sims.backends.lava_models import FAST_MODELS
 from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog, within
@@ -94,7 +94,7 @@ SUPPORTED = ("recurrent synapses", SIGMA_DELTA, PIPELINE_FILL)
 SUMS = "relay"
 """Residual sums as graded relays (Loihi 2's graded spikes); spike products as the graph's lowering
 (``Graph.attention``: ``coincidence`` or ``graded``; ``token-serial`` is refused, :func:`check_buildable`)."""
-BUILT_LOWERINGS = ("coincidence", "graded")
+BUILT_LOWERINGS = ("coincidence", "graded", "packed")
 CLOCK_BIAS = 1 << 6
 """A clock LIF's bias: one threshold unit (Lava compares v with vth << 6) per tick."""
 
@@ -243,9 +243,7 @@ def _sparse(graph: Graph, pop: Population, proj: Projection, delay: int, graded:
     in Lava's order. A power-of-two factor of the weights goes into ``weight_exp``."""
     if proj.kind == "sparse":
         rows, cols = sparse_pairs(proj, pop.shape)
-        weight, exp = np.full(rows.size, proj.weight, dtype=np.int64), 0
-        while weight.size and not (weight & 1).any() and np.abs(weight).max() > 255:
-            weight, exp = weight >> 1, exp + 1
+        weight, exp = sparse_weight(np.full(rows.size, proj.weight, dtype=np.int64), proj.weight_exp)
         delays = synapse_delays(proj, pop.shape, rows, cols) + delay
     else:
         node = graph[proj.synapse]
@@ -345,10 +343,11 @@ def _connect(out: OutPort, into: InPort) -> None:
 
 
 def _in(process: AbstractProcess, index: int) -> InPort:
-    """Where a population's ``index``-th projection arrives: a product neuron has one port per operand; other
+    """Where a population's ``index``-th projection arrives: a product neuron has one port per operand (its first
+    projection is the first operand, every later one adds into the second: the ``packed`` lowering's fields); other
     neurons sum everything connected to their one InPort (several projections into one population)."""
     if isinstance(process, ProdNeuron):
-        return (process.a_in1, process.a_in2)[index]
+        return process.a_in1 if index == 0 else process.a_in2
     return process.a_in
 
 

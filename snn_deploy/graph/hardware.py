@@ -77,9 +77,15 @@ class ChannelMap:
     kind: str
     a: int = 1
     b: int = 1
+    group: int = 1
+    """``packed`` maps: channels summed per group (g of :class:`Packing`)."""
+    field: int = 0
+    """``packed`` maps: the field (f of :class:`Packing`) this projection reads or writes."""
 
     def sources(self, c0: int, c1: int) -> np.ndarray:
         """Sorted distinct source channels read by target channels ``[c0, c1)``."""
+        if self.kind in PACKED_MAPS:
+            return np.unique(np.concatenate([np.arange(0)] + [_packed_sources(self, t) for t in range(c0, c1)]))
         if self.kind == "groups":
             return np.arange(c0 // self.a * self.b, ((c1 - 1) // self.a + 1) * self.b)
         if self.kind == "identity":
@@ -96,8 +102,10 @@ class ChannelMap:
 
     @property
     def per_channel(self) -> int:
-        """Source channels one target channel reads."""
-        return {"groups": self.b, "gather": self.a}.get(self.kind, 1)
+        """Source channels one target channel reads (a ``packed`` unpacking map: the most any target reads, an
+        upper bound where the targets of other fields read none)."""
+        packed = {"word": 1, "field": 1, "group": self.group, "unpack": -(-self.a // self.group)}
+        return {"groups": self.b, "gather": self.a, **packed}.get(self.kind, 1)
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,9 @@ class Projection:
     ``recurrent`` (the synapse node's kernel from the population back onto itself); see :data:`PROJECTION_KINDS`."""
     weight: int = 1
     """The weight of every synapse of a ``sparse`` projection."""
+    weight_exp: int = 0
+    """A ``sparse`` projection's weight exponent (Lava's ``weight_exp``): ``W @ s`` shifted left, or below 0 right
+    (floor), per target (:func:`sparse_weight`)."""
     unrolled: tuple[int, ...] = ()
     """A ``conv`` that carries a synaptic delay cannot share its kernel: a chip holds it unrolled (Lava
     ``DelaySparse`` of :func:`conv_pairs`), zero weights left out. Then its non-zero weights per (target channel,
@@ -252,6 +263,9 @@ def attention_read(node: SpikeProductNode, last: Population) -> Projection:
     gates of its channel, or (token-serial) its own demultiplexer, each token re-aligned to one tick."""
     bits = weight_bits(np.array([node.multiplier]))
     name = f"{node.name}.attn"
+    if last.kind == "unpack":
+        return Projection(name, last.name, last.shape, ChannelMap("identity"), weight_bits=bits,
+                          weight=node.multiplier)
     if last.kind == "demux":
         rows, cols, tokens = _lane(node)
         return Projection(name, last.name, last.shape, ChannelMap("identity"), weight_bits=bits,
@@ -263,6 +277,201 @@ def attention_read(node: SpikeProductNode, last: Population) -> Projection:
 def graded_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list[Population]:
     """The ``graded`` lowering: :func:`product_arrays` with every array one-variable (``and`` as ``ProdNeuron``)."""
     return product_arrays(graph, node, period, pair="product")
+
+
+WEIGHT_EXP_RANGE = (-8, 7)
+"""Synaptic weight exponents a projection may use, (lowest, highest): **estimated**. Loihi 1 documents -8..7
+(Davies et al. 2018, weight exponent of a synapse group; Lava's ``Dense`` / ``Sparse`` ``weight_exp``); Loihi 2's
+range is not published, so the ``packed`` lowering keeps every exponent within Loihi 1's and splits larger right
+shifts over relay stages (:class:`Packing`)."""
+WEIGHT_MANTISSA_SHIFT = 7
+"""Largest power of two an 8-bit weight holds as its mantissa (2^7 = 128 <= 255): a left shift by ``s`` is weight
+2^min(s, 7) with exponent s - 7 above that (:func:`sparse_weight`)."""
+PACKED_MAPS = ("word", "field", "group", "unpack")
+"""Channel maps of the ``packed`` lowering (:func:`packed_arrays` has their layouts)."""
+
+
+def sparse_weight(weight: int | np.ndarray, weight_exp: int = 0) -> tuple[np.ndarray, int]:
+    """(mantissas, exponent) of a ``sparse`` projection's weights as Lava's ``Sparse`` holds them: a power-of-two
+    factor of weights beyond 8 bits moves into the exponent (an exponent Lava applies to ``W @ s`` per target,
+    ``<<`` or, below 0, an arithmetic ``>>``: floor)."""
+    weight, exp = np.atleast_1d(np.asarray(weight, dtype=np.int64)), weight_exp
+    while weight.size and not (weight & 1).any() and np.abs(weight).max() > 255:
+        weight, exp = weight >> 1, exp + 1
+    return weight, exp
+
+
+@dataclass(frozen=True)
+class Packing:
+    """How the ``packed`` lowering packs one product (N tokens, head dim d): ``fields`` (F) fields of ``bits`` (b)
+    bits per graded payload, the gate's words summed over groups of ``group`` (g) channels before they are
+    unpacked. Every field holds a count < 2^b: kv counts (<= N) and group sums (<= g N < 2^b), so packed words add
+    without carries; F b <= 23 keeps a word under Loihi 2's 24-bit signed payload."""
+
+    bits: int
+    fields: int
+    group: int
+
+    def words(self, d: int) -> int:
+        """Words per channel c: ceil(d / F)."""
+        return -(-d // self.fields)
+
+    def groups(self, d: int) -> int:
+        """Channel groups per word: ceil(d / g)."""
+        return -(-d // self.group)
+
+    def stages(self) -> int:
+        """Relay stages of one right shift by b bits, each within :data:`WEIGHT_EXP_RANGE`."""
+        return -(-self.bits // -WEIGHT_EXP_RANGE[0])
+
+    def shifts(self) -> list[int]:
+        """The right shift of each relay stage that takes a level's word to the next level's (b in all)."""
+        step = -WEIGHT_EXP_RANGE[0]
+        return [min(step, self.bits - i * step) for i in range(self.stages())]
+
+    def word_max(self, count: int) -> int:
+        """The largest packed word whose every field holds at most ``count``."""
+        return sum(count << (self.bits * f) for f in range(self.fields))
+
+    def neurons(self, tokens: int, d: int) -> int:
+        """Neurons per head: ``and`` and ``gate`` N d W, ``kv`` d W, the group sums N G W and their shift relays
+        N G W per stage of F - 1 levels, the unpacked outputs N d."""
+        words, groups = self.words(d), self.groups(d)
+        return (2 * tokens + 1) * d * words + tokens * groups * words * (1 + (self.fields - 1) * self.stages()) \
+            + tokens * d
+
+    def largest(self, tokens: int, d: int) -> dict[str, int]:
+        """The largest value each population holds or sends, and the largest synaptic sum (a group's word before
+        its shift), for every input (all-ones included)."""
+        return {"and": self.word_max(1), "kv": self.word_max(tokens), "gate": self.word_max(tokens),
+                "group": self.word_max(min(self.group, d) * tokens), "unpack": d * tokens}
+
+    def exponents(self) -> list[int]:
+        """Every weight exponent the lowering's projections use (v's fields packed, the shifts, the unpacking)."""
+        packing = [sparse_weight(1 << (self.bits * f))[1] for f in range(self.fields)]
+        unpack = [sparse_weight(-(1 << self.bits))[1]] if self.fields > 1 else []
+        return packing + ([-s for s in self.shifts()] if self.fields > 1 else []) + unpack
+
+    def problems(self, tokens: int, d: int) -> list[str]:
+        """What would not be exact on Loihi 2: a field too narrow for its counts, a value over 24 bits, an exponent
+        outside :data:`WEIGHT_EXP_RANGE`."""
+        out = []
+        if min(self.group, d) * tokens >= 1 << self.bits:
+            out.append(f"{self.bits}-bit fields cannot hold a group sum of up to {min(self.group, d) * tokens:,}")
+        out += [f"the {name} reaches {value:,}, over Loihi 2's 24-bit {PAYLOAD_MAX:,}"
+                for name, value in self.largest(tokens, d).items() if value > PAYLOAD_MAX]
+        low, high = WEIGHT_EXP_RANGE
+        out += [f"a weight exponent of {e} is outside {low}..{high}" for e in self.exponents() if not low <= e <= high]
+        return out
+
+
+def choose_packing(tokens: int, d: int) -> Packing | None:
+    """The :class:`Packing` with the fewest neurons per head among those that are exact (:meth:`Packing.problems`
+    empty): b the bits of g N, F fields (F b <= 23, F <= d), g channels per group (g <= d); ties to fewer relay
+    stages, then fewer fields. None where nothing fits (N >= 2^23). F = 1 degenerates to ``graded``'s arrays plus
+    the unpacked outputs."""
+    best = None
+    for group in range(1, d + 1):
+        bits = (group * tokens).bit_length()
+        for fields in range(1, min(d, 23 // max(bits, 1)) + 1):
+            packing = Packing(bits, fields, group)
+            if packing.problems(tokens, d):
+                continue
+            key = (packing.neurons(tokens, d), packing.stages() * (fields - 1), fields, group)
+            if best is None or key < best[0]:
+                best = (key, packing)
+    return None if best is None else best[1]
+
+
+def _packed_sources(cmap: ChannelMap, t: int) -> np.ndarray:
+    """Source channels of target channel ``t`` of a ``packed`` map (layouts: :func:`packed_arrays`)."""
+    d, fields, group = cmap.a, cmap.b, cmap.group
+    words, groups = -(-d // fields), -(-d // group)
+    if cmap.kind in ("word", "field"):  # t = (head, w, c)
+        head, w, c = t // (words * d), t // d % words, t % d
+        if cmap.kind == "word":
+            return np.array([head * d + c])
+        e = w * fields + cmap.field
+        return np.array([head * d + e]) if e < d else np.arange(0)
+    if cmap.kind == "group":  # t = (head, group, w) reads gates (head, w, c), c in the group
+        head, g, w = t // (groups * words), t // words % groups, t % words
+        return head * words * d + w * d + np.arange(g * group, min(d, (g + 1) * group))
+    head, e = divmod(t, d)  # unpack maps: t = (head, e), e = w F + f
+    w, f = divmod(e, fields)
+    if f != cmap.field:
+        return np.arange(0)
+    return head * groups * words + np.arange(groups) * words + w  # the level's relay of every group
+
+
+def product_packing(node: SpikeProductNode) -> Packing | None:
+    """The packing the ``packed`` lowering uses for ``node`` (:func:`choose_packing` of its N and d)."""
+    c, h, w = node.shape
+    return choose_packing(h * w, c // node.heads)
+
+
+def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list[Population]:
+    """The ``packed`` lowering of ``out = q (k^T v)`` per head: F fields of b bits per graded payload
+    (:func:`product_packing`), so one product neuron carries F products. W = ceil(d / F) words per channel,
+    G = ceil(d / g) groups; channel layouts per head: ``and`` / ``kv`` / ``gate`` (w, c), relays (group, w),
+    ``unpack`` e (the attention LIF's channels).
+
+    * ``and`` (heads N d W, ``ProdNeuron``): k[token, c] times v's packed word P_w = sum_f v[token, w F + f] << b f
+      (one projection per field f into the second operand, weight 2^(b f)).
+    * ``kv`` (heads d W, ``GradedVec``): the sum over tokens: the packed word of the counts k^T v[c, w F + f] <= N.
+    * ``gate`` (heads N d W, ``ProdNeuron``): q[token, c] times kv's word (c, w).
+    * ``group`` (heads N G W, ``GradedVec``): X = the sum of the group's g gates of word w (fields <= g N < 2^b):
+      level 0.
+    * ``shift`` relays (heads N G W per stage, ``GradedVec``): level l holds floor(X / 2^(b l)), each level from
+      the one before, each shift of b bits split into stages within :data:`WEIGHT_EXP_RANGE` (Lava's ``Sparse``
+      with a negative ``weight_exp``: an arithmetic right shift of ``W @ s``).
+    * ``unpack`` (heads N d, ``GradedVec``): out[token, w F + f] = sum over groups of level f minus 2^b level f + 1:
+      field f of every group's word, summed.
+    * the attention LIF reads its ``unpack`` neuron (weight = the product's multiplier).
+    Every stage adds a tick; path balancing (:meth:`Lowering.delay`) delays q and the shallower levels.
+    """
+    q, k, v = node.inputs
+    c, h, w = node.shape
+    d = c // node.heads
+    packing = product_packing(node)
+    if packing is None:
+        raise ValueError(f"{node.name}: no packing fits {h * w:,} tokens in 24-bit payloads (payload_problems)")
+    b, fields, group = packing.bits, packing.fields, packing.group
+    words, groups = packing.words(d), packing.groups(d)
+    word_shape = (node.heads * words * d, h, w)
+    relay_shape = (node.heads * groups * words, h, w)
+    maps = {"a": d, "b": fields, "group": group}
+    name = node.name
+    pops = [
+        Population(f"{name}.and", "and", name, word_shape, (
+            Projection(f"{name}.and", k, graph[k].shape, ChannelMap("word", **maps)),
+            *(Projection(f"{name}.and", v, graph[v].shape, ChannelMap("field", **maps, field=f), weight=1 << b * f) for f in range(fields))), "product"),
+        Population(f"{name}.kv", "kv", name, (node.heads * words * d, 1, 1), (
+            Projection(f"{name}.kv", f"{name}.and", word_shape, ChannelMap("identity"), kernel=(h, w)),),
+            "graded"),
+        Population(f"{name}.gate", "gate", name, word_shape, (
+            Projection(f"{name}.gate", q, graph[q].shape, ChannelMap("word", **maps)),
+            Projection(f"{name}.gate", f"{name}.kv", (node.heads * words * d, 1, 1), ChannelMap("identity"),
+                       stride=(0, 0))), "product"),
+    ]
+    levels = {0: f"{name}.group"}
+    pops.append(Population(levels[0], "group", name, relay_shape, (
+        Projection(levels[0], f"{name}.gate", word_shape, ChannelMap("group", **maps)),), "graded"))
+    source = levels[0]
+    for level in range(1, fields):
+        for stage, shift in enumerate(packing.shifts()):
+            relay = f"{name}.shift{level}.{stage}"
+            pops.append(Population(relay, "shift", name, relay_shape, (
+                Projection(relay, source, relay_shape, ChannelMap("identity"), weight_exp=-shift),), "graded"))
+            source = relay
+        levels[level] = source
+    unpack = f"{name}.unpack"
+    reads = [Projection(unpack, levels[0], relay_shape, ChannelMap("unpack", **maps, field=0))]
+    for level in range(1, fields):
+        reads += [Projection(unpack, levels[level], relay_shape, ChannelMap("unpack", **maps, field=level)),
+                  Projection(unpack, levels[level], relay_shape, ChannelMap("unpack", **maps, field=level - 1),
+                             weight=-(1 << b))]
+    pops.append(Population(unpack, "unpack", name, (c, h, w), tuple(reads), "graded"))
+    return pops
 
 
 def product_choices(graph: Graph, products: str | None = None) -> dict[str, str]:
@@ -429,11 +638,17 @@ def serial_arrays(graph: Graph, node: SpikeProductNode, period: int) -> list[Pop
 
 def payload_problems(graph: Graph, products: str) -> list[Problem]:
     """Graded payloads and neuron values of a lowering's one-variable neurons that could pass 24 bits (Loihi 2's
-    graded spikes): kv sums up to N, gates up to N, a demultiplexer up to d N; refused by name, never wrapped."""
+    graded spikes): kv sums up to N, gates up to N, a demultiplexer up to d N; the ``packed`` lowering's words
+    (:meth:`Packing.problems`, or no packing at all); refused by name, never wrapped."""
     out = []
     for node in graph.of_kind(SpikeProductNode):
         c, h, w = node.shape
         d, n = c // node.heads, h * w
+        if products == "packed":
+            packing = product_packing(node)
+            what = ["no field width fits its counts in 24 bits"] if packing is None else packing.problems(n, d)
+            out += [Problem(node.name, f"packed: {p}", "use the graded or coincidence lowering") for p in what]
+            continue
         largest = n * (d if products == "token-serial" else 1)
         if largest > PAYLOAD_MAX:
             out.append(Problem(node.name, f"{products}: a graded payload reaches {largest:,}, over Loihi 2's 24-bit "
@@ -480,6 +695,7 @@ PRODUCT_LOWERINGS: dict[str, ProductLowering] = {
     "graded": ProductLowering(graded_arrays),
     "token-serial": ProductLowering(serial_arrays, serial_substeps,
                                     lambda graph, name: payload_problems(graph, name) + serial_problems(graph, name)),
+    "packed": ProductLowering(packed_arrays),
 }
 """Spike-product lowerings into populations, by :data:`ATTENTION_LOWERINGS` name (``embedded`` has none: the
 product leaves the neuro cores)."""
