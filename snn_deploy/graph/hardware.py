@@ -104,7 +104,7 @@ class ChannelMap:
     def per_channel(self) -> int:
         """Source channels one target channel reads (a ``packed`` unpacking map: the most any target reads, an
         upper bound where the targets of other fields read none)."""
-        packed = {"word": 1, "field": 1, "group": self.group, "unpack": -(-self.a // self.group)}
+        packed = {"word": 1, "field": 1, "group": self.group, "unpack": 1, "ungroup": -(-self.a // self.group)}
         return {"groups": self.b, "gather": self.a, **packed}.get(self.kind, 1)
 
 
@@ -263,9 +263,11 @@ def attention_read(node: SpikeProductNode, last: Population) -> Projection:
     gates of its channel, or (token-serial) its own demultiplexer, each token re-aligned to one tick."""
     bits = weight_bits(np.array([node.multiplier]))
     name = f"{node.name}.attn"
-    if last.kind == "unpack":
-        return Projection(name, last.name, last.shape, ChannelMap("identity"), weight_bits=bits,
-                          weight=node.multiplier)
+    if last.kind == "unpack":  # the packed lowering's fields, one per channel group
+        packing = product_packing(node)
+        return Projection(name, last.name, last.shape, ChannelMap("ungroup", node.shape[0] // node.heads,
+                                                                  packing.fields, packing.group),
+                          weight_bits=bits, weight=node.multiplier)
     if last.kind == "demux":
         rows, cols, tokens = _lane(node)
         return Projection(name, last.name, last.shape, ChannelMap("identity"), weight_bits=bits,
@@ -287,7 +289,7 @@ shifts over relay stages (:class:`Packing`)."""
 WEIGHT_MANTISSA_SHIFT = 7
 """Largest power of two an 8-bit weight holds as its mantissa (2^7 = 128 <= 255): a left shift by ``s`` is weight
 2^min(s, 7) with exponent s - 7 above that (:func:`sparse_weight`)."""
-PACKED_MAPS = ("word", "field", "group", "unpack")
+PACKED_MAPS = ("word", "field", "group", "unpack", "ungroup")
 """Channel maps of the ``packed`` lowering (:func:`packed_arrays` has their layouts)."""
 
 
@@ -335,16 +337,17 @@ class Packing:
 
     def neurons(self, tokens: int, d: int) -> int:
         """Neurons per head: ``and`` and ``gate`` N d W, ``kv`` d W, the group sums N G W and their shift relays
-        N G W per stage of F - 1 levels, the unpacked outputs N d."""
+        N G W per stage of F - 1 levels, the unpacked fields N G d."""
         words, groups = self.words(d), self.groups(d)
         return (2 * tokens + 1) * d * words + tokens * groups * words * (1 + (self.fields - 1) * self.stages()) \
-            + tokens * d
+            + tokens * groups * d
 
     def largest(self, tokens: int, d: int) -> dict[str, int]:
-        """The largest value each population holds or sends, and the largest synaptic sum (a group's word before
-        its shift), for every input (all-ones included)."""
+        """The largest value each population holds or sends, for every input (all-ones included). A synaptic sum
+        is no larger: ``and`` v's fields (< 2^(b F)), ``kv`` and ``group`` their values, a shift's input its level's
+        word, an unpacked field one level's word and minus 2^b the next one's (< 2^(b F) in magnitude each)."""
         return {"and": self.word_max(1), "kv": self.word_max(tokens), "gate": self.word_max(tokens),
-                "group": self.word_max(min(self.group, d) * tokens), "unpack": d * tokens}
+                "group": self.word_max(min(self.group, d) * tokens), "unpack": min(self.group, d) * tokens}
 
     def exponents(self) -> list[int]:
         """Every weight exponent the lowering's projections use (v's fields packed, the shifts, the unpacking)."""
@@ -396,11 +399,12 @@ def _packed_sources(cmap: ChannelMap, t: int) -> np.ndarray:
     if cmap.kind == "group":  # t = (head, group, w) reads gates (head, w, c), c in the group
         head, g, w = t // (groups * words), t // words % groups, t % words
         return head * words * d + w * d + np.arange(g * group, min(d, (g + 1) * group))
-    head, e = divmod(t, d)  # unpack maps: t = (head, e), e = w F + f
+    if cmap.kind == "ungroup":  # t = (head, e) reads the unpacked field (head, group, e) of every group
+        head, e = divmod(t, d)
+        return head * groups * d + np.arange(groups) * d + e
+    head, g, e = t // (groups * d), t // d % groups, t % d  # unpack: t = (head, group, e), e = w F + f
     w, f = divmod(e, fields)
-    if f != cmap.field:
-        return np.arange(0)
-    return head * groups * words + np.arange(groups) * words + w  # the level's relay of every group
+    return np.array([(head * groups + g) * words + w]) if f == cmap.field else np.arange(0)
 
 
 def product_packing(node: SpikeProductNode) -> Packing | None:
@@ -413,7 +417,7 @@ def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list
     """The ``packed`` lowering of ``out = q (k^T v)`` per head: F fields of b bits per graded payload
     (:func:`product_packing`), so one product neuron carries F products. W = ceil(d / F) words per channel,
     G = ceil(d / g) groups; channel layouts per head: ``and`` / ``kv`` / ``gate`` (w, c), relays (group, w),
-    ``unpack`` e (the attention LIF's channels).
+    ``unpack`` (group, e).
 
     * ``and`` (heads N d W, ``ProdNeuron``): k[token, c] times v's packed word P_w = sum_f v[token, w F + f] << b f
       (one projection per field f into the second operand, weight 2^(b f)).
@@ -424,9 +428,9 @@ def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list
     * ``shift`` relays (heads N G W per stage, ``GradedVec``): level l holds floor(X / 2^(b l)), each level from
       the one before, each shift of b bits split into stages within :data:`WEIGHT_EXP_RANGE` (Lava's ``Sparse``
       with a negative ``weight_exp``: an arithmetic right shift of ``W @ s``).
-    * ``unpack`` (heads N d, ``GradedVec``): out[token, w F + f] = sum over groups of level f minus 2^b level f + 1:
-      field f of every group's word, summed.
-    * the attention LIF reads its ``unpack`` neuron (weight = the product's multiplier).
+    * ``unpack`` (heads N G d, ``GradedVec``): per group, field f of its word w: level f minus 2^b level f + 1
+      (every input and the sum within 24 bits).
+    * the attention LIF sums its G unpacked fields (weight = the product's multiplier): out[token, w F + f].
     Every stage adds a tick; path balancing (:meth:`Lowering.delay`) delays q and the shallower levels.
     """
     q, k, v = node.inputs
@@ -470,7 +474,7 @@ def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list
         reads += [Projection(unpack, levels[level], relay_shape, ChannelMap("unpack", **maps, field=level)),
                   Projection(unpack, levels[level], relay_shape, ChannelMap("unpack", **maps, field=level - 1),
                              weight=-(1 << b))]
-    pops.append(Population(unpack, "unpack", name, (c, h, w), tuple(reads), "graded"))
+    pops.append(Population(unpack, "unpack", name, (node.heads * groups * d, h, w), tuple(reads), "graded"))
     return pops
 
 
