@@ -77,7 +77,8 @@ def rates(graph: Graph, mapping: Mapping, activity: Activity) -> Rates:
     spikes = {name: s / n for name, s in activity.spikes.items()}
     spikes[graph.input.name] = activity.input_events / n
     spikes.update({name: s / n for name, s in activity.sum_events.items()})  # a relay's graded spikes
-    array_counts = {"and": "pairs", "kv": "kv_nonzero", "gate": "gates", "demux": "out_nonzero"}
+    array_counts = {"and": "pairs", "kvrow": "kvrow_nonzero", "kv": "kv_nonzero", "gate": "gates",
+                    "demux": "out_nonzero"}
     for name, counts in activity.products.items():
         spikes[name] = counts["out_nonzero"] / n  # what an embedded core sends
     for pop in mapping.populations:

@@ -7,13 +7,15 @@ synapses. :func:`lower` turns the graph into those, once, for every consumer: th
 
 * **Populations** (:class:`Population`, :attr:`Population.kind`): ``lif`` - a LIF node (Lava ``LIFReset``);
   ``sum`` - a residual sum as graded relay neurons (``relay``: Lava ``GradedVec``, threshold 0); a spike product's
-  arrays in the lowering the graph names (``Graph.attention``, :data:`PRODUCT_LOWERINGS`): ``and``, ``kv``,
+  arrays in the lowering the graph names (``Graph.attention``, :data:`PRODUCT_LOWERINGS`): ``and``, ``kvrow``, ``kv``,
   ``gate`` (and, serial, ``demux`` and ``clock``). Each population names its neuron model
   (:attr:`Population.neuron`, :data:`NEURON_MODELS`) and so its variant: two-variable (u, v: LIF) or one-variable
   (graded, product, accumulator neurons), which the mapper packs at the profile's per-variant limit.
 * **Projections** (:class:`Projection`, :attr:`Projection.kind`): ``conv`` - a conv node's shared kernel (Lava
   ``Conv``); ``sparse`` - a fixed channel map with one weight (Lava ``Sparse``, :func:`sparse_pairs`);
-  ``recurrent`` - a recurrent conv back onto its own population (Lava ``Dense``). A projection whose source is
+  ``recurrent`` - a recurrent conv back onto its own population (Lava ``Dense``); ``kernel`` - a grouped conv of the
+  lowering's own with one weight on every tap (Lava ``Conv``, :func:`kernel_read`: the kv sums, the attention
+  gather, the relays' reads), a shared kernel that Loihi 2 receives population-coded. A projection whose source is
   shallower than its population's other inputs carries a synaptic delay (:meth:`Lowering.delay`: Lava
   ``DelaySparse``); that is how path balancing is priced and built. A delayed conv is held unrolled, its non-zero
   weights only (:attr:`Projection.unrolled`); an undelayed one as its shared kernel, zeros included.
@@ -57,7 +59,7 @@ the and-LIF of :data:`COINCIDENCE` (``LIF``); ``clock``: a LIF firing every peri
 (v = a_in1 * a_in2); ``accumulator``: ``Sigma`` (v = v + input, sent every tick). On Loihi 2 a one-variable
 neuron packs twice as dense as a two-variable one (the profile's ``one_variable_neurons_per_core``)."""
 SUM_MODELS = ("expand", "relay")
-PROJECTION_KINDS = ("conv", "sparse", "recurrent")
+PROJECTION_KINDS = ("conv", "sparse", "recurrent", "kernel")
 COINCIDENCE = {"du": 4095, "dv": 4095, "vth": 1}
 """An ``and`` neuron: currents and voltage forget everything in one step (a value of at most 2 << 6 decays to 0
 under ``x (4096 - 4095) >> 12``), two unit inputs give v = 128 > vth << 6 = 64, one gives 64: it fires iff both
@@ -119,10 +121,12 @@ class Projection:
     weight_bits: int = 1
     shared_per_channel: int = 0
     kind: str = "sparse"
-    """``conv`` (the synapse node's kernel), ``sparse`` (the channel map with :attr:`weight` on every synapse) or
-    ``recurrent`` (the synapse node's kernel from the population back onto itself); see :data:`PROJECTION_KINDS`."""
+    """``conv`` (the synapse node's kernel), ``sparse`` (the channel map with :attr:`weight` on every synapse),
+    ``recurrent`` (the synapse node's kernel from the population back onto itself) or ``kernel`` (a ``groups``
+    channel map and :attr:`kernel` window with :attr:`weight` on every tap, held as a shared kernel:
+    :func:`kernel_read`); see :data:`PROJECTION_KINDS`."""
     weight: int = 1
-    """The weight of every synapse of a ``sparse`` projection."""
+    """The weight of every synapse of a ``sparse`` or ``kernel`` projection."""
     unrolled: tuple[int, ...] = ()
     """A ``conv`` that carries a synaptic delay cannot share its kernel: a chip holds it unrolled (Lava
     ``DelaySparse`` of :func:`conv_pairs`), zero weights left out. Then its non-zero weights per (target channel,
@@ -156,7 +160,8 @@ class Population:
 
     name: str
     kind: str
-    """``lif``; ``sum`` for a relay of a residual sum; ``and`` / ``kv`` / ``gate`` for a spike product's arrays."""
+    """``lif``; ``sum`` for a relay of a residual sum; ``and`` / ``kvrow`` / ``kv`` / ``gate`` for a spike
+    product's arrays."""
     node: str
     """The graph node it implements (the LIF, or the spike product)."""
     shape: Shape
@@ -206,11 +211,25 @@ def _conv_projections(graph: Graph, conv: ConvNode, sums: str) -> list[Projectio
                        weight_bits(conv.weight), c_in_group * kh * kw, kind) for s in sources]
 
 
+def kernel_read(synapse: str, source: str, source_shape: Shape, kernel: tuple[int, int] = (1, 1), per_group: int = 1,
+                weight: int = 1) -> Projection:
+    """A ``kernel`` projection: a grouped conv of the lowering's own, one output channel per group reading
+    ``per_group`` consecutive source channels over a ``kernel`` window (stride 1, no padding), ``weight`` on every
+    tap. Its kernel is shared (``shared_per_channel`` taps per target channel), so Loihi 2 receives it on one
+    population-coded axon where its target is spatial (``sims/hardware/mapper.py`` ``population_coded``); Lava
+    builds it as ``Conv`` with that constant kernel, or as ``DelaySparse`` of :func:`sparse_pairs` where it needs a
+    delay (then held unrolled, :func:`_held`)."""
+    return Projection(synapse, source, source_shape, ChannelMap("groups", 1, per_group), kernel,
+                      weight_bits=weight_bits(np.array([weight])), shared_per_channel=per_group * kernel[0] * kernel[1],
+                      kind="kernel", weight=weight)
+
+
 def _relay(node: SumNode) -> Population:
     """A sum node as graded relay neurons: each adds its inputs' events in a step and sends the total as one graded
-    spike (no memory; one step of latency)."""
+    spike (no memory; one step of latency). Each summand is read as a depthwise 1 x 1 kernel of weight 1
+    (:func:`kernel_read`: population-coded on a spatial map)."""
     return Population(node.name, "sum", node.name, node.shape, tuple(
-        Projection(node.name, i, node.shape, ChannelMap("identity")) for i in node.inputs), "graded")
+        kernel_read(node.name, i, node.shape) for i in node.inputs), "graded")
 
 
 def product_arrays(graph: Graph, node: SpikeProductNode, period: int = 1, pair: str = "coincidence"
@@ -221,10 +240,14 @@ def product_arrays(graph: Graph, node: SpikeProductNode, period: int = 1, pair: 
 
     * ``and`` (heads N d^2 neurons, channel (g, j, i) at each token): fires iff k[token, i] and v[token, j] spiked
       (two 1-bit synapses, threshold between 1 and 2; or their product).
-    * ``kv`` (heads d^2): sums its N ``and`` inputs each step and sends the count as a graded spike (no memory).
+    * ``kvrow`` (heads d^2 W, graded relays): sums the H ``and`` neurons of its token column each step (a depthwise
+      (H, 1) kernel of weight 1 onto a spatial map: population-coded) and sends the count as a graded spike.
+    * ``kv`` (heads d^2): sums its W ``kvrow`` inputs (a depthwise (1, W) kernel) and sends the count as a graded
+      spike (no memory).
     * ``gate`` (heads N d^2): forwards kv[i, j] as a graded spike when q[token, i] spiked (a programmable neuron).
-    * the attention LIF then sums its d gates (weight = the product's multiplier).
-    Every stage adds a step; q is delayed by two steps with synaptic delays so it meets its kv.
+    * the attention LIF then sums its d gates (weight = the product's multiplier): channel g d + j reads the d
+      consecutive gates (g, j, 0..d-1), a grouped 1 x 1 kernel (:func:`attention_read`).
+    Every stage adds a step; q is delayed by three steps with synaptic delays so it meets its kv.
     """
     q, k, v = node.inputs
     c, h, w = node.shape
@@ -237,9 +260,10 @@ def product_arrays(graph: Graph, node: SpikeProductNode, period: int = 1, pair: 
         Population(f"{name}.and", "and", name, spatial, (
             Projection(f"{name}.and", k, graph[k].shape, ChannelMap("pair_first", d), **one),
             Projection(f"{name}.and", v, graph[v].shape, ChannelMap("pair_second", d), **one)), pair),
+        Population(f"{name}.kvrow", "kvrow", name, (pairs, 1, w), (
+            kernel_read(f"{name}.kvrow", f"{name}.and", spatial, (h, 1)),), "graded"),
         Population(f"{name}.kv", "kv", name, (pairs, 1, 1), (
-            Projection(f"{name}.kv", f"{name}.and", spatial, ChannelMap("identity"), kernel=(h, w),
-                       weight_bits=1),), "graded"),
+            kernel_read(f"{name}.kv", f"{name}.kvrow", (pairs, 1, w), (1, w)),), "graded"),
         Population(f"{name}.gate", "gate", name, spatial, (
             Projection(f"{name}.gate", q, graph[q].shape, ChannelMap("pair_first", d), **one),
             Projection(f"{name}.gate", f"{name}.kv", (pairs, 1, 1), ChannelMap("identity"), stride=(0, 0),
@@ -249,15 +273,15 @@ def product_arrays(graph: Graph, node: SpikeProductNode, period: int = 1, pair: 
 
 def attention_read(node: SpikeProductNode, last: Population) -> Projection:
     """How the attention LIF reads a product's last population, weight = the product's multiplier: gathering the d
-    gates of its channel, or (token-serial) its own demultiplexer, each token re-aligned to one tick."""
+    gates of its channel (a grouped 1 x 1 kernel, :func:`kernel_read`), or (token-serial) its own demultiplexer,
+    each token re-aligned to one tick."""
     bits = weight_bits(np.array([node.multiplier]))
     name = f"{node.name}.attn"
     if last.kind == "demux":
         rows, cols, tokens = _lane(node)
         return Projection(name, last.name, last.shape, ChannelMap("identity"), weight_bits=bits,
                           weight=node.multiplier, wait=tokens - 1, stream="reverse", lane=(rows, cols))
-    return Projection(name, last.name, last.shape, ChannelMap("gather", node.shape[0] // node.heads),
-                      weight_bits=bits, weight=node.multiplier)
+    return kernel_read(name, last.name, last.shape, per_group=node.shape[0] // node.heads, weight=node.multiplier)
 
 
 def graded_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list[Population]:
@@ -578,22 +602,26 @@ def lower(graph: Graph, products: str | None = None, sums: str = "expand") -> Lo
 
 def _held(lowering: Lowering, pop: Population, proj: Projection) -> Projection:
     """``proj`` as the chip holds it: a delayed conv unrolled (:attr:`Projection.unrolled`; every synapse stored,
-    none shared), anything else as it is."""
-    if proj.kind != "conv" or not lowering.delay(pop, proj):
+    none shared), a delayed ``kernel`` projection as its synapses (``DelaySparse``: none shared), anything else as
+    it is."""
+    if proj.kind not in ("conv", "kernel") or not lowering.delay(pop, proj):
         return proj
+    if proj.kind == "kernel":
+        return replace(proj, shared_per_channel=0)
     nonzero = (lowering.graph[proj.synapse].weight != 0).sum(1)  # [target channels, kh, kw]
     return replace(proj, shared_per_channel=0, unrolled=tuple(int(n) for n in nonzero.ravel()))
 
 
 def sparse_pairs(proj: Projection, target: Shape) -> tuple[np.ndarray, np.ndarray]:
-    """(target, source) neuron indices of every synapse of a ``sparse`` projection, flat in (C, H, W) order.
+    """(target, source) neuron indices of every synapse of a ``sparse`` or ``kernel`` projection, flat in (C, H, W)
+    order.
 
     Spatially a sparse projection is a window: target position (y, x) reads the source's ``kernel`` window at
     (y, x) x ``stride`` (one-to-one: kernel 1 x 1 on the same map; a sum of the whole source map into a 1 x 1
     target: kernel = the source map; a token-serial lane: kernel = the lane), or with stride (0, 0) a spread of a
     smaller source over the target (target row y reads source row y * source rows // target rows, columns alike; a
     1 x 1 source: a broadcast)."""
-    if proj.kind != "sparse":
+    if proj.kind not in ("sparse", "kernel"):
         raise ValueError(f"{proj.synapse}: a {proj.kind} projection has a kernel, not a channel map")
     c, h, w = target
     sc, sh, sw = proj.source_shape
