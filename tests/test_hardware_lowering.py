@@ -109,7 +109,7 @@ def product_in_lava(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, mul
     gather = synapse(target, out, 0)
     sink = GradedVec(shape=(c * h * w,), vth=0)
     lb._connect(procs["p.gate"].s_out, gather.s_in)
-    gather.a_out.connect(sink.a_in)
+    lb._connect(gather.a_out, sink.a_in)
     recorder = Extractor(shape=(c * h * w,), buffer_size=steps + 8)
     sink.s_out.connect(recorder.in_port)
     total = steps + depth["p.gate"] + 1
