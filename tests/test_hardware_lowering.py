@@ -26,19 +26,24 @@ def _shapes(shape, names):
 
 
 def test_sparse_pairs_follow_the_channel_maps():
-    """The and / kv / gate / gather projections as synapse lists: each target neuron reads what the model says."""
+    """The and / kvrow / kv / gate / gather projections as synapse lists: each target neuron reads what the model
+    says."""
     heads, d, h, w = 2, 3, 2, 2
     shape = (heads * d, h, w)
     node = SpikeProductNode("p", ("q", "k", "v"), shape, heads=heads)
     pops = product_arrays(_shapes(shape, "qkv"), node)
-    and_pop, kv_pop, gate_pop = pops
+    and_pop, row_pop, kv_pop, gate_pop = pops
     rows, cols = sparse_pairs(and_pop.projections[0], and_pop.shape)  # from k: channel (g, j, i) reads g d + i
     assert rows.size == and_pop.neurons and np.unique(rows).size == and_pop.neurons
     f, t = np.divmod(rows, h * w)
     g, j, i = f // (d * d), f // d % d, f % d
     assert np.array_equal(cols, (g * d + i) * h * w + t)
-    rows, cols = sparse_pairs(kv_pop.projections[0], kv_pop.shape)  # every token of its pair
-    assert rows.size == and_pop.neurons and np.array_equal(np.bincount(rows), np.full(kv_pop.neurons, h * w))
+    rows, cols = sparse_pairs(row_pop.projections[0], row_pop.shape)  # the h rows of its pair's token column
+    assert rows.size == and_pop.neurons and np.array_equal(np.bincount(rows), np.full(row_pop.neurons, h))
+    assert np.array_equal(cols // (h * w), rows // w) and np.array_equal(cols % w, rows % w)
+    rows, cols = sparse_pairs(kv_pop.projections[0], kv_pop.shape)  # the w columns of its pair
+    assert rows.size == row_pop.neurons and np.array_equal(np.bincount(rows), np.full(kv_pop.neurons, w))
+    assert np.array_equal(cols // w, rows)
     rows, cols = sparse_pairs(gate_pop.projections[1], gate_pop.shape)  # kv broadcast to every token
     assert np.array_equal(cols, rows // (h * w))
 
@@ -78,28 +83,33 @@ def product_in_lava(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, mul
     from lava.proc.io.source import RingBuffer
 
     from snn_deploy.sims.backends import lava_build as lb
-    from snn_deploy.graph.hardware import ChannelMap, Projection
+    from snn_deploy.graph.hardware import attention_read
     steps, c, h, w = q.shape
     shape = (c, h, w)
     node = SpikeProductNode("p", ("q", "k", "v"), shape, heads=heads, multiplier=multiplier)
     pops = product_arrays(_shapes(shape, "qkv"), node)
-    out = Projection("p.attn", pops[-1].name, pops[-1].shape, ChannelMap("gather", c // heads), weight=multiplier)
+    out = attention_read(node, pops[-1])
     depth = dict.fromkeys("qkv", 0)
     procs = {n: RingBuffer(data=np.moveaxis(torch_image_to_lava(x.astype(np.int32)), 0, -1))
              for n, x in zip("qkv", (q, k, v))}
-    graded = {"p.kv", "p.gate"}
+    graded = {"p.kvrow", "p.kv", "p.gate"}
+
+    def synapse(pop, proj, delay):  # as the builder chooses: an undelayed kernel is a Conv
+        if proj.kind == "kernel" and not delay:
+            return lb._kernel(pop, proj, proj.source in graded)
+        return lb._sparse(None, pop, proj, delay, proj.source in graded)
     for pop in pops:
         depth[pop.name] = max(depth[p.source] + 1 for p in pop.projections)
         procs[pop.name] = lb._population(pop, None, 0, True)
         for index, proj in enumerate(pop.projections):
-            synapse = lb._sparse(None, pop, proj, depth[pop.name] - 1 - depth[proj.source], proj.source in graded)
-            lb._connect(procs[proj.source].s_out, synapse.s_in)
-            lb._connect(synapse.a_out, lb._in(procs[pop.name], index))
+            made = synapse(pop, proj, depth[pop.name] - 1 - depth[proj.source])
+            lb._connect(procs[proj.source].s_out, made.s_in)
+            lb._connect(made.a_out, lb._in(procs[pop.name], index))
     target = SimpleNamespace(shape=shape, neurons=c * h * w)
-    gather = lb._sparse(None, target, out, 0, True)
+    gather = synapse(target, out, 0)
     sink = GradedVec(shape=(c * h * w,), vth=0)
     lb._connect(procs["p.gate"].s_out, gather.s_in)
-    gather.a_out.connect(sink.a_in)
+    lb._connect(gather.a_out, sink.a_in)
     recorder = Extractor(shape=(c * h * w,), buffer_size=steps + 8)
     sink.s_out.connect(recorder.in_port)
     total = steps + depth["p.gate"] + 1
@@ -167,7 +177,7 @@ def test_built_network_has_only_chip_processes_and_the_mapped_synapses():
     for (pop, j, proj), synapse in zip(projections, net.synapses):
         priced = int(mapping.per_core_synapses[pop.name][j].sum())
         if isinstance(synapse, Conv):
-            assert proj.kind == "conv"
+            assert proj.kind in ("conv", "kernel")
         else:
             assert synapse.weights.init.nnz == priced, f"{pop.name} <- {proj.source}"
 

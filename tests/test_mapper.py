@@ -164,7 +164,8 @@ def test_cores_fill_tiles_then_chips():
 
 
 def test_spike_product_as_coincidence_neurons_has_the_documented_arrays():
-    """heads 2, d 2, N = 6 tokens: and/gate arrays of heads N d^2 = 48 neurons, kv of heads d^2 = 8."""
+    """heads 2, d 2, N = 6 tokens (3 x 2): and/gate arrays of heads N d^2 = 48 neurons, kvrow of heads d^2 W = 16
+    (3 rows each), kv of heads d^2 = 8 (2 columns each)."""
     shape = (4, 3, 2)
     nodes = [InputNode("input", (), shape)]
     for name in "qkv":
@@ -176,9 +177,9 @@ def test_spike_product_as_coincidence_neurons_has_the_documented_arrays():
     graph = Graph(nodes, T=2)
     mapping = map_graph(graph, LOIHI2)
     layers = mapping.layers
-    assert [(n, layers[n].neurons, layers[n].synapses) for n in ("p.and", "p.kv", "p.gate", "attn")] == [
-        ("p.and", 48, 96), ("p.kv", 8, 48), ("p.gate", 48, 96), ("attn", 24, 48)]
-    assert [layers[n].depth for n in ("q", "p.and", "p.kv", "p.gate", "attn")] == [1, 2, 3, 4, 5]
+    assert [(n, layers[n].neurons, layers[n].synapses) for n in ("p.and", "p.kvrow", "p.kv", "p.gate", "attn")] == [
+        ("p.and", 48, 96), ("p.kvrow", 16, 48), ("p.kv", 8, 16), ("p.gate", 48, 96), ("attn", 24, 48)]
+    assert [layers[n].depth for n in ("q", "p.and", "p.kvrow", "p.kv", "p.gate", "attn")] == [1, 2, 3, 4, 5, 6]
     embedded = map_graph(graph, LOIHI2, products="embedded")
     assert "p.and" not in embedded.layers and embedded.layers["attn"].depth == graph.depths()["attn"] == 2
     assert population_depths(graph, populations(graph, "embedded"))["attn"] == 2

@@ -75,7 +75,7 @@ def test_report_json_validates_against_its_schema(report_dir):
     assert hw["provenance"] == "calibrated" and hw["labels"]["time"].startswith(
         "calibrated on PilotNet LIF (lava-dl benchmark), residual")
     assert hw["energy_pj_total"] == pytest.approx(hw["energy_pj_dynamic"] + hw["energy_pj_static"])
-    assert {layer["kind"] for layer in report["layers"]} == {"lif", "sum", "and", "kv", "gate"}
+    assert {layer["kind"] for layer in report["layers"]} == {"lif", "sum", "and", "kvrow", "kv", "gate"}
     assert all(f["source"] for f in report["hardware"]["neurons"]["constants"].values())
     bound = report["mapping"]["lower_bound"]  # the resource lower bound beside the mapper's cores
     assert bound["global_cores"] <= bound["cores"] <= report["mapping"]["cores"] == bound["mapper_cores"]

@@ -9,8 +9,8 @@ the cost model price is what runs here. Every process has a Loihi 2 implementati
 (LIF nodes), ``LIF`` (coincidence ``and`` neurons), ``GradedVec`` (relays of residual sums, ``kv`` sums) and
 ``ProdNeuron`` (``gate`` products; the ``graded`` lowering's ``and`` too; ``Sigma`` accumulators and a clock
 ``LIF`` are the ``token-serial`` arrays', built alone by the tests: a whole token-serial network is refused,
-:func:`check_buildable`); projections are ``Conv`` (a conv node's kernel), ``Sparse`` / ``DelaySparse`` (channel
-maps, path balancing, delayed convs) and ``Dense`` (a recurrent conv back into its LIF). Host I/O is ``lava.proc.io``: a ``RingBuffer`` sends the input
+:func:`check_buildable`); projections are ``Conv`` (a conv node's kernel; the lowering's own ``kernel``
+projections), ``Sparse`` / ``DelaySparse`` (channel maps, path balancing, delayed convs and kernels) and ``Dense`` (a recurrent conv back into its LIF). Host I/O is ``lava.proc.io``: a ``RingBuffer`` sends the input
 payloads, one more sends the spikes of each layer the host computes (``Graph.host``, computed here with
 :mod:`snn_deploy.fixedpoint`), and an ``Extractor`` per LIF node brings spikes back, a whole array per step
 (``every_population``: per population, for event counts). The readout stays on the host.
@@ -217,6 +217,21 @@ def _conv(node: ConvNode, in_shape: Shape, graded: bool) -> Conv:
     return conv
 
 
+def _kernel(pop: Population, proj: Projection, graded: bool) -> Conv:
+    """A ``kernel`` projection (:func:`~snn_deploy.graph.hardware.kernel_read`) as Lava's ``Conv`` with its
+    constant kernel, one group per target channel group (any number of groups: the fast model keeps ``groups`` in
+    int32, :class:`~snn_deploy.sims.backends.lava_models.FastConvModel`)."""
+    channels = pop.shape[0]
+    weight = np.full((channels, proj.channels.b, *proj.kernel), proj.weight, dtype=np.int64)
+    conv = Conv(weight=torch_conv_weight_to_lava(weight), input_shape=lava_shape(proj.source_shape),
+                stride=proj.stride[::-1], padding=proj.padding[::-1], groups=channels // proj.channels.a,
+                num_message_bits=24 if graded else 0)
+    if tuple(conv.a_out.shape) != lava_shape(pop.shape):
+        raise ValueError(f"{proj.synapse}: Lava Conv gives {tuple(conv.a_out.shape)}, the lowering says "
+                         f"{lava_shape(pop.shape)}")
+    return conv
+
+
 def _exact_bits(name: str, weight: np.ndarray, what: str) -> int:
     """Weight bits for Lava's Dense/Sparse that keep ``weight`` as it is (mixed signs keep 9), or a UserError."""
     mixed = bool((weight > 0).any() and (weight < 0).any())
@@ -241,7 +256,7 @@ def _sparse(graph: Graph, pop: Population, proj: Projection, delay: int, graded:
     """A channel-map projection, or a conv that needs a synaptic delay, as Lava's ``Sparse`` (``DelaySparse`` with
     a delay: ``delay`` for path balancing plus the lowering's own per synapse, :func:`synapse_delays`) on flat ports
     in Lava's order. A power-of-two factor of the weights goes into ``weight_exp``."""
-    if proj.kind == "sparse":
+    if proj.kind in ("sparse", "kernel"):
         rows, cols = sparse_pairs(proj, pop.shape)
         weight, exp = sparse_weight(np.full(rows.size, proj.weight, dtype=np.int64), proj.weight_exp)
         delays = synapse_delays(proj, pop.shape, rows, cols) + delay
@@ -403,6 +418,8 @@ def _network(lowering: Lowering, pops: Iterable[Population], depths: dict[str, i
                 synapse = _recurrent_dense(graph[proj.synapse])
             elif proj.kind == "conv" and not delay:
                 synapse = _conv(graph[proj.synapse], proj.source_shape, proj.source in graded)
+            elif proj.kind == "kernel" and not delay:
+                synapse = _kernel(pop, proj, proj.source in graded)
             else:
                 synapse = _sparse(graph, pop, proj, delay, proj.source in graded)
             _connect(source.s_out, synapse.s_in)

@@ -60,6 +60,8 @@ def conv(input_: np.ndarray, weight: np.ndarray, kernel_size, stride, padding, d
     windows = windows[::sx, ::sy, :, ::dx, ::dy][:out_x, :out_y]
     per_group, out_per_group = channels // groups, out_c // groups
     # convolve2d is a true convolution: the kernel is applied flipped
+    if per_group == out_per_group == 1:  # depthwise: one product per channel and tap, no per-group matmul
+        return np.einsum("xyckl,ckl->xyc", windows, weight[:, ::-1, ::-1, 0].astype(np.float64)).astype(weight.dtype)
     kernel = weight[:, ::-1, ::-1, :].astype(np.float64).reshape(groups, out_per_group, kx, ky, per_group)
     kernel = kernel.transpose(0, 4, 2, 3, 1).reshape(groups, per_group * kx * ky, out_per_group)
     columns = windows.reshape(out_x * out_y, groups, per_group * kx * ky).transpose(1, 0, 2)
@@ -71,8 +73,10 @@ def conv(input_: np.ndarray, weight: np.ndarray, kernel_size, stride, padding, d
 @requires(CPU)
 @tag("fixed_pt")
 class FastConvModel(PyConvModelFixed):
-    """``PyConvModelFixed`` with :func:`conv` in place of Lava's per-channel-pair ``convolve2d`` loop."""
+    """``PyConvModelFixed`` with :func:`conv` in place of Lava's per-channel-pair ``convolve2d`` loop, and
+    ``groups`` held in int32 (Lava's int8 wraps past 127 groups: the lowering's depthwise kernels have thousands)."""
 
+    groups: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     a_buf: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)

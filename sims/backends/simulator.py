@@ -332,7 +332,15 @@ def product_counts(heads: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
     pairs, accumulates = _accumulates(qh, kh, vh, steps)
     return {"pairs": pairs, "kv_nonzero": _per_step(nonzero, steps),
             "gates": _per_step(qh.sum(-2).unsqueeze(-1) * nonzero, steps),
-            "out_nonzero": _per_step((qh @ kv) != 0, steps), "accumulates": accumulates}
+            "out_nonzero": _per_step((qh @ kv) != 0, steps), "accumulates": accumulates,
+            "kvrow_nonzero": _per_step(_column_sums(heads, k, v) != 0, steps)}
+
+
+def _column_sums(heads: int, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """k^T v per head summed over each token column's rows (the ``kvrow`` stage): [T * B, heads, d, d, W]."""
+    steps, b, c, h, w = k.shape
+    kh, vh = (_as_float(x, torch.float64).reshape(steps * b, heads, c // heads, h, w) for x in (k, v))
+    return torch.einsum("bgiyx,bgjyx->bgijx", kh, vh)
 
 
 def _spike_product(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, counts: bool

@@ -12,7 +12,8 @@ input (lava-dl netx) sends nothing. Every count is then an expectation, per samp
   output positions x kernel taps inside the input x output channels x input channels per group);
 * spike products ``q (k^T v)`` per head (d = head dim, N = tokens, p = rate^2): k-v coincidences ``N d^2 p``;
   non-zero ``k^T v`` entries ``d^2 (1 - (1 - p)^N)``; gated q events ``N d rate x d P(kv != 0)``; non-zero outputs
-  ``N d (1 - (1 - rate P(kv != 0))^d)``; accumulates ``N d^2 p + N d rate d`` (as
+  ``N d (1 - (1 - rate P(kv != 0))^d)``; non-zero column partial sums (the ``kvrow`` stage, H rows x W columns)
+  ``d^2 W (1 - (1 - p)^H)``; accumulates ``N d^2 p + N d rate d`` (as
   :func:`~snn_deploy.sims.backends.simulator.product_counts` counts them), all times heads.
 
 Real networks are neither independent nor uniform: stated-rate figures are estimates at that rate, never
@@ -46,7 +47,8 @@ def product_expectation(node: SpikeProductNode, rate: float) -> dict[str, float]
     kv = 1 - (1 - pair) ** n
     return {"pairs": heads * n * d * d * pair, "kv_nonzero": heads * d * d * kv,
             "gates": heads * n * d * rate * d * kv, "out_nonzero": heads * n * d * (1 - (1 - rate * kv) ** d),
-            "accumulates": heads * (n * d * d * pair + n * d * rate * d)}
+            "accumulates": heads * (n * d * d * pair + n * d * rate * d),
+            "kvrow_nonzero": heads * d * d * w * (1 - (1 - pair) ** h)}
 
 
 def stated_activity(graph: Graph, rate: float, *, samples: int = 1) -> Activity:

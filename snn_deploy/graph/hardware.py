@@ -7,13 +7,15 @@ synapses. :func:`lower` turns the graph into those, once, for every consumer: th
 
 * **Populations** (:class:`Population`, :attr:`Population.kind`): ``lif`` - a LIF node (Lava ``LIFReset``);
   ``sum`` - a residual sum as graded relay neurons (``relay``: Lava ``GradedVec``, threshold 0); a spike product's
-  arrays in the lowering the graph names (``Graph.attention``, :data:`PRODUCT_LOWERINGS`): ``and``, ``kv``,
+  arrays in the lowering the graph names (``Graph.attention``, :data:`PRODUCT_LOWERINGS`): ``and``, ``kvrow``, ``kv``,
   ``gate`` (and, serial, ``demux`` and ``clock``). Each population names its neuron model
   (:attr:`Population.neuron`, :data:`NEURON_MODELS`) and so its variant: two-variable (u, v: LIF) or one-variable
   (graded, product, accumulator neurons), which the mapper packs at the profile's per-variant limit.
 * **Projections** (:class:`Projection`, :attr:`Projection.kind`): ``conv`` - a conv node's shared kernel (Lava
   ``Conv``); ``sparse`` - a fixed channel map with one weight (Lava ``Sparse``, :func:`sparse_pairs`);
-  ``recurrent`` - a recurrent conv back onto its own population (Lava ``Dense``). A projection whose source is
+  ``recurrent`` - a recurrent conv back onto its own population (Lava ``Dense``); ``kernel`` - a grouped conv of the
+  lowering's own with one weight on every tap (Lava ``Conv``, :func:`kernel_read`: the kv sums, the attention
+  gather, the relays' reads), a shared kernel that Loihi 2 receives population-coded. A projection whose source is
   shallower than its population's other inputs carries a synaptic delay (:meth:`Lowering.delay`: Lava
   ``DelaySparse``); that is how path balancing is priced and built. A delayed conv is held unrolled, its non-zero
   weights only (:attr:`Projection.unrolled`); an undelayed one as its shared kernel, zeros included.
@@ -57,7 +59,7 @@ the and-LIF of :data:`COINCIDENCE` (``LIF``); ``clock``: a LIF firing every peri
 (v = a_in1 * a_in2); ``accumulator``: ``Sigma`` (v = v + input, sent every tick). On Loihi 2 a one-variable
 neuron packs twice as dense as a two-variable one (the profile's ``one_variable_neurons_per_core``)."""
 SUM_MODELS = ("expand", "relay")
-PROJECTION_KINDS = ("conv", "sparse", "recurrent")
+PROJECTION_KINDS = ("conv", "sparse", "recurrent", "kernel")
 COINCIDENCE = {"du": 4095, "dv": 4095, "vth": 1}
 """An ``and`` neuron: currents and voltage forget everything in one step (a value of at most 2 << 6 decays to 0
 under ``x (4096 - 4095) >> 12``), two unit inputs give v = 128 > vth << 6 = 64, one gives 64: it fires iff both
@@ -102,10 +104,9 @@ class ChannelMap:
 
     @property
     def per_channel(self) -> int:
-        """Source channels one target channel reads (a ``packed`` unpacking map: the most any target reads, an
-        upper bound where the targets of other fields read none)."""
-        packed = {"word": 1, "field": 1, "group": self.group, "unpack": 1, "ungroup": -(-self.a // self.group)}
-        return {"groups": self.b, "gather": self.a, **packed}.get(self.kind, 1)
+        """Source channels one target channel reads (a ``packed`` map: the most any target reads, an upper bound
+        where targets of a missing or other field read none)."""
+        return {"groups": self.b, "gather": self.a}.get(self.kind, 1)
 
 
 @dataclass(frozen=True)
@@ -127,13 +128,15 @@ class Projection:
     weight_bits: int = 1
     shared_per_channel: int = 0
     kind: str = "sparse"
-    """``conv`` (the synapse node's kernel), ``sparse`` (the channel map with :attr:`weight` on every synapse) or
-    ``recurrent`` (the synapse node's kernel from the population back onto itself); see :data:`PROJECTION_KINDS`."""
+    """``conv`` (the synapse node's kernel), ``sparse`` (the channel map with :attr:`weight` on every synapse),
+    ``recurrent`` (the synapse node's kernel from the population back onto itself) or ``kernel`` (a ``groups``
+    channel map and :attr:`kernel` window with :attr:`weight` on every tap, held as a shared kernel:
+    :func:`kernel_read`); see :data:`PROJECTION_KINDS`."""
     weight: int = 1
-    """The weight of every synapse of a ``sparse`` projection."""
+    """The weight of every synapse of a ``sparse`` or ``kernel`` projection."""
     weight_exp: int = 0
     """A ``sparse`` projection's weight exponent (Lava's ``weight_exp``): ``W @ s`` shifted left, or below 0 right
-    (floor), per target (:func:`sparse_weight`)."""
+    (floor), per target (:func:`sparse_weight`). Lava's ``Conv`` has none: a ``kernel`` projection keeps 0."""
     unrolled: tuple[int, ...] = ()
     """A ``conv`` that carries a synaptic delay cannot share its kernel: a chip holds it unrolled (Lava
     ``DelaySparse`` of :func:`conv_pairs`), zero weights left out. Then its non-zero weights per (target channel,
@@ -167,7 +170,8 @@ class Population:
 
     name: str
     kind: str
-    """``lif``; ``sum`` for a relay of a residual sum; ``and`` / ``kv`` / ``gate`` for a spike product's arrays."""
+    """``lif``; ``sum`` for a relay of a residual sum; ``and`` / ``kvrow`` / ``kv`` / ``gate`` for a spike
+    product's arrays."""
     node: str
     """The graph node it implements (the LIF, or the spike product)."""
     shape: Shape
@@ -217,11 +221,25 @@ def _conv_projections(graph: Graph, conv: ConvNode, sums: str) -> list[Projectio
                        weight_bits(conv.weight), c_in_group * kh * kw, kind) for s in sources]
 
 
+def kernel_read(synapse: str, source: str, source_shape: Shape, kernel: tuple[int, int] = (1, 1), per_group: int = 1,
+                weight: int = 1) -> Projection:
+    """A ``kernel`` projection: a grouped conv of the lowering's own, one output channel per group reading
+    ``per_group`` consecutive source channels over a ``kernel`` window (stride 1, no padding), ``weight`` on every
+    tap. Its kernel is shared (``shared_per_channel`` taps per target channel), so Loihi 2 receives it on one
+    population-coded axon where its target is spatial (``sims/hardware/mapper.py`` ``population_coded``); Lava
+    builds it as ``Conv`` with that constant kernel, or as ``DelaySparse`` of :func:`sparse_pairs` where it needs a
+    delay (then held unrolled, :func:`_held`)."""
+    return Projection(synapse, source, source_shape, ChannelMap("groups", 1, per_group), kernel,
+                      weight_bits=weight_bits(np.array([weight])), shared_per_channel=per_group * kernel[0] * kernel[1],
+                      kind="kernel", weight=weight)
+
+
 def _relay(node: SumNode) -> Population:
     """A sum node as graded relay neurons: each adds its inputs' events in a step and sends the total as one graded
-    spike (no memory; one step of latency)."""
+    spike (no memory; one step of latency). Each summand is read as a depthwise 1 x 1 kernel of weight 1
+    (:func:`kernel_read`: population-coded on a spatial map)."""
     return Population(node.name, "sum", node.name, node.shape, tuple(
-        Projection(node.name, i, node.shape, ChannelMap("identity")) for i in node.inputs), "graded")
+        kernel_read(node.name, i, node.shape) for i in node.inputs), "graded")
 
 
 def product_arrays(graph: Graph, node: SpikeProductNode, period: int = 1, pair: str = "coincidence"
@@ -232,10 +250,14 @@ def product_arrays(graph: Graph, node: SpikeProductNode, period: int = 1, pair: 
 
     * ``and`` (heads N d^2 neurons, channel (g, j, i) at each token): fires iff k[token, i] and v[token, j] spiked
       (two 1-bit synapses, threshold between 1 and 2; or their product).
-    * ``kv`` (heads d^2): sums its N ``and`` inputs each step and sends the count as a graded spike (no memory).
+    * ``kvrow`` (heads d^2 W, graded relays): sums the H ``and`` neurons of its token column each step (a depthwise
+      (H, 1) kernel of weight 1 onto a spatial map: population-coded) and sends the count as a graded spike.
+    * ``kv`` (heads d^2): sums its W ``kvrow`` inputs (a depthwise (1, W) kernel) and sends the count as a graded
+      spike (no memory).
     * ``gate`` (heads N d^2): forwards kv[i, j] as a graded spike when q[token, i] spiked (a programmable neuron).
-    * the attention LIF then sums its d gates (weight = the product's multiplier).
-    Every stage adds a step; q is delayed by two steps with synaptic delays so it meets its kv.
+    * the attention LIF then sums its d gates (weight = the product's multiplier): channel g d + j reads the d
+      consecutive gates (g, j, 0..d-1), a grouped 1 x 1 kernel (:func:`attention_read`).
+    Every stage adds a step; q is delayed by three steps with synaptic delays so it meets its kv.
     """
     q, k, v = node.inputs
     c, h, w = node.shape
@@ -248,9 +270,10 @@ def product_arrays(graph: Graph, node: SpikeProductNode, period: int = 1, pair: 
         Population(f"{name}.and", "and", name, spatial, (
             Projection(f"{name}.and", k, graph[k].shape, ChannelMap("pair_first", d), **one),
             Projection(f"{name}.and", v, graph[v].shape, ChannelMap("pair_second", d), **one)), pair),
+        Population(f"{name}.kvrow", "kvrow", name, (pairs, 1, w), (
+            kernel_read(f"{name}.kvrow", f"{name}.and", spatial, (h, 1)),), "graded"),
         Population(f"{name}.kv", "kv", name, (pairs, 1, 1), (
-            Projection(f"{name}.kv", f"{name}.and", spatial, ChannelMap("identity"), kernel=(h, w),
-                       weight_bits=1),), "graded"),
+            kernel_read(f"{name}.kv", f"{name}.kvrow", (pairs, 1, w), (1, w)),), "graded"),
         Population(f"{name}.gate", "gate", name, spatial, (
             Projection(f"{name}.gate", q, graph[q].shape, ChannelMap("pair_first", d), **one),
             Projection(f"{name}.gate", f"{name}.kv", (pairs, 1, 1), ChannelMap("identity"), stride=(0, 0),
@@ -260,20 +283,18 @@ def product_arrays(graph: Graph, node: SpikeProductNode, period: int = 1, pair: 
 
 def attention_read(node: SpikeProductNode, last: Population) -> Projection:
     """How the attention LIF reads a product's last population, weight = the product's multiplier: gathering the d
-    gates of its channel, or (token-serial) its own demultiplexer, each token re-aligned to one tick."""
+    gates of its channel (a grouped 1 x 1 kernel, :func:`kernel_read`), or (token-serial) its own demultiplexer,
+    each token re-aligned to one tick."""
     bits = weight_bits(np.array([node.multiplier]))
     name = f"{node.name}.attn"
-    if last.kind == "unpack":  # the packed lowering's fields, one per channel group
-        packing = product_packing(node)
-        return Projection(name, last.name, last.shape, ChannelMap("ungroup", node.shape[0] // node.heads,
-                                                                  packing.fields, packing.group),
-                          weight_bits=bits, weight=node.multiplier)
+    if last.kind == "unpack":  # the packed lowering's fields of its G channel groups, consecutive
+        return kernel_read(name, last.name, last.shape, per_group=last.shape[0] // node.shape[0],
+                           weight=node.multiplier)
     if last.kind == "demux":
         rows, cols, tokens = _lane(node)
         return Projection(name, last.name, last.shape, ChannelMap("identity"), weight_bits=bits,
                           weight=node.multiplier, wait=tokens - 1, stream="reverse", lane=(rows, cols))
-    return Projection(name, last.name, last.shape, ChannelMap("gather", node.shape[0] // node.heads),
-                      weight_bits=bits, weight=node.multiplier)
+    return kernel_read(name, last.name, last.shape, per_group=node.shape[0] // node.heads, weight=node.multiplier)
 
 
 def graded_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list[Population]:
@@ -289,7 +310,7 @@ shifts over relay stages (:class:`Packing`)."""
 WEIGHT_MANTISSA_SHIFT = 7
 """Largest power of two an 8-bit weight holds as its mantissa (2^7 = 128 <= 255): a left shift by ``s`` is weight
 2^min(s, 7) with exponent s - 7 above that (:func:`sparse_weight`)."""
-PACKED_MAPS = ("word", "field", "group", "unpack", "ungroup")
+PACKED_MAPS = ("word", "field", "unpack")
 """Channel maps of the ``packed`` lowering (:func:`packed_arrays` has their layouts)."""
 
 
@@ -337,7 +358,7 @@ class Packing:
 
     def neurons(self, tokens: int, d: int) -> int:
         """Neurons per head: ``and`` and ``gate`` N d W, ``kv`` d W, the group sums N G W and their shift relays
-        N G W per stage of F - 1 levels, the unpacked fields N G d."""
+        N G W per stage of F - 1 levels, the unpacked fields N G d (``kvrow``'s d W per token column left out)."""
         words, groups = self.words(d), self.groups(d)
         return (2 * tokens + 1) * d * words + tokens * groups * words * (1 + (self.fields - 1) * self.stages()) \
             + tokens * groups * d
@@ -370,11 +391,11 @@ class Packing:
 
 def choose_packing(tokens: int, d: int) -> Packing | None:
     """The :class:`Packing` with the fewest neurons per head among those that are exact (:meth:`Packing.problems`
-    empty): b the bits of g N, F fields (F b <= 23, F <= d), g channels per group (g <= d); ties to fewer relay
-    stages, then fewer fields. None where nothing fits (N >= 2^23). F = 1 degenerates to ``graded``'s arrays plus
+    empty): b the bits of g N, F fields (F b <= 23, F <= d), g channels per group (g divides d: a group is read as
+    one grouped kernel); ties to fewer relay stages, then fewer fields. None where nothing fits (N >= 2^23). F = 1 degenerates to ``graded``'s arrays plus
     the unpacked outputs."""
     best = None
-    for group in range(1, d + 1):
+    for group in (g for g in range(1, d + 1) if d % g == 0):
         bits = (group * tokens).bit_length()
         for fields in range(1, min(d, 23 // max(bits, 1)) + 1):
             packing = Packing(bits, fields, group)
@@ -396,15 +417,9 @@ def _packed_sources(cmap: ChannelMap, t: int) -> np.ndarray:
             return np.array([head * d + c])
         e = w * fields + cmap.field
         return np.array([head * d + e]) if e < d else np.arange(0)
-    if cmap.kind == "group":  # t = (head, group, w) reads gates (head, w, c), c in the group
-        head, g, w = t // (groups * words), t // words % groups, t % words
-        return head * words * d + w * d + np.arange(g * group, min(d, (g + 1) * group))
-    if cmap.kind == "ungroup":  # t = (head, e) reads the unpacked field (head, group, e) of every group
-        head, e = divmod(t, d)
-        return head * groups * d + np.arange(groups) * d + e
-    head, g, e = t // (groups * d), t // d % groups, t % d  # unpack: t = (head, group, e), e = w F + f
-    w, f = divmod(e, fields)
-    return np.array([(head * groups + g) * words + w]) if f == cmap.field else np.arange(0)
+    head, e, g = t // (d * groups), t // groups % d, t % groups  # unpack: t = (head, e, group), e = w F + f, reads
+    w, f = divmod(e, fields)  # the relay (head, w, group)
+    return np.array([(head * words + w) * groups + g]) if f == cmap.field else np.arange(0)
 
 
 def product_packing(node: SpikeProductNode) -> Packing | None:
@@ -416,21 +431,24 @@ def product_packing(node: SpikeProductNode) -> Packing | None:
 def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list[Population]:
     """The ``packed`` lowering of ``out = q (k^T v)`` per head: F fields of b bits per graded payload
     (:func:`product_packing`), so one product neuron carries F products. W = ceil(d / F) words per channel,
-    G = ceil(d / g) groups; channel layouts per head: ``and`` / ``kv`` / ``gate`` (w, c), relays (group, w),
-    ``unpack`` (group, e).
+    G = d / g groups; channel layouts per head: ``and`` / ``kvrow`` / ``kv`` / ``gate`` (w, c), relays (w, group),
+    ``unpack`` (e, group): each group and each attention channel reads consecutive channels (grouped kernels,
+    :func:`kernel_read`, population-coded on Loihi 2).
 
     * ``and`` (heads N d W, ``ProdNeuron``): k[token, c] times v's packed word P_w = sum_f v[token, w F + f] << b f
       (one projection per field f into the second operand, weight 2^(b f)).
-    * ``kv`` (heads d W, ``GradedVec``): the sum over tokens: the packed word of the counts k^T v[c, w F + f] <= N.
+    * ``kvrow`` (heads d W per token column) and ``kv`` (heads d W, ``GradedVec``): the sum over tokens in two
+      kernel stages, as ``graded``'s: the packed word of the counts k^T v[c, w F + f] <= N.
     * ``gate`` (heads N d W, ``ProdNeuron``): q[token, c] times kv's word (c, w).
     * ``group`` (heads N G W, ``GradedVec``): X = the sum of the group's g gates of word w (fields <= g N < 2^b):
-      level 0.
+      level 0 (a grouped 1 x 1 kernel).
     * ``shift`` relays (heads N G W per stage, ``GradedVec``): level l holds floor(X / 2^(b l)), each level from
       the one before, each shift of b bits split into stages within :data:`WEIGHT_EXP_RANGE` (Lava's ``Sparse``
       with a negative ``weight_exp``: an arithmetic right shift of ``W @ s``).
     * ``unpack`` (heads N G d, ``GradedVec``): per group, field f of its word w: level f minus 2^b level f + 1
-      (every input and the sum within 24 bits).
-    * the attention LIF sums its G unpacked fields (weight = the product's multiplier): out[token, w F + f].
+      (every input and the sum within 24 bits; Lava ``Sparse``: ``Conv`` has no weight exponent).
+    * the attention LIF sums its G unpacked fields (weight = the product's multiplier, a grouped 1 x 1 kernel):
+      out[token, w F + f].
     Every stage adds a tick; path balancing (:meth:`Lowering.delay`) delays q and the shallower levels.
     """
     q, k, v = node.inputs
@@ -441,25 +459,28 @@ def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list
         raise ValueError(f"{node.name}: no packing fits {h * w:,} tokens in 24-bit payloads (payload_problems)")
     b, fields, group = packing.bits, packing.fields, packing.group
     words, groups = packing.words(d), packing.groups(d)
-    word_shape = (node.heads * words * d, h, w)
-    relay_shape = (node.heads * groups * words, h, w)
+    channels = node.heads * words * d
+    word_shape = (channels, h, w)
+    relay_shape = (node.heads * words * groups, h, w)
     maps = {"a": d, "b": fields, "group": group}
     name = node.name
     pops = [
         Population(f"{name}.and", "and", name, word_shape, (
             Projection(f"{name}.and", k, graph[k].shape, ChannelMap("word", **maps)),
-            *(Projection(f"{name}.and", v, graph[v].shape, ChannelMap("field", **maps, field=f), weight=1 << b * f) for f in range(fields))), "product"),
-        Population(f"{name}.kv", "kv", name, (node.heads * words * d, 1, 1), (
-            Projection(f"{name}.kv", f"{name}.and", word_shape, ChannelMap("identity"), kernel=(h, w)),),
-            "graded"),
+            *(Projection(f"{name}.and", v, graph[v].shape, ChannelMap("field", **maps, field=f), weight=1 << b * f)
+              for f in range(fields))), "product"),
+        Population(f"{name}.kvrow", "kvrow", name, (channels, 1, w), (
+            kernel_read(f"{name}.kvrow", f"{name}.and", word_shape, (h, 1)),), "graded"),
+        Population(f"{name}.kv", "kv", name, (channels, 1, 1), (
+            kernel_read(f"{name}.kv", f"{name}.kvrow", (channels, 1, w), (1, w)),), "graded"),
         Population(f"{name}.gate", "gate", name, word_shape, (
             Projection(f"{name}.gate", q, graph[q].shape, ChannelMap("word", **maps)),
-            Projection(f"{name}.gate", f"{name}.kv", (node.heads * words * d, 1, 1), ChannelMap("identity"),
-                       stride=(0, 0))), "product"),
+            Projection(f"{name}.gate", f"{name}.kv", (channels, 1, 1), ChannelMap("identity"), stride=(0, 0))),
+            "product"),
     ]
     levels = {0: f"{name}.group"}
     pops.append(Population(levels[0], "group", name, relay_shape, (
-        Projection(levels[0], f"{name}.gate", word_shape, ChannelMap("group", **maps)),), "graded"))
+        kernel_read(levels[0], f"{name}.gate", word_shape, per_group=group),), "graded"))
     source = levels[0]
     for level in range(1, fields):
         for stage, shift in enumerate(packing.shifts()):
@@ -474,7 +495,7 @@ def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list
         reads += [Projection(unpack, levels[level], relay_shape, ChannelMap("unpack", **maps, field=level)),
                   Projection(unpack, levels[level], relay_shape, ChannelMap("unpack", **maps, field=level - 1),
                              weight=-(1 << b))]
-    pops.append(Population(unpack, "unpack", name, (node.heads * groups * d, h, w), tuple(reads), "graded"))
+    pops.append(Population(unpack, "unpack", name, (node.heads * d * groups, h, w), tuple(reads), "graded"))
     return pops
 
 
@@ -798,22 +819,26 @@ def lower(graph: Graph, products: str | None = None, sums: str = "expand") -> Lo
 
 def _held(lowering: Lowering, pop: Population, proj: Projection) -> Projection:
     """``proj`` as the chip holds it: a delayed conv unrolled (:attr:`Projection.unrolled`; every synapse stored,
-    none shared), anything else as it is."""
-    if proj.kind != "conv" or not lowering.delay(pop, proj):
+    none shared), a delayed ``kernel`` projection as its synapses (``DelaySparse``: none shared), anything else as
+    it is."""
+    if proj.kind not in ("conv", "kernel") or not lowering.delay(pop, proj):
         return proj
+    if proj.kind == "kernel":
+        return replace(proj, shared_per_channel=0)
     nonzero = (lowering.graph[proj.synapse].weight != 0).sum(1)  # [target channels, kh, kw]
     return replace(proj, shared_per_channel=0, unrolled=tuple(int(n) for n in nonzero.ravel()))
 
 
 def sparse_pairs(proj: Projection, target: Shape) -> tuple[np.ndarray, np.ndarray]:
-    """(target, source) neuron indices of every synapse of a ``sparse`` projection, flat in (C, H, W) order.
+    """(target, source) neuron indices of every synapse of a ``sparse`` or ``kernel`` projection, flat in (C, H, W)
+    order.
 
     Spatially a sparse projection is a window: target position (y, x) reads the source's ``kernel`` window at
     (y, x) x ``stride`` (one-to-one: kernel 1 x 1 on the same map; a sum of the whole source map into a 1 x 1
     target: kernel = the source map; a token-serial lane: kernel = the lane), or with stride (0, 0) a spread of a
     smaller source over the target (target row y reads source row y * source rows // target rows, columns alike; a
     1 x 1 source: a broadcast)."""
-    if proj.kind != "sparse":
+    if proj.kind not in ("sparse", "kernel"):
         raise ValueError(f"{proj.synapse}: a {proj.kind} projection has a kernel, not a channel map")
     c, h, w = target
     sc, sh, sw = proj.source_shape
