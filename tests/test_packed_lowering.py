@@ -124,9 +124,9 @@ def test_a_wrong_shift_is_caught(monkeypatch):
 
 
 def test_the_chosen_packings_save_neurons_and_stay_in_range():
-    """CIFAR and ImageNet: two fields of 11 bits (F b = 22 <= 23), groups whose sums stay under 2^11, fewer
-    neurons than ``graded``'s N d^2 + d^2 + N d^2; every weight exponent within the estimated range, no shift
-    beyond it in one stage."""
+    """CIFAR and ImageNet: two fields of 11 bits (F b = 22 <= 23) at the gate, groups whose sums stay under 2^11,
+    kv's counts in narrower fields where that packs more; fewer neurons than ``graded``'s N d^2 + d^2 + N d^2;
+    every weight exponent within the estimated range, no shift beyond it in one stage."""
     for n, d in [(64, 32), (196, 64), (49, 64), (64, 48)]:
         packing = choose_packing(n, d)
         assert packing.fields >= 2 and packing.fields * packing.bits <= 23
@@ -134,12 +134,14 @@ def test_the_chosen_packings_save_neurons_and_stay_in_range():
         assert packing.neurons(n, d) < 0.66 * (2 * n * d * d + d * d)
         assert all(WEIGHT_EXP_RANGE[0] <= e <= WEIGHT_EXP_RANGE[1] for e in packing.exponents())
         assert sum(packing.shifts()) == packing.bits and max(packing.shifts()) <= -WEIGHT_EXP_RANGE[0]
-    assert choose_packing(64, 32) == Packing(bits=11, fields=2, group=16)
+    assert choose_packing(64, 32) == Packing(bits=11, fields=2, group=16, kv_bits=7, kv_fields=3)  # re-packed
+    assert choose_packing(196, 64) == Packing(bits=11, fields=2, group=8)  # kv's 8-bit fields: two per word too
     assert choose_packing(1, 1).fields == 1  # d = 1: nothing to pack (graded-like cost)
 
 
 def test_fields_that_cannot_fit_are_refused_by_name():
     assert "group sum" in Packing(bits=6, fields=2, group=4).problems(64, 32)[0]  # 4 x 64 = 256 >= 2^6
+    assert "kv fields" in Packing(bits=11, fields=2, group=1, kv_bits=6, kv_fields=3).problems(64, 32)[0]
     assert any("24-bit" in p for p in Packing(bits=12, fields=2, group=1).problems(4096, 8))
     assert any("exponent" in p for p in Packing(bits=4, fields=5, group=1).problems(8, 8))  # 2^16: exponent 9
     node = SpikeProductNode("huge", ("q", "k", "v"), (2, 4096, 2048), heads=1)  # N = 2^23 tokens: no field fits

@@ -310,7 +310,7 @@ shifts over relay stages (:class:`Packing`)."""
 WEIGHT_MANTISSA_SHIFT = 7
 """Largest power of two an 8-bit weight holds as its mantissa (2^7 = 128 <= 255): a left shift by ``s`` is weight
 2^min(s, 7) with exponent s - 7 above that (:func:`sparse_weight`)."""
-PACKED_MAPS = ("word", "field", "unpack")
+PACKED_MAPS = ("word", "field", "unpack", "kvfield", "kvpack")
 """Channel maps of the ``packed`` lowering (:func:`packed_arrays` has their layouts)."""
 
 
@@ -326,21 +326,34 @@ def sparse_weight(weight: int | np.ndarray, weight_exp: int = 0) -> tuple[np.nda
 
 @dataclass(frozen=True)
 class Packing:
-    """How the ``packed`` lowering packs one product (N tokens, head dim d): ``fields`` (F) fields of ``bits`` (b)
-    bits per graded payload, the gate's words summed over groups of ``group`` (g) channels before they are
-    unpacked. Every field holds a count < 2^b: kv counts (<= N) and group sums (<= g N < 2^b), so packed words add
+    """How the ``packed`` lowering packs one product (N tokens, head dim d). The gate stage: ``fields`` (F) fields
+    of ``bits`` (b) bits per graded payload, its words summed over groups of ``group`` (g) channels before they are
+    unpacked (fields <= g N < 2^b). The ``and`` / ``kv`` stage: ``kv_fields`` (F1) fields of ``kv_bits`` (b1) bits
+    (kv counts <= N < 2^b1; 0: the gate's widths), re-packed for the gate where they differ. Packed words add
     without carries; F b <= 23 keeps a word under Loihi 2's 24-bit signed payload."""
 
     bits: int
     fields: int
     group: int
+    kv_bits: int = 0
+    kv_fields: int = 0
+
+    @property
+    def kv(self) -> Packing:
+        """The ``and`` / ``kv`` stage's widths as a packing of their own."""
+        return Packing(self.kv_bits, self.kv_fields, 1) if self.kv_fields else Packing(self.bits, self.fields, 1)
+
+    @property
+    def repacked(self) -> bool:
+        """Whether kv's words are unpacked and packed again for the gate (their widths differ)."""
+        return (self.kv.bits, self.kv.fields) != (self.bits, self.fields)
 
     def words(self, d: int) -> int:
         """Words per channel c: ceil(d / F)."""
         return -(-d // self.fields)
 
     def groups(self, d: int) -> int:
-        """Channel groups per word: ceil(d / g)."""
+        """Channel groups per word: d / g."""
         return -(-d // self.group)
 
     def stages(self) -> int:
@@ -357,24 +370,32 @@ class Packing:
         return sum(count << (self.bits * f) for f in range(self.fields))
 
     def neurons(self, tokens: int, d: int) -> int:
-        """Neurons per head: ``and`` and ``gate`` N d W, ``kv`` d W, the group sums N G W and their shift relays
-        N G W per stage of F - 1 levels, the unpacked fields N G d (``kvrow``'s d W per token column left out)."""
-        words, groups = self.words(d), self.groups(d)
-        return (2 * tokens + 1) * d * words + tokens * groups * words * (1 + (self.fields - 1) * self.stages()) \
-            + tokens * groups * d
+        """Neurons per head: ``and`` N d W1, ``kv`` d W1, re-packing (kv's shift relays d W1 per stage of F1 - 1
+        levels, kv's fields d^2, the gate's kv words d W), ``gate`` N d W, the group sums N G W and their shift
+        relays N G W per stage of F - 1 levels, the unpacked fields N G d (``kvrow``'s d W1 per token column left
+        out)."""
+        words, groups, kv = self.words(d), self.groups(d), self.kv
+        kv_words = kv.words(d)
+        repack = d * kv_words * (kv.fields - 1) * kv.stages() + d * d + d * words if self.repacked else 0
+        return (tokens + 1) * d * kv_words + repack + tokens * d * words \
+            + tokens * groups * words * (1 + (self.fields - 1) * self.stages()) + tokens * groups * d
 
     def largest(self, tokens: int, d: int) -> dict[str, int]:
         """The largest value each population holds or sends, for every input (all-ones included). A synaptic sum
-        is no larger: ``and`` v's fields (< 2^(b F)), ``kv`` and ``group`` their values, a shift's input its level's
-        word, an unpacked field one level's word and minus 2^b the next one's (< 2^(b F) in magnitude each)."""
-        return {"and": self.word_max(1), "kv": self.word_max(tokens), "gate": self.word_max(tokens),
+        is no larger: ``and`` v's fields (< 2^(b1 F1)), ``kv`` and ``group`` their values, a shift's input its
+        level's word, an unpacked field one level's word and minus 2^b the next one's (< 2^(b F) in magnitude
+        each)."""
+        kv = self.kv
+        return {"and": kv.word_max(1), "kv": kv.word_max(tokens), "gate": self.word_max(tokens),
                 "group": self.word_max(min(self.group, d) * tokens), "unpack": min(self.group, d) * tokens}
 
     def exponents(self) -> list[int]:
-        """Every weight exponent the lowering's projections use (v's fields packed, the shifts, the unpacking)."""
-        packing = [sparse_weight(1 << (self.bits * f))[1] for f in range(self.fields)]
-        unpack = [sparse_weight(-(1 << self.bits))[1]] if self.fields > 1 else []
-        return packing + ([-s for s in self.shifts()] if self.fields > 1 else []) + unpack
+        """Every weight exponent the lowering's projections use (words packed, the shifts, the unpacking; of kv's
+        words too where they are re-packed)."""
+        stages = [self.kv, self] if self.repacked else [self]
+        out = [sparse_weight(1 << (p.bits * f))[1] for p in stages for f in range(p.fields)]
+        return out + [e for p in stages if p.fields > 1
+                      for e in [-s for s in p.shifts()] + [sparse_weight(-(1 << p.bits))[1]]]
 
     def problems(self, tokens: int, d: int) -> list[str]:
         """What would not be exact on Loihi 2: a field too narrow for its counts, a value over 24 bits, an exponent
@@ -382,6 +403,8 @@ class Packing:
         out = []
         if min(self.group, d) * tokens >= 1 << self.bits:
             out.append(f"{self.bits}-bit fields cannot hold a group sum of up to {min(self.group, d) * tokens:,}")
+        if tokens >= 1 << self.kv.bits:
+            out.append(f"{self.kv.bits}-bit kv fields cannot hold a count of up to {tokens:,}")
         out += [f"the {name} reaches {value:,}, over Loihi 2's 24-bit {PAYLOAD_MAX:,}"
                 for name, value in self.largest(tokens, d).items() if value > PAYLOAD_MAX]
         low, high = WEIGHT_EXP_RANGE
@@ -392,18 +415,21 @@ class Packing:
 def choose_packing(tokens: int, d: int) -> Packing | None:
     """The :class:`Packing` with the fewest neurons per head among those that are exact (:meth:`Packing.problems`
     empty): b the bits of g N, F fields (F b <= 23, F <= d), g channels per group (g divides d: a group is read as
-    one grouped kernel); ties to fewer relay stages, then fewer fields. None where nothing fits (N >= 2^23). F = 1 degenerates to ``graded``'s arrays plus
-    the unpacked outputs."""
+    one grouped kernel); kv's words at the gate's widths or, re-packed, F1 fields of b1 = the bits of N; ties to
+    fewer relay stages, then fewer fields, then no re-packing. None where nothing fits (N >= 2^23). F = 1
+    degenerates to ``graded``'s arrays plus the unpacked outputs."""
     best = None
+    kv_bits = tokens.bit_length()
     for group in (g for g in range(1, d + 1) if d % g == 0):
         bits = (group * tokens).bit_length()
         for fields in range(1, min(d, 23 // max(bits, 1)) + 1):
-            packing = Packing(bits, fields, group)
-            if packing.problems(tokens, d):
-                continue
-            key = (packing.neurons(tokens, d), packing.stages() * (fields - 1), fields, group)
-            if best is None or key < best[0]:
-                best = (key, packing)
+            for kv_fields in range(0, min(d, 23 // max(kv_bits, 1)) + 1):
+                packing = Packing(bits, fields, group, kv_bits if kv_fields else 0, kv_fields)
+                if (kv_fields and not packing.repacked) or packing.problems(tokens, d):
+                    continue
+                key = (packing.neurons(tokens, d), packing.stages() * (fields - 1), fields, packing.repacked, group)
+                if best is None or key < best[0]:
+                    best = (key, packing)
     return None if best is None else best[1]
 
 
@@ -411,6 +437,14 @@ def _packed_sources(cmap: ChannelMap, t: int) -> np.ndarray:
     """Source channels of target channel ``t`` of a ``packed`` map (layouts: :func:`packed_arrays`)."""
     d, fields, group = cmap.a, cmap.b, cmap.group
     words, groups = -(-d // fields), -(-d // group)
+    if cmap.kind == "kvfield":  # t = (head, c, e) reads kv's word (head, w, c) if e = w F + field
+        head, c, e = t // (d * d), t // d % d, t % d
+        w, f = divmod(e, fields)
+        return np.array([(head * words + w) * d + c]) if f == cmap.field else np.arange(0)
+    if cmap.kind == "kvpack":  # t = (head, w, c) reads kv's field (head, c, w F + field)
+        head, w, c = t // (words * d), t // d % words, t % d
+        e = w * fields + cmap.field
+        return np.array([(head * d + c) * d + e]) if e < d else np.arange(0)
     if cmap.kind in ("word", "field"):  # t = (head, w, c)
         head, w, c = t // (words * d), t // d % words, t % d
         if cmap.kind == "word":
@@ -428,17 +462,48 @@ def product_packing(node: SpikeProductNode) -> Packing | None:
     return choose_packing(h * w, c // node.heads)
 
 
+def _levels(prefix: str, kind: str, node: str, word: str, shape: Shape, packing: Packing) -> list[Population]:
+    """Shift relays (``GradedVec``) of a packed ``word`` population: level l = floor(word / 2^(b l)) for l = 1 ..
+    F - 1, each level from the one before in :meth:`Packing.stages` stages (``Sparse`` with a negative weight
+    exponent: an arithmetic right shift); the last stage of each level, ``<prefix><level>.<stages - 1>``, holds
+    it."""
+    out, source = [], word
+    for level in range(1, packing.fields):
+        for stage, shift in enumerate(packing.shifts()):
+            relay = f"{prefix}{level}.{stage}"
+            out.append(Population(relay, kind, node, shape, (
+                Projection(relay, source, shape, ChannelMap("identity"), weight_exp=-shift),), "graded"))
+            source = relay
+    return out
+
+
+def _unpacking(target: str, levels: list[str], shape: Shape, kind: str, maps: dict[str, int], bits: int
+               ) -> list[Projection]:
+    """The reads of unpacked fields from a word's ``levels`` (level 0 the word itself): field f = level f minus
+    2^b level f + 1 (the top field: its level alone), a ``kind`` channel map per field."""
+    reads = [Projection(target, levels[0], shape, ChannelMap(kind, **maps, field=0))]
+    for level in range(1, len(levels)):
+        reads += [Projection(target, levels[level], shape, ChannelMap(kind, **maps, field=level)),
+                  Projection(target, levels[level], shape, ChannelMap(kind, **maps, field=level - 1),
+                             weight=-(1 << bits))]
+    return reads
+
+
 def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list[Population]:
     """The ``packed`` lowering of ``out = q (k^T v)`` per head: F fields of b bits per graded payload
-    (:func:`product_packing`), so one product neuron carries F products. W = ceil(d / F) words per channel,
-    G = d / g groups; channel layouts per head: ``and`` / ``kvrow`` / ``kv`` / ``gate`` (w, c), relays (w, group),
-    ``unpack`` (e, group): each group and each attention channel reads consecutive channels (grouped kernels,
-    :func:`kernel_read`, population-coded on Loihi 2).
+    (:func:`product_packing`), so one product neuron carries F products; the ``and`` / ``kv`` stage may use F1
+    fields of b1 bits (kv counts need fewer bits than the gate's group sums), re-packed for the gate. W = ceil(d / F)
+    words per channel (W1 = ceil(d / F1)), G = d / g groups; channel layouts per head: ``and`` / ``kvrow`` /
+    ``kv`` / ``gate`` (w, c), relays (w, group), ``unpack`` (e, group): each group and each attention channel reads
+    consecutive channels (grouped kernels, :func:`kernel_read`, population-coded on Loihi 2).
 
-    * ``and`` (heads N d W, ``ProdNeuron``): k[token, c] times v's packed word P_w = sum_f v[token, w F + f] << b f
-      (one projection per field f into the second operand, weight 2^(b f)).
-    * ``kvrow`` (heads d W per token column) and ``kv`` (heads d W, ``GradedVec``): the sum over tokens in two
-      kernel stages, as ``graded``'s: the packed word of the counts k^T v[c, w F + f] <= N.
+    * ``and`` (heads N d W1, ``ProdNeuron``): k[token, c] times v's packed word P_w = sum_f v[token, w F1 + f] <<
+      b1 f (one projection per field f into the second operand, weight 2^(b1 f)).
+    * ``kvrow`` (heads d W1 per token column) and ``kv`` (heads d W1, ``GradedVec``): the sum over tokens in two
+      kernel stages, as ``graded``'s: the packed word of the counts k^T v[c, w F1 + f] <= N.
+    * re-packed where (b1, F1) != (b, F) (``GradedVec``, one neuron per kv word, pair or gate word): ``kvshift``
+      levels of kv's words, ``kvfield`` k^T v[c, e] (unpacked as ``unpack`` below), ``kvpack`` the gate's words
+      sum_f k^T v[c, w F + f] << b f.
     * ``gate`` (heads N d W, ``ProdNeuron``): q[token, c] times kv's word (c, w).
     * ``group`` (heads N G W, ``GradedVec``): X = the sum of the group's g gates of word w (fields <= g N < 2^b):
       level 0 (a grouped 1 x 1 kernel).
@@ -457,45 +522,45 @@ def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list
     packing = product_packing(node)
     if packing is None:
         raise ValueError(f"{node.name}: no packing fits {h * w:,} tokens in 24-bit payloads (payload_problems)")
-    b, fields, group = packing.bits, packing.fields, packing.group
-    words, groups = packing.words(d), packing.groups(d)
-    channels = node.heads * words * d
-    word_shape = (channels, h, w)
+    b, fields, group, kv = packing.bits, packing.fields, packing.group, packing.kv
+    words, groups, kv_words = packing.words(d), packing.groups(d), kv.words(d)
+    channels, kv_channels = node.heads * words * d, node.heads * kv_words * d
+    word_shape, kv_shape = (channels, h, w), (kv_channels, h, w)
     relay_shape = (node.heads * words * groups, h, w)
-    maps = {"a": d, "b": fields, "group": group}
+    maps, kv_maps = {"a": d, "b": fields, "group": group}, {"a": d, "b": kv.fields}
     name = node.name
     pops = [
-        Population(f"{name}.and", "and", name, word_shape, (
-            Projection(f"{name}.and", k, graph[k].shape, ChannelMap("word", **maps)),
-            *(Projection(f"{name}.and", v, graph[v].shape, ChannelMap("field", **maps, field=f), weight=1 << b * f)
-              for f in range(fields))), "product"),
-        Population(f"{name}.kvrow", "kvrow", name, (channels, 1, w), (
-            kernel_read(f"{name}.kvrow", f"{name}.and", word_shape, (h, 1)),), "graded"),
-        Population(f"{name}.kv", "kv", name, (channels, 1, 1), (
-            kernel_read(f"{name}.kv", f"{name}.kvrow", (channels, 1, w), (1, w)),), "graded"),
-        Population(f"{name}.gate", "gate", name, word_shape, (
-            Projection(f"{name}.gate", q, graph[q].shape, ChannelMap("word", **maps)),
-            Projection(f"{name}.gate", f"{name}.kv", (channels, 1, 1), ChannelMap("identity"), stride=(0, 0))),
-            "product"),
+        Population(f"{name}.and", "and", name, kv_shape, (
+            Projection(f"{name}.and", k, graph[k].shape, ChannelMap("word", **kv_maps)),
+            *(Projection(f"{name}.and", v, graph[v].shape, ChannelMap("field", **kv_maps, field=f),
+                         weight=1 << kv.bits * f) for f in range(kv.fields))), "product"),
+        Population(f"{name}.kvrow", "kvrow", name, (kv_channels, 1, w), (
+            kernel_read(f"{name}.kvrow", f"{name}.and", kv_shape, (h, 1)),), "graded"),
+        Population(f"{name}.kv", "kv", name, (kv_channels, 1, 1), (
+            kernel_read(f"{name}.kv", f"{name}.kvrow", (kv_channels, 1, w), (1, w)),), "graded"),
     ]
-    levels = {0: f"{name}.group"}
-    pops.append(Population(levels[0], "group", name, relay_shape, (
-        kernel_read(levels[0], f"{name}.gate", word_shape, per_group=group),), "graded"))
-    source = levels[0]
-    for level in range(1, fields):
-        for stage, shift in enumerate(packing.shifts()):
-            relay = f"{name}.shift{level}.{stage}"
-            pops.append(Population(relay, "shift", name, relay_shape, (
-                Projection(relay, source, relay_shape, ChannelMap("identity"), weight_exp=-shift),), "graded"))
-            source = relay
-        levels[level] = source
-    unpack = f"{name}.unpack"
-    reads = [Projection(unpack, levels[0], relay_shape, ChannelMap("unpack", **maps, field=0))]
-    for level in range(1, fields):
-        reads += [Projection(unpack, levels[level], relay_shape, ChannelMap("unpack", **maps, field=level)),
-                  Projection(unpack, levels[level], relay_shape, ChannelMap("unpack", **maps, field=level - 1),
-                             weight=-(1 << b))]
-    pops.append(Population(unpack, "unpack", name, (node.heads * d * groups, h, w), tuple(reads), "graded"))
+    kv_word = f"{name}.kv"
+    if packing.repacked:  # kv's fields unpacked (levels by right shifts, as the gate's below), packed again
+        one = (kv_channels, 1, 1)
+        pops += _levels(f"{name}.kvshift", "kvshift", name, kv_word, one, kv)
+        levels = [kv_word] + [f"{name}.kvshift{level}.{kv.stages() - 1}" for level in range(1, kv.fields)]
+        fields_shape = (node.heads * d * d, 1, 1)
+        pops.append(Population(f"{name}.kvfield", "kvfield", name, fields_shape, tuple(
+            _unpacking(f"{name}.kvfield", levels, one, "kvfield", kv_maps, kv.bits)), "graded"))
+        pops.append(Population(f"{name}.kvpack", "kvpack", name, (channels, 1, 1), tuple(
+            Projection(f"{name}.kvpack", f"{name}.kvfield", fields_shape, ChannelMap("kvpack", d, fields, field=f),
+                       weight=1 << b * f) for f in range(fields)), "graded"))
+        kv_word = f"{name}.kvpack"
+    pops.append(Population(f"{name}.gate", "gate", name, word_shape, (
+        Projection(f"{name}.gate", q, graph[q].shape, ChannelMap("word", **maps)),
+        Projection(f"{name}.gate", kv_word, (channels, 1, 1), ChannelMap("identity"), stride=(0, 0))),
+        "product"))
+    pops.append(Population(f"{name}.group", "group", name, relay_shape, (
+        kernel_read(f"{name}.group", f"{name}.gate", word_shape, per_group=group),), "graded"))
+    pops += _levels(f"{name}.shift", "shift", name, f"{name}.group", relay_shape, packing)
+    levels = [f"{name}.group"] + [f"{name}.shift{level}.{packing.stages() - 1}" for level in range(1, fields)]
+    pops.append(Population(f"{name}.unpack", "unpack", name, (node.heads * d * groups, h, w), tuple(
+        _unpacking(f"{name}.unpack", levels, relay_shape, "unpack", maps, b)), "graded"))
     return pops
 
 
