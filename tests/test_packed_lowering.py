@@ -160,16 +160,18 @@ def test_packed_is_refused_on_a_binary_spike_chip():
 
 
 @pytest.mark.lava
-def test_packed_arrays_run_exactly_in_lava_from_chip_processes():
-    """Lava's ProdNeuron, GradedVec, Sparse (negative weight exponents: its arithmetic right shift) and
-    DelaySparse: two heads of d = 3 (two words, one with a missing field), random then all-ones and all-zeros."""
+@pytest.mark.parametrize("shape, heads", [((2, 6, 2, 3), 2), ((2, 4, 3, 3), 1)])
+def test_packed_arrays_run_exactly_in_lava_from_chip_processes(shape, heads):
+    """Lava's ProdNeuron, GradedVec, Sparse (negative weight exponents: its arithmetic right shift), Conv and
+    DelaySparse, random maps then all-ones and all-zeros: two heads of d = 3 (two words, one with a missing field),
+    and one head of d = 4 over 9 tokens, whose kv words are re-packed for the gate."""
     rng = np.random.default_rng(5)
-    shape = (2, 6, 2, 3)
     q, k, v = ((rng.uniform(size=shape) < 0.6).astype(np.int64) for _ in range(3))
     q, k, v = (np.concatenate([x, np.ones_like(x[:1]), np.zeros_like(x[:1])]) for x in (q, k, v))
-    assert choose_packing(6, 3).fields > 1
-    expected = _expected(q, k, v, 2, 3)
-    assert np.array_equal(product_in_lava("packed", q, k, v, 2, 3), expected)
+    packing = choose_packing(shape[2] * shape[3], shape[1] // heads)
+    assert packing.fields > 1 and packing.repacked == (heads == 1)
+    expected = _expected(q, k, v, heads, 3)
+    assert np.array_equal(product_in_lava("packed", q, k, v, heads, 3), expected)
 
 
 @pytest.mark.lava

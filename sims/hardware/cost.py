@@ -79,7 +79,7 @@ def rates(graph: Graph, mapping: Mapping, activity: Activity) -> Rates:
     spikes.update({name: s / n for name, s in activity.sum_events.items()})  # a relay's graded spikes
     array_counts = {"and": "pairs", "kvrow": "kvrow_nonzero", "kv": "kv_nonzero", "gate": "gates",
                     "demux": "out_nonzero", "group": "gates", "shift": "gates", "unpack": "gates",
-                    "kvshift": "kv_nonzero", "kvfield": "kv_nonzero", "kvpack": "kv_nonzero"}
+                    "kvshift": "kv_nonzero", "kvfield": "kv_nonzero"}
     # the packed lowering's words carry several of these each, so its counts are upper bounds: a word is non-zero
     # only where one of its fields is (and, kvrow, kv and its re-packing, gate), a group sum, its shifts and its
     # unpacked fields only where one of the group's gates is

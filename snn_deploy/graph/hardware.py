@@ -371,12 +371,12 @@ class Packing:
 
     def neurons(self, tokens: int, d: int) -> int:
         """Neurons per head: ``and`` N d W1, ``kv`` d W1, re-packing (kv's shift relays d W1 per stage of F1 - 1
-        levels, kv's fields d^2, the gate's kv words d W), ``gate`` N d W, the group sums N G W and their shift
+        levels, kv's fields d^2), ``gate`` N d W, the group sums N G W and their shift
         relays N G W per stage of F - 1 levels, the unpacked fields N G d (``kvrow``'s d W1 per token column left
         out)."""
         words, groups, kv = self.words(d), self.groups(d), self.kv
         kv_words = kv.words(d)
-        repack = d * kv_words * (kv.fields - 1) * kv.stages() + d * d + d * words if self.repacked else 0
+        repack = d * kv_words * (kv.fields - 1) * kv.stages() + d * d if self.repacked else 0
         return (tokens + 1) * d * kv_words + repack + tokens * d * words \
             + tokens * groups * words * (1 + (self.fields - 1) * self.stages()) + tokens * groups * d
 
@@ -502,9 +502,9 @@ def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list
     * ``kvrow`` (heads d W1 per token column) and ``kv`` (heads d W1, ``GradedVec``): the sum over tokens in two
       kernel stages, as ``graded``'s: the packed word of the counts k^T v[c, w F1 + f] <= N.
     * re-packed where (b1, F1) != (b, F) (``GradedVec``, one neuron per kv word, pair or gate word): ``kvshift``
-      levels of kv's words, ``kvfield`` k^T v[c, e] (unpacked as ``unpack`` below), ``kvpack`` the gate's words
-      sum_f k^T v[c, w F + f] << b f.
-    * ``gate`` (heads N d W, ``ProdNeuron``): q[token, c] times kv's word (c, w).
+      levels of kv's words, ``kvfield`` k^T v[c, e] (unpacked as ``unpack`` below).
+    * ``gate`` (heads N d W, ``ProdNeuron``): q[token, c] times kv's word (c, w), or re-packed: times
+      sum_f k^T v[c, w F + f] << b f (one projection per field into the second operand).
     * ``group`` (heads N G W, ``GradedVec``): X = the sum of the group's g gates of word w (fields <= g N < 2^b):
       level 0 (a grouped 1 x 1 kernel).
     * ``shift`` relays (heads N G W per stage, ``GradedVec``): level l holds floor(X / 2^(b l)), each level from
@@ -539,22 +539,18 @@ def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list
         Population(f"{name}.kv", "kv", name, (kv_channels, 1, 1), (
             kernel_read(f"{name}.kv", f"{name}.kvrow", (kv_channels, 1, w), (1, w)),), "graded"),
     ]
-    kv_word = f"{name}.kv"
-    if packing.repacked:  # kv's fields unpacked (levels by right shifts, as the gate's below), packed again
-        one = (kv_channels, 1, 1)
-        pops += _levels(f"{name}.kvshift", "kvshift", name, kv_word, one, kv)
-        levels = [kv_word] + [f"{name}.kvshift{level}.{kv.stages() - 1}" for level in range(1, kv.fields)]
+    kv_words = [Projection(f"{name}.gate", f"{name}.kv", (channels, 1, 1), ChannelMap("identity"), stride=(0, 0))]
+    if packing.repacked:  # kv's fields unpacked (levels by right shifts, as the gate's below), packed again into
+        one = (kv_channels, 1, 1)  # the gate's second operand
+        pops += _levels(f"{name}.kvshift", "kvshift", name, f"{name}.kv", one, kv)
+        levels = [f"{name}.kv"] + [f"{name}.kvshift{level}.{kv.stages() - 1}" for level in range(1, kv.fields)]
         fields_shape = (node.heads * d * d, 1, 1)
         pops.append(Population(f"{name}.kvfield", "kvfield", name, fields_shape, tuple(
             _unpacking(f"{name}.kvfield", levels, one, "kvfield", kv_maps, kv.bits)), "graded"))
-        pops.append(Population(f"{name}.kvpack", "kvpack", name, (channels, 1, 1), tuple(
-            Projection(f"{name}.kvpack", f"{name}.kvfield", fields_shape, ChannelMap("kvpack", d, fields, field=f),
-                       weight=1 << b * f) for f in range(fields)), "graded"))
-        kv_word = f"{name}.kvpack"
+        kv_words = [Projection(f"{name}.gate", f"{name}.kvfield", fields_shape, ChannelMap("kvpack", **maps, field=f),
+                               stride=(0, 0), weight=1 << b * f) for f in range(fields)]
     pops.append(Population(f"{name}.gate", "gate", name, word_shape, (
-        Projection(f"{name}.gate", q, graph[q].shape, ChannelMap("word", **maps)),
-        Projection(f"{name}.gate", kv_word, (channels, 1, 1), ChannelMap("identity"), stride=(0, 0))),
-        "product"))
+        Projection(f"{name}.gate", q, graph[q].shape, ChannelMap("word", **maps)), *kv_words), "product"))
     pops.append(Population(f"{name}.group", "group", name, relay_shape, (
         kernel_read(f"{name}.group", f"{name}.gate", word_shape, per_group=group),), "graded"))
     pops += _levels(f"{name}.shift", "shift", name, f"{name}.group", relay_shape, packing)
