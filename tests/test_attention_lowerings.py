@@ -76,7 +76,8 @@ def product_ticks(lowering: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, he
             rows, cols = sparse_pairs(proj, pop.shape)
             delays = synapse_delays(proj, pop.shape, rows, cols) + balance[pop.name, proj.source, proj.weight]
             assert delays.min() >= 0
-            wiring.append((proj.source, pop.name, index, rows, cols, delays, proj.weight))
+            wiring.append((proj.source, pop.name, index, rows, cols, delays, hw.pair_weights(proj, pop.shape, rows,
+                                                                                            cols)))
     exps = {p.name: np.array([getattr(proj, "weight_exp", 0) for proj in p.projections], np.int64)[:, None]
             for p in pops}
     state = {p.name: (np.zeros(p.neurons, np.int64), np.zeros(p.neurons, np.int64)) for p in pops}
@@ -105,7 +106,7 @@ def product_ticks(lowering: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, he
         for source, target, index, rows, cols, delays, weight in wiring:
             sent = out[source][t][cols]
             hit = sent != 0
-            np.add.at(inbox[target][index], (t + 1 + delays[hit], rows[hit]), weight * sent[hit])
+            np.add.at(inbox[target][index], (t + 1 + delays[hit], rows[hit]), weight[hit] * sent[hit])
     got = out["sink"][np.arange(steps) * period + depth["sink"]]
     return got.reshape(steps, c, h, w)
 

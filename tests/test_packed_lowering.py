@@ -42,7 +42,7 @@ def product_steps(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, multi
     for pop in pops:
         for index, proj in enumerate(pop.projections):
             rows, cols = sparse_pairs(proj, pop.shape)
-            wiring[pop.name, index] = csr_matrix((np.full(rows.size, proj.weight, np.int64), (rows, cols)),
+            wiring[pop.name, index] = csr_matrix((hw.pair_weights(proj, pop.shape, rows, cols), (rows, cols)),
                                                  shape=(pop.neurons, int(np.prod(proj.source_shape))))
     rows, cols = sparse_pairs(read, (c, h, w))
     attention = csr_matrix((np.full(rows.size, read.weight, np.int64), (rows, cols)),

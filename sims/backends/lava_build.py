@@ -73,7 +73,7 @@ from snn_deploy.fixedpoint.synapse import quantize_weights, torch_conv_weight_to
 from snn_deploy.graph import ConvNode, Graph, LIFNode, Shape, SigmaDeltaNode, SpikeProductNode, refuse_features
 from snn_deploy.graph.checks import PIPELINE_FILL, SIGMA_DELTA
 from snn_deploy.graph.hardware import (
-    COINCIDENCE, Lowering, Population, Projection, conv_pairs, lower, product_choices, sparse_pairs,
+    COINCIDENCE, Lowering, Population, Projection, conv_pairs, lower, pair_weights, product_choices, sparse_pairs,
     sparse_weight, synapse_delays,
 )
 from snn_deploy.sims.backends.lava_models import FAST_MODELS
@@ -223,6 +223,9 @@ def _kernel(pop: Population, proj: Projection, graded: bool) -> Conv:
     int32, :class:`~snn_deploy.sims.backends.lava_models.FastConvModel`)."""
     channels = pop.shape[0]
     weight = np.full((channels, proj.channels.b, *proj.kernel), proj.weight, dtype=np.int64)
+    if proj.taps:  # per (output, input) channel of a group, every group alike
+        taps = np.asarray(proj.taps, dtype=np.int64).reshape(proj.channels.a, proj.channels.b, 1, 1)
+        weight = np.tile(taps, (channels // proj.channels.a, 1, 1, 1))
     conv = Conv(weight=torch_conv_weight_to_lava(weight), input_shape=lava_shape(proj.source_shape),
                 stride=proj.stride[::-1], padding=proj.padding[::-1], groups=channels // proj.channels.a,
                 num_message_bits=24 if graded else 0)
@@ -258,7 +261,7 @@ def _sparse(graph: Graph, pop: Population, proj: Projection, delay: int, graded:
     in Lava's order. A power-of-two factor of the weights goes into ``weight_exp``."""
     if proj.kind in ("sparse", "kernel"):
         rows, cols = sparse_pairs(proj, pop.shape)
-        weight, exp = sparse_weight(np.full(rows.size, proj.weight, dtype=np.int64), proj.weight_exp)
+        weight, exp = sparse_weight(pair_weights(proj, pop.shape, rows, cols), proj.weight_exp)
         delays = synapse_delays(proj, pop.shape, rows, cols) + delay
     else:
         node = graph[proj.synapse]

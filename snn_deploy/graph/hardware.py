@@ -134,6 +134,10 @@ class Projection:
     :func:`kernel_read`); see :data:`PROJECTION_KINDS`."""
     weight: int = 1
     """The weight of every synapse of a ``sparse`` or ``kernel`` projection."""
+    taps: tuple[int, ...] = ()
+    """A ``kernel`` projection whose weights differ per tap: its 1 x 1 kernel's weights per (output channel, input
+    channel) of one group, flat, the same in every group (:func:`pair_weights`); empty: :attr:`weight` on every
+    tap."""
     weight_exp: int = 0
     """A ``sparse`` projection's weight exponent (Lava's ``weight_exp``): ``W @ s`` shifted left, or below 0 right
     (floor), per target (:func:`sparse_weight`). Lava's ``Conv`` has none: a ``kernel`` projection keeps 0."""
@@ -222,16 +226,19 @@ def _conv_projections(graph: Graph, conv: ConvNode, sums: str) -> list[Projectio
 
 
 def kernel_read(synapse: str, source: str, source_shape: Shape, kernel: tuple[int, int] = (1, 1), per_group: int = 1,
-                weight: int = 1) -> Projection:
+                weight: int = 1, out_per_group: int = 1, taps: tuple[int, ...] = ()) -> Projection:
     """A ``kernel`` projection: a grouped conv of the lowering's own, one output channel per group reading
     ``per_group`` consecutive source channels over a ``kernel`` window (stride 1, no padding), ``weight`` on every
     tap. Its kernel is shared (``shared_per_channel`` taps per target channel), so Loihi 2 receives it on one
     population-coded axon where its target is spatial (``sims/hardware/mapper.py`` ``population_coded``); Lava
     builds it as ``Conv`` with that constant kernel, or as ``DelaySparse`` of :func:`sparse_pairs` where it needs a
-    delay (then held unrolled, :func:`_held`)."""
-    return Projection(synapse, source, source_shape, ChannelMap("groups", 1, per_group), kernel,
-                      weight_bits=weight_bits(np.array([weight])), shared_per_channel=per_group * kernel[0] * kernel[1],
-                      kind="kernel", weight=weight)
+    delay (then held unrolled, :func:`_held`). ``out_per_group`` output channels per group with ``taps``: a 1 x 1
+    kernel's weights per (output, input) channel of a group, the same in every group (:attr:`Projection.taps`)."""
+    if taps and (kernel != (1, 1) or len(taps) != out_per_group * per_group):
+        raise ValueError(f"{synapse}: taps need a 1 x 1 kernel of {out_per_group} x {per_group} weights")
+    return Projection(synapse, source, source_shape, ChannelMap("groups", out_per_group, per_group), kernel,
+                      weight_bits=weight_bits(np.array(taps or [weight])),
+                      shared_per_channel=per_group * kernel[0] * kernel[1], kind="kernel", weight=weight, taps=taps)
 
 
 def _relay(node: SumNode) -> Population:
@@ -489,6 +496,24 @@ def _unpacking(target: str, levels: list[str], shape: Shape, kind: str, maps: di
     return reads
 
 
+def _unpacking_kernels(target: str, levels: list[str], shape: Shape, fields: int, groups: int, bits: int
+                       ) -> list[Projection]:
+    """:func:`_unpacking`'s reads of the gate's levels as grouped 1 x 1 kernels (one group per word: its G relays
+    in, its F G unpacked fields out, layouts (w, group) and (e, group) with F dividing d): field f of group j reads
+    relay j of level f (weight 1) and of level f + 1 (weight -2^b, a kernel of its own: one weight magnitude per
+    kernel), population-coded on Loihi 2 where undelayed."""
+    def taps(field: int) -> tuple[int, ...]:  # (output (f, j), input i): 1 where f = field and j = i
+        return tuple(int(f == field and i == j) for f in range(fields) for j in range(groups) for i in range(groups))
+
+    out = {"per_group": groups, "out_per_group": fields * groups}
+    reads = [kernel_read(target, levels[0], shape, **out, taps=taps(0))]
+    for level in range(1, fields):
+        reads += [kernel_read(target, levels[level], shape, **out, taps=taps(level)),
+                  kernel_read(target, levels[level], shape, **out, weight=-(1 << bits),
+                              taps=tuple(-(1 << bits) * t for t in taps(level - 1)))]
+    return reads
+
+
 def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list[Population]:
     """The ``packed`` lowering of ``out = q (k^T v)`` per head: F fields of b bits per graded payload
     (:func:`product_packing`), so one product neuron carries F products; the ``and`` / ``kv`` stage may use F1
@@ -555,8 +580,9 @@ def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list
         kernel_read(f"{name}.group", f"{name}.gate", word_shape, per_group=group),), "graded"))
     pops += _levels(f"{name}.shift", "shift", name, f"{name}.group", relay_shape, packing)
     levels = [f"{name}.group"] + [f"{name}.shift{level}.{packing.stages() - 1}" for level in range(1, fields)]
-    pops.append(Population(f"{name}.unpack", "unpack", name, (node.heads * d * groups, h, w), tuple(
-        _unpacking(f"{name}.unpack", levels, relay_shape, "unpack", maps, b)), "graded"))
+    reads = (_unpacking_kernels(f"{name}.unpack", levels, relay_shape, fields, groups, b) if d % fields == 0
+             else _unpacking(f"{name}.unpack", levels, relay_shape, "unpack", maps, b))
+    pops.append(Population(f"{name}.unpack", "unpack", name, (node.heads * d * groups, h, w), tuple(reads), "graded"))
     return pops
 
 
@@ -920,7 +946,21 @@ def sparse_pairs(proj: Projection, target: Shape) -> tuple[np.ndarray, np.ndarra
         s_pos = ((ty[:, None] * sy + i[None, :]) * sw + tx[:, None] * sx + j[None, :]).ravel()
     rows = (t_chan[:, None] * (h * w) + t_pos[None, :]).ravel()
     cols = (s_chan[:, None] * (sh * sw) + s_pos[None, :]).ravel()
+    if proj.taps:  # a kernel's zero taps hold no synapse
+        keep = pair_weights(proj, target, rows, cols) != 0
+        return rows[keep], cols[keep]
     return rows, cols
+
+
+def pair_weights(proj: Projection, target: Shape, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The weight of every synapse (``rows``, ``cols`` from :func:`sparse_pairs`): :attr:`Projection.weight`, or
+    a ``kernel``'s :attr:`Projection.taps` at (output, input) channel within its group."""
+    if not proj.taps:
+        return np.full(rows.size, proj.weight, dtype=np.int64)
+    out, per = proj.channels.a, proj.channels.b
+    t_chan = rows // (target[1] * target[2])
+    s_chan = cols // (proj.source_shape[1] * proj.source_shape[2])
+    return np.asarray(proj.taps, dtype=np.int64)[t_chan % out * per + s_chan % per]
 
 
 def synapse_delays(proj: Projection, target: Shape, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
