@@ -8,7 +8,7 @@ The populations and projections come from the one hardware lowering, :func:`snn_
 which the Lava builder builds as well: what is priced here is what runs in Lava.
 
 * **Populations.** One per LIF node. Spike products (SSA's ``q (k^T v)``) are either populations of one of the
-  attention lowerings (``products``: ``coincidence``, ``graded``, ``token-serial``; default the graph's own,
+  attention lowerings (``products``: ``coincidence``, ``graded``, ``token-serial``, ``packed``; default the graph's own,
   ``Graph.attention``; ``hardware.PRODUCT_LOWERINGS``) or *embedded-core work* (``products="embedded"``: q, k and v
   spikes go to an embedded x86 core, which returns graded currents). Each population packs up to the profile's
   per-core limit of its neuron variant (:meth:`HardwareProfile.neurons_per_core_for`: two-variable LIFs 4,096,

@@ -132,7 +132,8 @@ def _unit_cells(unit: dict | None, layer: str, quantization: dict) -> list[str]:
               "and the LIFs they feed) on the host; the chip receives its binary spikes (loihi1 needs this).")
 @click.option("--attention", metavar="NAME", help="How the chip computes spike products "
               "(default coincidence): coincidence LIF arrays, graded-spike product arrays (one-variable neurons, "
-              "denser), or token-serial (tokens streamed through shared arrays over sub-step ticks); auto: per "
+              "denser), token-serial (tokens streamed through shared arrays over sub-step ticks), or packed (several "
+              "products per 24-bit graded payload); auto: per "
               "product the one that minimises --optimize (priced by the mapper and cost model at a stated 0.1 firing "
               "rate); recorded in the bundle. See docs/attention_lowerings.md.")
 @click.option("--optimize", type=click.Choice(("cores", "latency", "energy")), help="What --attention auto "

@@ -8,7 +8,8 @@ synapses. :func:`lower` turns the graph into those, once, for every consumer: th
 * **Populations** (:class:`Population`, :attr:`Population.kind`): ``lif`` - a LIF node (Lava ``LIFReset``);
   ``sum`` - a residual sum as graded relay neurons (``relay``: Lava ``GradedVec``, threshold 0); a spike product's
   arrays in the lowering the graph names (``Graph.attention``, :data:`PRODUCT_LOWERINGS`): ``and``, ``kvrow``, ``kv``,
-  ``gate`` (and, serial, ``demux`` and ``clock``). Each population names its neuron model
+  ``gate`` (and, serial, ``demux`` and ``clock``; packed, ``kvshift``, ``kvfield``, ``group``, ``shift``,
+  ``unpack``). Each population names its neuron model
   (:attr:`Population.neuron`, :data:`NEURON_MODELS`) and so its variant: two-variable (u, v: LIF) or one-variable
   (graded, product, accumulator neurons), which the mapper packs at the profile's per-variant limit.
 * **Projections** (:class:`Projection`, :attr:`Projection.kind`): ``conv`` - a conv node's shared kernel (Lava
@@ -27,7 +28,7 @@ answer in the step they receive. A population's depth is one more than its deepe
 (:func:`population_depths`); a node of the graph shows functional step t at Lava step t + depth.
 
 Products and sums have more than one lowering (``products``: an attention lowering of :data:`PRODUCT_LOWERINGS` -
-``coincidence``, ``graded``, ``token-serial`` - or ``embedded`` (the products leave the neuro cores; priced by the
+``coincidence``, ``graded``, ``token-serial``, ``packed`` - or ``embedded`` (the products leave the neuro cores; priced by the
 mapper only), :data:`PRODUCT_MODELS`; ``sums``: ``expand`` or ``relay``, :data:`SUM_MODELS`). A lowering states
 its populations (the last one is read by the attention LIF) and the chip ticks it needs per functional step
 (:attr:`ProductLowering.substeps`; the whole chip then ticks :attr:`Lowering.ticks_per_step` times per step:
