@@ -193,3 +193,26 @@ def test_a_tiny_family_runs_whole_in_lava_with_packed_attention(name):
     assert attention and all(expected[n].any() for n in attention), "the attention LIFs must spike"
     mismatched = [n for n in expected if not torch.equal(run.spikes[n], expected[n])]
     assert not mismatched, mismatched
+
+
+def test_export_packed_records_it_and_the_report_prices_it(tmp_path):
+    """``export --attention packed``: the bundle records it, ``report`` names and prices it (every population kind
+    of the lowering in report.json, which matches its schema), its attention LIFs spike as the graph says."""
+    import json
+
+    from export_testing import active_model, run_cli
+    from snn_deploy.exporters.formats.bundle import load_bundle
+    from snn_deploy.modelfile import save_model
+    from snn_deploy.sims.hardware.report import schema
+    from snn_deploy.sims.hardware.schema import validate
+    model = save_model(active_model("spikformer-tiny"), tmp_path / "m.pt", source="test", created_from="test")
+    code, out = run_cli("export", model, "--attention", "packed", "-o", tmp_path / "p.loihi")
+    assert code == 0, out
+    assert load_bundle(tmp_path / "p.loihi").manifest["attention"] == "packed"
+    code, out = run_cli("report", tmp_path / "p.loihi", "--dataset", "digits", "--samples", "2", "-o", tmp_path / "r")
+    assert code == 0 and "packed lowering" in out, out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert validate(report, schema()) == []
+    assert report["mapping"]["spike_products"] == "packed" and not report["mapping"]["violations"]
+    kinds = {layer["kind"] for layer in report["layers"]}
+    assert {"and", "kv", "gate", "group", "shift", "unpack"} <= kinds

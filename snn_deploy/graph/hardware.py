@@ -311,10 +311,11 @@ def graded_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list
 
 
 WEIGHT_EXP_RANGE = (-8, 7)
-"""Synaptic weight exponents a projection may use, (lowest, highest): **estimated**. Loihi 1 documents -8..7
-(Davies et al. 2018, weight exponent of a synapse group; Lava's ``Dense`` / ``Sparse`` ``weight_exp``); Loihi 2's
-range is not published, so the ``packed`` lowering keeps every exponent within Loihi 1's and splits larger right
-shifts over relay stages (:class:`Packing`)."""
+"""Synaptic weight exponents a projection may use, (lowest, highest): **estimated**. Loihi 1's is -8..7 (the
+synapse's weight exponent as the Brian2Loihi emulator, matched to Loihi, documents it: README of
+sagacitysite/brian2_loihi, ``LoihiSynapses`` ``w_exp``); Loihi 2's range is not published (Lava's ``Dense`` /
+``Sparse`` take any ``weight_exp``), so the ``packed`` lowering keeps every exponent within Loihi 1's and splits
+larger right shifts over relay stages (:class:`Packing`)."""
 WEIGHT_MANTISSA_SHIFT = 7
 """Largest power of two an 8-bit weight holds as its mantissa (2^7 = 128 <= 255): a left shift by ``s`` is weight
 2^min(s, 7) with exponent s - 7 above that (:func:`sparse_weight`)."""
