@@ -216,3 +216,48 @@ def test_export_packed_records_it_and_the_report_prices_it(tmp_path):
     assert report["mapping"]["spike_products"] == "packed" and not report["mapping"]["violations"]
     kinds = {layer["kind"] for layer in report["layers"]}
     assert {"and", "kv", "gate", "group", "shift", "unpack"} <= kinds
+
+
+@pytest.mark.lava
+def test_the_cost_model_bounds_the_events_lava_runs_with_packed():
+    """tests/test_lava_events.py for ``packed``: what the cost model prices is what Lava runs, event for event,
+    except the packed arrays, whose words it prices at the counts of what they carry, and the synaptic ops into and
+    out of them, summed per (source, target): never fewer than Lava's."""
+    import test_lava_build
+    from test_lava_events import _lava_events, _synaptic_ops
+    from snn_deploy.graph import input_sequence
+    from snn_deploy.sims.backends import lava_build
+    from snn_deploy.sims.hardware.cost import rates
+    from snn_deploy.sims.hardware.mapper import map_graph
+    from snn_deploy.sims.runs.driver import run_dataset
+    graph = replace(test_lava_build.spiking_zoo_graph("spikformer-tiny"), attention="packed")
+    samples = 2
+    x = torch.rand(samples, *graph.input.shape, generator=torch.Generator().manual_seed(4))
+    payload = input_sequence(graph, x)
+    mapping = map_graph(graph, LOIHI2)
+    priced = rates(graph, mapping, run_dataset(graph, x, None, backend="sim"))
+    run = lava_build.run(graph, payload, progress=lambda *_: None, every_population=True)
+    net = lava_build.build(graph, payload)
+    events = _lava_events(run, np.asarray(payload), graph.input.name)
+    products = {p.name for p in graph.of_kind(SpikeProductNode)}
+    packed = {p.name for p in mapping.populations if p.node in products}
+    assert {"group", "shift", "unpack"} <= {p.kind for p in mapping.populations}
+    for pop in mapping.populations:
+        sent, expected = events[pop.name].sum((1, 2)), priced.spikes[pop.name] * samples
+        if pop.name in packed:
+            assert np.all(sent <= expected + 1e-9), pop.name
+        else:
+            np.testing.assert_array_equal(sent, expected, err_msg=f"events of {pop.name}")
+    projections = [(pop, j, proj) for pop in mapping.populations for j, proj in enumerate(pop.projections)]
+    assert len(net.synapses) == len(projections)
+    ops: dict[tuple[str, str], np.ndarray] = {}  # per (source, target): v's fields reach the and array through
+    expected: dict[tuple[str, str], np.ndarray] = {}  # one projection each, priced at their average fan-out
+    for (pop, j, proj), synapse in zip(projections, net.synapses):
+        key = (proj.source, pop.name)
+        ops[key] = ops.get(key, 0) + _synaptic_ops(synapse, events[proj.source])
+        expected[key] = expected.get(key, 0) + priced.synops[pop.name][j] * samples
+    for (source, target), done in ops.items():
+        if target in packed or source in packed:
+            assert np.all(done <= expected[source, target] * (1 + 1e-12) + 1e-9), (source, target)
+        else:
+            np.testing.assert_array_equal(done, expected[source, target], err_msg=f"ops of {source} -> {target}")
