@@ -9,8 +9,8 @@ the cost model price is what runs here. Every process has a Loihi 2 implementati
 (LIF nodes), ``LIF`` (coincidence ``and`` neurons), ``GradedVec`` (relays of residual sums, ``kv`` sums) and
 ``ProdNeuron`` (``gate`` products; the ``graded`` and ``packed`` lowerings' ``and`` too; the ``packed``
 lowering's relays are ``GradedVec``, its right shifts ``Sparse`` with a negative ``weight_exp``; ``Sigma``
-accumulators and a clock ``LIF`` are the ``token-serial`` arrays', built alone by the tests: a whole token-serial network is refused,
-:func:`check_buildable`); projections are ``Conv`` (a conv node's kernel; the lowering's own ``kernel``
+accumulators and a clock ``LIF`` are the ``token-serial`` arrays', built alone by the tests: a whole token-serial
+network is refused, :func:`check_buildable`); projections are ``Conv`` (a conv node's kernel; the lowering's own ``kernel``
 projections), ``Sparse`` / ``DelaySparse`` (channel maps, path balancing, delayed convs and kernels) and ``Dense`` (a recurrent conv back into its LIF). Host I/O is ``lava.proc.io``: a ``RingBuffer`` sends the input
 payloads, one more sends the spikes of each layer the host computes (``Graph.host``, computed here with
 :mod:`snn_deploy.fixedpoint`), and an ``Extractor`` per LIF node brings spikes back, a whole array per step
@@ -94,7 +94,8 @@ SUPPORTED = ("recurrent synapses", SIGMA_DELTA, PIPELINE_FILL)
 """The netx features (``graph.checks.netx_features``) the builder computes."""
 SUMS = "relay"
 """Residual sums as graded relays (Loihi 2's graded spikes); spike products as the graph's lowering
-(``Graph.attention``: ``coincidence``, ``graded`` or ``packed``; ``token-serial`` is refused, :func:`check_buildable`)."""
+(``Graph.attention``: ``coincidence``, ``graded`` or ``packed``; ``token-serial`` is refused,
+:func:`check_buildable`)."""
 BUILT_LOWERINGS = ("coincidence", "graded", "packed")
 CLOCK_BIAS = 1 << 6
 """A clock LIF's bias: one threshold unit (Lava compares v with vth << 6) per tick."""

@@ -380,9 +380,8 @@ class Packing:
 
     def neurons(self, tokens: int, d: int) -> int:
         """Neurons per head: ``and`` N d W1, ``kv`` d W1, re-packing (kv's shift relays d W1 per stage of F1 - 1
-        levels, kv's fields d^2), ``gate`` N d W, the group sums N G W and their shift
-        relays N G W per stage of F - 1 levels, the unpacked fields N G d (``kvrow``'s d W1 per token column left
-        out)."""
+        levels, kv's fields d^2), ``gate`` N d W, the group sums N G W and their shift relays N G W per stage of
+        F - 1 levels, the unpacked fields N G d (``kvrow``'s d W1 per token column left out)."""
         words, groups, kv = self.words(d), self.groups(d), self.kv
         kv_words = kv.words(d)
         repack = d * kv_words * (kv.fields - 1) * kv.stages() + d * d if self.repacked else 0
@@ -538,7 +537,8 @@ def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list
       the one before, each shift of b bits split into stages within :data:`WEIGHT_EXP_RANGE` (Lava's ``Sparse``
       with a negative ``weight_exp``: an arithmetic right shift of ``W @ s``).
     * ``unpack`` (heads N G d, ``GradedVec``): per group, field f of its word w: level f minus 2^b level f + 1
-      (every input and the sum within 24 bits; Lava ``Sparse``: ``Conv`` has no weight exponent).
+      (every input and the sum within 24 bits): grouped 1 x 1 kernels with per-tap weights where F divides d
+      (:func:`_unpacking_kernels`), else channel maps.
     * the attention LIF sums its G unpacked fields (weight = the product's multiplier, a grouped 1 x 1 kernel):
       out[token, w F + f].
     Every stage adds a tick; path balancing (:meth:`Lowering.delay`) delays q and the shallower levels.
