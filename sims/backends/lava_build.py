@@ -10,7 +10,8 @@ the cost model price is what runs here. Every process has a Loihi 2 implementati
 ``ProdNeuron`` (``gate`` products; the ``graded`` lowering's ``and`` too; ``Sigma`` accumulators and a clock
 ``LIF`` are the ``token-serial`` arrays', built alone by the tests: a whole token-serial network is refused,
 :func:`check_buildable`); projections are ``Conv`` (a conv node's kernel; the lowering's own ``kernel``
-projections), ``Sparse`` / ``DelaySparse`` (channel maps, path balancing, delayed convs and kernels) and ``Dense`` (a recurrent conv back into its LIF). Host I/O is ``lava.proc.io``: a ``RingBuffer`` sends the input
+projections), ``Sparse`` / ``DelaySparse`` (channel maps, path balancing, delayed convs and kernels) and
+``Dense`` (a recurrent conv back into its LIF). Host I/O is ``lava.proc.io``: a ``RingBuffer`` sends the input
 payloads, one more sends the spikes of each layer the host computes (``Graph.host``, computed here with
 :mod:`snn_deploy.fixedpoint`), and an ``Extractor`` per LIF node brings spikes back, a whole array per step
 (``every_population``: per population, for event counts). The readout stays on the host.
