@@ -10,8 +10,9 @@ the cost model price is what runs here. Every process has a Loihi 2 implementati
 ``ProdNeuron`` (``gate`` products; the ``graded`` and ``packed`` lowerings' ``and`` too; the ``packed``
 lowering's relays are ``GradedVec``, its right shifts ``Sparse`` with a negative ``weight_exp``; ``Sigma``
 accumulators and a clock ``LIF`` are the ``token-serial`` arrays', built alone by the tests: a whole token-serial
-network is refused, :func:`check_buildable`); projections are ``Conv`` (a conv node's kernel; the lowering's own ``kernel``
-projections), ``Sparse`` / ``DelaySparse`` (channel maps, path balancing, delayed convs and kernels) and ``Dense`` (a recurrent conv back into its LIF). Host I/O is ``lava.proc.io``: a ``RingBuffer`` sends the input
+network is refused, :func:`check_buildable`); projections are ``Conv`` (a conv node's kernel; the lowering's own
+``kernel`` projections), ``Sparse`` / ``DelaySparse`` (channel maps, path balancing, delayed convs and kernels) and
+``Dense`` (a recurrent conv back into its LIF). Host I/O is ``lava.proc.io``: a ``RingBuffer`` sends the input
 payloads, one more sends the spikes of each layer the host computes (``Graph.host``, computed here with
 :mod:`snn_deploy.fixedpoint`), and an ``Extractor`` per LIF node brings spikes back, a whole array per step
 (``every_population``: per population, for event counts). The readout stays on the host.
@@ -211,30 +212,33 @@ def _conv(node: ConvNode, in_shape: Shape, graded: bool) -> Conv:
     weight, groups = node.folded_weight(), node.groups
     if groups > MAX_CONV_GROUPS:
         weight, groups = node.dense_kernel(weight), 1
-    conv = Conv(weight=torch_conv_weight_to_lava(weight), input_shape=lava_shape(in_shape),
-                stride=node.stride[::-1], padding=node.padding[::-1], groups=groups,
-                num_message_bits=24 if graded else 0)
-    if tuple(conv.a_out.shape) != lava_shape(node.shape):
-        raise ValueError(f"{node.name}: Lava Conv gives {tuple(conv.a_out.shape)}, graph says {lava_shape(node.shape)}")
+    return _lava_conv(node.name, weight, groups, in_shape, node.shape, node.stride, node.padding, graded)
+
+
+def _lava_conv(name: str, weight: np.ndarray, groups: int, in_shape: Shape, out_shape: Shape,
+               stride: tuple[int, int], padding: tuple[int, int], graded: bool) -> Conv:
+    """Lava's ``Conv`` of a torch-layout kernel [C_out, C_in / groups, kH, kW] from ``in_shape`` onto
+    ``out_shape`` (checked)."""
+    conv = Conv(weight=torch_conv_weight_to_lava(weight), input_shape=lava_shape(in_shape), stride=stride[::-1],
+                padding=padding[::-1], groups=groups, num_message_bits=24 if graded else 0)
+    if tuple(conv.a_out.shape) != lava_shape(out_shape):
+        raise ValueError(f"{name}: Lava Conv gives {tuple(conv.a_out.shape)}, the lowering says "
+                         f"{lava_shape(out_shape)}")
     return conv
 
 
 def _kernel(pop: Population, proj: Projection, graded: bool) -> Conv:
     """A ``kernel`` projection (:func:`~snn_deploy.graph.hardware.kernel_read`) as Lava's ``Conv`` with its
-    constant kernel, one group per target channel group (any number of groups: the fast model keeps ``groups`` in
+    constant kernel (or its per-tap weights, :attr:`~snn_deploy.graph.hardware.Projection.taps`), one group per
+    target channel group (any number of groups: the fast model keeps ``groups`` in
     int32, :class:`~snn_deploy.sims.backends.lava_models.FastConvModel`)."""
     channels = pop.shape[0]
     weight = np.full((channels, proj.channels.b, *proj.kernel), proj.weight, dtype=np.int64)
     if proj.taps:  # per (output, input) channel of a group, every group alike
         taps = np.asarray(proj.taps, dtype=np.int64).reshape(proj.channels.a, proj.channels.b, 1, 1)
         weight = np.tile(taps, (channels // proj.channels.a, 1, 1, 1))
-    conv = Conv(weight=torch_conv_weight_to_lava(weight), input_shape=lava_shape(proj.source_shape),
-                stride=proj.stride[::-1], padding=proj.padding[::-1], groups=channels // proj.channels.a,
-                num_message_bits=24 if graded else 0)
-    if tuple(conv.a_out.shape) != lava_shape(pop.shape):
-        raise ValueError(f"{proj.synapse}: Lava Conv gives {tuple(conv.a_out.shape)}, the lowering says "
-                         f"{lava_shape(pop.shape)}")
-    return conv
+    return _lava_conv(proj.synapse, weight, channels // proj.channels.a, proj.source_shape, pop.shape, proj.stride,
+                      proj.padding, graded)
 
 
 def _exact_bits(name: str, weight: np.ndarray, what: str) -> int:

@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 
 PRODUCT_COUNTS = ("pairs", "kv_nonzero", "gates", "out_nonzero", "accumulates", "kvrow_nonzero")
 """Per spike product and step: k-v coincidences (the ``and`` array's spikes), non-zero entries of k^T v (``kv``
-graded spikes), non-zero per-column partial sums of k^T v (``kvrow`` graded spikes: (head, i, j, token column) with
-a coincidence in that column), (token, i, j) with q[token, i] = 1 and kv[i, j] != 0 (``gate`` spikes), non-zero outputs (graded
-currents an embedded core sends), and the accumulates of ``q (k^T v)`` (the product's synaptic ops)."""
+graded spikes), (token, i, j) with q[token, i] = 1 and kv[i, j] != 0 (``gate`` spikes), non-zero outputs (graded
+currents an embedded core sends), the accumulates of ``q (k^T v)`` (the product's synaptic ops), and the non-zero
+per-column partial sums of k^T v (``kvrow`` graded spikes: (head, i, j, token column) with a coincidence in that
+column)."""
 
 
 @dataclass
