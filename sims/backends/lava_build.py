@@ -230,8 +230,8 @@ def _lava_conv(name: str, weight: np.ndarray, groups: int, in_shape: Shape, out_
 def _kernel(pop: Population, proj: Projection, graded: bool) -> Conv:
     """A ``kernel`` projection (:func:`~snn_deploy.graph.hardware.kernel_read`) as Lava's ``Conv`` with its
     constant kernel (or its per-tap weights, :attr:`~snn_deploy.graph.hardware.Projection.taps`), one group per
-    target channel group (any number of groups: the fast model keeps ``groups`` in
-    int32, :class:`~snn_deploy.sims.backends.lava_models.FastConvModel`)."""
+    target channel group (any number of groups: the fast model keeps ``groups`` in int32,
+    :class:`~snn_deploy.sims.backends.lava_models.FastConvModel`)."""
     channels = pop.shape[0]
     weight = np.full((channels, proj.channels.b, *proj.kernel), proj.weight, dtype=np.int64)
     if proj.taps:  # per (output, input) channel of a group, every group alike

@@ -266,7 +266,8 @@ NODE_TYPES: dict[str, type[Node]] = {cls.kind: cls for cls in (InputNode, ConvNo
 ATTENTION_LOWERINGS = ("coincidence", "graded", "token-serial", "packed")
 """The chip lowerings of a spike product (``export --attention``; docs/attention_lowerings.md): coincidence LIF
 arrays (two-variable neurons), graded-spike product arrays (one-variable neurons), tokens streamed through one
-shared product array over sub-steps, or graded product arrays carrying several products per payload (packed). Their populations: ``snn_deploy.graph.hardware.PRODUCT_LOWERINGS``."""
+shared product array over sub-steps, or graded product arrays carrying several products per payload (packed).
+Their populations: ``snn_deploy.graph.hardware.PRODUCT_LOWERINGS``."""
 
 
 def attention_pairs(text: str) -> dict[str, str]:
