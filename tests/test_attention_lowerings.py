@@ -61,7 +61,8 @@ def product_ticks(lowering: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, he
     """The populations of ``lowering`` for one spike product, stepped tick by tick with the neuron models Lava's
     fixed-point processes implement (coincidence LIF, GradedVec, ProdNeuron, Sigma, a clock LIF on its bias),
     every synapse's weight and delay (the lowering's own plus path balancing) and each projection's weight
-    exponent; q, k, v [T, C, H, W] arrive at tick t P (P = ticks per step). Returns the current the attention LIF receives at each step, [T, C, H, W]."""
+    exponent; q, k, v [T, C, H, W] arrive at tick t P (P = ticks per step). Returns the current the attention LIF
+    receives at each step, [T, C, H, W]."""
     steps, c, h, w = q.shape
     pops, depth, period, balance = product_network(lowering, (c, h, w), heads, multiplier)
     ticks = steps * period + depth["sink"] + 2 * period + 64
