@@ -29,9 +29,9 @@ answer in the step they receive. A population's depth is one more than its deepe
 
 Products and sums have more than one lowering (``products``: an attention lowering of :data:`PRODUCT_LOWERINGS` -
 ``coincidence``, ``graded``, ``token-serial``, ``packed`` - or ``embedded`` (the products leave the neuro cores;
-priced by the mapper only), :data:`PRODUCT_MODELS`; ``sums``: ``expand`` or ``relay``, :data:`SUM_MODELS`). A lowering states
-its populations (the last one is read by the attention LIF) and the chip ticks it needs per functional step
-(:attr:`ProductLowering.substeps`; the whole chip then ticks :attr:`Lowering.ticks_per_step` times per step:
+priced by the mapper only), :data:`PRODUCT_MODELS`; ``sums``: ``expand`` or ``relay``, :data:`SUM_MODELS`). A
+lowering states its populations (the last one is read by the attention LIF) and the chip ticks it needs per
+functional step (:attr:`ProductLowering.substeps`; the whole chip then ticks :attr:`Lowering.ticks_per_step` times per step:
 docs/attention_lowerings.md has the timing model). Each product may have its own (``products`` as
 ``name=lowering`` pairs, :func:`product_choices`: what ``--attention auto`` chooses).
 """
