@@ -31,8 +31,8 @@ Products and sums have more than one lowering (``products``: an attention loweri
 ``coincidence``, ``graded``, ``token-serial``, ``packed`` - or ``embedded`` (the products leave the neuro cores;
 priced by the mapper only), :data:`PRODUCT_MODELS`; ``sums``: ``expand`` or ``relay``, :data:`SUM_MODELS`). A
 lowering states its populations (the last one is read by the attention LIF) and the chip ticks it needs per
-functional step (:attr:`ProductLowering.substeps`; the whole chip then ticks :attr:`Lowering.ticks_per_step` times per step:
-docs/attention_lowerings.md has the timing model). Each product may have its own (``products`` as
+functional step (:attr:`ProductLowering.substeps`; the whole chip then ticks :attr:`Lowering.ticks_per_step` times
+per step: docs/attention_lowerings.md has the timing model). Each product may have its own (``products`` as
 ``name=lowering`` pairs, :func:`product_choices`: what ``--attention auto`` chooses).
 """
 
