@@ -131,7 +131,7 @@ def test_the_chosen_packings_save_neurons_and_stay_in_range():
         packing = choose_packing(n, d)
         assert packing.fields >= 2 and packing.fields * packing.bits <= 23
         assert min(packing.group, d) * n < 1 << packing.bits and packing.problems(n, d) == []
-        assert packing.neurons(n, d) < 0.66 * (2 * n * d * d + d * d)
+        assert packing.neurons(n, d) < 0.75 * (2 * n * d * d + d * d)
         assert all(WEIGHT_EXP_RANGE[0] <= e <= WEIGHT_EXP_RANGE[1] for e in packing.exponents())
         assert sum(packing.shifts()) == packing.bits and max(packing.shifts()) <= -WEIGHT_EXP_RANGE[0]
     assert choose_packing(64, 32) == Packing(bits=11, fields=2, group=16, kv_bits=7, kv_fields=3)  # re-packed

@@ -137,8 +137,8 @@ class Projection:
     """The weight of every synapse of a ``sparse`` or ``kernel`` projection."""
     taps: tuple[int, ...] = ()
     """A ``kernel`` projection whose weights differ per tap: its 1 x 1 kernel's weights per (output channel, input
-    channel) of one group, flat, the same in every group (:func:`pair_weights`); empty: :attr:`weight` on every
-    tap."""
+    channel) of one group, flat, the same in every group; a ``sparse`` packed map's weight per target field
+    (:func:`pair_weights`; zero: no synapse). Empty: :attr:`weight` on every synapse."""
     weight_exp: int = 0
     """A ``sparse`` projection's weight exponent (Lava's ``weight_exp``): ``W @ s`` shifted left, or below 0 right
     (floor), per target (:func:`sparse_weight`). Lava's ``Conv`` has none: a ``kernel`` projection keeps 0."""
@@ -319,7 +319,7 @@ larger right shifts over relay stages (:class:`Packing`)."""
 WEIGHT_MANTISSA_SHIFT = 7
 """Largest power of two an 8-bit weight holds as its mantissa (2^7 = 128 <= 255): a left shift by ``s`` is weight
 2^min(s, 7) with exponent s - 7 above that (:func:`sparse_weight`)."""
-PACKED_MAPS = ("word", "field", "unpack", "kvfield", "kvpack")
+PACKED_MAPS = ("word", "field", "unpack", "kvfield", "kvlevel", "kvpack", "half")
 """Channel maps of the ``packed`` lowering (:func:`packed_arrays` has their layouts)."""
 
 
@@ -385,8 +385,14 @@ class Packing:
         words, groups, kv = self.words(d), self.groups(d), self.kv
         kv_words = kv.words(d)
         repack = d * kv_words * (kv.fields - 1) * kv.stages() + d * d if self.repacked else 0
+        carried = self.stages() if self.carries(d) else 0  # the copies of X beside the shifts
         return (tokens + 1) * d * kv_words + repack + tokens * d * words \
-            + tokens * groups * words * (1 + (self.fields - 1) * self.stages()) + tokens * groups * d
+            + tokens * groups * words * (1 + (self.fields - 1) * self.stages() + carried) + tokens * groups * d
+
+    def carries(self, d: int) -> bool:
+        """Whether the shift relays carry a copy of the group sums beside their shifted half (two fields, F
+        dividing d: :func:`_carried_shift`), so the unpacking reads one population, undelayed."""
+        return self.fields == 2 and d % 2 == 0
 
     def largest(self, tokens: int, d: int) -> dict[str, int]:
         """The largest value each population holds or sends, for every input (all-ones included). A synaptic sum
@@ -443,12 +449,17 @@ def choose_packing(tokens: int, d: int) -> Packing | None:
 
 def _packed_sources(cmap: ChannelMap, t: int) -> np.ndarray:
     """Source channels of target channel ``t`` of a ``packed`` map (layouts: :func:`packed_arrays`)."""
+    if cmap.kind == "half":  # a = G, b = the source's halves: t = (block, half, group) reads the source's last
+        groups, halves = cmap.a, cmap.b  # half of (block, group) if half = field
+        block, half, g = t // (2 * groups), t // groups % 2, t % groups
+        return np.array([(block * halves + halves - 1) * groups + g]) if half == cmap.field else np.arange(0)
     d, fields, group = cmap.a, cmap.b, cmap.group
     words, groups = -(-d // fields), -(-d // group)
-    if cmap.kind == "kvfield":  # t = (head, c, e) reads kv's word (head, w, c) if e = w F + field
-        head, c, e = t // (d * d), t // d % d, t % d
+    if cmap.kind in ("kvfield", "kvlevel"):  # t = (head, c, e) reads kv's word (head, w, c) if e = w F + field
+        head, c, e = t // (d * d), t // d % d, t % d  # (kvlevel: or field - 1, the field below reads it too)
         w, f = divmod(e, fields)
-        return np.array([(head * words + w) * d + c]) if f == cmap.field else np.arange(0)
+        reads = f == cmap.field or (cmap.kind == "kvlevel" and f == cmap.field - 1)
+        return np.array([(head * words + w) * d + c]) if reads else np.arange(0)
     if cmap.kind == "kvpack":  # t = (head, w, c) reads kv's field (head, c, w F + field)
         head, w, c = t // (words * d), t // d % words, t % d
         e = w * fields + cmap.field
@@ -488,13 +499,41 @@ def _levels(prefix: str, kind: str, node: str, word: str, shape: Shape, packing:
 def _unpacking(target: str, levels: list[str], shape: Shape, kind: str, maps: dict[str, int], bits: int
                ) -> list[Projection]:
     """The reads of unpacked fields from a word's ``levels`` (level 0 the word itself): field f = level f minus
-    2^b level f + 1 (the top field: its level alone), a ``kind`` channel map per field."""
+    2^b level f + 1 (the top field: its level alone), a ``kind`` channel map per field. kv's fields (``kvfield``)
+    read each level once where 2^b fits a mixed-sign 9-bit weight (Lava's [-256, 254]): weight 1 into its own
+    field and -2^b into the one below (``kvlevel``, taps per target field), one input axon per level and word."""
     reads = [Projection(target, levels[0], shape, ChannelMap(kind, **maps, field=0))]
     for level in range(1, len(levels)):
+        if kind == "kvfield" and bits <= 8:
+            taps = tuple(1 if f == level else -(1 << bits) if f == level - 1 else 0 for f in range(maps["b"]))
+            reads.append(Projection(target, levels[level], shape, ChannelMap("kvlevel", **maps, field=level),
+                                    weight_bits=weight_bits(np.array(taps)), taps=taps))
+            continue
         reads += [Projection(target, levels[level], shape, ChannelMap(kind, **maps, field=level)),
                   Projection(target, levels[level], shape, ChannelMap(kind, **maps, field=level - 1),
                              weight=-(1 << bits))]
     return reads
+
+
+def _carried_shift(prefix: str, node: str, word: str, shape: Shape, packing: Packing, groups: int
+                   ) -> list[Population]:
+    """Two-field shift relays that carry the word along: each stage, layout (block, half, group), holds in half 0 a
+    copy of the group sum X (a grouped 1 x 1 kernel, population-coded) and in half 1 its right shift (``Sparse``,
+    negative weight exponent, :data:`PACKED_MAPS` ``half``), so the last stage holds X and floor(X / 2^b) at the
+    same tick. The copies fill the neuron room the shifts leave (their cores are bound by input axons)."""
+    c, h, w = shape
+    wide = (2 * c, h, w)
+    out, source, source_shape, halves = [], word, shape, 1
+    for stage, shift in enumerate(packing.shifts()):
+        relay = f"{prefix}.{stage}"
+        copy = tuple(int(half == 0 and source_half == 0 and i == j)
+                     for half in range(2) for j in range(groups) for source_half in range(halves) for i in range(groups))
+        out.append(Population(relay, "shift", node, wide, (
+            kernel_read(relay, source, source_shape, per_group=halves * groups, out_per_group=2 * groups, taps=copy),
+            Projection(relay, source, source_shape, ChannelMap("half", groups, halves, field=1), weight_exp=-shift)),
+            "graded"))
+        source, source_shape, halves = relay, wide, 2
+    return out
 
 
 def _unpacking_kernels(target: str, levels: list[str], shape: Shape, fields: int, groups: int, bits: int
@@ -580,10 +619,20 @@ def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list
         Projection(f"{name}.gate", q, graph[q].shape, ChannelMap("word", **maps)), *kv_words), "product"))
     pops.append(Population(f"{name}.group", "group", name, relay_shape, (
         kernel_read(f"{name}.group", f"{name}.gate", word_shape, per_group=group),), "graded"))
-    pops += _levels(f"{name}.shift", "shift", name, f"{name}.group", relay_shape, packing)
-    levels = [f"{name}.group"] + [f"{name}.shift{level}.{packing.stages() - 1}" for level in range(1, fields)]
-    reads = (_unpacking_kernels(f"{name}.unpack", levels, relay_shape, fields, groups, b) if d % fields == 0
-             else _unpacking(f"{name}.unpack", levels, relay_shape, "unpack", maps, b))
+    if packing.carries(d):  # field 0 = X - 2^b floor(X / 2^b), field 1 = floor(X / 2^b), both from the last stage
+        pops += _carried_shift(f"{name}.shift1", name, f"{name}.group", relay_shape, packing, groups)
+        last, wide = pops[-1].name, pops[-1].shape
+        index = [(f, j, half, i) for f in range(2) for j in range(groups) for half in range(2) for i in range(groups)]
+        both = {"per_group": 2 * groups, "out_per_group": 2 * groups}
+        reads = [kernel_read(f"{name}.unpack", last, wide, **both, taps=tuple(
+                     int(i == j and half == f) for f, j, half, i in index)),
+                 kernel_read(f"{name}.unpack", last, wide, **both, weight=-(1 << b), taps=tuple(
+                     -(1 << b) * int(i == j and f == 0 and half == 1) for f, j, half, i in index))]
+    else:
+        pops += _levels(f"{name}.shift", "shift", name, f"{name}.group", relay_shape, packing)
+        levels = [f"{name}.group"] + [f"{name}.shift{level}.{packing.stages() - 1}" for level in range(1, fields)]
+        reads = (_unpacking_kernels(f"{name}.unpack", levels, relay_shape, fields, groups, b) if d % fields == 0
+                 else _unpacking(f"{name}.unpack", levels, relay_shape, "unpack", maps, b))
     pops.append(Population(f"{name}.unpack", "unpack", name, (node.heads * d * groups, h, w), tuple(reads), "graded"))
     return pops
 
@@ -956,9 +1005,13 @@ def sparse_pairs(proj: Projection, target: Shape) -> tuple[np.ndarray, np.ndarra
 
 def pair_weights(proj: Projection, target: Shape, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """The weight of every synapse (``rows``, ``cols`` from :func:`sparse_pairs`): :attr:`Projection.weight`, or
-    a ``kernel``'s :attr:`Projection.taps` at (output, input) channel within its group."""
+    a ``kernel``'s :attr:`Projection.taps` at (output, input) channel within its group, or a ``sparse`` packed
+    map's taps per target field (``kvlevel``: target channel (head, c, e), field e mod F)."""
     if not proj.taps:
         return np.full(rows.size, proj.weight, dtype=np.int64)
+    if proj.kind == "sparse":
+        d, fields = proj.channels.a, proj.channels.b
+        return np.asarray(proj.taps, dtype=np.int64)[rows // (target[1] * target[2]) % d % fields]
     out, per = proj.channels.a, proj.channels.b
     t_chan = rows // (target[1] * target[2])
     s_chan = cols // (proj.source_shape[1] * proj.source_shape[2])
