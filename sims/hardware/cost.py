@@ -79,15 +79,17 @@ def rates(graph: Graph, mapping: Mapping, activity: Activity) -> Rates:
     spikes.update({name: s / n for name, s in activity.sum_events.items()})  # a relay's graded spikes
     array_counts = {"and": "pairs", "kvrow": "kvrow_nonzero", "kv": "kv_nonzero", "gate": "gates",
                     "demux": "out_nonzero", "group": "gates", "shift": "gates", "unpack": "gates",
-                    "kvshift": "kv_nonzero", "kvfield": "kv_nonzero"}
+                    "kvshift": "kv_nonzero", "kvfield": "kv_nonzero", "carry": "gates"}
     # the packed lowering's words carry several of these each, so its counts are upper bounds: a word is non-zero
     # only where one of its fields is (and, kvrow, kv and its re-packing, gate), a group sum, its shifts and its
-    # unpacked fields only where one of the group's gates is
+    # unpacked fields only where one of the group's gates is (a carrying shift relay: twice, its copy and its shift)
     for name, counts in activity.products.items():
         spikes[name] = counts["out_nonzero"] / n  # what an embedded core sends
     for pop in mapping.populations:
         if pop.kind in array_counts:
             spikes[pop.name] = activity.products[pop.node][array_counts[pop.kind]] / n
+        if pop.kind == "carry":
+            spikes[pop.name] = 2 * spikes[pop.name]
         if pop.kind == "clock":  # one spike a step
             spikes[pop.name] = np.ones(activity.T)
         elif pop.neuron == "accumulator":  # sends its window's sum on every tick it is non-zero: at most the step's
