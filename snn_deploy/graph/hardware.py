@@ -574,10 +574,11 @@ def packed_arrays(graph: Graph, node: SpikeProductNode, period: int = 1) -> list
       level 0 (a grouped 1 x 1 kernel).
     * ``shift`` relays (heads N G W per stage, ``GradedVec``): level l holds floor(X / 2^(b l)), each level from
       the one before, each shift of b bits split into stages within :data:`WEIGHT_EXP_RANGE` (Lava's ``Sparse``
-      with a negative ``weight_exp``: an arithmetic right shift of ``W @ s``).
+      with a negative ``weight_exp``: an arithmetic right shift of ``W @ s``); with two fields and F dividing d
+      ``carry`` relays (heads 2 N G W per stage, :func:`_carried_shift`): a copy of X beside the shift.
     * ``unpack`` (heads N G d, ``GradedVec``): per group, field f of its word w: level f minus 2^b level f + 1
-      (every input and the sum within 24 bits): grouped 1 x 1 kernels with per-tap weights where F divides d
-      (:func:`_unpacking_kernels`), else channel maps.
+      (every input and the sum within 24 bits): grouped 1 x 1 kernels with per-tap weights where F divides d (from
+      the last ``carry`` stage, or :func:`_unpacking_kernels`), else channel maps.
     * the attention LIF sums its G unpacked fields (weight = the product's multiplier, a grouped 1 x 1 kernel):
       out[token, w F + f].
     Every stage adds a tick; path balancing (:meth:`Lowering.delay`) delays q and the shallower levels.
