@@ -526,8 +526,9 @@ def _carried_shift(prefix: str, node: str, word: str, shape: Shape, packing: Pac
     out, source, source_shape, halves = [], word, shape, 1
     for stage, shift in enumerate(packing.shifts()):
         relay = f"{prefix}.{stage}"
-        copy = tuple(int(half == 0 and source_half == 0 and i == j)
-                     for half in range(2) for j in range(groups) for source_half in range(halves) for i in range(groups))
+        copy = tuple(int(half == 0 and source_half == 0 and i == j)  # (out (half, j), in (source half, i))
+                     for half in range(2) for j in range(groups) for source_half in range(halves)
+                     for i in range(groups))
         out.append(Population(relay, "carry", node, wide, (
             kernel_read(relay, source, source_shape, per_group=halves * groups, out_per_group=2 * groups, taps=copy),
             Projection(relay, source, source_shape, ChannelMap("half", groups, halves, field=1), weight_exp=-shift)),
