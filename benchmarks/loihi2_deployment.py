@@ -128,6 +128,17 @@ def _verdict(reached: bool, partial: bool) -> str:
     return "met" if reached else "not met"
 
 
+def _out_of_reach(complete: list[tuple[dict, dict]], cores: int) -> str:
+    """Whether any mapper could meet a chip goal of ``cores`` with these complete, exact rows: the smallest global
+    lower bound (populations sharing cores, any partition) among them against the goal's cores."""
+    low = min(complete, key=lambda rd: rd[1]["bound"]["global_cores"])
+    bound = low[1]["bound"]["global_cores"]
+    if bound <= cores:
+        return f" (the global lower bound of {low[0]['attention']}, {bound:,} cores, is within the {cores:,})"
+    return (f"; out of reach for any mapper with these lowerings: the smallest global lower bound is {bound:,} "
+            f"cores ({low[0]['attention']}, binding: {low[1]['bound']['global_binding']}) > {cores:,}")
+
+
 def goals(rows: list[dict], details: list[dict]) -> list[str]:
     """The issue's goals, measured on these rows (only for configurations that were run)."""
     out = []
@@ -149,6 +160,8 @@ def goals(rows: list[dict], details: list[dict]) -> list[str]:
             small = min(complete, key=lambda rd: rd[0]["chips"])
             line += (f"; with complete figures and no violations {small[0]['chips']} ({small[0]['attention']}: "
                      f"{'met' if small[0]['chips'] <= BOARD_CHIPS else 'not met'})")
+            if small[0]["chips"] > BOARD_CHIPS:
+                line += _out_of_reach(complete, BOARD_CHIPS * LOIHI2.cores_per_chip)
         if cheapest:
             e = cheapest[0]["energy_mJ"]["total"]
             line += (f"; lowest energy with complete figures and no violations {e:.3g} mJ "

@@ -172,6 +172,33 @@ def test_tradeoff_table_json_has_the_fixed_keys_and_marks_pareto_rows(tmp_path):
     assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG" and "Pareto" in (tmp_path / "t.md").read_text()
 
 
+def test_a_missed_chip_goal_says_whether_any_mapper_could_meet_it():
+    """The goal line of a CIFAR configuration whose fewest exact chips miss the board: out of reach exactly when
+    every complete row's global lower bound is over the board's cores."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "loihi2_deployment", Path(__file__).resolve().parents[1] / "benchmarks" / "loihi2_deployment.py")
+    bench = sys.modules.setdefault("loihi2_deployment", importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(bench)
+
+    def row(attention: str, chips: int, bound: int) -> tuple[dict, dict]:
+        return ({"config": "qkformer-cifar10-4-384", "attention": attention, "cores": chips * 128, "chips": chips,
+                 "lower_bound_cores": chips * 128, "energy_mJ": {"total": 1.0, "dynamic": 0.5, "static": 0.5},
+                 "violations": []},
+                {"partial": False, "bound": {"global_cores": bound, "global_binding": "neurons"}})
+
+    board = bench.BOARD_CHIPS * LOIHI2.cores_per_chip
+    for bounds, reachable in (((board + 35, board + 300), False), ((board - 1, board + 300), True)):
+        rows, details = zip(*(row(a, 11, b) for a, b in zip(("packed", "graded"), bounds)))
+        line = bench.goals(list(rows), list(details))[0]
+        assert "not met" in line
+        assert ("out of reach for any mapper" in line) is not reachable
+        assert f"{min(bounds):,} cores" in line
+
+
 def test_a_mixed_auto_choice_round_trips_through_the_bundle_simulate_and_report(tmp_path, monkeypatch):
     """``--attention auto`` may lower each product differently: the bundle records the per-product text, loads back
     with it, and simulate / report run on it (report.json keeps the choice; people read "mixed (...)")."""
