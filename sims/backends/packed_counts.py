@@ -31,13 +31,6 @@ def _packed(x: torch.Tensor, packing: Packing) -> torch.Tensor:
     return (_words(x, packing.fields) * scale).sum(-1)
 
 
-def _levels(packing: Packing) -> list[tuple[int, int, int]]:
-    """(level, stage, total right shift) of every shift relay stage: level l's stage s holds floor(X / 2^total)."""
-    cum = np.cumsum(packing.shifts())
-    return [(level, stage, packing.bits * (level - 1) + int(cum[stage]))
-            for level in range(1, packing.fields) for stage in range(packing.stages())]
-
-
 def packed_channels(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
                     ) -> dict[str, np.ndarray]:
     """Messages per step and channel [T, C] of q, k, v (spikes [T, B, C, H, W]) and of every ``packed``
@@ -58,7 +51,7 @@ def packed_channels(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v:
     kv_word = _packed(kv, kvp).transpose(-1, -2)  # [S, heads, W1, d]
     out["kv"] = kv_word != 0
     if packing.repacked:
-        for level, stage, shift in _levels(kvp):
+        for level, stage, shift in kvp.relays():
             out[f"kvshift{level}.{stage}"] = torch.floor(kv_word / 2.0 ** shift) != 0
         out["kvfield"] = kv != 0
     any_kv = (_words(kv, packing.fields) != 0).any(-1).to(torch.float64)  # [S, heads, d (c), W]
@@ -66,7 +59,7 @@ def packed_channels(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v:
     g, groups, words = packing.group, packing.groups(d), packing.words(d)
     group = torch.zeros(*qh.shape[:2], words, groups, dtype=torch.float64)
     unpack = torch.zeros(*qh.shape[:2], d, groups, dtype=torch.float64)
-    levels = {key: torch.zeros_like(group) for key in _levels(packing)}
+    levels = {key: torch.zeros_like(group) for key in packing.relays()}
     for j in range(groups):
         fields = qh[..., j * g:(j + 1) * g] @ kv[..., j * g:(j + 1) * g, :]  # [S, heads, N, d]: the group's sums
         unpack[..., j] = (fields != 0).sum(-2)

@@ -375,6 +375,13 @@ class Packing:
         step = -WEIGHT_EXP_RANGE[0]
         return [min(step, self.bits - i * step) for i in range(self.stages())]
 
+    def relays(self) -> list[tuple[int, int, int]]:
+        """(level, stage, total right shift) of every shift relay stage (:func:`_levels`): level l's stage s holds
+        floor(word / 2^total)."""
+        cum = np.cumsum(self.shifts())
+        return [(level, stage, self.bits * (level - 1) + int(cum[stage]))
+                for level in range(1, self.fields) for stage in range(self.stages())]
+
     def word_max(self, count: int) -> int:
         """The largest packed word whose every field holds at most ``count``."""
         return sum(count << (self.bits * f) for f in range(self.fields))
