@@ -8,7 +8,8 @@ different questions and are never mixed.
 Hardware model (figures from the profile; docs/hardware.md has the derivation). Per core and tick:
 
 * synaptic ops: the simulator's counts of each projection, shared among the population's cores in proportion to
-  the synapses each holds (events spread uniformly);
+  the synapses each holds (events spread uniformly); the ``packed`` lowering's populations and projections at the
+  run's own counts of them (``packed events`` / ``packed ops``: exact, tests/test_lava_events.py);
 * neuron (dendrite) updates: every neuron updates every tick; *active* = it spikes, *inactive* = the others;
 * spikes out / in: a spike goes once to every destination core its neuron has an axon to (a message), routed X
   then Y (dimension order) over the mesh; a message costs a within-tile delivery plus one east-west hop per column
