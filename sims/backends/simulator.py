@@ -327,8 +327,8 @@ def _accumulates(qh: torch.Tensor, kh: torch.Tensor, vh: torch.Tensor, steps: in
 def product_counts(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
                    ) -> dict[str, np.ndarray]:
     """The :data:`PRODUCT_COUNTS` at each step of spikes q, k, v [T, B, C, H, W] ([T] int64 each), then the
-    ``packed`` lowering's events and synaptic ops (:func:`~snn_deploy.sims.backends.packed_counts.packed_product_counts`):
-    every lowering is priced from the same run."""
+    ``packed`` lowering's events and synaptic ops
+    (:func:`~snn_deploy.sims.backends.packed_counts.packed_product_counts`): every lowering is priced from one run."""
     heads, steps = node.heads, q.shape[0]
     qh, kh, vh = (_heads(x, heads) for x in (q, k, v))
     kv = kh.transpose(-1, -2) @ vh
