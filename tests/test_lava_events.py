@@ -47,11 +47,16 @@ def _synaptic_ops(synapse, events: np.ndarray) -> np.ndarray:
     return np.array([int((pattern @ step.T.astype(np.int64)).sum()) for step in events])
 
 
-# qkformer-tiny: its delayed k_relay (a 1x1 identity conv) is held and priced as its non-zero synapses
-@pytest.mark.parametrize("name", ["spikformer-tiny", "qkformer-tiny", "spikformer-v2-tiny"])
-def test_cost_model_counts_the_events_lava_runs(name):
+# qkformer-tiny: its delayed k_relay (a 1x1 identity conv) is held and priced as its non-zero synapses; packed:
+# every packed population's words, shift levels and unpacked fields and every projection into and out of them
+# (v's per-field reads, the carrying relays' half reads, kv's re-packing) counted as Lava sends them
+@pytest.mark.parametrize("name, attention", [(name, attention) for attention in ("coincidence", "packed")
+                                             for name in ("spikformer-tiny", "qkformer-tiny", "spikformer-v2-tiny")])
+def test_cost_model_counts_the_events_lava_runs(name, attention):
+    import dataclasses
+
     import test_lava_build
-    graph = test_lava_build.spiking_zoo_graph(name)
+    graph = dataclasses.replace(test_lava_build.spiking_zoo_graph(name), attention=attention)
     samples = 2
     x = torch.rand(samples, *graph.input.shape, generator=torch.Generator().manual_seed(4))
     payload = input_sequence(graph, x)
@@ -68,6 +73,8 @@ def test_cost_model_counts_the_events_lava_runs(name):
     assert [p.name for p in mapping.populations] == [p.name for p in net.lowering.populations]
     kinds = {p.kind for p in mapping.populations}
     assert {"lif", "sum", "and", "kv", "gate"} <= kinds  # every population kind the lowering makes
+    if attention == "packed":
+        assert {"kvrow", "group", "unpack"} <= kinds and kinds & {"shift", "carry"}
     for pop in mapping.populations:
         sent = events[pop.name].sum((1, 2))
         assert sent.sum() > 0, pop.name

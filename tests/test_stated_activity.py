@@ -41,7 +41,7 @@ def test_spike_product_counts_match_the_drivers_on_random_spikes():
     rate, trials = 0.3, 400
     gen = torch.Generator().manual_seed(0)
     q, k, v = ((torch.rand(1, trials, 8, 4, 4, generator=gen) < rate).float() for _ in range(3))
-    measured = {key: float(value.sum()) for key, value in product_counts(node.heads, q, k, v).items()}
+    measured = {key: float(value.sum()) for key, value in product_counts(node, q, k, v).items()}
     graph_free = product_expectation(node, rate)
     for key, expected in graph_free.items():
         assert measured[key] / trials == pytest.approx(expected, rel=0.05), key

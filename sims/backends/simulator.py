@@ -30,6 +30,7 @@ from snn_deploy.graph import (
     PRODUCT_COUNTS, ConvNode, EventCounts, Graph, InputNode, LIFNode, ReadoutNode, SigmaDeltaNode, SpikeProductNode,
     SumNode, conv_row_l1, conv_sources, input_sequence, value_bounds,
 )
+from snn_deploy.sims.backends.packed_counts import packed_product_counts
 
 
 @dataclass
@@ -323,9 +324,12 @@ def _accumulates(qh: torch.Tensor, kh: torch.Tensor, vh: torch.Tensor, steps: in
     return pairs, pairs + _per_step(qh, steps) * qh.shape[-1]
 
 
-def product_counts(heads: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> dict[str, np.ndarray]:
-    """The :data:`PRODUCT_COUNTS` at each step of spikes q, k, v [T, B, C, H, W] ([T] int64 each)."""
-    steps = q.shape[0]
+def product_counts(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+                   ) -> dict[str, np.ndarray]:
+    """The :data:`PRODUCT_COUNTS` at each step of spikes q, k, v [T, B, C, H, W] ([T] int64 each), then the
+    ``packed`` lowering's events and synaptic ops
+    (:func:`~snn_deploy.sims.backends.packed_counts.packed_product_counts`): every lowering is priced from one run."""
+    heads, steps = node.heads, q.shape[0]
     qh, kh, vh = (_heads(x, heads) for x in (q, k, v))
     kv = kh.transpose(-1, -2) @ vh
     nonzero = kv != 0
@@ -333,7 +337,8 @@ def product_counts(heads: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
     return {"pairs": pairs, "kv_nonzero": _per_step(nonzero, steps),
             "gates": _per_step(qh.sum(-2).unsqueeze(-1) * nonzero, steps),
             "out_nonzero": _per_step((qh @ kv) != 0, steps), "accumulates": accumulates,
-            "kvrow_nonzero": _per_step(_column_sums(heads, k, v) != 0, steps)}
+            "kvrow_nonzero": _per_step(_column_sums(heads, k, v) != 0, steps),
+            **packed_product_counts(node, q, k, v)}
 
 
 def _column_sums(heads: int, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -351,7 +356,7 @@ def _spike_product(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v: 
     qf, kf, vf = (_as_float(x, torch.float64).reshape(steps * b, c, h * w) for x in (q, k, v))
     out = spike_product(qf, kf, vf, node.heads, node.multiplier)
     if counts:
-        found = product_counts(node.heads, q, k, v)
+        found = product_counts(node, q, k, v)
         return out.reshape(steps, b, c, h, w), found["accumulates"], found
     sops = _accumulates(*(split_heads(x, node.heads) for x in (qf, kf, vf)), steps)[1]
     return out.reshape(steps, b, c, h, w), sops, None
@@ -383,7 +388,7 @@ def count_events(graph: Graph, payload: torch.Tensor, spikes: dict[str, torch.Te
                 events.conv_events[(node.name, source)] = kernels[node.name].synaptic_ops_per_step(
                     _as_float(values[source] != 0, torch.float32))
         elif isinstance(node, SpikeProductNode):
-            events.products[node.name] = product_counts(node.heads, *(spikes[i] for i in node.inputs))
+            events.products[node.name] = product_counts(node, *(spikes[i] for i in node.inputs))
     return events
 
 

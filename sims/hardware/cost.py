@@ -8,7 +8,8 @@ different questions and are never mixed.
 Hardware model (figures from the profile; docs/hardware.md has the derivation). Per core and tick:
 
 * synaptic ops: the simulator's counts of each projection, shared among the population's cores in proportion to
-  the synapses each holds (events spread uniformly);
+  the synapses each holds (events spread uniformly); the ``packed`` lowering's populations and projections at the
+  run's own counts of them (``packed events`` / ``packed ops``: exact, tests/test_lava_events.py);
 * neuron (dendrite) updates: every neuron updates every tick; *active* = it spikes, *inactive* = the others;
 * spikes out / in: a spike goes once to every destination core its neuron has an axon to (a message), routed X
   then Y (dimension order) over the mesh; a message costs a within-tile delivery plus one east-west hop per column
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snn_deploy.graph import CMOS_45NM, Activity, ConvNode, Figure, Graph, HardwareProfile, SpikeProductNode
+from snn_deploy.graph.hardware import PACKED_EVENTS, PACKED_OPS
 from snn_deploy.sims.hardware.mapper import HOST, Mapping, product_choices
 
 HOST_IO_EVIDENCE = ("a host-fed Loihi 2 run (PilotNet SDNN, frames streamed from the host) measured 16.87 "
@@ -71,6 +73,16 @@ class Rates:
     """Per population: synaptic ops [projections, T]."""
 
 
+def _packed_count(activity: Activity, product: str, key: str) -> np.ndarray:
+    """One of the ``packed`` lowering's counts of ``product`` (``hardware.packed_count_keys``), which every run and
+    stated activity carries for a product that can be packed."""
+    counts = activity.products[product]
+    if key not in counts:
+        raise ValueError(f"the activity has no {key!r} count of {product}: measure it again with this version "
+                         "(runs count the packed lowering's events since it is priced exactly)")
+    return counts[key]
+
+
 def rates(graph: Graph, mapping: Mapping, activity: Activity) -> Rates:
     """Turn the driver's totals into per-sample activity of the mapping's populations and projections."""
     n = max(activity.samples, 1)
@@ -78,18 +90,17 @@ def rates(graph: Graph, mapping: Mapping, activity: Activity) -> Rates:
     spikes[graph.input.name] = activity.input_events / n
     spikes.update({name: s / n for name, s in activity.sum_events.items()})  # a relay's graded spikes
     array_counts = {"and": "pairs", "kvrow": "kvrow_nonzero", "kv": "kv_nonzero", "gate": "gates",
-                    "demux": "out_nonzero", "group": "gates", "shift": "gates", "unpack": "gates",
-                    "kvshift": "kv_nonzero", "kvfield": "kv_nonzero", "carry": "gates"}
-    # the packed lowering's words carry several of these each, so its counts are upper bounds: a word is non-zero
-    # only where one of its fields is (and, kvrow, kv and its re-packing, gate), a group sum, its shifts and its
-    # unpacked fields only where one of the group's gates is (a carrying shift relay: twice, its copy and its shift)
+                    "demux": "out_nonzero"}
     for name, counts in activity.products.items():
         spikes[name] = counts["out_nonzero"] / n  # what an embedded core sends
+    choices = product_choices(graph, mapping.products)
+    packed: dict[str, str] = {}  # population -> its suffix, for the packed lowering's own counts
     for pop in mapping.populations:
-        if pop.kind in array_counts:
+        if pop.node in choices and choices[pop.node] == "packed":
+            packed[pop.name] = pop.name.removeprefix(pop.node + ".")
+            spikes[pop.name] = _packed_count(activity, pop.node, PACKED_EVENTS + packed[pop.name]) / n
+        elif pop.kind in array_counts:
             spikes[pop.name] = activity.products[pop.node][array_counts[pop.kind]] / n
-        if pop.kind == "carry":
-            spikes[pop.name] = 2 * spikes[pop.name]
         if pop.kind == "clock":  # one spike a step
             spikes[pop.name] = np.ones(activity.T)
         elif pop.neuron == "accumulator":  # sends its window's sum on every tick it is non-zero: at most the step's
@@ -99,7 +110,9 @@ def rates(graph: Graph, mapping: Mapping, activity: Activity) -> Rates:
     for pop in mapping.populations:
         rows = []
         for j, proj in enumerate(pop.projections):
-            if proj.synapse in convs and not proj.unrolled:
+            if pop.name in packed:  # counted per source channel, at the fan-out Lava holds (exact)
+                rows.append(_packed_count(activity, pop.node, f"{PACKED_OPS}{packed[pop.name]} {j}") / n)
+            elif proj.synapse in convs and not proj.unrolled:
                 rows.append(activity.conv_events[(proj.synapse, proj.source)] / n)
             else:  # uniform fan-out: every source event reaches synapses / source neurons targets (for an unrolled
                 # conv: its non-zero synapses; exact where every source neuron has as many, as an identity relay)

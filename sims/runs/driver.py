@@ -29,6 +29,7 @@ from snn_deploy.graph import (
     PRODUCT_COUNTS, Activity, ConvNode, EventCounts, Graph, LIFNode, Raster, SigmaDeltaNode, SpikeProductNode,
     SumNode, conv_sources, input_sequence,
 )
+from snn_deploy.graph.hardware import packed_count_keys
 from snn_deploy.sims.backends import registry as backends
 from snn_deploy.sims.backends.simulator import (
     LIF_REGISTERS, SIGMA_DELTA_REGISTERS, ConvKernel, count_events, readout_input,
@@ -58,7 +59,8 @@ def _zeros(graph: Graph, backend: str, T: int) -> Activity:
         elif isinstance(node, SumNode):
             act.sum_events[node.name] = np.zeros(T, dtype=np.int64)
         elif isinstance(node, SpikeProductNode):
-            act.products[node.name] = {c: np.zeros(T, dtype=np.int64) for c in PRODUCT_COUNTS}
+            act.products[node.name] = {c: np.zeros(T, dtype=np.int64)
+                                       for c in (*PRODUCT_COUNTS, *packed_count_keys(node))}
     return act
 
 

@@ -23,7 +23,9 @@ PRODUCT_COUNTS = ("pairs", "kv_nonzero", "gates", "out_nonzero", "accumulates", 
 graded spikes), (token, i, j) with q[token, i] = 1 and kv[i, j] != 0 (``gate`` spikes), non-zero outputs (graded
 currents an embedded core sends), the accumulates of ``q (k^T v)`` (the product's synaptic ops), and the non-zero
 per-column partial sums of k^T v (``kvrow`` graded spikes: (head, i, j, token column) with a coincidence in that
-column)."""
+column). A product that the ``packed`` lowering can pack also has that lowering's own counts
+(``snn_deploy.graph.hardware.packed_count_keys``: every packed population's events and every projection's
+synaptic ops)."""
 
 
 @dataclass
@@ -46,7 +48,7 @@ class EventCounts:
     sum_events: dict[str, np.ndarray]
     """Per sum node: non-zero values (the graded spikes a relay sends)."""
     products: dict[str, dict[str, np.ndarray]]
-    """Per spike product: the :data:`PRODUCT_COUNTS`."""
+    """Per spike product: the :data:`PRODUCT_COUNTS` (and the ``packed`` lowering's counts)."""
     registers: dict[tuple[str, str], Overflow] = field(default_factory=dict)
     """Per (LIF node, register) that overflowed: see :data:`~snn_deploy.sims.backends.simulator.REGISTERS`
     (counted by the simulator only)."""
@@ -86,7 +88,7 @@ class Activity:
     input_events: np.ndarray | None = None
     """Non-zero input payloads (graded spikes the host sends)."""
     products: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
-    """Per spike product: the :data:`PRODUCT_COUNTS`."""
+    """Per spike product: the :data:`PRODUCT_COUNTS` (and the ``packed`` lowering's counts)."""
     backend_s: float = 0.0
     """Seconds spent in the backend (slowest process when sharded)."""
     processes: int = 1
@@ -120,7 +122,7 @@ class Activity:
             for key, counts in totals.items():
                 counts += batch[key]
         for name, counts in self.products.items():
-            for key in PRODUCT_COUNTS:
+            for key in counts:
                 counts[key] += events.products[name][key]
         for key, found in events.registers.items():
             total = self.registers[key]
@@ -130,5 +132,5 @@ class Activity:
     def arrays(self) -> list[np.ndarray]:
         """Every count array in a fixed order (for summing across processes)."""
         out = [d[k] for d in (self.spikes, self.conv_events, self.sum_events) for k in sorted(d)]
-        out += [self.products[p][c] for p in sorted(self.products) for c in PRODUCT_COUNTS]
+        out += [counts[c] for p in sorted(self.products) for counts in [self.products[p]] for c in sorted(counts)]
         return out + [self.input_events] + [self.registers[k][:1] for k in sorted(self.registers)]

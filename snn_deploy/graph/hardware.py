@@ -38,6 +38,7 @@ per step: docs/attention_lowerings.md has the timing model). Each product may ha
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -373,6 +374,13 @@ class Packing:
         """The right shift of each relay stage that takes a level's word to the next level's (b in all)."""
         step = -WEIGHT_EXP_RANGE[0]
         return [min(step, self.bits - i * step) for i in range(self.stages())]
+
+    def relays(self) -> list[tuple[int, int, int]]:
+        """(level, stage, total right shift) of every shift relay stage (:func:`_levels`): level l's stage s holds
+        floor(word / 2^total)."""
+        cum = np.cumsum(self.shifts())
+        return [(level, stage, self.bits * (level - 1) + int(cum[stage]))
+                for level in range(1, self.fields) for stage in range(self.stages())]
 
     def word_max(self, count: int) -> int:
         """The largest packed word whose every field holds at most ``count``."""
@@ -1056,3 +1064,70 @@ def conv_pairs(conv: ConvNode, source: Shape) -> tuple[np.ndarray, np.ndarray, n
     rows = (co * h + ho) * w + wo
     cols = (cin * sh + hi) * sw + wi
     return rows[keep], cols[keep], weight[keep]
+
+
+PACKED_EVENTS = "packed events "
+"""Prefix of an :class:`~snn_deploy.graph.Activity` product count: the non-zero messages one ``packed`` population
+sends (``packed events <population suffix>``, e.g. ``packed events shift1.0``)."""
+PACKED_OPS = "packed ops "
+"""Prefix of an activity product count: the synaptic ops of one projection of a ``packed`` population
+(``packed ops <population suffix> <projection index>``)."""
+
+
+class _Shapes(dict):
+    """Stands in for a graph where :func:`packed_arrays` reads only the shapes of q, k, v."""
+
+    def __init__(self, shape: Shape):
+        super().__init__({n: type("Source", (), {"shape": shape})() for n in "qkv"})
+
+
+@functools.lru_cache(maxsize=64)
+def packed_fanouts(shape: Shape, heads: int) -> tuple[tuple[str, tuple[tuple[str, np.ndarray], ...]], ...]:
+    """The ``packed`` populations of a product of ``shape`` and ``heads`` (its inputs named ``q``, ``k``, ``v``,
+    the product ``p``): per population its suffix and, per projection, its source (``q``, ``k``, ``v`` or a
+    suffix) and the synapses each source neuron of a channel reaches ([source channels]), as Lava holds them: a
+    ``sparse`` projection's synapses (:func:`sparse_pairs`), an undelayed ``kernel`` as ``Conv`` (every tap, zero
+    taps included), a delayed one as ``DelaySparse`` (its non-zero taps). Every source neuron of a channel reaches
+    as many (checked), so per-channel counts of the sources' messages give every projection's synaptic ops."""
+    node = SpikeProductNode("p", ("q", "k", "v"), shape, heads=heads)
+    pops = packed_arrays(_Shapes(shape), node)  # type: ignore[arg-type]
+    depth: dict[str, int] = {}  # within the product: a kernel read from a shallower stage is delayed
+    out = []
+    for pop in pops:
+        depth[pop.name] = max(depth.get(p.source, 0) + 1 for p in pop.projections)
+        reads = []
+        for proj in pop.projections:
+            delayed = depth[pop.name] - 1 - depth.get(proj.source, 0) > 0
+            held = proj if proj.kind == "sparse" or delayed else replace(proj, taps=())
+            positions = proj.source_shape[1] * proj.source_shape[2]
+            per = np.bincount(sparse_pairs(held, pop.shape)[1], minlength=int(np.prod(proj.source_shape)))
+            per = per.reshape(proj.source_shape[0], positions)
+            if not (per == per[:, :1]).all():
+                raise ValueError(f"{pop.name} <- {proj.source}: fan-out differs within a channel")
+            reads.append((proj.source.removeprefix("p."), per[:, 0]))
+        out.append((pop.name.removeprefix("p."), tuple(reads)))
+    return tuple(out)
+
+
+def packed_count_keys(node: SpikeProductNode) -> list[str]:
+    """The activity product counts of ``node``'s ``packed`` lowering (none where no packing fits): its
+    populations' events, then their projections' synaptic ops (:data:`PACKED_EVENTS`, :data:`PACKED_OPS`)."""
+    if product_packing(node) is None:
+        return []
+    fans = packed_fanouts(node.shape, node.heads)
+    return [PACKED_EVENTS + pop for pop, _ in fans] + [f"{PACKED_OPS}{pop} {j}" for pop, reads in fans
+                                                      for j in range(len(reads))]
+
+
+def packed_counts(node: SpikeProductNode, channels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """:func:`packed_count_keys` of ``node`` from the messages each source sends per step and channel
+    (``channels``: [T, C] per population suffix and per input ``q``, ``k``, ``v``, channels in the population's
+    layout, :func:`packed_arrays`): a population's events are its channels' sum; a projection's synaptic ops its
+    source's channels times their fan-out (:func:`packed_fanouts`). Exact where ``channels`` are counts of a run;
+    expectations where they are expected counts."""
+    fans = packed_fanouts(node.shape, node.heads)
+    out = {PACKED_EVENTS + pop: channels[pop].sum(1) for pop, _ in fans}
+    for pop, reads in fans:
+        for j, (source, fan) in enumerate(reads):
+            out[f"{PACKED_OPS}{pop} {j}"] = channels[source] @ fan
+    return out
