@@ -32,6 +32,7 @@ from lava_scale import spiking_graph  # noqa: E402  (the benchmark next to this 
 from snn_deploy.graph import input_sequence  # noqa: E402
 from snn_deploy.sims.backends import lava_build  # noqa: E402  (first: Lava's compatibility finder)
 from snn_deploy.sims.backends.lava_models import conv as fast_conv  # noqa: E402
+from snn_deploy.watchdog import stop_runtime  # noqa: E402
 
 
 def _timed(step) -> float:
@@ -105,7 +106,7 @@ def barrier(k: int, steps: int = 50) -> dict:
         source.run(condition=RunSteps(num_steps=steps))
         ran = time.perf_counter()
     finally:
-        source.stop()
+        stop_runtime(source)
     return {"processes": 2 * k + 1, "start_s": round(started - began, 2),
             "ms_per_step": round(1000 * (ran - started) / steps, 1)}
 

@@ -17,6 +17,7 @@ import numpy as np
 import snn_deploy  # noqa: F401  (installs the Lava compatibility finder before any lava import)
 from snn_deploy.fixedpoint.chain import DenseLIFLayer
 from snn_deploy.fixedpoint.synapse import torch_conv_weight_to_lava, torch_image_to_lava
+from snn_deploy.watchdog import stop_runtime
 
 
 class LavaUnavailable(RuntimeError):
@@ -44,7 +45,7 @@ def _running(process: Any) -> Iterator[None]:
     try:
         yield
     finally:
-        process.stop()
+        stop_runtime(process)
 
 
 def _source(lava: dict[str, Any], x_time_first: np.ndarray) -> Any:

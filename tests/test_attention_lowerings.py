@@ -18,6 +18,7 @@ from snn_deploy.fixedpoint import spike_product
 from snn_deploy.graph import LOIHI, LOIHI2, SpikeProductNode
 from snn_deploy.graph import hardware as hw
 from snn_deploy.graph.hardware import COINCIDENCE, PRODUCT_LOWERINGS, sparse_pairs, synapse_delays
+from snn_deploy.watchdog import stop_runtime
 
 LOWERINGS = tuple(PRODUCT_LOWERINGS)
 
@@ -153,7 +154,7 @@ def product_in_lava(lowering: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, 
     try:
         frames = np.stack([recorder.receive() for _ in range(total)])
     finally:
-        source.stop()
+        stop_runtime(source)
     # the source sends frame t at Lava time step t + 1: tick t of the tick model
     got = frames[np.arange(steps) * period + depth["sink"]].reshape(steps, w, h, c)
     return np.moveaxis(got, (1, 2, 3), (3, 2, 1)).astype(np.int64)

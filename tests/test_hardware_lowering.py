@@ -16,6 +16,7 @@ from snn_deploy.fixedpoint import spike_product, torch_image_to_lava
 from snn_deploy.graph import LOIHI2, SpikeProductNode, input_sequence
 from snn_deploy.graph.hardware import conv_pairs, lower, product_arrays, sparse_pairs
 from snn_deploy.sims.hardware.mapper import map_graph
+from snn_deploy.watchdog import stop_runtime
 
 lava = pytest.mark.lava
 
@@ -119,7 +120,7 @@ def product_in_lava(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, mul
     try:
         frames = np.stack([recorder.receive() for _ in range(total)])[depth["p.gate"] + 1:]
     finally:
-        source.stop()
+        stop_runtime(source)
     flat = frames.reshape(steps, w, h, c)  # Lava's (W, H, C) order
     return np.moveaxis(flat, (1, 2, 3), (3, 2, 1)).astype(np.int64)
 

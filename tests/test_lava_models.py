@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from lava.proc.conv import utils as conv_utils
 
 from snn_deploy.sims.backends.lava_models import conv
+from snn_deploy.watchdog import stop_runtime
 
 lava = pytest.mark.lava
 
@@ -84,7 +85,7 @@ def _run(models: dict, part: str, steps: int = 6) -> np.ndarray:
         source.run(condition=RunSteps(num_steps=steps), run_cfg=config)
         return np.stack([output.receive() for _ in range(steps)])
     finally:
-        source.stop()
+        stop_runtime(source)
 
 
 @lava

@@ -16,6 +16,7 @@ from snn_deploy.exporters.formats.netx import layer_nodes, load_netx, netx_probl
 from snn_deploy.fixedpoint import torch_image_to_lava
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, ReadoutNode, SpikeProductNode, SumNode, input_sequence
 from snn_deploy.sims.backends.simulator import simulate
+from snn_deploy.watchdog import stop_runtime
 
 
 NETX_BIAS = dict(bias_mant=Draw(-40, 60), bias_exp=6)
@@ -79,7 +80,7 @@ def run_lava(path, graph: Graph, payload: np.ndarray) -> dict[str, np.ndarray]:
         net.run(condition=RunSteps(num_steps=len(frames)), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
         recorded = [np.moveaxis(np.asarray(sink.data.get()), -1, 0) for sink in sinks]
     finally:
-        net.stop()
+        stop_runtime(net)
     spikes = {}
     for name, out in zip(layer_nodes(path), recorded):
         shape = graph[name].shape

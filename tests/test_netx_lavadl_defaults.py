@@ -14,6 +14,7 @@ from snn_deploy.errors import UserError
 from snn_deploy.exporters.frontends.netx import read_netx
 from snn_deploy.graph import InputNode, LIFNode
 from snn_deploy.sims.backends.simulator import simulate
+from snn_deploy.watchdog import stop_runtime
 from test_netx_import import _cuba, _small_net, _write
 
 STEPS = 40  # well past the 16-step reset the importer used to add
@@ -170,7 +171,7 @@ def _lava_dl_defaults(path, frames: np.ndarray, steps: int) -> np.ndarray:
         net.run(condition=RunSteps(num_steps=total), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
         return np.asarray(sink.data.get()).T
     finally:
-        net.stop()
+        stop_runtime(net)
 
 
 @pytest.mark.lava

@@ -17,6 +17,7 @@ from snn_deploy.errors import UserError
 from snn_deploy.exporters.frontends.netx import read_netx
 from snn_deploy.graph import LIFNode, SigmaDeltaNode, profile, target_problems
 from snn_deploy.sims.backends.simulator import simulate
+from snn_deploy.watchdog import stop_runtime
 from test_netx_import import _write
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -125,7 +126,7 @@ def _lava_dl_payloads(path: Path, frames: np.ndarray, steps: int) -> list[np.nda
         net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
         out = [np.moveaxis(np.asarray(sink.data.get()), -1, 0) for sink in sinks]
     finally:
-        net.stop()
+        stop_runtime(net)
     return [o.transpose(0, 3, 2, 1).reshape(steps, -1) if o.ndim == 4 else o.reshape(steps, -1) for o in out]
 
 

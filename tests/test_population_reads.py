@@ -14,6 +14,7 @@ from snn_deploy.graph.hardware import (
     Population, _relay, attention_read, kernel_read, lower, product_arrays, sparse_pairs,
 )
 from snn_deploy.sims.hardware.mapper import _tiling, map_graph, population_coded
+from snn_deploy.watchdog import stop_runtime
 
 
 def _arrays(shape=(48, 4, 6), heads=2, multiplier=3):
@@ -112,6 +113,6 @@ def test_a_depthwise_kernel_of_many_groups_runs_in_lava():
     try:
         got = np.stack([recorder.receive() for _ in range(steps + 1)])[1:]
     finally:
-        source.stop()
+        stop_runtime(source)
     expected = torch_image_to_lava(x.sum(2, keepdims=True))  # [T, W, 1, C]
     assert np.array_equal(got, expected)

@@ -79,7 +79,7 @@ from snn_deploy.graph.hardware import (
     sparse_weight, synapse_delays,
 )
 from snn_deploy.sims.backends.lava_models import FAST_MODELS
-from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_processes, timeout_from_env, watchdog, within
+from snn_deploy.watchdog import TIMEOUT_ENV, Stalled, end_runtime, lava_infrastructure, timeout_from_env, watchdog
 
 Progress = Callable[[int, int], None]
 """Called with (Lava steps done, total Lava steps) after each sample."""
@@ -474,7 +474,7 @@ def _execute(net: LavaNetwork, progress: Progress | None, limit: float) -> tuple
     try:
         with watchdog(limit) as watch:
             source.create_runtime(run_cfg=net.run_config(), compile_config={"pypy_channel_size": CHANNEL_SLOTS})
-            watch.workers = list(_infrastructure(source).actors)
+            watch.workers = list(lava_infrastructure(source).actors)
             compiled = time.perf_counter()
             stop = True  # a stalled runtime cannot be stopped: its workers are killed instead
             try:
@@ -506,7 +506,7 @@ def _execute(net: LavaNetwork, progress: Progress | None, limit: float) -> tuple
     except Stalled as exc:
         stalled = exc
     if stalled is not None:
-        _end_runtime(source)
+        end_runtime(source)
         raise UserError(f"Lava stopped answering ({stalled}); the run was ended. Check `snn-deploy doctor`; for a "
                         f"network whose steps legitimately take longer, set ${TIMEOUT_ENV} (seconds, now "
                         f"{limit:g})")
@@ -578,20 +578,6 @@ def _one_by_one(graph: Graph, payload: np.ndarray | torch.Tensor, progress: Prog
     outputs = {name: np.concatenate([r.outputs[name] for r in runs], 1) for name in runs[0].outputs}
     return LavaRun(spikes, sum(r.steps for r in runs), sum(r.compile_s for r in runs), sum(r.run_s for r in runs),
                    sum(r.wall_s for r in runs), outputs=outputs)
-
-
-def _infrastructure(source: Source):
-    """Lava's message infrastructure of the running network: its actors (one OS process per Lava process and the
-    runtime service) and its shared-memory manager. Lava offers no public handle on them."""
-    return source.runtime._messaging_infrastructure
-
-
-def _end_runtime(source: Source) -> None:
-    """Kill the workers of a stalled runtime (stopping it would wait for them forever), then release its shared
-    memory through Lava's own manager so nothing is left in /dev/shm."""
-    infrastructure = _infrastructure(source)
-    end_processes(list(infrastructure.actors))
-    within(10, infrastructure.smm.shutdown)
 
 
 def _aligned(frames: np.ndarray, depth: int, steps: int, samples: int, image: bool = True) -> torch.Tensor:

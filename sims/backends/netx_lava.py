@@ -27,6 +27,7 @@ import torch
 from snn_deploy.errors import UserError
 from snn_deploy.graph import ConvNode, Graph, InputNode, LIFNode, SigmaDeltaNode
 from snn_deploy.fixedpoint import torch_image_to_lava
+from snn_deploy.watchdog import stop_runtime
 
 Spikes = dict[str, torch.Tensor]
 
@@ -110,7 +111,7 @@ def run_netx(path: Path | str, graph: Graph, payload: np.ndarray) -> Spikes:
             net.run(condition=RunSteps(num_steps=total), run_cfg=cfg)
         recorded = [np.moveaxis(np.asarray(sink.data.get()), -1, 0) for sink in sinks]
     finally:
-        net.stop()
+        stop_runtime(net)
     spikes: Spikes = {}
     for lif, out in zip(lifs, recorded):
         shape = lif.shape
