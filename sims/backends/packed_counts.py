@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from snn_deploy.fixedpoint import split_heads
 from snn_deploy.graph import SpikeProductNode
 from snn_deploy.graph.hardware import Packing, packed_counts, product_packing
 
@@ -31,23 +30,22 @@ def _packed(x: torch.Tensor, packing: Packing) -> torch.Tensor:
     return (_words(x, packing.fields) * scale).sum(-1)
 
 
-def packed_channels(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
-                    ) -> dict[str, np.ndarray]:
-    """Messages per step and channel [T, C] of q, k, v (spikes [T, B, C, H, W]) and of every ``packed``
-    population of ``node`` (keyed by its suffix), in the populations' channel layouts."""
+def packed_channels(node: SpikeProductNode, qh: torch.Tensor, kh: torch.Tensor, vh: torch.Tensor, kv: torch.Tensor,
+                    steps: int) -> dict[str, np.ndarray]:
+    """Messages per step and channel [T, C] of q, k, v and of every ``packed`` population of ``node`` (keyed by its
+    suffix), in the populations' channel layouts, from the caller's spikes split by head (float64
+    [T * B, heads, N, d], :func:`~snn_deploy.fixedpoint.split_heads`) and their k^T v [T * B, heads, d, d]."""
     packing = product_packing(node)
     kvp = packing.kv
-    steps, batch, c, h, w = q.shape
-    heads = node.heads
-    d, n = c // heads, h * w
-    qh, kh, vh = (split_heads(x.to(torch.float64).reshape(steps * batch, c, n), heads) for x in (q, k, v))
+    _, h, w = node.shape
+    heads, d = node.heads, qh.shape[-1]
+    batch = qh.shape[0] // steps
     out: dict[str, torch.Tensor] = {"q": qh.sum(-2), "k": kh.sum(-2), "v": vh.sum(-2)}  # [S, heads, d]
     any_v = _words(vh, kvp.fields).amax(-1)  # [S, heads, N, W1]: token j sends a non-zero word w of v
     out["and"] = torch.einsum("shnw,shnc->shwc", any_v, kh)
     columns = torch.einsum("shyxw,shyxc->shxwc", any_v.reshape(*any_v.shape[:2], h, w, -1),
                            kh.reshape(*kh.shape[:2], h, w, d))  # per token column x: its H rows' coincidences
     out["kvrow"] = (columns != 0).sum(2)  # (head, w, c), summed over the token columns
-    kv = kh.transpose(-1, -2) @ vh  # [S, heads, d (c), d (e)]
     kv_word = _packed(kv, kvp).transpose(-1, -2)  # [S, heads, W1, d]
     out["kv"] = kv_word != 0
     if packing.repacked:
@@ -78,9 +76,10 @@ def packed_channels(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v:
     return per_step
 
 
-def packed_product_counts(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
-                          ) -> dict[str, np.ndarray]:
-    """The ``packed`` lowering's events and synaptic ops per step ([T] int64 each), where a packing fits."""
+def packed_product_counts(node: SpikeProductNode, qh: torch.Tensor, kh: torch.Tensor, vh: torch.Tensor,
+                          kv: torch.Tensor, steps: int) -> dict[str, np.ndarray]:
+    """The ``packed`` lowering's events and synaptic ops per step ([T] int64 each), where a packing fits (arguments
+    as :func:`packed_channels`)."""
     if product_packing(node) is None:
         return {}
-    return packed_counts(node, packed_channels(node, q, k, v))
+    return packed_counts(node, packed_channels(node, qh, kh, vh, kv, steps))

@@ -338,7 +338,7 @@ def product_counts(node: SpikeProductNode, q: torch.Tensor, k: torch.Tensor, v: 
             "gates": _per_step(qh.sum(-2).unsqueeze(-1) * nonzero, steps),
             "out_nonzero": _per_step((qh @ kv) != 0, steps), "accumulates": accumulates,
             "kvrow_nonzero": _per_step(_column_sums(heads, k, v) != 0, steps),
-            **packed_product_counts(node, q, k, v)}
+            **packed_product_counts(node, qh, kh, vh, kv, steps)}
 
 
 def _column_sums(heads: int, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
