@@ -317,9 +317,6 @@ synapse's weight exponent as the Brian2Loihi emulator, matched to Loihi, documen
 sagacitysite/brian2_loihi, ``LoihiSynapses`` ``w_exp``); Loihi 2's range is not published (Lava's ``Dense`` /
 ``Sparse`` take any ``weight_exp``), so the ``packed`` lowering keeps every exponent within Loihi 1's and splits
 larger right shifts over relay stages (:class:`Packing`)."""
-WEIGHT_MANTISSA_SHIFT = 7
-"""Largest power of two an 8-bit weight holds as its mantissa (2^7 = 128 <= 255): a left shift by ``s`` is weight
-2^min(s, 7) with exponent s - 7 above that (:func:`sparse_weight`)."""
 PACKED_MAPS = ("word", "field", "unpack", "kvfield", "kvlevel", "kvpack", "half")
 """Channel maps of the ``packed`` lowering (:func:`packed_arrays` has their layouts)."""
 
