@@ -145,11 +145,9 @@ def test_export_attention_auto_records_its_choice_and_optimize_needs_auto(tmp_pa
     assert result.exit_code == 2 and "--attention auto" in result.output
 
 
-def test_tradeoff_table_json_has_the_fixed_keys_and_marks_pareto_rows(tmp_path):
-    """benchmarks/loihi2_deployment.py on a tiny configuration: every row has exactly the issue's keys, the bound
-    never exceeds the cores, partial or violating rows are never Pareto-optimal and some row is."""
+def _deployment_benchmark():
+    """benchmarks/loihi2_deployment.py as a module (benchmarks are scripts, not a package)."""
     import importlib.util
-    import json
     import sys
     from pathlib import Path
 
@@ -157,6 +155,15 @@ def test_tradeoff_table_json_has_the_fixed_keys_and_marks_pareto_rows(tmp_path):
         "loihi2_deployment", Path(__file__).resolve().parents[1] / "benchmarks" / "loihi2_deployment.py")
     bench = sys.modules.setdefault("loihi2_deployment", importlib.util.module_from_spec(spec))
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_tradeoff_table_json_has_the_fixed_keys_and_marks_pareto_rows(tmp_path):
+    """benchmarks/loihi2_deployment.py on a tiny configuration: every row has exactly the issue's keys, the bound
+    never exceeds the cores, partial or violating rows are never Pareto-optimal and some row is."""
+    import json
+
+    bench = _deployment_benchmark()
     out = tmp_path / "t.json"
     assert bench.main(["--configs", "spikformer-tiny-8x8", "--auto", "cores,energy", "--json", str(out),
                        "--plot", str(tmp_path / "t.png"), "--markdown", str(tmp_path / "t.md")]) == 0
@@ -175,14 +182,7 @@ def test_tradeoff_table_json_has_the_fixed_keys_and_marks_pareto_rows(tmp_path):
 def test_a_missed_chip_goal_says_whether_any_mapper_could_meet_it():
     """The goal line of a CIFAR configuration whose fewest exact chips miss the board: out of reach exactly when
     every complete row's global lower bound is over the board's cores."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "loihi2_deployment", Path(__file__).resolve().parents[1] / "benchmarks" / "loihi2_deployment.py")
-    bench = sys.modules.setdefault("loihi2_deployment", importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(bench)
+    bench = _deployment_benchmark()
 
     def row(attention: str, chips: int, bound: int) -> tuple[dict, dict]:
         return ({"config": "qkformer-cifar10-4-384", "attention": attention, "cores": chips * 128, "chips": chips,
